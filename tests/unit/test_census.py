@@ -1,0 +1,175 @@
+"""The census data contract: what loads, what is refused and how the refusal reads."""
+
+from __future__ import annotations
+
+import gzip
+import io
+import logging
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.segmentation.census import (
+    COLUMNS,
+    COUNT_COLUMNS,
+    FEATURES,
+    KEY_NAME,
+    PERCENT_COLUMNS,
+    CensusValidationError,
+    clean,
+    load_census,
+)
+from include.segmentation.synthetic import synthetic_census
+
+
+def _csv(frame: pd.DataFrame, encoding: str = "utf-8") -> bytes:
+    return frame.to_csv(index=False).encode(encoding)
+
+
+@pytest.fixture
+def small() -> pd.DataFrame:
+    return synthetic_census(n_counties=20, seed=3, missing_rows=0)
+
+
+def test_contract_has_37_columns_and_34_features() -> None:
+    assert len(COLUMNS) == 37
+    assert len(FEATURES) == 34
+    assert set(COUNT_COLUMNS) | set(PERCENT_COLUMNS) == set(FEATURES)
+    assert not set(COUNT_COLUMNS) & set(PERCENT_COLUMNS)
+
+
+def test_real_census_loads_3220_rows_and_cleans_to_3218_by_34(census_csv) -> None:
+    frame = load_census(census_csv)
+    cleaned = clean(frame)
+    assert len(frame) == 3220
+    assert cleaned.features.shape == (3218, 34)
+    assert sorted(cleaned.dropped) == ["Hawaii-Kalawao", "Texas-Loving"]
+    assert cleaned.features.index.name == KEY_NAME
+    assert cleaned.features.index[0] == "Alabama-Autauga"
+    assert list(cleaned.features.columns) == list(FEATURES)
+
+
+def test_loads_from_path_bytes_and_binary_file_alike(tmp_path, small) -> None:
+    path = tmp_path / "census.csv"
+    path.write_bytes(_csv(small))
+    from_path = load_census(path)
+    from_str = load_census(str(path))
+    from_bytes = load_census(_csv(small))
+    from_file = load_census(io.BytesIO(_csv(small)))
+    for other in (from_str, from_bytes, from_file):
+        pd.testing.assert_frame_equal(from_path, other)
+
+
+def test_gzip_is_detected_by_magic_bytes(small) -> None:
+    loaded = load_census(gzip.compress(_csv(small)))
+    assert len(loaded) == 20
+
+
+def test_utf8_bom_is_accepted(small) -> None:
+    loaded = load_census(b"\xef\xbb\xbf" + _csv(small))
+    assert list(loaded.columns) == list(COLUMNS)
+
+
+def test_latin1_falls_back_when_not_utf8(small) -> None:
+    small.loc[0, "County"] = "Doña Ana"
+    loaded = load_census(_csv(small, encoding="latin-1"))
+    assert loaded.loc[1, "County"] == "Doña Ana"
+
+
+def test_column_order_is_free_and_extra_columns_are_ignored_with_a_warning(small, caplog) -> None:
+    shuffled = small[list(reversed(COLUMNS))].assign(Notes="x")
+    with caplog.at_level(logging.WARNING):
+        loaded = load_census(_csv(shuffled))
+    assert list(loaded.columns) == list(COLUMNS)
+    assert "Notes" in caplog.text
+
+
+def test_every_missing_column_is_named(small) -> None:
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small.drop(columns=["Income", "Walk"])), name="in.csv")
+    assert "in.csv" in str(error.value)
+    assert "Income" in str(error.value) and "Walk" in str(error.value)
+
+
+def test_empty_file_is_refused() -> None:
+    with pytest.raises(CensusValidationError, match="empty"):
+        load_census(b"")
+
+
+def test_header_without_rows_is_refused() -> None:
+    with pytest.raises(CensusValidationError, match="no rows"):
+        load_census((",".join(COLUMNS) + "\n").encode())
+
+
+def test_non_numeric_value_is_reported_with_column_row_and_value(small) -> None:
+    small["Poverty"] = small["Poverty"].astype(object)
+    small.loc[4, "Poverty"] = "twelve"
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small))
+    message = str(error.value)
+    assert "'Poverty'" in message and "row" in message and "5 ('twelve')" in message
+
+
+def test_non_finite_value_is_refused(small) -> None:
+    small["Income"] = small["Income"].astype(object)
+    small.loc[0, "Income"] = "inf"
+    with pytest.raises(CensusValidationError, match=r"'Income'.*1 \('inf'\)"):
+        load_census(_csv(small))
+
+
+def test_only_first_offending_rows_are_quoted_with_a_count_of_the_rest(small) -> None:
+    small["Walk"] = "x"
+    with pytest.raises(CensusValidationError, match="and 15 more"):
+        load_census(_csv(small))
+
+
+def test_duplicate_state_county_keys_are_named(small) -> None:
+    small.loc[7, ["State", "County"]] = small.loc[2, ["State", "County"]].to_numpy()
+    key = f"{small.loc[2, 'State']}-{small.loc[2, 'County']}"
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small))
+    assert f"'{key}' (rows 3, 8)" in str(error.value)
+
+
+@pytest.mark.parametrize("column", ["TotalPop", "Employed", "Income"])
+def test_negative_counts_are_refused(small, column) -> None:
+    small.loc[1, column] = -5
+    with pytest.raises(CensusValidationError, match=rf"'{column}': negative counts at rows 2"):
+        load_census(_csv(small))
+
+
+@pytest.mark.parametrize("value", [-0.1, 100.5])
+def test_percentages_outside_0_to_100_are_refused(small, value) -> None:
+    small.loc[3, "Transit"] = value
+    with pytest.raises(CensusValidationError, match=r"'Transit': percentages outside 0–100 at rows 4"):
+        load_census(_csv(small))
+
+
+def test_every_problem_is_reported_at_once(small) -> None:
+    small.loc[0, "TotalPop"] = -1
+    small.loc[0, "White"] = 101
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small))
+    assert len(error.value.problems) == 2
+
+
+def test_empty_cells_load_as_missing_and_clean_drops_those_rows_by_key(small) -> None:
+    small.loc[5, "ChildPoverty"] = np.nan
+    frame = load_census(_csv(small))
+    cleaned = clean(frame)
+    assert cleaned.dropped == [f"{small.loc[5, 'State']}-{small.loc[5, 'County']}"]
+    assert cleaned.features.shape == (19, 34)
+    assert not cleaned.features.isna().any().any()
+
+
+def test_clean_names_a_row_without_a_key_by_its_number(small) -> None:
+    small.loc[2, "County"] = ""
+    cleaned = clean(load_census(_csv(small)))
+    assert cleaned.dropped == ["row 3"]
+
+
+def test_clean_refuses_when_no_complete_row_is_left(small) -> None:
+    small["Income"] = np.nan
+    with pytest.raises(CensusValidationError, match="no complete row"):
+        clean(load_census(_csv(small)))
