@@ -1,0 +1,161 @@
+"""The segmentation maths on model attributes: explained variance, component choice and makeup,
+projection as the PCA endpoint computes it, and centroids mapped back to features.
+
+Components are numbered largest first throughout: component 1 (`c_1`) has the largest singular value.
+Explained variance follows the classic notebook: a component's share is s² over the sum of s² of the
+components the model holds.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import pandas as pd
+
+from include.segmentation.artifacts import PCAModel
+from include.segmentation.scaling import MinMaxScaling
+
+
+def explained_variance(singular_values: np.ndarray) -> np.ndarray:
+    """Share of variance per component, (n_components,) float64, for singular values largest first."""
+    squared = np.square(np.asarray(singular_values, dtype="float64"))
+    total = squared.sum()
+    if total <= 0:
+        raise ValueError("singular values are all zero: the data has no variance")
+    return squared / total
+
+
+def cumulative_explained_variance(singular_values: np.ndarray) -> np.ndarray:
+    """Share of variance of the top 1, 2, … components, (n_components,) float64, non-decreasing."""
+    return np.cumsum(explained_variance(singular_values))
+
+
+def explained_variance_of_top(singular_values: np.ndarray, n: int) -> float:
+    """Share of variance the top `n` components explain."""
+    if not 1 <= n <= len(singular_values):
+        raise ValueError(f"n must be between 1 and {len(singular_values)}, got {n}")
+    return float(cumulative_explained_variance(singular_values)[n - 1])
+
+
+def components_for_threshold(singular_values: np.ndarray, threshold: float) -> int:
+    """The smallest n whose top-n components explain at least `threshold` (0 < threshold ≤ 1)."""
+    if not 0 < threshold <= 1:
+        raise ValueError(f"threshold must be in (0, 1], got {threshold}")
+    cumulative = cumulative_explained_variance(singular_values)
+    # A tiny tolerance so that a threshold of 1.0 is reachable despite float rounding.
+    return int(np.searchsorted(cumulative, threshold - 1e-12) + 1)
+
+
+@dataclass(frozen=True)
+class VarianceSummary:
+    """The component choice: n kept, the threshold, and per-component and cumulative shares."""
+
+    n_components: int
+    threshold: float
+    per_component: list[float]
+    cumulative: list[float]
+
+    @property
+    def explained(self) -> float:
+        return self.cumulative[self.n_components - 1]
+
+    def to_dict(self) -> dict[str, object]:
+        return {
+            "n_components": self.n_components,
+            "threshold": self.threshold,
+            "explained": self.explained,
+            "per_component": self.per_component,
+            "cumulative": self.cumulative,
+        }
+
+
+def summarise_variance(singular_values: np.ndarray, threshold: float) -> VarianceSummary:
+    """Choose n for `threshold` and record the shares of every component (largest first)."""
+    return VarianceSummary(
+        n_components=components_for_threshold(singular_values, threshold),
+        threshold=threshold,
+        per_component=explained_variance(singular_values).tolist(),
+        cumulative=cumulative_explained_variance(singular_values).tolist(),
+    )
+
+
+def component_makeup(
+    model: PCAModel, feature_names: Sequence[str], component: int, top: int | None = None
+) -> pd.Series:
+    """Signed weights of one component (1 = largest) by feature, ordered by |weight|, largest first."""
+    if not 1 <= component <= model.num_components:
+        raise ValueError(f"component must be between 1 and {model.num_components}, got {component}")
+    if len(feature_names) != model.feature_dim:
+        raise ValueError(f"{len(feature_names)} feature names for a model of {model.feature_dim} features")
+    weights = pd.Series(model.components[:, component - 1], index=list(feature_names), name=f"c_{component}")
+    ordered = weights.reindex(weights.abs().sort_values(ascending=False, kind="stable").index)
+    return ordered if top is None else ordered.head(top)
+
+
+def component_weights(model: PCAModel, feature_names: Sequence[str], n: int) -> pd.DataFrame:
+    """(n_features, n) weights of the top n components, columns `c_1…c_n`, indexed by feature."""
+    _check_n(model, n)
+    return pd.DataFrame(
+        model.components[:, :n],
+        index=pd.Index(list(feature_names), name="feature"),
+        columns=component_names(n),
+    )
+
+
+def project(x: np.ndarray, model: PCAModel, n: int) -> np.ndarray:
+    """(n_rows, feature_dim) scaled rows -> (n_rows, n) float64 on the top n components, `c_1` first.
+
+    The PCA endpoint computes (x − mean) · v; this gives the same numbers, reordered largest first.
+    """
+    _check_n(model, n)
+    x = np.asarray(x, dtype="float64")
+    if x.ndim != 2 or x.shape[1] != model.feature_dim:
+        raise ValueError(f"expected (n_rows, {model.feature_dim}) rows, got shape {x.shape}")
+    centred = x - model.mean.astype("float64").reshape(1, -1)
+    return centred @ model.components[:, :n].astype("float64")
+
+
+def top_components_from_projection(projection: np.ndarray, n: int) -> np.ndarray:
+    """Endpoint projections (n_rows, num_components) in SageMaker's ascending order -> top n, `c_1` first."""
+    projection = np.asarray(projection)
+    if projection.ndim != 2 or not 1 <= n <= projection.shape[1]:
+        raise ValueError(f"cannot take {n} components from projections of shape {projection.shape}")
+    return projection[:, ::-1][:, :n]
+
+
+def centroids_to_scaled_features(centroids: np.ndarray, model: PCAModel) -> np.ndarray:
+    """(k, n) centroids in component space (`c_1` first) -> (k, feature_dim) in 0–1 scaled features.
+
+    Inverts the projection on the kept components: mean + centroid · vᵀ.
+    """
+    centroids = np.asarray(centroids, dtype="float64")
+    n = centroids.shape[1]
+    _check_n(model, n)
+    return (
+        model.mean.astype("float64").reshape(1, -1) + centroids @ model.components[:, :n].astype("float64").T
+    )
+
+
+def centroids_to_original_units(
+    centroids: np.ndarray, model: PCAModel, scaling: MinMaxScaling
+) -> pd.DataFrame:
+    """(k, n) centroids -> (k, n_features) DataFrame in the census's own units, one row per segment."""
+    scaled = centroids_to_scaled_features(centroids, model)
+    original = scaling.inverse_transform(scaled)
+    return pd.DataFrame(
+        original,
+        index=pd.RangeIndex(len(original), name="segment"),
+        columns=list(scaling.feature_names),
+    )
+
+
+def _check_n(model: PCAModel, n: int) -> None:
+    if not 1 <= n <= model.num_components:
+        raise ValueError(f"n must be between 1 and {model.num_components} components, got {n}")
+
+
+def component_names(n: int) -> list[str]:
+    """`c_1 … c_n`, the column names of kept components."""
+    return [f"c_{i}" for i in range(1, n + 1)]

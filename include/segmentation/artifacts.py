@@ -1,0 +1,155 @@
+"""SageMaker `model.tar.gz` artifacts of the built-in PCA and K-Means.
+
+An artifact is a gzip'd tar holding one member, `model_algo-1`, at its root: an MXNet NDArray file
+(`include.segmentation.mxnet_ndarray`). PCA stores a dict `s`, `v`, `mean`; K-Means a list holding the
+(k, feature_dim) centroids. Archives are read in memory, never extracted to disk.
+"""
+
+from __future__ import annotations
+
+import gzip
+import io
+import tarfile
+from dataclasses import dataclass
+
+import numpy as np
+
+from include.segmentation import mxnet_ndarray
+
+MEMBER = "model_algo-1"
+
+
+class ArtifactError(ValueError):
+    """A model.tar.gz that is unsafe, incomplete or inconsistent."""
+
+
+@dataclass(frozen=True)
+class PCAModel:
+    """PCA model as SageMaker stores it.
+
+    s: (n_components,) float32 singular values, ascending (largest last), as stored.
+    v: (feature_dim, n_components) float32, column j is the axis of s[j].
+    mean: (1, feature_dim) float32 column means of the training data (zeros when not subtracted).
+    """
+
+    s: np.ndarray
+    v: np.ndarray
+    mean: np.ndarray
+
+    def __post_init__(self) -> None:
+        s, v, mean = np.asarray(self.s), np.asarray(self.v), np.asarray(self.mean)
+        if s.ndim != 1 or v.ndim != 2 or v.shape[1] != s.shape[0]:
+            raise ArtifactError(
+                f"PCA shapes disagree: s {s.shape}, v {v.shape} (v must be feature_dim × len(s))"
+            )
+        if mean.shape != (1, v.shape[0]):
+            raise ArtifactError(f"PCA mean has shape {mean.shape}, expected (1, {v.shape[0]})")
+
+    @classmethod
+    def from_largest_first(
+        cls, singular_values: np.ndarray, components: np.ndarray, mean: np.ndarray
+    ) -> PCAModel:
+        """Build from (n,) singular values and (feature_dim, n) axes ordered largest first."""
+        s = np.asarray(singular_values, dtype="float32")[::-1]
+        v = np.asarray(components, dtype="float32")[:, ::-1]
+        return cls(
+            np.ascontiguousarray(s), np.ascontiguousarray(v), np.asarray(mean, dtype="float32").reshape(1, -1)
+        )
+
+    @property
+    def singular_values(self) -> np.ndarray:
+        """(n_components,) largest first."""
+        return self.s[::-1]
+
+    @property
+    def components(self) -> np.ndarray:
+        """(feature_dim, n_components) with column 0 the axis of the largest singular value."""
+        return self.v[:, ::-1]
+
+    @property
+    def feature_dim(self) -> int:
+        return int(self.v.shape[0])
+
+    @property
+    def num_components(self) -> int:
+        return int(self.s.shape[0])
+
+
+def read_pca_model(data: bytes) -> PCAModel:
+    """The PCA model in a SageMaker artifact."""
+    arrays = _load_member(data)
+    if not isinstance(arrays, dict) or not {"s", "v"} <= set(arrays):
+        found = sorted(arrays) if isinstance(arrays, dict) else f"a list of {len(arrays)} arrays"
+        raise ArtifactError(f"{MEMBER} is not a PCA model: expected arrays s, v, mean, found {found}")
+    v = arrays["v"].astype("float32")
+    mean = arrays.get("mean")
+    # subtract_mean=false leaves no mean to subtract: zeros make (x − mean) · v the same formula.
+    mean = np.zeros((1, v.shape[0] if v.ndim == 2 else 0), dtype="float32") if mean is None else mean
+    return PCAModel(arrays["s"].astype("float32"), v, mean.astype("float32").reshape(1, -1))
+
+
+def write_pca_model(model: PCAModel) -> bytes:
+    """A model.tar.gz as the PCA built-in writes it: dict s, v, mean (float32)."""
+    arrays = {"s": model.s, "v": model.v, "mean": model.mean}
+    return _archive(mxnet_ndarray.dumps({k: np.asarray(a, dtype="float32") for k, a in arrays.items()}))
+
+
+def read_kmeans_model(data: bytes) -> np.ndarray:
+    """Centroids (k, feature_dim) float32, row i = cluster i."""
+    arrays = _load_member(data)
+    if not isinstance(arrays, list) or len(arrays) != 1:
+        found = f"named arrays {sorted(arrays)}" if isinstance(arrays, dict) else f"{len(arrays)} arrays"
+        raise ArtifactError(f"{MEMBER} is not a K-Means model: expected one centroid matrix, found {found}")
+    return _checked_centroids(arrays[0])
+
+
+def write_kmeans_model(centroids: np.ndarray) -> bytes:
+    """A model.tar.gz as the K-Means built-in writes it: a list of one (k, feature_dim) float32 array."""
+    return _archive(mxnet_ndarray.dumps([_checked_centroids(centroids)]))
+
+
+def _checked_centroids(centroids: np.ndarray) -> np.ndarray:
+    centroids = np.asarray(centroids)
+    if centroids.ndim != 2 or 0 in centroids.shape:
+        raise ArtifactError(
+            f"K-Means centroids must be a (k, feature_dim) matrix, got shape {centroids.shape}"
+        )
+    return centroids.astype("float32")
+
+
+def _load_member(data: bytes) -> list[np.ndarray] | dict[str, np.ndarray]:
+    try:
+        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
+            members = archive.getmembers()
+            for member in members:
+                _refuse_unsafe(member)
+            found = [m for m in members if m.name.lstrip("./") == MEMBER]
+            if not found:
+                names = ", ".join(m.name for m in members) or "nothing"
+                raise ArtifactError(f"model.tar.gz has no {MEMBER} at its root (it holds {names})")
+            handle = archive.extractfile(found[0])
+            content = handle.read() if handle else b""
+    except (tarfile.TarError, gzip.BadGzipFile, EOFError, OSError) as exc:
+        raise ArtifactError(f"not a readable model.tar.gz: {exc}") from exc
+    try:
+        return mxnet_ndarray.loads(content)
+    except mxnet_ndarray.NDArrayFormatError as exc:
+        raise ArtifactError(f"{MEMBER}: {exc}") from exc
+
+
+def _refuse_unsafe(member: tarfile.TarInfo) -> None:
+    name = member.name
+    if name.startswith("/") or ".." in name.split("/"):
+        raise ArtifactError(f"unsafe member path {name!r} in model.tar.gz")
+    if not (member.isfile() or member.isdir()):
+        raise ArtifactError(f"member {name!r} in model.tar.gz is a link or device, not a file")
+
+
+def _archive(content: bytes) -> bytes:
+    """gzip'd tar with `model_algo-1` at its root, mode 0644, owned by root as SageMaker's are."""
+    info = tarfile.TarInfo(MEMBER)
+    info.size, info.mode, info.uname, info.gname = len(content), 0o644, "root", "root"
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+        archive.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()

@@ -1,0 +1,172 @@
+"""MXNet NDArray files (`mx.nd.save` / `mx.nd.load`), the format of SageMaker's `model_algo-1`.
+
+Layout (MXNet 1.x `src/ndarray/ndarray.cc`, all little-endian):
+file = uint64 0x112 · uint64 0 · uint64 N · N arrays · uint64 M · M names (uint64 length · UTF-8),
+with M = 0 for a list and M = N for a named dict. An array is one of
+
+- V2 (`0xF993FAC9`, what MXNet 1.x writes) or V3 (`0xF993FACA`, numpy-shape mode): uint32 magic ·
+  int32 storage type (0 dense) · uint32 ndim · ndim × int64 dims · int32 dev_type · int32 dev_id ·
+  int32 dtype flag · the values in C order;
+- V1 (`0xF993FAC8`): uint32 magic · uint32 ndim · ndim × int64 dims · context · dtype flag · values;
+- legacy (before V1): the first uint32 is ndim, followed by ndim × uint32 dims · context · dtype · values.
+
+Only dense storage is supported; sparse (row_sparse, csr) arrays are refused.
+"""
+
+from __future__ import annotations
+
+import struct
+
+import numpy as np
+
+FILE_MAGIC = 0x112
+V1_MAGIC, V2_MAGIC, V3_MAGIC = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
+_CPU = 1
+
+# mshadow type flags -> numpy dtypes.
+DTYPES: dict[int, np.dtype] = {
+    0: np.dtype("<f4"),
+    1: np.dtype("<f8"),
+    2: np.dtype("<f2"),
+    3: np.dtype("u1"),
+    4: np.dtype("<i4"),
+    5: np.dtype("i1"),
+    6: np.dtype("<i8"),
+    7: np.dtype("?"),
+}
+_FLAGS = {dtype.newbyteorder("="): flag for flag, dtype in DTYPES.items()}
+_STORAGE = {1: "row_sparse", 2: "csr"}
+
+
+class NDArrayFormatError(ValueError):
+    """A file that is not a readable dense MXNet NDArray file."""
+
+
+def loads(data: bytes) -> list[np.ndarray] | dict[str, np.ndarray]:
+    """Parse an NDArray file: a list when it holds no names, else a dict in file order.
+
+    Arrays are owned, writable copies in native byte order.
+    """
+    reader = _Reader(bytes(data))
+    magic, _reserved = reader.unpack("<QQ", "file header")
+    if magic != FILE_MAGIC:
+        raise NDArrayFormatError(f"not an MXNet NDArray file: magic 0x{magic:X} at byte 0, expected 0x112")
+    (count,) = reader.unpack("<Q", "array count")
+    if count > len(data):
+        raise NDArrayFormatError(f"array count {count} at byte 16 is larger than the file")
+    arrays = [_load_array(reader, index) for index in range(count)]
+    (name_count,) = reader.unpack("<Q", "name count")
+    if name_count == 0:
+        names: list[str] = []
+    elif name_count != count:
+        raise NDArrayFormatError(f"{name_count} names for {count} arrays")
+    else:
+        names = [_load_name(reader, index) for index in range(name_count)]
+    if reader.position != len(data):
+        raise NDArrayFormatError(f"{len(data) - reader.position} unexpected bytes after the names")
+    if not names:
+        return arrays
+    if len(set(names)) != len(names):
+        raise NDArrayFormatError(f"duplicate array names: {sorted({n for n in names if names.count(n) > 1})}")
+    return dict(zip(names, arrays, strict=True))
+
+
+def dumps(arrays: list[np.ndarray] | dict[str, np.ndarray]) -> bytes:
+    """Serialise arrays as MXNet 1.9.1 `mx.nd.save` does: V2 headers, dense storage, cpu(0)."""
+    if isinstance(arrays, dict):
+        names, values = [str(name) for name in arrays], list(arrays.values())
+    else:
+        names, values = [], list(arrays)
+    parts = [struct.pack("<QQQ", FILE_MAGIC, 0, len(values))]
+    for index, array in enumerate(values):
+        parts.append(_dump_array(np.asarray(array), index))
+    parts.append(struct.pack("<Q", len(names)))
+    for name in names:
+        encoded = name.encode("utf-8")
+        parts.append(struct.pack("<Q", len(encoded)) + encoded)
+    return b"".join(parts)
+
+
+def _dump_array(array: np.ndarray, index: int) -> bytes:
+    flag = _FLAGS.get(array.dtype.newbyteorder("="))
+    if flag is None:
+        raise NDArrayFormatError(f"array {index}: dtype {array.dtype} has no MXNet type flag")
+    if array.ndim == 0:
+        # In MXNet 1.x's default (legacy) shape mode ndim 0 means "no shape"; scalars are shape (1,).
+        raise NDArrayFormatError(f"array {index}: 0-d arrays cannot be saved; reshape to (1,)")
+    header = struct.pack(f"<IiI{array.ndim}qiii", V2_MAGIC, 0, array.ndim, *array.shape, _CPU, 0, flag)
+    return header + np.ascontiguousarray(array, dtype=DTYPES[flag]).tobytes()
+
+
+def _load_array(reader: _Reader, index: int) -> np.ndarray:
+    start = reader.position
+    (magic,) = reader.unpack("<I", f"array {index} header")
+    if magic in (V2_MAGIC, V3_MAGIC):
+        (storage,) = reader.unpack("<i", f"array {index} storage type")
+        if storage != 0:
+            kind = _STORAGE.get(storage, f"storage type {storage}")
+            raise NDArrayFormatError(
+                f"array {index} at byte {start}: {kind} storage is not supported (dense only)"
+            )
+        shape = _load_shape(reader, index, "<q")
+    elif magic == V1_MAGIC:
+        shape = _load_shape(reader, index, "<q")
+    elif magic < 32:
+        # Before V1 the array began with its ndim and uint32 dims.
+        shape = _load_dims(reader, index, magic, "<I")
+    else:
+        raise NDArrayFormatError(f"array {index} at byte {start}: unknown array magic 0x{magic:08X}")
+    if not shape and magic != V3_MAGIC:
+        raise NDArrayFormatError(
+            f"array {index} at byte {start}: an empty (shapeless) array is not supported"
+        )
+    dev_type, _dev_id, flag = reader.unpack("<iii", f"array {index} context and dtype")
+    if dev_type not in (1, 2, 3, 5):
+        raise NDArrayFormatError(f"array {index} at byte {start}: unknown device type {dev_type}")
+    dtype = DTYPES.get(flag)
+    if dtype is None:
+        raise NDArrayFormatError(f"array {index} at byte {start}: unknown dtype flag {flag}")
+    size = int(np.prod(shape, dtype=np.int64)) * dtype.itemsize
+    raw = reader.take(size, f"array {index} values")
+    return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
+
+
+def _load_shape(reader: _Reader, index: int, dim_format: str) -> tuple[int, ...]:
+    (ndim,) = reader.unpack("<i", f"array {index} ndim")
+    return _load_dims(reader, index, ndim, dim_format)
+
+
+def _load_dims(reader: _Reader, index: int, ndim: int, dim_format: str) -> tuple[int, ...]:
+    if not 0 <= ndim <= 32:
+        raise NDArrayFormatError(f"array {index}: implausible ndim {ndim} at byte {reader.position - 4}")
+    dims = reader.unpack(dim_format[0] + dim_format[1] * ndim, f"array {index} shape")
+    if any(d < 0 for d in dims):
+        raise NDArrayFormatError(f"array {index}: unknown dimension in shape {dims}")
+    return tuple(int(d) for d in dims)
+
+
+def _load_name(reader: _Reader, index: int) -> str:
+    (length,) = reader.unpack("<Q", f"name {index} length")
+    raw = reader.take(length, f"name {index}")
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise NDArrayFormatError(f"name {index} is not UTF-8") from exc
+
+
+class _Reader:
+    def __init__(self, data: bytes) -> None:
+        self.data, self.position = data, 0
+
+    def take(self, size: int, what: str) -> bytes:
+        if self.position + size > len(self.data):
+            raise NDArrayFormatError(
+                f"truncated file: {what} needs {size} bytes at byte {self.position}, "
+                f"{len(self.data) - self.position} left"
+            )
+        chunk = self.data[self.position : self.position + size]
+        self.position += size
+        return chunk
+
+    def unpack(self, layout: str, what: str) -> tuple:
+        return struct.unpack(layout, self.take(struct.calcsize(layout), what))

@@ -1,0 +1,144 @@
+"""Analysis maths on model attributes, checked against the classic notebook's figures."""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.segmentation.analysis import (
+    centroids_to_original_units,
+    centroids_to_scaled_features,
+    component_makeup,
+    component_names,
+    component_weights,
+    components_for_threshold,
+    cumulative_explained_variance,
+    explained_variance,
+    explained_variance_of_top,
+    project,
+    summarise_variance,
+    top_components_from_projection,
+)
+from include.segmentation.artifacts import PCAModel, read_pca_model
+from include.segmentation.census import FEATURES, clean, load_census
+from include.segmentation.scaling import MinMaxScaling
+from tests.conftest import shared_path
+
+NOTEBOOK_SINGULAR_VALUES = [19.59, 13.04, 11.72, 10.18, 7.99, 7.70, 6.39]
+
+
+@pytest.fixture(scope="module")
+def census_model() -> PCAModel:
+    """The PCA model the real SageMaker trained on the census (33 components)."""
+    return read_pca_model(shared_path("fixtures/mxnet/pca_census_model.tar.gz").read_bytes())
+
+
+@pytest.fixture
+def full_rank_model() -> PCAModel:
+    """A 4-feature model holding all 4 orthonormal axes, so projection is invertible."""
+    rng = np.random.default_rng(0)
+    axes, _ = np.linalg.qr(rng.normal(size=(4, 4)))
+    return PCAModel.from_largest_first(
+        np.array([4.0, 3.0, 2.0, 1.0], dtype="float32"),
+        axes.astype("float32"),
+        np.array([[0.5, 0.4, 0.3, 0.2]], dtype="float32"),
+    )
+
+
+def test_shares_of_variance_sum_to_one_and_accumulate() -> None:
+    s = np.array([3.0, 2.0, 1.0])
+    assert np.allclose(explained_variance(s), [9 / 14, 4 / 14, 1 / 14])
+    assert np.allclose(cumulative_explained_variance(s), [9 / 14, 13 / 14, 1.0])
+
+
+def test_smallest_n_reaching_the_threshold_is_chosen() -> None:
+    s = np.array([3.0, 2.0, 1.0])
+    assert components_for_threshold(s, 0.5) == 1
+    assert components_for_threshold(s, 9 / 14) == 1
+    assert components_for_threshold(s, 0.65) == 2
+    assert components_for_threshold(s, 1.0) == 3
+
+
+def test_bad_thresholds_and_counts_are_refused() -> None:
+    with pytest.raises(ValueError, match="threshold"):
+        components_for_threshold(np.array([1.0]), 0.0)
+    with pytest.raises(ValueError, match="between 1 and 1"):
+        explained_variance_of_top(np.array([1.0]), 2)
+    with pytest.raises(ValueError, match="no variance"):
+        explained_variance(np.zeros(3))
+
+
+def test_census_model_gives_the_notebook_singular_values(census_model) -> None:
+    assert np.allclose(census_model.singular_values[:7], NOTEBOOK_SINGULAR_VALUES, atol=0.01)
+
+
+def test_census_needs_7_components_for_80_percent_explaining_0_8017(census_model) -> None:
+    summary = summarise_variance(census_model.singular_values, 0.80)
+    assert summary.n_components == 7
+    assert summary.explained == pytest.approx(0.8017, abs=0.0005)
+    assert summary.to_dict()["n_components"] == 7
+    assert len(summary.per_component) == 33
+
+
+def test_our_cleaning_and_scaling_of_the_real_census_matches_what_sagemaker_trained_on(
+    census_csv, census_model
+) -> None:
+    features = clean(load_census(census_csv)).features
+    scaled = MinMaxScaling.fit(features).transform(features).to_numpy()
+    assert scaled.shape == (3218, 34)
+    assert np.allclose(scaled.mean(axis=0), census_model.mean.ravel(), atol=1e-6)
+    s = np.linalg.svd(scaled - scaled.mean(axis=0), compute_uv=False)
+    assert np.allclose(s[:7], NOTEBOOK_SINGULAR_VALUES, atol=0.01)
+    assert explained_variance_of_top(s[:33], 7) == pytest.approx(0.8017, abs=0.0005)
+
+
+def test_makeup_orders_features_by_absolute_weight_keeping_signs(full_rank_model) -> None:
+    names = ["a", "b", "c", "d"]
+    makeup = component_makeup(full_rank_model, names, component=1)
+    assert list(makeup.abs()) == sorted(makeup.abs(), reverse=True)
+    assert makeup["a"] == pytest.approx(full_rank_model.components[0, 0])
+    assert len(component_makeup(full_rank_model, names, component=2, top=2)) == 2
+
+
+def test_makeup_refuses_a_component_that_does_not_exist(full_rank_model) -> None:
+    with pytest.raises(ValueError, match="between 1 and 4"):
+        component_makeup(full_rank_model, ["a", "b", "c", "d"], component=5)
+
+
+def test_census_first_component_makeup_names_real_features(census_model) -> None:
+    makeup = component_makeup(census_model, FEATURES, component=1, top=5)
+    assert set(makeup.index) <= set(FEATURES)
+    assert makeup.name == "c_1"
+
+
+def test_component_weights_are_the_top_n_columns_c1_first(census_model) -> None:
+    weights = component_weights(census_model, FEATURES, 7)
+    assert list(weights.columns) == component_names(7)
+    assert np.allclose(weights["c_1"], census_model.v[:, -1])
+
+
+def test_projection_equals_the_endpoint_formula_reversed(census_model) -> None:
+    rng = np.random.default_rng(1)
+    x = rng.random((5, 34))
+    endpoint = (x - census_model.mean) @ census_model.v  # ascending, as SageMaker answers
+    assert np.allclose(project(x, census_model, 7), top_components_from_projection(endpoint, 7), atol=1e-5)
+
+
+def test_projection_refuses_rows_of_the_wrong_width(census_model) -> None:
+    with pytest.raises(ValueError, match=r"\(n_rows, 34\)"):
+        project(np.zeros((2, 5)), census_model, 7)
+
+
+def test_centroids_map_back_to_the_rows_they_summarise(full_rank_model) -> None:
+    rows = np.array([[0.1, 0.9, 0.2, 0.7], [0.6, 0.3, 0.8, 0.4]])
+    assert np.allclose(centroids_to_scaled_features(project(rows, full_rank_model, 4), full_rank_model), rows)
+
+
+def test_centroids_in_original_units_invert_the_scaling(full_rank_model) -> None:
+    original = pd.DataFrame({"a": [0, 10], "b": [5, 7], "c": [1, 2], "d": [100, 300]}, dtype="float64")
+    scaling = MinMaxScaling.fit(original)
+    centroids = project(scaling.transform(original).to_numpy(), full_rank_model, 4)
+    profiles = centroids_to_original_units(centroids, full_rank_model, scaling)
+    assert list(profiles.columns) == ["a", "b", "c", "d"]
+    assert np.allclose(profiles.to_numpy(), original.to_numpy(), atol=1e-3)  # float32 axes

@@ -1,0 +1,146 @@
+"""SageMaker model.tar.gz artifacts of PCA and K-Means, against the golden models."""
+
+from __future__ import annotations
+
+import io
+import json
+import tarfile
+
+import numpy as np
+import pytest
+
+from include.segmentation.artifacts import (
+    MEMBER,
+    ArtifactError,
+    PCAModel,
+    read_kmeans_model,
+    read_pca_model,
+    write_kmeans_model,
+    write_pca_model,
+)
+from include.segmentation.mxnet_ndarray import dumps
+from tests.conftest import shared_path
+
+
+def _golden(name: str) -> bytes:
+    return shared_path(f"fixtures/mxnet/{name}").read_bytes()
+
+
+def _member(archive: bytes) -> bytes:
+    with tarfile.open(fileobj=io.BytesIO(archive), mode="r:gz") as tar:
+        return tar.extractfile(MEMBER).read()
+
+
+def _tar(members: dict[str, bytes], kind: bytes = tarfile.REGTYPE) -> bytes:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for name, content in members.items():
+            info = tarfile.TarInfo(name)
+            info.size, info.type = len(content), kind
+            tar.addfile(info, io.BytesIO(content))
+    return buffer.getvalue()
+
+
+@pytest.fixture(scope="module")
+def census_pca() -> PCAModel:
+    return read_pca_model(_golden("pca_census_model.tar.gz"))
+
+
+def test_pca_artifact_is_read_as_stored(census_pca) -> None:
+    expected = json.loads(shared_path("fixtures/mxnet/expected.json").read_text())["pca_census_model_algo-1"]
+    assert census_pca.s.shape == (33,) and census_pca.v.shape == (34, 33) and census_pca.mean.shape == (1, 34)
+    assert np.array_equal(census_pca.s, np.array(expected["arrays"]["s"]["values"], dtype="float32"))
+    assert census_pca.feature_dim == 34 and census_pca.num_components == 33
+
+
+def test_pca_components_are_exposed_largest_first(census_pca) -> None:
+    assert np.allclose(
+        census_pca.singular_values[:7], [19.59, 13.04, 11.72, 10.18, 7.99, 7.70, 6.39], atol=0.01
+    )
+    assert np.array_equal(census_pca.components[:, 0], census_pca.v[:, -1])
+    assert np.all(np.diff(census_pca.s) >= 0)
+
+
+def test_written_pca_artifact_holds_the_golden_member_bytes(census_pca) -> None:
+    assert _member(write_pca_model(census_pca)) == _golden("pca_census_model_algo-1")
+
+
+def test_written_kmeans_artifact_holds_the_golden_member_bytes() -> None:
+    centroids = read_kmeans_model(_golden("kmeans_k8_model.tar.gz"))
+    assert centroids.shape == (8, 7) and centroids.dtype == np.float32
+    assert _member(write_kmeans_model(centroids)) == _golden("kmeans_k8_model_algo-1")
+
+
+def test_written_archive_has_one_root_member_like_sagemakers(census_pca) -> None:
+    with tarfile.open(fileobj=io.BytesIO(write_pca_model(census_pca)), mode="r:gz") as tar:
+        (member,) = tar.getmembers()
+    with tarfile.open(fileobj=io.BytesIO(_golden("pca_census_model.tar.gz")), mode="r:gz") as tar:
+        (golden,) = tar.getmembers()
+    assert (member.name, member.mode, member.uname) == (golden.name, golden.mode, golden.uname)
+
+
+def test_from_largest_first_stores_ascending_and_round_trips() -> None:
+    model = PCAModel.from_largest_first(
+        np.array([3.0, 2.0]), np.array([[1.0, 0.0], [0.0, 1.0], [0.0, 0.0]]), np.zeros(3)
+    )
+    assert model.s.tolist() == [2.0, 3.0]
+    assert model.components[:, 0].tolist() == [1.0, 0.0, 0.0]
+    again = read_pca_model(write_pca_model(model))
+    assert np.array_equal(again.v, model.v) and np.array_equal(again.mean, model.mean)
+
+
+def test_pca_without_mean_reads_as_zero_mean() -> None:
+    archive = _tar({MEMBER: dumps({"s": np.ones(2, dtype="float32"), "v": np.ones((3, 2), dtype="float32")})})
+    assert np.array_equal(read_pca_model(archive).mean, np.zeros((1, 3), dtype="float32"))
+
+
+def test_pca_shapes_that_disagree_are_refused() -> None:
+    arrays = {
+        "s": np.ones(2, dtype="float32"),
+        "v": np.ones((3, 4), dtype="float32"),
+        "mean": np.ones((1, 3), dtype="float32"),
+    }
+    with pytest.raises(ArtifactError, match="shapes disagree"):
+        read_pca_model(_tar({MEMBER: dumps(arrays)}))
+    arrays["v"] = np.ones((3, 2), dtype="float32")
+    arrays["mean"] = np.ones((1, 5), dtype="float32")
+    with pytest.raises(ArtifactError, match=r"mean has shape \(1, 5\), expected \(1, 3\)"):
+        read_pca_model(_tar({MEMBER: dumps(arrays)}))
+
+
+def test_a_kmeans_artifact_is_not_read_as_pca_and_vice_versa() -> None:
+    with pytest.raises(ArtifactError, match="not a PCA model"):
+        read_pca_model(_golden("kmeans_k8_model.tar.gz"))
+    with pytest.raises(ArtifactError, match="not a K-Means model"):
+        read_kmeans_model(_golden("pca_census_model.tar.gz"))
+
+
+def test_centroids_must_be_a_matrix() -> None:
+    with pytest.raises(ArtifactError, match=r"\(k, feature_dim\)"):
+        write_kmeans_model(np.ones(3))
+
+
+def test_missing_member_is_refused_naming_what_is_there() -> None:
+    with pytest.raises(ArtifactError, match="no model_algo-1 at its root \\(it holds other\\)"):
+        read_kmeans_model(_tar({"other": b"x"}))
+
+
+@pytest.mark.parametrize("name", ["/etc/model_algo-1", "../model_algo-1", "a/../../x"])
+def test_unsafe_member_paths_are_refused(name) -> None:
+    with pytest.raises(ArtifactError, match="unsafe member path"):
+        read_kmeans_model(_tar({name: b"x"}))
+
+
+def test_links_are_refused() -> None:
+    with pytest.raises(ArtifactError, match="link or device"):
+        read_kmeans_model(_tar({MEMBER: b""}, kind=tarfile.SYMTYPE))
+
+
+def test_not_a_gzip_archive_is_refused() -> None:
+    with pytest.raises(ArtifactError, match=r"not a readable model\.tar\.gz"):
+        read_kmeans_model(b"PK\x03\x04 a zip file")
+
+
+def test_corrupt_member_is_refused_with_the_member_named() -> None:
+    with pytest.raises(ArtifactError, match="model_algo-1: not an MXNet NDArray file"):
+        read_kmeans_model(_tar({MEMBER: b"garbage" * 4}))
