@@ -33,9 +33,7 @@ def main() -> None:
             raise SystemExit("round trip changed the values")
         size = len(data)
         del data, decoded
-    print(
-        f"RecordIO-protobuf codec, {ROWS:,} × {COLUMNS} float32, {size / 1e6:.1f} MB encoded, best of {RUNS}"
-    )
+    print(f"RecordIO-protobuf codec, {ROWS:,} × {COLUMNS} float32, {size / 1e6:.1f} MB encoded, best of {RUNS}")
     for name, times in (("encode", encode_times), ("decode", decode_times)):
         best = min(times)
         print(

@@ -133,14 +133,10 @@ def centroids_to_scaled_features(centroids: np.ndarray, model: PCAModel) -> np.n
     centroids = np.asarray(centroids, dtype="float64")
     n = centroids.shape[1]
     _check_n(model, n)
-    return (
-        model.mean.astype("float64").reshape(1, -1) + centroids @ model.components[:, :n].astype("float64").T
-    )
+    return model.mean.astype("float64").reshape(1, -1) + centroids @ model.components[:, :n].astype("float64").T
 
 
-def centroids_to_original_units(
-    centroids: np.ndarray, model: PCAModel, scaling: MinMaxScaling
-) -> pd.DataFrame:
+def centroids_to_original_units(centroids: np.ndarray, model: PCAModel, scaling: MinMaxScaling) -> pd.DataFrame:
     """(k, n) centroids -> (k, n_features) DataFrame in the census's own units, one row per segment."""
     scaled = centroids_to_scaled_features(centroids, model)
     original = scaling.inverse_transform(scaled)

@@ -39,22 +39,16 @@ class PCAModel:
     def __post_init__(self) -> None:
         s, v, mean = np.asarray(self.s), np.asarray(self.v), np.asarray(self.mean)
         if s.ndim != 1 or v.ndim != 2 or v.shape[1] != s.shape[0]:
-            raise ArtifactError(
-                f"PCA shapes disagree: s {s.shape}, v {v.shape} (v must be feature_dim × len(s))"
-            )
+            raise ArtifactError(f"PCA shapes disagree: s {s.shape}, v {v.shape} (v must be feature_dim × len(s))")
         if mean.shape != (1, v.shape[0]):
             raise ArtifactError(f"PCA mean has shape {mean.shape}, expected (1, {v.shape[0]})")
 
     @classmethod
-    def from_largest_first(
-        cls, singular_values: np.ndarray, components: np.ndarray, mean: np.ndarray
-    ) -> PCAModel:
+    def from_largest_first(cls, singular_values: np.ndarray, components: np.ndarray, mean: np.ndarray) -> PCAModel:
         """Build from (n,) singular values and (feature_dim, n) axes ordered largest first."""
         s = np.asarray(singular_values, dtype="float32")[::-1]
         v = np.asarray(components, dtype="float32")[:, ::-1]
-        return cls(
-            np.ascontiguousarray(s), np.ascontiguousarray(v), np.asarray(mean, dtype="float32").reshape(1, -1)
-        )
+        return cls(np.ascontiguousarray(s), np.ascontiguousarray(v), np.asarray(mean, dtype="float32").reshape(1, -1))
 
     @property
     def singular_values(self) -> np.ndarray:
@@ -111,9 +105,7 @@ def write_kmeans_model(centroids: np.ndarray) -> bytes:
 def _checked_centroids(centroids: np.ndarray) -> np.ndarray:
     centroids = np.asarray(centroids)
     if centroids.ndim != 2 or 0 in centroids.shape:
-        raise ArtifactError(
-            f"K-Means centroids must be a (k, feature_dim) matrix, got shape {centroids.shape}"
-        )
+        raise ArtifactError(f"K-Means centroids must be a (k, feature_dim) matrix, got shape {centroids.shape}")
     return centroids.astype("float32")
 
 

@@ -146,9 +146,7 @@ def clean(frame: pd.DataFrame) -> CleanCensus:
         log.info("dropping %d incomplete rows: %s", len(dropped), ", ".join(dropped))
     kept = frame.loc[~incomplete]
     if kept.empty:
-        raise CensusValidationError(
-            [f"no complete row is left after dropping {len(dropped)} incomplete rows"]
-        )
+        raise CensusValidationError([f"no complete row is left after dropping {len(dropped)} incomplete rows"])
     features = kept.loc[:, list(FEATURES)].astype("float64")
     features.index = pd.Index(keys[~incomplete].to_numpy(), name=KEY_NAME)
     return CleanCensus(features=features, dropped=dropped)
@@ -193,9 +191,7 @@ def _range_problems(frame: pd.DataFrame) -> list[str]:
     for column in PERCENT_COLUMNS:
         outside = (frame[column] < 0) | (frame[column] > 100)
         if outside.any():
-            problems.append(
-                f"column '{column}': percentages outside 0–100 {_examples(frame.loc[outside, column])}"
-            )
+            problems.append(f"column '{column}': percentages outside 0–100 {_examples(frame.loc[outside, column])}")
     return problems
 
 

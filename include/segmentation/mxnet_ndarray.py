@@ -105,9 +105,7 @@ def _load_array(reader: _Reader, index: int) -> np.ndarray:
         (storage,) = reader.unpack("<i", f"array {index} storage type")
         if storage != 0:
             kind = _STORAGE.get(storage, f"storage type {storage}")
-            raise NDArrayFormatError(
-                f"array {index} at byte {start}: {kind} storage is not supported (dense only)"
-            )
+            raise NDArrayFormatError(f"array {index} at byte {start}: {kind} storage is not supported (dense only)")
         shape = _load_shape(reader, index, "<q")
     elif magic == V1_MAGIC:
         shape = _load_shape(reader, index, "<q")
@@ -117,9 +115,7 @@ def _load_array(reader: _Reader, index: int) -> np.ndarray:
     else:
         raise NDArrayFormatError(f"array {index} at byte {start}: unknown array magic 0x{magic:08X}")
     if not shape and magic != V3_MAGIC:
-        raise NDArrayFormatError(
-            f"array {index} at byte {start}: an empty (shapeless) array is not supported"
-        )
+        raise NDArrayFormatError(f"array {index} at byte {start}: an empty (shapeless) array is not supported")
     dev_type, _dev_id, flag = reader.unpack("<iii", f"array {index} context and dtype")
     if dev_type not in (1, 2, 3, 5):
         raise NDArrayFormatError(f"array {index} at byte {start}: unknown device type {dev_type}")

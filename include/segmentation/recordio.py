@@ -247,8 +247,7 @@ def decode_labels(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
             columns = {key: [] for key in labels}
         if set(labels) != set(columns):
             raise RecordIOError(
-                f"record {index} at byte {offset}: label keys {sorted(labels)} differ from "
-                f"record 0's {sorted(columns)}"
+                f"record {index} at byte {offset}: label keys {sorted(labels)} differ from record 0's {sorted(columns)}"
             )
         for key, tensor in labels.items():
             row = tensor.dense(index, offset)
@@ -326,34 +325,26 @@ def _records(buffer: memoryview) -> Iterator[tuple[int, int, memoryview]]:
     offset, index, end = 0, 0, len(buffer)
     while offset < end:
         if end - offset < 8:
-            raise RecordIOError(
-                f"record {index} at byte {offset}: truncated header ({end - offset} of 8 bytes)"
-            )
+            raise RecordIOError(f"record {index} at byte {offset}: truncated header ({end - offset} of 8 bytes)")
         magic, word = struct.unpack_from("<II", buffer, offset)
         if magic != MAGIC:
-            raise RecordIOError(
-                f"record {index} at byte {offset}: bad magic 0x{magic:08X}, expected 0x{MAGIC:08X}"
-            )
+            raise RecordIOError(f"record {index} at byte {offset}: bad magic 0x{magic:08X}, expected 0x{MAGIC:08X}")
         if word >> 29:
             raise RecordIOError(
-                f"record {index} at byte {offset}: multi-part record (continuation flag {word >> 29}) "
-                "is not supported"
+                f"record {index} at byte {offset}: multi-part record (continuation flag {word >> 29}) is not supported"
             )
         length = word & _LENGTH_MASK
         padded = length + (-length % 4)
         if offset + 8 + padded > end:
             raise RecordIOError(
-                f"record {index} at byte {offset}: truncated payload "
-                f"({end - offset - 8} of {padded} bytes present)"
+                f"record {index} at byte {offset}: truncated payload ({end - offset - 8} of {padded} bytes present)"
             )
         yield index, offset, buffer[offset + 8 : offset + 8 + length]
         offset += 8 + padded
         index += 1
 
 
-def _parse_record(
-    payload: memoryview, index: int, offset: int
-) -> tuple[dict[str, _Tensor], dict[str, _Tensor]]:
+def _parse_record(payload: memoryview, index: int, offset: int) -> tuple[dict[str, _Tensor], dict[str, _Tensor]]:
     """The features and label maps of one Record payload."""
     reader = _Reader(payload, index, offset)
     maps: dict[int, dict[str, _Tensor]] = {1: {}, 2: {}}
@@ -427,9 +418,7 @@ class _Reader:
         return self.position >= len(self.data)
 
     def fail(self, what: str) -> RecordIOError:
-        return RecordIOError(
-            f"record {self.index} at byte {self.offset}: {what} at payload byte {self.position}"
-        )
+        return RecordIOError(f"record {self.index} at byte {self.offset}: {what} at payload byte {self.position}")
 
     def varint(self) -> int:
         result, shift = 0, 0

@@ -66,9 +66,7 @@ class MinMaxScaling:
             raise ValueError(f"not a min-max scaling document (kind={data.get('kind')!r})")
         names, low, high = data["features"], data["min"], data["max"]
         if not len(names) == len(low) == len(high):
-            raise ValueError(
-                f"scaling document has {len(names)} features but {len(low)} minima and {len(high)} maxima"
-            )
+            raise ValueError(f"scaling document has {len(names)} features but {len(low)} minima and {len(high)} maxima")
         return cls(tuple(names), np.asarray(low, dtype="float64"), np.asarray(high, dtype="float64"))
 
     def _checked(self, features: pd.DataFrame | np.ndarray) -> np.ndarray:

@@ -128,9 +128,7 @@ def synthetic_census(n_counties: int = 3220, seed: int = 0, missing_rows: int = 
     work = shares("work", tilt=np.array([0.05, -0.1, 0.0, 0.0]))
     employed = np.round(total_pop * (0.47 + 0.03 * affluence - 0.002 * poverty).clip(0.2, 0.62))
     commute_minutes = (per_type("commute_minutes") + 2.5 * rng.normal(size=n_counties)).clip(5, 45)
-    unemployment = (per_type("unemployment") * np.exp(-0.25 * affluence) + rng.normal(0, 1, n_counties)).clip(
-        0.0, 35.0
-    )
+    unemployment = (per_type("unemployment") * np.exp(-0.25 * affluence) + rng.normal(0, 1, n_counties)).clip(0.0, 35.0)
 
     percent = lambda a: np.round(100 * a, 1)  # noqa: E731  # one decimal, as the ACS publishes
     frame = pd.DataFrame(

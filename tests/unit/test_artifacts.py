@@ -54,9 +54,7 @@ def test_pca_artifact_is_read_as_stored(census_pca) -> None:
 
 
 def test_pca_components_are_exposed_largest_first(census_pca) -> None:
-    assert np.allclose(
-        census_pca.singular_values[:7], [19.59, 13.04, 11.72, 10.18, 7.99, 7.70, 6.39], atol=0.01
-    )
+    assert np.allclose(census_pca.singular_values[:7], [19.59, 13.04, 11.72, 10.18, 7.99, 7.70, 6.39], atol=0.01)
     assert np.array_equal(census_pca.components[:, 0], census_pca.v[:, -1])
     assert np.all(np.diff(census_pca.s) >= 0)
 

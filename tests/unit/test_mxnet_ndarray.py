@@ -44,9 +44,7 @@ def test_dumps_writes_what_mxnet_wrote_byte_for_byte(name) -> None:
     assert dumps(loads(_golden(name))) == _golden(name)
 
 
-@pytest.mark.parametrize(
-    "dtype", ["float32", "float64", "float16", "uint8", "int32", "int8", "int64", "bool"]
-)
+@pytest.mark.parametrize("dtype", ["float32", "float64", "float16", "uint8", "int32", "int8", "int64", "bool"])
 def test_every_dense_dtype_round_trips(dtype) -> None:
     array = (np.arange(12).reshape(3, 4) % 3).astype(dtype)
     (loaded,) = loads(dumps([array]))
@@ -97,9 +95,7 @@ def test_bad_file_magic_is_refused() -> None:
 
 def test_truncated_values_are_reported_with_the_array_and_offset() -> None:
     data = dumps([np.ones((2, 3), dtype="float32")])
-    with pytest.raises(
-        NDArrayFormatError, match="truncated file: array 0 values needs 24 bytes at byte 64, 6 left"
-    ):
+    with pytest.raises(NDArrayFormatError, match="truncated file: array 0 values needs 24 bytes at byte 64, 6 left"):
         loads(data[:70])
 
 

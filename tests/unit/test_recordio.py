@@ -73,9 +73,7 @@ def _label_arrays(records: list[dict], keys: list[str]) -> dict[str, np.ndarray]
 def test_pca_endpoint_response_decodes_and_reencodes_byte_for_byte(expected) -> None:
     records = expected["pca_projection_response.rec"]["labels"]
     labels = _label_arrays(records, ["projection"])
-    assert np.array_equal(
-        decode_labels(_golden("pca_projection_response.rec"))["projection"], labels["projection"]
-    )
+    assert np.array_equal(decode_labels(_golden("pca_projection_response.rec"))["projection"], labels["projection"])
     assert encode_labels(labels) == _golden("pca_projection_response.rec")
 
 

@@ -12,9 +12,7 @@ from include.segmentation.scaling import MinMaxScaling
 
 @pytest.fixture
 def frame() -> pd.DataFrame:
-    return pd.DataFrame(
-        {"a": [1.0, 3.0, 5.0], "b": [10.0, 10.0, 10.0], "c": [-2.0, 0.0, 2.0]}, index=["x", "y", "z"]
-    )
+    return pd.DataFrame({"a": [1.0, 3.0, 5.0], "b": [10.0, 10.0, 10.0], "c": [-2.0, 0.0, 2.0]}, index=["x", "y", "z"])
 
 
 def test_each_feature_is_scaled_to_0_1(frame) -> None:
