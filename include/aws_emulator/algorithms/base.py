@@ -1,0 +1,68 @@
+"""What a built-in algorithm gives the emulator: validation, training and inference, free of HTTP.
+
+INTERFACE: the training runner and the runtime call only these names.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import numpy as np
+
+
+class ClientError(Exception):
+    """The user's input is wrong (hyperparameters, data). The job fails with `ClientError: <message>`."""
+
+
+class TrainingStopped(Exception):
+    """Raised by `train` when `should_stop()` turned true (StopTrainingJob or MaxRuntimeInSeconds)."""
+
+
+class ModelLoadError(Exception):
+    """A model artifact the endpoint cannot serve; the endpoint goes `Failed` with this message."""
+
+
+@dataclass
+class TrainingOutput:
+    """model_tar_gz: the artifact in SageMaker's format; final_metrics: e.g. {"test:msd": 0.06}."""
+
+    model_tar_gz: bytes
+    final_metrics: dict[str, float] = field(default_factory=dict)
+
+
+class Predictor(Protocol):
+    feature_dim: int
+
+    def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """x: (n_rows, feature_dim) float32 -> label key -> (n_rows, width) float32.
+
+        PCA: {"projection": (n, num_components)}; K-Means: {"closest_cluster": (n, 1),
+        "distance_to_cluster": (n, 1)}.
+        """
+        ...
+
+
+class Algorithm(Protocol):
+    name: str  # "pca" or "kmeans", the ECR repository name
+    metric_definitions: list[dict[str, str]]  # as DescribeTrainingJob shows them for the built-in
+
+    def validate(self, hyperparameters: dict[str, str]) -> Any:
+        """Parse and check hyperparameters (strings) into a config; raise ClientError naming the bad one."""
+        ...
+
+    def train(
+        self,
+        config: Any,
+        train: np.ndarray,
+        test: np.ndarray | None,
+        log: Callable[[str], None],
+        should_stop: Callable[[], bool],
+    ) -> TrainingOutput:
+        """train/test: (n_rows, feature_dim) float32. `log` writes one container log line."""
+        ...
+
+    def load(self, model_tar_gz: bytes) -> Predictor:
+        """Load an artifact for serving; raise ModelLoadError when it cannot be served."""
+        ...

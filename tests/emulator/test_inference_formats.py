@@ -1,0 +1,121 @@
+"""InvokeEndpoint bodies both ways, in every content type the built-ins speak."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+
+from include.aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
+from include.segmentation.recordio import decode_labels, encode_dense
+
+ROWS = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype="float32")
+PCA_OUT = {"projection": np.array([[0.5, -1.0], [2.0, 0.25]], dtype="float32")}
+KMEANS_OUT = {
+    "closest_cluster": np.array([[1.0], [0.0]], dtype="float32"),
+    "distance_to_cluster": np.array([[3.0], [0.5]], dtype="float32"),
+}
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [
+        (b"1,2,3\n4,5,6\n", "text/csv"),
+        (b"1,2,3\n4,5,6", "text/csv; charset=utf-8"),
+        (json.dumps({"instances": [{"features": [1, 2, 3]}, {"features": [4, 5, 6]}]}).encode(), "application/json"),
+        (json.dumps({"instances": [[1, 2, 3], [4, 5, 6]]}).encode(), "application/json"),
+        (json.dumps([[1, 2, 3], [4, 5, 6]]).encode(), "application/json"),
+        (
+            json.dumps({"instances": [{"data": {"features": {"values": r}}} for r in ROWS.tolist()]}).encode(),
+            "application/json",
+        ),
+        (b'{"features": [1, 2, 3]}\n{"features": [4, 5, 6]}\n', "application/jsonlines"),
+        (encode_dense(ROWS), "application/x-recordio-protobuf"),
+    ],
+)
+def test_every_request_type_parses_to_the_same_rows(body, content_type) -> None:
+    assert np.array_equal(parse_request(body, content_type, 3), ROWS)
+
+
+def test_a_single_flat_json_list_is_one_row() -> None:
+    assert parse_request(b"[1, 2, 3]", "application/json", 3).shape == (1, 3)
+
+
+def test_sparse_json_instances_are_made_dense() -> None:
+    body = json.dumps({"instances": [{"data": {"features": {"keys": [0, 2], "shape": [3], "values": [1, 3]}}}]})
+    assert parse_request(body.encode(), "application/json", 3).tolist() == [[1.0, 0.0, 3.0]]
+
+
+def test_wrong_feature_count_names_expected_and_got() -> None:
+    with pytest.raises(InvalidRequest, match="expects 3 features per record, the request's records have 2") as error:
+        parse_request(b"1,2\n", "text/csv", 3)
+    assert error.value.status == 400
+
+
+@pytest.mark.parametrize(
+    ("body", "content_type"),
+    [(b"1,2,x\n", "text/csv"), (b"{not json", "application/json"), (b"[[1,2,3],[4,5]]", "application/json")],
+)
+def test_malformed_bodies_are_refused(body, content_type) -> None:
+    with pytest.raises(InvalidRequest) as error:
+        parse_request(body, content_type, 3)
+    assert error.value.status == 400
+
+
+def test_non_finite_values_are_refused() -> None:
+    with pytest.raises(InvalidRequest, match="Record 1 holds a non-finite value"):
+        parse_request(b"1,2,3\n1,nan,3\n", "text/csv", 3)
+
+
+def test_empty_body_is_refused() -> None:
+    with pytest.raises(InvalidRequest, match="empty"):
+        parse_request(b"", "text/csv", 3)
+
+
+def test_unsupported_content_type_is_a_415() -> None:
+    with pytest.raises(InvalidRequest, match="content-type application/octet-stream not supported") as error:
+        parse_request(b"x", None, 3)
+    assert error.value.status == 415
+
+
+def test_json_is_the_default_answer() -> None:
+    for accept in (None, "*/*"):
+        body, content_type = render_response(PCA_OUT, accept)
+        assert content_type == "application/json"
+        assert json.loads(body) == {"projections": [{"projection": [0.5, -1.0]}, {"projection": [2.0, 0.25]}]}
+
+
+def test_kmeans_json_answer_has_sagemakers_shape() -> None:
+    body, _ = render_response(KMEANS_OUT, "application/json")
+    assert json.loads(body) == {
+        "predictions": [
+            {"closest_cluster": 1.0, "distance_to_cluster": 3.0},
+            {"closest_cluster": 0.0, "distance_to_cluster": 0.5},
+        ]
+    }
+
+
+def test_jsonlines_answers_one_object_per_row_in_the_containers_key_order() -> None:
+    body, content_type = render_response(KMEANS_OUT, "application/jsonlines")
+    first = body.decode().splitlines()[0]
+    assert content_type == "application/jsonlines"
+    assert first == '{"distance_to_cluster": 3.0, "closest_cluster": 1.0}'
+    assert (
+        render_response(PCA_OUT, "application/jsonlines")[0].decode().splitlines()[1] == '{"projection": [2.0, 0.25]}'
+    )
+
+
+def test_recordio_answers_decode_back_to_the_outputs() -> None:
+    for outputs in (PCA_OUT, KMEANS_OUT):
+        body, content_type = render_response(outputs, "application/x-recordio-protobuf")
+        assert content_type == "application/x-recordio-protobuf"
+        decoded = decode_labels(body)
+        assert all(np.array_equal(decoded[key], value) for key, value in outputs.items())
+
+
+def test_csv_answers_are_for_kmeans_only() -> None:
+    assert render_response(KMEANS_OUT, "text/csv")[0] == b"1.0,3.0\n0.0,0.5\n"
+    with pytest.raises(InvalidRequest, match="accept type text/csv not supported") as error:
+        render_response(PCA_OUT, "text/csv")
+    assert error.value.status == 406
