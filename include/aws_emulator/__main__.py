@@ -1,0 +1,40 @@
+"""`python -m include.aws_emulator --host 127.0.0.1 --port 4566 [--data-dir DIR]` from the project root."""
+
+from __future__ import annotations
+
+import argparse
+import logging
+import signal
+import sys
+import threading
+
+from include.aws_emulator.server import DEFAULT_REGION, Emulator
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m include.aws_emulator",
+        description="Local AWS for popseg: S3/IAM/STS/Logs through moto, SageMaker PCA and K-Means for real.",
+    )
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")
+    parser.add_argument("--port", type=int, default=4566, help="port to bind; 0 picks a free one")
+    parser.add_argument("--data-dir", help="keep S3 objects and SageMaker state here across restarts")
+    parser.add_argument("--region", default=DEFAULT_REGION, help="region for unsigned requests")
+    parser.add_argument("--log-level", default="INFO")
+    args = parser.parse_args(argv)
+
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    emulator = Emulator(host=args.host, port=args.port, data_dir=args.data_dir, region=args.region).start()
+    print(f"popseg AWS emulator listening on {emulator.endpoint_url}", flush=True)
+
+    stopping = threading.Event()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(signum, lambda *_: stopping.set())
+    stopping.wait()
+    emulator.stop()
+    print("popseg AWS emulator stopped", flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""Brings endpoints up and down in the background: the model artifact is fetched from S3 and loaded by
+its built-in algorithm; Creating/Updating/Deleting each take a short real time, so waiters see them."""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+
+from include.aws_emulator.algorithms import ClientError, ModelLoadError, algorithm_for_image
+from include.aws_emulator.aws_clients import AwsClients, S3Error
+from include.aws_emulator.sagemaker.models import Deployment, Endpoint, SageMakerBackend
+
+log = logging.getLogger("popseg.emulator.hosting")
+
+
+class Hosting:
+    def __init__(self, backend: SageMakerBackend, clients: AwsClients, transition_seconds: float = 0.5) -> None:
+        self.backend = backend
+        self.clients = clients
+        self.transition_seconds = transition_seconds
+
+    def deploy(self, endpoint: Endpoint, deployment: Deployment) -> None:
+        """Load the deployment's model, then put the endpoint InService (or Failed, with the reason)."""
+        threading.Thread(target=self._deploy, args=(endpoint, deployment), daemon=True, name="deploy").start()
+
+    def delete(self, endpoint: Endpoint) -> None:
+        threading.Thread(target=self._delete, args=(endpoint,), daemon=True, name="delete").start()
+
+    def load(self, deployment: Deployment) -> None:
+        """Load synchronously (used when restoring endpoints from disk)."""
+        container = deployment.model.get("PrimaryContainer", {})
+        algorithm = algorithm_for_image(container.get("Image", ""))
+        uri = container.get("ModelDataUrl")
+        if not uri:
+            raise ClientError("The model has no ModelDataUrl")
+        try:
+            artifact = self.clients.read(uri)
+        except S3Error as exc:
+            raise ClientError(f"Could not find model data at {uri}.") from exc
+        deployment.predictor = algorithm.load(artifact)
+        deployment.resolution_time = time.time()
+
+    def _deploy(self, endpoint: Endpoint, deployment: Deployment) -> None:
+        started = time.monotonic()
+        try:
+            self.load(deployment)
+        except (ClientError, ModelLoadError) as exc:
+            self._wait_from(started)
+            self.backend.deployment_failed(endpoint, f"Failed to deploy the model: {exc}")
+            log.info("endpoint %s failed: %s", endpoint.name, exc)
+            return
+        except Exception as exc:  # a broken artifact must fail the endpoint, never the server
+            log.exception("endpoint %s failed unexpectedly", endpoint.name)
+            self.backend.deployment_failed(endpoint, f"Failed to deploy the model: {type(exc).__name__}: {exc}")
+            return
+        self._wait_from(started)
+        self.backend.deployed(endpoint, deployment)
+        log.info("endpoint %s InService", endpoint.name)
+
+    def _delete(self, endpoint: Endpoint) -> None:
+        time.sleep(self.transition_seconds)
+        self.backend.remove_endpoint(endpoint)
+        log.info("endpoint %s deleted", endpoint.name)
+
+    def _wait_from(self, started: float) -> None:
+        time.sleep(max(0.0, self.transition_seconds - (time.monotonic() - started)))

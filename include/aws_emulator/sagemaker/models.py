@@ -1,0 +1,491 @@
+"""SageMaker resources and their state machines: training jobs, models, endpoint configs, endpoints.
+
+No HTTP here. Times are epoch seconds (float), as the JSON 1.1 protocol sends them. The backend is
+shared by the request threads and the worker threads, so every change happens under its lock.
+"""
+
+from __future__ import annotations
+
+import copy
+import threading
+import time
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+from include.aws_emulator.sagemaker.exceptions import (
+    ResourceInUse,
+    ValidationException,
+    already_exists,
+    not_found,
+)
+
+ACCOUNT_ID = "123456789012"
+TRAINING_NON_TERMINAL = ("InProgress", "Stopping")
+ENDPOINT_IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+
+
+def arn(region: str, kind: str, name: str) -> str:
+    """SageMaker ARNs carry the name lower-cased; the *Name fields keep it verbatim."""
+    return f"arn:aws:sagemaker:{region}:{ACCOUNT_ID}:{kind}/{name.lower()}"
+
+
+@dataclass
+class TrainingJob:
+    name: str
+    region: str
+    request: dict[str, Any]
+    creation_time: float
+    status: str = "InProgress"
+    secondary_status: str = "Starting"
+    transitions: list[dict[str, Any]] = field(default_factory=list)
+    failure_reason: str | None = None
+    training_start_time: float | None = None
+    training_end_time: float | None = None
+    last_modified_time: float = 0.0
+    final_metrics: list[dict[str, Any]] = field(default_factory=list)
+    metric_definitions: list[dict[str, str]] = field(default_factory=list)
+    stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded" once a stop is asked for
+
+    @property
+    def arn(self) -> str:
+        return arn(self.region, "training-job", self.name)
+
+    @property
+    def model_artifact_uri(self) -> str:
+        output = self.request["OutputDataConfig"]["S3OutputPath"].rstrip("/")
+        return f"{output}/{self.name}/output/model.tar.gz"
+
+    def transition(self, status: str, message: str, now: float | None = None) -> None:
+        """Enter a secondary status: the previous entry ends when this one starts."""
+        now = time.time() if now is None else now
+        if self.transitions:
+            self.transitions[-1]["EndTime"] = now
+        self.transitions.append({"Status": status, "StartTime": now, "StatusMessage": message})
+        self.secondary_status = status
+        self.last_modified_time = now
+
+    def note(self, message: str) -> None:
+        """Rewrite the current entry's message as sub-steps progress."""
+        self.transitions[-1]["StatusMessage"] = message
+        self.last_modified_time = time.time()
+
+    def finish(self, status: str, secondary: str, message: str, failure_reason: str | None = None) -> None:
+        now = time.time()
+        if self.training_start_time is None:
+            self.training_start_time = now
+        self.training_end_time = now
+        self.transition(secondary, message, now)
+        self.transitions[-1]["EndTime"] = now
+        self.status = status
+        self.failure_reason = failure_reason
+
+    def describe(self) -> dict[str, Any]:
+        request = copy.deepcopy(self.request)
+        for channel in request.get("InputDataConfig", []):
+            channel.setdefault("CompressionType", "None")
+            channel.setdefault("RecordWrapperType", "None")
+            channel["DataSource"]["S3DataSource"].setdefault("S3DataDistributionType", "FullyReplicated")
+        request["OutputDataConfig"].setdefault("KmsKeyId", "")
+        request["OutputDataConfig"].setdefault("CompressionType", "GZIP")
+        algorithm = request.get("AlgorithmSpecification", {})
+        algorithm.setdefault("MetricDefinitions", self.metric_definitions)
+        algorithm.setdefault("EnableSageMakerMetricsTimeSeries", False)
+        request.pop("Tags", None)
+        described = {
+            **request,
+            "TrainingJobArn": self.arn,
+            "ModelArtifacts": {"S3ModelArtifacts": self.model_artifact_uri},
+            "TrainingJobStatus": self.status,
+            "SecondaryStatus": self.secondary_status,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time,
+            "SecondaryStatusTransitions": copy.deepcopy(self.transitions),
+            "EnableNetworkIsolation": request.get("EnableNetworkIsolation", False),
+            "EnableInterContainerTrafficEncryption": request.get("EnableInterContainerTrafficEncryption", False),
+            "EnableManagedSpotTraining": request.get("EnableManagedSpotTraining", False),
+        }
+        if self.training_start_time is not None:
+            described["TrainingStartTime"] = self.training_start_time
+        if self.training_end_time is not None:
+            described["TrainingEndTime"] = self.training_end_time
+            seconds = max(1, int(self.training_end_time - (self.training_start_time or self.creation_time)))
+            described["TrainingTimeInSeconds"] = seconds
+            described["BillableTimeInSeconds"] = seconds
+        if self.failure_reason:
+            described["FailureReason"] = self.failure_reason
+        if self.final_metrics:
+            described["FinalMetricDataList"] = copy.deepcopy(self.final_metrics)
+        return described
+
+    def summary(self) -> dict[str, Any]:
+        summary = {
+            "TrainingJobName": self.name,
+            "TrainingJobArn": self.arn,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time,
+            "TrainingJobStatus": self.status,
+            "SecondaryStatus": self.secondary_status,
+        }
+        if self.training_end_time is not None:
+            summary["TrainingEndTime"] = self.training_end_time
+        return summary
+
+
+@dataclass
+class Model:
+    name: str
+    region: str
+    request: dict[str, Any]
+    creation_time: float
+
+    @property
+    def arn(self) -> str:
+        return arn(self.region, "model", self.name)
+
+    @property
+    def container(self) -> dict[str, Any]:
+        return self.request.get("PrimaryContainer") or (self.request.get("Containers") or [{}])[0]
+
+    def describe(self) -> dict[str, Any]:
+        described = copy.deepcopy(self.request)
+        described.pop("Tags", None)
+        container = described.get("PrimaryContainer")
+        if container is not None:
+            container.setdefault("Mode", "SingleModel")
+            container.setdefault("Environment", {})
+            if "ModelDataUrl" in container:
+                container.setdefault(
+                    "ModelDataSource",
+                    {
+                        "S3DataSource": {
+                            "S3Uri": container["ModelDataUrl"],
+                            "S3DataType": "S3Object",
+                            "CompressionType": "Gzip",
+                        }
+                    },
+                )
+        return {
+            **described,
+            "ModelArn": self.arn,
+            "CreationTime": self.creation_time,
+            "EnableNetworkIsolation": described.get("EnableNetworkIsolation", False),
+        }
+
+    def summary(self) -> dict[str, Any]:
+        return {"ModelName": self.name, "ModelArn": self.arn, "CreationTime": self.creation_time}
+
+
+@dataclass
+class EndpointConfig:
+    name: str
+    region: str
+    request: dict[str, Any]
+    creation_time: float
+
+    @property
+    def arn(self) -> str:
+        return arn(self.region, "endpoint-config", self.name)
+
+    def describe(self) -> dict[str, Any]:
+        described = copy.deepcopy(self.request)
+        described.pop("Tags", None)
+        for variant in described["ProductionVariants"]:
+            variant.setdefault("InitialVariantWeight", 1.0)
+        return {**described, "EndpointConfigArn": self.arn, "CreationTime": self.creation_time}
+
+    def summary(self) -> dict[str, Any]:
+        return {"EndpointConfigName": self.name, "EndpointConfigArn": self.arn, "CreationTime": self.creation_time}
+
+
+@dataclass
+class Deployment:
+    """What an endpoint serves: a snapshot of its config's variant and model, and the loaded predictor."""
+
+    config_name: str
+    variant: dict[str, Any]
+    model: dict[str, Any]  # the model's DescribeModel at deployment time
+    predictor: Any = None
+    resolution_time: float = 0.0
+
+
+@dataclass
+class Endpoint:
+    name: str
+    region: str
+    config_name: str
+    creation_time: float
+    status: str = "Creating"
+    failure_reason: str | None = None
+    last_modified_time: float = 0.0
+    deployment: Deployment | None = None
+
+    @property
+    def arn(self) -> str:
+        return arn(self.region, "endpoint", self.name)
+
+    def describe(self) -> dict[str, Any]:
+        described: dict[str, Any] = {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
+            "EndpointConfigName": self.config_name,
+            "EndpointStatus": self.status,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time,
+        }
+        if self.deployment is not None and self.deployment.predictor is not None:
+            variant, image = self.deployment.variant, self.deployment.model.get("PrimaryContainer", {}).get("Image", "")
+            count = variant.get("InitialInstanceCount", 1)
+            weight = float(variant.get("InitialVariantWeight", 1.0))
+            described["ProductionVariants"] = [
+                {
+                    "VariantName": variant["VariantName"],
+                    "DeployedImages": [
+                        {
+                            "SpecifiedImage": image,
+                            "ResolvedImage": image.split(":")[0] + "@sha256:" + "0" * 64,
+                            "ResolutionTime": self.deployment.resolution_time,
+                        }
+                    ],
+                    "CurrentWeight": weight,
+                    "DesiredWeight": weight,
+                    "CurrentInstanceCount": count,
+                    "DesiredInstanceCount": count,
+                }
+            ]
+        if self.failure_reason:
+            described["FailureReason"] = self.failure_reason
+        return described
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            "EndpointName": self.name,
+            "EndpointArn": self.arn,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time,
+            "EndpointStatus": self.status,
+        }
+
+
+class SageMakerBackend:
+    """All SageMaker state of the emulator, one account. `on_change` is called after every mutation."""
+
+    def __init__(self) -> None:
+        self.lock = threading.RLock()
+        self.training_jobs: dict[str, TrainingJob] = {}
+        self.models: dict[str, Model] = {}
+        self.endpoint_configs: dict[str, EndpointConfig] = {}
+        self.endpoints: dict[str, Endpoint] = {}
+        self.tags: dict[str, dict[str, str]] = {}
+        self.on_change: Callable[[], None] = lambda: None
+
+    # ------------------------------------------------------------------ training jobs
+
+    def create_training_job(self, request: dict[str, Any], region: str) -> TrainingJob:
+        for member in ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition"):
+            if member not in request:
+                raise ValidationException(
+                    f"1 validation error detected: Value null at '{member[0].lower() + member[1:]}' "
+                    "failed to satisfy constraint: Member must not be null"
+                )
+        with self.lock:
+            name = request["TrainingJobName"]
+            if name in self.training_jobs:
+                job = self.training_jobs[name]
+                raise ResourceInUse(
+                    "Training job names must be unique within an AWS account and region, and a training job "
+                    f"with this name already exists ({job.arn})"
+                )
+            now = time.time()
+            job = TrainingJob(name=name, region=region, request=copy.deepcopy(request), creation_time=now)
+            job.transition("Starting", "Starting the training job", now)
+            self.training_jobs[name] = job
+            self._tag(job.arn, request.get("Tags", []))
+        self.on_change()
+        return job
+
+    def training_job(self, name: str) -> TrainingJob:
+        with self.lock:
+            job = self.training_jobs.get(name)
+        if job is None:
+            raise ValidationException("Requested resource not found.")
+        return job
+
+    def stop_training_job(self, name: str) -> None:
+        with self.lock:
+            job = self.training_job(name)
+            if job.status != "InProgress":
+                raise ValidationException(
+                    f"The request was rejected because the training job is in status {job.status}."
+                )
+            job.status = "Stopping"
+            job.stop_reason = "Stopped"
+            job.transition("Stopping", "Stopping the training job")
+        self.on_change()
+
+    # ------------------------------------------------------------------ models
+
+    def create_model(self, request: dict[str, Any], region: str) -> Model:
+        with self.lock:
+            name = request["ModelName"]
+            model = Model(name=name, region=region, request=copy.deepcopy(request), creation_time=time.time())
+            if name in self.models:
+                raise already_exists("model", model.arn)
+            if not model.container.get("Image"):
+                raise ValidationException("A model needs a PrimaryContainer (or Containers) with an Image.")
+            self.models[name] = model
+            self._tag(model.arn, request.get("Tags", []))
+        self.on_change()
+        return model
+
+    def model(self, name: str, region: str) -> Model:
+        with self.lock:
+            model = self.models.get(name)
+        if model is None:
+            raise not_found("model", arn(region, "model", name))
+        return model
+
+    def delete_model(self, name: str, region: str) -> None:
+        with self.lock:
+            model = self.model(name, region)
+            del self.models[name]
+            self.tags.pop(model.arn, None)
+        self.on_change()
+
+    # ------------------------------------------------------------------ endpoint configs
+
+    def create_endpoint_config(self, request: dict[str, Any], region: str) -> EndpointConfig:
+        with self.lock:
+            name = request["EndpointConfigName"]
+            config = EndpointConfig(name=name, region=region, request=copy.deepcopy(request), creation_time=time.time())
+            if name in self.endpoint_configs:
+                raise already_exists("endpoint configuration", config.arn)
+            for variant in request["ProductionVariants"]:
+                if "ModelName" in variant:
+                    self.model(variant["ModelName"], region)
+            self.endpoint_configs[name] = config
+            self._tag(config.arn, request.get("Tags", []))
+        self.on_change()
+        return config
+
+    def endpoint_config(self, name: str, region: str) -> EndpointConfig:
+        with self.lock:
+            config = self.endpoint_configs.get(name)
+        if config is None:
+            raise not_found("endpoint configuration", arn(region, "endpoint-config", name))
+        return config
+
+    def delete_endpoint_config(self, name: str, region: str) -> None:
+        with self.lock:
+            config = self.endpoint_config(name, region)
+            del self.endpoint_configs[name]
+            self.tags.pop(config.arn, None)
+        self.on_change()
+
+    # ------------------------------------------------------------------ endpoints
+
+    def create_endpoint(self, request: dict[str, Any], region: str) -> tuple[Endpoint, Deployment]:
+        with self.lock:
+            name = request["EndpointName"]
+            if name in self.endpoints:
+                raise already_exists("endpoint", self.endpoints[name].arn)
+            deployment = self._deployment(request["EndpointConfigName"], region)
+            now = time.time()
+            endpoint = Endpoint(
+                name=name, region=region, config_name=request["EndpointConfigName"], creation_time=now,
+                last_modified_time=now,
+            )  # fmt: skip
+            self.endpoints[name] = endpoint
+            self._tag(endpoint.arn, request.get("Tags", []))
+        self.on_change()
+        return endpoint, deployment
+
+    def update_endpoint(self, request: dict[str, Any], region: str) -> tuple[Endpoint, Deployment]:
+        with self.lock:
+            endpoint = self.endpoint(request["EndpointName"], region)
+            if endpoint.status != "InService":
+                raise ValidationException(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            deployment = self._deployment(request["EndpointConfigName"], region)
+            endpoint.status = "Updating"
+            endpoint.last_modified_time = time.time()
+        self.on_change()
+        return endpoint, deployment
+
+    def endpoint(self, name: str, region: str) -> Endpoint:
+        with self.lock:
+            endpoint = self.endpoints.get(name)
+        if endpoint is None:
+            raise not_found("endpoint", arn(region, "endpoint", name))
+        return endpoint
+
+    def start_deleting_endpoint(self, name: str, region: str) -> Endpoint:
+        with self.lock:
+            endpoint = self.endpoint(name, region)
+            if endpoint.status in ENDPOINT_IN_PROGRESS:
+                raise ValidationException(f'Cannot update in-progress endpoint "{endpoint.arn}".')
+            endpoint.status = "Deleting"
+            endpoint.last_modified_time = time.time()
+        self.on_change()
+        return endpoint
+
+    def remove_endpoint(self, endpoint: Endpoint) -> None:
+        with self.lock:
+            if self.endpoints.get(endpoint.name) is endpoint:
+                del self.endpoints[endpoint.name]
+                self.tags.pop(endpoint.arn, None)
+        self.on_change()
+
+    def deployed(self, endpoint: Endpoint, deployment: Deployment) -> None:
+        """The deployment's model is loaded: the endpoint serves it."""
+        with self.lock:
+            endpoint.deployment = deployment
+            endpoint.config_name = deployment.config_name
+            endpoint.status = "InService"
+            endpoint.failure_reason = None
+            endpoint.last_modified_time = time.time()
+        self.on_change()
+
+    def deployment_failed(self, endpoint: Endpoint, reason: str) -> None:
+        """Creating fails the endpoint; a failed update rolls back to what it served."""
+        with self.lock:
+            endpoint.status = "InService" if endpoint.status == "Updating" else "Failed"
+            endpoint.failure_reason = reason
+            endpoint.last_modified_time = time.time()
+        self.on_change()
+
+    def _deployment(self, config_name: str, region: str) -> Deployment:
+        config = self.endpoint_config(config_name, region)
+        variant = copy.deepcopy(config.request["ProductionVariants"][0])
+        model = self.model(variant.get("ModelName", ""), region)
+        return Deployment(config_name=config_name, variant=variant, model=model.describe())
+
+    # ------------------------------------------------------------------ tags and lists
+
+    def add_tags(self, resource_arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
+        with self.lock:
+            self._require_arn(resource_arn)
+            self._tag(resource_arn, tags)
+        self.on_change()
+        return tags
+
+    def list_tags(self, resource_arn: str) -> list[dict[str, str]]:
+        with self.lock:
+            self._require_arn(resource_arn)
+            return [{"Key": k, "Value": v} for k, v in self.tags.get(resource_arn, {}).items()]
+
+    def delete_tags(self, resource_arn: str, keys: Iterable[str]) -> None:
+        with self.lock:
+            self._require_arn(resource_arn)
+            for key in keys:
+                self.tags.get(resource_arn, {}).pop(key, None)
+        self.on_change()
+
+    def _tag(self, resource_arn: str, tags: list[dict[str, str]]) -> None:
+        if tags:
+            self.tags.setdefault(resource_arn, {}).update({t["Key"]: t.get("Value", "") for t in tags})
+
+    def _require_arn(self, resource_arn: str) -> None:
+        resources = [*self.training_jobs.values(), *self.models.values(), *self.endpoint_configs.values()]
+        resources += self.endpoints.values()
+        if not any(r.arn == resource_arn for r in resources):
+            raise ValidationException(f"Resource {resource_arn} does not exist.")

@@ -1,0 +1,125 @@
+"""The SageMaker control plane's JSON 1.1 protocol: parse the request, call the backend, render the answer."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from typing import Any
+
+from include.aws_emulator.sagemaker.exceptions import SageMakerError, SerializationException, UnknownOperationException
+from include.aws_emulator.sagemaker.hosting import Hosting
+from include.aws_emulator.sagemaker.models import SageMakerBackend
+from include.aws_emulator.sagemaker.training import TrainingRunner
+from include.aws_emulator.sagemaker.validation import validate_request
+
+DEFAULT_PAGE = 10
+
+
+class ControlPlane:
+    """One handler per supported operation; anything else is refused by name, never faked."""
+
+    def __init__(self, backend: SageMakerBackend, runner: TrainingRunner, hosting: Hosting) -> None:
+        self.backend, self.runner, self.hosting = backend, runner, hosting
+        self.handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+            "CreateTrainingJob": self.create_training_job,
+            "DescribeTrainingJob": lambda p, r: self.backend.training_job(p["TrainingJobName"]).describe(),
+            "ListTrainingJobs": self.list_training_jobs,
+            "StopTrainingJob": self.stop_training_job,
+            "CreateModel": lambda p, r: {"ModelArn": self.backend.create_model(p, r).arn},
+            "DescribeModel": lambda p, r: self.backend.model(p["ModelName"], r).describe(),
+            "DeleteModel": lambda p, r: self.backend.delete_model(p["ModelName"], r) or {},
+            "ListModels": lambda p, r: _page(p, self.backend.models.values(), "ModelName", None, "Models"),
+            "CreateEndpointConfig": lambda p, r: {"EndpointConfigArn": self.backend.create_endpoint_config(p, r).arn},
+            "DescribeEndpointConfig": lambda p, r: self.backend.endpoint_config(p["EndpointConfigName"], r).describe(),
+            "DeleteEndpointConfig": lambda p, r: self.backend.delete_endpoint_config(p["EndpointConfigName"], r) or {},
+            "ListEndpointConfigs": lambda p, r: _page(
+                p, self.backend.endpoint_configs.values(), "EndpointConfigName", None, "EndpointConfigs"
+            ),
+            "CreateEndpoint": self.create_endpoint,
+            "UpdateEndpoint": self.update_endpoint,
+            "DescribeEndpoint": lambda p, r: self.backend.endpoint(p["EndpointName"], r).describe(),
+            "DeleteEndpoint": self.delete_endpoint,
+            "ListEndpoints": lambda p, r: _page(
+                p, self.backend.endpoints.values(), "EndpointName", "EndpointStatus", "Endpoints"
+            ),
+            "AddTags": lambda p, r: {"Tags": self.backend.add_tags(p["ResourceArn"], p.get("Tags", []))},
+            "ListTags": lambda p, r: {"Tags": self.backend.list_tags(p["ResourceArn"])},
+            "DeleteTags": lambda p, r: self.backend.delete_tags(p["ResourceArn"], p.get("TagKeys", [])) or {},
+        }
+
+    def handle(self, operation: str, body: bytes, region: str) -> tuple[int, dict[str, Any]]:
+        """(HTTP status, JSON document) for one control-plane call."""
+        try:
+            handler = self.handlers.get(operation)
+            if handler is None:
+                raise UnknownOperationException(f"Operation {operation} is not supported by the popseg emulator")
+            params = _parse(body)
+            validate_request(operation, params)
+            return 200, handler(params, region)
+        except SageMakerError as error:
+            return error.status, {"__type": error.code, "message": error.message}
+
+    def create_training_job(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        job = self.backend.create_training_job(params, region)
+        self.runner.submit(job)
+        return {"TrainingJobArn": job.arn}
+
+    def stop_training_job(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        self.backend.stop_training_job(params["TrainingJobName"])
+        return {}
+
+    def list_training_jobs(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        params = {"SortOrder": "Ascending", **params}
+        jobs = self.backend.training_jobs.values()
+        return _page(params, jobs, "TrainingJobName", "TrainingJobStatus", "TrainingJobSummaries")
+
+    def create_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        endpoint, deployment = self.backend.create_endpoint(params, region)
+        self.hosting.deploy(endpoint, deployment)
+        return {"EndpointArn": endpoint.arn}
+
+    def update_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        endpoint, deployment = self.backend.update_endpoint(params, region)
+        self.hosting.deploy(endpoint, deployment)
+        return {"EndpointArn": endpoint.arn}
+
+    def delete_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+        self.hosting.delete(self.backend.start_deleting_endpoint(params["EndpointName"], region))
+        return {}
+
+
+def _parse(body: bytes) -> dict[str, Any]:
+    try:
+        params = json.loads(body or b"{}")
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
+        raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
+    if not isinstance(params, dict):
+        raise SerializationException("The request body must be a JSON object")
+    return params
+
+
+def _page(params: dict[str, Any], resources: Any, name_key: str, status_key: str | None, list_key: str) -> dict:
+    """Filter, sort and paginate summaries as the List* operations do."""
+    summaries = [resource.summary() for resource in list(resources)]
+    if "NameContains" in params:
+        summaries = [s for s in summaries if params["NameContains"].lower() in s[name_key].lower()]
+    if status_key and "StatusEquals" in params:
+        summaries = [s for s in summaries if s[status_key] == params["StatusEquals"]]
+    for bound, field, keep in (
+        ("CreationTimeAfter", "CreationTime", lambda v, b: v > b),
+        ("CreationTimeBefore", "CreationTime", lambda v, b: v < b),
+        ("LastModifiedTimeAfter", "LastModifiedTime", lambda v, b: v > b),
+        ("LastModifiedTimeBefore", "LastModifiedTime", lambda v, b: v < b),
+    ):
+        if bound in params:
+            summaries = [s for s in summaries if field in s and keep(s[field], float(params[bound]))]
+    sort_field = {"Name": name_key, "CreationTime": "CreationTime", "Status": status_key}.get(
+        params.get("SortBy", "CreationTime")
+    ) or "CreationTime"
+    summaries.sort(key=lambda s: s[sort_field], reverse=params.get("SortOrder", "Descending") == "Descending")
+    start = int(params.get("NextToken") or 0)
+    size = int(params.get("MaxResults") or DEFAULT_PAGE)
+    page = {list_key: summaries[start : start + size]}
+    if start + size < len(summaries):
+        page["NextToken"] = str(start + size)
+    return page

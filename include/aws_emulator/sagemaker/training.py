@@ -1,0 +1,184 @@
+"""Runs training jobs in a worker pool: channels from S3, the built-in algorithm, the artifact back to S3,
+and the container's log lines to CloudWatch Logs, through the real lifecycle of statuses."""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import logging
+import time
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any
+
+import numpy as np
+from botocore.exceptions import ClientError as BotoClientError
+
+from include.aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_image
+from include.aws_emulator.algorithms.channels import decode_channel
+from include.aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
+from include.aws_emulator.sagemaker.models import SageMakerBackend, TrainingJob
+
+log = logging.getLogger("popseg.emulator.training")
+LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+
+
+class JobLog:
+    """The container's stdout: lines buffered and flushed to `/aws/sagemaker/TrainingJobs`."""
+
+    def __init__(self, clients: AwsClients, job: TrainingJob) -> None:
+        self.client = clients.client("logs", job.region)
+        self.stream = f"{job.name}/algo-1-{int(job.creation_time)}"
+        self.pending: list[dict[str, Any]] = []
+        self.created = False
+
+    def write(self, line: str) -> None:
+        self.pending.append({"timestamp": int(time.time() * 1000), "message": line})
+
+    def flush(self) -> None:
+        try:
+            if not self.created:
+                with contextlib.suppress(self.client.exceptions.ResourceAlreadyExistsException):
+                    self.client.create_log_group(logGroupName=LOG_GROUP)
+                self.client.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self.stream)
+                self.created = True
+            while self.pending:
+                batch, self.pending = self.pending[:5000], self.pending[5000:]
+                self.client.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=batch)
+        except BotoClientError:
+            log.exception("could not write the log of %s", self.stream)
+
+
+class TrainingRunner:
+    def __init__(self, backend: SageMakerBackend, clients: AwsClients, workers: int = 2) -> None:
+        self.backend = backend
+        self.clients = clients
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="training")
+
+    def submit(self, job: TrainingJob) -> None:
+        self.pool.submit(self._run, job)
+
+    def shutdown(self) -> None:
+        with self.backend.lock:
+            for job in self.backend.training_jobs.values():
+                if job.status in ("InProgress", "Stopping"):
+                    job.stop_reason = job.stop_reason or "Stopped"
+        self.pool.shutdown(wait=True, cancel_futures=True)
+
+    def _run(self, job: TrainingJob) -> None:
+        job_log = JobLog(self.clients, job)
+        try:
+            self._train(job, job_log)
+        except TrainingStopped:
+            self._stopped(job)
+        except (ClientError, S3Error) as exc:
+            self._failed(job, f"ClientError: {exc}")
+        except Exception as exc:  # an algorithm fault must fail the job, never the server
+            log.exception("training job %s failed unexpectedly", job.name)
+            self._failed(job, f"AlgorithmError: {type(exc).__name__}: {exc}")
+        finally:
+            job_log.flush()
+
+    def _train(self, job: TrainingJob, job_log: JobLog) -> None:
+        request = job.request
+        self._step(job, note="Launching requested ML instances")
+        algorithm = algorithm_for_image(request["AlgorithmSpecification"]["TrainingImage"])
+        with self.backend.lock:
+            job.metric_definitions = algorithm.metric_definitions
+        config = algorithm.validate(request.get("HyperParameters", {}))
+        self._step(job, note="Preparing the instances for training")
+        self._check_stop(job)
+
+        self._step(job, status="Downloading", message="Downloading input data", training_started=True)
+        channels = {c["ChannelName"]: self._read_channel(c) for c in request.get("InputDataConfig", [])}
+        if "train" not in channels:
+            raise ClientError(f"No 'train' channel among the input channels ({', '.join(channels) or 'none'})")
+        self._check_stop(job)
+
+        self._step(job, status="Training", message="Downloading the training image")
+        self._step(job, note="Training image download completed. Training in progress.")
+        job_log.write(f"Running {algorithm.name} on {channels['train'].shape[0]} records in the train channel")
+        job_log.flush()
+        output = algorithm.train(
+            config, channels["train"], channels.get("test"), job_log.write, lambda: self._should_stop(job)
+        )
+        job_log.flush()
+
+        self._step(job, status="Uploading", message="Uploading generated training model")
+        self.clients.write(job.model_artifact_uri, output.model_tar_gz)
+        self._check_stop(job)
+        with self.backend.lock:
+            now = time.time()
+            job.final_metrics = [
+                {"MetricName": name, "Value": float(value), "Timestamp": now}
+                for name, value in output.final_metrics.items()
+            ]
+            job.finish("Completed", "Completed", "Training job completed")
+        self.backend.on_change()
+        log.info("training job %s Completed", job.name)
+
+    def _read_channel(self, channel: dict[str, Any]) -> np.ndarray:
+        source = channel["DataSource"]["S3DataSource"]
+        uri, kind = source["S3Uri"], source["S3DataType"]
+        if kind == "S3Prefix":
+            uris = self.clients.list_keys(uri)
+        elif kind == "ManifestFile":
+            uris = _manifest_uris(self.clients.read(uri), uri)
+        elif kind == "S3Object":
+            uris = [uri]
+        else:
+            raise ClientError(f"S3DataType {kind} is not supported for built-in algorithms")
+        if not uris:
+            raise ClientError(f"No S3 objects found under the {channel['ChannelName']!r} channel's S3Uri {uri}")
+        blobs = [self.clients.read(u) for u in uris]
+        return decode_channel(blobs, channel.get("ContentType"), channel["ChannelName"])
+
+    def _step(
+        self, job: TrainingJob, status: str | None = None, message: str = "", note: str = "", training_started=False
+    ) -> None:
+        with self.backend.lock:
+            if training_started:
+                job.training_start_time = time.time()
+            if status:
+                job.transition(status, message)
+            if note:
+                job.note(note)
+        self.backend.on_change()
+
+    def _should_stop(self, job: TrainingJob) -> bool:
+        limit = job.request["StoppingCondition"].get("MaxRuntimeInSeconds")
+        with self.backend.lock:
+            if job.stop_reason is None and limit and time.time() - job.creation_time > int(limit):
+                job.stop_reason = "MaxRuntimeExceeded"
+            return job.stop_reason is not None
+
+    def _check_stop(self, job: TrainingJob) -> None:
+        if self._should_stop(job):
+            raise TrainingStopped()
+
+    def _stopped(self, job: TrainingJob) -> None:
+        with self.backend.lock:
+            if job.stop_reason == "MaxRuntimeExceeded":
+                limit = job.request["StoppingCondition"]["MaxRuntimeInSeconds"]
+                job.finish("Stopped", "MaxRuntimeExceeded", f"Training job reached its MaxRuntimeInSeconds ({limit} s)")
+            else:
+                job.finish("Stopped", "Stopped", "Training job stopped")
+        self.backend.on_change()
+        log.info("training job %s Stopped (%s)", job.name, job.stop_reason)
+
+    def _failed(self, job: TrainingJob, reason: str) -> None:
+        with self.backend.lock:
+            job.finish("Failed", "Failed", "Training job failed", failure_reason=reason[:1024])
+        self.backend.on_change()
+        log.info("training job %s Failed: %s", job.name, reason)
+
+
+def _manifest_uris(manifest: bytes, uri: str) -> list[str]:
+    """The objects an SDK `record_set()` manifest lists: `[{"prefix": …}, "key", …]`."""
+    try:
+        entries = json.loads(manifest)
+        prefix = entries[0]["prefix"]
+        keys = entries[1:]
+        parse_s3_uri(prefix)
+    except (ValueError, KeyError, IndexError, TypeError, S3Error) as exc:
+        raise ClientError(f"Manifest {uri} is not a list starting with a {{'prefix': …}} object: {exc}") from exc
+    return [prefix.rstrip("/") + "/" + str(key).lstrip("/") for key in keys]
