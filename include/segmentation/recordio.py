@@ -214,9 +214,12 @@ def decode_features(data: bytes | bytearray | memoryview) -> np.ndarray:
     buffer = memoryview(data).cast("B")
     if len(buffer) == 0:
         return np.zeros((0, 0), dtype="float32")
-    fast = _decode_uniform_dense(buffer)
-    if fast is not None:
-        return fast
+    uniform = _uniform_slots(buffer)
+    if uniform is not None:
+        records, slots = uniform
+        for slot in slots:
+            if (slot.field, slot.key) == (1, FEATURES_KEY):
+                return _slot_values(records, slot)
     rows: list[np.ndarray] = []
     for index, offset, payload in _records(buffer):
         features, _ = _parse_record(payload, index, offset)
@@ -240,6 +243,10 @@ def decode_labels(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
     Every record must carry the same keys with the same widths.
     """
     buffer = memoryview(data).cast("B")
+    uniform = _uniform_slots(buffer)
+    if uniform is not None:
+        records, slots = uniform
+        return {slot.key: _slot_values(records, slot) for slot in slots if slot.field == 2}
     columns: dict[str, list[np.ndarray]] = {}
     for index, offset, payload in _records(buffer):
         _, labels = _parse_record(payload, index, offset)
@@ -260,64 +267,83 @@ def decode_labels(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
     return {key: np.stack(rows) for key, rows in columns.items()}
 
 
-def _decode_uniform_dense(buffer: memoryview) -> np.ndarray | None:
-    """Fast path: every record has record 0's length and the same bytes before its feature values.
+@dataclass
+class _Slot:
+    """Where one dense float tensor's values sit in every record of a uniform stream."""
 
-    Returns None whenever the stream is not of that shape, leaving the general path to decode it or
-    to say exactly where it is broken.
+    field: int  # 1 features, 2 label
+    key: str
+    dtype: str
+    start: int  # byte offset in the record, framing included
+    count: int
+
+
+def _uniform_slots(buffer: memoryview) -> tuple[np.ndarray, list[_Slot]] | None:
+    """Fast path: records that all share record 0's length and every byte outside their float values.
+
+    Returns the (n_records, stride) byte matrix and the value slots, or None whenever the stream is not
+    of that shape, leaving the general path to decode it or to say exactly where it is broken.
     """
     raw = np.frombuffer(buffer, dtype=np.uint8)
     if len(raw) < 8 or bytes(raw[:4]) != _MAGIC_BYTES:
         return None
     length = int.from_bytes(bytes(raw[4:8]), "little")
-    if length >> 29:
-        return None
     stride = 8 + length + (-length % 4)
-    if len(raw) % stride:
+    if length >> 29 or len(raw) % stride:
         return None
-    layout = _dense_layout(bytes(raw[8 : 8 + length]))
-    if layout is None:
+    slots = _slots(bytes(raw[8 : 8 + length]))
+    if not slots:
         return None
-    start, count, dtype = layout
     records = raw.reshape(-1, stride)
-    head = records[:, : 8 + start]
-    if not (head == head[0]).all():
-        return None
-    itemsize = np.dtype(dtype).itemsize
-    values = records[:, 8 + start : 8 + start + count * itemsize]
-    return np.ascontiguousarray(values).view(np.dtype(dtype).newbyteorder("<")).astype(dtype, copy=False)
+    # Compare the bytes between value slots, range by range, as views (no copy of the stream).
+    edges = [0]
+    for slot in slots:
+        edges += [slot.start, slot.start + slot.count * np.dtype(slot.dtype).itemsize]
+    edges.append(stride)
+    for begin, end in zip(edges[::2], edges[1::2], strict=True):
+        if end > begin and not (records[:, begin:end] == records[0, begin:end]).all():
+            return None
+    return records, slots
 
 
-def _dense_layout(payload: bytes) -> tuple[int, int, str] | None:
-    """(offset of the values, number of values, dtype) when the payload starts with a dense float
-    features["values"] entry; None otherwise."""
+def _slots(payload: bytes) -> list[_Slot] | None:
+    """The value slots of a payload made only of dense float map entries; None otherwise."""
+    reader = _Reader(payload, 0, 0)
+    slots = []
     try:
-        reader = _Reader(payload, 0, 0)
-        tag = reader.varint()
-        if tag != 0x0A:
-            return None
-        entry_end = reader.length_delimited_end()
-        if reader.varint() != 0x0A or reader.read(reader.varint()) != FEATURES_KEY.encode():
-            return None
-        if reader.varint() != 0x12:
-            return None
-        reader.length_delimited_end()
-        field = reader.varint() >> 3
-        if field not in (2, 3):
-            return None
-        tensor_end = reader.length_delimited_end()
-        if reader.varint() != 0x0A:
-            return None
-        values_end = reader.length_delimited_end()
-        if values_end != tensor_end or tensor_end != entry_end:
-            return None  # keys/shape present: sparse, not this path
-        dtype = _TENSOR_FIELDS[field]
-        size = values_end - reader.position
-        if size % np.dtype(dtype).itemsize:
-            return None
-        return reader.position, size // np.dtype(dtype).itemsize, dtype
-    except RecordIOError:
+        while not reader.done():
+            field, wire = reader.tag()
+            if field not in (1, 2) or wire != _WIRE_LENGTH:
+                return None
+            entry_end = reader.length_delimited_end()
+            if reader.varint() != 0x0A:
+                return None
+            key = bytes(reader.read(reader.varint())).decode()
+            if reader.varint() != 0x12:
+                return None
+            reader.length_delimited_end()
+            kind = reader.varint() >> 3
+            if kind not in (2, 3):
+                return None
+            tensor_end = reader.length_delimited_end()
+            if reader.varint() != 0x0A:
+                return None
+            values_end = reader.length_delimited_end()
+            dtype = _TENSOR_FIELDS[kind]
+            size = values_end - reader.position
+            if values_end != tensor_end or tensor_end != entry_end or size % np.dtype(dtype).itemsize:
+                return None  # keys or shape present (sparse), or something unexpected
+            slots.append(_Slot(field, key, dtype, 8 + reader.position, size // np.dtype(dtype).itemsize))
+            reader.position = values_end
+    except (RecordIOError, UnicodeDecodeError):
         return None
+    return slots
+
+
+def _slot_values(records: np.ndarray, slot: _Slot) -> np.ndarray:
+    width = slot.count * np.dtype(slot.dtype).itemsize
+    values = np.ascontiguousarray(records[:, slot.start : slot.start + width])
+    return values.view(np.dtype(slot.dtype).newbyteorder("<")).astype(slot.dtype, copy=False)
 
 
 def _records(buffer: memoryview) -> Iterator[tuple[int, int, memoryview]]:

@@ -165,3 +165,14 @@ def test_label_keys_must_agree_across_records() -> None:
     data = encode_labels({"a": np.ones((1, 1))}) + encode_labels({"b": np.ones((1, 1))})
     with pytest.raises(RecordIOError, match="record 1"):
         decode_labels(data)
+
+
+def test_records_of_equal_length_but_other_keys_are_not_taken_for_uniform() -> None:
+    data = encode_labels({"aa": np.ones((1, 2))}) + encode_labels({"bb": np.ones((1, 2))})
+    with pytest.raises(RecordIOError, match="record 1 at byte 28: label keys"):
+        decode_labels(data)
+
+
+def test_large_uniform_label_streams_decode_to_their_values() -> None:
+    values = np.random.default_rng(2).random((5000, 33), dtype=np.float32)
+    assert np.array_equal(decode_labels(encode_labels({"projection": values}))["projection"], values)

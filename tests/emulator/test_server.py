@@ -1,0 +1,72 @@
+"""The server: one URL for every service, a log line per call, and the command line."""
+
+from __future__ import annotations
+
+import logging
+import os
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import boto3
+import pytest
+
+PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_s3_iam_sts_and_logs_are_served_by_moto_on_the_same_url(emulator) -> None:
+    url = emulator.endpoint_url
+    iam = boto3.client("iam", endpoint_url=url, region_name="us-east-1")
+    role = iam.create_role(RoleName="popseg-routing", AssumeRolePolicyDocument="{}")["Role"]
+    assert role["Arn"] == "arn:aws:iam::123456789012:role/popseg-routing"
+    assert boto3.client("sts", endpoint_url=url, region_name="us-east-1").get_caller_identity()["Account"] == (
+        "123456789012"
+    )
+    logs = boto3.client("logs", endpoint_url=url, region_name="eu-west-1")
+    logs.create_log_group(logGroupName="/popseg/routing")
+    assert logs.describe_log_groups(logGroupNamePrefix="/popseg/routing")["logGroups"]
+
+
+def test_an_s3_bucket_named_endpoints_is_still_s3(emulator, s3) -> None:
+    s3.create_bucket(Bucket="endpoints")
+    s3.put_object(Bucket="endpoints", Key="x/invocations", Body=b"data")
+    assert s3.get_object(Bucket="endpoints", Key="x/invocations")["Body"].read() == b"data"
+
+
+def test_each_call_logs_service_operation_resource_and_outcome(sagemaker, caplog) -> None:
+    with caplog.at_level(logging.INFO, logger="popseg.emulator"), pytest.raises(sagemaker.exceptions.ClientError):
+        sagemaker.describe_endpoint(EndpointName="nothing-here")
+    assert "sagemaker DescribeEndpoint nothing-here -> 400 ValidationException" in caplog.text
+
+
+@contextmanager
+def emulator_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "include.aws_emulator", "--port", "0", *args],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    try:
+        first = process.stdout.readline().strip()
+        assert first.startswith("popseg AWS emulator listening on http://127.0.0.1:"), first
+        yield process, first.rsplit(" ", 1)[1]
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait()
+
+
+def test_the_command_line_binds_loopback_on_a_free_port_and_stops_cleanly_on_sigterm() -> None:
+    with emulator_process() as (process, url):
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        s3.create_bucket(Bucket="cli-bucket")
+        assert [b["Name"] for b in s3.list_buckets()["Buckets"]] == ["cli-bucket"]
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=30) == 0
+        assert "stopped" in process.stdout.read()
