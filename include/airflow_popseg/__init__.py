@@ -1,0 +1,1 @@
+"""The few Airflow-specific pieces the DAG needs beyond the Amazon provider's own operators."""
