@@ -3,12 +3,20 @@
 from __future__ import annotations
 
 import os
+import tempfile
 from pathlib import Path
 
 import pytest
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 SHARED = PROJECT_ROOT.parent / "shared"
+
+# Airflow reads its configuration once, at first import: give the whole session one throw-away
+# AIRFLOW_HOME (SQLite) with this project's dags/, before any test module imports Airflow.
+os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="popseg-airflow-")
+os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
+os.environ["AIRFLOW__POPSEG__CHECK_INTERVAL"] = "1"
 
 
 def shared_path(relative: str) -> Path:

@@ -10,9 +10,8 @@ from tests.emulator.conftest import PCA_IMAGE, ROLE, training_request
 
 
 @pytest.fixture(scope="module")
-def hook(emulator, tmp_path_factory):
+def hook(emulator):
     monkeypatch = pytest.MonkeyPatch()
-    monkeypatch.setenv("AIRFLOW_HOME", str(tmp_path_factory.mktemp("airflow_home")))
     connection = {
         "conn_type": "aws",
         "login": "testing",

@@ -1,0 +1,162 @@
+"""The whole DAG under `dag.test()` against the emulator: what a data engineer checks after a run."""
+
+from __future__ import annotations
+
+import io
+import json
+import uuid
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.segmentation import sagemaker_config
+from include.segmentation.synthetic import synthetic_census
+
+pytestmark = pytest.mark.slow
+
+RESULT_FILES = {
+    "segments.csv",
+    "centroids.csv",
+    "segment_profiles.csv",
+    "pca_components.csv",
+    "explained_variance.json",
+    "run.json",
+}
+
+
+def _bucket(s3) -> str:
+    name = f"popseg-{uuid.uuid4().hex[:10]}"
+    s3.create_bucket(Bucket=name)
+    return name
+
+
+def _run(dag, bucket: str, **params):
+    run = dag.test(
+        run_conf={"bucket": bucket, "input_key": "census/census.csv", "output_prefix": "segmentation", **params}
+    )
+    return run, {ti.task_id: ti.state for ti in run.get_task_instances()}
+
+
+def _read(s3, bucket: str, key: str) -> bytes:
+    return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+
+
+def _results(s3, bucket: str, run_id: str) -> dict[str, bytes]:
+    prefix = f"segmentation/runs/{run_id}/"
+    keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
+    return {key[len(prefix) :]: _read(s3, bucket, key) for key in keys}
+
+
+def _nothing_left(sagemaker) -> None:
+    assert sagemaker.list_endpoints(MaxResults=100)["Endpoints"] == []
+    assert sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"] == []
+    assert sagemaker.list_models(MaxResults=100)["Models"] == []
+
+
+def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.DataFrame:
+    assert set(files) == RESULT_FILES
+    run = json.loads(files["run.json"])
+    n = run["n_components"]
+    segments = pd.read_csv(io.BytesIO(files["segments.csv"]))
+    assert list(segments.columns) == ["State-County", "segment", "distance", *[f"c_{i}" for i in range(1, n + 1)]]
+    assert len(segments) == rows == run["rows"] and segments["State-County"].is_unique
+    assert segments["segment"].between(0, k - 1).all() and (segments["distance"] >= 0).all()
+    centroids = pd.read_csv(io.BytesIO(files["centroids.csv"]))
+    sizes = segments["segment"].value_counts().reindex(range(k), fill_value=0).to_numpy()
+    assert len(centroids) == k and np.array_equal(centroids["counties"].to_numpy(), sizes)
+    # Each county's segment is its nearest centroid, at the distance reported.
+    c = [f"c_{i}" for i in range(1, n + 1)]
+    distances = np.linalg.norm(segments[c].to_numpy()[:, None] - centroids[c].to_numpy()[None], axis=2)
+    assert np.array_equal(distances.argmin(axis=1), segments["segment"].to_numpy())
+    assert np.allclose(distances.min(axis=1), segments["distance"], atol=1e-4)
+    profiles = pd.read_csv(io.BytesIO(files["segment_profiles.csv"]))
+    assert len(profiles) == k and {"TotalPop", "Income", "Transit"} <= set(profiles.columns)
+    components = pd.read_csv(io.BytesIO(files["pca_components.csv"]))
+    assert list(components.columns) == ["feature", *c] and len(components) == 34
+    variance = json.loads(files["explained_variance.json"])
+    assert variance["n_components"] == n and variance["explained"] == pytest.approx(run["explained_variance"])
+    assert run["billable_seconds"] >= 2
+    assert {"pca", "kmeans"} == set(run["training_jobs"]) and {"pca", "kmeans"} == set(run["endpoints"])
+    return segments
+
+
+def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db, clients) -> None:
+    s3, sagemaker = clients["s3"], clients["sagemaker"]
+    bucket = _bucket(s3)
+    s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census().to_csv(index=False).encode())
+    run, states = _run(dag, bucket)
+    assert run.state == "success", states
+    segments = _check_consistent_results(_results(s3, bucket, run.run_id), rows=3218, k=8)
+    assert segments["segment"].nunique() == 8
+    latest = json.loads(_read(s3, bucket, "segmentation/latest.json"))
+    assert latest["run_id"] == run.run_id
+    _nothing_left(sagemaker)
+
+
+def test_real_census_reproduces_the_notebook(dag, airflow_db, clients, census_csv) -> None:
+    s3, sagemaker = clients["s3"], clients["sagemaker"]
+    bucket = _bucket(s3)
+    s3.put_object(Bucket=bucket, Key="census/census.csv", Body=census_csv.read_bytes())
+    run, states = _run(dag, bucket)
+    assert run.state == "success", states
+    files = _results(s3, bucket, run.run_id)
+    segments = _check_consistent_results(files, rows=3218, k=8)
+    run_document = json.loads(files["run.json"])
+    assert run_document["n_components"] == 7
+    assert run_document["explained_variance"] == pytest.approx(0.8017, abs=0.0005)
+    assert sorted(run_document["dropped"]) == ["Hawaii-Kalawao", "Texas-Loving"]
+    assert segments["segment"].nunique() == 8
+    assert json.loads(_read(s3, bucket, "segmentation/latest.json"))["run_id"] == run.run_id
+    _nothing_left(sagemaker)
+
+
+def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(dag, airflow_db, clients, monkeypatch) -> None:
+    s3, sagemaker = clients["s3"], clients["sagemaker"]
+    bucket = _bucket(s3)
+    s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census(400).to_csv(index=False).encode())
+    s3.put_object(Bucket=bucket, Key="segmentation/latest.json", Body=b'{"run_id": "an earlier run"}')
+    broken = sagemaker_config.kmeans_hyperparameters
+
+    def bad_hyperparameters(*args):
+        return {**broken(*args), "init_method": "forgy"}  # K-Means refuses it: the job fails
+
+    monkeypatch.setattr(sagemaker_config, "kmeans_hyperparameters", bad_hyperparameters)
+    run, states = _run(dag, bucket)
+    assert run.state == "failed"
+    assert states["train_kmeans"] == "failed"
+    assert states["delete_pca_endpoint"] == "success"
+    assert states["publish"] == "upstream_failed"
+    failed = sagemaker.list_training_jobs(StatusEquals="Failed", MaxResults=100)["TrainingJobSummaries"]
+    job = sagemaker.describe_training_job(TrainingJobName=failed[-1]["TrainingJobName"])
+    assert job["FailureReason"].startswith("ClientError: Invalid hyperparameter init_method='forgy'")
+    assert _read(s3, bucket, "segmentation/latest.json") == b'{"run_id": "an earlier run"}'
+    assert _results(s3, bucket, run.run_id) == {}
+    _nothing_left(sagemaker)
+
+
+def test_a_bad_csv_fails_in_preprocessing_with_its_message_and_creates_no_job(dag, airflow_db, clients, capfd) -> None:
+    s3, sagemaker = clients["s3"], clients["sagemaker"]
+    bucket = _bucket(s3)
+    broken = synthetic_census(50).drop(columns=["Income"])
+    s3.put_object(Bucket=bucket, Key="census/census.csv", Body=broken.to_csv(index=False).encode())
+    jobs_before = len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"])
+    run, states = _run(dag, bucket)
+    assert run.state == "failed"
+    assert states["preprocess"] == "failed" and states["train_pca"] == "upstream_failed"
+    assert "missing columns: Income" in "".join(capfd.readouterr())
+    assert len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]) == jobs_before
+    _nothing_left(sagemaker)
+
+
+def test_k_larger_than_the_rows_is_refused_before_any_training(dag, airflow_db, clients, capfd) -> None:
+    s3, sagemaker = clients["s3"], clients["sagemaker"]
+    bucket = _bucket(s3)
+    s3.put_object(
+        Bucket=bucket, Key="census/census.csv", Body=synthetic_census(20, missing_rows=0).to_csv(index=False).encode()
+    )
+    jobs_before = len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"])
+    run, states = _run(dag, bucket, k=30)
+    assert run.state == "failed" and states["preprocess"] == "failed"
+    assert "k=30 segments asked for, but only 20 complete rows remain" in "".join(capfd.readouterr())
+    assert len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]) == jobs_before

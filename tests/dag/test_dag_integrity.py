@@ -1,0 +1,120 @@
+"""The DAG as a data engineer relies on it: parses offline, refuses bad params, wires cleanup right."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+PIPELINE = [
+    "wait_for_census",
+    "preprocess",
+    "pca_training_config",
+    "train_pca",
+    "choose_components",
+    "plan_pca_endpoint",
+    "deploy_pca",
+    "transform_with_pca",
+    "delete_pca_endpoint",
+    "kmeans_training_config",
+    "train_kmeans",
+    "plan_kmeans_endpoint",
+    "deploy_kmeans",
+    "assign_segments",
+    "delete_kmeans_endpoint",
+    "extract_attributes",
+    "publish",
+]
+
+
+def test_parsing_makes_no_aws_call(monkeypatch) -> None:
+    import botocore.client
+    from airflow.dag_processing.dagbag import DagBag
+
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"AWS call at parse time: {args[1] if len(args) > 1 else args}")
+
+    monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse)
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    assert not bag.import_errors
+    assert "population_segmentation" in bag.dags
+
+
+def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
+    assert sorted(dag.task_ids) == sorted(PIPELINE)
+
+
+def test_nightly_at_two_utc_without_catchup_one_run_at_a_time(dag) -> None:
+    assert dag.timetable.expression == "0 2 * * *"
+    assert str(dag.timetable.timezone) in ("UTC", "Timezone('UTC')")
+    assert dag.catchup is False
+    assert dag.max_active_runs == 1
+
+
+def _upstream(dag, task_id: str) -> set[str]:
+    return set(dag.get_task(task_id).upstream_task_ids)
+
+
+def test_the_order_reads_like_the_pipeline(dag) -> None:
+    assert _upstream(dag, "preprocess") == {"wait_for_census"}
+    assert "preprocess" in _upstream(dag, "pca_training_config")
+    assert "train_pca" in _upstream(dag, "plan_pca_endpoint")
+    assert _upstream(dag, "deploy_pca") == {"plan_pca_endpoint"}
+    assert {"deploy_pca", "choose_components"} <= _upstream(dag, "transform_with_pca")
+    assert "transform_with_pca" in _upstream(dag, "kmeans_training_config")
+    assert {"deploy_kmeans", "transform_with_pca"} <= _upstream(dag, "assign_segments")
+    assert {"extract_attributes", "assign_segments"} <= _upstream(dag, "publish")
+
+
+@pytest.mark.parametrize(("algorithm", "work"), [("pca", "transform_with_pca"), ("kmeans", "assign_segments")])
+def test_each_endpoint_is_torn_down_after_its_work_by_a_teardown_of_its_plan(dag, algorithm, work) -> None:
+    plan, teardown = dag.get_task(f"plan_{algorithm}_endpoint"), dag.get_task(f"delete_{algorithm}_endpoint")
+    assert plan.is_setup and teardown.is_teardown
+    assert {plan.task_id, work} <= set(teardown.upstream_task_ids)
+    # The plan, not the deploy, is the setup: a failed deploy still leaves a succeeded setup,
+    # so the teardown runs and deletes whatever the deploy managed to create.
+    assert not dag.get_task(f"deploy_{algorithm}").is_setup
+
+
+def test_training_runs_deferrable_with_its_log_printed(dag) -> None:
+    for task_id in ("train_pca", "train_kmeans"):
+        task = dag.get_task(task_id)
+        assert task.deferrable and task.print_log
+        assert task.check_interval == 1  # from [popseg] check_interval, 1 s in tests
+
+
+def test_the_sensor_waits_deferrable(dag) -> None:
+    assert dag.get_task("wait_for_census").deferrable
+
+
+def test_publish_emits_the_results_asset(dag) -> None:
+    assert [outlet.name for outlet in dag.get_task("publish").outlets] == ["population_segmentation_results"]
+
+
+def test_default_params_are_valid_and_documented(dag) -> None:
+    params = dag.params.validate()
+    assert params["k"] == 8 and params["variance_threshold"] == 0.8
+    assert all(dag.params.get_param(name).description for name in ("bucket", "k", "variance_threshold"))
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("k", 1),
+        ("k", 51),
+        ("variance_threshold", 0.3),
+        ("variance_threshold", 1.0),
+        ("training_instance_type", "c5.xlarge"),
+        ("endpoint_instance_type", "ml.t2"),
+        ("sensor_timeout_seconds", 0),
+        ("bucket", "Bad_Bucket"),
+        ("role_arn", "not-an-arn"),
+    ],
+)
+def test_invalid_params_are_refused_at_trigger_time(dag, name, value) -> None:
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = ParamsDict(dag.params)
+    with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}:"):
+        params[name] = value  # what the trigger form and the REST API run on each value
