@@ -1,0 +1,95 @@
+"""SageMaker request configs and run-derived names."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from include.segmentation.sagemaker_config import (
+    RunNames,
+    endpoint_config,
+    image_uri,
+    kmeans_hyperparameters,
+    pca_hyperparameters,
+    training_job_config,
+)
+
+NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
+
+
+@pytest.mark.parametrize(
+    ("algorithm", "region", "uri"),
+    [
+        ("kmeans", "us-east-1", "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"),
+        ("pca", "cn-north-1", "390948362332.dkr.ecr.cn-north-1.amazonaws.com.cn/pca:1"),
+        ("pca", "eu-west-1", "438346466558.dkr.ecr.eu-west-1.amazonaws.com/pca:1"),
+        ("pca", "us-iso-east-1", "490574956308.dkr.ecr.us-iso-east-1.c2s.ic.gov/pca:1"),
+    ],
+)
+def test_image_uris_follow_the_registry_table(algorithm, region, uri) -> None:
+    assert image_uri(algorithm, region) == uri
+
+
+def test_unknown_regions_and_algorithms_are_refused() -> None:
+    with pytest.raises(ValueError, match="not published for region 'mars-1'"):
+        image_uri("pca", "mars-1")
+    with pytest.raises(ValueError, match="xgboost"):
+        image_uri("xgboost", "us-east-1")
+
+
+@pytest.mark.parametrize(
+    "run_id",
+    [
+        "scheduled__2026-11-23T02:00:00+00:00",
+        "manual__2026-11-23T04:03:30.108407+00:00",
+        "my custom run id with spaces and_underscores" * 3,
+    ],
+)
+def test_run_names_are_valid_sagemaker_names(run_id) -> None:
+    names = RunNames.for_run(run_id)
+    for name in (names.training_job("kmeans"), names.endpoint("pca")):
+        assert NAME.fullmatch(name) and len(name) <= 63
+
+
+def test_different_runs_never_share_names_even_at_the_same_second() -> None:
+    nightly = RunNames.for_run("scheduled__2026-11-23T02:00:00+00:00")
+    manual = RunNames.for_run("manual__2026-11-23T02:00:00+00:00")
+    assert nightly.endpoint("pca") != manual.endpoint("pca")
+    assert RunNames.for_run("manual__2026-11-23T02:00:00+00:00") == manual  # stable for retries
+
+
+def test_training_config_is_a_create_training_job_request() -> None:
+    config = training_job_config(
+        name="popseg-pca-x", algorithm="pca", region="us-west-2", role_arn="arn:aws:iam::111122223333:role/r",
+        train_uri="s3://b/train/", output_uri="s3://b/models", hyperparameters=pca_hyperparameters(34, 33, 3218),
+        instance_type="ml.c5.xlarge", tags={"popseg:run": "x"},
+    )  # fmt: skip
+    assert config["AlgorithmSpecification"]["TrainingImage"].endswith("us-west-2.amazonaws.com/pca:1")
+    assert config["HyperParameters"] == {
+        "feature_dim": "34", "num_components": "33", "mini_batch_size": "500", "algorithm_mode": "regular",
+        "subtract_mean": "true",
+    }  # fmt: skip
+    channel = config["InputDataConfig"][0]
+    assert channel["ContentType"] == "application/x-recordio-protobuf"
+    assert channel["DataSource"]["S3DataSource"] == {
+        "S3DataType": "S3Prefix", "S3Uri": "s3://b/train/", "S3DataDistributionType": "ShardedByS3Key",
+    }  # fmt: skip
+    assert config["Tags"] == [{"Key": "popseg:run", "Value": "x"}]
+
+
+def test_kmeans_mini_batch_never_exceeds_the_rows() -> None:
+    assert kmeans_hyperparameters(7, 8, 300)["mini_batch_size"] == 300
+    assert kmeans_hyperparameters(7, 8, 30_000)["mini_batch_size"] == 5000
+
+
+def test_endpoint_config_deploys_the_job_that_ran() -> None:
+    config = endpoint_config(
+        endpoint_name="popseg-pca-run", training_job_name="popseg-pca-run-1795400000",
+        model_data_uri="s3://b/m/popseg-pca-run-1795400000/output/model.tar.gz", algorithm="pca",
+        region="us-east-1", role_arn="arn:aws:iam::111122223333:role/r", instance_type="ml.t2.medium",
+    )  # fmt: skip
+    assert config["Model"]["ModelName"] == "popseg-pca-run-1795400000"
+    assert config["Model"]["PrimaryContainer"]["ModelDataUrl"].endswith("popseg-pca-run-1795400000/output/model.tar.gz")
+    assert config["EndpointConfig"]["ProductionVariants"][0]["ModelName"] == "popseg-pca-run-1795400000"
+    assert config["Endpoint"] == {"EndpointName": "popseg-pca-run", "EndpointConfigName": "popseg-pca-run", "Tags": []}
