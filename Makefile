@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint clean
+.PHONY: install test lint run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -26,5 +26,9 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
+# DATA=path.csv segments another census file; the default is the bundled synthetic sample.
+run: install
+	$(BIN)/python scripts/run_local.py $(if $(DATA),--data "$(DATA)")
+
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache airflow_home output

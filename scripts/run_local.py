@@ -1,0 +1,156 @@
+"""`make run`: the whole DAG with `airflow dags test` against the local emulator, results in output/.
+
+Starts the emulator, uploads the census (the bundled synthetic sample, or DATA=path.csv), points the
+DAG's AWS connection at the emulator with dummy credentials, runs the DAG, downloads the results to
+output/<run_id>/ and output/latest/, prints a summary, and stops what it started.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+BUCKET, INPUT_KEY, OUTPUT_PREFIX = "popseg", "census/acs2015_county_data.csv", "segmentation"
+ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--data", help="census CSV to segment (default: the bundled synthetic sample)")
+    parser.add_argument("--output", default=str(PROJECT_ROOT / "output"))
+    args = parser.parse_args()
+    airflow_home = PROJECT_ROOT / "airflow_home"
+    airflow_home.mkdir(exist_ok=True)
+    started = time.perf_counter()
+
+    emulator, url = start_emulator(airflow_home / "emulator.log")
+    try:
+        env = airflow_env(url, airflow_home)
+        os.environ.update({k: v for k, v in env.items() if k.startswith("AWS_")})
+        upload_census(url, args.data)
+        run(["airflow", "db", "migrate"], env, airflow_home / "db-migrate.log")
+        print("Running population_segmentation with `airflow dags test` against the emulator …", flush=True)
+        log = airflow_home / "dags-test.log"
+        code = run(["airflow", "dags", "test", "population_segmentation"], env, log, check=False)
+        succeeded = code == 0 and "state=success" in _finished_line(log)
+        if not succeeded:
+            print(f"\nThe run failed (exit {code}). Last lines of {log}:\n", file=sys.stderr)
+            print("\n".join(log.read_text().splitlines()[-40:]), file=sys.stderr)
+            return 1
+        destination = download_results(url, Path(args.output))
+        summarise(destination, time.perf_counter() - started)
+        return 0
+    finally:
+        emulator.send_signal(signal.SIGTERM)
+        emulator.wait(timeout=60)
+
+
+def start_emulator(log_path: Path) -> tuple[subprocess.Popen, str]:
+    process = subprocess.Popen(
+        [sys.executable, "-m", "include.aws_emulator", "--port", "0"],
+        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )  # fmt: skip
+    first = process.stdout.readline().strip()
+    if "listening on" not in first:
+        process.kill()
+        raise SystemExit(f"the emulator did not start; see {log_path}")
+    url = first.rsplit(" ", 1)[1]
+    print(f"AWS emulator: {url} (log: {log_path})", flush=True)
+    return process, url
+
+
+def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
+    """Airflow on SQLite inside the project; the AWS connection points at the emulator (dummy keys)."""
+    connection = {
+        "conn_type": "aws",
+        "login": "testing",
+        "password": "testing",
+        "extra": {"endpoint_url": url, "region_name": "us-east-1"},
+    }
+    return {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__POPSEG__CHECK_INTERVAL": "1",
+        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
+        "AIRFLOW_VAR_POPSEG_ROLE_ARN": ROLE,
+        "AWS_ACCESS_KEY_ID": "testing",
+        "AWS_SECRET_ACCESS_KEY": "testing",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+
+
+def upload_census(url: str, data: str | None) -> None:
+    import boto3
+
+    from include.segmentation.synthetic import synthetic_census
+
+    body = Path(data).read_bytes() if data else synthetic_census().to_csv(index=False).encode()
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    s3.create_bucket(Bucket=BUCKET)
+    s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=body)
+    print(f"Census: {data or 'bundled synthetic sample (3,220 counties)'} -> s3://{BUCKET}/{INPUT_KEY}", flush=True)
+
+
+def run(command: list[str], env: dict[str, str], log: Path, check: bool = True) -> int:
+    executable = Path(sys.executable).parent / command[0]
+    with log.open("w") as handle:
+        code = subprocess.call([str(executable), *command[1:]], env=env, stdout=handle, stderr=subprocess.STDOUT)
+    if check and code:
+        raise SystemExit(f"{' '.join(command)} failed (exit {code}); see {log}")
+    return code
+
+
+def _finished_line(log: Path) -> str:
+    lines = [line for line in log.read_text().splitlines() if "DagRun Finished" in line]
+    return lines[-1] if lines else ""
+
+
+def download_results(url: str, output: Path) -> Path:
+    import boto3
+
+    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    latest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{OUTPUT_PREFIX}/latest.json")["Body"].read())
+    prefix = f"{OUTPUT_PREFIX}/runs/{latest['run_id']}/"
+    run_dir, latest_dir = output / latest["run_id"], output / "latest"
+    for folder in (run_dir, latest_dir):
+        shutil.rmtree(folder, ignore_errors=True)
+        folder.mkdir(parents=True)
+    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
+        for item in page.get("Contents", []):
+            target = run_dir / item["Key"][len(prefix) :]
+            target.parent.mkdir(parents=True, exist_ok=True)
+            target.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+    shutil.copytree(run_dir, latest_dir, dirs_exist_ok=True)
+    return run_dir
+
+
+def summarise(run_dir: Path, seconds: float) -> None:
+    import pandas as pd
+
+    run = json.loads((run_dir / "run.json").read_text())
+    sizes = pd.read_csv(run_dir / "segments.csv")["segment"].value_counts().sort_index()
+    print(f"\nRun {run['run_id']} succeeded in {seconds:.0f} s.")
+    print(f"Rows: {run['rows_in']:,} in, {run['rows']:,} segmented ({len(run['dropped'])} incomplete dropped)")
+    print(f"PCA: {run['n_components']} components keep {run['explained_variance']:.4f} of the variance")
+    print("Segments: " + ", ".join(f"{segment}: {count}" for segment, count in sizes.items()))
+    print(f"Billable SageMaker seconds: {run['billable_seconds']}")
+    print(f"Results: {run_dir}/ (also {run_dir.parent / 'latest'}/)")
+
+
+if __name__ == "__main__":
+    sys.exit(main())
