@@ -20,7 +20,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-BUCKET, INPUT_KEY, OUTPUT_PREFIX = "popseg", "census/acs2015_county_data.csv", "segmentation"
+import seed_emulator  # noqa: E402  # beside this script
+
+BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
 ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"
 
 
@@ -95,15 +97,8 @@ def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
 
 
 def upload_census(url: str, data: str | None) -> None:
-    import boto3
-
-    from include.segmentation.synthetic import synthetic_census
-
-    body = Path(data).read_bytes() if data else synthetic_census().to_csv(index=False).encode()
-    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-    s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=body)
-    print(f"Census: {data or 'bundled synthetic sample (3,220 counties)'} -> s3://{BUCKET}/{INPUT_KEY}", flush=True)
+    uri = seed_emulator.upload_census(url, data)
+    print(f"Census: {data or 'bundled synthetic sample (3,220 counties)'} -> {uri}", flush=True)
 
 
 def run(command: list[str], env: dict[str, str], log: Path, check: bool = True) -> int:
