@@ -90,6 +90,17 @@ def _role(params: dict) -> str:
     return role
 
 
+def _training_config(algorithm: str, hyperparameters: dict) -> dict:
+    """CreateTrainingJob request for this run, reading `<work>/<algorithm>-train/`."""
+    params, paths, names = _run()
+    return sagemaker_config.training_job_config(
+        name=names.training_job(algorithm), algorithm=algorithm, region=_region(), role_arn=_role(params),
+        train_uri=paths.uri(paths.work(f"{algorithm}-train/")), output_uri=paths.uri(paths.work("models")),
+        hyperparameters=hyperparameters, instance_type=params["training_instance_type"],
+        tags={"popseg:run": paths.token},
+    )  # fmt: skip
+
+
 @dag(
     dag_id="population_segmentation",
     description="Segment US counties by census profile with SageMaker PCA and K-Means",
@@ -128,15 +139,11 @@ def population_segmentation():
 
     @task
     def pca_training_config(prepared: dict) -> dict:
-        params, paths, names = _run()
+        params, _, _ = _run()
         num_components = params["num_components"] or prepared["features"] - 1
-        hyperparameters = sagemaker_config.pca_hyperparameters(prepared["features"], num_components, prepared["rows"])
-        return sagemaker_config.training_job_config(
-            name=names.training_job("pca"), algorithm="pca", region=_region(), role_arn=_role(params),
-            train_uri=paths.uri(paths.work("pca-train/")), output_uri=paths.uri(paths.work("models")),
-            hyperparameters=hyperparameters, instance_type=params["training_instance_type"],
-            tags={"popseg:run": paths.token},
-        )  # fmt: skip
+        return _training_config("pca", sagemaker_config.pca_hyperparameters(
+            prepared["features"], num_components, prepared["rows"]
+        ))  # fmt: skip
 
     def train(task_id: str, config) -> BuiltInTrainingOperator:
         return BuiltInTrainingOperator(
@@ -203,14 +210,10 @@ def population_segmentation():
 
     @task
     def kmeans_training_config(prepared: dict, chosen: dict) -> dict:
-        params, paths, names = _run()
-        hyperparameters = sagemaker_config.kmeans_hyperparameters(chosen["n_components"], params["k"], prepared["rows"])
-        return sagemaker_config.training_job_config(
-            name=names.training_job("kmeans"), algorithm="kmeans", region=_region(), role_arn=_role(params),
-            train_uri=paths.uri(paths.work("kmeans-train/")), output_uri=paths.uri(paths.work("models")),
-            hyperparameters=hyperparameters, instance_type=params["training_instance_type"],
-            tags={"popseg:run": paths.token},
-        )  # fmt: skip
+        params, _, _ = _run()
+        return _training_config("kmeans", sagemaker_config.kmeans_hyperparameters(
+            chosen["n_components"], params["k"], prepared["rows"]
+        ))  # fmt: skip
 
     @task
     def assign_segments(plan: dict, transformed: dict) -> dict:

@@ -114,8 +114,8 @@ def wait_for_job(sagemaker, name: str) -> dict:
     raise TimeoutError(name)
 
 
-def deploy(sagemaker, name: str, image: str, model_data: str) -> str:
-    """Model, config and endpoint named `name`; waits for InService."""
+def create_model_and_config(sagemaker, name: str, image: str, model_data: str) -> None:
+    """A model and an endpoint config, both named `name`."""
     sagemaker.create_model(
         ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image, "ModelDataUrl": model_data}
     )
@@ -125,6 +125,11 @@ def deploy(sagemaker, name: str, image: str, model_data: str) -> str:
             {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
         ],
     )
+
+
+def deploy(sagemaker, name: str, image: str, model_data: str) -> str:
+    """Model, config and endpoint named `name`; waits for InService."""
+    create_model_and_config(sagemaker, name, image, model_data)
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     return name

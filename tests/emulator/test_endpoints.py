@@ -5,19 +5,8 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, ROLE, deploy
-
-
-def _config(sagemaker, name: str, image: str, model_data: str) -> None:
-    sagemaker.create_model(
-        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image, "ModelDataUrl": model_data}
-    )
-    sagemaker.create_endpoint_config(
-        EndpointConfigName=name,
-        ProductionVariants=[
-            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
-        ],
-    )
+from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, deploy
+from tests.emulator.conftest import create_model_and_config as _config
 
 
 def test_an_endpoint_is_creating_then_in_service(sagemaker, unique, pca_job) -> None:

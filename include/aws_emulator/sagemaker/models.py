@@ -339,18 +339,10 @@ class SageMakerBackend:
         return model
 
     def model(self, name: str, region: str) -> Model:
-        with self.lock:
-            model = self.models.get(name)
-        if model is None:
-            raise not_found("model", arn(region, "model", name))
-        return model
+        return self._find(self.models, name, region, "model", "model")
 
     def delete_model(self, name: str, region: str) -> None:
-        with self.lock:
-            model = self.model(name, region)
-            del self.models[name]
-            self.tags.pop(model.arn, None)
-        self.on_change()
+        self._delete(self.models, name, region, "model", "model")
 
     # ------------------------------------------------------------------ endpoint configs
 
@@ -369,18 +361,10 @@ class SageMakerBackend:
         return config
 
     def endpoint_config(self, name: str, region: str) -> EndpointConfig:
-        with self.lock:
-            config = self.endpoint_configs.get(name)
-        if config is None:
-            raise not_found("endpoint configuration", arn(region, "endpoint-config", name))
-        return config
+        return self._find(self.endpoint_configs, name, region, "endpoint configuration", "endpoint-config")
 
     def delete_endpoint_config(self, name: str, region: str) -> None:
-        with self.lock:
-            config = self.endpoint_config(name, region)
-            del self.endpoint_configs[name]
-            self.tags.pop(config.arn, None)
-        self.on_change()
+        self._delete(self.endpoint_configs, name, region, "endpoint configuration", "endpoint-config")
 
     # ------------------------------------------------------------------ endpoints
 
@@ -412,11 +396,7 @@ class SageMakerBackend:
         return endpoint, deployment
 
     def endpoint(self, name: str, region: str) -> Endpoint:
-        with self.lock:
-            endpoint = self.endpoints.get(name)
-        if endpoint is None:
-            raise not_found("endpoint", arn(region, "endpoint", name))
-        return endpoint
+        return self._find(self.endpoints, name, region, "endpoint", "endpoint")
 
     def start_deleting_endpoint(self, name: str, region: str) -> Endpoint:
         with self.lock:
@@ -458,6 +438,21 @@ class SageMakerBackend:
         variant = copy.deepcopy(config.request["ProductionVariants"][0])
         model = self.model(variant.get("ModelName", ""), region)
         return Deployment(config_name=config_name, variant=variant, model=model.describe())
+
+    def _find(self, table: dict[str, Any], name: str, region: str, kind: str, arn_kind: str) -> Any:
+        """The named resource, or SageMaker's `Could not find <kind> "<arn>".`"""
+        with self.lock:
+            resource = table.get(name)
+        if resource is None:
+            raise not_found(kind, arn(region, arn_kind, name))
+        return resource
+
+    def _delete(self, table: dict[str, Any], name: str, region: str, kind: str, arn_kind: str) -> None:
+        with self.lock:
+            resource = self._find(table, name, region, kind, arn_kind)
+            del table[name]
+            self.tags.pop(resource.arn, None)
+        self.on_change()
 
     # ------------------------------------------------------------------ tags and lists
 
