@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import contextlib
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.sagemaker import LogState
+from airflow.exceptions import TaskDeferred
+from airflow.providers.amazon.aws.hooks.sagemaker import LogState, secondary_training_status_message
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 
@@ -39,30 +41,52 @@ class CensusKeySensor(S3KeySensor):
 
 
 class BuiltInTrainingOperator(SageMakerTrainingOperator):
-    """SageMakerTrainingOperator that pushes a small XCom and always shows the job's log.
+    """SageMakerTrainingOperator that pushes a small XCom and shows the job's whole log once.
 
     - XCom: `{"Training": {TrainingJobName, ModelArtifacts, billing and timing}}` instead of the whole
       description (large XComs have hung Airflow 3 tasks).
-    - Log: provider 9.39.0 prints CloudWatch lines only until it defers (it does not hang), so after
-      a deferred job completes the whole log is printed here, once.
+    - Log: deferred, provider 9.39.0 does not hang, but prints the CloudWatch lines it finds before
+      deferring twice and none after. Here the provider prints nothing when deferrable, and the whole
+      log is printed once when the job has ended, completed or failed.
     """
 
+    def __init__(self, *, print_log: bool = True, **kwargs: Any) -> None:
+        super().__init__(print_log=print_log, **kwargs)
+        self.print_job_log = print_log and self.deferrable
+        if self.print_job_log:
+            self.print_log = False
+
     def execute(self, context: Any) -> dict:
-        return _slim(super().execute(context))
+        with self._job_log(None):  # the name is read after execute, which may have renamed the job
+            return _slim(super().execute(context))
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict:
-        result = super().execute_complete(context, event)
-        if self.print_log:
-            self._print_job_log(result["Training"]["TrainingJobName"])
-        return _slim(result)
+        with self._job_log((event or {}).get("job_name")):
+            return _slim(super().execute_complete(context, event))
 
-    def _print_job_log(self, job_name: str) -> None:
+    @contextlib.contextmanager
+    def _job_log(self, job_name: str | None) -> Iterator[None]:
+        """Print the job's log after the wrapped call, unless the call deferred (the job still runs)."""
+        try:
+            yield
+        except TaskDeferred:
+            raise
+        except Exception:
+            self._print_job_log(job_name)
+            raise
+        self._print_job_log(job_name)
+
+    def _print_job_log(self, job_name: str | None) -> None:
+        job_name = job_name or self.config.get("TrainingJobName")
+        if not self.print_job_log or not job_name:
+            return
         description = self.hook.describe_training_job(job_name)
         self.log.info("CloudWatch log of training job %s:", job_name)
         self.hook.describe_training_job_with_log(
             job_name, {}, [], description["ResourceConfig"]["InstanceCount"], LogState.JOB_COMPLETE,
             description, time.monotonic(),
         )  # fmt: skip
+        self.log.info(secondary_training_status_message(description, None))
 
 
 def _slim(result: dict) -> dict:

@@ -81,7 +81,7 @@ def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.
     return segments
 
 
-def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db, clients) -> None:
+def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db, clients, capfd) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census().to_csv(index=False).encode())
@@ -89,6 +89,9 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     assert run.state == "success", states
     segments = _check_consistent_results(_results(s3, bucket, run.run_id), rows=3218, k=8)
     assert segments["segment"].nunique() == 8
+    printed = "".join(capfd.readouterr())
+    # Each training task's log holds its job's CloudWatch lines, once.
+    assert printed.count("#metrics {") == 2 and "AWS/KMeansWebscale" in printed
     latest = json.loads(_read(s3, bucket, "segmentation/latest.json"))
     assert latest["run_id"] == run.run_id
     _nothing_left(sagemaker)
@@ -111,7 +114,9 @@ def test_real_census_reproduces_the_notebook(dag, airflow_db, clients, census_cs
     _nothing_left(sagemaker)
 
 
-def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(dag, airflow_db, clients, monkeypatch) -> None:
+def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
+    dag, airflow_db, clients, monkeypatch, capfd
+) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census(400).to_csv(index=False).encode())
@@ -130,6 +135,7 @@ def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(dag, airflow_
     failed = sagemaker.list_training_jobs(StatusEquals="Failed", MaxResults=100)["TrainingJobSummaries"]
     job = sagemaker.describe_training_job(TrainingJobName=failed[-1]["TrainingJobName"])
     assert job["FailureReason"].startswith("ClientError: Invalid hyperparameter init_method='forgy'")
+    assert "Invalid hyperparameter init_method='forgy'" in "".join(capfd.readouterr())  # in the task log
     assert _read(s3, bucket, "segmentation/latest.json") == b'{"run_id": "an earlier run"}'
     assert _results(s3, bucket, run.run_id) == {}
     _nothing_left(sagemaker)
