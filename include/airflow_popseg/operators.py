@@ -7,10 +7,10 @@ import time
 from collections.abc import Iterator, Sequence
 from typing import Any
 
-from airflow.exceptions import TaskDeferred
 from airflow.providers.amazon.aws.hooks.sagemaker import LogState, secondary_training_status_message
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
+from airflow.sdk.exceptions import TaskDeferred
 
 # What downstream tasks read of a training job; the full DescribeTrainingJob stays out of XCom.
 TRAINING_FIELDS = (

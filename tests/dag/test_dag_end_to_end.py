@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import threading
 import uuid
 
 import numpy as np
@@ -84,8 +85,12 @@ def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.
 def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db, clients, capfd) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
-    s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census().to_csv(index=False).encode())
+    # The census lands a few seconds after the run starts: the sensor defers and its trigger finds it.
+    body = synthetic_census().to_csv(index=False).encode()
+    late = threading.Timer(4.0, lambda: s3.put_object(Bucket=bucket, Key="census/census.csv", Body=body))
+    late.start()
     run, states = _run(dag, bucket)
+    late.join()
     assert run.state == "success", states
     segments = _check_consistent_results(_results(s3, bucket, run.run_id), rows=3218, k=8)
     assert segments["segment"].nunique() == 8

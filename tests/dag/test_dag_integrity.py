@@ -118,3 +118,22 @@ def test_invalid_params_are_refused_at_trigger_time(dag, name, value) -> None:
     params = ParamsDict(dag.params)
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}:"):
         params[name] = value  # what the trigger form and the REST API run on each value
+
+
+def test_the_sensor_defers_with_the_timeout_from_its_param(monkeypatch) -> None:
+    """dag.test() runs triggers inline and never times them out, so the timeout handed to the
+    triggerer is checked here: it is what the scheduler enforces on a real deployment."""
+    from datetime import timedelta
+
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from include.airflow_popseg.operators import CensusKeySensor
+
+    # timeout_seconds as rendered from {{ params.sensor_timeout_seconds }}
+    sensor = CensusKeySensor(
+        task_id="wait", bucket_name="popseg", bucket_key="census/absent.csv", timeout_seconds="3", deferrable=True
+    )
+    monkeypatch.setattr(CensusKeySensor, "poke", lambda self, context: False)
+    with pytest.raises(TaskDeferred) as deferred:
+        sensor.execute(context={})
+    assert deferred.value.timeout == timedelta(seconds=3)
