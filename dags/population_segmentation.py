@@ -7,6 +7,7 @@ fails), and `latest.json` moves only when a run published everything.
 
 from __future__ import annotations
 
+import hashlib
 from datetime import datetime
 
 import numpy as np
@@ -18,7 +19,7 @@ from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOp
 from airflow.sdk import Asset, Param, Variable, chain, dag, get_current_context, task, teardown
 
 from include.airflow_popseg.operators import BuiltInTrainingOperator, CensusKeySensor
-from include.segmentation import analysis, pipeline, sagemaker_config
+from include.segmentation import analysis, pipeline, report, sagemaker_config
 from include.segmentation.artifacts import read_kmeans_model, read_pca_model
 from include.segmentation.census import FEATURES
 from include.segmentation.recordio import encode_dense
@@ -127,15 +128,19 @@ def population_segmentation():
     def preprocess() -> dict:
         """Validate, clean and scale the census; write the PCA training file. Fails before any SageMaker call."""
         params, paths, _ = _run()
-        prepared = pipeline.preprocess(
-            _read(params["input_key"], params["bucket"]), f"s3://{params['bucket']}/{params['input_key']}", params["k"]
-        )
+        census = _read(params["input_key"], params["bucket"])
+        prepared = pipeline.preprocess(census, f"s3://{params['bucket']}/{params['input_key']}", params["k"])
         _write(paths, paths.work("pca-train/train.rec"), encode_dense(prepared.scaled))
         _write(paths, paths.work("cleaned.parquet"), pipeline.frame_to_parquet(prepared.features))
         _write(paths, paths.work("scaling.json"), prepared.scaling.to_json().encode())
         _write(paths, paths.work("feature_names.json"), pipeline.json_bytes(list(prepared.features.columns)))
         _write(paths, paths.work("dropped.json"), pipeline.json_bytes(prepared.dropped))
-        return {"rows_in": prepared.rows_in, "rows": len(prepared.features), "features": prepared.features.shape[1]}
+        return {
+            "rows_in": prepared.rows_in,
+            "rows": len(prepared.features),
+            "features": prepared.features.shape[1],
+            "input_sha256": hashlib.sha256(census).hexdigest(),
+        }
 
     @task
     def pca_training_config(prepared: dict) -> dict:
@@ -241,18 +246,10 @@ def population_segmentation():
         }
         return {name: _write(paths, paths.work(name), data) for name, data in documents.items()}
 
-    @task(outlets=[RESULTS])
-    def publish(prepared: dict, chosen: dict, pca: dict, kmeans: dict, assigned: dict, attributes: dict) -> dict:
-        """Copy the results under runs/<run_id>/, write run.json, then move latest.json last."""
+    @task
+    def document_run(prepared: dict, chosen: dict, pca: dict, kmeans: dict) -> dict:
+        """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds."""
         params, paths, names = _run()
-        s3 = _s3()
-        sources = {
-            "segments.csv": assigned["segments_uri"],
-            "explained_variance.json": chosen["explained_variance_uri"],
-            **attributes,
-        }
-        for name, uri in sources.items():
-            s3.copy_object(source_bucket_key=uri, dest_bucket_key=paths.uri(paths.result(name)))
         run = pipeline.run_document(
             params=params, run_id=paths.run_id, prepared=prepared, chosen=chosen,
             trainings={"pca": pca["Training"], "kmeans": kmeans["Training"]},
@@ -260,8 +257,46 @@ def population_segmentation():
             dropped=pipeline.json_from_bytes(_read(paths.work("dropped.json"), paths.bucket)),
             input_uri=f"s3://{params['bucket']}/{params['input_key']}",
         )  # fmt: skip
-        _write(paths, paths.result("run.json"), pipeline.json_bytes(run))
-        latest = {"run_id": paths.run_id, "results": paths.uri(paths.result(""))}
+        return {"run.json": _write(paths, paths.work("run.json"), pipeline.json_bytes(run))}
+
+    @task
+    def build_report(chosen: dict, assigned: dict, attributes: dict, documented: dict) -> dict:
+        """report.html (self-contained) and its plots as PNG files."""
+        _, paths, _ = _run()
+        read = lambda uri: _read(uri, paths.bucket)  # noqa: E731
+        html, plots = report.build_report(
+            report.RunResults(
+                run=pipeline.json_from_bytes(read(documented["run.json"])),
+                variance=pipeline.json_from_bytes(read(chosen["explained_variance_uri"])),
+                features=pipeline.frame_from_parquet(read(paths.work("cleaned.parquet"))),
+                weights=pipeline.frame_from_csv(read(attributes["pca_components.csv"])),
+                centroids=pipeline.frame_from_csv(read(attributes["centroids.csv"])),
+                profiles=pipeline.frame_from_csv(read(attributes["segment_profiles.csv"])),
+                segments=pipeline.frame_from_csv(read(assigned["segments_uri"])),
+            )
+        )
+        written = {name: _write(paths, paths.work(name), data) for name, data in plots.items()}
+        return {"report.html": _write(paths, paths.work("report.html"), html.encode()), **written}
+
+    @task(outlets=[RESULTS])
+    def publish(chosen: dict, assigned: dict, attributes: dict, documented: dict, reported: dict) -> dict:
+        """Copy the results under runs/<run_id>/, then move latest.json last."""
+        _, paths, _ = _run()
+        s3 = _s3()
+        sources = {
+            "segments.csv": assigned["segments_uri"],
+            "explained_variance.json": chosen["explained_variance_uri"],
+            **attributes,
+            **documented,
+            **reported,
+        }
+        for name, uri in sources.items():
+            s3.copy_object(source_bucket_key=uri, dest_bucket_key=paths.uri(paths.result(name)))
+        latest = {
+            "run_id": paths.run_id,
+            "results": paths.uri(paths.result("")),
+            "report": paths.uri(paths.result("report.html")),
+        }
         _write(paths, paths.latest, pipeline.json_bytes(latest))
         get_current_context()["outlet_events"][RESULTS].extra = latest
         return {"results": latest["results"]}
@@ -284,13 +319,14 @@ def population_segmentation():
     delete_kmeans = delete_endpoint.override(task_id="delete_kmeans_endpoint")(kmeans_plan)
 
     attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, assigned)
-    published = publish(prepared, chosen, train_pca.output, train_kmeans.output, assigned, attributes)
+    documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
+    reported = build_report(chosen, assigned, attributes, documented)
+    publish(chosen, assigned, attributes, documented, reported)
 
     chain(wait_for_census, prepared)
     chain(pca_plan, deploy_pca, transformed, delete_pca.as_teardown(setups=pca_plan))
     chain(transformed, kmeans_config)
     chain(kmeans_plan, deploy_kmeans, assigned, delete_kmeans.as_teardown(setups=kmeans_plan))
-    chain(attributes, published)
 
 
 population_segmentation()

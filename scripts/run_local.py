@@ -145,6 +145,7 @@ def summarise(run_dir: Path, seconds: float) -> None:
     print("Segments: " + ", ".join(f"{segment}: {count}" for segment, count in sizes.items()))
     print(f"Billable SageMaker seconds: {run['billable_seconds']}")
     print(f"Results: {run_dir}/ (also {run_dir.parent / 'latest'}/)")
+    print(f"Report: {run_dir.parent / 'latest' / 'report.html'} (plots in {run_dir.parent / 'latest' / 'plots'}/)")
 
 
 if __name__ == "__main__":

@@ -198,6 +198,7 @@ def run_document(
         "run_id": run_id,
         "params": dict(params),
         "input": input_uri,
+        "input_sha256": prepared.get("input_sha256"),
         "rows_in": prepared["rows_in"],
         "rows": prepared["rows"],
         "features": prepared["features"],

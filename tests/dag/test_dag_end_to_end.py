@@ -23,6 +23,7 @@ RESULT_FILES = {
     "pca_components.csv",
     "explained_variance.json",
     "run.json",
+    "report.html",
 }
 
 
@@ -56,7 +57,8 @@ def _nothing_left(sagemaker) -> None:
 
 
 def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.DataFrame:
-    assert set(files) == RESULT_FILES
+    assert {name for name in files if not name.startswith("plots/")} == RESULT_FILES
+    assert {"plots/explained_variance.png", "plots/centroid_heatmap.png", "plots/segment_sizes.png"} <= set(files)
     run = json.loads(files["run.json"])
     n = run["n_components"]
     segments = pd.read_csv(io.BytesIO(files["segments.csv"]))

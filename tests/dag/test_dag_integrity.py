@@ -23,6 +23,8 @@ PIPELINE = [
     "assign_segments",
     "delete_kmeans_endpoint",
     "extract_attributes",
+    "document_run",
+    "build_report",
     "publish",
 ]
 
@@ -63,7 +65,7 @@ def test_the_order_reads_like_the_pipeline(dag) -> None:
     assert {"deploy_pca", "choose_components"} <= _upstream(dag, "transform_with_pca")
     assert "transform_with_pca" in _upstream(dag, "kmeans_training_config")
     assert {"deploy_kmeans", "transform_with_pca"} <= _upstream(dag, "assign_segments")
-    assert {"extract_attributes", "assign_segments"} <= _upstream(dag, "publish")
+    assert {"extract_attributes", "assign_segments", "build_report", "document_run"} <= _upstream(dag, "publish")
 
 
 @pytest.mark.parametrize(("algorithm", "work"), [("pca", "transform_with_pca"), ("kmeans", "assign_segments")])

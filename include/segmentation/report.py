@@ -1,0 +1,186 @@
+"""A self-contained HTML report of one segmentation run, with its plots as PNG files.
+
+Drawn with matplotlib (Agg) and rendered with Jinja2; images are embedded as data URIs so the page
+needs no network, and the same PNGs are returned for `plots/`.
+"""
+
+from __future__ import annotations
+
+import base64
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")  # no display: render to files only
+
+import jinja2
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+
+from include.segmentation.census import FEATURE_GROUPS, KEY_NAME
+
+EDA_GROUPS = ("commuting", "employment type", "race/ethnicity", "income/poverty")
+TOP_WEIGHTS = 8  # features shown per component
+LABEL_FEATURES = 3  # features in a segment's generated label
+
+
+@dataclass(frozen=True)
+class RunResults:
+    """What a run published, as frames: the inputs of the report."""
+
+    run: dict  # run.json
+    variance: dict  # explained_variance.json
+    features: pd.DataFrame  # (counties, 34) original units, indexed by State-County
+    weights: pd.DataFrame  # pca_components.csv: feature, c_1…c_n
+    centroids: pd.DataFrame  # centroids.csv: segment, counties, c_1…c_n
+    profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, 34 features in original units
+    segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
+
+
+def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LABEL_FEATURES) -> dict[int, str]:
+    """A label per segment from the features that most set it apart: z-scores of its centroid against
+    the whole population, e.g. "high Transit · high Income · low Drive"."""
+    names = list(features.columns)
+    spread = features.std(ddof=0).replace(0, 1.0)
+    z = (profiles[names] - features.mean()) / spread
+    labels = {}
+    for row, segment in zip(z.itertuples(index=False), profiles["segment"], strict=True):
+        scores = pd.Series(row, index=names)
+        strongest = scores.abs().sort_values(ascending=False, kind="stable").index[:top]
+        labels[int(segment)] = " · ".join(f"{'high' if scores[f] > 0 else 'low'} {f}" for f in strongest)
+    return labels
+
+
+def distinguishing_features(profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5) -> dict[int, list[dict]]:
+    """Per segment, the features furthest from the population mean: value, population mean, z-score."""
+    names = list(features.columns)
+    mean, spread = features.mean(), features.std(ddof=0).replace(0, 1.0)
+    result = {}
+    for _, profile in profiles.iterrows():
+        z = (profile[names].astype(float) - mean) / spread
+        order = z.abs().sort_values(ascending=False, kind="stable").index[:top]
+        result[int(profile["segment"])] = [
+            {"feature": f, "value": float(profile[f]), "population": float(mean[f]), "z": float(z[f])} for f in order
+        ]
+    return result
+
+
+def describe_component(weights: pd.Series, top: int = 3) -> str:
+    """A short description of one component from its heaviest weights, e.g. "+Drive, +Carpool vs −Transit"."""
+    heaviest = weights.reindex(weights.abs().sort_values(ascending=False, kind="stable").index[:top])
+    positive = [f"+{name}" for name, w in heaviest.items() if w > 0]
+    negative = [f"−{name}" for name, w in heaviest.items() if w < 0]
+    return " vs ".join(part for part in (", ".join(positive), ", ".join(negative)) if part)
+
+
+def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
+    """(report.html, {"plots/<name>.png": bytes}) for one run."""
+    plots: dict[str, bytes] = {}
+    for group in EDA_GROUPS:
+        plots[f"plots/eda_{group.replace('/', '_').replace(' ', '_')}.png"] = _histograms(results.features, group)
+    plots["plots/explained_variance.png"] = _variance_plot(results.variance)
+    components = [c for c in results.weights.columns if c.startswith("c_")]
+    weights = results.weights.set_index("feature")
+    for name in components:
+        plots[f"plots/component_{name}.png"] = _weights_plot(weights[name])
+    plots["plots/segment_sizes.png"] = _sizes_plot(results.centroids)
+    plots["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
+
+    labels = segment_labels(results.profiles, results.features)
+    context = {
+        "run": results.run,
+        "params_json": json.dumps(results.run.get("params", {}), indent=2, default=str),
+        "variance": results.variance,
+        "features": list(results.features.columns),
+        "groups": EDA_GROUPS,
+        "components": [
+            {
+                "name": name,
+                "share": results.variance["per_component"][i],
+                "description": describe_component(weights[name]),
+                "top": weights[name].reindex(weights[name].abs().sort_values(ascending=False).index[:TOP_WEIGHTS]),
+            }
+            for i, name in enumerate(components)
+        ],
+        "segments": [
+            {"segment": int(row.segment), "counties": int(row.counties), "label": labels[int(row.segment)]}
+            for row in results.centroids.itertuples()
+        ],
+        "distinguishing": distinguishing_features(results.profiles, results.features),
+        "counties": results.segments[[KEY_NAME, "segment", "distance"]].to_dict("records"),
+        "images": {name: base64.b64encode(data).decode() for name, data in plots.items()},
+    }
+    html = _TEMPLATE.render(**context)
+    return html, plots
+
+
+def _png(figure: plt.Figure) -> bytes:
+    buffer = io.BytesIO()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def _histograms(features: pd.DataFrame, group: str) -> bytes:
+    columns = [c for c in FEATURE_GROUPS[group] if c in features.columns]
+    figure, axes = plt.subplots(1, len(columns), figsize=(3 * len(columns), 2.6), squeeze=False)
+    for axis, column in zip(axes[0], columns, strict=True):
+        axis.hist(features[column].to_numpy(), bins=30, color="#4477aa")
+        axis.set_title(column, fontsize=9)
+        axis.tick_params(labelsize=7)
+    figure.suptitle(f"Counties by {group}", fontsize=10)
+    return _png(figure)
+
+
+def _variance_plot(variance: dict) -> bytes:
+    shares = np.asarray(variance["per_component"])
+    cumulative = np.asarray(variance["cumulative"])
+    x = np.arange(1, len(shares) + 1)
+    figure, axis = plt.subplots(figsize=(8, 3.2))
+    axis.bar(x, shares, color="#88aacc", label="per component")
+    axis.plot(x, cumulative, color="#223355", marker=".", label="cumulative")
+    axis.axhline(variance["threshold"], color="#cc6677", linestyle="--", label=f"threshold {variance['threshold']}")
+    axis.axvline(variance["n_components"], color="#117733", linestyle=":", label=f"n = {variance['n_components']}")
+    axis.set_xlabel("component")
+    axis.set_ylabel("share of variance")
+    axis.legend(fontsize=8)
+    return _png(figure)
+
+
+def _weights_plot(weights: pd.Series) -> bytes:
+    top = weights.reindex(weights.abs().sort_values(ascending=True).index[-TOP_WEIGHTS:])
+    figure, axis = plt.subplots(figsize=(5, 2.8))
+    axis.barh(top.index, top.to_numpy(), color=["#117733" if w > 0 else "#cc6677" for w in top])
+    axis.axvline(0, color="black", linewidth=0.5)
+    axis.set_title(f"{weights.name}: heaviest weights", fontsize=10)
+    axis.tick_params(labelsize=8)
+    return _png(figure)
+
+
+def _sizes_plot(centroids: pd.DataFrame) -> bytes:
+    figure, axis = plt.subplots(figsize=(6, 2.8))
+    axis.bar(centroids["segment"].astype(str), centroids["counties"], color="#4477aa")
+    axis.set_xlabel("segment")
+    axis.set_ylabel("counties")
+    return _png(figure)
+
+
+def _heatmap(centroids: pd.DataFrame, components: list[str]) -> bytes:
+    values = centroids[components].to_numpy()
+    figure, axis = plt.subplots(figsize=(1 + 0.8 * len(components), 0.5 + 0.45 * len(values)))
+    limit = float(np.abs(values).max()) or 1.0
+    image = axis.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    axis.set_xticks(range(len(components)), components)
+    axis.set_yticks(range(len(values)), [f"segment {s}" for s in centroids["segment"]])
+    figure.colorbar(image, ax=axis, shrink=0.8)
+    axis.set_title("Centroids in component space", fontsize=10)
+    return _png(figure)
+
+
+_TEMPLATE = jinja2.Environment(
+    loader=jinja2.FileSystemLoader(Path(__file__).parent / "templates"), autoescape=True
+).get_template("report.html.j2")
