@@ -46,20 +46,19 @@ def test_notebook_path_reproduces_its_figures_and_leaves_nothing(census_csv, s3,
 
     bucket = unique("notebook")
     s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key="pca/train.rec", Body=encode_dense(scaled))
 
-    pca_name = unique("pca")
-    sagemaker.create_training_job(
-        **training_request(
-            pca_name,
-            PCA_IMAGE,
-            {"feature_dim": "34", "mini_batch_size": "500", "num_components": "33"},
-            f"s3://{bucket}/pca/",
-            f"s3://{bucket}/models/",
+    def train(algorithm: str, image: str, rows: np.ndarray, hyperparameters: dict[str, str]) -> dict:
+        """Upload the rows as RecordIO, train on them, wait; the completed job's description."""
+        s3.put_object(Bucket=bucket, Key=f"{algorithm}/train.rec", Body=encode_dense(np.ascontiguousarray(rows)))
+        name = unique(algorithm)
+        sagemaker.create_training_job(
+            **training_request(name, image, hyperparameters, f"s3://{bucket}/{algorithm}/", f"s3://{bucket}/models/")
         )
-    )
-    pca_job = wait_for_job(sagemaker, pca_name)
-    assert pca_job["TrainingJobStatus"] == "Completed"
+        job = wait_for_job(sagemaker, name)
+        assert job["TrainingJobStatus"] == "Completed"
+        return job
+
+    pca_job = train("pca", PCA_IMAGE, scaled, {"feature_dim": "34", "mini_batch_size": "500", "num_components": "33"})
     model = read_pca_model(_artifact(s3, pca_job["ModelArtifacts"]["S3ModelArtifacts"]))
     assert np.allclose(model.singular_values[:7], [19.59, 13.04, 11.72, 10.18, 7.99, 7.70, 6.39], atol=0.01)
     shares = model.singular_values**2 / np.sum(model.singular_values**2)
@@ -70,19 +69,7 @@ def test_notebook_path_reproduces_its_figures_and_leaves_nothing(census_csv, s3,
     assert np.allclose(projection, (scaled - model.mean) @ model.v, atol=1e-4)
     components = projection[:, ::-1][:, :7]  # c_1 = largest
 
-    s3.put_object(Bucket=bucket, Key="kmeans/train.rec", Body=encode_dense(np.ascontiguousarray(components)))
-    kmeans_name = unique("kmeans")
-    sagemaker.create_training_job(
-        **training_request(
-            kmeans_name,
-            KMEANS_IMAGE,
-            {"feature_dim": "7", "k": "8", "mini_batch_size": "500"},
-            f"s3://{bucket}/kmeans/",
-            f"s3://{bucket}/models/",
-        )
-    )
-    kmeans_job = wait_for_job(sagemaker, kmeans_name)
-    assert kmeans_job["TrainingJobStatus"] == "Completed"
+    kmeans_job = train("kmeans", KMEANS_IMAGE, components, {"feature_dim": "7", "k": "8", "mini_batch_size": "500"})
     centroids = read_kmeans_model(_artifact(s3, kmeans_job["ModelArtifacts"]["S3ModelArtifacts"]))
     kmeans_endpoint = deploy(
         sagemaker, unique("kmeans-endpoint"), KMEANS_IMAGE, kmeans_job["ModelArtifacts"]["S3ModelArtifacts"]
