@@ -15,6 +15,7 @@ SHARED = PROJECT_ROOT.parent / "shared"
 # AIRFLOW_HOME (SQLite) with this project's dags/, before any test module imports Airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="popseg-airflow-")
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
+os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__POPSEG__CHECK_INTERVAL"] = "1"
 
