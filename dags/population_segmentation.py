@@ -18,6 +18,7 @@ from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
 from airflow.sdk import Asset, Param, Variable, chain, dag, get_current_context, task, teardown
 
+from include.airflow_popseg.links import SegmentationReportLink
 from include.airflow_popseg.operators import BuiltInTrainingOperator, CensusKeySensor
 from include.segmentation import analysis, pipeline, report, sagemaker_config
 from include.segmentation.artifacts import read_kmeans_model, read_pca_model
@@ -321,7 +322,8 @@ def population_segmentation():
     attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, assigned)
     documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
     reported = build_report(chosen, assigned, attributes, documented)
-    publish(chosen, assigned, attributes, documented, reported)
+    published = publish(chosen, assigned, attributes, documented, reported)
+    published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
 
     chain(wait_for_census, prepared)
     chain(pca_plan, deploy_pca, transformed, delete_pca.as_teardown(setups=pca_plan))

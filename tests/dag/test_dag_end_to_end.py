@@ -50,6 +50,25 @@ def _results(s3, bucket: str, run_id: str) -> dict[str, bytes]:
     return {key[len(prefix) :]: _read(s3, bucket, key) for key in keys}
 
 
+def _report_link(run) -> str:
+    """The URL behind the publish task's "Segmentation report" button, as the UI reads it."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        value = session.scalar(
+            select(XComModel.value).where(
+                XComModel.run_id == run.run_id,
+                XComModel.task_id == "publish",
+                XComModel.key == "_link_SegmentationReportLink",
+            )
+        )
+    while isinstance(value, str) and value.startswith('"'):
+        value = json.loads(value)
+    return value
+
+
 def _nothing_left(sagemaker) -> None:
     assert sagemaker.list_endpoints(MaxResults=100)["Endpoints"] == []
     assert sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"] == []
@@ -101,6 +120,7 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     assert printed.count("#metrics {") == 2 and "AWS/KMeansWebscale" in printed
     latest = json.loads(_read(s3, bucket, "segmentation/latest.json"))
     assert latest["run_id"] == run.run_id
+    assert _report_link(run) == f"/segmentation/runs/{run.run_id}/report"
     _nothing_left(sagemaker)
 
 

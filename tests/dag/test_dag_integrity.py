@@ -139,3 +139,18 @@ def test_the_sensor_defers_with_the_timeout_from_its_param(monkeypatch) -> None:
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context={})
     assert deferred.value.timeout == timedelta(seconds=3)
+
+
+def test_publish_carries_a_button_to_the_runs_report_through_serialization(dag) -> None:
+    from airflow.serialization.serialized_objects import DagSerialization
+
+    serialized = DagSerialization.deserialize_dag(DagSerialization.serialize_dag(dag))
+    assert serialized.get_task("publish").extra_links == ["Segmentation report"]
+    link = dag.get_task("publish").operator_extra_links[0]
+
+    class Key:
+        run_id = "manual__2026-11-23T02:00:00+00:00"
+
+    assert link.get_link(dag.get_task("publish"), ti_key=Key()) == (
+        "/segmentation/runs/manual__2026-11-23T02:00:00+00:00/report"
+    )

@@ -1,0 +1,18 @@
+"""The "Segmentation report" button on the publish task: opens that run's report in the Segmentation view."""
+
+from __future__ import annotations
+
+from urllib.parse import quote
+
+from airflow.configuration import conf
+from airflow.sdk import BaseOperatorLink
+
+VIEW_PREFIX = "/segmentation"
+
+
+class SegmentationReportLink(BaseOperatorLink):
+    name = "Segmentation report"
+
+    def get_link(self, operator, *, ti_key) -> str:
+        base = conf.get("api", "base_url", fallback="").rstrip("/")
+        return f"{base}{VIEW_PREFIX}/runs/{quote(ti_key.run_id, safe=':+')}/report"
