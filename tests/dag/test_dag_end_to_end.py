@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import io
 import json
+import re
 import threading
 import uuid
 
@@ -136,6 +137,10 @@ def test_real_census_reproduces_the_notebook(dag, airflow_db, clients, census_cs
     assert run_document["n_components"] == 7
     assert run_document["explained_variance"] == pytest.approx(0.8017, abs=0.0005)
     assert sorted(run_document["dropped"]) == ["Hawaii-Kalawao", "Texas-Loving"]
+    report = files["report.html"].decode()
+    assert report.count("% of the variance):") == 7  # one section per kept component
+    assert report.count('<td class="label">') == 8  # one labelled row per segment
+    assert re.search(r"3,218 counties in 8 segments,\s+7 PCA components keeping 0\.8017", report)
     assert segments["segment"].nunique() == 8
     assert json.loads(_read(s3, bucket, "segmentation/latest.json"))["run_id"] == run.run_id
     _nothing_left(sagemaker)

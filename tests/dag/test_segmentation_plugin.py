@@ -4,17 +4,15 @@ from __future__ import annotations
 
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 import uuid
 from pathlib import Path
 
 import pytest
 
 from tests.conftest import PROJECT_ROOT
+from tests.dag.conftest import http_get, running_api_server
 
 pytestmark = pytest.mark.slow
 
@@ -44,43 +42,12 @@ def published(clients) -> tuple[str, str]:
     return bucket, run_id
 
 
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-def _get(url: str) -> tuple[int, bytes]:
-    try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, answer.read()
-    except urllib.error.HTTPError as error:
-        return error.code, error.read()
-
-
 def test_the_api_server_serves_the_runs_and_each_report(airflow_db, aws_env, published, tmp_path) -> None:
     bucket, run_id = published
-    port = _free_port()
-    log = (tmp_path / "api-server.log").open("w")
-    server = subprocess.Popen(
-        [str(Path(sys.executable).parent / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port)],
-        stdout=log, stderr=subprocess.STDOUT, env=_airflow_env(aws_env, AIRFLOW_VAR_POPSEG_RESULTS_BUCKET=bucket),
-    )  # fmt: skip
-    base = f"http://127.0.0.1:{port}"
-    try:
-        for _ in range(120):
-            try:
-                if _get(f"{base}/api/v2/version")[0] == 200:
-                    break
-            except OSError:
-                pass
-            time.sleep(0.5)
-        status, page = _get(f"{base}/segmentation/")
+    with running_api_server(aws_env, tmp_path, AIRFLOW_VAR_POPSEG_RESULTS_BUCKET=bucket) as base:
+        status, page = http_get(f"{base}/segmentation/")
         assert status == 200, page
         assert run_id.encode() in page and b"3,218" in page and b"0.8017" in page
-        status, report = _get(f"{base}/segmentation/runs/{run_id}/report")
+        status, report = http_get(f"{base}/segmentation/runs/{run_id}/report")
         assert (status, report) == (200, b"<h1>the report</h1>")
-        assert _get(f"{base}/segmentation/runs/{run_id}/plots/missing.png")[0] == 404
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
+        assert http_get(f"{base}/segmentation/runs/{run_id}/plots/missing.png")[0] == 404

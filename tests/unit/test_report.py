@@ -6,54 +6,17 @@ import io
 import re
 
 import matplotlib.pyplot as plt
-import numpy as np
 import pytest
-from sklearn.cluster import KMeans
 
-from include.segmentation import analysis, pipeline, report
-from include.segmentation.artifacts import PCAModel
-from include.segmentation.census import FEATURES
-from include.segmentation.synthetic import synthetic_census
+from include.segmentation import report
+from tests.synthetic_run import synthetic_run
 
 K = 4
 
 
 @pytest.fixture(scope="module")
 def results() -> report.RunResults:
-    prepared = pipeline.preprocess(synthetic_census(300).to_csv(index=False).encode(), "s3://b/census.csv", k=K)
-    x = prepared.scaled.astype("float64")
-    mean = x.mean(axis=0)
-    _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
-    model = PCAModel.from_largest_first(s[:33], vt[:33].T, mean)
-    variance = analysis.summarise_variance(model.singular_values, 0.8)
-    n = variance.n_components
-    components = pipeline.components_frame(prepared.features.index, analysis.project(x, model, n))
-    kmeans = KMeans(K, n_init=4, random_state=0).fit(components.to_numpy())
-    distances = np.linalg.norm(components.to_numpy()[:, None] - kmeans.cluster_centers_[None], axis=2).min(axis=1)
-    segments = pipeline.segments_frame(
-        components, {"closest_cluster": kmeans.labels_[:, None], "distance_to_cluster": distances[:, None]}
-    )
-    sizes = pipeline.segment_sizes(segments, K)
-    training = {
-        "TrainingJobName": "job",
-        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"},
-        "BillableTimeInSeconds": 3,
-    }
-    run = pipeline.run_document(
-        params={"k": K}, run_id="manual__test", prepared={"rows_in": 300, "rows": 298, "features": 34,
-        "input_sha256": "ab" * 32}, chosen={"n_components": n, "explained": variance.explained},
-        trainings={"pca": training, "kmeans": training}, endpoints={"pca": "e1", "kmeans": "e2"},
-        dropped=prepared.dropped, input_uri="s3://b/census.csv",
-    )  # fmt: skip
-    return report.RunResults(
-        run=run,
-        variance=variance.to_dict(),
-        features=prepared.features,
-        weights=analysis.component_weights(model, FEATURES, n).reset_index(),
-        centroids=pipeline.centroids_frame(kmeans.cluster_centers_, sizes),
-        profiles=pipeline.segment_profiles(kmeans.cluster_centers_, model, prepared.scaling, sizes),
-        segments=segments,
-    )
+    return synthetic_run(300, K)
 
 
 @pytest.fixture(scope="module")

@@ -1,0 +1,115 @@
+"""A person's path, in headless Chromium: the Airflow UI's Segmentation entry, the runs, a report.
+
+Needs Debian's chromium at /usr/bin/chromium (.ci/run installs it) and Playwright pointed at it; without
+them the test skips, except under CI=true where it must run. Screenshots go to test-output/screenshots/.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import uuid
+from pathlib import Path
+
+import pytest
+
+from include.segmentation import report
+from tests.conftest import PROJECT_ROOT
+from tests.dag.conftest import running_api_server
+from tests.synthetic_run import synthetic_run
+
+pytestmark = pytest.mark.slow
+CHROMIUM = "/usr/bin/chromium"
+SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
+# Chromium as root in a sandbox without a network: no sandbox, no GPU, no background traffic.
+CHROMIUM_ARGS = [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+    "--disable-component-update", "--disable-sync",
+]  # fmt: skip
+
+
+def _browser_or_skip():
+    missing = [
+        what for what, ok in (("chromium", Path(CHROMIUM).exists()), ("playwright", _has_playwright())) if not ok
+    ]
+    if missing:
+        reason = f"browser test needs {' and '.join(missing)} ({CHROMIUM}, pip playwright)"
+        if os.environ.get("CI", "").lower() == "true":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    from playwright.sync_api import sync_playwright
+
+    return sync_playwright
+
+
+def _has_playwright() -> bool:
+    try:
+        import playwright.sync_api  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+@pytest.fixture
+def published_report(clients) -> tuple[str, str, int]:
+    """A bucket holding one run with a real report (synthetic data): (bucket, run id, counties)."""
+    s3 = clients["s3"]
+    results = synthetic_run(300, 4)
+    html, plots = report.build_report(results)
+    bucket, run_id = f"popseg-browser-{uuid.uuid4().hex[:8]}", "manual__2026-11-23T02:00:00+00:00"
+    s3.create_bucket(Bucket=bucket)
+    prefix = f"segmentation/runs/{run_id}/"
+    s3.put_object(Bucket=bucket, Key=prefix + "run.json", Body=json.dumps({**results.run, "run_id": run_id}).encode())
+    s3.put_object(Bucket=bucket, Key=prefix + "report.html", Body=html.encode())
+    for name, data in plots.items():
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
+    return bucket, run_id, len(results.segments)
+
+
+def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
+    airflow_db, aws_env, published_report, tmp_path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    bucket, run_id, counties = published_report
+    shutil.rmtree(SCREENSHOTS, ignore_errors=True)
+    SCREENSHOTS.mkdir(parents=True)
+    with (
+        running_api_server(aws_env, tmp_path, AIRFLOW_VAR_POPSEG_RESULTS_BUCKET=bucket) as base,
+        sync_playwright() as p,
+    ):
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = browser.new_page(viewport={"width": 1280, "height": 900})
+
+        page.goto(f"{base}/")
+        page.get_by_text("Segmentation", exact=True).first.wait_for(timeout=60_000)
+        page.screenshot(path=SCREENSHOTS / "1-airflow-ui-nav.png")
+
+        page.goto(f"{base}/segmentation/")
+        page.locator("#runs").wait_for()
+        assert run_id in page.locator("#runs").inner_text()
+        page.screenshot(path=SCREENSHOTS / "2-segmentation-runs.png", full_page=True)
+
+        page.get_by_role("link", name=run_id).click()
+        page.locator("#kmeans").wait_for()
+        images = page.locator("img")
+        assert images.count() >= 10
+        rendered = page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        assert rendered, "every plot in the report is decoded and drawn"
+        page.screenshot(path=SCREENSHOTS / "3-report-top.png")
+        page.locator("#kmeans").scroll_into_view_if_needed()
+        page.screenshot(path=SCREENSHOTS / "4-report-segments.png")
+
+        assert page.locator("#shown").inner_text() == f"{counties} of {counties} counties"
+        page.fill("#filter", "segment-that-does-not-exist")
+        assert page.locator("#shown").inner_text() == f"0 of {counties} counties"
+        page.fill("#filter", "")
+        page.locator("#county-table th", has_text="distance").click()
+        page.locator("#county-table th", has_text="distance").click()  # descending
+        first, second = (
+            float(page.locator("#county-table tbody tr").nth(i).locator("td").nth(2).inner_text()) for i in (0, 1)
+        )
+        assert first >= second
+        page.locator("#counties").scroll_into_view_if_needed()
+        page.screenshot(path=SCREENSHOTS / "5-report-counties-sorted.png")
+        browser.close()
