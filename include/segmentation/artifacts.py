@@ -3,6 +3,10 @@
 An artifact is a gzip'd tar holding one member, `model_algo-1`, at its root: an MXNet NDArray file
 (`include.segmentation.mxnet_ndarray`). PCA stores a dict `s`, `v`, `mean`; K-Means a list holding the
 (k, feature_dim) centroids. Archives are read in memory, never extracted to disk.
+
+Written archives match SageMaker's golden ones in member name, mode (0644), owner (root:root) and member
+bytes. They differ harmlessly in timestamps: the member's mtime and the gzip header's mtime are 0 and the
+gzip header names no file, so the same model always gives the same bytes (and the same S3 ETag).
 """
 
 from __future__ import annotations
@@ -10,6 +14,7 @@ from __future__ import annotations
 import gzip
 import io
 import tarfile
+import zlib
 from dataclasses import dataclass
 
 import numpy as np
@@ -37,7 +42,11 @@ class PCAModel:
     mean: np.ndarray
 
     def __post_init__(self) -> None:
-        s, v, mean = np.asarray(self.s), np.asarray(self.v), np.asarray(self.mean)
+        # Stored as float32, SageMaker's dtype, whatever precision the caller computed in.
+        s, v, mean = (np.asarray(a, dtype="float32") for a in (self.s, self.v, self.mean))
+        object.__setattr__(self, "s", s)
+        object.__setattr__(self, "v", v)
+        object.__setattr__(self, "mean", mean)
         if s.ndim != 1 or v.ndim != 2 or v.shape[1] != s.shape[0]:
             raise ArtifactError(f"PCA shapes disagree: s {s.shape}, v {v.shape} (v must be feature_dim × len(s))")
         if mean.shape != (1, v.shape[0]):
@@ -45,10 +54,15 @@ class PCAModel:
 
     @classmethod
     def from_largest_first(cls, singular_values: np.ndarray, components: np.ndarray, mean: np.ndarray) -> PCAModel:
-        """Build from (n,) singular values and (feature_dim, n) axes ordered largest first."""
+        """Build from (n,) singular values and (feature_dim, n) axes ordered largest first.
+
+        mean: (feature_dim,) or (1, feature_dim). Stored ascending (SageMaker's order), float32.
+        """
         s = np.asarray(singular_values, dtype="float32")[::-1]
-        v = np.asarray(components, dtype="float32")[:, ::-1]
-        return cls(np.ascontiguousarray(s), np.ascontiguousarray(v), np.asarray(mean, dtype="float32").reshape(1, -1))
+        v = np.asarray(components, dtype="float32")
+        if v.ndim != 2:
+            raise ArtifactError(f"PCA components must be (feature_dim, n_components), got shape {v.shape}")
+        return cls(np.ascontiguousarray(s), np.ascontiguousarray(v[:, ::-1]), _row(np.asarray(mean, dtype="float32")))
 
     @property
     def singular_values(self) -> np.ndarray:
@@ -75,11 +89,11 @@ def read_pca_model(data: bytes) -> PCAModel:
     if not isinstance(arrays, dict) or not {"s", "v"} <= set(arrays):
         found = sorted(arrays) if isinstance(arrays, dict) else f"a list of {len(arrays)} arrays"
         raise ArtifactError(f"{MEMBER} is not a PCA model: expected arrays s, v, mean, found {found}")
-    v = arrays["v"].astype("float32")
+    v = arrays["v"]
     mean = arrays.get("mean")
-    # subtract_mean=false leaves no mean to subtract: zeros make (x − mean) · v the same formula.
-    mean = np.zeros((1, v.shape[0] if v.ndim == 2 else 0), dtype="float32") if mean is None else mean
-    return PCAModel(arrays["s"].astype("float32"), v, mean.astype("float32").reshape(1, -1))
+    # subtract_mean=false may leave no mean to subtract: zeros make (x − mean) · v the same formula.
+    mean = np.zeros((1, v.shape[0] if v.ndim == 2 else 0), dtype="float32") if mean is None else _row(mean)
+    return PCAModel(arrays["s"], v, mean)
 
 
 def write_pca_model(model: PCAModel) -> bytes:
@@ -102,6 +116,11 @@ def write_kmeans_model(centroids: np.ndarray) -> bytes:
     return _archive(mxnet_ndarray.dumps([_checked_centroids(centroids)]))
 
 
+def _row(mean: np.ndarray) -> np.ndarray:
+    """A (feature_dim,) mean as the (1, feature_dim) row SageMaker stores; other shapes are left for the check."""
+    return mean.reshape(1, -1) if mean.ndim == 1 else mean
+
+
 def _checked_centroids(centroids: np.ndarray) -> np.ndarray:
     centroids = np.asarray(centroids)
     if centroids.ndim != 2 or 0 in centroids.shape:
@@ -115,13 +134,15 @@ def _load_member(data: bytes) -> list[np.ndarray] | dict[str, np.ndarray]:
             members = archive.getmembers()
             for member in members:
                 _refuse_unsafe(member)
-            found = [m for m in members if m.name.lstrip("./") == MEMBER]
+            found = [m for m in members if m.isfile() and m.name.removeprefix("./") == MEMBER]
             if not found:
                 names = ", ".join(m.name for m in members) or "nothing"
                 raise ArtifactError(f"model.tar.gz has no {MEMBER} at its root (it holds {names})")
+            if len(found) > 1:
+                raise ArtifactError(f"model.tar.gz holds {MEMBER} {len(found)} times, expected once")
             handle = archive.extractfile(found[0])
             content = handle.read() if handle else b""
-    except (tarfile.TarError, gzip.BadGzipFile, EOFError, OSError) as exc:
+    except (tarfile.TarError, EOFError, OSError, zlib.error) as exc:  # OSError covers gzip.BadGzipFile
         raise ArtifactError(f"not a readable model.tar.gz: {exc}") from exc
     try:
         return mxnet_ndarray.loads(content)
@@ -142,6 +163,10 @@ def _archive(content: bytes) -> bytes:
     info = tarfile.TarInfo(MEMBER)
     info.size, info.mode, info.uname, info.gname = len(content), 0o644, "root", "root"
     buffer = io.BytesIO()
-    with tarfile.open(fileobj=buffer, mode="w:gz") as archive:
+    # mtime 0 in both the tar and the gzip header: reproducible bytes (see the module docstring).
+    with (
+        gzip.GzipFile(fileobj=buffer, mode="wb", mtime=0) as compressed,
+        tarfile.open(fileobj=compressed, mode="w", format=tarfile.PAX_FORMAT) as archive,
+    ):
         archive.addfile(info, io.BytesIO(content))
     return buffer.getvalue()

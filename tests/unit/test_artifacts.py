@@ -142,3 +142,83 @@ def test_not_a_gzip_archive_is_refused() -> None:
 def test_corrupt_member_is_refused_with_the_member_named() -> None:
     with pytest.raises(ArtifactError, match="model_algo-1: not an MXNet NDArray file"):
         read_kmeans_model(_tar({MEMBER: b"garbage" * 4}))
+
+
+def _kmeans_bytes() -> bytes:
+    return dumps([np.ones((2, 3), dtype="float32")])
+
+
+def test_kmeans_artifact_reads_the_golden_centroids() -> None:
+    expected = json.loads(shared_path("fixtures/mxnet/expected.json").read_text())["kmeans_k8_model_algo-1"]
+    (want,) = expected["arrays"]
+    centroids = read_kmeans_model(_golden("kmeans_k8_model.tar.gz"))
+    assert np.array_equal(centroids, np.array(want["values"], dtype="float32"))
+
+
+def test_written_artifacts_are_reproducible(census_pca) -> None:
+    assert write_pca_model(census_pca) == write_pca_model(census_pca)
+
+
+def test_pca_model_stores_float32() -> None:
+    model = PCAModel.from_largest_first(np.array([2.0, 1.0]), np.eye(3)[:, :2], np.zeros(3))
+    assert model.s.dtype == model.v.dtype == model.mean.dtype == np.float32
+
+
+def test_pca_s_length_must_match_v_columns() -> None:
+    with pytest.raises(ArtifactError, match=r"PCA shapes disagree: s \(2,\), v \(3, 4\)"):
+        PCAModel(np.ones(2), np.ones((3, 4)), np.ones((1, 3)))
+
+
+def test_pca_mean_of_another_shape_is_not_reshaped_to_fit() -> None:
+    arrays = {"s": np.ones(2, dtype="float32"), "v": np.ones((4, 2), dtype="float32"), "mean": np.ones((2, 2))}
+    with pytest.raises(ArtifactError, match=r"mean has shape \(2, 2\), expected \(1, 4\)"):
+        read_pca_model(_tar({MEMBER: dumps(arrays)}))
+
+
+def test_member_under_dot_slash_is_at_the_root() -> None:
+    assert read_kmeans_model(_tar({"./" + MEMBER: _kmeans_bytes()})).shape == (2, 3)
+
+
+def test_member_in_a_subfolder_is_not_at_the_root() -> None:
+    with pytest.raises(ArtifactError, match="no model_algo-1 at its root"):
+        read_kmeans_model(_tar({"output/" + MEMBER: _kmeans_bytes()}))
+
+
+def test_directory_named_like_the_member_is_not_the_model() -> None:
+    with pytest.raises(ArtifactError, match="no model_algo-1 at its root"):
+        read_kmeans_model(_tar({MEMBER: b""}, kind=tarfile.DIRTYPE))
+
+
+def test_member_present_twice_is_refused() -> None:
+    buffer = io.BytesIO()
+    with tarfile.open(fileobj=buffer, mode="w:gz") as tar:
+        for _ in range(2):
+            info = tarfile.TarInfo(MEMBER)
+            info.size = len(_kmeans_bytes())
+            tar.addfile(info, io.BytesIO(_kmeans_bytes()))
+    with pytest.raises(ArtifactError, match="holds model_algo-1 2 times, expected once"):
+        read_kmeans_model(buffer.getvalue())
+
+
+@pytest.mark.parametrize("kind", [tarfile.LNKTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE])
+def test_hard_links_and_devices_are_refused(kind) -> None:
+    with pytest.raises(ArtifactError, match="link or device"):
+        read_kmeans_model(_tar({MEMBER: b""}, kind=kind))
+
+
+def test_truncated_archive_is_refused() -> None:
+    golden = _golden("kmeans_k8_model.tar.gz")
+    with pytest.raises(ArtifactError, match=r"not a readable model\.tar\.gz"):
+        read_kmeans_model(golden[: len(golden) // 2])
+
+
+def test_corrupt_compressed_stream_is_refused() -> None:
+    golden = bytearray(_golden("kmeans_k8_model.tar.gz"))
+    golden[40:60] = bytes(20)
+    with pytest.raises(ArtifactError, match=r"not a readable model\.tar\.gz"):
+        read_kmeans_model(bytes(golden))
+
+
+def test_kmeans_centroids_that_are_not_a_matrix_are_refused_on_read() -> None:
+    with pytest.raises(ArtifactError, match=r"centroids must be a \(k, feature_dim\) matrix, got shape \(2, 3, 1\)"):
+        read_kmeans_model(_tar({MEMBER: dumps([np.ones((2, 3, 1), dtype="float32")])}))

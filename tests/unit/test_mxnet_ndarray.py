@@ -125,3 +125,66 @@ def test_dumps_refuses_what_mxnet_cannot_hold() -> None:
         dumps([np.float32(1.0)])
     with pytest.raises(NDArrayFormatError, match="complex64"):
         dumps([np.ones(2, dtype="complex64")])
+
+
+def test_big_endian_input_is_written_little_endian() -> None:
+    native = np.array([1.5, -2.0, 3.25], dtype="<f8")
+    assert dumps([native.astype(">f8")]) == dumps([native])
+
+
+def test_unknown_array_magic_is_refused_with_what_was_expected() -> None:
+    blob = struct.pack("<I", 0xDEADBEEF) + bytes(20)
+    with pytest.raises(NDArrayFormatError, match="array 0 at byte 24: unknown array magic 0xDEADBEEF, expected"):
+        loads(_file([blob]))
+
+
+def test_none_array_outside_numpy_shape_mode_is_refused() -> None:
+    blob = struct.pack("<IiIiii", 0xF993FAC9, 0, 0, 1, 0, 0)
+    with pytest.raises(NDArrayFormatError, match=r"array 0 at byte 24: shape \(\) marks an empty \(none\) NDArray"):
+        loads(_file([blob]))
+
+
+def test_unknown_device_type_is_refused() -> None:
+    blob = struct.pack("<IiIqiii", 0xF993FAC9, 0, 1, 1, 9, 0, 0) + bytes(4)
+    with pytest.raises(NDArrayFormatError, match="unknown device type 9"):
+        loads(_file([blob]))
+
+
+def test_a_corrupt_huge_shape_is_reported_as_truncation_not_overflow() -> None:
+    blob = struct.pack("<IiI2qiii", 0xF993FAC9, 0, 2, 2**62, 2**62, 1, 0, 0)
+    with pytest.raises(NDArrayFormatError, match="truncated file: array 0 values needs"):
+        loads(_file([blob]))
+
+
+def test_a_file_shorter_than_its_header_is_truncated() -> None:
+    with pytest.raises(NDArrayFormatError, match="truncated file: file header needs 16 bytes at byte 0, 4 left"):
+        loads(b"\x12\x01\x00\x00")
+
+
+def test_bytes_after_the_names_are_refused_with_their_offset() -> None:
+    data = dumps([np.ones(1, dtype="float32")])
+    with pytest.raises(NDArrayFormatError, match=f"3 unexpected bytes after the names at byte {len(data)}"):
+        loads(data + b"xyz")
+
+
+def test_a_name_that_is_not_utf8_is_refused() -> None:
+    data = dumps({"a": np.ones(1, dtype="float32")})
+    with pytest.raises(NDArrayFormatError, match=f"name 0 at byte {len(data) - 1} is not UTF-8"):
+        loads(data[:-1] + b"\xff")
+
+
+def test_names_are_utf8() -> None:
+    data = dumps({"größe": np.ones(1, dtype="float32")})
+    encoded = "größe".encode()
+    assert data.endswith(struct.pack("<Q", len(encoded)) + encoded)
+    assert list(loads(data)) == ["größe"]
+
+
+def test_dumps_refuses_names_that_are_not_strings() -> None:
+    with pytest.raises(NDArrayFormatError, match="array name 1 is a int, expected str"):
+        dumps({1: np.ones(1, dtype="float32")})
+
+
+def test_dumps_refuses_a_zero_dimension_mxnet_would_read_as_unknown() -> None:
+    with pytest.raises(NDArrayFormatError, match=r"array 0: shape \(0, 3\) has a 0 dimension"):
+        dumps([np.ones((0, 3), dtype="float32")])
