@@ -31,6 +31,8 @@ KMEANS_OUT = {
             "application/json",
         ),
         (b'{"features": [1, 2, 3]}\n{"features": [4, 5, 6]}\n', "application/jsonlines"),
+        (b"[1, 2, 3]\n[4, 5, 6]\n", "application/jsonlines"),
+        (json.dumps({"instances": [[1, 2, 3], [4, 5, 6]]}).encode(), "application/json; charset=utf-8"),
         (encode_dense(ROWS), "application/x-recordio-protobuf"),
     ],
 )
@@ -48,14 +50,41 @@ def test_sparse_json_instances_are_made_dense() -> None:
 
 
 def test_wrong_feature_count_names_expected_and_got() -> None:
-    with pytest.raises(InvalidRequest, match="expects 3 features per record, the request's records have 2") as error:
+    with pytest.raises(InvalidRequest, match="expects 3 features per record, record 0 has 2") as error:
         parse_request(b"1,2\n", "text/csv", 3)
+    assert error.value.status == 400
+
+
+def test_a_json_record_of_the_wrong_length_is_named() -> None:
+    with pytest.raises(InvalidRequest, match="expects 3 features per record, record 1 has 2"):
+        parse_request(b"[[1, 2, 3], [4, 5]]", "application/json", 3)
+
+
+def test_a_bad_csv_cell_is_named_by_row_and_column() -> None:
+    with pytest.raises(InvalidRequest, match="row 2, column 3: 'x' is not a number"):
+        parse_request(b"1,2,3\n4,5,x\n", "text/csv", 3)
+
+
+def test_sparse_keys_outside_the_shape_are_refused() -> None:
+    body = json.dumps({"instances": [{"data": {"features": {"keys": [0, 5], "shape": [3], "values": [1, 3]}}}]})
+    with pytest.raises(InvalidRequest, match=r"keys must lie in \[0, 3\)") as error:
+        parse_request(body.encode(), "application/json", 3)
     assert error.value.status == 400
 
 
 @pytest.mark.parametrize(
     ("body", "content_type"),
-    [(b"1,2,x\n", "text/csv"), (b"{not json", "application/json"), (b"[[1,2,3],[4,5]]", "application/json")],
+    [
+        (b"1,2,x\n", "text/csv"),
+        (b"1,2,3\n4,5,6,7\n", "text/csv"),
+        (b"{not json", "application/json"),
+        (b'{"rows": [[1, 2, 3]]}', "application/json"),
+        (b'{"instances": [{"data": 7}]}', "application/json"),
+        (b'{"instances": [[1, "two", 3]]}', "application/json"),
+        (b'"1,2,3"', "application/json"),
+        (b"[1, 2, 3]\n{oops\n", "application/jsonlines"),
+        (b"garbage!", "application/x-recordio-protobuf"),
+    ],
 )
 def test_malformed_bodies_are_refused(body, content_type) -> None:
     with pytest.raises(InvalidRequest) as error:
@@ -76,6 +105,12 @@ def test_empty_body_is_refused() -> None:
 def test_unsupported_content_type_is_a_415() -> None:
     with pytest.raises(InvalidRequest, match="content-type application/octet-stream not supported") as error:
         parse_request(b"x", None, 3)
+    assert error.value.status == 415
+
+
+def test_an_explicit_unsupported_content_type_is_a_415_naming_it() -> None:
+    with pytest.raises(InvalidRequest, match="content-type image/png not supported") as error:
+        parse_request(b"x", "image/png", 3)
     assert error.value.status == 415
 
 
@@ -118,4 +153,33 @@ def test_csv_answers_are_for_kmeans_only() -> None:
     assert render_response(KMEANS_OUT, "text/csv")[0] == b"1.0,3.0\n0.0,0.5\n"
     with pytest.raises(InvalidRequest, match="accept type text/csv not supported") as error:
         render_response(PCA_OUT, "text/csv")
+    assert error.value.status == 406
+
+
+def test_pca_json_answer_is_written_as_json_dumps_writes_it() -> None:
+    body, _ = render_response(PCA_OUT, "application/json")
+    assert body.decode() == json.dumps({"projections": [{"projection": r} for r in PCA_OUT["projection"].tolist()]})
+
+
+@pytest.mark.parametrize("scale", [1.0, 1e-9, 1e30, "mixed"])
+def test_json_answers_read_back_to_the_same_float32_values(scale) -> None:
+    rng = np.random.default_rng(4)
+    magnitude = 10.0 ** rng.uniform(-20, 5, size=(50, 6)) if scale == "mixed" else scale
+    projection = (rng.normal(size=(50, 6)) * magnitude).astype("float32")
+    projection[0, 0] = 0.0
+    body, _ = render_response({"projection": projection}, "application/json")
+    values = np.array([p["projection"] for p in json.loads(body)["projections"]], dtype="float32")
+    assert np.array_equal(values, projection)
+
+
+def test_a_listed_accept_type_is_honoured_in_order() -> None:
+    _, content_type = render_response(PCA_OUT, "text/html, application/jsonlines, application/json")
+    assert content_type == "application/jsonlines"
+
+
+def test_an_unsupported_accept_type_is_a_406_naming_the_supported_ones() -> None:
+    with pytest.raises(
+        InvalidRequest, match="accept type text/html not supported; use one of application/json"
+    ) as error:
+        render_response(KMEANS_OUT, "text/html")
     assert error.value.status == 406

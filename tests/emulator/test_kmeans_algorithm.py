@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 
 from include.aws_emulator.algorithms import ALGORITHMS
-from include.aws_emulator.algorithms.base import ClientError, TrainingStopped
+from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
 from include.segmentation.artifacts import read_kmeans_model
 
 KMEANS = ALGORITHMS["kmeans"]
@@ -62,6 +64,23 @@ def test_sdk_forms_of_eval_metrics_are_accepted() -> None:
     ]
 
 
+def test_unknown_hyperparameters_are_refused_and_container_settings_accepted() -> None:
+    with pytest.raises(ClientError, match="Unknown hyperparameter.*center_factor"):
+        KMEANS.validate({"feature_dim": "3", "k": "4", "center_factor": "5"})
+    assert KMEANS.validate({"feature_dim": "3", "k": "4", "_kvstore": "local", "force_dense": "True"}).force_dense
+
+
+def test_feature_dim_that_disagrees_with_the_data_fails_naming_both(blobs) -> None:
+    config = KMEANS.validate({"feature_dim": "5", "k": "4"})
+    with pytest.raises(ClientError, match="feature_dim=5 does not match the train data.*3 features"):
+        KMEANS.train(config, blobs, None, print, lambda: False)
+
+
+def test_too_few_distinct_points_for_k_fails_the_job() -> None:
+    with pytest.raises(ClientError, match="only 1 distinct centres were found for k=2"):
+        _train(np.ones((50, 3), dtype="float32"), k="2")
+
+
 def test_k_larger_than_the_data_fails_the_job(blobs) -> None:
     with pytest.raises(ClientError, match="k=2000 is larger than the number of training records"):
         _train(blobs, k="2000")
@@ -73,6 +92,27 @@ def test_well_separated_blobs_are_recovered(blobs, init_method) -> None:
     centroids = read_kmeans_model(output.model_tar_gz)
     nearest = np.linalg.norm(centroids[:, None] - CENTRES[None], axis=2).min(axis=0)
     assert centroids.shape == (4, 3) and nearest.max() < 0.3
+
+
+@pytest.mark.parametrize(
+    "hyperparameters",
+    [
+        {"half_life_time_size": "300"},
+        {"epochs": "3"},
+        {"extra_center_factor": "3", "local_lloyd_num_trials": "2", "local_lloyd_init_method": "random"},
+    ],
+)
+def test_blobs_are_recovered_with_other_settings(blobs, hyperparameters) -> None:
+    shuffled = blobs[np.random.default_rng(1).permutation(len(blobs))]
+    output, _ = _train(shuffled, mini_batch_size="100", **hyperparameters)
+    centroids = read_kmeans_model(output.model_tar_gz)
+    assert np.linalg.norm(centroids[:, None] - CENTRES[None], axis=2).min(axis=0).max() < 0.3
+
+
+def test_an_extra_center_factor_of_one_needs_no_shrinking(blobs) -> None:
+    _, logs = _train(blobs, extra_center_factor="1", init_method="kmeans++")
+    assert "No shrinking is required as extra_center_factor is 1." in logs
+    assert not any(line.startswith("shrinking") for line in logs)
 
 
 def test_training_is_deterministic(blobs) -> None:
@@ -88,6 +128,31 @@ def test_test_channel_metrics_are_reported_as_sagemaker_names_them(blobs) -> Non
     assert output.final_metrics["test:msd"] == pytest.approx(squared.mean(), rel=1e-4)
     assert output.final_metrics["test:ssd"] == pytest.approx(squared.sum(), rel=1e-4)
     assert any(line.startswith("#quality_metric: host=algo-1, test msd <loss>=") for line in logs)
+    assert any(line.startswith("#test_score (algo-1) : ('ssd', ") for line in logs)
+
+
+def test_only_the_requested_eval_metrics_are_reported(blobs) -> None:
+    output, logs = _train(blobs, test=blobs[:100], eval_metrics='["ssd"]')
+    assert set(output.final_metrics) == {"test:ssd"}
+    assert not any("test msd" in line for line in logs)
+
+
+def test_every_metric_definition_captures_a_number_from_the_log(blobs) -> None:
+    _, logs = _train(blobs, test=blobs[:100], eval_metrics='["msd", "ssd"]')
+    text = "\n".join(logs)
+    for definition in KMEANS.metric_definitions:
+        found = re.search(definition["Regex"], text)
+        assert found, definition["Name"]
+        float(found.group(1))
+
+
+def test_the_log_shows_the_jobs_hyperparameters_and_the_merged_configuration(blobs) -> None:
+    _, logs = _train(blobs)
+    assert logs[1].endswith("hyperparameters.json: {'feature_dim': '3', 'k': '4'}")
+    assert logs[2].startswith("Final configuration: {'init_method': 'random', 'mini_batch_size': '5000'")
+    assert (
+        "Batch size 5000 is bigger than the first batch data. Effective batch size used to initialize is 1000" in logs
+    )
 
 
 def test_without_a_test_channel_no_final_metrics(blobs) -> None:
@@ -110,3 +175,16 @@ def test_served_cluster_is_the_nearest_centroid_at_euclidean_distance(blobs) -> 
     distances = np.linalg.norm(blobs[:50, None] - centroids[None], axis=2)
     assert np.array_equal(answer["closest_cluster"].ravel(), distances.argmin(axis=1).astype("float32"))
     assert np.allclose(answer["distance_to_cluster"].ravel(), distances.min(axis=1), atol=1e-4)
+
+
+def test_an_unloadable_artifact_is_a_model_load_error() -> None:
+    with pytest.raises(ModelLoadError, match="cannot load the K-Means model"):
+        KMEANS.load(b"not a tarball")
+
+
+def test_train_msd_is_the_best_local_attempts_as_the_container_reports_it(blobs) -> None:
+    _, logs = _train(blobs)
+    attempts = [float(line.rsplit(" ", 1)[1]) for line in logs if line.startswith("local kmeans attempt #")]
+    reported = next(line for line in logs if line.startswith("#quality_metric: host=algo-1, train msd <loss>="))
+    assert len(attempts) == 10
+    assert float(reported.rsplit("=", 1)[1]) == pytest.approx(min(attempts), abs=1e-6)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -100,6 +102,18 @@ def test_subtract_mean_false_keeps_a_zero_mean(data) -> None:
     assert np.array_equal(model.mean, np.zeros((1, 5), dtype="float32"))
 
 
+def test_subtract_mean_false_gives_the_singular_values_of_the_raw_data(data) -> None:
+    model, _ = _train(data + 10, subtract_mean="false")
+    s = np.linalg.svd(data.astype("float64") + 10, compute_uv=False)
+    assert np.allclose(model.singular_values, s[:3], rtol=1e-5)
+
+
+def test_each_axis_has_its_largest_weight_positive(data) -> None:
+    model, _ = _train(-data)
+    largest = model.v[np.abs(model.v).argmax(axis=0), np.arange(model.v.shape[1])]
+    assert np.all(largest > 0)
+
+
 def test_randomized_mode_approximates_exact_on_low_rank_data() -> None:
     rng = np.random.default_rng(1)
     x = rng.normal(size=(2000, 3)) @ rng.normal(size=(3, 20)) + 0.01 * rng.normal(size=(2000, 20))
@@ -108,20 +122,66 @@ def test_randomized_mode_approximates_exact_on_low_rank_data() -> None:
     assert np.allclose(randomized.singular_values, exact.singular_values, rtol=1e-3)
 
 
-def test_same_data_same_model(data) -> None:
-    first, _ = _train(data)
-    second, _ = _train(data)
-    assert np.array_equal(first.v, second.v)
+def test_randomized_mode_finds_the_exact_axes_on_low_rank_data() -> None:
+    rng = np.random.default_rng(2)
+    x = rng.normal(size=(3000, 4)) @ rng.normal(size=(4, 30)) + 0.001 * rng.normal(size=(3000, 30))
+    exact, _ = _train(x, num_components="4")
+    randomized, _ = _train(x, num_components="4", algorithm_mode="randomized", extra_components="0")
+    assert np.allclose(np.abs(randomized.components.T @ exact.components), np.eye(4), atol=1e-4)
+    assert np.allclose(randomized.mean, exact.mean, atol=1e-6)
+
+
+@pytest.mark.parametrize("mode", ["regular", "randomized"])
+def test_same_data_same_model(data, mode) -> None:
+    first, _ = _train(data, algorithm_mode=mode)
+    second, _ = _train(data, algorithm_mode=mode)
+    assert np.array_equal(first.v, second.v) and np.array_equal(first.s, second.s)
 
 
 def test_training_logs_like_the_container(data) -> None:
     _, logs = _train(data)
     assert any(line.startswith("#metrics {") for line in logs)
+    assert "#progress_metric: host=algo-1, completed 100.0 % of epochs" in logs
     assert "Test data is not provided." in logs
 
 
-def test_a_stop_request_interrupts_training(data) -> None:
+def test_the_log_shows_defaults_the_jobs_hyperparameters_and_the_merged_configuration(data) -> None:
+    config = PCA.validate({**REQUIRED, "_log_level": "debug"})
+    logs: list[str] = []
+    PCA.train(config, data, None, logs.append, lambda: False)
+    assert logs[0].startswith("Reading default configuration from ") and "'algorithm_mode': 'regular'" in logs[0]
+    assert logs[1] == (
+        "Merging with provided configuration from /opt/ml/input/config/hyperparameters.json: "
+        "{'feature_dim': '5', 'mini_batch_size': '100', 'num_components': '3', '_log_level': 'debug'}"
+    )
+    assert logs[2].startswith("Final configuration: ") and "'_log_level': 'debug'" in logs[2]
+    assert "'subtract_mean': 'true'" in logs[2]
+
+
+def test_every_metric_definition_captures_a_number_from_the_log(data) -> None:
+    _, logs = _train(data)
+    text = "\n".join(logs)
+    for definition in PCA.metric_definitions:
+        found = re.search(definition["Regex"], text)
+        assert found, definition["Name"]
+        float(found.group(1))
+
+
+def test_a_test_channel_of_another_width_is_refused(data) -> None:
     config = PCA.validate(REQUIRED)
+    with pytest.raises(ClientError, match="feature_dim=5 does not match the test data.*4 features"):
+        PCA.train(config, data, data[:, :4], print, lambda: False)
+
+
+def test_an_empty_train_channel_is_refused() -> None:
+    config = PCA.validate(REQUIRED)
+    with pytest.raises(ClientError, match="The train channel holds no records"):
+        PCA.train(config, np.zeros((0, 5), dtype="float32"), None, print, lambda: False)
+
+
+@pytest.mark.parametrize("mode", ["regular", "randomized"])
+def test_a_stop_request_interrupts_training(data, mode) -> None:
+    config = PCA.validate({**REQUIRED, "algorithm_mode": mode})
     with pytest.raises(TrainingStopped):
         PCA.train(config, data, None, print, lambda: True)
 

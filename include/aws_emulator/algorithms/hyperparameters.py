@@ -99,5 +99,16 @@ def parse_all(
     return {name: schema[name](name, str(value)) for name, value in merged.items()}
 
 
+def configuration_lines(defaults: dict[str, Any], given: dict[str, str], defaults_file: str) -> list[str]:
+    """The three lines a built-in container logs before training: its defaults, the job's hyperparameters
+    (as received) and the merged result, as Python dict reprs the way the container prints them."""
+    return [
+        f"Reading default configuration from /opt/amazon/lib/python3.7/site-packages/algorithm/resources/"
+        f"{defaults_file}: {defaults!r}",
+        f"Merging with provided configuration from /opt/ml/input/config/hyperparameters.json: {given!r}",
+        f"Final configuration: { ({**defaults, **given})!r}",
+    ]
+
+
 def _bad(name: str, value: str, expected: str) -> ClientError:
     return ClientError(f"Invalid hyperparameter {name}={value!r}: expected {expected}")

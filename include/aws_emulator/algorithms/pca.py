@@ -2,19 +2,25 @@
 
 Regular mode is the exact PCA the built-in computes: it accumulates XᵀX and Σx over mini-batches
 (float64) and takes the top eigenvectors of the centred scatter matrix, so the singular values are
-those of the mean-centred data matrix (not divided by √n). Randomized mode runs a randomized SVD.
+those of the mean-centred data matrix (not divided by √n).
+
+Randomized mode is a streaming randomized SVD (Halko et al.): a Gaussian test matrix of
+num_components + extra_components columns, power iterations that each take one pass over the
+mini-batches (C·Q = Σ XᵢᵀXᵢQ − n·μ(μᵀQ), never forming C), then Rayleigh–Ritz on the small
+projected matrix. Memory is O(feature_dim × columns); the seed is fixed, so a job is reproducible.
+
+Each axis's sign is made deterministic: its largest-magnitude weight is positive.
 """
 
 from __future__ import annotations
 
 import json
 import time
-from collections.abc import Callable
-from dataclasses import dataclass
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from typing import ClassVar
 
 import numpy as np
-from sklearn.utils.extmath import randomized_svd
 
 from include.aws_emulator.algorithms import hyperparameters as hp
 from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
@@ -39,7 +45,18 @@ _DEFAULTS = {
     "force_dense": "true",
     "epochs": "1",
 }
+# default-conf.json as the container logs it, container settings included.
+_CONTAINER_DEFAULTS = {
+    **_DEFAULTS,
+    "epochs": 1,
+    "_log_level": "info",
+    "_kvstore": "dist_sync",
+    "_num_kv_servers": "auto",
+    "_num_gpus": "auto",
+}
 _SEED = 0  # randomized mode is deterministic per job, like a fixed container seed
+_POWER_ITERATIONS = 2  # extra passes over the data; each sharpens the top of the spectrum
+_MIN_BATCH = 50_000  # the sums do not depend on the batch size; big batches keep BLAS busy
 
 
 @dataclass(frozen=True)
@@ -52,21 +69,19 @@ class PCAConfig:
     extra_components: int
     force_dense: bool
     epochs: int
+    provided: dict[str, str] = field(default_factory=dict, compare=False)  # as received, for the log
 
 
 class PCAAlgorithm:
     name = "pca"
     metric_definitions: ClassVar[list[dict[str, str]]] = [
-        {
-            "Name": "train:throughput",
-            "Regex": r"#throughput_metric: host=\S+, train throughput=(\S+) records/second",
-        },
-        {"Name": "train:progress", "Regex": r"#progress_metric: host=\S+, completed (\S+) % of epochs"},
+        {"Name": "train:progress", "Regex": r"#progress_metric: host=\S+, completed (\S+) %"},
+        {"Name": "train:throughput", "Regex": r"#throughput_metric: host=\S+, train throughput=(\S+) records/second"},
     ]
 
     def validate(self, hyperparameters: dict[str, str]) -> PCAConfig:
         values = hp.parse_all(hyperparameters, _SCHEMA, _REQUIRED, _DEFAULTS, "PCA")
-        config = PCAConfig(**values)
+        config = PCAConfig(**values, provided=dict(hyperparameters))
         if config.num_components > config.feature_dim:
             raise ClientError(
                 f"Invalid hyperparameter num_components={config.num_components}: "
@@ -82,27 +97,28 @@ class PCAAlgorithm:
         log: Callable[[str], None],
         should_stop: Callable[[], bool],
     ) -> TrainingOutput:
-        """train: (n_rows, feature_dim) float32. Returns the artifact with s ascending."""
-        log(f"[PCA] Final configuration: {json.dumps(config.__dict__)}")
+        """train: (n_rows, feature_dim) float32. Returns the artifact: s ascending, v, mean."""
+        for line in hp.configuration_lines(_CONTAINER_DEFAULTS, config.provided, "default-conf.json"):
+            log(line)
         check_data(train, config.feature_dim, "train")
+        if test is not None:
+            check_data(test, config.feature_dim, "test")
         if len(train) < 2:
             raise ClientError(f"PCA needs at least 2 training records, got {len(train)}")
+        log(f"{config.feature_dim} feature(s) found in 'data'.")
         started = time.time()
         if config.algorithm_mode == "regular":
             singular_values, components, mean = _exact(train, config, should_stop)
         else:
-            singular_values, components, mean = _randomized(train, config)
-        components = _fix_signs(components)
+            singular_values, components, mean = _randomized(train, config, should_stop)
+        model = PCAModel.from_largest_first(singular_values, _fix_signs(components), mean)
         finished = time.time()
         log("#progress_metric: host=algo-1, completed 100.0 % of epochs")
-        log(_metrics_line(started, finished, len(train), config.mini_batch_size))
         throughput = len(train) / max(finished - started, 1e-6)
-        log(f"#throughput_metric: host=algo-1, train throughput={throughput:.2f} records/second")
+        log(f"#throughput_metric: host=algo-1, train throughput={throughput} records/second")
         if test is None:
             log("Test data is not provided.")
-        else:
-            check_data(test, config.feature_dim, "test")
-        model = PCAModel.from_largest_first(singular_values, components, mean)
+        log(_metrics_line(started, finished, len(train), config.mini_batch_size))
         return TrainingOutput(model_tar_gz=write_pca_model(model))
 
     def load(self, model_tar_gz: bytes) -> PCAPredictor:
@@ -119,43 +135,58 @@ class PCAPredictor:
         self.model = model
         self.feature_dim = model.feature_dim
         self._v = model.v.astype("float32")
-        self._mean = model.mean.astype("float32")
+        self._mean = model.mean.astype("float32")  # zeros when the job had subtract_mean=false
 
     def predict(self, x: np.ndarray) -> dict[str, np.ndarray]:
+        """x: (n, feature_dim) float32 -> {"projection": (n, num_components) float32}."""
         return {"projection": (x.astype("float32", copy=False) - self._mean) @ self._v}
+
+
+def _batches(x: np.ndarray, size: int, should_stop: Callable[[], bool]) -> Iterator[np.ndarray]:
+    """(b, d) float64 slices of x in order; a stop request ends training between two of them."""
+    for start in range(0, len(x), size):
+        if should_stop():
+            raise TrainingStopped()
+        yield x[start : start + size].astype("float64")
 
 
 def _exact(
     x: np.ndarray, config: PCAConfig, should_stop: Callable[[], bool]
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Top `num_components` singular values and axes of the centred data, largest first."""
-    d = x.shape[1]
-    scatter = np.zeros((d, d))
-    total = np.zeros(d)
-    batch = max(config.mini_batch_size, 50_000)  # the sums are the same whatever the batch size
-    for start in range(0, len(x), batch):
-        if should_stop():
-            raise TrainingStopped()
-        chunk = x[start : start + batch].astype("float64")
-        scatter += chunk.T @ chunk
-        total += chunk.sum(axis=0)
-    n = len(x)
+    """(num_components,) singular values, (d, num_components) axes largest first, (d,) mean; float64."""
+    n, d = x.shape
+    scatter, total = np.zeros((d, d)), np.zeros(d)
+    for batch in _batches(x, max(config.mini_batch_size, _MIN_BATCH), should_stop):
+        scatter += batch.T @ batch
+        total += batch.sum(axis=0)
     mean = total / n if config.subtract_mean else np.zeros(d)
-    if config.subtract_mean:
-        scatter -= n * np.outer(mean, mean)
+    scatter -= n * np.outer(mean, mean)
     eigenvalues, eigenvectors = np.linalg.eigh(scatter)
     order = np.argsort(eigenvalues)[::-1][: config.num_components]
-    singular_values = np.sqrt(np.clip(eigenvalues[order], 0.0, None))
-    return singular_values, eigenvectors[:, order], mean
+    return np.sqrt(np.clip(eigenvalues[order], 0.0, None)), eigenvectors[:, order], mean
 
 
-def _randomized(x: np.ndarray, config: PCAConfig) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    mean = x.mean(axis=0, dtype="float64") if config.subtract_mean else np.zeros(x.shape[1])
+def _randomized(
+    x: np.ndarray, config: PCAConfig, should_stop: Callable[[], bool]
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """As `_exact`, approximated in the span of num_components + extra_components random directions."""
+    n, d = x.shape
     extra = max(10, config.num_components) if config.extra_components == -1 else config.extra_components
-    _, singular_values, vt = randomized_svd(
-        x.astype("float64") - mean, config.num_components, n_oversamples=extra, random_state=_SEED
-    )
-    return singular_values, vt.T, mean
+    width = min(d, config.num_components + extra)
+    basis, _ = np.linalg.qr(np.random.default_rng(_SEED).standard_normal((d, width)))
+    for iteration in range(1 + _POWER_ITERATIONS):
+        product, total = np.zeros((d, width)), np.zeros(d)
+        for batch in _batches(x, max(config.mini_batch_size, _MIN_BATCH), should_stop):
+            product += batch.T @ (batch @ basis)
+            total += batch.sum(axis=0)
+        mean = total / n if config.subtract_mean else np.zeros(d)
+        product -= n * np.outer(mean, mean @ basis)  # now C·basis for the centred scatter C
+        if iteration < _POWER_ITERATIONS:
+            basis, _ = np.linalg.qr(product)
+    projected = basis.T @ product  # Rayleigh–Ritz: C restricted to span(basis)
+    eigenvalues, eigenvectors = np.linalg.eigh((projected + projected.T) / 2)
+    order = np.argsort(eigenvalues)[::-1][: config.num_components]
+    return np.sqrt(np.clip(eigenvalues[order], 0.0, None)), basis @ eigenvectors[:, order], mean
 
 
 def _fix_signs(components: np.ndarray) -> np.ndarray:
@@ -166,14 +197,18 @@ def _fix_signs(components: np.ndarray) -> np.ndarray:
 
 
 def _metrics_line(started: float, finished: float, records: int, batch: int) -> str:
+    """One `#metrics` line: the totals the container reports at the end of training (times in ms)."""
+    elapsed = (finished - started) * 1000
+    batches = -(-records // batch)
     metrics = {
         "StartTime": started,
         "EndTime": finished,
         "Dimensions": {"Algorithm": "PCA", "Host": "algo-1", "Operation": "training"},
         "Metrics": {
-            "totaltime": {"sum": (finished - started) * 1000, "count": 1, "min": 0, "max": 0},
-            "Total Records Seen": {"sum": records, "count": 1, "min": records, "max": records},
-            "Total Batches Seen": {"sum": -(-records // batch), "count": 1, "min": 0, "max": 0},
+            "epochs": {"sum": 1.0, "count": 1, "min": 1, "max": 1},
+            "totaltime": {"sum": elapsed, "count": 1, "min": elapsed, "max": elapsed},
+            "Total Records Seen": {"sum": float(records), "count": 1, "min": records, "max": records},
+            "Total Batches Seen": {"sum": float(batches), "count": 1, "min": batches, "max": batches},
         },
     }
     return "#metrics " + json.dumps(metrics)
