@@ -7,6 +7,7 @@ fails), and `latest.json` moves only when a run published everything.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from datetime import datetime
 
@@ -67,13 +68,19 @@ def _run() -> tuple[dict, pipeline.RunPaths, RunNames]:
     return params, pipeline.RunPaths(params["bucket"], params["output_prefix"], run_id, names.token), names
 
 
+@functools.cache
+def _s3_hook(conn_id: str) -> S3Hook:
+    return S3Hook(aws_conn_id=conn_id)
+
+
 def _s3() -> S3Hook:
-    return S3Hook(aws_conn_id=_conn_id())
+    """One hook (and so one boto3 client) per process: a task writes many objects."""
+    return _s3_hook(_conn_id())
 
 
 def _read(uri_or_key: str, bucket: str) -> bytes:
     key = uri_or_key.split(f"s3://{bucket}/", 1)[-1]
-    return _s3().get_conn().get_object(Bucket=bucket, Key=key)["Body"].read()
+    return _s3().conn.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
 def _write(paths: pipeline.RunPaths, key: str, data: bytes) -> str:

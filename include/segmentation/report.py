@@ -120,7 +120,8 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
 
 def _png(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
-    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
+    figure.tight_layout()  # cheaper than bbox_inches="tight", which draws the figure twice
+    figure.savefig(buffer, format="png", dpi=90)
     plt.close(figure)
     return buffer.getvalue()
 
@@ -129,7 +130,8 @@ def _histograms(features: pd.DataFrame, group: str) -> bytes:
     columns = [c for c in FEATURE_GROUPS[group] if c in features.columns]
     figure, axes = plt.subplots(1, len(columns), figsize=(3 * len(columns), 2.6), squeeze=False)
     for axis, column in zip(axes[0], columns, strict=True):
-        axis.hist(features[column].to_numpy(), bins=30, color="#4477aa")
+        counts, edges = np.histogram(features[column].to_numpy(), bins=30)
+        axis.stairs(counts, edges, fill=True, color="#4477aa")  # one artist, not 30 bars: fast to draw
         axis.set_title(column, fontsize=9)
         axis.tick_params(labelsize=7)
     figure.suptitle(f"Counties by {group}", fontsize=10)
