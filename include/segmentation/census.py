@@ -60,6 +60,9 @@ FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
 }
 
 KEY_NAME = "State-County"
+# The largest census accepted, as stored and once decompressed: about 5 M county-like rows. Checked
+# before the file is read (S3 HeadObject, file size) and while a gzip file is decompressed.
+MAX_CENSUS_BYTES = 1 << 30
 _MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, short enough to read
 
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
