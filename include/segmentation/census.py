@@ -85,6 +85,14 @@ class CleanCensus:
     dropped: list[str]
 
 
+def check_census_size(size: int, name: str) -> None:
+    """Refuse a census of `size` bytes (as stored, or once decompressed) above MAX_CENSUS_BYTES."""
+    if size > MAX_CENSUS_BYTES:
+        raise CensusValidationError(
+            [f"the file is {size:,} bytes, above the limit of {MAX_CENSUS_BYTES:,} bytes (MAX_CENSUS_BYTES)"], name
+        )
+
+
 def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
     """Read and validate a census CSV from bytes, a path or a binary file.
 

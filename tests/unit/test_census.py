@@ -10,6 +10,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from include.segmentation import census
 from include.segmentation.census import (
     COLUMNS,
     COUNT_COLUMNS,
@@ -173,3 +174,9 @@ def test_clean_refuses_when_no_complete_row_is_left(small) -> None:
     small["Income"] = np.nan
     with pytest.raises(CensusValidationError, match="no complete row"):
         clean(load_census(_csv(small)))
+
+
+def test_census_above_the_size_limit_is_refused_with_its_size_and_the_limit() -> None:
+    census.check_census_size(census.MAX_CENSUS_BYTES, "s3://popseg/census.csv")
+    with pytest.raises(CensusValidationError, match=r"s3://popseg/census.csv: the file is 1,073,741,825 bytes"):
+        census.check_census_size(census.MAX_CENSUS_BYTES + 1, "s3://popseg/census.csv")
