@@ -21,9 +21,10 @@ from airflow.sdk import Asset, Param, Variable, chain, dag, get_current_context,
 
 from include.airflow_popseg.links import SegmentationReportLink
 from include.airflow_popseg.operators import BuiltInTrainingOperator, CensusKeySensor
-from include.segmentation import analysis, pipeline, report, sagemaker_config
+from include.airflow_popseg.trigger_conf import refuse_unknown_keys
+from include.segmentation import analysis, pipeline, published_runs, report, sagemaker_config
 from include.segmentation.artifacts import read_kmeans_model, read_pca_model
-from include.segmentation.census import FEATURES
+from include.segmentation.census import FEATURES, MAX_CENSUS_BYTES, check_census_size
 from include.segmentation.recordio import encode_dense
 from include.segmentation.sagemaker_config import RunNames
 from include.segmentation.sagemaker_resources import delete_endpoint_stack
@@ -83,6 +84,19 @@ def _read(uri_or_key: str, bucket: str) -> bytes:
     return _s3().conn.get_object(Bucket=bucket, Key=key)["Body"].read()
 
 
+def _read_census(bucket: str, key: str) -> bytes:
+    """The census object, refused by its size (HeadObject) before a byte of it is read."""
+    uri = f"s3://{bucket}/{key}"
+    head = _s3().head_object(key, bucket)
+    if head is None:
+        raise FileNotFoundError(f"{uri} is gone since wait_for_census found it")
+    check_census_size(head["ContentLength"], uri)
+    body = _s3().conn.get_object(Bucket=bucket, Key=key)["Body"]
+    data = body.read(MAX_CENSUS_BYTES + 1)  # the object may have grown since HeadObject
+    check_census_size(len(data), uri)
+    return data
+
+
 def _write(paths: pipeline.RunPaths, key: str, data: bytes) -> str:
     _s3().load_bytes(data, key=key, bucket_name=paths.bucket, replace=True)
     return paths.uri(key)
@@ -122,6 +136,11 @@ def _training_config(algorithm: str, hyperparameters: dict) -> dict:
     doc_md=__doc__,
 )
 def population_segmentation():
+    @task
+    def check_params() -> None:
+        """Refuse a trigger conf with a key that is not a param (a typo would be ignored), before any AWS call."""
+        refuse_unknown_keys(get_current_context()["dag_run"].conf or {}, PARAMS)
+
     wait_for_census = CensusKeySensor(
         task_id="wait_for_census",
         bucket_name="{{ params.bucket }}",
@@ -136,7 +155,7 @@ def population_segmentation():
     def preprocess() -> dict:
         """Validate, clean and scale the census; write the PCA training file. Fails before any SageMaker call."""
         params, paths, _ = _run()
-        census = _read(params["input_key"], params["bucket"])
+        census = _read_census(params["bucket"], params["input_key"])
         prepared = pipeline.preprocess(census, f"s3://{params['bucket']}/{params['input_key']}", params["k"])
         _write(paths, paths.work("pca-train/train.rec"), encode_dense(prepared.scaled))
         _write(paths, paths.work("cleaned.parquet"), pipeline.frame_to_parquet(prepared.features))
@@ -306,7 +325,9 @@ def population_segmentation():
             "report": paths.uri(paths.result("report.html")),
         }
         _write(paths, paths.latest, pipeline.json_bytes(latest))
-        get_current_context()["outlet_events"][RESULTS].extra = latest
+        # The Segmentation view's index: each run's figures and where its results are, without reading S3.
+        run = pipeline.json_from_bytes(_read(documented["run.json"], paths.bucket))
+        get_current_context()["outlet_events"][RESULTS].extra = published_runs.run_summary(run, latest["results"])
         return {"results": latest["results"]}
 
     prepared = preprocess()
@@ -332,7 +353,7 @@ def population_segmentation():
     published = publish(chosen, assigned, attributes, documented, reported)
     published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
 
-    chain(wait_for_census, prepared)
+    chain(check_params(), wait_for_census, prepared)
     chain(pca_plan, deploy_pca, transformed, delete_pca.as_teardown(setups=pca_plan))
     chain(transformed, kmeans_config)
     chain(kmeans_plan, deploy_kmeans, assigned, delete_kmeans.as_teardown(setups=kmeans_plan))

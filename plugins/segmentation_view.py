@@ -1,70 +1,111 @@
-"""The Segmentation view: published runs (newest first) and each run's report, read from S3 through the
-DAG's AWS connection. Read-only. Mounted by the api-server at /segmentation and linked from the nav."""
+"""The Segmentation view: published runs (newest first) and each run's report, behind Airflow's auth manager.
+
+Mounted by the api-server at /segmentation and linked from the nav. Every route requires read access to the
+`population_segmentation` DAG's runs (401 without credentials, 403 without that access), by bearer token or
+the UI's session cookie. The run list comes from the publish task's Asset events (no S3 call); a report
+or plot is read from S3, from where that run published it, through the DAG's AWS connection. Read-only.
+"""
 
 from __future__ import annotations
 
 import html
 from typing import ClassVar
 
+from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
+from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
-from fastapi import FastAPI, HTTPException
+from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from include.segmentation.published_runs import list_runs, read_run_file
+from include.airflow_popseg.published import DAG_ID, published_run, published_runs
+from include.segmentation.published_runs import RUN_ID, NotPublished, PublishedRun, read_plot, read_report
 
 URL_PREFIX = "/segmentation"
 
+# The list page: no script at all. The Airflow UI shows external views in an iframe, hence frame-ancestors.
+PAGE_POLICY = (
+    "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
+)
+# A report is a self-contained page with inline script (sort, filter) and style and data: images. It is
+# sandboxed (an opaque origin: no Airflow cookies, storage or same-origin API) and may not reach the network.
+REPORT_POLICY = (
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "img-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
+)
+PLOT_POLICY = "default-src 'none'; sandbox"
 
-def _settings() -> tuple[object, str, str]:
-    """(S3 client, bucket, output prefix) from the same Variables the DAG reads, read per request."""
+
+def _s3():
+    """An S3 client through the DAG's AWS connection (the Variable the DAG reads), per request."""
     from airflow.models import Variable
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    conn_id = Variable.get("popseg_aws_conn_id", default_var="aws_default")
-    bucket = Variable.get("popseg_results_bucket", default_var="popseg")
-    prefix = Variable.get("popseg_output_prefix", default_var="segmentation")
-    return S3Hook(aws_conn_id=conn_id).get_conn(), bucket, prefix
+    return S3Hook(aws_conn_id=Variable.get("popseg_aws_conn_id", default_var="aws_default")).get_conn()
 
 
-app = FastAPI(title="popseg Segmentation view")
+app = FastAPI(
+    title="popseg Segmentation view",
+    # Nothing is served without access; the API docs are not served at all.
+    dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))],
+    docs_url=None,
+    redoc_url=None,
+    openapi_url=None,
+)
+
+
+@app.middleware("http")
+async def security_headers(request: Request, call_next) -> Response:
+    response = await call_next(request)
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    response.headers["Referrer-Policy"] = "same-origin"
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers.setdefault("Content-Security-Policy", PAGE_POLICY)
+    return response
 
 
 @app.get("/", response_class=HTMLResponse)
-def runs() -> str:
-    s3, bucket, prefix = _settings()
-    rows = "".join(
-        f'<tr><td><a href="{URL_PREFIX}/runs/{html.escape(r.run_id)}/report">{html.escape(r.run_id)}</a></td>'
-        f"<td>{r.published}</td><td>{r.rows:,}</td><td>{r.n_components}</td><td>{r.k}</td>"
-        f"<td>{r.explained_variance:.4f}</td></tr>"
-        for r in list_runs(s3, bucket, prefix)
-    )
-    return (
+def runs() -> HTMLResponse:
+    rows = "".join(_row(run) for run in published_runs())
+    empty = "<tr><td colspan=7>No published run yet.</td></tr>"
+    return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Segmentation</title>"
         "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{border:1px solid #ddd;padding:.3rem .6rem}"
         "table{border-collapse:collapse}</style></head><body><h1>Segmentation runs</h1>"
-        f"<p>Published under <code>s3://{html.escape(bucket)}/{html.escape(prefix)}/runs/</code>, newest first.</p>"
+        "<p>Runs of the <code>population_segmentation</code> DAG that published their results, newest first.</p>"
         "<table id='runs'><tr><th>run</th><th>published</th><th>counties</th><th>components</th><th>k</th>"
-        f"<th>variance kept</th></tr>{rows or '<tr><td colspan=6>No published run yet.</td></tr>'}</table>"
-        "</body></html>"
+        f"<th>variance kept</th><th>results</th></tr>{rows or empty}</table></body></html>"
     )
 
 
-@app.get("/runs/{run_id}/report", response_class=HTMLResponse)
+def _row(run: PublishedRun) -> str:
+    run_id = html.escape(run.run_id, quote=True)
+    results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True)
+    return (
+        f'<tr><td><a href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a></td>'
+        f"<td>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
+        f"<td>{run.k:d}</td><td>{run.explained_variance:.4f}</td><td><code>{results}</code></td></tr>"
+    )
+
+
+@app.get("/runs/{run_id}/report")
 def report(run_id: str) -> Response:
-    return _file(run_id, "report.html", "text/html; charset=utf-8")
+    data = _serve(run_id, read_report)
+    return Response(data, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_POLICY})
 
 
 @app.get("/runs/{run_id}/plots/{name}")
 def plot(run_id: str, name: str) -> Response:
-    return _file(run_id, f"plots/{name}", "image/png")
+    data = _serve(run_id, lambda s3, run: read_plot(s3, run, name))
+    return Response(data, media_type="image/png", headers={"Content-Security-Policy": PLOT_POLICY})
 
 
-def _file(run_id: str, name: str, media_type: str) -> Response:
-    s3, bucket, prefix = _settings()
-    data = read_run_file(s3, bucket, prefix, run_id, name)
-    if data is None:
-        raise HTTPException(status_code=404, detail=f"No {name} for run {run_id}")
-    return Response(content=data, media_type=media_type)
+def _serve(run_id: str, read) -> bytes:
+    if not RUN_ID.fullmatch(run_id):
+        raise HTTPException(status_code=404, detail="No such run")
+    try:
+        return read(_s3(), published_run(run_id))
+    except NotPublished as reason:
+        raise HTTPException(status_code=404, detail=str(reason)) from None
 
 
 class SegmentationPlugin(AirflowPlugin):

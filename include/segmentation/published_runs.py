@@ -1,58 +1,131 @@
-"""Reading what the DAG published, for the Segmentation view: runs newest first, and their files.
+"""What a published run is, for the Segmentation view: its summary, where its files are, and reading them safely.
 
-Takes a boto3 S3 client (the Airflow S3Hook gives one) and only reads; no Airflow imports.
+The publish task records each run's summary (`run_summary`) on its Asset event; the view lists those events
+(no S3 listing) and reads a run's report or plot from the location the summary names. Everything read back
+is validated and typed here, since whoever can write the results bucket or post an Asset event is not
+necessarily who opens the page. Takes a boto3 S3 client; no Airflow imports.
 """
 
 from __future__ import annotations
 
-import json
+import re
 from dataclasses import dataclass
+from datetime import datetime
 
 from botocore.exceptions import ClientError
+
+# Airflow's own default `[core] allowed_run_id_pattern`, anchored and bounded.
+RUN_ID = re.compile(r"[A-Za-z0-9_.~:+\-]{1,250}")
+# The report's plot files (`plots/<name>.png`) as the report module names them.
+PLOT_NAME = re.compile(r"[a-z0-9][a-z0-9_\-]{0,100}\.png")
+PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
+# Largest files the view will serve: far above a real report (≈ 2 MB for 3,218 counties) and plot
+# (≈ 100 kB), small enough that a planted object cannot exhaust the api-server's memory.
+MAX_REPORT_BYTES = 64 << 20
+MAX_PLOT_BYTES = 8 << 20
+_S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/((?:[^/]+/)*)runs/([^/]+)/")
+
+
+class NotPublished(LookupError):
+    """The run, or the file asked for, is not a published result the view may serve."""
 
 
 @dataclass(frozen=True)
 class PublishedRun:
+    """One published run: its figures and where its result files are (`s3://bucket/<prefix>/runs/<run_id>/`)."""
+
     run_id: str
-    published: str  # ISO time run.json was written
+    published: datetime
     rows: int
     n_components: int
     k: int
-    explained_variance: float
+    explained_variance: float  # share 0–1
+    bucket: str
+    prefix: str  # key prefix of the run's files, ending in "/"
 
-
-def list_runs(s3, bucket: str, output_prefix: str) -> list[PublishedRun]:
-    """Every run with a run.json under `<prefix>/runs/`, newest first."""
-    prefix = f"{output_prefix.strip('/')}/runs/"
-    found = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
-        for item in page.get("Contents", []):
-            if item["Key"].endswith("/run.json"):
-                found.append((item["LastModified"], item["Key"]))
-    runs = []
-    for modified, key in sorted(found, reverse=True):
-        document = json.loads(s3.get_object(Bucket=bucket, Key=key)["Body"].read())
-        runs.append(
-            PublishedRun(
-                run_id=document["run_id"],
-                published=modified.isoformat(timespec="seconds"),
-                rows=document["rows"],
-                n_components=document["n_components"],
-                k=document.get("params", {}).get("k", 0),
-                explained_variance=document["explained_variance"],
-            )
+    @classmethod
+    def from_summary(cls, summary: object, published: datetime) -> PublishedRun:
+        """Validate a summary written by `run_summary`; raise NotPublished naming the first bad field."""
+        if not isinstance(summary, dict):
+            raise NotPublished("the event carries no run summary")
+        run_id = _text(summary, "run_id")
+        if not RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
+            raise NotPublished(f"run_id {run_id!r} is not an Airflow run id")
+        location = _S3_URI.fullmatch(_text(summary, "results"))
+        if location is None or location.group(3) != run_id:
+            raise NotPublished(f"results of run {run_id!r} are not at s3://<bucket>/<prefix>/runs/{run_id}/")
+        variance = summary.get("explained_variance")
+        if isinstance(variance, bool) or not isinstance(variance, int | float) or not 0 <= variance <= 1:
+            raise NotPublished(f"explained_variance {variance!r} is not a share between 0 and 1")
+        return cls(
+            run_id=run_id,
+            published=published,
+            rows=_count(summary, "rows"),
+            n_components=_count(summary, "n_components"),
+            k=_count(summary, "k"),
+            explained_variance=float(variance),
+            bucket=location.group(1),
+            prefix=f"{location.group(2)}runs/{run_id}/",
         )
-    return runs
 
 
-def read_run_file(s3, bucket: str, output_prefix: str, run_id: str, name: str) -> bytes | None:
-    """A file of one run (`report.html`, `plots/x.png`, …), or None when there is none."""
-    if ".." in name.split("/") or "/" in run_id:
-        return None
-    key = f"{output_prefix.strip('/')}/runs/{run_id}/{name}"
+def run_summary(run: dict, results_uri: str) -> dict:
+    """What the publish task records on its Asset event: the run's figures and where its results are."""
+    return {
+        "run_id": run["run_id"],
+        "results": results_uri,
+        "report": f"{results_uri}report.html",
+        "rows": int(run["rows"]),
+        "n_components": int(run["n_components"]),
+        "k": int(run["params"]["k"]),
+        "explained_variance": float(run["explained_variance"]),
+    }
+
+
+def read_report(s3, run: PublishedRun) -> bytes:
+    """The run's report.html (≤ MAX_REPORT_BYTES)."""
+    return _read(s3, run, "report.html", MAX_REPORT_BYTES)
+
+
+def read_plot(s3, run: PublishedRun, name: str) -> bytes:
+    """A plot of the run, `plots/<name>`; refused unless the name is a plot name and the file is a PNG."""
+    if not PLOT_NAME.fullmatch(name):
+        raise NotPublished(f"{name!r} is not a plot name")
+    data = _read(s3, run, f"plots/{name}", MAX_PLOT_BYTES)
+    if not data.startswith(PNG_MAGIC):
+        raise NotPublished(f"plots/{name} of run {run.run_id} is not a PNG image")
+    return data
+
+
+def _read(s3, run: PublishedRun, name: str, max_bytes: int) -> bytes:
+    key = run.prefix + name
     try:
-        return s3.get_object(Bucket=bucket, Key=key)["Body"].read()
+        answer = s3.get_object(Bucket=run.bucket, Key=key)
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
-            return None
+            raise NotPublished(f"no {name} for run {run.run_id}") from error
         raise
+    body = answer["Body"]
+    try:
+        if answer.get("ContentLength", 0) > max_bytes:
+            raise NotPublished(f"{name} of run {run.run_id} is {answer['ContentLength']:,} bytes, above {max_bytes:,}")
+        data = body.read(max_bytes + 1)  # also bounds a body whose length header was wrong
+    finally:
+        body.close()
+    if len(data) > max_bytes:
+        raise NotPublished(f"{name} of run {run.run_id} is larger than {max_bytes:,} bytes")
+    return data
+
+
+def _text(summary: dict, field: str) -> str:
+    value = summary.get(field)
+    if not isinstance(value, str):
+        raise NotPublished(f"{field} {value!r} is not text")
+    return value
+
+
+def _count(summary: dict, field: str) -> int:
+    value = summary.get(field)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise NotPublished(f"{field} {value!r} is not a count")
+    return value

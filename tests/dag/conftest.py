@@ -79,23 +79,38 @@ def dag():
     return bag.dags["population_segmentation"]
 
 
-def http_get(url: str) -> tuple[int, bytes]:
+def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
+    status, _, body = http_response(url, headers)
+    return status, body
+
+
+def http_response(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of a GET, also for error statuses."""
     try:
-        with urllib.request.urlopen(url, timeout=10) as answer:
-            return answer.status, answer.read()
+        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as answer:
+            return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as error:
-        return error.code, error.read()
+        return error.code, dict(error.headers), error.read()
+
+
+# Users of the api-server tests: a viewer (read access to every DAG) and a user with no role, who can
+# authenticate but may read nothing. Their passwords are the user names.
+API_USERS = {"viewer": "viewer", "nobody": ""}
 
 
 @contextlib.contextmanager
 def running_api_server(aws_env: dict, log_dir: Path, **extra_env: str) -> Iterator[str]:
-    """A real `airflow api-server` on a free loopback port (all users admin); yields its base URL."""
+    """A real `airflow api-server` on a free loopback port with the API_USERS; yields its base URL."""
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
+    passwords = log_dir / "passwords.json"
+    passwords.write_text(json.dumps({user: user for user in API_USERS}))
     env = {
         **os.environ, **aws_env, "PYTHONPATH": str(PROJECT_ROOT),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "True", **extra_env,
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in API_USERS.items()),
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords), **extra_env,
     }  # fmt: skip
     with (log_dir / "api-server.log").open("w") as log:
         server = subprocess.Popen(
@@ -113,3 +128,32 @@ def running_api_server(aws_env: dict, log_dir: Path, **extra_env: str) -> Iterat
         finally:
             server.terminate()
             server.wait(timeout=30)
+
+
+def api_token(base: str, user: str) -> str:
+    """A JWT for one of the API_USERS, from the simple auth manager's token endpoint."""
+    request = urllib.request.Request(
+        f"{base}/auth/token", data=json.dumps({"username": user, "password": user}).encode(),
+        headers={"Content-Type": "application/json"}, method="POST",
+    )  # fmt: skip
+    with urllib.request.urlopen(request, timeout=10) as answer:
+        return json.loads(answer.read())["access_token"]
+
+
+def record_publication(summary: dict, run_id: str | None = None, task_id: str = "publish") -> None:
+    """An Asset event on the results asset as the publish task of `run_id` records it (a planted run)."""
+    from airflow.models.asset import AssetEvent, AssetModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        asset = session.scalar(select(AssetModel).where(AssetModel.name == "population_segmentation_results"))
+        if asset is None:
+            asset = AssetModel(name="population_segmentation_results", uri="popseg://population_segmentation/latest")
+            session.add(asset)
+            session.flush()
+        event = AssetEvent(
+            asset_id=asset.id, extra=summary, source_dag_id="population_segmentation",
+            source_task_id=task_id, source_run_id=run_id or summary["run_id"],
+        )  # fmt: skip
+        session.add(event)

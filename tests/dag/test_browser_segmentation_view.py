@@ -6,7 +6,6 @@ them the test skips, except under CI=true where it must run. Screenshots go to t
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import uuid
@@ -15,8 +14,9 @@ from pathlib import Path
 import pytest
 
 from include.segmentation import report
+from include.segmentation.published_runs import run_summary
 from tests.conftest import PROJECT_ROOT
-from tests.dag.conftest import running_api_server
+from tests.dag.conftest import api_token, record_publication, running_api_server
 from tests.synthetic_run import synthetic_run
 
 pytestmark = pytest.mark.slow
@@ -52,34 +52,41 @@ def _has_playwright() -> bool:
 
 
 @pytest.fixture
-def published_report(clients) -> tuple[str, str, int]:
-    """A bucket holding one run with a real report (synthetic data): (bucket, run id, counties)."""
+def published_report(airflow_db, clients) -> tuple[str, int]:
+    """One published run with a real report (synthetic data): (run id, counties)."""
     s3 = clients["s3"]
     results = synthetic_run(300, 4)
     html, plots = report.build_report(results)
     bucket, run_id = f"popseg-browser-{uuid.uuid4().hex[:8]}", "manual__2026-11-23T02:00:00+00:00"
     s3.create_bucket(Bucket=bucket)
     prefix = f"segmentation/runs/{run_id}/"
-    s3.put_object(Bucket=bucket, Key=prefix + "run.json", Body=json.dumps({**results.run, "run_id": run_id}).encode())
     s3.put_object(Bucket=bucket, Key=prefix + "report.html", Body=html.encode())
     for name, data in plots.items():
         s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
-    return bucket, run_id, len(results.segments)
+    record_publication(run_summary({**results.run, "run_id": run_id}, f"s3://{bucket}/{prefix}"))
+    return run_id, len(results.segments)
+
+
+def _signed_in(browser, base: str, user: str = "viewer"):
+    """A browser page carrying the Airflow UI's session cookie for `user` (not an admin)."""
+    context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.add_cookies([{"name": "_token", "value": api_token(base, user), "url": base}])
+    return context.new_page()
 
 
 def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
     airflow_db, aws_env, published_report, tmp_path
 ) -> None:
     sync_playwright = _browser_or_skip()
-    bucket, run_id, counties = published_report
+    run_id, counties = published_report
     shutil.rmtree(SCREENSHOTS, ignore_errors=True)
     SCREENSHOTS.mkdir(parents=True)
     with (
-        running_api_server(aws_env, tmp_path, AIRFLOW_VAR_POPSEG_RESULTS_BUCKET=bucket) as base,
+        running_api_server(aws_env, tmp_path) as base,
         sync_playwright() as p,
     ):
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
-        page = browser.new_page(viewport={"width": 1280, "height": 900})
+        page = _signed_in(browser, base)
 
         page.goto(f"{base}/")
         page.get_by_text("Segmentation", exact=True).first.wait_for(timeout=60_000)
@@ -113,3 +120,45 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         page.locator("#counties").scroll_into_view_if_needed()
         page.screenshot(path=SCREENSHOTS / "5-report-counties-sorted.png")
         browser.close()
+
+
+# A report planted by whoever can write the results bucket: it tries to act as the Airflow user who opens it.
+PLANTED_REPORT = """<!doctype html><html><body><pre id="out">script did not run</pre><script>
+const out = document.getElementById("out");
+const say = (line) => { out.textContent += "\\n" + line; };
+out.textContent = "script ran";
+try { say("cookie:" + document.cookie); } catch (e) { say("cookie blocked"); }
+try { localStorage.setItem("x", "1"); say("storage open"); } catch (e) { say("storage blocked"); }
+fetch("/api/v2/dags", {credentials: "include"}).then(r => say("api " + r.status), () => say("api blocked"));
+const img = new Image(); img.src = "/api/v2/dags?via=img"; document.body.appendChild(img);
+</script></body></html>"""
+
+
+@pytest.fixture
+def planted_report(airflow_db, clients) -> str:
+    s3 = clients["s3"]
+    bucket, run_id = f"popseg-planted-{uuid.uuid4().hex[:8]}", "manual__planted"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=f"segmentation/runs/{run_id}/report.html", Body=PLANTED_REPORT.encode())
+    run = {"run_id": run_id, "rows": 3, "n_components": 1, "explained_variance": 0.9, "params": {"k": 2}}
+    record_publication(run_summary(run, f"s3://{bucket}/segmentation/runs/{run_id}/"))
+    return run_id
+
+
+def test_a_planted_report_runs_sandboxed_and_cannot_call_the_airflow_api(
+    airflow_db, aws_env, planted_report, tmp_path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = _signed_in(browser, base)
+        reached, blocked = [], []  # requests to the Airflow API that got an answer, and those the browser stopped
+        page.on("requestfinished", lambda request: "/api/" in request.url and reached.append(request.url))
+        page.on("requestfailed", lambda request: "/api/" in request.url and blocked.append(request.failure))
+        page.goto(f"{base}/segmentation/runs/{planted_report}/report")
+        page.wait_for_function("document.getElementById('out').textContent.includes('api ')", timeout=20_000)
+        outcome = page.locator("#out").inner_text().splitlines()
+        browser.close()
+    # The script ran (the report's own sorting and filtering need that), in an opaque origin off the network.
+    assert outcome == ["script ran", "cookie blocked", "storage blocked", "api blocked"], outcome
+    assert reached == [] and blocked == ["csp"], (reached, blocked)  # the <img> attempt, stopped by the CSP

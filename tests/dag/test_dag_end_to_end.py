@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from include.airflow_popseg.published import published_runs
 from include.segmentation import sagemaker_config
 from include.segmentation.synthetic import synthetic_census
 
@@ -122,6 +123,10 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     latest = json.loads(_read(s3, bucket, "segmentation/latest.json"))
     assert latest["run_id"] == run.run_id
     assert _report_link(run) == f"/segmentation/runs/{run.run_id}/report"
+    # The Segmentation view's index lists the run, with its figures and where its results are.
+    listed = next(r for r in published_runs() if r.run_id == run.run_id)
+    assert (listed.rows, listed.k, listed.bucket) == (3218, 8, bucket)
+    assert listed.prefix == f"segmentation/runs/{run.run_id}/"
     _nothing_left(sagemaker)
 
 
@@ -198,3 +203,19 @@ def test_k_larger_than_the_rows_is_refused_before_any_training(dag, airflow_db, 
     assert run.state == "failed" and states["preprocess"] == "failed"
     assert "k=30 segments asked for, but only 20 complete rows remain" in "".join(capfd.readouterr())
     assert len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]) == jobs_before
+
+
+def test_a_misspelled_trigger_param_is_refused_before_any_aws_call(dag, airflow_db, capfd, monkeypatch) -> None:
+    import botocore.client
+
+    calls = []
+    real_call = botocore.client.BaseClient._make_api_call
+    monkeypatch.setattr(
+        botocore.client.BaseClient, "_make_api_call",
+        lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
+    )  # fmt: skip
+    run, states = _run(dag, "popseg-never-read", kk=5)
+    assert run.state == "failed" and states["check_params"] == "failed"
+    assert states["wait_for_census"] == "upstream_failed" and states["preprocess"] == "upstream_failed"
+    assert "Unknown trigger parameter: 'kk' (did you mean 'k'?)" in "".join(capfd.readouterr())
+    assert calls == []

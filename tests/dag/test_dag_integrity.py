@@ -7,6 +7,7 @@ import pytest
 from tests.conftest import PROJECT_ROOT
 
 PIPELINE = [
+    "check_params",
     "wait_for_census",
     "preprocess",
     "pca_training_config",
@@ -58,6 +59,7 @@ def _upstream(dag, task_id: str) -> set[str]:
 
 
 def test_the_order_reads_like_the_pipeline(dag) -> None:
+    assert _upstream(dag, "wait_for_census") == {"check_params"}
     assert _upstream(dag, "preprocess") == {"wait_for_census"}
     assert "preprocess" in _upstream(dag, "pca_training_config")
     assert "train_pca" in _upstream(dag, "plan_pca_endpoint")

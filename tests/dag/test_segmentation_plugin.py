@@ -1,4 +1,4 @@
-"""The Segmentation view: Airflow loads the plugin, and a real api-server serves its pages."""
+"""The Segmentation view: Airflow loads the plugin, and a real api-server serves it only to who may read the DAG."""
 
 from __future__ import annotations
 
@@ -11,10 +11,14 @@ from pathlib import Path
 
 import pytest
 
+from include.segmentation.published_runs import PNG_MAGIC, run_summary
 from tests.conftest import PROJECT_ROOT
-from tests.dag.conftest import http_get, running_api_server
+from tests.dag.conftest import api_token, http_get, http_response, record_publication, running_api_server
 
 pytestmark = pytest.mark.slow
+
+RUN_ID = "manual__2026-11-23T02:00:00+00:00"
+HOSTILE = "<script>alert(1)</script>"
 
 
 def _airflow_env(aws_env: dict, **extra: str) -> dict:
@@ -31,23 +35,71 @@ def test_airflow_lists_the_plugin_with_its_view(airflow_db, aws_env) -> None:
 
 
 @pytest.fixture
-def published(clients) -> tuple[str, str]:
-    """A bucket with one published run (its run.json and report)."""
+def published(airflow_db, clients) -> dict[str, str]:
+    """Two published runs in two buckets/prefixes, and planted events a hostile writer could make."""
     s3 = clients["s3"]
-    bucket, run_id = f"popseg-view-{uuid.uuid4().hex[:8]}", "manual__2026-11-23T02:00:00+00:00"
-    s3.create_bucket(Bucket=bucket)
-    run = {"run_id": run_id, "rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8}}
-    s3.put_object(Bucket=bucket, Key=f"segmentation/runs/{run_id}/run.json", Body=json.dumps(run).encode())
-    s3.put_object(Bucket=bucket, Key=f"segmentation/runs/{run_id}/report.html", Body=b"<h1>the report</h1>")
-    return bucket, run_id
+    bucket, other = (f"popseg-view-{uuid.uuid4().hex[:8]}" for _ in range(2))
+    runs = {RUN_ID: (bucket, "segmentation/"), f"{RUN_ID}-other": (other, "teams/a/")}
+    for run_id, (name, prefix) in runs.items():
+        s3.create_bucket(Bucket=name)
+        results = f"s3://{name}/{prefix}runs/{run_id}/"
+        run = {"run_id": run_id, "rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8}}
+        record_publication(run_summary(run, results))
+        key = f"{prefix}runs/{run_id}/"
+        s3.put_object(Bucket=name, Key=key + "report.html", Body=f"<h1>report of {run_id}</h1>".encode())
+        s3.put_object(Bucket=name, Key=key + "plots/segment_sizes.png", Body=PNG_MAGIC + b"image")
+        s3.put_object(Bucket=name, Key=key + "plots/not_an_image.png", Body=HOSTILE.encode())
+    hostile = run_summary({**run, "run_id": "manual__hostile"}, f"s3://{bucket}/x/runs/manual__hostile/")
+    record_publication({**hostile, "n_components": HOSTILE, "k": HOSTILE})  # refused: not counts
+    record_publication(run_summary({**run, "run_id": "manual__posted"}, f"s3://{bucket}/x/runs/manual__posted/"),
+                       task_id="someone-else")  # fmt: skip
+    return {"bucket": bucket, "other": other}
 
 
-def test_the_api_server_serves_the_runs_and_each_report(airflow_db, aws_env, published, tmp_path) -> None:
-    bucket, run_id = published
-    with running_api_server(aws_env, tmp_path, AIRFLOW_VAR_POPSEG_RESULTS_BUCKET=bucket) as base:
-        status, page = http_get(f"{base}/segmentation/")
+def test_every_route_needs_read_access_to_the_dags_runs(aws_env, published, tmp_path) -> None:
+    routes = ["/segmentation/", f"/segmentation/runs/{RUN_ID}/report",
+              f"/segmentation/runs/{RUN_ID}/plots/segment_sizes.png"]  # fmt: skip
+    with running_api_server(aws_env, tmp_path) as base:
+        viewer, nobody = api_token(base, "viewer"), api_token(base, "nobody")
+        for route in routes:
+            assert http_get(base + route)[0] == 401, route
+            assert http_get(base + route, {"Authorization": f"Bearer {nobody}"})[0] == 403, route
+            assert http_get(base + route, {"Cookie": f"_token={nobody}"})[0] == 403, route
+            assert http_get(base + route, {"Authorization": "Bearer not-a-token"})[0] in (401, 403), route
+        for headers in ({"Authorization": f"Bearer {viewer}"}, {"Cookie": f"_token={viewer}"}):
+            assert http_get(f"{base}/segmentation/", headers)[0] == 200
+            assert http_get(f"{base}/segmentation/runs/{RUN_ID}/report", headers)[0] == 200
+        # The view's API docs are not served at all, to anyone.
+        for route in ("/segmentation/docs", "/segmentation/redoc", "/segmentation/openapi.json"):
+            assert http_get(base + route)[0] == 404, route
+            assert http_get(base + route, {"Authorization": f"Bearer {viewer}"})[0] == 404, route
+
+
+def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_published(
+    aws_env, published, tmp_path
+) -> None:
+    with running_api_server(aws_env, tmp_path) as base:
+        auth = {"Authorization": f"Bearer {api_token(base, 'viewer')}"}
+        status, headers, page = http_response(f"{base}/segmentation/", auth)
         assert status == 200, page
-        assert run_id.encode() in page and b"3,218" in page and b"0.8017" in page
-        status, report = http_get(f"{base}/segmentation/runs/{run_id}/report")
-        assert (status, report) == (200, b"<h1>the report</h1>")
-        assert http_get(f"{base}/segmentation/runs/{run_id}/plots/missing.png")[0] == 404
+        text = page.decode()
+        assert RUN_ID in text and f"{RUN_ID}-other" in text and "3,218" in text and "0.8017" in text
+        assert f"s3://{published['other']}/teams/a/runs/" in text
+        assert "<script" not in text and "manual__hostile" not in text and "manual__posted" not in text
+        assert "script-src" not in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
+
+        for run_id in (RUN_ID, f"{RUN_ID}-other"):
+            status, headers, report = http_response(f"{base}/segmentation/runs/{run_id}/report", auth)
+            assert (status, report) == (200, f"<h1>report of {run_id}</h1>".encode())
+            policy = headers["content-security-policy"]
+            assert policy.startswith("sandbox allow-scripts;") and "connect-src 'none'" in policy
+            assert headers["x-content-type-options"] == "nosniff"
+
+        status, headers, plot = http_response(f"{base}/segmentation/runs/{RUN_ID}/plots/segment_sizes.png", auth)
+        assert (status, headers["content-type"], plot) == (200, "image/png", PNG_MAGIC + b"image")
+        refused = (
+            f"/runs/{RUN_ID}/plots/not_an_image.png", f"/runs/{RUN_ID}/plots/missing.png",
+            "/runs/manual__hostile/report", "/runs/manual__posted/report", "/runs/..%2F..%2Fx/report",
+        )  # fmt: skip
+        for missing in refused:
+            assert http_get(f"{base}/segmentation{missing}", auth)[0] == 404, missing

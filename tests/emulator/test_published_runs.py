@@ -1,34 +1,79 @@
-"""Reading published runs from S3, as the Segmentation view does."""
+"""Published runs as the Segmentation view reads them: validated summaries and bounded, typed file reads."""
 
 from __future__ import annotations
 
-import json
-import time
+from datetime import UTC, datetime
 
-from include.segmentation.published_runs import list_runs, read_run_file
+import pytest
 
+from include.segmentation import published_runs
+from include.segmentation.published_runs import NotPublished, PublishedRun, read_plot, read_report, run_summary
 
-def _publish(s3, bucket: str, run_id: str, rows: int) -> None:
-    run = {"run_id": run_id, "rows": rows, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8}}
-    s3.put_object(Bucket=bucket, Key=f"views/runs/{run_id}/run.json", Body=json.dumps(run).encode())
-    s3.put_object(Bucket=bucket, Key=f"views/runs/{run_id}/report.html", Body=f"<p>{run_id}</p>".encode())
-
-
-def test_runs_are_listed_newest_first_with_their_figures(s3, bucket) -> None:
-    _publish(s3, bucket, "manual__older", 100)
-    time.sleep(1.1)  # S3 LastModified has one-second resolution
-    _publish(s3, bucket, "manual__newer", 3218)
-    runs = list_runs(s3, bucket, "views")
-    assert [r.run_id for r in runs] == ["manual__newer", "manual__older"]
-    assert (runs[0].rows, runs[0].n_components, runs[0].k, runs[0].explained_variance) == (3218, 7, 8, 0.8017)
+WHEN = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
+RUN = {"run_id": "manual__2026-11-23T02:00:00+00:00", "rows": 3218, "n_components": 7, "params": {"k": 8},
+       "explained_variance": 0.8017}  # fmt: skip
 
 
-def test_a_runs_files_are_read_and_missing_ones_are_none(s3, bucket) -> None:
-    _publish(s3, bucket, "manual__files", 10)
-    assert read_run_file(s3, bucket, "views", "manual__files", "report.html") == b"<p>manual__files</p>"
-    assert read_run_file(s3, bucket, "views", "manual__files", "plots/none.png") is None
+def _summary(bucket: str = "popseg-emulator-tests", prefix: str = "views/") -> dict:
+    return run_summary(RUN, f"s3://{bucket}/{prefix}runs/{RUN['run_id']}/")
 
 
-def test_paths_outside_the_run_are_refused(s3, bucket) -> None:
-    assert read_run_file(s3, bucket, "views", "manual__files", "../manual__older/run.json") is None
-    assert read_run_file(s3, bucket, "views", "a/b", "report.html") is None
+def _published(s3, bucket: str, files: dict[str, bytes]) -> PublishedRun:
+    run = PublishedRun.from_summary(_summary(bucket), WHEN)
+    for name, data in files.items():
+        s3.put_object(Bucket=bucket, Key=run.prefix + name, Body=data)
+    return run
+
+
+def test_a_summary_gives_the_runs_figures_and_where_its_files_are() -> None:
+    run = PublishedRun.from_summary(_summary("other-bucket", "teams/a/"), WHEN)
+    assert (run.rows, run.n_components, run.k, run.explained_variance) == (3218, 7, 8, 0.8017)
+    assert (run.bucket, run.prefix) == ("other-bucket", f"teams/a/runs/{RUN['run_id']}/")
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "named"),
+    [
+        ("n_components", "<script>alert(1)</script>", "n_components"),
+        ("k", True, "k"),
+        ("rows", -1, "rows"),
+        ("explained_variance", "1; DROP", "explained_variance"),
+        ("explained_variance", 1.5, "explained_variance"),
+        ("run_id", "../../etc", "run_id"),
+        ("run_id", "a<b", "run_id"),
+        ("results", "s3://popseg-emulator-tests/views/runs/another-run/", "results"),
+        ("results", "https://evil.example/runs/x/", "results"),
+    ],
+)
+def test_a_summary_with_a_wrong_or_hostile_field_is_refused_naming_it(field, value, named) -> None:
+    with pytest.raises(NotPublished, match=named):
+        PublishedRun.from_summary({**_summary(), field: value}, WHEN)
+
+
+def test_a_report_is_read_from_where_the_run_published_it(s3, bucket) -> None:
+    run = _published(s3, bucket, {"report.html": b"<h1>the report</h1>"})
+    assert read_report(s3, run) == b"<h1>the report</h1>"
+
+
+def test_missing_files_are_not_published(s3, bucket) -> None:
+    run = PublishedRun.from_summary(_summary(bucket, "nothing-here/"), WHEN)
+    with pytest.raises(NotPublished, match="no report.html"):
+        read_report(s3, run)
+
+
+def test_a_plot_is_served_only_when_it_is_a_png_with_a_plot_name(s3, bucket) -> None:
+    png = published_runs.PNG_MAGIC + b"rest of a png"
+    run = _published(s3, bucket, {"plots/segment_sizes.png": png, "plots/fake.png": b"<svg onload=alert(1)>"})
+    assert read_plot(s3, run, "segment_sizes.png") == png
+    with pytest.raises(NotPublished, match="not a PNG"):
+        read_plot(s3, run, "fake.png")
+    for name in ("../report.html", "x.svg", "Upper.png", ".png"):
+        with pytest.raises(NotPublished, match="not a plot name"):
+            read_plot(s3, run, name)
+
+
+def test_an_oversized_file_is_refused_without_reading_it_whole(s3, bucket, monkeypatch) -> None:
+    monkeypatch.setattr(published_runs, "MAX_REPORT_BYTES", 1000)
+    run = _published(s3, bucket, {"report.html": b"x" * 1001})
+    with pytest.raises(NotPublished, match="above 1,000"):
+        read_report(s3, run)
