@@ -26,9 +26,11 @@ lint: install
 test: lint
 	$(BIN)/python -m pytest
 
-# DATA=path.csv segments another census file; the default is the bundled synthetic sample.
+# DATA=path.csv segments another census file; the default is the bundled synthetic sample. It reaches
+# run_local.py through the environment, so no character of the path is ever parsed by a shell.
+export DATA
 run: install
-	$(BIN)/python scripts/run_local.py $(if $(DATA),--data "$(DATA)")
+	$(BIN)/python scripts/run_local.py
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache airflow_home output

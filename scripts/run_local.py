@@ -22,13 +22,17 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 import seed_emulator  # noqa: E402  # beside this script
 
+from include.segmentation.published_runs import RUN_ID  # noqa: E402
+
 BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
 ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"
 
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--data", help="census CSV to segment (default: the bundled synthetic sample)")
+    # `make run DATA=…` passes the path through the environment, never through a shell command line.
+    parser.add_argument("--data", default=os.environ.get("DATA") or None,
+                        help="census CSV to segment (default: $DATA, else the bundled synthetic sample)")
     parser.add_argument("--output", default=str(PROJECT_ROOT / "output"))
     args = parser.parse_args()
     airflow_home = PROJECT_ROOT / "airflow_home"
@@ -116,22 +120,35 @@ def _finished_line(log: Path) -> str:
 
 
 def download_results(url: str, output: Path) -> Path:
+    """The published run's files into output/<run_id>/ and output/latest/; nothing is written outside output/."""
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
     latest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{OUTPUT_PREFIX}/latest.json")["Body"].read())
-    prefix = f"{OUTPUT_PREFIX}/runs/{latest['run_id']}/"
-    run_dir, latest_dir = output / latest["run_id"], output / "latest"
+    run_id = str(latest.get("run_id"))
+    if not RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
+        raise SystemExit(f"latest.json names run {run_id!r}, which is not an Airflow run id; nothing downloaded")
+    prefix = f"{OUTPUT_PREFIX}/runs/{run_id}/"
+    run_dir, latest_dir = inside(output, run_id), inside(output, "latest")
     for folder in (run_dir, latest_dir):
         shutil.rmtree(folder, ignore_errors=True)
         folder.mkdir(parents=True)
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
         for item in page.get("Contents", []):
-            target = run_dir / item["Key"][len(prefix) :]
+            target = inside(run_dir, item["Key"][len(prefix) :])
             target.parent.mkdir(parents=True, exist_ok=True)
             target.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
     shutil.copytree(run_dir, latest_dir, dirs_exist_ok=True)
     return run_dir
+
+
+def inside(root: Path, relative: str) -> Path:
+    """`root / relative`, refused (SystemExit) unless it is strictly inside `root`."""
+    base = root.resolve()
+    path = (base / relative).resolve()
+    if path == base or not path.is_relative_to(base):
+        raise SystemExit(f"refusing to write {relative!r}: it is not inside {root}")
+    return path
 
 
 def summarise(run_dir: Path, seconds: float) -> None:

@@ -154,7 +154,16 @@ def segment_sizes(segments: pd.DataFrame, k: int) -> np.ndarray:
     return np.bincount(segments["segment"].to_numpy(), minlength=k)
 
 
+# A text cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV injection").
+FORMULA_START = r"^[=+\-@\t\r]"
+
+
 def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """CSV without the index; text cells that a spreadsheet would run as a formula get a leading `'`."""
+    frame = frame.copy()
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        text = frame[column]
+        frame[column] = text.mask(text.str.match(FORMULA_START, na=False), "'" + text.astype(str))
     return frame.to_csv(index=False).encode()
 
 

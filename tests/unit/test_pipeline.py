@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import io
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -82,3 +84,16 @@ def test_run_paths_separate_work_from_results() -> None:
     assert paths.work("x.rec") == "seg/work/tok/x.rec"
     assert paths.result("run.json") == "seg/runs/manual__2026/run.json"
     assert paths.latest == "seg/latest.json" and paths.uri("k") == "s3://b/k"
+
+
+def test_csv_outputs_neutralise_cells_a_spreadsheet_would_run_as_formulas() -> None:
+    frame = pd.DataFrame(
+        {"State-County": ["=HYPERLINK(\"http://x\")", "Texas-Ada", "+1", "-2+3", "@SUM(A1)", "\tcmd", None],
+         "segment": [0, -1, 2, 3, 4, 5, 6], "distance": [-0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}
+    )  # fmt: skip
+    written = pd.read_csv(io.BytesIO(pipeline.csv_bytes(frame)), keep_default_na=False)
+    assert written["State-County"].tolist() == [
+        "'=HYPERLINK(\"http://x\")", "Texas-Ada", "'+1", "'-2+3", "'@SUM(A1)", "'\tcmd", ""
+    ]  # fmt: skip
+    # Numbers, negative ones included, stay numbers.
+    assert written["segment"].tolist() == [0, -1, 2, 3, 4, 5, 6] and written["distance"].iloc[0] == -0.5

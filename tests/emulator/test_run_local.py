@@ -1,0 +1,69 @@
+"""`make run`'s download of the results: the run id and keys from S3 never write outside output/."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import subprocess
+import sys
+
+import pytest
+
+from tests.conftest import PROJECT_ROOT
+
+sys.path.insert(0, str(PROJECT_ROOT / "scripts"))  # run_local imports seed_emulator from beside it
+_spec = importlib.util.spec_from_file_location("run_local", PROJECT_ROOT / "scripts" / "run_local.py")
+run_local = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(run_local)
+
+
+@pytest.fixture
+def results_bucket(s3):
+    s3.create_bucket(Bucket=run_local.BUCKET)
+    yield s3
+    for item in s3.list_objects_v2(Bucket=run_local.BUCKET).get("Contents", []):
+        s3.delete_object(Bucket=run_local.BUCKET, Key=item["Key"])
+
+
+def _publish(s3, run_id: str, files: dict[str, bytes]) -> None:
+    s3.put_object(Bucket=run_local.BUCKET, Key="segmentation/latest.json", Body=json.dumps({"run_id": run_id}))
+    for name, data in files.items():
+        s3.put_object(Bucket=run_local.BUCKET, Key=f"segmentation/runs/{run_id}/{name}", Body=data)
+
+
+def test_the_results_land_under_output(emulator, results_bucket, tmp_path) -> None:
+    _publish(results_bucket, "manual__1", {"run.json": b"{}", "plots/a.png": b"png"})
+    run_dir = run_local.download_results(emulator.endpoint_url, tmp_path / "output")
+    assert run_dir == (tmp_path / "output" / "manual__1").resolve()
+    assert (run_dir / "plots" / "a.png").read_bytes() == b"png"
+    assert (tmp_path / "output" / "latest" / "run.json").read_bytes() == b"{}"
+
+
+@pytest.mark.parametrize("run_id", ["..", "../../victim", "/etc", "a/b", ""])
+def test_a_run_id_that_is_not_an_airflow_run_id_is_refused_and_nothing_is_touched(
+    emulator, results_bucket, tmp_path, run_id
+) -> None:
+    victim = tmp_path / "victim"
+    victim.mkdir()
+    (victim / "keep.txt").write_text("mine")
+    results_bucket.put_object(
+        Bucket=run_local.BUCKET, Key="segmentation/latest.json", Body=json.dumps({"run_id": run_id})
+    )
+    with pytest.raises(SystemExit, match="not an Airflow run id"):
+        run_local.download_results(emulator.endpoint_url, tmp_path / "output" / "sub")
+    assert (victim / "keep.txt").read_text() == "mine" and not (tmp_path / "output").exists()
+
+
+def test_a_key_that_climbs_out_of_the_run_is_refused(emulator, results_bucket, tmp_path) -> None:
+    _publish(results_bucket, "manual__2", {"../../../../escaped.txt": b"x"})
+    with pytest.raises(SystemExit, match="not inside"):
+        run_local.download_results(emulator.endpoint_url, tmp_path / "output")
+    assert not list(tmp_path.rglob("escaped.txt"))
+
+
+def test_make_run_hands_data_to_the_script_through_the_environment_only() -> None:
+    hostile = '"; touch /tmp/popseg-pwned; echo "'
+    printed = subprocess.run(
+        ["make", "-n", "run", f"DATA={hostile}"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "scripts/run_local.py" in printed and "popseg-pwned" not in printed
