@@ -33,8 +33,8 @@ FEATURES_KEY = "values"
 # built-in algorithm takes (the census has 34 features).
 MAX_RECORD_VALUES = 1 << 20
 # Values a whole stream may decode to once sparse records are made dense, unless the stream is longer in
-# bytes (dense values never outnumber their bytes): 256 MiB of float32.
-MAX_DECODED_VALUES = 1 << 26
+# bytes (dense values never outnumber their bytes): 64 MiB of float32, held before a refusal.
+MAX_DECODED_VALUES = 1 << 24
 
 # Value oneof field numbers -> numpy dtype of the tensor's values.
 _TENSOR_FIELDS: dict[int, str] = {2: "float32", 3: "float64", 7: "int32"}
