@@ -226,7 +226,7 @@ def craft_all(directory: Path) -> list[Case]:
     return [craft(directory) for craft in CRAFTERS]
 
 
-def _load(loader: str, path: str) -> None:
+def load(loader: str, path: str) -> None:
     """Call the loader on the file: the census loader reads the path itself, the others take bytes."""
     if loader == "census":
         from include.segmentation.census import load_census
@@ -252,7 +252,7 @@ def _child(loader: str, path: str) -> None:
 
     start = time.perf_counter()
     try:
-        _load(loader, path)
+        load(loader, path)
         error, message = "accepted", ""
     except Exception as exc:  # whatever escapes is reported: a raw ValueError is a finding too
         error, message = type(exc).__name__, str(exc)
