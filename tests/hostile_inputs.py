@@ -162,7 +162,7 @@ def ndarray_huge_shape(directory: Path) -> Case:
     return Case("NDArray (1, 268M) in 1 MiB", "kmeans", path, "ArtifactError", r"268,435,456 elements.*MAX_ELEMENTS")
 
 
-def _sparse_record(shape: list[int], keys: list[int] | None = None) -> bytes:
+def sparse_record(shape: list[int], keys: list[int] | None = None) -> bytes:
     """One RecordIO record: features["values"] = Float32Tensor(values=[], keys, shape); keys None: no keys field."""
 
     def varints(values: list[int]) -> bytes:
@@ -187,13 +187,13 @@ def _sparse_record(shape: list[int], keys: list[int] | None = None) -> bytes:
 
 def recordio_huge_shape(directory: Path) -> Case:
     path = directory / "sparse_huge_shape.rec"
-    path.write_bytes(_sparse_record([1 << 29], keys=[]))
+    path.write_bytes(sparse_record([1 << 29], keys=[]))
     return Case("RecordIO sparse shape 2^29", "recordio", path, "RecordIOError", r"record 0 at byte 0.*MAX_RECORD_VAL")
 
 
 def recordio_negative_shape(directory: Path) -> Case:
     path = directory / "sparse_negative_shape.rec"
-    path.write_bytes(_sparse_record([-3], keys=[0]))
+    path.write_bytes(sparse_record([-3], keys=[0]))
     return Case("RecordIO negative shape", "recordio", path, "RecordIOError", r"record 0 at byte 0: negative dimension")
 
 
@@ -201,7 +201,7 @@ def recordio_expanding_stream(directory: Path) -> Case:
     from include.segmentation.recordio import MAX_DECODED_VALUES, MAX_RECORD_VALUES
 
     path = directory / "sparse_expanding.rec"
-    path.write_bytes(_sparse_record([MAX_RECORD_VALUES], keys=[]) * (MAX_DECODED_VALUES // MAX_RECORD_VALUES + 1))
+    path.write_bytes(sparse_record([MAX_RECORD_VALUES], keys=[]) * (MAX_DECODED_VALUES // MAX_RECORD_VALUES + 1))
     return Case("RecordIO 17 sparse records of 2^20", "recordio", path, "RecordIOError", "MAX_DECODED_VALUES")
 
 
