@@ -183,7 +183,8 @@ def test_large_uniform_label_streams_decode_to_their_values() -> None:
 def test_sparse_shape_at_the_value_limit_decodes_and_one_more_is_refused() -> None:
     assert decode_features(sparse_record([MAX_RECORD_VALUES], keys=[])).shape == (1, MAX_RECORD_VALUES)
     first = sparse_record([1], keys=[])
-    with pytest.raises(RecordIOError, match=rf"record 1 at byte {len(first)}: shape \[1048577\] declares 1,048,577"):
+    refusal = rf"record 1 at byte {len(first)}: tensor shape \[1048577\] declares 1,048,577 values"
+    with pytest.raises(RecordIOError, match=refusal):
         decode_features(first + sparse_record([MAX_RECORD_VALUES + 1], keys=[]))
 
 
