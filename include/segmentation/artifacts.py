@@ -156,7 +156,7 @@ def _load_member(data: bytes) -> list[np.ndarray] | dict[str, np.ndarray]:
                 _refuse_unsafe(member)
             found = [m for m in members if m.isfile() and m.name.removeprefix("./") == MEMBER]
             if not found:
-                names = ", ".join(m.name for m in members) or "nothing"
+                names = ", ".join(_shown(m.name) for m in members) or "nothing"
                 raise ArtifactError(f"model.tar.gz has no {MEMBER} at its root (it holds {names})")
             if len(found) > 1:
                 raise ArtifactError(f"model.tar.gz holds {MEMBER} {len(found)} times, expected once")
@@ -204,10 +204,16 @@ class _Capped:
         return self._stream.tell()
 
 
+def _shown(name: str) -> str:
+    """A member name as messages quote it: a long (GNU or pax) name is cut to 100 characters."""
+    return name if len(name) <= 100 else name[:100] + "…"
+
+
 def _refuse_unsafe(member: tarfile.TarInfo) -> None:
     name = member.name
     if name.startswith("/") or ".." in name.split("/"):
-        raise ArtifactError(f"unsafe member path {name!r} in model.tar.gz")
+        raise ArtifactError(f"unsafe member path {_shown(name)!r} in model.tar.gz")
+    name = _shown(name)
     if not (member.isfile() or member.isdir()):
         raise ArtifactError(f"member {name!r} in model.tar.gz is a link or device, not a file")
     if member.size > MAX_MODEL_BYTES:

@@ -245,3 +245,8 @@ def test_archive_inflating_past_its_limit_is_refused(monkeypatch) -> None:
     monkeypatch.setattr(artifacts, "_MAX_ARCHIVE_BYTES", 4096)
     with pytest.raises(ArtifactError, match="model.tar.gz expands past 4,096 bytes"):
         read_kmeans_model(_tar({"big.txt": bytes(8192), MEMBER: _kmeans_bytes()}))
+
+
+def test_a_long_member_name_is_cut_in_the_message() -> None:
+    with pytest.raises(ArtifactError, match=r"no model_algo-1 at its root \(it holds a{100}…\)$"):
+        read_kmeans_model(_tar({"a" * 5000: b"x"}))
