@@ -118,7 +118,8 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
     Accepts UTF-8 (with or without BOM, falling back to Latin-1) and gzip (detected by its magic
     bytes). Returns the 37 columns in contract order: features float64 (NaN where a cell is empty),
     `State`/`County` strings. Extra columns are dropped with a warning. Raises CensusValidationError
-    listing every problem found.
+    listing every problem found; input past a MAX_* limit, binary data or unparsable CSV is refused
+    first, before the body is parsed (see the module docstring).
     """
     label = name or _default_name(source)
     raw = _read_bytes(source, label)
