@@ -7,6 +7,11 @@ An artifact is a gzip'd tar holding one member, `model_algo-1`, at its root: an 
 Written archives match SageMaker's golden ones in member name, mode (0644), owner (root:root) and member
 bytes. They differ harmlessly in timestamps: the member's mtime and the gzip header's mtime are 0 and the
 gzip header names no file, so the same model always gives the same bytes (and the same S3 ETag).
+
+Reading is bounded: the archive is inflated as a stream, members are checked one by one as their
+headers arrive (at most MAX_ARCHIVE_MEMBERS, each declaring at most MAX_MODEL_BYTES), and the stream
+refuses to be read past MAX_MODEL_BYTES plus room for headers, so a gzip bomb is refused having
+inflated at most that much.
 """
 
 from __future__ import annotations
@@ -22,6 +27,12 @@ import numpy as np
 from include.segmentation import mxnet_ndarray
 
 MEMBER = "model_algo-1"
+# Members in one archive: SageMaker's hold one; a few more (folders, notes) are tolerated.
+MAX_ARCHIVE_MEMBERS = 16
+# Declared size of one member: a float32 model of 64 M values, far above any PCA or K-Means of the census.
+MAX_MODEL_BYTES = 256 << 20
+# Inflated bytes the archive may span: one largest member plus headers and padding (512-byte blocks).
+_MAX_ARCHIVE_BYTES = MAX_MODEL_BYTES + (MAX_ARCHIVE_MEMBERS + 8) * 4 * 512
 
 
 class ArtifactError(ValueError):
@@ -130,13 +141,22 @@ def _checked_centroids(centroids: np.ndarray) -> np.ndarray:
 
 def _load_member(data: bytes) -> list[np.ndarray] | dict[str, np.ndarray]:
     try:
-        with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as archive:
-            members = archive.getmembers()
-            for member in members:
+        with (
+            gzip.GzipFile(fileobj=io.BytesIO(data)) as inflated,
+            tarfile.open(fileobj=_Capped(inflated, _MAX_ARCHIVE_BYTES), mode="r:") as archive,
+        ):
+            members = []
+            # Iterating reads one header at a time: each is checked before the next is reached.
+            for member in archive:
+                members.append(member)
+                if len(members) > MAX_ARCHIVE_MEMBERS:
+                    raise ArtifactError(
+                        f"model.tar.gz holds more than {MAX_ARCHIVE_MEMBERS} members (MAX_ARCHIVE_MEMBERS)"
+                    )
                 _refuse_unsafe(member)
             found = [m for m in members if m.isfile() and m.name.removeprefix("./") == MEMBER]
             if not found:
-                names = ", ".join(m.name for m in members) or "nothing"
+                names = ", ".join(_shown(m.name) for m in members) or "nothing"
                 raise ArtifactError(f"model.tar.gz has no {MEMBER} at its root (it holds {names})")
             if len(found) > 1:
                 raise ArtifactError(f"model.tar.gz holds {MEMBER} {len(found)} times, expected once")
@@ -150,12 +170,57 @@ def _load_member(data: bytes) -> list[np.ndarray] | dict[str, np.ndarray]:
         raise ArtifactError(f"{MEMBER}: {exc}") from exc
 
 
+class _Capped:
+    """A read-only view of an inflating stream that refuses to be read or skipped past `limit` bytes.
+
+    tarfile reads extended (pax, GNU long name) headers whole, whatever size they declare: this is
+    what bounds them, and any other way of reaching deep into a bomb.
+    """
+
+    def __init__(self, stream: gzip.GzipFile, limit: int) -> None:
+        self._stream, self._limit = stream, limit
+
+    def _refuse_past(self, end: int) -> None:
+        if end > self._limit:
+            raise ArtifactError(
+                f"model.tar.gz expands past {self._limit:,} bytes (MAX_MODEL_BYTES plus headers): "
+                f"a read reaching byte {end:,} was refused"
+            )
+
+    def read(self, size: int = -1) -> bytes:
+        if size is None or size < 0:
+            size = self._limit + 1 - self._stream.tell()  # never inflate more than one byte past the cap
+        self._refuse_past(self._stream.tell() + size)
+        return self._stream.read(size)
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        target = offset if whence == io.SEEK_SET else self._stream.tell() + offset
+        if whence not in (io.SEEK_SET, io.SEEK_CUR):
+            raise io.UnsupportedOperation("seek from the end of an inflating stream")
+        self._refuse_past(target)
+        return self._stream.seek(target)
+
+    def tell(self) -> int:
+        return self._stream.tell()
+
+
+def _shown(name: str) -> str:
+    """A member name as messages quote it: a long (GNU or pax) name is cut to 100 characters."""
+    return name if len(name) <= 100 else name[:100] + "…"
+
+
 def _refuse_unsafe(member: tarfile.TarInfo) -> None:
     name = member.name
     if name.startswith("/") or ".." in name.split("/"):
-        raise ArtifactError(f"unsafe member path {name!r} in model.tar.gz")
+        raise ArtifactError(f"unsafe member path {_shown(name)!r} in model.tar.gz")
+    name = _shown(name)
     if not (member.isfile() or member.isdir()):
         raise ArtifactError(f"member {name!r} in model.tar.gz is a link or device, not a file")
+    if member.size > MAX_MODEL_BYTES:
+        raise ArtifactError(
+            f"member {name!r} in model.tar.gz declares {member.size:,} bytes, above the limit of "
+            f"{MAX_MODEL_BYTES:,} bytes (MAX_MODEL_BYTES)"
+        )
 
 
 def _archive(content: bytes) -> bytes:

@@ -1,7 +1,13 @@
 """The census data contract: the 37 columns of the ACS county file, loading, validation and cleaning.
 
 One row per US county: `CensusId, State, County` and 34 numeric features. Rows are numbered as data
-rows from 1 (the header is line 1 of the file, so row N is on line N + 1).
+rows from 1 (the header is line 1 of the file, so row N is on line N + 1). The contract has no quoted
+newlines: every record is one physical line, so the line limits below count physical lines.
+
+Every input is bounded before it is parsed (see the MAX_* constants): the stored size, the size once
+decompressed (gzip is inflated as a stream and refused as soon as it passes the limit, without keeping
+what it inflated), the header's column count, each line's length, and State/County lengths. Binary or
+otherwise unparsable input is a CensusValidationError naming the problem and, where known, the line.
 """
 
 from __future__ import annotations
@@ -10,6 +16,8 @@ import gzip
 import io
 import logging
 import os
+import stat
+import zlib
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
@@ -63,7 +71,18 @@ KEY_NAME = "State-County"
 # The largest census accepted, as stored and once decompressed: about 5 M county-like rows. Checked
 # before the file is read (S3 HeadObject, file size) and while a gzip file is decompressed.
 MAX_CENSUS_BYTES = 1 << 30
+# Columns in the header: the contract's 37 plus room for an export's extras. Checked on the header
+# line alone (its commas), before the body is parsed.
+MAX_COLUMNS = 256
+# Bytes in one line, header included: a county row is about 300 bytes, a 256-column header under 8 KiB.
+MAX_LINE_BYTES = 64 * 1024
+# Characters in a State or County name after stripping (the longest real one has 33).
+MAX_NAME_CHARS = 256
+# Extra column names the warning lists before "… and N more".
+MAX_EXTRA_COLUMNS_LISTED = 10
 _MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, short enough to read
+_MAX_QUOTED_CHARS = 40  # characters of an offending value quoted in a message
+_CHUNK = 16 << 20  # bytes inflated or scanned at a time: bounds the working memory of both
 
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 
@@ -99,21 +118,23 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
     Accepts UTF-8 (with or without BOM, falling back to Latin-1) and gzip (detected by its magic
     bytes). Returns the 37 columns in contract order: features float64 (NaN where a cell is empty),
     `State`/`County` strings. Extra columns are dropped with a warning. Raises CensusValidationError
-    listing every problem found.
+    listing every problem found; input past a MAX_* limit, binary data or unparsable CSV is refused
+    first, before the body is parsed (see the module docstring).
     """
-    raw, label = _read_bytes(source)
-    label = name or label
+    label = name or _default_name(source)
+    raw = _read_bytes(source, label)
     if raw[:2] == b"\x1f\x8b":
-        try:
-            raw = gzip.decompress(raw)
-        except (OSError, EOFError) as exc:
-            raise CensusValidationError([f"corrupt gzip data ({exc})"], label) from exc
+        raw = _gunzip(raw, label)
+    _check_lines(raw, label)
     text = _decode(raw)
-    if not text.strip():
+    if not text or text.isspace():
         raise CensusValidationError(["the file is empty"], label)
 
     # Everything as text first so that a bad cell is reported with its value rather than coerced.
-    frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    try:
+        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+        raise CensusValidationError([f"not a readable CSV: {_shorten(str(exc).strip(), 200)}"], label) from exc
     frame.columns = [str(c).strip() for c in frame.columns]
 
     missing = [c for c in COLUMNS if c not in frame.columns]
@@ -121,13 +142,18 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
         raise CensusValidationError([f"missing columns: {', '.join(missing)}"], label)
     extra = [c for c in frame.columns if c not in COLUMNS]
     if extra:
-        log.warning("%s: ignoring extra columns: %s", label, ", ".join(extra))
+        listed = ", ".join(_shorten(c, _MAX_QUOTED_CHARS) for c in extra[:MAX_EXTRA_COLUMNS_LISTED])
+        rest = len(extra) - MAX_EXTRA_COLUMNS_LISTED
+        more = f" … and {rest} more" if rest > 0 else ""
+        log.warning("%s: ignoring %d extra columns: %s%s", label, len(extra), listed, more)
     if frame.empty:
         raise CensusValidationError(["the header has no rows below it"], label)
 
     frame = frame.loc[:, list(COLUMNS)]
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     problems: list[str] = []
+    for column in ("State", "County"):
+        problems += _name_length_problems(frame[column].str.strip(), column)
     numeric = {column: _parse_numeric(frame[column], column, problems) for column in FEATURES}
     result = pd.DataFrame(
         {
@@ -163,14 +189,95 @@ def clean(frame: pd.DataFrame) -> CleanCensus:
     return CleanCensus(features=features, dropped=dropped)
 
 
-def _read_bytes(source: Source) -> tuple[bytes, str]:
-    if isinstance(source, bytes | bytearray):
-        return bytes(source), "census input"
+def _default_name(source: Source) -> str:
     if isinstance(source, str | os.PathLike):
-        path = os.fspath(source)
-        with open(path, "rb") as handle:
-            return handle.read(), path
-    return source.read(), getattr(source, "name", "census input")
+        return os.fspath(source)
+    if isinstance(source, bytes | bytearray):
+        return "census input"
+    return str(getattr(source, "name", "census input"))
+
+
+def _read_bytes(source: Source, label: str) -> bytes:
+    """The stored bytes, refused above MAX_CENSUS_BYTES before they are read (at most one byte past it)."""
+    if isinstance(source, bytes | bytearray):
+        check_census_size(len(source), label)
+        return bytes(source)
+    if isinstance(source, str | os.PathLike):
+        with open(source, "rb") as handle:
+            info = os.fstat(handle.fileno())
+            if stat.S_ISREG(info.st_mode):
+                check_census_size(info.st_size, label)
+            raw = handle.read(MAX_CENSUS_BYTES + 1)  # a pipe or device has no size to check first
+    else:
+        raw = source.read(MAX_CENSUS_BYTES + 1)
+    check_census_size(len(raw), label)
+    return raw
+
+
+def _gunzip(raw: bytes, label: str) -> bytes:
+    """Inflate gzip data (one or more members), refused once it expands past MAX_CENSUS_BYTES.
+
+    A first pass inflates chunk by chunk and only counts, so a bomb is refused holding at most _CHUNK
+    bytes of output; the data is kept only once its size is known to fit.
+    """
+    try:
+        size = 0
+        with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
+            while chunk := stream.read(_CHUNK):
+                size += len(chunk)
+                if size > MAX_CENSUS_BYTES:
+                    raise CensusValidationError(
+                        [
+                            f"the gzip data expands past {MAX_CENSUS_BYTES:,} bytes (MAX_CENSUS_BYTES); "
+                            f"refused after {size:,} bytes from {len(raw):,} compressed"
+                        ],
+                        label,
+                    )
+        return gzip.decompress(raw)
+    except (OSError, EOFError, zlib.error) as exc:  # OSError covers gzip.BadGzipFile
+        raise CensusValidationError([f"corrupt gzip data ({exc})"], label) from exc
+
+
+def _check_lines(raw: bytes, label: str) -> None:
+    """Refuse binary data, a header of too many columns, and lines longer than MAX_LINE_BYTES.
+
+    Works on the bytes, before decoding and parsing: the header first, then a vectorised scan of the
+    newline positions, _CHUNK bytes at a time.
+    """
+    header_end = raw.find(b"\n")
+    header = raw if header_end < 0 else raw[:header_end]
+    # Commas inside quotes count too: the contract's column names have none, so this only over-counts.
+    columns = header.count(b",") + 1
+    if columns > MAX_COLUMNS:
+        raise CensusValidationError(
+            [f"the header (line 1) has {columns:,} columns, above the limit of {MAX_COLUMNS} (MAX_COLUMNS)"], label
+        )
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        line = raw.count(b"\n", 0, nul) + 1
+        raise CensusValidationError(
+            [f"binary data, not CSV text: a NUL byte on line {line:,} (byte {nul:,})"], label
+        )
+    previous = -1  # position of the last newline seen
+    for start in range(0, len(raw), _CHUNK):
+        window = np.frombuffer(raw, dtype=np.uint8, count=min(_CHUNK, len(raw) - start), offset=start)
+        ends = np.flatnonzero(window == 0x0A) + start
+        if len(raw) - start <= _CHUNK:
+            ends = np.append(ends, len(raw))  # the last line, whether or not a newline ends it
+        lengths = np.diff(ends, prepend=previous) - 1
+        too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
+        if too_long.size:
+            first = int(too_long[0])
+            line = raw.count(b"\n", 0, start) + first + 1
+            raise CensusValidationError(
+                [
+                    f"line {line:,} is {int(lengths[first]):,} bytes long, above the limit of "
+                    f"{MAX_LINE_BYTES:,} bytes (MAX_LINE_BYTES)"
+                ],
+                label,
+            )
+        if ends.size:
+            previous = int(ends[-1])
 
 
 def _decode(raw: bytes) -> str:
@@ -191,6 +298,18 @@ def _parse_numeric(values: pd.Series, column: str, problems: list[str]) -> pd.Se
         kind = "non-numeric or non-finite values"
         problems.append(f"column '{column}': {kind} {_examples(text[bad])}")
     return parsed.where(~bad)
+
+
+def _name_length_problems(names: pd.Series, column: str) -> list[str]:
+    long = names[names.str.len() > MAX_NAME_CHARS]
+    if long.empty:
+        return []
+    rows = [f"{row} ({len(value):,} characters)" for row, value in long.head(_MAX_EXAMPLES).items()]
+    rest = len(long) - len(rows)
+    return [
+        f"column '{column}': names longer than {MAX_NAME_CHARS} characters (MAX_NAME_CHARS) at rows "
+        f"{', '.join(rows)}" + (f" and {rest} more" if rest else "")
+    ]
 
 
 def _range_problems(frame: pd.DataFrame) -> list[str]:
@@ -227,7 +346,7 @@ def _keys(frame: pd.DataFrame) -> pd.Series:
 
 def _examples(values: pd.Series) -> str:
     """'at rows 3 ('abc'), 9 ('x')' for the first offending rows, with a count of the rest."""
-    quoted = [f"{row} ({value!r})" for row, value in values.head(_MAX_EXAMPLES).items()]
+    quoted = [f"{row} ({_shorten(value, _MAX_QUOTED_CHARS)!r})" for row, value in values.head(_MAX_EXAMPLES).items()]
     rest = len(values) - len(quoted)
     more = f" and {rest} more" if rest else ""
     return f"at rows {', '.join(quoted)}{more}"
@@ -237,3 +356,10 @@ def _join_limited(items: Iterable[str]) -> str:
     items = list(items)
     shown = ", ".join(items[:_MAX_EXAMPLES])
     return shown + (f" and {len(items) - _MAX_EXAMPLES} more" if len(items) > _MAX_EXAMPLES else "")
+
+
+def _shorten(value: object, limit: int) -> object:
+    """A long string cut to `limit` characters with an ellipsis; anything else unchanged."""
+    if isinstance(value, str) and len(value) > limit:
+        return value[:limit] + "…"
+    return value

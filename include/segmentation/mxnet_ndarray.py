@@ -16,6 +16,9 @@ uint16, uint32, uint64 and bfloat16). Refused: sparse storage (row_sparse, csr, 
 precedes the shape), MXNet's "none" arrays (ndim 0 or a 0 dimension outside numpy-shape mode, which
 MXNet loads as an empty NDArray), and anything after the names. V3's 0-d arrays load as numpy scalars
 (shape ()).
+
+Bounded: an array's declared shape is checked against MAX_ELEMENTS and against the bytes left in the
+file before anything is allocated for it, so a short file cannot declare a huge array.
 """
 
 from __future__ import annotations
@@ -28,6 +31,8 @@ import numpy as np
 FILE_MAGIC = 0x112
 V1_MAGIC, V2_MAGIC, V3_MAGIC = 0xF993FAC8, 0xF993FAC9, 0xF993FACA
 _CPU = 1
+# Elements in one array: 256 MiB of float32, as artifacts.MAX_MODEL_BYTES allows for the whole member.
+MAX_ELEMENTS = 1 << 26
 
 # mshadow type flags -> numpy dtypes.
 DTYPES: dict[int, np.dtype] = {
@@ -151,7 +156,14 @@ def _load_array(reader: _Reader, index: int) -> np.ndarray:
     if dtype is None:
         raise NDArrayFormatError(f"array {index} at byte {start}: unknown dtype flag {flag}, expected 0–7")
     # Python ints: a corrupt shape must not overflow into a small or negative size.
-    raw = reader.take(math.prod(shape) * dtype.itemsize, f"array {index} values")
+    count = math.prod(shape)
+    if count > MAX_ELEMENTS:
+        raise NDArrayFormatError(
+            f"array {index} at byte {start}: shape {shape} declares {count:,} elements, above the limit of "
+            f"{MAX_ELEMENTS:,} (MAX_ELEMENTS)"
+        )
+    # `take` checks the bytes left before slicing: nothing is allocated for a shape the file cannot hold.
+    raw = reader.take(count * dtype.itemsize, f"array {index} values")
     return np.frombuffer(raw, dtype=dtype).reshape(shape).astype(dtype.newbyteorder("="), copy=True)
 
 

@@ -8,10 +8,17 @@ packed `values` (1), `keys` (2) and `shape` (3).
 
 Dense float matrices, the hot path, are encoded and decoded without a Python loop per record: every
 record has the same bytes around its values, so a stream is an (n_records, record_length) byte matrix.
+
+Decoding is bounded: a tensor's declared shape must be non-negative and hold at most MAX_RECORD_VALUES
+values (a dense tensor no more than its payload carries), checked before the record's row is allocated;
+and since sparse records can expand beyond their bytes, a stream decodes to at most
+max(MAX_DECODED_VALUES, its length in bytes) values, checked row by row. Each refusal is a
+RecordIOError naming the record and its byte offset.
 """
 
 from __future__ import annotations
 
+import math
 import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -22,6 +29,12 @@ MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _LENGTH_MASK = (1 << 29) - 1
 FEATURES_KEY = "values"
+# Values one record's tensor may declare (its shape's product): 4 MiB of float32, far above any row a
+# built-in algorithm takes (the census has 34 features).
+MAX_RECORD_VALUES = 1 << 20
+# Values a whole stream may decode to once sparse records are made dense, unless the stream is longer in
+# bytes (dense values never outnumber their bytes): 64 MiB of float32, held before a refusal.
+MAX_DECODED_VALUES = 1 << 24
 
 # Value oneof field numbers -> numpy dtype of the tensor's values.
 _TENSOR_FIELDS: dict[int, str] = {2: "float32", 3: "float64", 7: "int32"}
@@ -192,18 +205,47 @@ class _Tensor:
 
     def dense(self, index: int, offset: int) -> np.ndarray:
         """The tensor as a dense vector; sparse tensors (keys + shape) are scattered into zeros."""
+        width = self.declared_width(index, offset)
         if self.keys is None or (len(self.keys) == 0 and not self.shape):
+            if width is not None and width > len(self.values):
+                raise RecordIOError(
+                    f"record {index} at byte {offset}: shape {self.shape} declares {width:,} values, "
+                    f"the payload holds {len(self.values):,}"
+                )
             return self.values
-        if not self.shape:
+        if width is None:
             raise RecordIOError(f"record {index} at byte {offset}: sparse tensor without a shape")
-        width = int(np.prod(self.shape))
         if len(self.keys) != len(self.values) or (len(self.keys) and self.keys.max() >= width):
             raise RecordIOError(
                 f"record {index} at byte {offset}: sparse tensor keys do not fit its shape {self.shape}"
             )
         row = np.zeros(width, dtype=self.values.dtype)
-        row[self.keys.astype(np.int64)] = self.values
+        row[self.keys] = self.values
         return row
+
+    def declared_width(self, index: int, offset: int) -> int | None:
+        """The number of values the shape declares (None without a shape), refused when negative or huge."""
+        if not self.shape:
+            return None
+        if any(d < 0 for d in self.shape):
+            raise RecordIOError(f"record {index} at byte {offset}: negative dimension in tensor shape {self.shape}")
+        width = math.prod(self.shape)  # Python ints: no overflow into a small or negative width
+        if width > MAX_RECORD_VALUES:
+            raise RecordIOError(
+                f"record {index} at byte {offset}: tensor shape {self.shape} declares {width:,} values, above the "
+                f"limit of {MAX_RECORD_VALUES:,} (MAX_RECORD_VALUES)"
+            )
+        return width
+
+
+def _check_decoded(rows: list[np.ndarray], stream_bytes: int, index: int, offset: int) -> None:
+    """Refuse a stream whose rows so far decode to more than max(MAX_DECODED_VALUES, stream_bytes) values."""
+    limit = max(MAX_DECODED_VALUES, stream_bytes)
+    if len(rows) * rows[0].shape[0] > limit:
+        raise RecordIOError(
+            f"record {index} at byte {offset}: the stream decodes to more than {limit:,} values "
+            f"(MAX_DECODED_VALUES, or the stream's {stream_bytes:,} bytes)"
+        )
 
 
 def decode_features(data: bytes | bytearray | memoryview) -> np.ndarray:
@@ -229,6 +271,7 @@ def decode_features(data: bytes | bytearray | memoryview) -> np.ndarray:
                 f"record {index} at byte {offset}: no features[{FEATURES_KEY!r}] tensor (found: {found})"
             )
         rows.append(features[FEATURES_KEY].dense(index, offset))
+        _check_decoded(rows, len(buffer), index, offset)
         if rows[-1].shape != rows[0].shape or rows[-1].dtype != rows[0].dtype:
             raise RecordIOError(
                 f"record {index} at byte {offset}: {rows[-1].shape[0]} {rows[-1].dtype} values where "
@@ -264,6 +307,7 @@ def decode_labels(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
                     f"record 0 has {columns[key][0].shape[0]} (ragged rows)"
                 )
             columns[key].append(row)
+            _check_decoded(columns[key], len(buffer), index, offset)
     return {key: np.stack(rows) for key, rows in columns.items()}
 
 
@@ -417,7 +461,13 @@ def _parse_tensor(reader: _Reader, end: int, dtype: str) -> _Tensor:
             else:
                 values = np.frombuffer(chunk, dtype=np.dtype(dtype).newbyteorder("<")).astype(dtype)
         elif field == 2 and wire == _WIRE_LENGTH:
-            keys = np.array(_varints(reader.read(reader.varint()), reader), dtype=np.uint64)
+            where = reader.position
+            raw_keys = _varints(reader.read(reader.varint()), reader)
+            if any(k < 0 for k in raw_keys):
+                raise RecordIOError(
+                    f"record {reader.index} at byte {reader.offset}: negative sparse key at payload byte {where}"
+                )
+            keys = np.array(raw_keys, dtype=np.int64)
         elif field == 3 and wire == _WIRE_LENGTH:
             shape = _varints(reader.read(reader.varint()), reader)
         else:

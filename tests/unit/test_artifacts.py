@@ -9,7 +9,9 @@ import tarfile
 import numpy as np
 import pytest
 
+from include.segmentation import artifacts
 from include.segmentation.artifacts import (
+    MAX_ARCHIVE_MEMBERS,
     MEMBER,
     ArtifactError,
     PCAModel,
@@ -222,3 +224,29 @@ def test_corrupt_compressed_stream_is_refused() -> None:
 def test_kmeans_centroids_that_are_not_a_matrix_are_refused_on_read() -> None:
     with pytest.raises(ArtifactError, match=r"centroids must be a \(k, feature_dim\) matrix, got shape \(2, 3, 1\)"):
         read_kmeans_model(_tar({MEMBER: dumps([np.ones((2, 3, 1), dtype="float32")])}))
+
+
+def test_archive_of_the_member_limit_is_read_and_one_more_is_refused() -> None:
+    others = {f"notes{i}.txt": b"x" for i in range(MAX_ARCHIVE_MEMBERS - 1)}
+    assert read_kmeans_model(_tar({MEMBER: _kmeans_bytes(), **others})).shape == (2, 3)
+    with pytest.raises(ArtifactError, match=r"more than 16 members \(MAX_ARCHIVE_MEMBERS\)"):
+        read_kmeans_model(_tar({MEMBER: _kmeans_bytes(), **others, "one-more": b"x"}))
+
+
+def test_member_declaring_more_than_the_limit_is_refused_before_it_is_read(monkeypatch) -> None:
+    content = _kmeans_bytes()
+    monkeypatch.setattr(artifacts, "MAX_MODEL_BYTES", len(content))
+    assert read_kmeans_model(_tar({MEMBER: content})).shape == (2, 3)
+    with pytest.raises(ArtifactError, match=rf"declares {len(content) + 4} bytes, above the limit of {len(content)}"):
+        read_kmeans_model(_tar({MEMBER: content + bytes(4)}))
+
+
+def test_archive_inflating_past_its_limit_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(artifacts, "_MAX_ARCHIVE_BYTES", 4096)
+    with pytest.raises(ArtifactError, match="model.tar.gz expands past 4,096 bytes"):
+        read_kmeans_model(_tar({"big.txt": bytes(8192), MEMBER: _kmeans_bytes()}))
+
+
+def test_a_long_member_name_is_cut_in_the_message() -> None:
+    with pytest.raises(ArtifactError, match=r"no model_algo-1 at its root \(it holds a{100}…\)$"):
+        read_kmeans_model(_tar({"a" * 5000: b"x"}))

@@ -180,3 +180,96 @@ def test_census_above_the_size_limit_is_refused_with_its_size_and_the_limit() ->
     census.check_census_size(census.MAX_CENSUS_BYTES, "s3://popseg/census.csv")
     with pytest.raises(CensusValidationError, match=r"s3://popseg/census.csv: the file is 1,073,741,825 bytes"):
         census.check_census_size(census.MAX_CENSUS_BYTES + 1, "s3://popseg/census.csv")
+
+
+def test_stored_file_above_the_limit_is_refused_before_reading(tmp_path, monkeypatch, small) -> None:
+    path = tmp_path / "census.csv"
+    path.write_bytes(_csv(small))
+    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 100)
+    with pytest.raises(CensusValidationError, match=rf"the file is {path.stat().st_size:,} bytes, above .* 100 bytes"):
+        load_census(path)
+
+
+def test_binary_file_object_above_the_limit_is_refused(monkeypatch, small) -> None:
+    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 100)
+    with pytest.raises(CensusValidationError, match=r"the file is 101 bytes"):
+        load_census(io.BytesIO(_csv(small)))  # read up to one byte past the limit, no further
+
+
+def test_gzip_within_the_limit_loads_and_past_it_is_refused(monkeypatch, small) -> None:
+    data = _csv(small)
+    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", len(data))
+    assert len(load_census(gzip.compress(data))) == 20
+    with pytest.raises(CensusValidationError, match="the gzip data expands past"):
+        load_census(gzip.compress(data + b"\n"))
+
+
+def test_corrupt_gzip_is_refused() -> None:
+    with pytest.raises(CensusValidationError, match="corrupt gzip data"):
+        load_census(gzip.compress(b"CensusId,State\n" * 100)[:-20])
+
+
+def test_header_of_too_many_columns_is_refused_before_parsing(small) -> None:
+    header = ",".join([*COLUMNS, *(f"x{i}" for i in range(census.MAX_COLUMNS - len(COLUMNS) + 1))])
+    with pytest.raises(CensusValidationError, match=r"the header \(line 1\) has 257 columns, above the limit of 256"):
+        load_census(header.encode() + b"\n1\n")
+
+
+def test_line_length_limit_is_exact_and_names_the_line(small) -> None:
+    lines = _csv(small.assign(Notes="")).splitlines()
+    padded = lines[3] + b"x" * (census.MAX_LINE_BYTES - len(lines[3]))
+    assert len(load_census(b"\n".join([*lines[:3], padded, *lines[4:]]))) == 20
+    with pytest.raises(CensusValidationError, match=r"line 4 is 65,537 bytes long, above the limit of 65,536"):
+        load_census(b"\n".join([*lines[:3], padded + b"x", *lines[4:]]))
+
+
+def test_long_line_is_found_across_scan_windows(monkeypatch, small) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 64)  # many windows; lines straddle their edges
+    monkeypatch.setattr(census, "MAX_LINE_BYTES", 500)
+    lines = _csv(small).splitlines()
+    assert len(load_census(b"\n".join(lines))) == 20
+    lines[17] += b"9" * 500
+    with pytest.raises(CensusValidationError, match=r"line 18 is \d+ bytes long"):
+        load_census(b"\n".join(lines))
+
+
+def test_nul_byte_is_refused_as_binary_naming_its_line(small) -> None:
+    data = _csv(small).replace(b"\n", b"\n\x00", 3).replace(b"\n\x00", b"\n", 2)
+    with pytest.raises(CensusValidationError, match=r"binary data, not CSV text: a NUL byte on line 4"):
+        load_census(data)
+
+
+def test_unparsable_csv_is_a_validation_error_naming_the_problem(small) -> None:
+    lines = _csv(small).splitlines()
+    lines[5] += b',"unclosed'
+    with pytest.raises(CensusValidationError, match=r"not a readable CSV: .*EOF inside string"):
+        load_census(b"\n".join(lines))
+
+
+@pytest.mark.parametrize("column", ["State", "County"])
+def test_names_longer_than_the_limit_are_refused_with_their_rows(small, column) -> None:
+    small.loc[[2, 6], column] = "N" * (census.MAX_NAME_CHARS + 1)
+    small.loc[4, column] = "N" * census.MAX_NAME_CHARS
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small))
+    assert f"column '{column}': names longer than 256 characters (MAX_NAME_CHARS) at rows 3 (257 characters), 7" in str(
+        error.value
+    )
+
+
+def test_long_offending_values_are_quoted_shortened(small) -> None:
+    small["Walk"] = small["Walk"].astype(object)
+    small.loc[0, "Walk"] = "z" * 5000
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small))
+    assert f"1 ('{'z' * 40}…')" in str(error.value)
+    assert len(str(error.value)) < 300
+
+
+def test_extra_columns_warning_lists_ten_and_counts_the_rest(small, caplog) -> None:
+    wide = small.assign(**{f"extra{i:02}": 0 for i in range(25)})
+    with caplog.at_level(logging.WARNING):
+        load_census(_csv(wide))
+    assert "ignoring 25 extra columns: extra00, extra01" in caplog.text
+    assert "extra09 … and 15 more" in caplog.text
+    assert "extra10" not in caplog.text

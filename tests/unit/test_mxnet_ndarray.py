@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from include.segmentation.mxnet_ndarray import V1_MAGIC, V3_MAGIC, NDArrayFormatError, dumps, loads
+from include.segmentation.mxnet_ndarray import MAX_ELEMENTS, V1_MAGIC, V3_MAGIC, NDArrayFormatError, dumps, loads
 from tests.conftest import shared_path
 
 GOLDEN = ["pca_census_model_algo-1", "kmeans_k8_model_algo-1", "float64_and_int32_dict", "scalar_shapes_list"]
@@ -150,9 +150,15 @@ def test_unknown_device_type_is_refused() -> None:
         loads(_file([blob]))
 
 
-def test_a_corrupt_huge_shape_is_reported_as_truncation_not_overflow() -> None:
+def test_a_corrupt_huge_shape_is_refused_by_the_element_limit_not_overflow() -> None:
     blob = struct.pack("<IiI2qiii", 0xF993FAC9, 0, 2, 2**62, 2**62, 1, 0, 0)
-    with pytest.raises(NDArrayFormatError, match="truncated file: array 0 values needs"):
+    with pytest.raises(NDArrayFormatError, match=r"array 0 at byte 24: shape .* elements, above .*MAX_ELEMENTS"):
+        loads(_file([blob]))
+
+
+def test_a_shape_within_the_limit_but_beyond_the_file_is_truncation() -> None:
+    blob = struct.pack("<IiI2qiii", 0xF993FAC9, 0, 2, 1, MAX_ELEMENTS, 1, 0, 0) + bytes(64)
+    with pytest.raises(NDArrayFormatError, match=r"truncated file: array 0 values needs 268435456 bytes at byte 64"):
         loads(_file([blob]))
 
 

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from include.segmentation.recordio import (
+    MAX_RECORD_VALUES,
     RecordIOError,
     decode_features,
     decode_labels,
@@ -16,6 +17,7 @@ from include.segmentation.recordio import (
     encode_labels,
 )
 from tests.conftest import shared_path
+from tests.hostile_inputs import sparse_record
 
 
 def _golden(name: str) -> bytes:
@@ -61,7 +63,7 @@ def test_labels_of_a_training_file_decode_under_values(expected) -> None:
     assert labels["values"].ravel().tolist() == expected["float32_with_labels.rec"]["labels"]
 
 
-def test_sparse_records_are_made_dense(expected) -> None:
+def testsparse_records_are_made_dense(expected) -> None:
     dense = decode_features(_golden("sparse_float32.rec"))
     assert np.allclose(dense, expected["sparse_float32.rec"]["dense_equivalent"])
 
@@ -176,3 +178,26 @@ def test_records_of_equal_length_but_other_keys_are_not_taken_for_uniform() -> N
 def test_large_uniform_label_streams_decode_to_their_values() -> None:
     values = np.random.default_rng(2).random((5000, 33), dtype=np.float32)
     assert np.array_equal(decode_labels(encode_labels({"projection": values}))["projection"], values)
+
+
+def test_sparse_shape_at_the_value_limit_decodes_and_one_more_is_refused() -> None:
+    assert decode_features(sparse_record([MAX_RECORD_VALUES], keys=[])).shape == (1, MAX_RECORD_VALUES)
+    first = sparse_record([1], keys=[])
+    refusal = rf"record 1 at byte {len(first)}: tensor shape \[1048577\] declares 1,048,577 values"
+    with pytest.raises(RecordIOError, match=refusal):
+        decode_features(first + sparse_record([MAX_RECORD_VALUES + 1], keys=[]))
+
+
+def test_shape_whose_product_overflows_int64_is_refused_not_wrapped() -> None:
+    with pytest.raises(RecordIOError, match="MAX_RECORD_VALUES"):
+        decode_features(sparse_record([1 << 32, 1 << 32], keys=[]))
+
+
+def test_negative_sparse_key_is_refused() -> None:
+    with pytest.raises(RecordIOError, match="record 0 at byte 0: negative sparse key"):
+        decode_features(sparse_record([4], keys=[-1]))
+
+
+def test_dense_tensor_declaring_more_values_than_it_holds_is_refused() -> None:
+    with pytest.raises(RecordIOError, match="record 0 at byte 0: shape \\[3\\] declares 3 values, the payload holds 0"):
+        decode_features(sparse_record([3]))
