@@ -58,6 +58,9 @@ def parse_request(body: bytes, content_type: str | None, feature_dim: int) -> np
             rows = decode_features(body).astype("float32", copy=False)
     except (json.JSONDecodeError, UnicodeDecodeError, RecordIOError) as exc:
         raise InvalidRequest(f"Unable to parse the {media} request body: {exc}") from exc
+    except MemoryError as exc:
+        # numpy refuses an impossible size (a RecordIO tensor's shape is the client's word) before allocating.
+        raise InvalidRequest(f"The {media} request declares a tensor too large to hold: {exc}") from exc
     except _MALFORMED as exc:
         raise InvalidRequest(f"Unable to read the {media} request as numeric records: {exc}") from exc
     return _checked(rows, feature_dim)
