@@ -1,4 +1,5 @@
-"""`python -m include.aws_emulator --host 127.0.0.1 --port 4566 [--data-dir DIR]` from the project root."""
+"""`python -m include.aws_emulator --host 127.0.0.1 --port 4566 [--data-dir DIR] [--allow-host NAME]...`
+from the project root."""
 
 from __future__ import annotations
 
@@ -8,7 +9,7 @@ import signal
 import sys
 import threading
 
-from include.aws_emulator.server import DEFAULT_REGION, Emulator
+from include.aws_emulator.server import DEFAULT_ALLOWED_HOSTS, DEFAULT_REGION, Emulator
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -20,11 +21,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--port", type=int, default=4566, help="port to bind; 0 picks a free one")
     parser.add_argument("--data-dir", help="keep S3 objects and SageMaker state here across restarts")
     parser.add_argument("--region", default=DEFAULT_REGION, help="region for unsigned requests")
+    parser.add_argument(
+        "--allow-host",
+        action="append",
+        default=[],
+        metavar="NAME",
+        help=f"also accept requests whose Host is NAME (repeatable); always: {', '.join(DEFAULT_ALLOWED_HOSTS)}",
+    )
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
-    emulator = Emulator(host=args.host, port=args.port, data_dir=args.data_dir, region=args.region).start()
+    emulator = Emulator(
+        host=args.host, port=args.port, data_dir=args.data_dir, region=args.region, allow_hosts=args.allow_host
+    ).start()
     print(f"popseg AWS emulator listening on {emulator.endpoint_url}", flush=True)
 
     stopping = threading.Event()

@@ -50,14 +50,17 @@ def parse_request(body: bytes, content_type: str | None, feature_dim: int) -> np
         if media == CSV:
             rows = parse_csv(body)
         elif media == JSON:
-            rows = _matrix(_json_rows(json.loads(body)), feature_dim)
+            rows = _matrix(_json_rows(json.loads(body), feature_dim), feature_dim)
         elif media == JSONLINES:
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
-            rows = _matrix([_instance(line) for line in lines], feature_dim)
+            rows = _matrix([_instance(line, feature_dim) for line in lines], feature_dim)
         else:
             rows = decode_features(body).astype("float32", copy=False)
     except (json.JSONDecodeError, UnicodeDecodeError, RecordIOError) as exc:
         raise InvalidRequest(f"Unable to parse the {media} request body: {exc}") from exc
+    except MemoryError as exc:
+        # numpy refuses an impossible size (a RecordIO tensor's shape is the client's word) before allocating.
+        raise InvalidRequest(f"The {media} request declares a tensor too large to hold: {exc}") from exc
     except _MALFORMED as exc:
         raise InvalidRequest(f"Unable to read the {media} request as numeric records: {exc}") from exc
     return _checked(rows, feature_dim)
@@ -107,7 +110,7 @@ def _negotiate(accept: str | None, supported: list[str]) -> str:
     raise InvalidRequest(f"accept type {accept} not supported; use one of {', '.join(supported)}", status=406)
 
 
-def _json_rows(document: object) -> list:
+def _json_rows(document: object, feature_dim: int) -> list:
     """The instances of a JSON request: {"instances": [...]}, a list of rows, or one flat row."""
     if isinstance(document, dict):
         if "instances" not in document:
@@ -117,11 +120,15 @@ def _json_rows(document: object) -> list:
         raise ValueError("expected a list of instances")
     if document and all(isinstance(v, int | float) and not isinstance(v, bool) for v in document):
         return [document]  # one flat row
-    return [_instance(item) for item in document]
+    return [_instance(item, feature_dim) for item in document]
 
 
-def _instance(item: object) -> list | np.ndarray:
-    """One instance: a list, {"features": [...]}, or {"data": {"features": {"values", "keys", "shape"}}}."""
+def _instance(item: object, feature_dim: int) -> list | np.ndarray:
+    """One instance: a list, {"features": [...]}, or {"data": {"features": {"values", "keys", "shape"}}}.
+
+    A sparse instance is made dense only when it is no wider than the model's `feature_dim`: its shape
+    (or largest key) is the client's word, and a huge one would otherwise be allocated first.
+    """
     if isinstance(item, list):
         return item
     if not isinstance(item, dict):
@@ -141,6 +148,8 @@ def _instance(item: object) -> list | np.ndarray:
         raise ValueError(f"a sparse instance has {keys.size} keys but {values.size} values")
     if width is None:
         width = int(keys.max()) + 1 if keys.size else 0
+    if width > feature_dim:
+        raise InvalidRequest(f"A sparse instance is {width} features wide; the model expects {feature_dim}")
     if keys.size and (keys.min() < 0 or keys.max() >= width):
         raise ValueError(f"a sparse instance's keys must lie in [0, {width}), got {keys.min()}..{keys.max()}")
     row = np.zeros(width, dtype="float32")

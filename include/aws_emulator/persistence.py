@@ -1,9 +1,19 @@
 """`--data-dir`: S3 objects and SageMaker state kept on disk across restarts.
 
-Saved when the emulator stops (SIGINT/SIGTERM or `Emulator.stop()`), restored when it starts:
-`<dir>/s3/<bucket>/<url-quoted key>` holds object bytes, `<dir>/sagemaker.json` the resources. Jobs
-that were still running come back Failed (their worker is gone); endpoints come back InService with
-their model reloaded, or Failed with the reason.
+Saved when the emulator stops (SIGINT/SIGTERM or `Emulator.stop()`), restored when it starts. Layout:
+
+    <dir>/CURRENT                      the name of the snapshot in use, e.g. "snapshot-1f0c…"
+    <dir>/snapshot-<32 hex>/sagemaker.json   the SageMaker resources
+    <dir>/snapshot-<32 hex>/s3.json          [{"bucket", "key", "file"}, …] and the bucket list
+    <dir>/snapshot-<32 hex>/objects/<n>      object bytes, named by a counter, never by the key
+
+A save writes a whole new snapshot beside the old one, then swaps CURRENT (`os.replace`, atomic), then
+deletes the old one, so a save that fails part-way leaves the previous snapshot in use. Keys never
+become paths, so `..` or `/` in a key cannot reach outside the directory. A restore reads only
+regular files named as above inside the snapshot: symlinks and anything else are skipped.
+
+Jobs that were still running come back Failed (their worker is gone); endpoints come back InService
+with their model reloaded, or Failed with the reason.
 """
 
 from __future__ import annotations
@@ -11,10 +21,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+import os
+import re
 import shutil
+import tempfile
+import uuid
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote, unquote
 
 from include.aws_emulator.algorithms import ClientError, ModelLoadError
 from include.aws_emulator.aws_clients import AwsClients
@@ -29,7 +42,12 @@ from include.aws_emulator.sagemaker.models import (
 )
 
 log = logging.getLogger("popseg.emulator.persistence")
+CURRENT = "CURRENT"
 STATE_FILE = "sagemaker.json"
+S3_MANIFEST = "s3.json"
+OBJECTS = "objects"
+_SNAPSHOT = re.compile(r"snapshot-[0-9a-f]{32}")
+_OBJECT = re.compile(r"[0-9]{1,12}")
 
 
 class StateStore:
@@ -40,25 +58,38 @@ class StateStore:
         self.hosting = hosting
 
     def save(self) -> None:
+        """Write a new snapshot, then make it current; the previous one stays current until then."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        self._save_s3()
-        with self.backend.lock:
-            state = {
-                "training_jobs": [dataclasses.asdict(job) for job in self.backend.training_jobs.values()],
-                "models": [dataclasses.asdict(m) for m in self.backend.models.values()],
-                "endpoint_configs": [dataclasses.asdict(c) for c in self.backend.endpoint_configs.values()],
-                "endpoints": [_endpoint_state(e) for e in self.backend.endpoints.values()],
-                "tags": self.backend.tags,
-            }
-        temporary = self.directory / (STATE_FILE + ".tmp")
-        temporary.write_text(json.dumps(state))
-        temporary.replace(self.directory / STATE_FILE)
-        log.info("saved state to %s", self.directory)
+        staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.directory))
+        try:
+            self._save_s3(staging)
+            with self.backend.lock:
+                state = {
+                    "training_jobs": [dataclasses.asdict(job) for job in self.backend.training_jobs.values()],
+                    "models": [dataclasses.asdict(m) for m in self.backend.models.values()],
+                    "endpoint_configs": [dataclasses.asdict(c) for c in self.backend.endpoint_configs.values()],
+                    "endpoints": [_endpoint_state(e) for e in self.backend.endpoints.values()],
+                    "tags": self.backend.tags,
+                }
+            (staging / STATE_FILE).write_text(json.dumps(state))
+            name = f"snapshot-{uuid.uuid4().hex}"
+            staging.rename(self.directory / name)
+        except BaseException:
+            shutil.rmtree(staging, ignore_errors=True)
+            raise
+        pointer = self.directory / f".{CURRENT}.{name}"
+        pointer.write_text(name)
+        os.replace(pointer, self.directory / CURRENT)
+        self._remove_all_but(name)
+        log.info("saved state to %s", self.directory / name)
 
     def restore(self) -> None:
-        self._restore_s3()
-        path = self.directory / STATE_FILE
-        if not path.exists():
+        snapshot = self._current()
+        if snapshot is None:
+            return
+        self._restore_s3(snapshot)
+        path = snapshot / STATE_FILE
+        if not _regular_file(path, snapshot):
             return
         state = json.loads(path.read_text())
         with self.backend.lock:
@@ -72,7 +103,29 @@ class StateStore:
             self.backend.tags.update(state["tags"])
         for fields in state["endpoints"]:
             self._restore_endpoint(fields)
-        log.info("restored state from %s", self.directory)
+        log.info("restored state from %s", snapshot)
+
+    def _current(self) -> Path | None:
+        """The snapshot CURRENT names, if CURRENT and the snapshot are real (not symlinked) and well-named."""
+        pointer = self.directory / CURRENT
+        if not _regular_file(pointer):
+            if (self.directory / STATE_FILE).exists() or (self.directory / "s3").exists():
+                log.warning("%s holds state in the old layout, which is no longer read", self.directory)
+            return None
+        name = pointer.read_text().strip()
+        snapshot = self.directory / name
+        if not _SNAPSHOT.fullmatch(name) or snapshot.is_symlink() or not snapshot.is_dir():
+            log.warning("%s names no snapshot in %s; starting empty", pointer, self.directory)
+            return None
+        return snapshot
+
+    def _remove_all_but(self, keep: str) -> None:
+        """Delete older snapshots and staging left by an interrupted save; symlinks are not followed."""
+        for path in self.directory.iterdir():
+            if path.name != keep and (_SNAPSHOT.fullmatch(path.name) or path.name.startswith(".staging-")):
+                if path.is_symlink() or not path.is_dir():
+                    continue
+                shutil.rmtree(path, ignore_errors=True)
 
     def _restore_endpoint(self, fields: dict[str, Any]) -> None:
         deployment = Deployment(**fields.pop("deployment")) if fields.get("deployment") else None
@@ -88,28 +141,42 @@ class StateStore:
         with self.backend.lock:
             self.backend.endpoints[endpoint.name] = endpoint
 
-    def _save_s3(self) -> None:
+    def _save_s3(self, snapshot: Path) -> None:
+        """Every object streamed to `objects/<n>` (boto3's transfer, so large ones in parts), and the manifest."""
         s3 = self.clients.client("s3")
-        root = self.directory / "s3"
-        if root.exists():
-            shutil.rmtree(root)
+        (snapshot / OBJECTS).mkdir()
+        buckets: list[str] = []
+        objects: list[dict[str, str]] = []
         for bucket in s3.list_buckets().get("Buckets", []):
-            folder = root / bucket["Name"]
-            folder.mkdir(parents=True)
+            buckets.append(bucket["Name"])
             for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket["Name"]):
                 for item in page.get("Contents", []):
-                    body = s3.get_object(Bucket=bucket["Name"], Key=item["Key"])["Body"].read()
-                    (folder / quote(item["Key"], safe="")).write_bytes(body)
+                    file = str(len(objects))
+                    s3.download_file(bucket["Name"], item["Key"], str(snapshot / OBJECTS / file))
+                    objects.append({"bucket": bucket["Name"], "key": item["Key"], "file": file})
+        (snapshot / S3_MANIFEST).write_text(json.dumps({"buckets": buckets, "objects": objects}))
 
-    def _restore_s3(self) -> None:
-        root = self.directory / "s3"
-        if not root.exists():
+    def _restore_s3(self, snapshot: Path) -> None:
+        manifest = snapshot / S3_MANIFEST
+        if not _regular_file(manifest, snapshot):
             return
+        listing = json.loads(manifest.read_text())
         s3 = self.clients.client("s3")
-        for folder in sorted(p for p in root.iterdir() if p.is_dir()):
-            s3.create_bucket(Bucket=folder.name)
-            for path in sorted(folder.iterdir()):
-                s3.put_object(Bucket=folder.name, Key=unquote(path.name), Body=path.read_bytes())
+        for bucket in listing["buckets"]:
+            s3.create_bucket(Bucket=bucket)
+        for entry in listing["objects"]:
+            path = snapshot / OBJECTS / str(entry["file"])
+            if not _OBJECT.fullmatch(str(entry["file"])) or not _regular_file(path, snapshot):
+                log.warning("skipped s3://%s/%s: %s is not a regular file", entry["bucket"], entry["key"], path.name)
+                continue
+            s3.upload_file(str(path), entry["bucket"], entry["key"])
+
+
+def _regular_file(path: Path, root: Path | None = None) -> bool:
+    """A regular file, not a symlink, and (given `root`) inside `root` once every link on the way is resolved."""
+    if path.is_symlink() or not path.is_file():
+        return False
+    return root is None or path.resolve().is_relative_to(root.resolve())
 
 
 def _endpoint_state(endpoint: Endpoint) -> dict[str, Any]:

@@ -5,11 +5,17 @@ from __future__ import annotations
 
 import importlib.util
 import json
+import math
 import re
+import subprocess
+import sys
+from collections import Counter
 
 import pytest
 import yaml
+from cryptography.fernet import Fernet
 
+from include.aws_emulator.server import HEALTH_PATH
 from tests.conftest import PROJECT_ROOT
 
 AIRFLOW_SERVICES = {
@@ -18,6 +24,12 @@ AIRFLOW_SERVICES = {
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
 }
+
+
+SECRET_NAME = re.compile(r"SECRET|KEY|PASSWORD|TOKEN|FERNET", re.IGNORECASE)
+REQUIRED = re.compile(r"\$\{(?P<name>[A-Z][A-Z0-9_]*):\?[^}]+\}")
+# The emulator's credentials are dummies by design (README: "credentials are dummies").
+DUMMY_VALUES = {"testing"}
 
 
 @pytest.fixture(scope="module")
@@ -83,3 +95,108 @@ def test_ports_are_published_on_loopback_only(compose) -> None:
     for service in compose["services"].values():
         for port in service.get("ports", []):
             assert port.startswith("127.0.0.1:")
+
+
+def _environments(compose: dict) -> dict[str, dict[str, str]]:
+    return {name: service.get("environment", {}) for name, service in compose["services"].items()}
+
+
+def test_every_secret_is_required_from_the_environment_never_written_in_the_file(compose) -> None:
+    for service, environment in _environments(compose).items():
+        for name, value in environment.items():
+            if SECRET_NAME.search(name):
+                assert REQUIRED.fullmatch(str(value)), f"{service}: {name} must be ${{VAR:?message}}, not a literal"
+        database = environment.get("AIRFLOW__DATABASE__SQL_ALCHEMY_CONN")
+        if database:
+            password = re.fullmatch(r"postgresql\+psycopg2://airflow:(.+)@postgres/airflow", database).group(1)
+            assert REQUIRED.fullmatch(password), service
+
+
+def test_airflow_services_share_one_jwt_secret_api_key_and_fernet_key(compose) -> None:
+    names = ("AIRFLOW__API_AUTH__JWT_SECRET", "AIRFLOW__API__SECRET_KEY", "AIRFLOW__CORE__FERNET_KEY")
+    environments = _environments(compose)
+    values = {tuple(environments[s][n] for n in names) for s in [*AIRFLOW_SERVICES, "airflow-init"]}
+    assert len(values) == 1
+    assert not any(SECRET_NAME.search(name) for name in environments["emulator"])
+
+
+def test_env_example_lists_every_required_variable_with_placeholders_only(compose) -> None:
+    required = set(m.group("name") for m in REQUIRED.finditer((PROJECT_ROOT / "docker-compose.yaml").read_text()))
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    assignments = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", example, re.MULTILINE))
+    assert set(assignments) == required
+    assert set(assignments.values()) == {"<generated>"}
+
+
+def test_the_documented_one_liner_writes_every_secret_and_never_overwrites(compose, tmp_path) -> None:
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    one_liner = re.search(r"^#\s+(\(set -C; python3 .*)$", example, re.MULTILINE).group(1)
+    assert one_liner in (PROJECT_ROOT / "README.md").read_text()
+    command = one_liner.replace("python3", f"'{sys.executable}'", 1)
+    subprocess.run(["bash", "-c", command], cwd=tmp_path, check=True)
+    secrets = dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines())
+    assert set(secrets) == set(re.findall(r"^([A-Z][A-Z0-9_]*)=", example, re.MULTILINE))
+    assert len(secrets["AIRFLOW_JWT_SECRET"]) >= math.ceil(64 * 4 / 3)  # 64 random bytes, base64
+    assert len(secrets["AIRFLOW_API_SECRET_KEY"]) >= math.ceil(64 * 4 / 3)
+    Fernet(secrets["AIRFLOW_FERNET_KEY"].encode())  # a valid key, or this raises
+    assert all(re.fullmatch(r"[A-Za-z0-9_=-]+", value) for value in secrets.values())  # safe in a database URL
+    assert subprocess.run(["bash", "-c", command], cwd=tmp_path, capture_output=True).returncode != 0
+    assert dict(line.split("=", 1) for line in (tmp_path / ".env").read_text().splitlines()) == secrets
+
+
+def test_dot_env_is_ignored_by_git() -> None:
+    assert subprocess.run(["git", "check-ignore", "--quiet", ".env"], cwd=PROJECT_ROOT).returncode == 0
+
+
+def _entropy(value: str) -> float:
+    """Shannon entropy in bits per character."""
+    counts = Counter(value)
+    return -sum(n / len(value) * math.log2(n / len(value)) for n in counts.values())
+
+
+def literal_secrets(text: str) -> list[str]:
+    """Names assigned a literal that looks generated: a secret-like name, `=` or `:`, then a whole token of
+    16+ characters of base64/hex alphabet mixing case or digits with high entropy (not `${VAR}`, not a dummy)."""
+    found = []
+    for match in re.finditer(
+        r"(?P<name>\w*(?:SECRET|KEY|PASSWORD|TOKEN|FERNET)\w*)[\"']?\s*[:=]\s*"
+        r"(?P<quote>[\"']?)(?P<value>[\w+/=.~-]{16,})(?P=quote)(?=[\s,;)}\]#]|$)",
+        text,
+        re.IGNORECASE,
+    ):
+        value = match.group("value")
+        classes = sum(bool(re.search(pattern, value)) for pattern in ("[a-z]", "[A-Z]", "[0-9]"))
+        if value not in DUMMY_VALUES and classes >= 2 and _entropy(value) >= 3.5:
+            found.append(match.group("name"))
+    return found
+
+
+def test_the_scan_catches_a_committed_secret_and_passes_references() -> None:
+    generated = "q3Jx0dVwV8lJm2rVfVZ1pC6qY8Xo9aKp3h5Qz7LwUeA="
+    assert literal_secrets(f"AIRFLOW__API_AUTH__JWT_SECRET: {generated}\n") == ["AIRFLOW__API_AUTH__JWT_SECRET"]
+    assert literal_secrets(f'fernet_key = "{generated}"') == ["fernet_key"]
+    assert literal_secrets(f"AIRFLOW_FERNET_KEY={generated}") == ["AIRFLOW_FERNET_KEY"]
+    assert literal_secrets("AIRFLOW__API__SECRET_KEY: ${AIRFLOW_API_SECRET_KEY:?set it}\n") == []
+    assert literal_secrets('"login": "testing", "password": "testing", key = make_key(bucket_name_value)') == []
+
+
+def test_no_tracked_file_assigns_a_literal_secret() -> None:
+    tracked = subprocess.run(["git", "ls-files", "-z"], cwd=PROJECT_ROOT, capture_output=True, check=True).stdout
+    offenders = {}
+    for name in filter(None, tracked.decode().split("\0")):
+        path = PROJECT_ROOT / name
+        if not path.is_file() or path.stat().st_size > 1_000_000:
+            continue
+        try:
+            text = path.read_text()
+        except UnicodeDecodeError:
+            continue
+        if found := literal_secrets(text):
+            offenders[name] = found
+    assert offenders == {}
+
+
+def test_the_emulator_healthcheck_uses_its_own_route_not_moto_api(compose) -> None:
+    check = " ".join(compose["services"]["emulator"]["healthcheck"]["test"])
+    assert f"http://localhost:4566{HEALTH_PATH}" in check
+    assert "moto-api" not in (PROJECT_ROOT / "docker-compose.yaml").read_text()

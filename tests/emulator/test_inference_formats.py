@@ -183,3 +183,11 @@ def test_an_unsupported_accept_type_is_a_406_naming_the_supported_ones() -> None
     ) as error:
         render_response(KMEANS_OUT, "text/html")
     assert error.value.status == 406
+
+
+@pytest.mark.parametrize("shape", [[2**40], [-3]])
+def test_a_sparse_instance_shaped_unlike_the_model_is_refused_before_it_is_made_dense(shape) -> None:
+    body = json.dumps({"instances": [{"data": {"features": {"keys": [0], "shape": shape, "values": [1]}}}]})
+    with pytest.raises(InvalidRequest) as error:
+        parse_request(body.encode(), "application/json", 3)
+    assert error.value.status == 400

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import struct
 from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
@@ -88,6 +89,35 @@ def test_wrong_feature_count_is_a_model_error_424(runtime, pca_endpoint) -> None
     assert error.response["OriginalStatusCode"] == 400
     assert "expects 6 features" in error.response["OriginalMessage"]
     assert error.response["LogStreamArn"].endswith(f"log-group:/aws/sagemaker/Endpoints/{pca_endpoint}")
+
+
+def _sparse_record(shape: list[int]) -> bytes:
+    """One RecordIO-protobuf record whose features["values"] is a sparse Float32Tensor with no keys and
+    this `shape` (negative sizes as protobuf writes them: 64-bit two's complement varints)."""
+
+    def varint(value: int) -> bytes:
+        value &= (1 << 64) - 1
+        out = bytearray()
+        while value >= 0x80:
+            out.append(value & 0x7F | 0x80)
+            value >>= 7
+        return bytes(out + bytes([value]))
+
+    def field(number: int, payload: bytes) -> bytes:
+        return varint(number << 3 | 2) + varint(len(payload)) + payload
+
+    tensor = field(2, b"") + field(3, b"".join(varint(size) for size in shape))
+    payload = field(1, field(1, b"values") + field(2, field(2, tensor)))
+    return struct.pack("<II", 0xCED7230A, len(payload)) + payload + b"\0" * (-len(payload) % 4)
+
+
+@pytest.mark.parametrize("shape", [[-5], [6, -1], [2**40]])
+def test_a_recordio_tensor_with_an_impossible_shape_is_a_client_error_not_a_crash(runtime, pca_endpoint, shape) -> None:
+    error = _error(
+        runtime, EndpointName=pca_endpoint, ContentType="application/x-recordio-protobuf", Body=_sparse_record(shape)
+    )
+    assert error.response["Error"]["Code"] == "ModelError"
+    assert error.response["OriginalStatusCode"] == 400
 
 
 def test_a_malformed_body_is_a_model_error(runtime, pca_endpoint) -> None:

@@ -1,12 +1,18 @@
-"""`--data-dir` keeps S3 objects and SageMaker resources across a restart."""
+"""`--data-dir` keeps S3 objects and SageMaker resources across a restart, saved atomically, with keys
+that cannot escape the directory and no symlink followed on restore."""
 
 from __future__ import annotations
 
+import json
+import logging
 import signal
 
 import boto3
 import numpy as np
+import pytest
 
+from include.aws_emulator.persistence import CURRENT
+from include.aws_emulator.server import Emulator, running_emulator
 from include.segmentation.recordio import encode_dense
 from tests.emulator.conftest import PCA_IMAGE, deploy, training_request, wait_for_job
 from tests.emulator.test_server import emulator_process
@@ -59,3 +65,97 @@ def test_without_a_data_dir_nothing_is_kept(tmp_path) -> None:
         assert next(_clients(url)).list_buckets()["Buckets"] == []
         process.send_signal(signal.SIGTERM)
         process.wait(timeout=60)
+
+
+PATH_LIKE_KEYS = ["..", ".", "../escape", "a/../../b", "/abs", "dir/", "%2e%2e", "ünï code"]
+
+
+def _stop(process) -> None:
+    process.send_signal(signal.SIGTERM)
+    assert process.wait(timeout=60) == 0
+
+
+def test_keys_that_look_like_paths_come_back_and_nothing_is_written_outside_the_data_dir(tmp_path) -> None:
+    data = tmp_path / "data"
+    with emulator_process("--data-dir", str(data)) as (process, url):
+        s3 = next(_clients(url))
+        s3.create_bucket(Bucket="path-like")
+        for key in PATH_LIKE_KEYS:
+            s3.put_object(Bucket="path-like", Key=key, Body=key.encode())
+        _stop(process)
+    assert [path.name for path in tmp_path.iterdir()] == ["data"]
+    with emulator_process("--data-dir", str(data)) as (process, url):
+        s3 = next(_clients(url))
+        assert {key: s3.get_object(Bucket="path-like", Key=key)["Body"].read() for key in PATH_LIKE_KEYS} == {
+            key: key.encode() for key in PATH_LIKE_KEYS
+        }
+        _stop(process)
+
+
+def test_a_save_that_fails_part_way_leaves_the_previous_snapshot_current(tmp_path, monkeypatch) -> None:
+    with running_emulator(data_dir=tmp_path) as emulator:
+        s3 = next(_clients(emulator.endpoint_url))
+        s3.create_bucket(Bucket="atomic-save")
+        s3.put_object(Bucket="atomic-save", Key="first", Body=b"1")
+        emulator.store.save()
+        before = (tmp_path / CURRENT).read_text()
+        s3.put_object(Bucket="atomic-save", Key="second", Body=b"2")
+        store_s3 = emulator.store.clients.client("s3")
+        calls = []
+
+        def failing_download(*args, **kwargs) -> None:
+            calls.append(args)
+            if len(calls) > 1:
+                raise OSError("disk full")
+            return real_download(*args, **kwargs)
+
+        real_download = store_s3.download_file
+        monkeypatch.setattr(store_s3, "download_file", failing_download)
+        with pytest.raises(OSError, match="disk full"):
+            emulator.store.save()
+        monkeypatch.undo()
+        assert (tmp_path / CURRENT).read_text() == before
+        assert sorted(path.name for path in tmp_path.iterdir()) == [CURRENT, before]
+        manifest = json.loads((tmp_path / before / "s3.json").read_text())
+        kept = {(o["bucket"], o["key"]) for o in manifest["objects"]}
+        assert ("atomic-save", "first") in kept and ("atomic-save", "second") not in kept
+        s3.delete_object(Bucket="atomic-save", Key="first")
+        s3.delete_object(Bucket="atomic-save", Key="second")
+        s3.delete_bucket(Bucket="atomic-save")
+
+
+def test_symlinks_in_a_snapshot_are_not_followed_on_restore(tmp_path) -> None:
+    data, secret = tmp_path / "data", tmp_path / "secret.txt"
+    secret.write_bytes(b"not for the emulator")
+    with emulator_process("--data-dir", str(data)) as (process, url):
+        s3, sagemaker, _ = _clients(url)
+        sagemaker.create_model(
+            ModelName="linked-model",
+            ExecutionRoleArn="arn:aws:iam::123456789012:role/popseg-sagemaker",
+            PrimaryContainer={"Image": PCA_IMAGE, "ModelDataUrl": "s3://linked/model.tar.gz"},
+        )
+        s3.create_bucket(Bucket="linked")
+        s3.put_object(Bucket="linked", Key="honest", Body=b"kept")
+        s3.put_object(Bucket="linked", Key="swapped", Body=b"replaced by a link")
+        _stop(process)
+    snapshot = data / (data / CURRENT).read_text()
+    manifest = json.loads((snapshot / "s3.json").read_text())
+    swapped = next(o["file"] for o in manifest["objects"] if o["key"] == "swapped")
+    (snapshot / "objects" / swapped).unlink()
+    (snapshot / "objects" / swapped).symlink_to(secret)
+    (snapshot / "sagemaker.json").rename(tmp_path / "sagemaker.json")
+    (snapshot / "sagemaker.json").symlink_to(tmp_path / "sagemaker.json")
+    with emulator_process("--data-dir", str(data)) as (process, url):
+        s3, sagemaker, _ = _clients(url)
+        assert s3.get_object(Bucket="linked", Key="honest")["Body"].read() == b"kept"
+        assert [o["Key"] for o in s3.list_objects_v2(Bucket="linked")["Contents"]] == ["honest"]
+        assert sagemaker.list_models()["Models"] == []
+        _stop(process)
+
+
+def test_binding_a_non_loopback_address_warns(caplog) -> None:
+    with caplog.at_level(logging.WARNING, logger="popseg.emulator"):
+        emulator = Emulator(host="0.0.0.0")
+    emulator.server.server_close()
+    assert "bound to 0.0.0.0" in caplog.text
+    assert emulator.endpoint_url.startswith("http://127.0.0.1:")

@@ -11,6 +11,7 @@ from include.aws_emulator.sagemaker.exceptions import ModelError, RuntimeValidat
 from include.aws_emulator.sagemaker.models import ACCOUNT_ID, SageMakerBackend
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
+"""InvokeEndpoint's request limit (6 MB), as SageMaker's; the server reads no more than this plus one byte."""
 
 
 @dataclass
@@ -42,9 +43,11 @@ class Runtime:
                 f"Endpoint {name} of account {ACCOUNT_ID} is in status {endpoint.status}; "
                 "only InService endpoints can be invoked."
             )
-        if len(body) > MAX_PAYLOAD_BYTES:
+        # The server reads at most MAX_PAYLOAD_BYTES + 1; Content-Length says how much was sent.
+        size = max(len(body), int(headers.get("content-length") or 0))
+        if size > MAX_PAYLOAD_BYTES:
             raise RuntimeValidationError(
-                f"Request body of {len(body)} bytes exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes."
+                f"Request body of {size} bytes exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes."
             )
         predictor = deployment.predictor
         variant = deployment.variant["VariantName"]
