@@ -17,12 +17,15 @@ def upload_census(url: str, data: str | None = None) -> str:
 
     from include.segmentation.synthetic import synthetic_census
 
-    body = Path(data).read_bytes() if data else synthetic_census().to_csv(index=False).encode()
     s3 = boto3.client(
         "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
     )
     s3.create_bucket(Bucket=BUCKET)
-    s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=body)
+    # upload_file goes multipart above 8 MB, as it must past the emulator's per-request cap.
+    if data:
+        s3.upload_file(str(data), BUCKET, INPUT_KEY)
+    else:
+        s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=synthetic_census().to_csv(index=False).encode())
     return f"s3://{BUCKET}/{INPUT_KEY}"
 
 
