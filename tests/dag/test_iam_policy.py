@@ -25,19 +25,23 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run_calls(dag, airflow_db, dag_emulator, aws_env) -> tuple[Deployment, list[Call], str]:
-    """One whole run whose census lands late (the sensor waits), with every AWS call recorded."""
+    """One whole run whose census lands after the sensor's first miss, with every AWS call recorded."""
     s3 = mark_principal(boto3.client("s3", endpoint_url=dag_emulator.endpoint_url, region_name="us-east-1"), "test")
     deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}")
     s3.create_bucket(Bucket=deployment.Bucket)
     body = synthetic_census(400).to_csv(index=False).encode()
-    late = threading.Timer(3.0, lambda: s3.put_object(Bucket=deployment.Bucket, Key="census/census.csv", Body=body))
+    landed = threading.Event()
+
+    def land_census_after_first_miss(call: Call) -> None:
+        if call.operation == "HeadObject" and call.error == "404" and not landed.is_set():
+            landed.set()
+            s3.put_object(Bucket=deployment.Bucket, Key="census/census.csv", Body=body)
+
     with pytest.MonkeyPatch.context() as monkeypatch:
-        calls = record_calls(monkeypatch)
-        late.start()
+        calls = record_calls(monkeypatch, on_call=land_census_after_first_miss)
         run = dag.test(run_conf={
             "bucket": deployment.Bucket, "input_key": "census/census.csv", "output_prefix": deployment.OutputPrefix,
         })  # fmt: skip
-        late.join()
     return deployment, [call for call in calls if call.principal != "test"], run.state
 
 
@@ -56,6 +60,8 @@ def test_the_recorded_run_succeeded_and_exercised_both_principals_and_the_waitin
     assert {call.principal for call in calls} == {AIRFLOW, EXECUTION_ROLE}
     # The census was missing at first: the sensor's "not yet" answers are part of what the policy must allow.
     assert any(call.operation == "HeadObject" and call.error == "404" for call in calls)
+    # The deferred sensor and training triggers were recorded too.
+    assert {"HeadObject", "DescribeTrainingJob"} <= {call.operation for call in calls if call.deferred}
     teardown = {call.operation for call in calls if call.service == "sagemaker"}
     assert {"DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel"} <= teardown
 

@@ -6,7 +6,8 @@ made through the emulator's `AwsClients` is SageMaker acting with the execution 
 Airflow worker.
 
 `requests_for` maps a call to the IAM requests AWS evaluates for it (action, resource ARN, context
-keys), after the Service Authorization Reference. An operation missing from the table raises
+keys), after the Service Authorization Reference. The table holds the operations a run makes and no
+more; an operation missing from it raises
 `UnmappedOperation`: a new kind of call must be reviewed against the policies before it can pass.
 """
 
@@ -42,14 +43,18 @@ class Call:
     params: dict[str, Any] = field(hash=False)
     region: str
     error: str | None = None  # the error code the call answered with, if any ("404", "NoSuchKey")
+    deferred: bool = False  # made by aiobotocore, as the deferred triggers do
 
 
-def record_calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
-    """Start recording; the returned list fills up as calls are made (thread-safe appends)."""
+def record_calls(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[Call], None] | None = None) -> list[Call]:
+    """Start recording; the returned list fills up as calls are made (thread-safe appends).
+
+    `on_call` sees each call once it has answered, in the caller's thread.
+    """
     calls: list[Call] = []
     lock = threading.Lock()
 
-    def note(client: Any, operation: str, params: dict, error: str | None) -> None:
+    def note(client: Any, operation: str, params: dict, error: str | None, deferred: bool = False) -> None:
         call = Call(
             principal=getattr(client, _PRINCIPAL_ATTRIBUTE, AIRFLOW),
             service=client.meta.service_model.service_name,
@@ -57,9 +62,12 @@ def record_calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
             params=dict(params),
             region=client.meta.region_name,
             error=error,
+            deferred=deferred,
         )
         with lock:
             calls.append(call)
+        if on_call is not None:
+            on_call(call)
 
     sync_call = BaseClient._make_api_call
 
@@ -78,9 +86,9 @@ def record_calls(monkeypatch: pytest.MonkeyPatch) -> list[Call]:
         try:
             answer = await async_call(self, operation_name, api_params)
         except ClientError as exc:
-            note(self, operation_name, api_params, exc.response.get("Error", {}).get("Code"))
+            note(self, operation_name, api_params, exc.response.get("Error", {}).get("Code"), deferred=True)
             raise
-        note(self, operation_name, api_params, None)
+        note(self, operation_name, api_params, None, deferred=True)
         return answer
 
     emulator_client = AwsClients.client
@@ -157,11 +165,6 @@ def _sagemaker(action: str, kind: str, name_param: str, role_param: str | None =
     return requests
 
 
-def _sagemaker_list(action: str) -> Callable[[Call, str], list[Request]]:
-    # List* actions have no resource type in SageMaker: only Resource "*" can allow them.
-    return lambda call, account: [Request(action, "*")]
-
-
 def _invoke_endpoint(call: Call, account: str) -> list[Request]:
     name = call.params["EndpointName"].lower()
     return [Request("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{call.region}:{account}:endpoint/{name}")]
@@ -191,15 +194,12 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
     ("s3", "PutObject"): _s3_object("s3:PutObject"),
     ("s3", "CopyObject"): _s3_copy,
     ("s3", "ListObjectsV2"): _s3_list,
-    ("s3", "ListObjects"): _s3_list,
     ("s3", "HeadBucket"): _s3_bucket("s3:ListBucket"),
     ("sagemaker", "CreateTrainingJob"): _sagemaker("sagemaker:CreateTrainingJob", "training-job", "TrainingJobName",
                                                    "RoleArn"),
     ("sagemaker", "DescribeTrainingJob"): _sagemaker("sagemaker:DescribeTrainingJob", "training-job",
                                                      "TrainingJobName"),
-    ("sagemaker", "ListTrainingJobs"): _sagemaker_list("sagemaker:ListTrainingJobs"),
     ("sagemaker", "CreateModel"): _sagemaker("sagemaker:CreateModel", "model", "ModelName", "ExecutionRoleArn"),
-    ("sagemaker", "DescribeModel"): _sagemaker("sagemaker:DescribeModel", "model", "ModelName"),
     ("sagemaker", "DeleteModel"): _sagemaker("sagemaker:DeleteModel", "model", "ModelName"),
     ("sagemaker", "CreateEndpointConfig"): _sagemaker("sagemaker:CreateEndpointConfig", "endpoint-config",
                                                       "EndpointConfigName"),
@@ -209,7 +209,6 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
                                                       "EndpointConfigName"),
     ("sagemaker", "CreateEndpoint"): _sagemaker("sagemaker:CreateEndpoint", "endpoint", "EndpointName"),
     ("sagemaker", "DescribeEndpoint"): _sagemaker("sagemaker:DescribeEndpoint", "endpoint", "EndpointName"),
-    ("sagemaker", "UpdateEndpoint"): _sagemaker("sagemaker:UpdateEndpoint", "endpoint", "EndpointName"),
     ("sagemaker", "DeleteEndpoint"): _sagemaker("sagemaker:DeleteEndpoint", "endpoint", "EndpointName"),
     ("sagemaker-runtime", "InvokeEndpoint"): _invoke_endpoint,
     ("logs", "CreateLogGroup"): _log_group("logs:CreateLogGroup"),

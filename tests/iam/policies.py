@@ -25,7 +25,6 @@ SERVICE_SIDE_SIDS = {
 
 # The only statements allowed Resource "*", each because AWS offers no resource-level permission for it.
 RESOURCE_STAR = {
-    ("airflow", "FindTrainingJobsByName"): {"sagemaker:ListTrainingJobs"},
     ("execution-role", "GetEcrAuthorizationToken"): {"ecr:GetAuthorizationToken"},
 }
 
