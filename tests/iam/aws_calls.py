@@ -165,6 +165,15 @@ def _sagemaker(action: str, kind: str, name_param: str, role_param: str | None =
     return requests
 
 
+def _create_endpoint(call: Call, account: str) -> list[Request]:
+    """CreateEndpoint is authorised on the new endpoint and on the endpoint config it uses."""
+    config = call.params["EndpointConfigName"].lower()
+    return [
+        *_sagemaker("sagemaker:CreateEndpoint", "endpoint", "EndpointName")(call, account),
+        Request("sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{call.region}:{account}:endpoint-config/{config}"),
+    ]
+
+
 def _invoke_endpoint(call: Call, account: str) -> list[Request]:
     name = call.params["EndpointName"].lower()
     return [Request("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{call.region}:{account}:endpoint/{name}")]
@@ -207,12 +216,12 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
                                                         "EndpointConfigName"),
     ("sagemaker", "DeleteEndpointConfig"): _sagemaker("sagemaker:DeleteEndpointConfig", "endpoint-config",
                                                       "EndpointConfigName"),
-    ("sagemaker", "CreateEndpoint"): _sagemaker("sagemaker:CreateEndpoint", "endpoint", "EndpointName"),
+    ("sagemaker", "CreateEndpoint"): _create_endpoint,
     ("sagemaker", "DescribeEndpoint"): _sagemaker("sagemaker:DescribeEndpoint", "endpoint", "EndpointName"),
     ("sagemaker", "DeleteEndpoint"): _sagemaker("sagemaker:DeleteEndpoint", "endpoint", "EndpointName"),
     ("sagemaker-runtime", "InvokeEndpoint"): _invoke_endpoint,
     ("logs", "CreateLogGroup"): _log_group("logs:CreateLogGroup"),
-    ("logs", "CreateLogStream"): _log_group("logs:CreateLogStream"),
+    ("logs", "CreateLogStream"): _log_stream("logs:CreateLogStream"),
     ("logs", "DescribeLogStreams"): _log_group("logs:DescribeLogStreams"),
     ("logs", "GetLogEvents"): _log_stream("logs:GetLogEvents"),
     ("logs", "PutLogEvents"): _log_stream("logs:PutLogEvents"),

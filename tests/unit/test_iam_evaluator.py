@@ -157,3 +157,12 @@ def test_log_group_actions_use_the_group_arn_with_its_trailing_star() -> None:
     found = requests_for(call("logs", "DescribeLogStreams", logGroupName="/aws/sagemaker/TrainingJobs"), "1")
     group = "arn:aws:logs:us-east-1:1:log-group:/aws/sagemaker/TrainingJobs:*"
     assert found == [Request("logs:DescribeLogStreams", group)]
+
+
+def test_create_endpoint_is_authorised_on_the_endpoint_and_its_config() -> None:
+    creating = call("sagemaker", "CreateEndpoint", EndpointName="popseg-pca-1", EndpointConfigName="Cfg")
+    found = requests_for(creating, "1")
+    assert found == [
+        Request("sagemaker:CreateEndpoint", "arn:aws:sagemaker:us-east-1:1:endpoint/popseg-pca-1"),
+        Request("sagemaker:CreateEndpoint", "arn:aws:sagemaker:us-east-1:1:endpoint-config/cfg"),
+    ]

@@ -146,3 +146,24 @@ def test_only_sagemaker_of_this_account_can_assume_the_execution_role() -> None:
     assert evaluate(bare, Request("sts:AssumeRole", "*", {"aws:SourceAccount": D.Account})).allowed
     assert not evaluate(bare, Request("sts:AssumeRole", "*", {"aws:SourceAccount": "210987654321"})).allowed
     assert not evaluate(bare, Request("sts:AssumeRole", "*")).allowed
+
+
+# What parliament (a maintained IAM policy linter, with AWS's action reference) may say, and why it is so.
+EXPECTED_FINDINGS = {
+    "airflow": {("PERMISSIONS_MANAGEMENT_ACTIONS", "iam:passrole")},  # scoped to one role, conditioned
+    "execution-role": {("CREDENTIALS_EXPOSURE", "ecr:getauthorizationtoken")},  # needed to pull images
+    "view": set(),
+}
+
+
+@pytest.mark.parametrize("name", IDENTITY_POLICIES)
+def test_parliament_finds_only_the_expected_findings(name) -> None:
+    from parliament import analyze_policy_string
+
+    analysed = analyze_policy_string(json.dumps(load(name, D)), include_community_auditors=True)
+    found = {
+        (f.issue, action) if f.location.get("actions") else (f.issue, repr(f.detail))
+        for f in analysed.findings
+        for action in f.location.get("actions") or [None]
+    }
+    assert found == EXPECTED_FINDINGS[name]
