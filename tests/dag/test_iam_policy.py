@@ -77,7 +77,7 @@ def test_the_recorded_runs_exercised_both_principals_the_waiting_sensor_and_the_
     assert {"DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel"} <= teardown
 
 
-def test_every_call_of_the_run_is_allowed_by_its_principals_policy(run_calls) -> None:
+def test_every_call_of_the_runs_is_allowed_by_its_principals_policy(run_calls) -> None:
     deployment, calls, _ = run_calls
     refused = [
         f"{principal}: {call.service} {call.operation} needs {request.action} on {request.resource}"
@@ -90,7 +90,7 @@ def test_every_call_of_the_run_is_allowed_by_its_principals_policy(run_calls) ->
 
 
 @pytest.mark.parametrize("principal, policy", [(AIRFLOW, "airflow"), (EXECUTION_ROLE, "execution-role")])
-def test_every_action_and_resource_of_each_statement_is_needed_by_the_run(run_calls, principal, policy) -> None:
+def test_every_action_and_resource_of_each_statement_is_needed_by_the_runs(run_calls, principal, policy) -> None:
     deployment, calls, _ = run_calls
     allowed = [(req, dec) for _, req, dec in _decisions(deployment, calls)[principal] if dec.allowed]
     service_side = SERVICE_SIDE_SIDS.get(policy, set())

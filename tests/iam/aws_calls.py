@@ -59,7 +59,7 @@ def record_calls(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[Call], None
             principal=getattr(client, _PRINCIPAL_ATTRIBUTE, AIRFLOW),
             service=client.meta.service_model.service_name,
             operation=operation,
-            params=dict(params),
+            params={key: value for key, value in params.items() if key != "Body"},  # payloads are not kept
             region=client.meta.region_name,
             error=error,
             deferred=deferred,

@@ -7,6 +7,7 @@ import json
 import re
 
 import pytest
+from parliament import analyze_policy_string
 
 from tests.iam.evaluator import PLACEHOLDER, Request, evaluate, statements
 from tests.iam.policies import FILES, RESOURCE_STAR, SERVICE_SIDE_SIDS, Deployment, load
@@ -158,8 +159,6 @@ EXPECTED_FINDINGS = {
 
 @pytest.mark.parametrize("name", IDENTITY_POLICIES)
 def test_parliament_finds_only_the_expected_findings(name) -> None:
-    from parliament import analyze_policy_string
-
     analysed = analyze_policy_string(json.dumps(load(name, D)), include_community_auditors=True)
     found = {
         (f.issue, action) if f.location.get("actions") else (f.issue, repr(f.detail))
