@@ -1,0 +1,241 @@
+"""Recording the AWS calls made in this process, and what IAM authorises for each.
+
+`record_calls` patches botocore's and aiobotocore's `_make_api_call`, so every SDK call (the DAG's
+hooks, the deferred triggers, the emulator's own workers) is seen with its parameters and outcome. A call
+made through the emulator's `AwsClients` is SageMaker acting with the execution role; any other is the
+Airflow worker.
+
+`requests_for` maps a call to the IAM requests AWS evaluates for it (action, resource ARN, context
+keys), after the Service Authorization Reference. The table holds the operations a run makes and no
+more; an operation missing from it raises
+`UnmappedOperation`: a new kind of call must be reviewed against the policies before it can pass.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from aiobotocore.client import AioBaseClient
+from botocore.client import BaseClient
+from botocore.exceptions import ClientError
+
+from include.aws_emulator.aws_clients import AwsClients
+from tests.iam.evaluator import Request
+
+AIRFLOW = "airflow"
+EXECUTION_ROLE = "execution-role"
+_PRINCIPAL_ATTRIBUTE = "_popseg_principal"
+
+
+class UnmappedOperation(LookupError):
+    """An AWS operation no IAM mapping exists for yet: review the policies, then add it here."""
+
+
+@dataclass(frozen=True)
+class Call:
+    principal: str  # AIRFLOW or EXECUTION_ROLE
+    service: str  # botocore service name: "s3", "sagemaker", "sagemaker-runtime", "logs", "sts"
+    operation: str  # "GetObject"
+    params: dict[str, Any] = field(hash=False)
+    region: str
+    error: str | None = None  # the error code the call answered with, if any ("404", "NoSuchKey")
+    deferred: bool = False  # made by aiobotocore, as the deferred triggers do
+
+
+def record_calls(monkeypatch: pytest.MonkeyPatch, on_call: Callable[[Call], None] | None = None) -> list[Call]:
+    """Start recording; the returned list fills up as calls are made (thread-safe appends).
+
+    `on_call` sees each call once it has answered, in the caller's thread.
+    """
+    calls: list[Call] = []
+    lock = threading.Lock()
+
+    def note(client: Any, operation: str, params: dict, error: str | None, deferred: bool = False) -> None:
+        call = Call(
+            principal=getattr(client, _PRINCIPAL_ATTRIBUTE, AIRFLOW),
+            service=client.meta.service_model.service_name,
+            operation=operation,
+            params={key: value for key, value in params.items() if key != "Body"},  # payloads are not kept
+            region=client.meta.region_name,
+            error=error,
+            deferred=deferred,
+        )
+        with lock:
+            calls.append(call)
+        if on_call is not None:
+            on_call(call)
+
+    sync_call = BaseClient._make_api_call
+
+    def recorded(self, operation_name, api_params):
+        try:
+            answer = sync_call(self, operation_name, api_params)
+        except ClientError as exc:
+            note(self, operation_name, api_params, exc.response.get("Error", {}).get("Code"))
+            raise
+        note(self, operation_name, api_params, None)
+        return answer
+
+    async_call = AioBaseClient._make_api_call
+
+    async def recorded_async(self, operation_name, api_params):
+        try:
+            answer = await async_call(self, operation_name, api_params)
+        except ClientError as exc:
+            note(self, operation_name, api_params, exc.response.get("Error", {}).get("Code"), deferred=True)
+            raise
+        note(self, operation_name, api_params, None, deferred=True)
+        return answer
+
+    emulator_client = AwsClients.client
+
+    def execution_role_client(self, service: str, region: str = "us-east-1"):
+        return mark_principal(emulator_client(self, service, region), EXECUTION_ROLE)
+
+    monkeypatch.setattr(BaseClient, "_make_api_call", recorded)
+    monkeypatch.setattr(AioBaseClient, "_make_api_call", recorded_async)
+    monkeypatch.setattr(AwsClients, "client", execution_role_client)
+    return calls
+
+
+def mark_principal(client: Any, principal: str) -> Any:
+    """Record `client`'s calls as `principal`'s (e.g. "test" for a test's own setup calls)."""
+    setattr(client, _PRINCIPAL_ATTRIBUTE, principal)
+    return client
+
+
+# --- The map from operations to IAM requests -------------------------------------------------------------
+
+MISSING = ("404", "NoSuchKey", "NotFound")
+SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
+
+
+def _s3_object(action: str) -> Callable[[Call, str], list[Request]]:
+    def requests(call: Call, account: str) -> list[Request]:
+        found = [Request(action, f"arn:aws:s3:::{call.params['Bucket']}/{call.params['Key']}")]
+        if call.error in MISSING:
+            # S3 answers 404 rather than 403 for a missing key only to a caller allowed s3:ListBucket on
+            # the bucket; AWS documents no s3:prefix for that check, so none is assumed.
+            found.append(Request("s3:ListBucket", f"arn:aws:s3:::{call.params['Bucket']}"))
+        return found
+
+    return requests
+
+
+def _s3_copy(call: Call, account: str) -> list[Request]:
+    source = call.params["CopySource"]
+    source = f"{source['Bucket']}/{source['Key']}" if isinstance(source, dict) else source.lstrip("/")
+    return [
+        Request("s3:GetObject", f"arn:aws:s3:::{source.split('?', 1)[0]}"),
+        Request("s3:PutObject", f"arn:aws:s3:::{call.params['Bucket']}/{call.params['Key']}"),
+    ]
+
+
+def _s3_list(call: Call, account: str) -> list[Request]:
+    context = {"s3:prefix": call.params.get("Prefix", "")}
+    if "Delimiter" in call.params:
+        context["s3:delimiter"] = call.params["Delimiter"]
+    return [Request("s3:ListBucket", f"arn:aws:s3:::{call.params['Bucket']}", context)]
+
+
+def _s3_bucket(action: str) -> Callable[[Call, str], list[Request]]:
+    return lambda call, account: [Request(action, f"arn:aws:s3:::{call.params['Bucket']}")]
+
+
+def _sagemaker(action: str, kind: str, name_param: str, role_param: str | None = None) -> Callable:
+    """A SageMaker action on `arn:aws:sagemaker:<region>:<account>:<kind>/<name>` (names lowercased).
+
+    Creating with Tags also needs sagemaker:AddTags on the new resource; passing a role needs
+    iam:PassRole on it, with iam:PassedToService.
+    """
+
+    def requests(call: Call, account: str) -> list[Request]:
+        arn = f"arn:aws:sagemaker:{call.region}:{account}:{kind}/{call.params[name_param].lower()}"
+        found = [Request(action, arn)]
+        if call.params.get("Tags"):
+            found.append(Request("sagemaker:AddTags", arn))
+        if role_param:
+            found.append(Request("iam:PassRole", call.params[role_param], {"iam:PassedToService": SAGEMAKER_SERVICE}))
+        return found
+
+    return requests
+
+
+def _create_endpoint(call: Call, account: str) -> list[Request]:
+    """CreateEndpoint is authorised on the new endpoint and on the endpoint config it uses."""
+    config = call.params["EndpointConfigName"].lower()
+    return [
+        *_sagemaker("sagemaker:CreateEndpoint", "endpoint", "EndpointName")(call, account),
+        Request("sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{call.region}:{account}:endpoint-config/{config}"),
+    ]
+
+
+def _invoke_endpoint(call: Call, account: str) -> list[Request]:
+    name = call.params["EndpointName"].lower()
+    return [Request("sagemaker:InvokeEndpoint", f"arn:aws:sagemaker:{call.region}:{account}:endpoint/{name}")]
+
+
+def _log_group(action: str) -> Callable[[Call, str], list[Request]]:
+    # Log-group actions are authorised against the group's ARN with a trailing ":*" (CloudWatch Logs'
+    # LogGroup.arn, "the version to use in IAM policies for most API actions").
+    def requests(call: Call, account: str) -> list[Request]:
+        group = call.params["logGroupName"]
+        return [Request(action, f"arn:aws:logs:{call.region}:{account}:log-group:{group}:*")]
+
+    return requests
+
+
+def _log_stream(action: str) -> Callable[[Call, str], list[Request]]:
+    def requests(call: Call, account: str) -> list[Request]:
+        group, stream = call.params["logGroupName"], call.params["logStreamName"]
+        return [Request(action, f"arn:aws:logs:{call.region}:{account}:log-group:{group}:log-stream:{stream}")]
+
+    return requests
+
+
+_MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
+    ("s3", "GetObject"): _s3_object("s3:GetObject"),
+    ("s3", "HeadObject"): _s3_object("s3:GetObject"),
+    ("s3", "PutObject"): _s3_object("s3:PutObject"),
+    ("s3", "CopyObject"): _s3_copy,
+    ("s3", "ListObjectsV2"): _s3_list,
+    ("s3", "HeadBucket"): _s3_bucket("s3:ListBucket"),
+    ("sagemaker", "CreateTrainingJob"): _sagemaker("sagemaker:CreateTrainingJob", "training-job", "TrainingJobName",
+                                                   "RoleArn"),
+    ("sagemaker", "DescribeTrainingJob"): _sagemaker("sagemaker:DescribeTrainingJob", "training-job",
+                                                     "TrainingJobName"),
+    ("sagemaker", "CreateModel"): _sagemaker("sagemaker:CreateModel", "model", "ModelName", "ExecutionRoleArn"),
+    ("sagemaker", "DeleteModel"): _sagemaker("sagemaker:DeleteModel", "model", "ModelName"),
+    ("sagemaker", "CreateEndpointConfig"): _sagemaker("sagemaker:CreateEndpointConfig", "endpoint-config",
+                                                      "EndpointConfigName"),
+    ("sagemaker", "DescribeEndpointConfig"): _sagemaker("sagemaker:DescribeEndpointConfig", "endpoint-config",
+                                                        "EndpointConfigName"),
+    ("sagemaker", "DeleteEndpointConfig"): _sagemaker("sagemaker:DeleteEndpointConfig", "endpoint-config",
+                                                      "EndpointConfigName"),
+    ("sagemaker", "CreateEndpoint"): _create_endpoint,
+    ("sagemaker", "DescribeEndpoint"): _sagemaker("sagemaker:DescribeEndpoint", "endpoint", "EndpointName"),
+    ("sagemaker", "DeleteEndpoint"): _sagemaker("sagemaker:DeleteEndpoint", "endpoint", "EndpointName"),
+    ("sagemaker-runtime", "InvokeEndpoint"): _invoke_endpoint,
+    ("logs", "CreateLogGroup"): _log_group("logs:CreateLogGroup"),
+    ("logs", "CreateLogStream"): _log_stream("logs:CreateLogStream"),
+    ("logs", "DescribeLogStreams"): _log_group("logs:DescribeLogStreams"),
+    ("logs", "GetLogEvents"): _log_stream("logs:GetLogEvents"),
+    ("logs", "PutLogEvents"): _log_stream("logs:PutLogEvents"),
+    ("sts", "GetCallerIdentity"): lambda call, account: [],  # needs no permission
+}  # fmt: skip
+
+
+def requests_for(call: Call, account: str) -> list[Request]:
+    """The IAM requests AWS evaluates for `call`; raises UnmappedOperation for an operation not mapped."""
+    try:
+        mapping = _MAP[(call.service, call.operation)]
+    except KeyError:
+        raise UnmappedOperation(
+            f"{call.principal} called {call.service} {call.operation}, which no IAM mapping covers: review "
+            "iam/*.json for it and add it to tests/iam/aws_calls.py"
+        ) from None
+    return mapping(call, account)
