@@ -43,10 +43,12 @@ def _s3():
     return S3Hook(aws_conn_id=Variable.get("popseg_aws_conn_id", default_var="aws_default")).get_conn()
 
 
+can_read_runs = requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID)
+
 app = FastAPI(
     title="popseg Segmentation view",
     # Nothing is served without access; the API docs are not served at all.
-    dependencies=[Depends(requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID))],
+    dependencies=[Depends(can_read_runs)],
     docs_url=None,
     redoc_url=None,
     openapi_url=None,

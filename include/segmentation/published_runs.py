@@ -102,7 +102,8 @@ def _read(s3, run: PublishedRun, name: str, max_bytes: int) -> bytes:
     try:
         answer = s3.get_object(Bucket=run.bucket, Key=key)
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket"):
+        # Without s3:ListBucket (the view's policy has none) S3 answers a missing key with 403.
+        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"):
             raise NotPublished(f"no {name} for run {run.run_id}") from error
         raise
     body = answer["Body"]

@@ -1,0 +1,58 @@
+"""The Segmentation view's AWS calls, recorded while it serves its pages, are exactly what
+iam/segmentation-view-policy.json allows: nothing refused, nothing granted unused."""
+
+from __future__ import annotations
+
+import importlib.util
+import uuid
+
+import boto3
+import pytest
+from fastapi.testclient import TestClient
+
+from include.segmentation.published_runs import PNG_MAGIC, run_summary
+from tests.conftest import PROJECT_ROOT
+from tests.dag.conftest import record_publication
+from tests.iam.aws_calls import record_calls, requests_for
+from tests.iam.evaluator import arn_like, evaluate, statements
+from tests.iam.policies import Deployment, load
+
+pytestmark = pytest.mark.slow
+
+
+def _view_module():
+    path = PROJECT_ROOT / "plugins" / "segmentation_view.py"
+    spec = importlib.util.spec_from_file_location("segmentation_view", path)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_the_views_calls_are_exactly_what_its_policy_allows(airflow_db, dag_emulator, aws_env, monkeypatch) -> None:
+    deployment = Deployment(Bucket=f"popseg-view-{uuid.uuid4().hex[:8]}")
+    run_id = f"manual__{uuid.uuid4().hex[:8]}"
+    prefix = f"{deployment.OutputPrefix}/runs/{run_id}/"
+    s3 = boto3.client("s3", endpoint_url=dag_emulator.endpoint_url, region_name="us-east-1")
+    s3.create_bucket(Bucket=deployment.Bucket)
+    s3.put_object(Bucket=deployment.Bucket, Key=prefix + "report.html", Body=b"<h1>report</h1>")
+    s3.put_object(Bucket=deployment.Bucket, Key=prefix + "plots/segment_sizes.png", Body=PNG_MAGIC + b"png")
+    run = {"run_id": run_id, "rows": 10, "n_components": 2, "explained_variance": 0.85, "params": {"k": 3}}
+    record_publication(run_summary(run, f"s3://{deployment.Bucket}/{prefix}"))
+
+    view = _view_module()
+    view.app.dependency_overrides[view.can_read_runs] = lambda: None  # access itself: test_segmentation_plugin
+    client = TestClient(view.app)
+    calls = record_calls(monkeypatch)
+    for page in ("/", f"/runs/{run_id}/report", f"/runs/{run_id}/plots/segment_sizes.png"):
+        assert client.get(page).status_code == 200, page
+    monkeypatch.undo()
+
+    assert [c.operation for c in calls] == ["GetObject", "GetObject"]  # the list page reads no S3 at all
+    policy = load("view", deployment)
+    requests = [request for call in calls for request in requests_for(call, deployment.Account)]
+    decisions = [evaluate(policy, request) for request in requests]
+    assert [r.action for r, d in zip(requests, decisions, strict=True) if not d.allowed] == []
+    for statement in statements(policy):
+        used = [r for r, d in zip(requests, decisions, strict=True) if statement["Sid"] in d.allowed_by]
+        resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
+        assert used and all(any(arn_like(p, r.resource) for r in used) for p in resources), statement["Sid"]
