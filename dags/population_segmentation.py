@@ -24,7 +24,7 @@ from include.airflow_popseg.operators import BuiltInTrainingOperator, CensusKeyS
 from include.airflow_popseg.trigger_conf import refuse_unknown_keys
 from include.segmentation import analysis, pipeline, published_runs, report, sagemaker_config
 from include.segmentation.artifacts import read_kmeans_model, read_pca_model
-from include.segmentation.census import FEATURES, MAX_CENSUS_BYTES, check_census_size
+from include.segmentation.census import FEATURES, check_census_size, read_census_bytes
 from include.segmentation.recordio import encode_dense
 from include.segmentation.sagemaker_config import RunNames
 from include.segmentation.sagemaker_resources import delete_endpoint_stack
@@ -91,10 +91,8 @@ def _read_census(bucket: str, key: str) -> bytes:
     if head is None:
         raise FileNotFoundError(f"{uri} is gone since wait_for_census found it")
     check_census_size(head["ContentLength"], uri)
-    body = _s3().conn.get_object(Bucket=bucket, Key=key)["Body"]
-    data = body.read(MAX_CENSUS_BYTES + 1)  # the object may have grown since HeadObject
-    check_census_size(len(data), uri)
-    return data
+    # Streamed with the size and line-length bounds: the object may have changed since HeadObject.
+    return read_census_bytes(_s3().conn.get_object(Bucket=bucket, Key=key)["Body"], uri)
 
 
 def _write(paths: pipeline.RunPaths, key: str, data: bytes) -> str:

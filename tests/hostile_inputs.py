@@ -80,12 +80,15 @@ def census_gzip_bomb(directory: Path) -> Case:
 
 
 def census_long_field(directory: Path) -> Case:
-    from include.segmentation.census import MAX_LINE_BYTES
-
+    """The issue's 520 MB field, written in blocks (never held whole)."""
     path = directory / "census_long_field.csv"
-    field = "9" * (MAX_LINE_BYTES * 16)
-    path.write_bytes(_census_header() + _census_row() + _census_row(county=field))
-    return Case("census row with a 1 MiB field", "census", path, "CensusValidationError", r"line 3 is [\d,]+ bytes")
+    with path.open("wb") as handle:
+        handle.write(_census_header() + _census_row() + b"1002,Alabama,")
+        block = b"9" * (1 << 20)
+        for _ in range(520):
+            handle.write(block)
+        handle.write(b"," + b",".join([b"1"] * 34) + b"\n")
+    return Case("census row with a 520 MiB field", "census", path, "CensusValidationError", r"line 3 is longer")
 
 
 def census_wide_header(directory: Path) -> Case:

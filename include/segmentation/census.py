@@ -207,11 +207,41 @@ def _read_bytes(source: Source, label: str) -> bytes:
             info = os.fstat(handle.fileno())
             if stat.S_ISREG(info.st_mode):
                 check_census_size(info.st_size, label)
-            raw = handle.read(MAX_CENSUS_BYTES + 1)  # a pipe or device has no size to check first
-    else:
-        raw = source.read(MAX_CENSUS_BYTES + 1)
-    check_census_size(len(raw), label)
-    return raw
+            return read_census_bytes(handle, label)  # a pipe or device has no size to check first
+    return read_census_bytes(source, label)
+
+
+def read_census_bytes(stream: BinaryIO, name: str) -> bytes:
+    """Read a census from a binary stream (a file, an S3 body), _CHUNK bytes at a time.
+
+    Refuses, as soon as the bytes read show it, a stream past MAX_CENSUS_BYTES or, unless it is gzip
+    (checked once inflated), a line past MAX_LINE_BYTES: a hostile file costs one chunk of memory,
+    not its size.
+    """
+    data = bytearray()
+    line_bytes, lines = 0, 0  # bytes since the last newline; newlines so far
+    while chunk := stream.read(min(_CHUNK, MAX_CENSUS_BYTES + 1 - len(data))):  # never past the cap + 1
+        data += chunk
+        check_census_size(len(data), name)
+        if data[:2] == b"\x1f\x8b":
+            continue
+        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 0x0A)
+        lengths = np.diff(ends, prepend=-1) - 1
+        if ends.size:
+            lengths[0] += line_bytes
+            line_bytes = len(chunk) - int(ends[-1]) - 1
+        else:
+            line_bytes += len(chunk)
+        if lines == 0:  # the header: its column count is the more useful refusal
+            _check_header(bytes(data[: ends[0] if ends.size else len(data)]), name)
+        longest = int(lengths.max(initial=0))
+        if longest > MAX_LINE_BYTES or line_bytes > MAX_LINE_BYTES:
+            line = lines + (int(np.argmax(lengths)) if longest > MAX_LINE_BYTES else ends.size) + 1
+            raise CensusValidationError(
+                [f"line {line:,} is longer than the limit of {MAX_LINE_BYTES:,} bytes (MAX_LINE_BYTES)"], name
+            )
+        lines += ends.size
+    return bytes(data)
 
 
 def _gunzip(raw: bytes, label: str) -> bytes:
@@ -245,13 +275,7 @@ def _check_lines(raw: bytes, label: str) -> None:
     newline positions, _CHUNK bytes at a time.
     """
     header_end = raw.find(b"\n")
-    header = raw if header_end < 0 else raw[:header_end]
-    # Commas inside quotes count too: the contract's column names have none, so this only over-counts.
-    columns = header.count(b",") + 1
-    if columns > MAX_COLUMNS:
-        raise CensusValidationError(
-            [f"the header (line 1) has {columns:,} columns, above the limit of {MAX_COLUMNS} (MAX_COLUMNS)"], label
-        )
+    _check_header(raw if header_end < 0 else raw[:header_end], label)
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
@@ -278,6 +302,15 @@ def _check_lines(raw: bytes, label: str) -> None:
             )
         if ends.size:
             previous = int(ends[-1])
+
+
+def _check_header(header: bytes, label: str) -> None:
+    # Commas inside quotes count too: the contract's column names have none, so this only over-counts.
+    columns = header.count(b",") + 1
+    if columns > MAX_COLUMNS:
+        raise CensusValidationError(
+            [f"the header (line 1) has {columns:,} columns, above the limit of {MAX_COLUMNS} (MAX_COLUMNS)"], label
+        )
 
 
 def _decode(raw: bytes) -> str:

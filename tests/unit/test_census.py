@@ -273,3 +273,13 @@ def test_extra_columns_warning_lists_ten_and_counts_the_rest(small, caplog) -> N
     assert "ignoring 25 extra columns: extra00, extra01" in caplog.text
     assert "extra09 … and 15 more" in caplog.text
     assert "extra10" not in caplog.text
+
+
+@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
+def test_a_stream_is_refused_at_its_first_overlong_line_whatever_the_chunk_size(monkeypatch, chunk) -> None:
+    monkeypatch.setattr(census, "_CHUNK", chunk)
+    monkeypatch.setattr(census, "MAX_LINE_BYTES", 50)
+    fine = b"h,e,a,d\n" + b"x" * 50 + b"\n" + b"y" * 50
+    assert census.read_census_bytes(io.BytesIO(fine), "s3://b/census.csv") == fine
+    with pytest.raises(CensusValidationError, match=r"s3://b/census.csv: line 3 is longer than the limit of 50"):
+        census.read_census_bytes(io.BytesIO(b"h\n" + b"x" * 50 + b"\n" + b"z" * 51 + b"\nmore"), "s3://b/census.csv")

@@ -17,6 +17,7 @@ PEAK_RSS_LIMIT_MIB = 200
 # Inputs that claim, or inflate to, far more memory than their size: measured in a child process.
 BOMBS = {
     hostile_inputs.census_gzip_bomb,
+    hostile_inputs.census_long_field,
     hostile_inputs.census_wide_header,
     hostile_inputs.model_gzip_bomb,
     hostile_inputs.model_pax_bomb,
