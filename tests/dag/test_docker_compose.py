@@ -159,7 +159,8 @@ def literal_secrets(text: str) -> list[str]:
     16+ characters of base64/hex alphabet mixing case or digits with high entropy (not `${VAR}`, not a dummy)."""
     found = []
     for match in re.finditer(
-        r"(?P<name>\w*(?:SECRET|KEY|PASSWORD|TOKEN|FERNET)\w*)[\"']?\s*[:=]\s*"
+        # The token is a whole part of the name (`fernet_key`, `JWT_SECRET`), not inside a word (`monkeypatch`).
+        r"\b(?P<name>(?:\w*_)?(?:SECRET|KEY|PASSWORD|TOKEN|FERNET)(?:_\w*)?)[\"']?\s*[:=]\s*"
         r"(?P<quote>[\"']?)(?P<value>[\w+/=.~-]{16,})(?P=quote)(?=[\s,;)}\]#]|$)",
         text,
         re.IGNORECASE,
@@ -178,6 +179,7 @@ def test_the_scan_catches_a_committed_secret_and_passes_references() -> None:
     assert literal_secrets(f"AIRFLOW_FERNET_KEY={generated}") == ["AIRFLOW_FERNET_KEY"]
     assert literal_secrets("AIRFLOW__API__SECRET_KEY: ${AIRFLOW_API_SECRET_KEY:?set it}\n") == []
     assert literal_secrets('"login": "testing", "password": "testing", key = make_key(bucket_name_value)') == []
+    assert literal_secrets("def record(monkeypatch: pytest.MonkeyPatch, on_call) -> None:") == []
 
 
 def test_no_tracked_file_assigns_a_literal_secret() -> None:
