@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from include.aws_emulator.server import running_emulator
-from include.segmentation.recordio import decode_labels, encode_dense
+from include.sagemaker_formats.recordio import decode_labels, encode_dense
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 IMAGES = {a: f"382416733822.dkr.ecr.us-east-1.amazonaws.com/{a}:1" for a in ("pca", "kmeans")}

@@ -14,7 +14,7 @@ import numpy as np
 import pandas as pd
 
 from include.aws_emulator.algorithms.channels import parse_csv
-from include.segmentation.recordio import RecordIOError, decode_features, encode_labels
+from include.sagemaker_formats.recordio import RecordIOError, decode_features, encode_labels
 
 JSON = "application/json"
 JSONLINES = "application/jsonlines"

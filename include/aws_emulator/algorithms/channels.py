@@ -12,7 +12,7 @@ import numpy as np
 import pandas as pd
 
 from include.aws_emulator.algorithms.base import ClientError
-from include.segmentation.recordio import RecordIOError, decode_features
+from include.sagemaker_formats.recordio import RecordIOError, decode_features
 
 RECORDIO = "application/x-recordio-protobuf"
 CSV = "text/csv"
