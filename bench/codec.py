@@ -14,7 +14,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from include.segmentation.recordio import decode_features, encode_dense
+from include.sagemaker_formats.recordio import decode_features, encode_dense
 
 ROWS, COLUMNS, RUNS = 1_000_000, 34, 5
 

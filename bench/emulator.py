@@ -19,7 +19,7 @@ import numpy as np
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from include.aws_emulator.server import running_emulator
-from include.segmentation.recordio import decode_labels, encode_dense
+from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
 
 ROLE = "arn:aws:iam::123456789012:role/bench"
 IMAGES = {a: f"382416733822.dkr.ecr.us-east-1.amazonaws.com/{a}:1" for a in ("pca", "kmeans")}
@@ -40,7 +40,7 @@ def train(sagemaker, s3, name: str, algorithm: str, rows: np.ndarray, hyperparam
             {
                 "ChannelName": "train",
                 "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://bench/{name}/"}},
-                "ContentType": "application/x-recordio-protobuf",
+                "ContentType": RECORDIO_CONTENT_TYPE,
             }
         ],
         OutputDataConfig={"S3OutputPath": "s3://bench/models"},
@@ -97,8 +97,8 @@ def main() -> None:
         for _ in range(10):
             start = time.perf_counter()
             answer = runtime.invoke_endpoint(
-                EndpointName="bench-pca", ContentType="application/x-recordio-protobuf",
-                Accept="application/x-recordio-protobuf", Body=body,
+                EndpointName="bench-pca", ContentType=RECORDIO_CONTENT_TYPE,
+                Accept=RECORDIO_CONTENT_TYPE, Body=body,
             )  # fmt: skip
             decode_labels(answer["Body"].read())
             latencies.append(time.perf_counter() - start)
@@ -107,8 +107,8 @@ def main() -> None:
 
         def call(_: int) -> int:
             answer = runtime.invoke_endpoint(
-                EndpointName="bench-pca", ContentType="application/x-recordio-protobuf",
-                Accept="application/x-recordio-protobuf", Body=body,
+                EndpointName="bench-pca", ContentType=RECORDIO_CONTENT_TYPE,
+                Accept=RECORDIO_CONTENT_TYPE, Body=body,
             )  # fmt: skip
             return len(decode_labels(answer["Body"].read())["projection"])
 
@@ -122,7 +122,7 @@ def main() -> None:
         small = encode_dense(wide[:1000])
         start = time.perf_counter()
         for _ in range(20):
-            runtime.invoke_endpoint(EndpointName="bench-pca", ContentType="application/x-recordio-protobuf", Body=small)
+            runtime.invoke_endpoint(EndpointName="bench-pca", ContentType=RECORDIO_CONTENT_TYPE, Body=small)
         print(f"InvokeEndpoint, 1,000 x 34 RecordIO -> JSON (default Accept): "
               f"{(time.perf_counter() - start) / 20 * 1000:.0f} ms per call")  # fmt: skip
 

@@ -22,10 +22,10 @@ from airflow.sdk import Asset, Param, Variable, chain, dag, get_current_context,
 from include.airflow_popseg.links import SegmentationReportLink
 from include.airflow_popseg.operators import BuiltInTrainingOperator, CensusKeySensor
 from include.airflow_popseg.trigger_conf import refuse_unknown_keys
+from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
+from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, encode_dense
 from include.segmentation import analysis, pipeline, published_runs, report, sagemaker_config
-from include.segmentation.artifacts import read_kmeans_model, read_pca_model
 from include.segmentation.census import FEATURES, check_census_size, read_census_bytes
-from include.segmentation.recordio import encode_dense
 from include.segmentation.sagemaker_config import RunNames
 from include.segmentation.sagemaker_resources import delete_endpoint_stack
 from include.segmentation.scaling import MinMaxScaling
@@ -221,7 +221,7 @@ def population_segmentation():
     def invoke(endpoint: str):
         runtime = AwsBaseHook(aws_conn_id=_conn_id(), client_type="sagemaker-runtime").conn
         return lambda body: runtime.invoke_endpoint(
-            EndpointName=endpoint, ContentType=sagemaker_config.RECORDIO, Accept=sagemaker_config.RECORDIO, Body=body
+            EndpointName=endpoint, ContentType=RECORDIO_CONTENT_TYPE, Accept=RECORDIO_CONTENT_TYPE, Body=body
         )["Body"].read()
 
     @task

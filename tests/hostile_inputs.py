@@ -157,7 +157,7 @@ def model_many_members(directory: Path) -> Case:
 
 
 def ndarray_huge_shape(directory: Path) -> Case:
-    from include.segmentation.artifacts import _archive
+    from include.sagemaker_formats.artifacts import _archive
 
     path = directory / "model_huge_shape.tar.gz"
     header = struct.pack("<QQQ", 0x112, 0, 1) + struct.pack("<IiI2qiii", 0xF993FAC9, 0, 2, 1, 1 << 28, 1, 0, 0)
@@ -201,7 +201,7 @@ def recordio_negative_shape(directory: Path) -> Case:
 
 
 def recordio_expanding_stream(directory: Path) -> Case:
-    from include.segmentation.recordio import MAX_DECODED_VALUES, MAX_RECORD_VALUES
+    from include.sagemaker_formats.recordio import MAX_DECODED_VALUES, MAX_RECORD_VALUES
 
     path = directory / "sparse_expanding.rec"
     path.write_bytes(sparse_record([MAX_RECORD_VALUES], keys=[]) * (MAX_DECODED_VALUES // MAX_RECORD_VALUES + 1))
@@ -236,11 +236,11 @@ def load(loader: str, path: str) -> None:
 
         load_census(path)
     elif loader == "kmeans":
-        from include.segmentation.artifacts import read_kmeans_model
+        from include.sagemaker_formats.artifacts import read_kmeans_model
 
         read_kmeans_model(Path(path).read_bytes())
     elif loader == "recordio":
-        from include.segmentation.recordio import decode_features
+        from include.sagemaker_formats.recordio import decode_features
 
         decode_features(Path(path).read_bytes())
     elif loader != "baseline":
@@ -249,9 +249,9 @@ def load(loader: str, path: str) -> None:
 
 def _child(loader: str, path: str) -> None:
     # Import every module first so that the baseline and each refusal pay for the same imports.
-    import include.segmentation.artifacts
-    import include.segmentation.census
-    import include.segmentation.recordio  # noqa: F401
+    import include.sagemaker_formats.artifacts
+    import include.sagemaker_formats.recordio
+    import include.segmentation.census  # noqa: F401
 
     start = time.perf_counter()
     try:

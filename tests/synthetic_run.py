@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
+from include.sagemaker_formats.artifacts import PCAModel
 from include.segmentation import analysis, pipeline, report
-from include.segmentation.artifacts import PCAModel
 from include.segmentation.census import FEATURES
 from include.segmentation.synthetic import synthetic_census
 

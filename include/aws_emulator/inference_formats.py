@@ -13,14 +13,12 @@ import json
 import numpy as np
 import pandas as pd
 
-from include.aws_emulator.algorithms.channels import parse_csv
-from include.segmentation.recordio import RecordIOError, decode_features, encode_labels
+from include.aws_emulator.algorithms.channels import CSV, parse_csv
+from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, RecordIOError, decode_features, encode_labels
 
 JSON = "application/json"
 JSONLINES = "application/jsonlines"
-RECORDIO = "application/x-recordio-protobuf"
-CSV = "text/csv"
-REQUEST_TYPES = (CSV, JSON, JSONLINES, RECORDIO)
+REQUEST_TYPES = (CSV, JSON, JSONLINES, RECORDIO_CONTENT_TYPE)
 KMEANS_KEYS = ("distance_to_cluster", "closest_cluster")  # the order the container writes JSON Lines and RecordIO
 CLUSTER_FIRST = ("closest_cluster", "distance_to_cluster")  # the order of JSON and CSV answers
 _MALFORMED = (TypeError, ValueError, IndexError, KeyError, AttributeError)
@@ -73,10 +71,10 @@ def render_response(outputs: dict[str, np.ndarray], accept: str | None) -> tuple
     float32. `accept` may list several types; the first one supported is used.
     """
     kmeans = "closest_cluster" in outputs
-    media = _negotiate(accept, [JSON, JSONLINES, RECORDIO] + ([CSV] if kmeans else []))
-    if media == RECORDIO:
+    media = _negotiate(accept, [JSON, JSONLINES, RECORDIO_CONTENT_TYPE] + ([CSV] if kmeans else []))
+    if media == RECORDIO_CONTENT_TYPE:
         ordered = {key: outputs[key] for key in KMEANS_KEYS} if kmeans else outputs
-        return encode_labels(ordered), RECORDIO
+        return encode_labels(ordered), RECORDIO_CONTENT_TYPE
     if kmeans:
         if media == CSV:
             rows = _kmeans_rows(outputs, CLUSTER_FIRST)

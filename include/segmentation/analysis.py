@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from include.segmentation.artifacts import PCAModel
+from include.sagemaker_formats.artifacts import PCAModel
 from include.segmentation.scaling import MinMaxScaling
 
 

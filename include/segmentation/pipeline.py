@@ -13,10 +13,10 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from include.sagemaker_formats.artifacts import PCAModel
+from include.sagemaker_formats.recordio import decode_labels, encode_dense
 from include.segmentation import analysis
-from include.segmentation.artifacts import PCAModel
 from include.segmentation.census import KEY_NAME, CensusValidationError, clean, load_census
-from include.segmentation.recordio import decode_labels, encode_dense
 from include.segmentation.scaling import MinMaxScaling
 
 MAX_PAYLOAD_BYTES = 5_000_000  # under InvokeEndpoint's 6 MB cap with room to spare

@@ -10,6 +10,8 @@ import hashlib
 import re
 from dataclasses import dataclass
 
+from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE
+
 # Built-in algorithm images: one account per region for both `pca` and `kmeans` (tag 1).
 IMAGE_ACCOUNTS: dict[str, str] = {
     "af-south-1": "455444449433", "ap-east-1": "286214385809", "ap-northeast-1": "351501993468",
@@ -36,7 +38,6 @@ _DNS_SUFFIXES = {
     "us-isof-south-1": "csp.hci.ic.gov",
 }
 ALGORITHMS = ("pca", "kmeans")
-RECORDIO = "application/x-recordio-protobuf"
 VARIANT = "AllTraffic"
 MAX_NAME = 63
 
@@ -105,7 +106,7 @@ def training_job_config(
                         "S3DataDistributionType": "ShardedByS3Key",
                     }
                 },
-                "ContentType": RECORDIO,
+                "ContentType": RECORDIO_CONTENT_TYPE,
             }
         ],
         "OutputDataConfig": {"S3OutputPath": output_uri},

@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 
 from include.aws_emulator.server import Emulator, running_emulator
-from include.segmentation.recordio import encode_dense
+from include.sagemaker_formats.recordio import encode_dense
 
 REGION = "us-east-1"
 ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"

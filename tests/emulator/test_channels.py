@@ -7,7 +7,7 @@ import pytest
 
 from include.aws_emulator.algorithms.base import ClientError
 from include.aws_emulator.algorithms.channels import decode_channel
-from include.segmentation.recordio import encode_dense
+from include.sagemaker_formats.recordio import encode_dense
 
 
 def test_recordio_objects_are_concatenated_in_order() -> None:

@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 from include.aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
-from include.segmentation.recordio import decode_labels, encode_dense
+from include.sagemaker_formats.recordio import decode_labels, encode_dense
 
 ROWS = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype="float32")
 PCA_OUT = {"projection": np.array([[0.5, -1.0], [2.0, 0.25]], dtype="float32")}

@@ -10,8 +10,8 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from include.segmentation.artifacts import read_pca_model
-from include.segmentation.recordio import decode_labels, encode_dense
+from include.sagemaker_formats.artifacts import read_pca_model
+from include.sagemaker_formats.recordio import decode_labels, encode_dense
 
 
 @pytest.fixture(scope="module")

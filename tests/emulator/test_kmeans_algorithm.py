@@ -9,7 +9,7 @@ import pytest
 
 from include.aws_emulator.algorithms import ALGORITHMS
 from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
-from include.segmentation.artifacts import read_kmeans_model
+from include.sagemaker_formats.artifacts import read_kmeans_model
 
 KMEANS = ALGORITHMS["kmeans"]
 CENTRES = np.array([[0, 0, 0], [10, 0, 0], [0, 10, 0], [0, 0, 10]], dtype="float32")

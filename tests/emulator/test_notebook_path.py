@@ -6,8 +6,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.segmentation.artifacts import read_kmeans_model, read_pca_model
-from include.segmentation.recordio import decode_labels, encode_dense
+from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
+from include.sagemaker_formats.recordio import decode_labels, encode_dense
 from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, deploy, training_request, wait_for_job
 
 PAYLOAD_BYTES = 5_000_000

@@ -10,7 +10,7 @@ import pytest
 
 from include.aws_emulator.algorithms import ALGORITHMS, algorithm_for_image
 from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
-from include.segmentation.artifacts import read_pca_model
+from include.sagemaker_formats.artifacts import read_pca_model
 
 PCA = ALGORITHMS["pca"]
 REQUIRED = {"feature_dim": "5", "mini_batch_size": "100", "num_components": "3"}

@@ -13,7 +13,7 @@ import pytest
 
 from include.aws_emulator.persistence import CURRENT
 from include.aws_emulator.server import Emulator, running_emulator
-from include.segmentation.recordio import encode_dense
+from include.sagemaker_formats.recordio import encode_dense
 from tests.emulator.conftest import PCA_IMAGE, deploy, training_request, wait_for_job
 from tests.emulator.test_server import emulator_process
 

@@ -10,7 +10,7 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
-from include.segmentation.artifacts import read_pca_model
+from include.sagemaker_formats.artifacts import read_pca_model
 from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, training_request, wait_for_job
 
 PCA_HP = {"feature_dim": "6", "mini_batch_size": "100", "num_components": "3"}
@@ -146,7 +146,7 @@ def test_kmeans_reports_test_metrics_in_final_metric_data(sagemaker, unique, buc
 
 def test_a_stopped_job_ends_stopped(sagemaker, unique, bucket, s3) -> None:
     big = np.random.default_rng(0).random((400_000, 8), dtype=np.float32)
-    from include.segmentation.recordio import encode_dense
+    from include.sagemaker_formats.recordio import encode_dense
 
     s3.put_object(Bucket=bucket, Key="big/train.rec", Body=encode_dense(big))
     name = unique("stop")

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from include.sagemaker_formats.artifacts import PCAModel, read_pca_model
 from include.segmentation.analysis import (
     centroids_to_original_units,
     centroids_to_scaled_features,
@@ -20,7 +21,6 @@ from include.segmentation.analysis import (
     summarise_variance,
     top_components_from_projection,
 )
-from include.segmentation.artifacts import PCAModel, read_pca_model
 from include.segmentation.census import FEATURES, clean, load_census
 from include.segmentation.scaling import MinMaxScaling
 from tests.conftest import shared_path

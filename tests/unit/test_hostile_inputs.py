@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import pytest
 
-from include.segmentation.artifacts import ArtifactError
+from include.sagemaker_formats.artifacts import ArtifactError
+from include.sagemaker_formats.recordio import RecordIOError
 from include.segmentation.census import CensusValidationError
-from include.segmentation.recordio import RecordIOError
 from tests import hostile_inputs
 from tests.hostile_inputs import load, measure
 

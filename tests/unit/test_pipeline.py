@@ -8,10 +8,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from include.sagemaker_formats.artifacts import PCAModel
+from include.sagemaker_formats.recordio import decode_features, encode_labels
 from include.segmentation import pipeline
-from include.segmentation.artifacts import PCAModel
 from include.segmentation.census import CensusValidationError
-from include.segmentation.recordio import decode_features, encode_labels
 from include.segmentation.synthetic import synthetic_census
 
 

@@ -12,9 +12,8 @@ import numpy as np
 import pandas as pd
 
 from include.aws_emulator.algorithms.base import ClientError
-from include.segmentation.recordio import RecordIOError, decode_features
+from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, RecordIOError, decode_features
 
-RECORDIO = "application/x-recordio-protobuf"
 CSV = "text/csv"
 _NAN_WORDS = ("nan", "+nan", "-nan")  # numbers, though not finite: the caller decides what to do with them
 
@@ -30,17 +29,21 @@ def decode_channel(blobs: list[bytes], content_type: str | None, channel: str) -
     names no ContentType (the SDK's `record_set()` never sets one). CSV takes parameters such as
     `text/csv;label_size=0`: with label_size=N the first N columns are labels and are dropped.
     """
-    media, params = _parse_content_type(content_type or RECORDIO)
-    if media not in (RECORDIO, CSV):
+    media, params = _parse_content_type(content_type or RECORDIO_CONTENT_TYPE)
+    if media not in (RECORDIO_CONTENT_TYPE, CSV):
         raise ClientError(
-            f"Channel {channel!r}: content type {content_type!r} is not supported (use {RECORDIO} or {CSV})"
+            f"Channel {channel!r}: content type {content_type!r} is not supported"
+            f" (use {RECORDIO_CONTENT_TYPE} or {CSV})"
         )
     label_size = _label_size(params, channel) if media == CSV else 0
     parts = []
     for index, blob in enumerate(blobs):
         if not blob or blob.isspace():
             continue
-        matrix = _recordio(blob, channel, index) if media == RECORDIO else _csv(blob, channel, index, label_size)
+        if media == RECORDIO_CONTENT_TYPE:
+            matrix = _recordio(blob, channel, index)
+        else:
+            matrix = _csv(blob, channel, index, label_size)
         if len(matrix):
             parts.append(matrix)
     if not parts:

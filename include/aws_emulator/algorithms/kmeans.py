@@ -26,7 +26,7 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 from include.aws_emulator.algorithms import hyperparameters as hp
 from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
 from include.aws_emulator.algorithms.channels import check_data
-from include.segmentation.artifacts import ArtifactError, read_kmeans_model, write_kmeans_model
+from include.sagemaker_formats.artifacts import ArtifactError, read_kmeans_model, write_kmeans_model
 
 _SCHEMA = {
     "feature_dim": hp.integer(1),

@@ -25,7 +25,7 @@ import numpy as np
 from include.aws_emulator.algorithms import hyperparameters as hp
 from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
 from include.aws_emulator.algorithms.channels import check_data
-from include.segmentation.artifacts import ArtifactError, PCAModel, read_pca_model, write_pca_model
+from include.sagemaker_formats.artifacts import ArtifactError, PCAModel, read_pca_model, write_pca_model
 
 _SCHEMA = {
     "feature_dim": hp.integer(1),

@@ -8,7 +8,7 @@ import struct
 import numpy as np
 import pytest
 
-from include.segmentation.recordio import (
+from include.sagemaker_formats.recordio import (
     MAX_RECORD_VALUES,
     RecordIOError,
     decode_features,

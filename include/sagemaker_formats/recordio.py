@@ -25,6 +25,8 @@ from dataclasses import dataclass
 
 import numpy as np
 
+# The ContentType of a channel or InvokeEndpoint body in this format.
+RECORDIO_CONTENT_TYPE = "application/x-recordio-protobuf"
 MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _LENGTH_MASK = (1 << 29) - 1

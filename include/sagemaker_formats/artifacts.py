@@ -1,7 +1,7 @@
 """SageMaker `model.tar.gz` artifacts of the built-in PCA and K-Means.
 
 An artifact is a gzip'd tar holding one member, `model_algo-1`, at its root: an MXNet NDArray file
-(`include.segmentation.mxnet_ndarray`). PCA stores a dict `s`, `v`, `mean`; K-Means a list holding the
+(`include.sagemaker_formats.mxnet_ndarray`). PCA stores a dict `s`, `v`, `mean`; K-Means a list holding the
 (k, feature_dim) centroids. Archives are read in memory, never extracted to disk.
 
 Written archives match SageMaker's golden ones in member name, mode (0644), owner (root:root) and member
@@ -24,7 +24,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from include.segmentation import mxnet_ndarray
+from include.sagemaker_formats import mxnet_ndarray
 
 MEMBER = "model_algo-1"
 # Members in one archive: SageMaker's hold one; a few more (folders, notes) are tolerated.

@@ -9,8 +9,8 @@ import tarfile
 import numpy as np
 import pytest
 
-from include.segmentation import artifacts
-from include.segmentation.artifacts import (
+from include.sagemaker_formats import artifacts
+from include.sagemaker_formats.artifacts import (
     MAX_ARCHIVE_MEMBERS,
     MEMBER,
     ArtifactError,
@@ -20,7 +20,7 @@ from include.segmentation.artifacts import (
     write_kmeans_model,
     write_pca_model,
 )
-from include.segmentation.mxnet_ndarray import dumps
+from include.sagemaker_formats.mxnet_ndarray import dumps
 from tests.conftest import shared_path
 
 
