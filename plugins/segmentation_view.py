@@ -17,10 +17,11 @@ from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
 from fastapi.responses import HTMLResponse, Response
 
-from include.airflow_popseg.published import DAG_ID, published_run, published_runs
-from include.segmentation.published_runs import RUN_ID, NotPublished, PublishedRun, read_plot, read_report
+from include.airflow_popseg import settings
+from include.airflow_popseg.published import published_run, published_runs
+from include.segmentation_aws.published_runs import RUN_ID, NotPublished, PublishedRun, read_plot, read_report
 
-URL_PREFIX = "/segmentation"
+URL_PREFIX = settings.VIEW_URL_PREFIX
 
 # The list page: no script at all. The Airflow UI shows external views in an iframe, hence frame-ancestors.
 PAGE_POLICY = (
@@ -37,13 +38,12 @@ PLOT_POLICY = "default-src 'none'; sandbox"
 
 def _s3():
     """An S3 client through the DAG's AWS connection (the Variable the DAG reads), per request."""
-    from airflow.models import Variable
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=Variable.get("popseg_aws_conn_id", default_var="aws_default")).get_conn()
+    return S3Hook(aws_conn_id=settings.conn_id()).get_conn()
 
 
-can_read_runs = requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=DAG_ID)
+can_read_runs = requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=settings.DAG_ID)
 
 app = FastAPI(
     title="popseg Segmentation view",

@@ -22,7 +22,8 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 import seed_emulator  # noqa: E402  # beside this script
 
-from include.segmentation.published_runs import RUN_ID  # noqa: E402
+from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: E402
+from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
 BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
 ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"
@@ -124,11 +125,11 @@ def download_results(url: str, output: Path) -> Path:
     import boto3
 
     s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
-    latest = json.loads(s3.get_object(Bucket=BUCKET, Key=f"{OUTPUT_PREFIX}/latest.json")["Body"].read())
+    latest = json.loads(s3.get_object(Bucket=BUCKET, Key=latest_key(OUTPUT_PREFIX))["Body"].read())
     run_id = str(latest.get("run_id"))
     if not RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
         raise SystemExit(f"latest.json names run {run_id!r}, which is not an Airflow run id; nothing downloaded")
-    prefix = f"{OUTPUT_PREFIX}/runs/{run_id}/"
+    prefix = results_prefix(OUTPUT_PREFIX, run_id)
     run_dir, latest_dir = inside(output, run_id), inside(output, "latest")
     for folder in (run_dir, latest_dir):
         shutil.rmtree(folder, ignore_errors=True)

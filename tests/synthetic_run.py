@@ -6,45 +6,40 @@ import numpy as np
 from sklearn.cluster import KMeans
 
 from include.sagemaker_formats.artifacts import PCAModel
-from include.segmentation import analysis, pipeline, report
-from include.segmentation.census import FEATURES
+from include.segmentation import analysis, census, report, results
 from include.segmentation.synthetic import synthetic_census
 
 
 def synthetic_run(counties: int = 300, k: int = 4) -> report.RunResults:
     """PCA by numpy and K-Means by scikit-learn on a synthetic census, shaped like published results."""
-    prepared = pipeline.preprocess(synthetic_census(counties).to_csv(index=False).encode(), "s3://b/census.csv", k=k)
+    prepared = census.prepare(synthetic_census(counties).to_csv(index=False).encode(), "s3://b/census.csv", k=k)
     x = prepared.scaled.astype("float64")
     mean = x.mean(axis=0)
     _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
     model = PCAModel.from_largest_first(s[:33], vt[:33].T, mean)
     variance = analysis.summarise_variance(model.singular_values, 0.8)
     n = variance.n_components
-    components = pipeline.components_frame(prepared.features.index, analysis.project(x, model, n))
+    components = results.components_frame(prepared.features.index, analysis.project(x, model, n))
     kmeans = KMeans(k, n_init=4, random_state=0).fit(components.to_numpy())
     distances = np.linalg.norm(components.to_numpy()[:, None] - kmeans.cluster_centers_[None], axis=2).min(axis=1)
-    segments = pipeline.segments_frame(
+    segments = results.segments_frame(
         components, {"closest_cluster": kmeans.labels_[:, None], "distance_to_cluster": distances[:, None]}
     )
-    sizes = pipeline.segment_sizes(segments, k)
-    training = {
-        "TrainingJobName": "job",
-        "ModelArtifacts": {"S3ModelArtifacts": "s3://b/m"},
-        "BillableTimeInSeconds": 3,
-    }
+    training = {"job_name": "job", "model_artifact": "s3://b/m", "billable_seconds": 3}
     counts = {"rows_in": counties, "rows": len(prepared.features), "features": 34, "input_sha256": "ab" * 32}
-    run = pipeline.run_document(
+    run = results.run_document(
         params={"k": k}, run_id="manual__test", prepared=counts,
-        chosen={"n_components": n, "explained": variance.explained},
+        chosen={"kept_components": n, "explained": variance.explained},
         trainings={"pca": training, "kmeans": training}, endpoints={"pca": "e1", "kmeans": "e2"},
         dropped=prepared.dropped, input_uri="s3://b/census.csv",
     )  # fmt: skip
+    attributes = results.attribute_frames(model, kmeans.cluster_centers_, prepared.scaling, segments, k, n)
     return report.RunResults(
         run=run,
         variance=variance.to_dict(),
         features=prepared.features,
-        weights=analysis.component_weights(model, FEATURES, n).reset_index(),
-        centroids=pipeline.centroids_frame(kmeans.cluster_centers_, sizes),
-        profiles=pipeline.segment_profiles(kmeans.cluster_centers_, model, prepared.scaling, sizes),
+        weights=attributes["pca_components.csv"],
+        centroids=attributes["centroids.csv"],
+        profiles=attributes["segment_profiles.csv"],
         segments=segments,
     )

@@ -7,7 +7,7 @@ from urllib.parse import quote
 from airflow.configuration import conf
 from airflow.sdk import BaseOperatorLink
 
-VIEW_PREFIX = "/segmentation"
+from include.airflow_popseg.settings import VIEW_URL_PREFIX
 
 
 class SegmentationReportLink(BaseOperatorLink):
@@ -15,4 +15,4 @@ class SegmentationReportLink(BaseOperatorLink):
 
     def get_link(self, operator, *, ti_key) -> str:
         base = conf.get("api", "base_url", fallback="").rstrip("/")
-        return f"{base}{VIEW_PREFIX}/runs/{quote(ti_key.run_id, safe=':+')}/report"
+        return f"{base}{VIEW_URL_PREFIX}/runs/{quote(ti_key.run_id, safe=':+')}/report"

@@ -5,29 +5,50 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from typing import Any
+from datetime import datetime
+from typing import Any, TypedDict
 
 from airflow.providers.amazon.aws.hooks.sagemaker import LogState, secondary_training_status_message
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.sdk.exceptions import TaskDeferred
 
-# What downstream tasks read of a training job; the full DescribeTrainingJob stays out of XCom.
-TRAINING_FIELDS = (
-    "TrainingJobName",
-    "TrainingJobArn",
-    "TrainingJobStatus",
-    "HyperParameters",
-    "TrainingStartTime",
-    "TrainingEndTime",
-    "TrainingTimeInSeconds",
-    "BillableTimeInSeconds",
-    "FinalMetricDataList",
-)
+
+class TrainingResult(TypedDict):
+    """What downstream tasks read of a training job, flat; the full DescribeTrainingJob stays out of XCom."""
+
+    job_name: str
+    job_arn: str
+    status: str
+    model_artifact: str  # s3://…/model.tar.gz
+    hyperparameters: dict[str, str]
+    start: str | None  # ISO 8601
+    end: str | None
+    training_seconds: int | None
+    billable_seconds: int | None
 
 
-class CensusKeySensor(S3KeySensor):
-    """S3KeySensor whose timeout comes from a templated value (the DAG's `sensor_timeout` param)."""
+def training_result(description: dict[str, Any]) -> TrainingResult:
+    """The TrainingResult of a DescribeTrainingJob answer (as the provider's operator returns it)."""
+    return TrainingResult(
+        job_name=description["TrainingJobName"],
+        job_arn=description.get("TrainingJobArn", ""),
+        status=description.get("TrainingJobStatus", ""),
+        model_artifact=description["ModelArtifacts"]["S3ModelArtifacts"],
+        hyperparameters=dict(description.get("HyperParameters", {})),
+        start=_iso(description.get("TrainingStartTime")),
+        end=_iso(description.get("TrainingEndTime")),
+        training_seconds=description.get("TrainingTimeInSeconds"),
+        billable_seconds=description.get("BillableTimeInSeconds"),
+    )
+
+
+def _iso(value: object) -> str | None:
+    return value.isoformat() if isinstance(value, datetime) else (str(value) if value is not None else None)
+
+
+class TemplatedTimeoutS3KeySensor(S3KeySensor):
+    """S3KeySensor whose timeout is templated, so that a param (`sensor_timeout_seconds`) can set it."""
 
     template_fields: Sequence[str] = (*S3KeySensor.template_fields, "timeout_seconds")
 
@@ -41,10 +62,9 @@ class CensusKeySensor(S3KeySensor):
 
 
 class BuiltInTrainingOperator(SageMakerTrainingOperator):
-    """SageMakerTrainingOperator that pushes a small XCom and shows the job's whole log once.
+    """SageMakerTrainingOperator that returns a flat TrainingResult and shows the job's whole log once.
 
-    - XCom: `{"Training": {TrainingJobName, ModelArtifacts, billing and timing}}` instead of the whole
-      description (large XComs have hung Airflow 3 tasks).
+    - XCom: a TrainingResult instead of the whole description (large XComs have hung Airflow 3 tasks).
     - Log: deferred, provider 9.39.0 does not hang, but prints the CloudWatch lines it finds before
       deferring twice and none after. Here the provider prints nothing when deferrable, and the whole
       log is printed once when the job has ended, completed or failed.
@@ -56,13 +76,13 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         if self.print_job_log:
             self.print_log = False
 
-    def execute(self, context: Any) -> dict:
+    def execute(self, context: Any) -> TrainingResult:
         with self._job_log(None):  # the name is read after execute, which may have renamed the job
-            return _slim(super().execute(context))
+            return training_result(super().execute(context)["Training"])
 
-    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict:
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> TrainingResult:
         with self._job_log((event or {}).get("job_name")):
-            return _slim(super().execute_complete(context, event))
+            return training_result(super().execute_complete(context, event)["Training"])
 
     @contextlib.contextmanager
     def _job_log(self, job_name: str | None) -> Iterator[None]:
@@ -88,9 +108,3 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         )  # fmt: skip
         self.log.info(secondary_training_status_message(description, None))
 
-
-def _slim(result: dict) -> dict:
-    training = result["Training"]
-    slim = {key: training[key] for key in TRAINING_FIELDS if key in training}
-    slim["ModelArtifacts"] = {"S3ModelArtifacts": training["ModelArtifacts"]["S3ModelArtifacts"]}
-    return {"Training": slim}

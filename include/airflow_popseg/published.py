@@ -11,13 +11,11 @@ import logging
 
 from sqlalchemy import select
 
-from include.segmentation.published_runs import NotPublished, PublishedRun
+from include.airflow_popseg.settings import DAG_ID, PUBLISH_TASK_ID, RESULTS_ASSET_NAME
+from include.segmentation_aws.published_runs import NotPublished, PublishedRun
 
 log = logging.getLogger(__name__)
 
-DAG_ID = "population_segmentation"
-PUBLISH_TASK_ID = "publish"
-RESULTS_ASSET = "population_segmentation_results"
 MAX_LISTED = 500  # newest runs the view lists
 
 
@@ -55,7 +53,7 @@ def _events(limit: int, run_id: str | None = None) -> list:
         select(AssetEvent)
         .join(AssetModel, AssetModel.id == AssetEvent.asset_id)
         .where(
-            AssetModel.name == RESULTS_ASSET,
+            AssetModel.name == RESULTS_ASSET_NAME,
             AssetEvent.source_dag_id == DAG_ID,
             AssetEvent.source_task_id == PUBLISH_TASK_ID,
         )

@@ -117,6 +117,31 @@ def project(x: np.ndarray, model: PCAModel, n: int) -> np.ndarray:
     return centred @ model.components[:, :n].astype("float64")
 
 
+PROJECTION_TOLERANCE = 1e-4  # float32 endpoint vs float64 check, on 0–1 scaled data
+
+
+class ProjectionMismatch(ValueError):
+    """The PCA endpoint's answers disagree with (x − mean) · v from the model artifact."""
+
+
+def checked_top_components(projection: np.ndarray, x: np.ndarray, model: PCAModel, n: int) -> np.ndarray:
+    """The endpoint's projections (rows, num_components, ascending) -> the top n (`c_1` first), after checking
+    them against `project(x, model, n)` from the model artifact; x: (rows, d) scaled rows."""
+    projection = np.asarray(projection)
+    if projection.shape != (len(x), model.num_components):
+        raise ProjectionMismatch(
+            f"PCA endpoint answered projections of shape {projection.shape}, expected {(len(x), model.num_components)}"
+        )
+    top = top_components_from_projection(projection, n)
+    worst = float(np.max(np.abs(top - project(x, model, n)))) if len(x) else 0.0
+    if worst > PROJECTION_TOLERANCE:
+        raise ProjectionMismatch(
+            f"PCA endpoint projections differ from (x − mean) · v of the model artifact by up to {worst:.3g} "
+            f"(tolerance {PROJECTION_TOLERANCE})"
+        )
+    return top
+
+
 def top_components_from_projection(projection: np.ndarray, n: int) -> np.ndarray:
     """Endpoint projections (n_rows, num_components) in SageMaker's ascending order -> top n, `c_1` first."""
     projection = np.asarray(projection)

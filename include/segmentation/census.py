@@ -25,6 +25,8 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from include.segmentation.scaling import MinMaxScaling
+
 log = logging.getLogger(__name__)
 
 ID_COLUMNS: tuple[str, ...] = ("CensusId", "State", "County")
@@ -168,6 +170,31 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
     if problems:
         raise CensusValidationError(problems, label)
     return result
+
+
+@dataclass(frozen=True)
+class PreparedCensus:
+    """What PCA trains on. features: (n, 34) census units indexed by State-County; scaled: the same 0–1, float32."""
+
+    rows_in: int
+    features: pd.DataFrame
+    scaling: MinMaxScaling
+    dropped: list[str]
+
+    @property
+    def scaled(self) -> np.ndarray:
+        return np.asarray(self.scaling.transform(self.features), dtype="float32")
+
+
+def prepare(source: Source, name: str, k: int) -> PreparedCensus:
+    """Load, validate and clean the census and fit its 0–1 scaling; refuse a `k` the data cannot support
+    (all before any paid step)."""
+    frame = load_census(source, name=name)
+    cleaned = clean(frame)
+    if k > len(cleaned.features):
+        problem = f"k={k} segments asked for, but only {len(cleaned.features)} complete rows remain"
+        raise CensusValidationError([problem], name)
+    return PreparedCensus(len(frame), cleaned.features, MinMaxScaling.fit(cleaned.features), cleaned.dropped)
 
 
 def clean(frame: pd.DataFrame) -> CleanCensus:

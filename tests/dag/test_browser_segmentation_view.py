@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from include.segmentation import report
-from include.segmentation.published_runs import run_summary
+from include.segmentation_aws.published_runs import run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, record_publication, running_api_server
 from tests.synthetic_run import synthetic_run

@@ -13,8 +13,9 @@ import pandas as pd
 import pytest
 
 from include.airflow_popseg.published import published_runs
-from include.segmentation import sagemaker_config
 from include.segmentation.synthetic import synthetic_census
+from include.segmentation_aws import requests
+from include.segmentation_aws.layout import latest_key, results_prefix
 
 pytestmark = pytest.mark.slow
 
@@ -47,7 +48,7 @@ def _read(s3, bucket: str, key: str) -> bytes:
 
 
 def _results(s3, bucket: str, run_id: str) -> dict[str, bytes]:
-    prefix = f"segmentation/runs/{run_id}/"
+    prefix = results_prefix("segmentation", run_id)
     keys = [o["Key"] for o in s3.list_objects_v2(Bucket=bucket, Prefix=prefix).get("Contents", [])]
     return {key[len(prefix) :]: _read(s3, bucket, key) for key in keys}
 
@@ -120,7 +121,7 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     printed = "".join(capfd.readouterr())
     # Each training task's log holds its job's CloudWatch lines, once.
     assert printed.count("#metrics {") == 2 and "AWS/KMeansWebscale" in printed
-    latest = json.loads(_read(s3, bucket, "segmentation/latest.json"))
+    latest = json.loads(_read(s3, bucket, latest_key("segmentation")))
     assert latest["run_id"] == run.run_id
     assert _report_link(run) == f"/segmentation/runs/{run.run_id}/report"
     # The Segmentation view's index lists the run, with its figures and where its results are.
@@ -147,7 +148,7 @@ def test_real_census_reproduces_the_notebook(dag, airflow_db, clients, census_cs
     assert report.count('<td class="label">') == 8  # one labelled row per segment
     assert re.search(r"3,218 counties in 8 segments,\s+7 PCA components keeping 0\.8017", report)
     assert segments["segment"].nunique() == 8
-    assert json.loads(_read(s3, bucket, "segmentation/latest.json"))["run_id"] == run.run_id
+    assert json.loads(_read(s3, bucket, latest_key("segmentation")))["run_id"] == run.run_id
     _nothing_left(sagemaker)
 
 
@@ -157,13 +158,13 @@ def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census(400).to_csv(index=False).encode())
-    s3.put_object(Bucket=bucket, Key="segmentation/latest.json", Body=b'{"run_id": "an earlier run"}')
-    broken = sagemaker_config.kmeans_hyperparameters
+    s3.put_object(Bucket=bucket, Key=latest_key("segmentation"), Body=b'{"run_id": "an earlier run"}')
+    broken = requests.kmeans_hyperparameters
 
     def bad_hyperparameters(*args):
         return {**broken(*args), "init_method": "forgy"}  # K-Means refuses it: the job fails
 
-    monkeypatch.setattr(sagemaker_config, "kmeans_hyperparameters", bad_hyperparameters)
+    monkeypatch.setattr(requests, "kmeans_hyperparameters", bad_hyperparameters)
     run, states = _run(dag, bucket)
     assert run.state == "failed"
     assert states["train_kmeans"] == "failed"
@@ -173,7 +174,7 @@ def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
     job = sagemaker.describe_training_job(TrainingJobName=failed[-1]["TrainingJobName"])
     assert job["FailureReason"].startswith("ClientError: Invalid hyperparameter init_method='forgy'")
     assert "Invalid hyperparameter init_method='forgy'" in "".join(capfd.readouterr())  # in the task log
-    assert _read(s3, bucket, "segmentation/latest.json") == b'{"run_id": "an earlier run"}'
+    assert _read(s3, bucket, latest_key("segmentation")) == b'{"run_id": "an earlier run"}'
     assert _results(s3, bucket, run.run_id) == {}
     _nothing_left(sagemaker)
 

@@ -131,13 +131,13 @@ def test_the_sensor_defers_with_the_timeout_from_its_param(monkeypatch) -> None:
 
     from airflow.sdk.exceptions import TaskDeferred
 
-    from include.airflow_popseg.operators import CensusKeySensor
+    from include.airflow_popseg.operators import TemplatedTimeoutS3KeySensor
 
     # timeout_seconds as rendered from {{ params.sensor_timeout_seconds }}
-    sensor = CensusKeySensor(
+    sensor = TemplatedTimeoutS3KeySensor(
         task_id="wait", bucket_name="popseg", bucket_key="census/absent.csv", timeout_seconds="3", deferrable=True
     )
-    monkeypatch.setattr(CensusKeySensor, "poke", lambda self, context: False)
+    monkeypatch.setattr(TemplatedTimeoutS3KeySensor, "poke", lambda self, context: False)
     with pytest.raises(TaskDeferred) as deferred:
         sensor.execute(context={})
     assert deferred.value.timeout == timedelta(seconds=3)

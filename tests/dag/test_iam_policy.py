@@ -15,8 +15,8 @@ from collections import defaultdict
 import boto3
 import pytest
 
-from include.segmentation import sagemaker_config
 from include.segmentation.synthetic import synthetic_census
+from include.segmentation_aws import requests
 from tests.iam.aws_calls import AIRFLOW, EXECUTION_ROLE, Call, mark_principal, record_calls, requests_for
 from tests.iam.evaluator import Decision, Request, arn_like, evaluate, statements
 from tests.iam.policies import SERVICE_SIDE_SIDS, Deployment, load
@@ -45,8 +45,8 @@ def run_calls(dag, airflow_db, dag_emulator, aws_env) -> tuple[Deployment, list[
     with pytest.MonkeyPatch.context() as monkeypatch:
         calls = record_calls(monkeypatch, on_call=land_census_after_first_miss)
         states["succeeded"] = _states(dag.test(run_conf=conf))
-        kmeans = sagemaker_config.kmeans_hyperparameters  # K-Means refuses "forgy": its job fails
-        monkeypatch.setattr(sagemaker_config, "kmeans_hyperparameters", lambda *a: {**kmeans(*a), "init_method": "forgy"})  # noqa: E501
+        kmeans = requests.kmeans_hyperparameters  # K-Means refuses "forgy": its job fails
+        monkeypatch.setattr(requests, "kmeans_hyperparameters", lambda *a: {**kmeans(*a), "init_method": "forgy"})
         states["failed"] = _states(dag.test(run_conf=conf))
     return deployment, [call for call in calls if call.principal != "test"], states
 

@@ -10,7 +10,7 @@ import boto3
 import pytest
 from fastapi.testclient import TestClient
 
-from include.segmentation.published_runs import PNG_MAGIC, run_summary
+from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import record_publication
 from tests.iam.aws_calls import record_calls, requests_for

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from include.segmentation.published_runs import PNG_MAGIC, run_summary
+from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, http_get, http_response, record_publication, running_api_server
 

@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 import pytest
 
-from include.segmentation import published_runs
-from include.segmentation.published_runs import NotPublished, PublishedRun, read_plot, read_report, run_summary
+from include.segmentation_aws import published_runs
+from include.segmentation_aws.published_runs import NotPublished, PublishedRun, read_plot, read_report, run_summary
 
 WHEN = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 RUN = {"run_id": "manual__2026-11-23T02:00:00+00:00", "rows": 3218, "n_components": 7, "params": {"k": 8},

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
-from include.segmentation.sagemaker_config import IMAGE_ACCOUNTS
+from include.segmentation_aws.images import IMAGE_ACCOUNTS
 from tests.conftest import PROJECT_ROOT
 from tests.iam.evaluator import load_policy
 

@@ -7,6 +7,7 @@ import pandas as pd
 import pytest
 
 from include.sagemaker_formats.artifacts import PCAModel, read_pca_model
+from include.segmentation import analysis
 from include.segmentation.analysis import (
     centroids_to_original_units,
     centroids_to_scaled_features,
@@ -142,3 +143,24 @@ def test_centroids_in_original_units_invert_the_scaling(full_rank_model) -> None
     profiles = centroids_to_original_units(centroids, full_rank_model, scaling)
     assert list(profiles.columns) == ["a", "b", "c", "d"]
     assert np.allclose(profiles.to_numpy(), original.to_numpy(), atol=1e-3)  # float32 axes
+
+
+@pytest.fixture
+def small_model() -> PCAModel:
+    axes, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(4, 3)))
+    return PCAModel.from_largest_first(np.array([3.0, 2.0, 1.0]), axes, np.full(4, 0.5))
+
+
+def test_top_components_reverse_the_endpoint_order_after_checking_it(small_model) -> None:
+    x = np.random.default_rng(1).random((5, 4)).astype("float32")
+    projection = (x - small_model.mean) @ small_model.v
+    top = analysis.checked_top_components(projection, x, small_model, 2)
+    assert np.allclose(top, projection[:, ::-1][:, :2])
+
+
+def test_a_projection_that_disagrees_with_the_artifact_fails(small_model) -> None:
+    x = np.random.default_rng(1).random((5, 4)).astype("float32")
+    projection = (x - small_model.mean) @ small_model.v
+    projection[2, 1] += 0.01
+    with pytest.raises(analysis.ProjectionMismatch, match="differ from \\(x − mean\\) · v"):
+        analysis.checked_top_components(projection, x, small_model, 2)

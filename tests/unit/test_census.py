@@ -283,3 +283,14 @@ def test_a_stream_is_refused_at_its_first_overlong_line_whatever_the_chunk_size(
     assert census.read_census_bytes(io.BytesIO(fine), "s3://b/census.csv") == fine
     with pytest.raises(CensusValidationError, match=r"s3://b/census.csv: line 3 is longer than the limit of 50"):
         census.read_census_bytes(io.BytesIO(b"h\n" + b"x" * 50 + b"\n" + b"z" * 51 + b"\nmore"), "s3://b/census.csv")
+
+
+def test_prepare_cleans_scales_and_counts() -> None:
+    prepared = census.prepare(synthetic_census(300).to_csv(index=False).encode(), "s3://b/in.csv", k=8)
+    assert prepared.rows_in == 300 and len(prepared.features) == 298 and len(prepared.dropped) == 2
+    assert prepared.scaled.dtype == np.float32 and prepared.scaled.min() == 0 and prepared.scaled.max() == 1
+
+
+def test_prepare_refuses_more_segments_than_rows() -> None:
+    with pytest.raises(CensusValidationError, match=r"s3://b/in.csv: k=30 segments asked for, but only 20"):
+        census.prepare(synthetic_census(20, missing_rows=0).to_csv(index=False).encode(), "s3://b/in.csv", k=30)

@@ -1,4 +1,4 @@
-"""SageMaker request configs and run-derived names."""
+"""SageMaker requests, image registry and run-derived names."""
 
 from __future__ import annotations
 
@@ -6,13 +6,13 @@ import re
 
 import pytest
 
-from include.segmentation.sagemaker_config import (
-    RunNames,
-    endpoint_config,
-    image_uri,
+from include.segmentation_aws.images import image_uri
+from include.segmentation_aws.names import RunNames
+from include.segmentation_aws.requests import (
+    endpoint_request,
     kmeans_hyperparameters,
     pca_hyperparameters,
-    training_job_config,
+    training_request,
 )
 
 NAME = re.compile(r"[a-zA-Z0-9](-*[a-zA-Z0-9]){0,62}")
@@ -59,11 +59,11 @@ def test_different_runs_never_share_names_even_at_the_same_second() -> None:
     assert RunNames.for_run("manual__2026-11-23T02:00:00+00:00") == manual  # stable for retries
 
 
-def test_training_config_is_a_create_training_job_request() -> None:
-    config = training_job_config(
+def test_training_request_is_a_create_training_job_request() -> None:
+    config = training_request(
         name="popseg-pca-x", algorithm="pca", region="us-west-2", role_arn="arn:aws:iam::111122223333:role/r",
-        train_uri="s3://b/train/", output_uri="s3://b/models", hyperparameters=pca_hyperparameters(34, 33, 3218),
-        instance_type="ml.c5.xlarge", tags={"popseg:run": "x"},
+        train_uri="s3://b/train/", output_uri="s3://b/models", hyperparameters=pca_hyperparameters(34, 3218),
+        instance_type="ml.c5.xlarge", max_runtime_seconds=7200, tags={"popseg:run": "x"},
     )  # fmt: skip
     assert config["AlgorithmSpecification"]["TrainingImage"].endswith("us-west-2.amazonaws.com/pca:1")
     assert config["HyperParameters"] == {
@@ -76,6 +76,12 @@ def test_training_config_is_a_create_training_job_request() -> None:
         "S3DataType": "S3Prefix", "S3Uri": "s3://b/train/", "S3DataDistributionType": "ShardedByS3Key",
     }  # fmt: skip
     assert config["Tags"] == [{"Key": "popseg:run", "Value": "x"}]
+    assert config["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
+
+
+def test_pca_trains_features_minus_one_components_unless_asked() -> None:
+    assert pca_hyperparameters(34, 3218)["num_components"] == 33
+    assert pca_hyperparameters(34, 3218, num_components=10)["num_components"] == 10
 
 
 def test_kmeans_mini_batch_never_exceeds_the_rows() -> None:
@@ -83,8 +89,8 @@ def test_kmeans_mini_batch_never_exceeds_the_rows() -> None:
     assert kmeans_hyperparameters(7, 8, 30_000)["mini_batch_size"] == 5000
 
 
-def test_endpoint_config_deploys_the_job_that_ran() -> None:
-    config = endpoint_config(
+def test_endpoint_request_deploys_the_job_that_ran() -> None:
+    config = endpoint_request(
         endpoint_name="popseg-pca-run", training_job_name="popseg-pca-run-1795400000",
         model_data_uri="s3://b/m/popseg-pca-run-1795400000/output/model.tar.gz", algorithm="pca",
         region="us-east-1", role_arn="arn:aws:iam::111122223333:role/r", instance_type="ml.t2.medium",

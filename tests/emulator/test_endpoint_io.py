@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from include.segmentation.sagemaker_resources import delete_endpoint_stack
+from include.segmentation_aws.endpoints import delete_endpoint_stack
 from tests.emulator.conftest import PCA_IMAGE, deploy
 
 

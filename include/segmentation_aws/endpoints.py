@@ -1,18 +1,48 @@
-"""Tearing down an endpoint, its endpoint config and its model, whatever state they are in.
+"""Endpoint I/O: every row through a real-time endpoint in payloads under its size cap, and tearing an
+endpoint, its endpoint config and its model down whatever state they are in.
 
-Takes a boto3 SageMaker client (the provider's hook gives one); no Airflow imports.
+Takes boto3 clients (the provider's hooks give them); no Airflow imports.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
+import numpy as np
 from botocore.exceptions import ClientError
+
+from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
 
 log = logging.getLogger(__name__)
 IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack")
+MAX_PAYLOAD_BYTES = 5_000_000  # under InvokeEndpoint's 6 MB cap with room to spare
+
+Invoke = Callable[[bytes], bytes]  # a RecordIO-protobuf request body -> the endpoint's RecordIO answer
+
+
+def invoker(runtime, endpoint: str) -> Invoke:
+    """InvokeEndpoint on `endpoint` through a sagemaker-runtime client, RecordIO-protobuf both ways."""
+    return lambda body: runtime.invoke_endpoint(
+        EndpointName=endpoint, ContentType=RECORDIO_CONTENT_TYPE, Accept=RECORDIO_CONTENT_TYPE, Body=body
+    )["Body"].read()
+
+
+def batches(rows: np.ndarray, max_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[np.ndarray]:
+    """Consecutive row blocks whose RecordIO-protobuf encoding stays under `max_bytes`."""
+    per_row = len(encode_dense(np.ascontiguousarray(rows[:1])))
+    step = max(1, max_bytes // per_row)
+    for start in range(0, len(rows), step):
+        yield np.ascontiguousarray(rows[start : start + step])
+
+
+def transform(rows: np.ndarray, invoke: Invoke, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[str, np.ndarray]:
+    """Every row of (n_rows, d) through an endpoint: label key -> (n_rows, width), in row order."""
+    answers = [decode_labels(invoke(encode_dense(block))) for block in batches(rows, max_bytes)]
+    if not answers:
+        raise ValueError("no rows to transform")
+    return {key: np.concatenate([a[key] for a in answers]) for key in answers[0]}
 
 
 def delete_endpoint_stack(

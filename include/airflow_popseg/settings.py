@@ -1,0 +1,33 @@
+"""popseg's settings in Airflow, in one place: the DAG, the Segmentation view and the report link read them here.
+
+Deployment settings are Airflow config (`[popseg]` section, or AIRFLOW__POPSEG__* variables); the
+connection and the role are Airflow Variables, so that they can be changed without a deploy.
+"""
+
+from __future__ import annotations
+
+from airflow.configuration import conf
+
+DAG_ID = "population_segmentation"
+PUBLISH_TASK_ID = "publish"
+RESULTS_ASSET_NAME = "population_segmentation_results"
+RESULTS_ASSET_URI = "popseg://population_segmentation/latest"
+VIEW_URL_PREFIX = "/segmentation"  # where the api-server mounts the Segmentation view
+
+CONN_ID_VARIABLE = "popseg_aws_conn_id"
+ROLE_ARN_VARIABLE = "popseg_role_arn"
+DEFAULT_CONN_ID = "aws_default"
+# The same, rendered at run time, for operator arguments Airflow templates.
+CONN_ID_TEMPLATE = f"{{{{ var.value.get('{CONN_ID_VARIABLE}', '{DEFAULT_CONN_ID}') }}}}"
+
+# Polling cadence: 1 s against the local emulator, 30 s on AWS (`[popseg] check_interval`).
+CHECK_INTERVAL = conf.getint("popseg", "check_interval", fallback=30)
+# A training job's limit: SageMaker stops it after this (MaxRuntimeInSeconds) and the operator waits as long.
+TRAINING_MAX_MINUTES = conf.getint("popseg", "training_max_minutes", fallback=120)
+
+
+def conn_id() -> str:
+    """The AWS connection id, read at run time from its Variable."""
+    from airflow.sdk import Variable
+
+    return Variable.get(CONN_ID_VARIABLE, default=DEFAULT_CONN_ID)

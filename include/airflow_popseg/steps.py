@@ -1,0 +1,172 @@
+"""What each task of the DAG does, on its RunContext: read its inputs by the URIs upstream tasks returned,
+call the domain, write its outputs and return their URIs. XCom carries names and URIs, never data.
+
+The DAG imports this module inside its tasks: it pulls in numpy and pandas, which parsing must not.
+"""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+
+from include.airflow_popseg import settings
+from include.airflow_popseg.context import RunContext
+from include.airflow_popseg.operators import TrainingResult
+from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
+from include.sagemaker_formats.recordio import encode_dense
+from include.segmentation import analysis, census, report, results
+from include.segmentation.scaling import MinMaxScaling
+from include.segmentation_aws import endpoints, published_runs, requests
+
+TRAINING = {"pca": requests.pca_hyperparameters, "kmeans": requests.kmeans_hyperparameters}
+
+
+def preprocess(run: RunContext) -> dict:
+    """Validate, clean and scale the census; write PCA's training file. Fails before any SageMaker call."""
+    data = read_census(run)
+    prepared = census.prepare(data, run.input_uri, run.params["k"])
+    layout, store = run.layout, run.store
+    store.write(layout.training_file("pca"), encode_dense(prepared.scaled))
+    return {
+        "train_prefix": layout.uri(layout.training_prefix("pca")),
+        "cleaned": store.write_frame(layout.cleaned, prepared.features),
+        "scaling": store.write(layout.scaling, prepared.scaling.to_json().encode()),
+        "dropped": store.write_json(layout.dropped, prepared.dropped),
+        "rows_in": prepared.rows_in,
+        "rows": len(prepared.features),
+        "features": prepared.features.shape[1],
+        "input_sha256": hashlib.sha256(data).hexdigest(),
+    }
+
+
+def read_census(run: RunContext) -> bytes:
+    """The census object, refused by its size (HeadObject) before a byte of it is read, then streamed
+    through the loader's bounds (the object may have changed since)."""
+    key = run.params["input_key"]
+    head = run.store.client.head_object(Bucket=run.params["bucket"], Key=key)
+    census.check_census_size(head["ContentLength"], run.input_uri)
+    body = run.store.client.get_object(Bucket=run.params["bucket"], Key=key)["Body"]
+    return census.read_census_bytes(body, run.input_uri)
+
+
+def pca_training(run: RunContext, prepared: dict) -> dict:
+    hyperparameters = requests.pca_hyperparameters(prepared["features"], prepared["rows"], run.params["num_components"])
+    return training_request(run, "pca", prepared["train_prefix"], hyperparameters)
+
+
+def kmeans_training(run: RunContext, prepared: dict, chosen: dict, transformed: dict) -> dict:
+    hyperparameters = requests.kmeans_hyperparameters(chosen["kept_components"], run.params["k"], prepared["rows"])
+    return training_request(run, "kmeans", transformed["train_prefix"], hyperparameters)
+
+
+def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperparameters: dict) -> dict:
+    """CreateTrainingJob for this run's `algorithm` job, reading every file under `train_prefix`."""
+    return requests.training_request(
+        name=run.names.training_job(algorithm), algorithm=algorithm, region=run.region, role_arn=run.role_arn,
+        train_uri=train_prefix, output_uri=run.layout.uri(run.layout.models_prefix), hyperparameters=hyperparameters,
+        instance_type=run.params["training_instance_type"], max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
+        tags={"popseg:run": run.names.token},
+    )  # fmt: skip
+
+
+def choose_components(run: RunContext, training: TrainingResult) -> dict:
+    """The fewest components reaching the variance threshold, from the artifact of the job that ran."""
+    model = read_pca_model(run.store.read(training["model_artifact"]))
+    summary = analysis.summarise_variance(model.singular_values, run.params["variance_threshold"])
+    uri = run.store.write_json(run.layout.explained_variance, summary.to_dict())
+    return {"kept_components": summary.n_components, "explained": summary.explained, "explained_variance": uri}
+
+
+def endpoint_plan(run: RunContext, algorithm: str, training: TrainingResult) -> dict:
+    """The endpoint's model, config and endpoint, for the training job that actually ran."""
+    return requests.endpoint_request(
+        endpoint_name=run.names.endpoint(algorithm), training_job_name=training["job_name"],
+        model_data_uri=training["model_artifact"], algorithm=algorithm, region=run.region, role_arn=run.role_arn,
+        instance_type=run.params["endpoint_instance_type"], tags={"popseg:run": run.names.token},
+    )  # fmt: skip
+
+
+def delete_endpoint(run: RunContext, plan: dict) -> list[str]:
+    """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine."""
+    return endpoints.delete_endpoint_stack(
+        run.sagemaker(), plan["Endpoint"]["EndpointName"], plan["Endpoint"]["EndpointConfigName"],
+        plan["Model"]["ModelName"], poll_seconds=settings.CHECK_INTERVAL,
+    )  # fmt: skip
+
+
+def transform_with_pca(run: RunContext, plan: dict, training: TrainingResult, chosen: dict, prepared: dict) -> dict:
+    """Every county through the PCA endpoint; keep c_1…c_n, checked against (x − mean) · v; write K-Means'
+    training file."""
+    store, layout = run.store, run.layout
+    features = store.read_frame(prepared["cleaned"])
+    x = np.asarray(MinMaxScaling.from_json(store.read(prepared["scaling"])).transform(features), dtype="float32")
+    answer = endpoints.transform(x, endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"]))
+    model = read_pca_model(store.read(training["model_artifact"]))
+    components = analysis.checked_top_components(answer["projection"], x, model, chosen["kept_components"])
+    store.write(layout.training_file("kmeans"), encode_dense(components.astype("float32")))
+    return {
+        "components": store.write_frame(layout.components, results.components_frame(features.index, components)),
+        "train_prefix": layout.uri(layout.training_prefix("kmeans")),
+    }
+
+
+def assign_segments(run: RunContext, plan: dict, transformed: dict) -> dict:
+    """Every county's segment and distance from the K-Means endpoint."""
+    components = run.store.read_frame(transformed["components"])
+    invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
+    segments = results.segments_frame(components, endpoints.transform(components.to_numpy("float32"), invoke))
+    return {"segments": run.store.write_frame(run.layout.work("segments.csv"), segments)}
+
+
+def extract_attributes(
+    run: RunContext, pca: TrainingResult, kmeans: TrainingResult, chosen: dict, prepared: dict, assigned: dict
+) -> dict:
+    """Centroids in component space and census units, component makeup, segment sizes: file name -> URI."""
+    store = run.store
+    frames = results.attribute_frames(
+        read_pca_model(store.read(pca["model_artifact"])), read_kmeans_model(store.read(kmeans["model_artifact"])),
+        MinMaxScaling.from_json(store.read(prepared["scaling"])), store.read_frame(assigned["segments"]),
+        run.params["k"], chosen["kept_components"],
+    )  # fmt: skip
+    return {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
+
+
+def document_run(run: RunContext, prepared: dict, chosen: dict, pca: TrainingResult, kmeans: TrainingResult) -> dict:
+    """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds."""
+    document = results.run_document(
+        params=run.params, run_id=run.run_id, prepared=prepared, chosen=chosen,
+        trainings={"pca": pca, "kmeans": kmeans}, endpoints={a: run.names.endpoint(a) for a in TRAINING},
+        dropped=run.store.read_json(prepared["dropped"]), input_uri=run.input_uri,
+    )  # fmt: skip
+    return {"run.json": run.store.write_json(run.layout.work("run.json"), document)}
+
+
+def build_report(
+    run: RunContext, prepared: dict, chosen: dict, assigned: dict, attributes: dict, documented: dict
+) -> dict:
+    """report.html (self-contained) and its plots as PNG files: file name -> URI."""
+    store = run.store
+    html, plots = report.build_report(
+        report.RunResults(
+            run=store.read_json(documented["run.json"]), variance=store.read_json(chosen["explained_variance"]),
+            features=store.read_frame(prepared["cleaned"]), segments=store.read_frame(assigned["segments"]),
+            weights=store.read_frame(attributes["pca_components.csv"]),
+            centroids=store.read_frame(attributes["centroids.csv"]),
+            profiles=store.read_frame(attributes["segment_profiles.csv"]),
+        )
+    )  # fmt: skip
+    written = {name: store.write(run.layout.work(name), data) for name, data in plots.items()}
+    return {"report.html": store.write(run.layout.work("report.html"), html.encode()), **written}
+
+
+def publish(run: RunContext, files: dict[str, str]) -> dict:
+    """Copy every result file (name -> URI) under runs/<run_id>/, then move latest.json last.
+    Returns the run's summary, which the publish task records on the results Asset."""
+    store, layout = run.store, run.layout
+    for name, uri in files.items():
+        store.copy(uri, layout.result(name))
+    results_uri = layout.uri(layout.results_prefix)
+    latest = {"run_id": run.run_id, "results": results_uri, "report": f"{results_uri}report.html"}
+    store.write_json(layout.latest, latest)
+    return published_runs.run_summary(store.read_json(files["run.json"]), results_uri)

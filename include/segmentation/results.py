@@ -1,0 +1,126 @@
+"""The run's results as users read them: segments, centroids, profiles, component makeup and run.json.
+
+Frames in, frames and documents out; where they are stored is `include.segmentation_aws`'s business.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+
+from include.sagemaker_formats.artifacts import PCAModel
+from include.segmentation import analysis
+from include.segmentation.census import FEATURES, KEY_NAME
+from include.segmentation.scaling import MinMaxScaling
+
+# A text cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV injection").
+FORMULA_START = r"^[=+\-@\t\r]"
+# The attribute files extract_attributes publishes, in the order the report reads them.
+ATTRIBUTE_FILES = ("centroids.csv", "segment_profiles.csv", "pca_components.csv")
+
+
+def components_frame(keys: pd.Index, components: np.ndarray) -> pd.DataFrame:
+    """(rows, n) components `c_1…c_n` indexed by State-County."""
+    return pd.DataFrame(
+        components, index=pd.Index(keys, name=KEY_NAME), columns=analysis.component_names(components.shape[1])
+    )
+
+
+def segments_frame(components: pd.DataFrame, assignment: Mapping[str, np.ndarray]) -> pd.DataFrame:
+    """`State-County, segment, distance, c_1…c_n`, one row per county, from the K-Means endpoint's labels."""
+    segments = pd.DataFrame(
+        {
+            "segment": np.asarray(assignment["closest_cluster"]).ravel().astype(int),
+            "distance": np.asarray(assignment["distance_to_cluster"]).ravel().astype(float),
+        },
+        index=components.index,
+    )
+    return segments.join(components).reset_index()
+
+
+def segment_sizes(segments: pd.DataFrame, k: int) -> np.ndarray:
+    """(k,) counties per segment."""
+    return np.bincount(segments["segment"].to_numpy(), minlength=k)
+
+
+def centroids_frame(centroids: np.ndarray, sizes: np.ndarray) -> pd.DataFrame:
+    """(k, n) centroids in component space with each segment's size."""
+    frame = pd.DataFrame(centroids, columns=analysis.component_names(centroids.shape[1]))
+    frame.insert(0, "counties", sizes)
+    frame.index.name = "segment"
+    return frame.reset_index()
+
+
+def segment_profiles(centroids: np.ndarray, model: PCAModel, scaling: MinMaxScaling, sizes: np.ndarray) -> pd.DataFrame:
+    """Each centroid in the census's own units (people, dollars, percent), with the segment's size."""
+    profiles = analysis.centroids_to_original_units(centroids, model, scaling)
+    profiles.insert(0, "counties", sizes)
+    return profiles.reset_index()
+
+
+def attribute_frames(
+    model: PCAModel, centroids: np.ndarray, scaling: MinMaxScaling, segments: pd.DataFrame, k: int, n_components: int
+) -> dict[str, pd.DataFrame]:
+    """The model attributes made readable, by ATTRIBUTE_FILES name: centroids with sizes, centroids in census
+    units, and the kept components' feature weights."""
+    sizes = segment_sizes(segments, k)
+    return {
+        "centroids.csv": centroids_frame(centroids, sizes),
+        "segment_profiles.csv": segment_profiles(centroids, model, scaling, sizes),
+        "pca_components.csv": analysis.component_weights(model, FEATURES, n_components).reset_index(),
+    }
+
+
+def run_document(
+    *,
+    params: Mapping[str, object],
+    run_id: str,
+    prepared: Mapping[str, object],
+    chosen: Mapping[str, object],
+    trainings: Mapping[str, Mapping[str, object]],
+    endpoints: Mapping[str, str],
+    dropped: Sequence[str],
+    input_uri: str,
+) -> dict:
+    """run.json: what ran, on what, with which resources, how long it took and what it cost in seconds.
+
+    trainings: algorithm -> TrainingResult (job_name, model_artifact, hyperparameters, times, seconds).
+    """
+    jobs = {
+        algorithm: {
+            "training_job": job["job_name"],
+            "model_artifact": job["model_artifact"],
+            "training_start": job.get("start"),
+            "training_end": job.get("end"),
+            "training_seconds": job.get("training_seconds"),
+            "billable_seconds": job.get("billable_seconds"),
+            "hyperparameters": job.get("hyperparameters", {}),
+        }
+        for algorithm, job in trainings.items()
+    }
+    return {
+        "run_id": run_id,
+        "params": dict(params),
+        "input": input_uri,
+        "input_sha256": prepared.get("input_sha256"),
+        "rows_in": prepared["rows_in"],
+        "rows": prepared["rows"],
+        "features": prepared["features"],
+        "dropped": list(dropped),
+        "n_components": chosen["kept_components"],
+        "explained_variance": chosen["explained"],
+        "training_jobs": jobs,
+        "endpoints": dict(endpoints),
+        "billable_seconds": sum(job["billable_seconds"] or 0 for job in jobs.values()),
+    }
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """CSV without the index; text cells that a spreadsheet would run as a formula get a leading `'`."""
+    frame = frame.copy()
+    for column in frame.select_dtypes(include=["object", "string"]).columns:
+        text = frame[column]
+        frame[column] = text.mask(text.str.match(FORMULA_START, na=False), "'" + text.astype(str))
+    return frame.to_csv(index=False).encode()

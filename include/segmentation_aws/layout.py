@@ -1,0 +1,86 @@
+"""Where one run's files live in S3: every key named once, here.
+
+    <output_prefix>/work/<token>/…      intermediates of one run (training files, models, frames)
+    <output_prefix>/runs/<run_id>/…     its published results (what users and the Segmentation view read)
+    <output_prefix>/latest.json         the last run that published everything
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+
+def results_prefix(output_prefix: str, run_id: str) -> str:
+    """`<output_prefix>/runs/<run_id>/`: a run's published results, for readers that only know the run id."""
+    return f"{output_prefix.strip('/')}/runs/{run_id}/"
+
+
+def latest_key(output_prefix: str) -> str:
+    return f"{output_prefix.strip('/')}/latest.json"
+
+
+@dataclass(frozen=True)
+class RunLayout:
+    """The S3 keys of one run: `bucket`, its `output_prefix` param, the Airflow run id and the run's token."""
+
+    bucket: str
+    output_prefix: str
+    run_id: str
+    token: str  # RunNames.token: the same token names the run's SageMaker resources
+
+    # --- intermediates ----------------------------------------------------------------------------------
+    @property
+    def work_prefix(self) -> str:
+        return f"{self.output_prefix.strip('/')}/work/{self.token}/"
+
+    def work(self, name: str) -> str:
+        return self.work_prefix + name
+
+    def training_prefix(self, algorithm: str) -> str:
+        """The training channel of `algorithm`: every file under it is training data."""
+        return self.work(f"{algorithm}-train/")
+
+    def training_file(self, algorithm: str) -> str:
+        return self.training_prefix(algorithm) + "train.rec"
+
+    @property
+    def models_prefix(self) -> str:
+        """Where SageMaker writes each job's `<job>/output/model.tar.gz`."""
+        return self.work("models/")
+
+    @property
+    def cleaned(self) -> str:
+        """(counties, 34) features in census units, parquet, indexed by State-County."""
+        return self.work("cleaned.parquet")
+
+    @property
+    def scaling(self) -> str:
+        return self.work("scaling.json")
+
+    @property
+    def dropped(self) -> str:
+        return self.work("dropped.json")
+
+    @property
+    def explained_variance(self) -> str:
+        return self.work("explained_variance.json")
+
+    @property
+    def components(self) -> str:
+        """(counties, n) kept PCA components, parquet."""
+        return self.work("components.parquet")
+
+    # --- results ------------------------------------------------------------------------------------------
+    @property
+    def results_prefix(self) -> str:
+        return results_prefix(self.output_prefix, self.run_id)
+
+    def result(self, name: str) -> str:
+        return self.results_prefix + name
+
+    @property
+    def latest(self) -> str:
+        return latest_key(self.output_prefix)
+
+    def uri(self, key: str) -> str:
+        return f"s3://{self.bucket}/{key}"

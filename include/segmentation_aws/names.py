@@ -1,0 +1,36 @@
+"""SageMaker names of one Airflow run: valid, unique per run, and the same on every retry of a task."""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from dataclasses import dataclass
+
+MAX_NAME = 63  # SageMaker's limit for job, model, endpoint config and endpoint names
+NAME_PREFIX = "popseg-"  # every resource the DAG creates; the IAM policy is scoped to it
+
+
+@dataclass(frozen=True)
+class RunNames:
+    """SageMaker names of one Airflow run: valid (≤ 63, `[a-zA-Z0-9](-*[a-zA-Z0-9])*`) and unique per run."""
+
+    token: str  # e.g. "20261123t020000-1a2b3c4d": the run's time and a hash of its run id
+
+    @classmethod
+    def for_run(cls, run_id: str) -> RunNames:
+        digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+        stamp = re.search(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})", run_id)
+        prefix = "".join(stamp.groups()[:3]) + "t" + "".join(stamp.groups()[3:]) if stamp else "run"
+        return cls(f"{prefix}-{digest}")
+
+    def training_job(self, algorithm: str) -> str:
+        return resource_name(f"{NAME_PREFIX}{algorithm}-{self.token}")
+
+    def endpoint(self, algorithm: str) -> str:
+        return resource_name(f"{NAME_PREFIX}{algorithm}-{self.token}")
+
+
+def resource_name(candidate: str) -> str:
+    """`candidate` made a valid SageMaker name: [a-zA-Z0-9-], ≤ MAX_NAME, no leading/trailing/double hyphens."""
+    name = re.sub(r"[^a-zA-Z0-9-]", "-", candidate)[:MAX_NAME].strip("-")
+    return re.sub(r"-{2,}", "-", name)

@@ -1,0 +1,121 @@
+"""Requests for SageMaker's built-in PCA and K-Means: training jobs and the endpoints that serve them.
+
+Plain dicts in the shape of CreateTrainingJob / CreateModel / CreateEndpointConfig / CreateEndpoint, as
+the Amazon provider's operators take them. The hyperparameters own their defaults (the notebook's).
+"""
+
+from __future__ import annotations
+
+from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE
+from include.segmentation_aws.images import image_uri
+from include.segmentation_aws.names import resource_name
+
+CHANNEL = "train"  # the built-ins' training channel
+VARIANT = "AllTraffic"
+
+
+def pca_hyperparameters(feature_dim: int, rows: int, num_components: int | None = None) -> dict[str, object]:
+    """The notebook's PCA: regular mode, mean subtracted, features − 1 components unless asked; the SDK's
+    mini-batch size."""
+    return {
+        "feature_dim": feature_dim,
+        "num_components": num_components or feature_dim - 1,
+        "mini_batch_size": min(500, max(1, rows)),
+        "algorithm_mode": "regular",
+        "subtract_mean": True,
+    }
+
+
+def kmeans_hyperparameters(feature_dim: int, k: int, rows: int) -> dict[str, object]:
+    return {"feature_dim": feature_dim, "k": k, "mini_batch_size": min(5000, max(1, rows)), "init_method": "kmeans++"}
+
+
+def training_request(
+    *,
+    name: str,
+    algorithm: str,
+    region: str,
+    role_arn: str,
+    train_uri: str,
+    output_uri: str,
+    hyperparameters: dict[str, object],
+    instance_type: str,
+    max_runtime_seconds: int,
+    tags: dict[str, str] | None = None,
+) -> dict:
+    """CreateTrainingJob for a built-in algorithm reading RecordIO-protobuf from an S3 prefix (`train_uri`)."""
+    return {
+        "TrainingJobName": name,
+        "AlgorithmSpecification": {"TrainingImage": image_uri(algorithm, region), "TrainingInputMode": "File"},
+        "RoleArn": role_arn,
+        "HyperParameters": {key: _hyperparameter(value) for key, value in hyperparameters.items()},
+        "InputDataConfig": [
+            {
+                "ChannelName": CHANNEL,
+                "DataSource": {
+                    "S3DataSource": {
+                        "S3DataType": "S3Prefix",
+                        "S3Uri": train_uri,
+                        "S3DataDistributionType": "ShardedByS3Key",
+                    }
+                },
+                "ContentType": RECORDIO_CONTENT_TYPE,
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": output_uri},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        "Tags": _tags(tags),
+    }
+
+
+def endpoint_request(
+    *,
+    endpoint_name: str,
+    training_job_name: str,
+    model_data_uri: str,
+    algorithm: str,
+    region: str,
+    role_arn: str,
+    instance_type: str,
+    tags: dict[str, str] | None = None,
+) -> dict:
+    """`SageMakerEndpointOperator` config: model (from the job that ran), endpoint config and endpoint.
+
+    The model takes the job's own name and artifact, so a retried job renamed by the operator still
+    deploys its own model; config and endpoint take the run's endpoint name.
+    """
+    model_name = resource_name(training_job_name)
+    return {
+        "Model": {
+            "ModelName": model_name,
+            "PrimaryContainer": {"Image": image_uri(algorithm, region), "ModelDataUrl": model_data_uri},
+            "ExecutionRoleArn": role_arn,
+            "Tags": _tags(tags),
+        },
+        "EndpointConfig": {
+            "EndpointConfigName": endpoint_name,
+            "ProductionVariants": [
+                {
+                    "VariantName": VARIANT,
+                    "ModelName": model_name,
+                    "InitialInstanceCount": 1,
+                    "InstanceType": instance_type,
+                    "InitialVariantWeight": 1.0,
+                }
+            ],
+            "Tags": _tags(tags),
+        },
+        "Endpoint": {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_name, "Tags": _tags(tags)},
+    }
+
+
+def _hyperparameter(value: object) -> str:
+    """Hyperparameters travel as strings; booleans as the SDK writes them."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def _tags(tags: dict[str, str] | None) -> list[dict[str, str]]:
+    return [{"Key": key, "Value": value} for key, value in (tags or {}).items()]

@@ -1,0 +1,19 @@
+"""Where a run's files live: intermediates under work/<token>/, results under runs/<run_id>/."""
+
+from __future__ import annotations
+
+from include.segmentation_aws.layout import RunLayout, results_prefix
+
+
+def test_a_run_layout_separates_work_from_results() -> None:
+    layout = RunLayout("b", "seg/", "manual__2026", "tok")
+    assert layout.training_file("pca") == "seg/work/tok/pca-train/train.rec"
+    assert layout.training_prefix("kmeans") == "seg/work/tok/kmeans-train/"
+    assert layout.models_prefix == "seg/work/tok/models/" and layout.cleaned == "seg/work/tok/cleaned.parquet"
+    assert layout.result("run.json") == "seg/runs/manual__2026/run.json"
+    assert layout.latest == "seg/latest.json" and layout.uri("k") == "s3://b/k"
+
+
+def test_readers_that_know_only_the_run_id_find_the_same_results() -> None:
+    layout = RunLayout("b", "seg", "manual__2026", "tok")
+    assert results_prefix("seg", "manual__2026") == layout.results_prefix == "seg/runs/manual__2026/"
