@@ -33,6 +33,7 @@ from include.aws_emulator.algorithms import ClientError, ModelLoadError
 from include.aws_emulator.aws_clients import AwsClients
 from include.aws_emulator.sagemaker.hosting import Hosting
 from include.aws_emulator.sagemaker.models import (
+    TRAINING_NON_TERMINAL,
     Deployment,
     Endpoint,
     EndpointConfig,
@@ -95,7 +96,7 @@ class StateStore:
         with self.backend.lock:
             for fields in state["training_jobs"]:
                 job = TrainingJob(**fields)
-                if job.status in ("InProgress", "Stopping"):
+                if job.status in TRAINING_NON_TERMINAL:
                     job.finish("Failed", "Failed", "Training job failed", "AlgorithmError: the emulator restarted")
                 self.backend.training_jobs[job.name] = job
             self.backend.models.update({m["name"]: Model(**m) for m in state["models"]})

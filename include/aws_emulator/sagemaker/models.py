@@ -9,7 +9,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,7 +268,7 @@ class Endpoint:
 
 
 class SageMakerBackend:
-    """All SageMaker state of the emulator, one account. `on_change` is called after every mutation."""
+    """All SageMaker state of the emulator, one account."""
 
     def __init__(self) -> None:
         self.lock = threading.RLock()
@@ -277,7 +277,6 @@ class SageMakerBackend:
         self.endpoint_configs: dict[str, EndpointConfig] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.tags: dict[str, dict[str, str]] = {}
-        self.on_change: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------------ training jobs
 
@@ -301,7 +300,6 @@ class SageMakerBackend:
             job.transition("Starting", "Starting the training job", now)
             self.training_jobs[name] = job
             self._tag(job.arn, request.get("Tags", []))
-        self.on_change()
         return job
 
     def training_job(self, name: str) -> TrainingJob:
@@ -321,7 +319,6 @@ class SageMakerBackend:
             job.status = "Stopping"
             job.stop_reason = "Stopped"
             job.transition("Stopping", "Stopping the training job")
-        self.on_change()
 
     # ------------------------------------------------------------------ models
 
@@ -335,7 +332,6 @@ class SageMakerBackend:
                 raise ValidationException("A model needs a PrimaryContainer (or Containers) with an Image.")
             self.models[name] = model
             self._tag(model.arn, request.get("Tags", []))
-        self.on_change()
         return model
 
     def model(self, name: str, region: str) -> Model:
@@ -357,7 +353,6 @@ class SageMakerBackend:
                     self.model(variant["ModelName"], region)
             self.endpoint_configs[name] = config
             self._tag(config.arn, request.get("Tags", []))
-        self.on_change()
         return config
 
     def endpoint_config(self, name: str, region: str) -> EndpointConfig:
@@ -381,7 +376,6 @@ class SageMakerBackend:
             )  # fmt: skip
             self.endpoints[name] = endpoint
             self._tag(endpoint.arn, request.get("Tags", []))
-        self.on_change()
         return endpoint, deployment
 
     def update_endpoint(self, request: dict[str, Any], region: str) -> tuple[Endpoint, Deployment]:
@@ -392,7 +386,6 @@ class SageMakerBackend:
             deployment = self._deployment(request["EndpointConfigName"], region)
             endpoint.status = "Updating"
             endpoint.last_modified_time = time.time()
-        self.on_change()
         return endpoint, deployment
 
     def endpoint(self, name: str, region: str) -> Endpoint:
@@ -405,7 +398,6 @@ class SageMakerBackend:
                 raise ValidationException(f'Cannot update in-progress endpoint "{endpoint.arn}".')
             endpoint.status = "Deleting"
             endpoint.last_modified_time = time.time()
-        self.on_change()
         return endpoint
 
     def remove_endpoint(self, endpoint: Endpoint) -> None:
@@ -413,7 +405,6 @@ class SageMakerBackend:
             if self.endpoints.get(endpoint.name) is endpoint:
                 del self.endpoints[endpoint.name]
                 self.tags.pop(endpoint.arn, None)
-        self.on_change()
 
     def deployed(self, endpoint: Endpoint, deployment: Deployment) -> None:
         """The deployment's model is loaded: the endpoint serves it."""
@@ -423,7 +414,6 @@ class SageMakerBackend:
             endpoint.status = "InService"
             endpoint.failure_reason = None
             endpoint.last_modified_time = time.time()
-        self.on_change()
 
     def deployment_failed(self, endpoint: Endpoint, reason: str) -> None:
         """Creating fails the endpoint; a failed update rolls back to what it served."""
@@ -431,7 +421,6 @@ class SageMakerBackend:
             endpoint.status = "InService" if endpoint.status == "Updating" else "Failed"
             endpoint.failure_reason = reason
             endpoint.last_modified_time = time.time()
-        self.on_change()
 
     def _deployment(self, config_name: str, region: str) -> Deployment:
         config = self.endpoint_config(config_name, region)
@@ -452,7 +441,6 @@ class SageMakerBackend:
             resource = self._find(table, name, region, kind, arn_kind)
             del table[name]
             self.tags.pop(resource.arn, None)
-        self.on_change()
 
     # ------------------------------------------------------------------ tags and lists
 
@@ -460,7 +448,6 @@ class SageMakerBackend:
         with self.lock:
             self._require_arn(resource_arn)
             self._tag(resource_arn, tags)
-        self.on_change()
         return tags
 
     def list_tags(self, resource_arn: str) -> list[dict[str, str]]:
@@ -473,7 +460,6 @@ class SageMakerBackend:
             self._require_arn(resource_arn)
             for key in keys:
                 self.tags.get(resource_arn, {}).pop(key, None)
-        self.on_change()
 
     def _tag(self, resource_arn: str, tags: list[dict[str, str]]) -> None:
         if tags:

@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError as BotoClientError
 from include.aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_image
 from include.aws_emulator.algorithms.channels import decode_channel
 from include.aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
-from include.aws_emulator.sagemaker.models import SageMakerBackend, TrainingJob
+from include.aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackend, TrainingJob
 
 log = logging.getLogger("popseg.emulator.training")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -60,7 +60,7 @@ class TrainingRunner:
     def shutdown(self) -> None:
         with self.backend.lock:
             for job in self.backend.training_jobs.values():
-                if job.status in ("InProgress", "Stopping"):
+                if job.status in TRAINING_NON_TERMINAL:
                     job.stop_reason = job.stop_reason or "Stopped"
         self.pool.shutdown(wait=True, cancel_futures=True)
 
@@ -113,7 +113,6 @@ class TrainingRunner:
                 for name, value in output.final_metrics.items()
             ]
             job.finish("Completed", "Completed", "Training job completed")
-        self.backend.on_change()
         log.info("training job %s Completed", job.name)
 
     def _read_channel(self, channel: dict[str, Any]) -> np.ndarray:
@@ -142,7 +141,6 @@ class TrainingRunner:
                 job.transition(status, message)
             if note:
                 job.note(note)
-        self.backend.on_change()
 
     def _should_stop(self, job: TrainingJob) -> bool:
         limit = job.request["StoppingCondition"].get("MaxRuntimeInSeconds")
@@ -162,13 +160,11 @@ class TrainingRunner:
                 job.finish("Stopped", "MaxRuntimeExceeded", f"Training job reached its MaxRuntimeInSeconds ({limit} s)")
             else:
                 job.finish("Stopped", "Stopped", "Training job stopped")
-        self.backend.on_change()
         log.info("training job %s Stopped (%s)", job.name, job.stop_reason)
 
     def _failed(self, job: TrainingJob, reason: str) -> None:
         with self.backend.lock:
             job.finish("Failed", "Failed", "Training job failed", failure_reason=reason[:1024])
-        self.backend.on_change()
         log.info("training job %s Failed: %s", job.name, reason)
 
 
