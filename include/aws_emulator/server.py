@@ -193,7 +193,10 @@ class _QuietHandler(MotoRequestHandler):
 
 
 class Emulator:
-    """The server, its SageMaker backend and workers; `start()` serves in a background thread."""
+    """The server, its SageMaker backend and workers; `start()` serves in a background thread.
+
+    Every thread it starts is named `emulator-*`: the server's, and the training and hosting pools'
+    (werkzeug's per-request threads are joined by `server_close`). `stop()` ends them all."""
 
     def __init__(
         self,
@@ -231,15 +234,16 @@ class Emulator:
         self._thread: threading.Thread | None = None
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="emulator", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="emulator-server", daemon=True)
         self._thread.start()
         if self.store is not None:
             self.store.restore()
         return self
 
     def stop(self) -> None:
-        """Stop running jobs, save state when persistent, then stop serving."""
+        """Stop running jobs, let endpoint transitions finish, save state when persistent, then stop serving."""
         self.runner.shutdown()
+        self.hosting.shutdown()
         if self.store is not None:
             self.store.save()
         self.server.shutdown()

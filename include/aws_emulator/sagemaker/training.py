@@ -52,12 +52,13 @@ class TrainingRunner:
     def __init__(self, backend: SageMakerBackend, clients: AwsClients, workers: int = 2) -> None:
         self.backend = backend
         self.clients = clients
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="training")
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-training")
 
     def submit(self, job: TrainingJob) -> None:
         self.pool.submit(self._run, job)
 
     def shutdown(self) -> None:
+        """Ask running jobs to stop, drop queued ones, and wait for the workers to end."""
         with self.backend.lock:
             for job in self.backend.training_jobs.values():
                 if job.status in TRAINING_NON_TERMINAL:
