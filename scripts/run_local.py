@@ -22,11 +22,11 @@ sys.path.insert(0, str(PROJECT_ROOT))
 
 import seed_emulator  # noqa: E402  # beside this script
 
+from include.aws_emulator.connection import client, connection_env  # noqa: E402
 from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: E402
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
 BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
-ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"
 
 
 def main() -> int:
@@ -79,12 +79,6 @@ def start_emulator(log_path: Path) -> tuple[subprocess.Popen, str]:
 
 def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
     """Airflow on SQLite inside the project; the AWS connection points at the emulator (dummy keys)."""
-    connection = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": url, "region_name": "us-east-1"},
-    }
     return {
         **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),
@@ -93,11 +87,7 @@ def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__POPSEG__CHECK_INTERVAL": "1",
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
-        "AIRFLOW_VAR_POPSEG_ROLE_ARN": ROLE,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
+        **connection_env(url),
     }
 
 
@@ -122,9 +112,7 @@ def _finished_line(log: Path) -> str:
 
 def download_results(url: str, output: Path) -> Path:
     """The published run's files into output/<run_id>/ and output/latest/; nothing is written outside output/."""
-    import boto3
-
-    s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+    s3 = client("s3", url)
     latest = json.loads(s3.get_object(Bucket=BUCKET, Key=latest_key(OUTPUT_PREFIX))["Body"].read())
     run_id = str(latest.get("run_id"))
     if not RUN_ID.fullmatch(run_id) or run_id in (".", ".."):

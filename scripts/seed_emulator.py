@@ -13,13 +13,10 @@ BUCKET, INPUT_KEY = "popseg", "census/acs2015_county_data.csv"
 
 def upload_census(url: str, data: str | None = None) -> str:
     """Upload `data` (a CSV path) or the bundled synthetic sample; returns its S3 URI."""
-    import boto3
-
+    from include.aws_emulator.connection import client
     from include.segmentation.synthetic import synthetic_census
 
-    s3 = boto3.client(
-        "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="testing", aws_secret_access_key="testing"
-    )
+    s3 = client("s3", url)
     s3.create_bucket(Bucket=BUCKET)
     # upload_file goes multipart above 8 MB, as it must past the emulator's per-request cap.
     if data:

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-DUMMY_CREDENTIALS = {"aws_access_key_id": "testing", "aws_secret_access_key": "testing"}
+from include.aws_emulator.connection import DUMMY_KEY_ID, DUMMY_SECRET
 
 
 class S3Error(Exception):
@@ -43,7 +43,8 @@ class AwsClients:
                 region_name=region,
                 endpoint_url=self.endpoint_url,
                 config=Config(retries={"max_attempts": 2}, s3={"addressing_style": "path"}),
-                **DUMMY_CREDENTIALS,
+                aws_access_key_id=DUMMY_KEY_ID,
+                aws_secret_access_key=DUMMY_SECRET,
             )
         return cache[key]
 

@@ -3,7 +3,7 @@
 Saved when the emulator stops (SIGINT/SIGTERM or `Emulator.stop()`), restored when it starts. Layout:
 
     <dir>/CURRENT                      the name of the snapshot in use, e.g. "snapshot-1f0c…"
-    <dir>/snapshot-<32 hex>/sagemaker.json   the SageMaker resources
+    <dir>/snapshot-<32 hex>/sagemaker.json   the SageMaker resources of every region (each names its own)
     <dir>/snapshot-<32 hex>/s3.json          [{"bucket", "key", "file"}, …] and the bucket list
     <dir>/snapshot-<32 hex>/objects/<n>      object bytes, named by a counter, never by the key
 
@@ -33,11 +33,12 @@ from include.aws_emulator.algorithms import ClientError, ModelLoadError
 from include.aws_emulator.aws_clients import AwsClients
 from include.aws_emulator.sagemaker.hosting import Hosting
 from include.aws_emulator.sagemaker.models import (
+    TRAINING_NON_TERMINAL,
     Deployment,
     Endpoint,
     EndpointConfig,
     Model,
-    SageMakerBackend,
+    SageMakerBackends,
     TrainingJob,
 )
 
@@ -51,9 +52,9 @@ _OBJECT = re.compile(r"[0-9]{1,12}")
 
 
 class StateStore:
-    def __init__(self, directory: Path, backend: SageMakerBackend, clients: AwsClients, hosting: Hosting) -> None:
+    def __init__(self, directory: Path, backends: SageMakerBackends, clients: AwsClients, hosting: Hosting) -> None:
         self.directory = directory
-        self.backend = backend
+        self.backends = backends
         self.clients = clients
         self.hosting = hosting
 
@@ -63,14 +64,15 @@ class StateStore:
         staging = Path(tempfile.mkdtemp(prefix=".staging-", dir=self.directory))
         try:
             self._save_s3(staging)
-            with self.backend.lock:
-                state = {
-                    "training_jobs": [dataclasses.asdict(job) for job in self.backend.training_jobs.values()],
-                    "models": [dataclasses.asdict(m) for m in self.backend.models.values()],
-                    "endpoint_configs": [dataclasses.asdict(c) for c in self.backend.endpoint_configs.values()],
-                    "endpoints": [_endpoint_state(e) for e in self.backend.endpoints.values()],
-                    "tags": self.backend.tags,
-                }
+            state: dict[str, Any] = {"training_jobs": [], "models": [], "endpoint_configs": [], "endpoints": []}
+            state["tags"] = {}
+            for backend in list(self.backends.values()):
+                with backend.lock:
+                    state["training_jobs"] += [dataclasses.asdict(job) for job in backend.training_jobs.values()]
+                    state["models"] += [dataclasses.asdict(m) for m in backend.models.values()]
+                    state["endpoint_configs"] += [dataclasses.asdict(c) for c in backend.endpoint_configs.values()]
+                    state["endpoints"] += [_endpoint_state(e) for e in backend.endpoints.values()]
+                    state["tags"].update(backend.tags)  # keyed by ARN, which names the region
             (staging / STATE_FILE).write_text(json.dumps(state))
             name = f"snapshot-{uuid.uuid4().hex}"
             staging.rename(self.directory / name)
@@ -92,15 +94,17 @@ class StateStore:
         if not _regular_file(path, snapshot):
             return
         state = json.loads(path.read_text())
-        with self.backend.lock:
-            for fields in state["training_jobs"]:
-                job = TrainingJob(**fields)
-                if job.status in ("InProgress", "Stopping"):
-                    job.finish("Failed", "Failed", "Training job failed", "AlgorithmError: the emulator restarted")
-                self.backend.training_jobs[job.name] = job
-            self.backend.models.update({m["name"]: Model(**m) for m in state["models"]})
-            self.backend.endpoint_configs.update({c["name"]: EndpointConfig(**c) for c in state["endpoint_configs"]})
-            self.backend.tags.update(state["tags"])
+        for fields in state["training_jobs"]:
+            job = TrainingJob(**fields)
+            if job.status in TRAINING_NON_TERMINAL:
+                job.finish("Failed", "Failed", "Training job failed", "AlgorithmError: the emulator restarted")
+            self.backends[job.region].training_jobs[job.name] = job
+        for model in (Model(**fields) for fields in state["models"]):
+            self.backends[model.region].models[model.name] = model
+        for config in (EndpointConfig(**fields) for fields in state["endpoint_configs"]):
+            self.backends[config.region].endpoint_configs[config.name] = config
+        for resource_arn, tags in state["tags"].items():
+            self.backends[resource_arn.split(":")[3]].tags[resource_arn] = tags
         for fields in state["endpoints"]:
             self._restore_endpoint(fields)
         log.info("restored state from %s", snapshot)
@@ -138,8 +142,9 @@ class StateStore:
                 endpoint.status, endpoint.failure_reason = "Failed", f"Failed to reload the model: {exc}"
         elif endpoint.status != "Failed":
             endpoint.status, endpoint.failure_reason = "Failed", "The emulator restarted during a transition"
-        with self.backend.lock:
-            self.backend.endpoints[endpoint.name] = endpoint
+        backend = self.backends[endpoint.region]
+        with backend.lock:
+            backend.endpoints[endpoint.name] = endpoint
 
     def _save_s3(self, snapshot: Path) -> None:
         """Every object streamed to `objects/<n>` (boto3's transfer, so large ones in parts), and the manifest."""

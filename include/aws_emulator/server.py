@@ -33,7 +33,7 @@ from werkzeug.wsgi import LimitedStream
 from include.aws_emulator.aws_clients import AwsClients
 from include.aws_emulator.persistence import StateStore
 from include.aws_emulator.sagemaker.hosting import Hosting
-from include.aws_emulator.sagemaker.models import SageMakerBackend
+from include.aws_emulator.sagemaker.models import SageMakerBackends
 from include.aws_emulator.sagemaker.responses import ControlPlane
 from include.aws_emulator.sagemaker.runtime import MAX_PAYLOAD_BYTES, Runtime
 from include.aws_emulator.sagemaker.training import TrainingRunner
@@ -193,7 +193,10 @@ class _QuietHandler(MotoRequestHandler):
 
 
 class Emulator:
-    """The server, its SageMaker backend and workers; `start()` serves in a background thread."""
+    """The server, its SageMaker backend and workers; `start()` serves in a background thread.
+
+    Every thread it starts is named `emulator-*`: the server's, and the training and hosting pools'
+    (werkzeug's per-request threads are joined by `server_close`). `stop()` ends them all."""
 
     def __init__(
         self,
@@ -206,7 +209,7 @@ class Emulator:
         max_request_bytes: int = MAX_REQUEST_BYTES,
     ) -> None:
         """`allow_hosts`: Host names accepted besides `DEFAULT_ALLOWED_HOSTS` and the address bound."""
-        self.backend = SageMakerBackend()
+        self.backends = SageMakerBackends()
         self._app = _LateApp()
         self.server = make_server(host, port, self._app, threaded=True, request_handler=_QuietHandler)
         wildcard = host in ("0.0.0.0", "::", "")
@@ -220,26 +223,27 @@ class Emulator:
         reachable = "127.0.0.1" if wildcard else host
         self.endpoint_url = f"http://{f'[{reachable}]' if ':' in reachable else reachable}:{self.server.port}"
         clients = AwsClients(self.endpoint_url)
-        self.runner = TrainingRunner(self.backend, clients)
-        self.hosting = Hosting(self.backend, clients, transition_seconds)
+        self.runner = TrainingRunner(self.backends, clients)
+        self.hosting = Hosting(self.backends, clients, transition_seconds)
         allowed = [*DEFAULT_ALLOWED_HOSTS, *allow_hosts, *([] if wildcard else [host])]
         self._app.app = EmulatorApp(
-            ControlPlane(self.backend, self.runner, self.hosting), Runtime(self.backend), region, allowed,
+            ControlPlane(self.backends, self.runner, self.hosting), Runtime(self.backends), region, allowed,
             max_request_bytes,
         )
-        self.store = StateStore(Path(data_dir), self.backend, clients, self.hosting) if data_dir else None
+        self.store = StateStore(Path(data_dir), self.backends, clients, self.hosting) if data_dir else None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Emulator:
-        self._thread = threading.Thread(target=self.server.serve_forever, name="emulator", daemon=True)
+        self._thread = threading.Thread(target=self.server.serve_forever, name="emulator-server", daemon=True)
         self._thread.start()
         if self.store is not None:
             self.store.restore()
         return self
 
     def stop(self) -> None:
-        """Stop running jobs, save state when persistent, then stop serving."""
+        """Stop running jobs, let endpoint transitions finish, save state when persistent, then stop serving."""
         self.runner.shutdown()
+        self.hosting.shutdown()
         if self.store is not None:
             self.store.save()
         self.server.shutdown()

@@ -17,10 +17,9 @@ from pathlib import Path
 import boto3
 import pytest
 
+from include.aws_emulator.connection import connection_env
 from include.aws_emulator.server import Emulator, running_emulator
 from tests.conftest import PROJECT_ROOT
-
-ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"
 
 
 @pytest.fixture(scope="session")
@@ -41,19 +40,7 @@ def dag_emulator() -> Iterator[Emulator]:
 @pytest.fixture(scope="session")
 def aws_env(dag_emulator) -> Iterator[dict]:
     """The DAG's AWS connection and role, pointing at the emulator, through environment variables."""
-    connection = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": dag_emulator.endpoint_url, "region_name": "us-east-1"},
-    }
-    values = {
-        "AIRFLOW_CONN_AWS_DEFAULT": json.dumps(connection),
-        "AIRFLOW_VAR_POPSEG_ROLE_ARN": ROLE,
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": "us-east-1",
-    }
+    values = connection_env(dag_emulator.endpoint_url)
     monkeypatch = pytest.MonkeyPatch()
     for key, value in values.items():
         monkeypatch.setenv(key, value)

@@ -15,6 +15,7 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
+from include.aws_emulator.connection import airflow_env
 from include.aws_emulator.server import HEALTH_PATH
 from tests.conftest import PROJECT_ROOT
 
@@ -89,6 +90,18 @@ def test_the_aws_connection_points_at_the_emulator_service_with_dummy_keys(compo
     assert connection["login"] == "testing"
     assert "4566" in compose["services"]["emulator"]["command"]
     assert environment["PYTHONPATH"] == "/opt/airflow"
+
+
+def test_every_airflow_service_gets_the_connection_and_role_the_python_helper_gives(compose) -> None:
+    def decoded(environment: dict[str, str]) -> dict:
+        return {key: json.loads(v) if key.startswith("AIRFLOW_CONN_") else v for key, v in environment.items()}
+
+    expected = airflow_env("http://emulator:4566")
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        environment = compose["services"][name]["environment"]
+        assert decoded({key: environment.get(key) for key in expected}) == decoded(expected), name
+        # No AWS_* keys: they would outlive a switch to real AWS and shadow its credential chain.
+        assert not any(key.startswith("AWS_") for key in environment), name
 
 
 def test_ports_are_published_on_loopback_only(compose) -> None:

@@ -11,22 +11,19 @@ import boto3
 import numpy as np
 import pytest
 
+from include.aws_emulator.connection import ROLE_ARN as ROLE
+from include.aws_emulator.connection import credentials_env
 from include.aws_emulator.server import Emulator, running_emulator
 from include.sagemaker_formats.recordio import encode_dense
 
 REGION = "us-east-1"
-ROLE = "arn:aws:iam::123456789012:role/popseg-sagemaker"
 PCA_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/pca:1"
 KMEANS_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
 
 
 @pytest.fixture(scope="session", autouse=True)
 def dummy_credentials() -> None:
-    for key, value in {
-        "AWS_ACCESS_KEY_ID": "testing",
-        "AWS_SECRET_ACCESS_KEY": "testing",
-        "AWS_DEFAULT_REGION": REGION,
-    }.items():
+    for key, value in credentials_env(REGION).items():
         os.environ.setdefault(key, value)
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
+from include.aws_emulator.connection import client
 from tests.emulator.conftest import PCA_IMAGE, ROLE
 
 
@@ -154,3 +155,17 @@ def test_list_models_sorts_and_pages(sagemaker, unique) -> None:
     page = sagemaker.list_models(NameContains=prefix, MaxResults=2)
     rest = sagemaker.list_models(NameContains=prefix, MaxResults=2, NextToken=page["NextToken"])
     assert len(page["Models"]) == 2 and len(rest["Models"]) == 1 and "NextToken" not in rest
+
+
+def test_each_region_has_its_own_resources(emulator, sagemaker, unique) -> None:
+    """As in SageMaker: a name may repeat across regions, and a resource is found only in its own."""
+    name = unique("regional")
+    ireland = client("sagemaker", emulator.endpoint_url, "eu-west-1")
+    assert _model(sagemaker, name).startswith("arn:aws:sagemaker:us-east-1:")
+    assert _model(ireland, name).startswith("arn:aws:sagemaker:eu-west-1:")
+    ireland.delete_model(ModelName=name)
+    assert sagemaker.describe_model(ModelName=name)["ModelArn"].startswith("arn:aws:sagemaker:us-east-1:")
+    mumbai = client("sagemaker", emulator.endpoint_url, "ap-south-1")
+    message = _error(mumbai.describe_model, ModelName=name)["Message"]
+    assert message == f'Could not find model "arn:aws:sagemaker:ap-south-1:123456789012:model/{name}".'
+    assert mumbai.list_models(NameContains=name)["Models"] == []

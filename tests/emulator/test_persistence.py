@@ -11,10 +11,11 @@ import boto3
 import numpy as np
 import pytest
 
+from include.aws_emulator.connection import client
 from include.aws_emulator.persistence import CURRENT
 from include.aws_emulator.server import Emulator, running_emulator
 from include.sagemaker_formats.recordio import encode_dense
-from tests.emulator.conftest import PCA_IMAGE, deploy, training_request, wait_for_job
+from tests.emulator.conftest import PCA_IMAGE, ROLE, deploy, training_request, wait_for_job
 from tests.emulator.test_server import emulator_process
 
 
@@ -54,6 +55,18 @@ def test_objects_jobs_models_and_endpoints_survive_a_restart(tmp_path) -> None:
         assert answer["ResponseMetadata"]["HTTPStatusCode"] == 200
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=60) == 0
+
+
+def test_resources_come_back_in_their_own_region_with_their_tags(tmp_path) -> None:
+    tags = [{"Key": "team", "Value": "census"}]
+    with running_emulator(tmp_path) as emulator:
+        ireland = client("sagemaker", emulator.endpoint_url, "eu-west-1")
+        ireland.create_model(ModelName="irish", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": PCA_IMAGE}, Tags=tags)
+    with running_emulator(tmp_path) as emulator:
+        ireland = client("sagemaker", emulator.endpoint_url, "eu-west-1")
+        model_arn = ireland.describe_model(ModelName="irish")["ModelArn"]
+        assert ireland.list_tags(ResourceArn=model_arn)["Tags"] == tags
+        assert client("sagemaker", emulator.endpoint_url).list_models()["Models"] == []
 
 
 def test_without_a_data_dir_nothing_is_kept(tmp_path) -> None:

@@ -2,23 +2,16 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 
+from include.aws_emulator.connection import airflow_env
 from tests.emulator.conftest import PCA_IMAGE, ROLE, training_request
 
 
 @pytest.fixture(scope="module")
 def hook(emulator):
     monkeypatch = pytest.MonkeyPatch()
-    connection = {
-        "conn_type": "aws",
-        "login": "testing",
-        "password": "testing",
-        "extra": {"endpoint_url": emulator.endpoint_url, "region_name": "us-east-1"},
-    }
-    monkeypatch.setenv("AIRFLOW_CONN_EMULATOR", json.dumps(connection))
+    monkeypatch.setenv("AIRFLOW_CONN_EMULATOR", airflow_env(emulator.endpoint_url)["AIRFLOW_CONN_AWS_DEFAULT"])
     from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
     yield SageMakerHook(aws_conn_id="emulator")

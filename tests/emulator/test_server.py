@@ -7,12 +7,17 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import boto3
 import pytest
+
+from include.aws_emulator.connection import client
+from include.aws_emulator.server import running_emulator
+from tests.emulator.conftest import PCA_IMAGE, create_model_and_config, training_request, wait_for_job
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
 
@@ -40,6 +45,24 @@ def test_each_call_logs_service_operation_resource_and_outcome(sagemaker, caplog
     with caplog.at_level(logging.INFO, logger="popseg.emulator"), pytest.raises(sagemaker.exceptions.ClientError):
         sagemaker.describe_endpoint(EndpointName="nothing-here")
     assert "sagemaker DescribeEndpoint nothing-here -> 400 ValidationException" in caplog.text
+
+
+def test_no_thread_the_emulator_started_outlives_it() -> None:
+    before = set(threading.enumerate())
+    with running_emulator(transition_seconds=1.0) as emulator:
+        sagemaker = client("sagemaker", emulator.endpoint_url)
+        # A training job and an endpoint whose data is missing fail fast, each on its pool's worker; the
+        # endpoint is still Creating (its transition takes a second) when the emulator stops.
+        request = training_request("orphan", PCA_IMAGE, {}, "s3://no-bucket/train/", "s3://no-bucket/out/")
+        sagemaker.create_training_job(**request)
+        assert wait_for_job(sagemaker, "orphan")["TrainingJobStatus"] == "Failed"
+        create_model_and_config(sagemaker, "orphan", PCA_IMAGE, "s3://no-bucket/model.tar.gz")
+        sagemaker.create_endpoint(EndpointName="orphan", EndpointConfigName="orphan")
+        started = {thread.name for thread in set(threading.enumerate()) - before}
+        assert "emulator-server" in started
+        assert any(name.startswith("emulator-training") for name in started), started
+        assert any(name.startswith("emulator-hosting") for name in started), started
+    assert set(threading.enumerate()) - before == set()
 
 
 @contextmanager

@@ -22,10 +22,6 @@ class ResourceInUse(SageMakerError):
     code = "ResourceInUse"
 
 
-class ResourceLimitExceeded(SageMakerError):
-    code = "ResourceLimitExceeded"
-
-
 class UnknownOperationException(SageMakerError):
     code = "UnknownOperationException"
 

@@ -1,31 +1,38 @@
-"""Brings endpoints up and down in the background: the model artifact is fetched from S3 and loaded by
+"""Brings endpoints up and down in a worker pool: the model artifact is fetched from S3 and loaded by
 its built-in algorithm; Creating/Updating/Deleting each take a short real time, so waiters see them."""
 
 from __future__ import annotations
 
 import logging
-import threading
 import time
+from concurrent.futures import ThreadPoolExecutor
 
 from include.aws_emulator.algorithms import ClientError, ModelLoadError, algorithm_for_image
 from include.aws_emulator.aws_clients import AwsClients, S3Error
-from include.aws_emulator.sagemaker.models import Deployment, Endpoint, SageMakerBackend
+from include.aws_emulator.sagemaker.models import Deployment, Endpoint, SageMakerBackends
 
 log = logging.getLogger("popseg.emulator.hosting")
 
 
 class Hosting:
-    def __init__(self, backend: SageMakerBackend, clients: AwsClients, transition_seconds: float = 0.5) -> None:
-        self.backend = backend
+    def __init__(
+        self, backends: SageMakerBackends, clients: AwsClients, transition_seconds: float = 0.5, workers: int = 4
+    ) -> None:
+        self.backends = backends
         self.clients = clients
         self.transition_seconds = transition_seconds
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-hosting")
 
     def deploy(self, endpoint: Endpoint, deployment: Deployment) -> None:
         """Load the deployment's model, then put the endpoint InService (or Failed, with the reason)."""
-        threading.Thread(target=self._deploy, args=(endpoint, deployment), daemon=True, name="deploy").start()
+        self.pool.submit(self._deploy, endpoint, deployment)
 
     def delete(self, endpoint: Endpoint) -> None:
-        threading.Thread(target=self._delete, args=(endpoint,), daemon=True, name="delete").start()
+        self.pool.submit(self._delete, endpoint)
+
+    def shutdown(self) -> None:
+        """Let transitions under way finish (each takes about `transition_seconds`), so saved state is whole."""
+        self.pool.shutdown(wait=True)
 
     def load(self, deployment: Deployment) -> None:
         """Load synchronously (used when restoring endpoints from disk)."""
@@ -42,25 +49,26 @@ class Hosting:
         deployment.resolution_time = time.time()
 
     def _deploy(self, endpoint: Endpoint, deployment: Deployment) -> None:
+        backend = self.backends[endpoint.region]
         started = time.monotonic()
         try:
             self.load(deployment)
         except (ClientError, ModelLoadError) as exc:
             self._wait_from(started)
-            self.backend.deployment_failed(endpoint, f"Failed to deploy the model: {exc}")
+            backend.deployment_failed(endpoint, f"Failed to deploy the model: {exc}")
             log.info("endpoint %s failed: %s", endpoint.name, exc)
             return
         except Exception as exc:  # a broken artifact must fail the endpoint, never the server
             log.exception("endpoint %s failed unexpectedly", endpoint.name)
-            self.backend.deployment_failed(endpoint, f"Failed to deploy the model: {type(exc).__name__}: {exc}")
+            backend.deployment_failed(endpoint, f"Failed to deploy the model: {type(exc).__name__}: {exc}")
             return
         self._wait_from(started)
-        self.backend.deployed(endpoint, deployment)
+        backend.deployed(endpoint, deployment)
         log.info("endpoint %s InService", endpoint.name)
 
     def _delete(self, endpoint: Endpoint) -> None:
         time.sleep(self.transition_seconds)
-        self.backend.remove_endpoint(endpoint)
+        self.backends[endpoint.region].remove_endpoint(endpoint)
         log.info("endpoint %s deleted", endpoint.name)
 
     def _wait_from(self, started: float) -> None:

@@ -1,7 +1,9 @@
 """SageMaker resources and their state machines: training jobs, models, endpoint configs, endpoints.
 
-No HTTP here. Times are epoch seconds (float), as the JSON 1.1 protocol sends them. The backend is
-shared by the request threads and the worker threads, so every change happens under its lock.
+No HTTP here. Times are epoch seconds (float), as the JSON 1.1 protocol sends them. As in moto, there
+is one backend per region (`SageMakerBackends`, filled on first use): names are unique within a region,
+and a resource is found only in the region it was created in. A backend is shared by the request threads
+and the worker threads, so every change happens under its lock.
 """
 
 from __future__ import annotations
@@ -9,7 +11,7 @@ from __future__ import annotations
 import copy
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -268,20 +270,20 @@ class Endpoint:
 
 
 class SageMakerBackend:
-    """All SageMaker state of the emulator, one account. `on_change` is called after every mutation."""
+    """The SageMaker state of one region of the emulator's one account."""
 
-    def __init__(self) -> None:
+    def __init__(self, region: str) -> None:
+        self.region = region
         self.lock = threading.RLock()
         self.training_jobs: dict[str, TrainingJob] = {}
         self.models: dict[str, Model] = {}
         self.endpoint_configs: dict[str, EndpointConfig] = {}
         self.endpoints: dict[str, Endpoint] = {}
         self.tags: dict[str, dict[str, str]] = {}
-        self.on_change: Callable[[], None] = lambda: None
 
     # ------------------------------------------------------------------ training jobs
 
-    def create_training_job(self, request: dict[str, Any], region: str) -> TrainingJob:
+    def create_training_job(self, request: dict[str, Any]) -> TrainingJob:
         for member in ("AlgorithmSpecification", "ResourceConfig", "StoppingCondition"):
             if member not in request:
                 raise ValidationException(
@@ -297,11 +299,10 @@ class SageMakerBackend:
                     f"with this name already exists ({job.arn})"
                 )
             now = time.time()
-            job = TrainingJob(name=name, region=region, request=copy.deepcopy(request), creation_time=now)
+            job = TrainingJob(name=name, region=self.region, request=copy.deepcopy(request), creation_time=now)
             job.transition("Starting", "Starting the training job", now)
             self.training_jobs[name] = job
             self._tag(job.arn, request.get("Tags", []))
-        self.on_change()
         return job
 
     def training_job(self, name: str) -> TrainingJob:
@@ -321,91 +322,86 @@ class SageMakerBackend:
             job.status = "Stopping"
             job.stop_reason = "Stopped"
             job.transition("Stopping", "Stopping the training job")
-        self.on_change()
 
     # ------------------------------------------------------------------ models
 
-    def create_model(self, request: dict[str, Any], region: str) -> Model:
+    def create_model(self, request: dict[str, Any]) -> Model:
         with self.lock:
             name = request["ModelName"]
-            model = Model(name=name, region=region, request=copy.deepcopy(request), creation_time=time.time())
+            model = Model(name=name, region=self.region, request=copy.deepcopy(request), creation_time=time.time())
             if name in self.models:
                 raise already_exists("model", model.arn)
             if not model.container.get("Image"):
                 raise ValidationException("A model needs a PrimaryContainer (or Containers) with an Image.")
             self.models[name] = model
             self._tag(model.arn, request.get("Tags", []))
-        self.on_change()
         return model
 
-    def model(self, name: str, region: str) -> Model:
-        return self._find(self.models, name, region, "model", "model")
+    def model(self, name: str) -> Model:
+        return self._find(self.models, name, "model", "model")
 
-    def delete_model(self, name: str, region: str) -> None:
-        self._delete(self.models, name, region, "model", "model")
+    def delete_model(self, name: str) -> None:
+        self._delete(self.models, name, "model", "model")
 
     # ------------------------------------------------------------------ endpoint configs
 
-    def create_endpoint_config(self, request: dict[str, Any], region: str) -> EndpointConfig:
+    def create_endpoint_config(self, request: dict[str, Any]) -> EndpointConfig:
         with self.lock:
             name = request["EndpointConfigName"]
-            config = EndpointConfig(name=name, region=region, request=copy.deepcopy(request), creation_time=time.time())
+            now = time.time()
+            config = EndpointConfig(name=name, region=self.region, request=copy.deepcopy(request), creation_time=now)
             if name in self.endpoint_configs:
                 raise already_exists("endpoint configuration", config.arn)
             for variant in request["ProductionVariants"]:
                 if "ModelName" in variant:
-                    self.model(variant["ModelName"], region)
+                    self.model(variant["ModelName"])
             self.endpoint_configs[name] = config
             self._tag(config.arn, request.get("Tags", []))
-        self.on_change()
         return config
 
-    def endpoint_config(self, name: str, region: str) -> EndpointConfig:
-        return self._find(self.endpoint_configs, name, region, "endpoint configuration", "endpoint-config")
+    def endpoint_config(self, name: str) -> EndpointConfig:
+        return self._find(self.endpoint_configs, name, "endpoint configuration", "endpoint-config")
 
-    def delete_endpoint_config(self, name: str, region: str) -> None:
-        self._delete(self.endpoint_configs, name, region, "endpoint configuration", "endpoint-config")
+    def delete_endpoint_config(self, name: str) -> None:
+        self._delete(self.endpoint_configs, name, "endpoint configuration", "endpoint-config")
 
     # ------------------------------------------------------------------ endpoints
 
-    def create_endpoint(self, request: dict[str, Any], region: str) -> tuple[Endpoint, Deployment]:
+    def create_endpoint(self, request: dict[str, Any]) -> tuple[Endpoint, Deployment]:
         with self.lock:
             name = request["EndpointName"]
             if name in self.endpoints:
                 raise already_exists("endpoint", self.endpoints[name].arn)
-            deployment = self._deployment(request["EndpointConfigName"], region)
+            deployment = self._deployment(request["EndpointConfigName"])
             now = time.time()
             endpoint = Endpoint(
-                name=name, region=region, config_name=request["EndpointConfigName"], creation_time=now,
+                name=name, region=self.region, config_name=request["EndpointConfigName"], creation_time=now,
                 last_modified_time=now,
             )  # fmt: skip
             self.endpoints[name] = endpoint
             self._tag(endpoint.arn, request.get("Tags", []))
-        self.on_change()
         return endpoint, deployment
 
-    def update_endpoint(self, request: dict[str, Any], region: str) -> tuple[Endpoint, Deployment]:
+    def update_endpoint(self, request: dict[str, Any]) -> tuple[Endpoint, Deployment]:
         with self.lock:
-            endpoint = self.endpoint(request["EndpointName"], region)
+            endpoint = self.endpoint(request["EndpointName"])
             if endpoint.status != "InService":
                 raise ValidationException(f'Cannot update in-progress endpoint "{endpoint.arn}".')
-            deployment = self._deployment(request["EndpointConfigName"], region)
+            deployment = self._deployment(request["EndpointConfigName"])
             endpoint.status = "Updating"
             endpoint.last_modified_time = time.time()
-        self.on_change()
         return endpoint, deployment
 
-    def endpoint(self, name: str, region: str) -> Endpoint:
-        return self._find(self.endpoints, name, region, "endpoint", "endpoint")
+    def endpoint(self, name: str) -> Endpoint:
+        return self._find(self.endpoints, name, "endpoint", "endpoint")
 
-    def start_deleting_endpoint(self, name: str, region: str) -> Endpoint:
+    def start_deleting_endpoint(self, name: str) -> Endpoint:
         with self.lock:
-            endpoint = self.endpoint(name, region)
+            endpoint = self.endpoint(name)
             if endpoint.status in ENDPOINT_IN_PROGRESS:
                 raise ValidationException(f'Cannot update in-progress endpoint "{endpoint.arn}".')
             endpoint.status = "Deleting"
             endpoint.last_modified_time = time.time()
-        self.on_change()
         return endpoint
 
     def remove_endpoint(self, endpoint: Endpoint) -> None:
@@ -413,7 +409,6 @@ class SageMakerBackend:
             if self.endpoints.get(endpoint.name) is endpoint:
                 del self.endpoints[endpoint.name]
                 self.tags.pop(endpoint.arn, None)
-        self.on_change()
 
     def deployed(self, endpoint: Endpoint, deployment: Deployment) -> None:
         """The deployment's model is loaded: the endpoint serves it."""
@@ -423,7 +418,6 @@ class SageMakerBackend:
             endpoint.status = "InService"
             endpoint.failure_reason = None
             endpoint.last_modified_time = time.time()
-        self.on_change()
 
     def deployment_failed(self, endpoint: Endpoint, reason: str) -> None:
         """Creating fails the endpoint; a failed update rolls back to what it served."""
@@ -431,28 +425,26 @@ class SageMakerBackend:
             endpoint.status = "InService" if endpoint.status == "Updating" else "Failed"
             endpoint.failure_reason = reason
             endpoint.last_modified_time = time.time()
-        self.on_change()
 
-    def _deployment(self, config_name: str, region: str) -> Deployment:
-        config = self.endpoint_config(config_name, region)
+    def _deployment(self, config_name: str) -> Deployment:
+        config = self.endpoint_config(config_name)
         variant = copy.deepcopy(config.request["ProductionVariants"][0])
-        model = self.model(variant.get("ModelName", ""), region)
+        model = self.model(variant.get("ModelName", ""))
         return Deployment(config_name=config_name, variant=variant, model=model.describe())
 
-    def _find(self, table: dict[str, Any], name: str, region: str, kind: str, arn_kind: str) -> Any:
+    def _find(self, table: dict[str, Any], name: str, kind: str, arn_kind: str) -> Any:
         """The named resource, or SageMaker's `Could not find <kind> "<arn>".`"""
         with self.lock:
             resource = table.get(name)
         if resource is None:
-            raise not_found(kind, arn(region, arn_kind, name))
+            raise not_found(kind, arn(self.region, arn_kind, name))
         return resource
 
-    def _delete(self, table: dict[str, Any], name: str, region: str, kind: str, arn_kind: str) -> None:
+    def _delete(self, table: dict[str, Any], name: str, kind: str, arn_kind: str) -> None:
         with self.lock:
-            resource = self._find(table, name, region, kind, arn_kind)
+            resource = self._find(table, name, kind, arn_kind)
             del table[name]
             self.tags.pop(resource.arn, None)
-        self.on_change()
 
     # ------------------------------------------------------------------ tags and lists
 
@@ -460,7 +452,6 @@ class SageMakerBackend:
         with self.lock:
             self._require_arn(resource_arn)
             self._tag(resource_arn, tags)
-        self.on_change()
         return tags
 
     def list_tags(self, resource_arn: str) -> list[dict[str, str]]:
@@ -473,7 +464,6 @@ class SageMakerBackend:
             self._require_arn(resource_arn)
             for key in keys:
                 self.tags.get(resource_arn, {}).pop(key, None)
-        self.on_change()
 
     def _tag(self, resource_arn: str, tags: list[dict[str, str]]) -> None:
         if tags:
@@ -484,3 +474,15 @@ class SageMakerBackend:
         resources += self.endpoints.values()
         if not any(r.arn == resource_arn for r in resources):
             raise ValidationException(f"Resource {resource_arn} does not exist.")
+
+
+class SageMakerBackends(dict[str, SageMakerBackend]):
+    """One backend per region, made on first use, as moto's `BackendDict`: `backends["eu-west-1"]`."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._lock = threading.Lock()
+
+    def __missing__(self, region: str) -> SageMakerBackend:
+        with self._lock:  # two first requests in one region must share one backend
+            return self.setdefault(region, SageMakerBackend(region))

@@ -8,7 +8,7 @@ from typing import Any
 
 from include.aws_emulator.sagemaker.exceptions import SageMakerError, SerializationException, UnknownOperationException
 from include.aws_emulator.sagemaker.hosting import Hosting
-from include.aws_emulator.sagemaker.models import SageMakerBackend
+from include.aws_emulator.sagemaker.models import SageMakerBackend, SageMakerBackends
 from include.aws_emulator.sagemaker.training import TrainingRunner
 from include.aws_emulator.sagemaker.validation import validate_request
 
@@ -18,33 +18,32 @@ DEFAULT_PAGE = 10
 class ControlPlane:
     """One handler per supported operation; anything else is refused by name, never faked."""
 
-    def __init__(self, backend: SageMakerBackend, runner: TrainingRunner, hosting: Hosting) -> None:
-        self.backend, self.runner, self.hosting = backend, runner, hosting
-        self.handlers: dict[str, Callable[[dict[str, Any], str], dict[str, Any]]] = {
+    def __init__(self, backends: SageMakerBackends, runner: TrainingRunner, hosting: Hosting) -> None:
+        self.backends, self.runner, self.hosting = backends, runner, hosting
+        # Each handler gets the parameters and the backend of the request's region.
+        self.handlers: dict[str, Callable[[dict[str, Any], SageMakerBackend], dict[str, Any]]] = {
             "CreateTrainingJob": self.create_training_job,
-            "DescribeTrainingJob": lambda p, r: self.backend.training_job(p["TrainingJobName"]).describe(),
+            "DescribeTrainingJob": lambda p, b: b.training_job(p["TrainingJobName"]).describe(),
             "ListTrainingJobs": self.list_training_jobs,
-            "StopTrainingJob": self.stop_training_job,
-            "CreateModel": lambda p, r: {"ModelArn": self.backend.create_model(p, r).arn},
-            "DescribeModel": lambda p, r: self.backend.model(p["ModelName"], r).describe(),
-            "DeleteModel": lambda p, r: self.backend.delete_model(p["ModelName"], r) or {},
-            "ListModels": lambda p, r: _page(p, self.backend.models.values(), "ModelName", None, "Models"),
-            "CreateEndpointConfig": lambda p, r: {"EndpointConfigArn": self.backend.create_endpoint_config(p, r).arn},
-            "DescribeEndpointConfig": lambda p, r: self.backend.endpoint_config(p["EndpointConfigName"], r).describe(),
-            "DeleteEndpointConfig": lambda p, r: self.backend.delete_endpoint_config(p["EndpointConfigName"], r) or {},
-            "ListEndpointConfigs": lambda p, r: _page(
-                p, self.backend.endpoint_configs.values(), "EndpointConfigName", None, "EndpointConfigs"
+            "StopTrainingJob": lambda p, b: b.stop_training_job(p["TrainingJobName"]) or {},
+            "CreateModel": lambda p, b: {"ModelArn": b.create_model(p).arn},
+            "DescribeModel": lambda p, b: b.model(p["ModelName"]).describe(),
+            "DeleteModel": lambda p, b: b.delete_model(p["ModelName"]) or {},
+            "ListModels": lambda p, b: _page(p, b.models.values(), "ModelName", None, "Models"),
+            "CreateEndpointConfig": lambda p, b: {"EndpointConfigArn": b.create_endpoint_config(p).arn},
+            "DescribeEndpointConfig": lambda p, b: b.endpoint_config(p["EndpointConfigName"]).describe(),
+            "DeleteEndpointConfig": lambda p, b: b.delete_endpoint_config(p["EndpointConfigName"]) or {},
+            "ListEndpointConfigs": lambda p, b: _page(
+                p, b.endpoint_configs.values(), "EndpointConfigName", None, "EndpointConfigs"
             ),
             "CreateEndpoint": self.create_endpoint,
             "UpdateEndpoint": self.update_endpoint,
-            "DescribeEndpoint": lambda p, r: self.backend.endpoint(p["EndpointName"], r).describe(),
-            "DeleteEndpoint": self.delete_endpoint,
-            "ListEndpoints": lambda p, r: _page(
-                p, self.backend.endpoints.values(), "EndpointName", "EndpointStatus", "Endpoints"
-            ),
-            "AddTags": lambda p, r: {"Tags": self.backend.add_tags(p["ResourceArn"], p.get("Tags", []))},
-            "ListTags": lambda p, r: {"Tags": self.backend.list_tags(p["ResourceArn"])},
-            "DeleteTags": lambda p, r: self.backend.delete_tags(p["ResourceArn"], p.get("TagKeys", [])) or {},
+            "DescribeEndpoint": lambda p, b: b.endpoint(p["EndpointName"]).describe(),
+            "DeleteEndpoint": lambda p, b: self.hosting.delete(b.start_deleting_endpoint(p["EndpointName"])) or {},
+            "ListEndpoints": lambda p, b: _page(p, b.endpoints.values(), "EndpointName", "EndpointStatus", "Endpoints"),
+            "AddTags": lambda p, b: {"Tags": b.add_tags(p["ResourceArn"], p.get("Tags", []))},
+            "ListTags": lambda p, b: {"Tags": b.list_tags(p["ResourceArn"])},
+            "DeleteTags": lambda p, b: b.delete_tags(p["ResourceArn"], p.get("TagKeys", [])) or {},
         }
 
     def handle(self, operation: str, body: bytes, region: str) -> tuple[int, dict[str, Any]]:
@@ -55,37 +54,29 @@ class ControlPlane:
                 raise UnknownOperationException(f"Operation {operation} is not supported by the popseg emulator")
             params = _parse(body)
             validate_request(operation, params)
-            return 200, handler(params, region)
+            return 200, handler(params, self.backends[region])
         except SageMakerError as error:
             return error.status, {"__type": error.code, "message": error.message}
 
-    def create_training_job(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        job = self.backend.create_training_job(params, region)
+    def create_training_job(self, params: dict[str, Any], backend: SageMakerBackend) -> dict[str, Any]:
+        job = backend.create_training_job(params)
         self.runner.submit(job)
         return {"TrainingJobArn": job.arn}
 
-    def stop_training_job(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        self.backend.stop_training_job(params["TrainingJobName"])
-        return {}
-
-    def list_training_jobs(self, params: dict[str, Any], region: str) -> dict[str, Any]:
+    def list_training_jobs(self, params: dict[str, Any], backend: SageMakerBackend) -> dict[str, Any]:
         params = {"SortOrder": "Ascending", **params}
-        jobs = self.backend.training_jobs.values()
+        jobs = backend.training_jobs.values()
         return _page(params, jobs, "TrainingJobName", "TrainingJobStatus", "TrainingJobSummaries")
 
-    def create_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        endpoint, deployment = self.backend.create_endpoint(params, region)
+    def create_endpoint(self, params: dict[str, Any], backend: SageMakerBackend) -> dict[str, Any]:
+        endpoint, deployment = backend.create_endpoint(params)
         self.hosting.deploy(endpoint, deployment)
         return {"EndpointArn": endpoint.arn}
 
-    def update_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        endpoint, deployment = self.backend.update_endpoint(params, region)
+    def update_endpoint(self, params: dict[str, Any], backend: SageMakerBackend) -> dict[str, Any]:
+        endpoint, deployment = backend.update_endpoint(params)
         self.hosting.deploy(endpoint, deployment)
         return {"EndpointArn": endpoint.arn}
-
-    def delete_endpoint(self, params: dict[str, Any], region: str) -> dict[str, Any]:
-        self.hosting.delete(self.backend.start_deleting_endpoint(params["EndpointName"], region))
-        return {}
 
 
 def _parse(body: bytes) -> dict[str, Any]:

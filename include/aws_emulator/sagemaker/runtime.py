@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 
 from include.aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
 from include.aws_emulator.sagemaker.exceptions import ModelError, RuntimeValidationError, SageMakerError
-from include.aws_emulator.sagemaker.models import ACCOUNT_ID, SageMakerBackend
+from include.aws_emulator.sagemaker.models import ACCOUNT_ID, SageMakerBackends
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """InvokeEndpoint's request limit (6 MB), as SageMaker's; the server reads no more than this plus one byte."""
@@ -22,8 +22,8 @@ class RuntimeResponse:
 
 
 class Runtime:
-    def __init__(self, backend: SageMakerBackend) -> None:
-        self.backend = backend
+    def __init__(self, backends: SageMakerBackends) -> None:
+        self.backends = backends
 
     def invoke(self, name: str, body: bytes, headers: dict[str, str], region: str) -> RuntimeResponse:
         request_id = str(uuid.uuid4())
@@ -33,8 +33,9 @@ class Runtime:
             return _error(error, request_id)
 
     def _invoke(self, name: str, body: bytes, headers: dict[str, str], region: str, request_id: str) -> RuntimeResponse:
-        with self.backend.lock:
-            endpoint = self.backend.endpoints.get(name)
+        backend = self.backends[region]
+        with backend.lock:
+            endpoint = backend.endpoints.get(name)
         if endpoint is None:
             raise RuntimeValidationError(f"Endpoint {name} of account {ACCOUNT_ID} not found.")
         deployment = endpoint.deployment

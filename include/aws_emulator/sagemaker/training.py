@@ -16,7 +16,7 @@ from botocore.exceptions import ClientError as BotoClientError
 from include.aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_image
 from include.aws_emulator.algorithms.channels import decode_channel
 from include.aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
-from include.aws_emulator.sagemaker.models import SageMakerBackend, TrainingJob
+from include.aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackends, TrainingJob
 
 log = logging.getLogger("popseg.emulator.training")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -49,19 +49,21 @@ class JobLog:
 
 
 class TrainingRunner:
-    def __init__(self, backend: SageMakerBackend, clients: AwsClients, workers: int = 2) -> None:
-        self.backend = backend
+    def __init__(self, backends: SageMakerBackends, clients: AwsClients, workers: int = 2) -> None:
+        self.backends = backends
         self.clients = clients
-        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="training")
+        self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-training")
 
     def submit(self, job: TrainingJob) -> None:
         self.pool.submit(self._run, job)
 
     def shutdown(self) -> None:
-        with self.backend.lock:
-            for job in self.backend.training_jobs.values():
-                if job.status in ("InProgress", "Stopping"):
-                    job.stop_reason = job.stop_reason or "Stopped"
+        """Ask running jobs to stop, drop queued ones, and wait for the workers to end."""
+        for backend in list(self.backends.values()):
+            with backend.lock:
+                for job in backend.training_jobs.values():
+                    if job.status in TRAINING_NON_TERMINAL:
+                        job.stop_reason = job.stop_reason or "Stopped"
         self.pool.shutdown(wait=True, cancel_futures=True)
 
     def _run(self, job: TrainingJob) -> None:
@@ -82,7 +84,7 @@ class TrainingRunner:
         request = job.request
         self._step(job, note="Launching requested ML instances")
         algorithm = algorithm_for_image(request["AlgorithmSpecification"]["TrainingImage"])
-        with self.backend.lock:
+        with self.backends[job.region].lock:
             job.metric_definitions = algorithm.metric_definitions
         config = algorithm.validate(request.get("HyperParameters", {}))
         self._step(job, note="Preparing the instances for training")
@@ -106,14 +108,13 @@ class TrainingRunner:
         self._step(job, status="Uploading", message="Uploading generated training model")
         self.clients.write(job.model_artifact_uri, output.model_tar_gz)
         self._check_stop(job)
-        with self.backend.lock:
+        with self.backends[job.region].lock:
             now = time.time()
             job.final_metrics = [
                 {"MetricName": name, "Value": float(value), "Timestamp": now}
                 for name, value in output.final_metrics.items()
             ]
             job.finish("Completed", "Completed", "Training job completed")
-        self.backend.on_change()
         log.info("training job %s Completed", job.name)
 
     def _read_channel(self, channel: dict[str, Any]) -> np.ndarray:
@@ -135,18 +136,17 @@ class TrainingRunner:
     def _step(
         self, job: TrainingJob, status: str | None = None, message: str = "", note: str = "", training_started=False
     ) -> None:
-        with self.backend.lock:
+        with self.backends[job.region].lock:
             if training_started:
                 job.training_start_time = time.time()
             if status:
                 job.transition(status, message)
             if note:
                 job.note(note)
-        self.backend.on_change()
 
     def _should_stop(self, job: TrainingJob) -> bool:
         limit = job.request["StoppingCondition"].get("MaxRuntimeInSeconds")
-        with self.backend.lock:
+        with self.backends[job.region].lock:
             if job.stop_reason is None and limit and time.time() - job.creation_time > int(limit):
                 job.stop_reason = "MaxRuntimeExceeded"
             return job.stop_reason is not None
@@ -156,19 +156,17 @@ class TrainingRunner:
             raise TrainingStopped()
 
     def _stopped(self, job: TrainingJob) -> None:
-        with self.backend.lock:
+        with self.backends[job.region].lock:
             if job.stop_reason == "MaxRuntimeExceeded":
                 limit = job.request["StoppingCondition"]["MaxRuntimeInSeconds"]
                 job.finish("Stopped", "MaxRuntimeExceeded", f"Training job reached its MaxRuntimeInSeconds ({limit} s)")
             else:
                 job.finish("Stopped", "Stopped", "Training job stopped")
-        self.backend.on_change()
         log.info("training job %s Stopped (%s)", job.name, job.stop_reason)
 
     def _failed(self, job: TrainingJob, reason: str) -> None:
-        with self.backend.lock:
+        with self.backends[job.region].lock:
             job.finish("Failed", "Failed", "Training job failed", failure_reason=reason[:1024])
-        self.backend.on_change()
         log.info("training job %s Failed: %s", job.name, reason)
 
 
