@@ -32,13 +32,6 @@ def cumulative_explained_variance(singular_values: np.ndarray) -> np.ndarray:
     return np.cumsum(explained_variance(singular_values))
 
 
-def explained_variance_of_top(singular_values: np.ndarray, n: int) -> float:
-    """Share of variance the top `n` components explain."""
-    if not 1 <= n <= len(singular_values):
-        raise ValueError(f"n must be between 1 and {len(singular_values)}, got {n}")
-    return float(cumulative_explained_variance(singular_values)[n - 1])
-
-
 def components_for_threshold(singular_values: np.ndarray, threshold: float) -> int:
     """The smallest n whose top-n components explain at least `threshold` (0 < threshold ≤ 1)."""
     if not 0 < threshold <= 1:
@@ -81,17 +74,18 @@ def summarise_variance(singular_values: np.ndarray, threshold: float) -> Varianc
     )
 
 
-def component_makeup(
-    model: PCAModel, feature_names: Sequence[str], component: int, top: int | None = None
-) -> pd.Series:
-    """Signed weights of one component (1 = largest) by feature, ordered by |weight|, largest first."""
-    if not 1 <= component <= model.num_components:
-        raise ValueError(f"component must be between 1 and {model.num_components}, got {component}")
-    if len(feature_names) != model.feature_dim:
-        raise ValueError(f"{len(feature_names)} feature names for a model of {model.feature_dim} features")
-    weights = pd.Series(model.components[:, component - 1], index=list(feature_names), name=f"c_{component}")
-    ordered = weights.reindex(weights.abs().sort_values(ascending=False, kind="stable").index)
+def by_magnitude(values: pd.Series, top: int | None = None) -> pd.Series:
+    """`values` ordered by |value|, largest first (ties keep their order); only the first `top` if given."""
+    ordered = values.reindex(values.abs().sort_values(ascending=False, kind="stable").index)
     return ordered if top is None else ordered.head(top)
+
+
+def z_scores(profiles: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
+    """Each profile's features (columns of `features`) in population standard deviations from the population
+    mean (ddof 0; a constant feature counts its spread as 1). profiles: (k, ≥ d) -> (k, d)."""
+    names = list(features.columns)
+    spread = features.std(ddof=0).replace(0, 1.0)
+    return (profiles[names].astype(float) - features.mean()) / spread
 
 
 def component_weights(model: PCAModel, feature_names: Sequence[str], n: int) -> pd.DataFrame:

@@ -21,6 +21,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
+from include.segmentation import analysis
 from include.segmentation.census import FEATURE_GROUPS, KEY_NAME
 
 EDA_GROUPS = ("commuting", "employment type", "race/ethnicity", "income/poverty")
@@ -44,34 +45,27 @@ class RunResults:
 def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LABEL_FEATURES) -> dict[int, str]:
     """A label per segment from the features that most set it apart: z-scores of its centroid against
     the whole population, e.g. "high Transit · high Income · low Drive"."""
-    names = list(features.columns)
-    spread = features.std(ddof=0).replace(0, 1.0)
-    z = (profiles[names] - features.mean()) / spread
     labels = {}
-    for row, segment in zip(z.itertuples(index=False), profiles["segment"], strict=True):
-        scores = pd.Series(row, index=names)
-        strongest = scores.abs().sort_values(ascending=False, kind="stable").index[:top]
-        labels[int(segment)] = " · ".join(f"{'high' if scores[f] > 0 else 'low'} {f}" for f in strongest)
+    for (_, scores), segment in zip(analysis.z_scores(profiles, features).iterrows(), profiles["segment"], strict=True):
+        strongest = analysis.by_magnitude(scores, top)
+        labels[int(segment)] = " · ".join(f"{'high' if z > 0 else 'low'} {f}" for f, z in strongest.items())
     return labels
 
 
 def distinguishing_features(profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5) -> dict[int, list[dict]]:
     """Per segment, the features furthest from the population mean: value, population mean, z-score."""
-    names = list(features.columns)
-    mean, spread = features.mean(), features.std(ddof=0).replace(0, 1.0)
-    result = {}
-    for _, profile in profiles.iterrows():
-        z = (profile[names].astype(float) - mean) / spread
-        order = z.abs().sort_values(ascending=False, kind="stable").index[:top]
+    mean, result = features.mean(), {}
+    for (_, z), (_, profile) in zip(analysis.z_scores(profiles, features).iterrows(), profiles.iterrows(), strict=True):
         result[int(profile["segment"])] = [
-            {"feature": f, "value": float(profile[f]), "population": float(mean[f]), "z": float(z[f])} for f in order
+            {"feature": f, "value": float(profile[f]), "population": float(mean[f]), "z": float(score)}
+            for f, score in analysis.by_magnitude(z, top).items()
         ]
     return result
 
 
 def describe_component(weights: pd.Series, top: int = 3) -> str:
     """A short description of one component from its heaviest weights, e.g. "+Drive, +Carpool vs −Transit"."""
-    heaviest = weights.reindex(weights.abs().sort_values(ascending=False, kind="stable").index[:top])
+    heaviest = analysis.by_magnitude(weights, top)
     positive = [f"+{name}" for name, w in heaviest.items() if w > 0]
     negative = [f"−{name}" for name, w in heaviest.items() if w < 0]
     return " vs ".join(part for part in (", ".join(positive), ", ".join(negative)) if part)
@@ -102,7 +96,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
                 "name": name,
                 "share": results.variance["per_component"][i],
                 "description": describe_component(weights[name]),
-                "top": weights[name].reindex(weights[name].abs().sort_values(ascending=False).index[:TOP_WEIGHTS]),
+                "top": analysis.by_magnitude(weights[name], TOP_WEIGHTS),
             }
             for i, name in enumerate(components)
         ],
@@ -154,7 +148,7 @@ def _variance_plot(variance: dict) -> bytes:
 
 
 def _weights_plot(weights: pd.Series) -> bytes:
-    top = weights.reindex(weights.abs().sort_values(ascending=True).index[-TOP_WEIGHTS:])
+    top = analysis.by_magnitude(weights, TOP_WEIGHTS).iloc[::-1]  # barh draws the first bar at the bottom
     figure, axis = plt.subplots(figsize=(5, 2.8))
     axis.barh(top.index, top.to_numpy(), color=["#117733" if w > 0 else "#cc6677" for w in top])
     axis.axvline(0, color="black", linewidth=0.5)

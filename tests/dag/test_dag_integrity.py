@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
+
 import pytest
 
 from tests.conftest import PROJECT_ROOT
@@ -41,6 +45,24 @@ def test_parsing_makes_no_aws_call(monkeypatch) -> None:
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert not bag.import_errors
     assert "population_segmentation" in bag.dags
+
+
+# Imported by a task when it runs, never by the DAG processor's parse (Airflow's top-level-code rule).
+HEAVY_MODULES = ("numpy", "pandas", "matplotlib", "pyarrow", "sklearn", "include.segmentation.report")
+
+
+def test_parsing_imports_nothing_heavy() -> None:
+    """jinja2 is not checked: Airflow itself imports it; our report template is (include.segmentation.report)."""
+    script = (
+        "import sys; from airflow.dag_processing.dagbag import DagBag; "
+        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'dags')!r}); assert not bag.import_errors, bag.import_errors; "
+        f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules])"
+    )
+    parsed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )  # fmt: skip
+    assert parsed.stdout.strip().splitlines()[-1] == "[]", parsed.stdout + parsed.stderr
 
 
 def test_every_step_of_the_pipeline_is_a_task(dag) -> None:

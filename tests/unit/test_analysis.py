@@ -9,18 +9,18 @@ import pytest
 from include.sagemaker_formats.artifacts import PCAModel, read_pca_model
 from include.segmentation import analysis
 from include.segmentation.analysis import (
+    by_magnitude,
     centroids_to_original_units,
     centroids_to_scaled_features,
-    component_makeup,
     component_names,
     component_weights,
     components_for_threshold,
     cumulative_explained_variance,
     explained_variance,
-    explained_variance_of_top,
     project,
     summarise_variance,
     top_components_from_projection,
+    z_scores,
 )
 from include.segmentation.census import FEATURES, clean, load_census
 from include.segmentation.scaling import MinMaxScaling
@@ -64,8 +64,6 @@ def test_smallest_n_reaching_the_threshold_is_chosen() -> None:
 def test_bad_thresholds_and_counts_are_refused() -> None:
     with pytest.raises(ValueError, match="threshold"):
         components_for_threshold(np.array([1.0]), 0.0)
-    with pytest.raises(ValueError, match="between 1 and 1"):
-        explained_variance_of_top(np.array([1.0]), 2)
     with pytest.raises(ValueError, match="no variance"):
         explained_variance(np.zeros(3))
 
@@ -91,26 +89,22 @@ def test_our_cleaning_and_scaling_of_the_real_census_matches_what_sagemaker_trai
     assert np.allclose(scaled.mean(axis=0), census_model.mean.ravel(), atol=1e-6)
     s = np.linalg.svd(scaled - scaled.mean(axis=0), compute_uv=False)
     assert np.allclose(s[:7], NOTEBOOK_SINGULAR_VALUES, atol=0.01)
-    assert explained_variance_of_top(s[:33], 7) == pytest.approx(0.8017, abs=0.0005)
+    assert cumulative_explained_variance(s[:33])[6] == pytest.approx(0.8017, abs=0.0005)
 
 
-def test_makeup_orders_features_by_absolute_weight_keeping_signs(full_rank_model) -> None:
-    names = ["a", "b", "c", "d"]
-    makeup = component_makeup(full_rank_model, names, component=1)
-    assert list(makeup.abs()) == sorted(makeup.abs(), reverse=True)
-    assert makeup["a"] == pytest.approx(full_rank_model.components[0, 0])
-    assert len(component_makeup(full_rank_model, names, component=2, top=2)) == 2
+def test_weights_by_magnitude_keep_their_signs_largest_first(census_model) -> None:
+    weights = component_weights(census_model, FEATURES, 2)["c_1"]
+    ordered = by_magnitude(weights)
+    assert list(ordered.abs()) == sorted(weights.abs(), reverse=True) and ordered["Income"] == weights["Income"]
+    assert list(by_magnitude(weights, 5).index) == list(ordered.index[:5])
 
 
-def test_makeup_refuses_a_component_that_does_not_exist(full_rank_model) -> None:
-    with pytest.raises(ValueError, match="between 1 and 4"):
-        component_makeup(full_rank_model, ["a", "b", "c", "d"], component=5)
-
-
-def test_census_first_component_makeup_names_real_features(census_model) -> None:
-    makeup = component_makeup(census_model, FEATURES, component=1, top=5)
-    assert set(makeup.index) <= set(FEATURES)
-    assert makeup.name == "c_1"
+def test_z_scores_count_population_standard_deviations_from_the_mean() -> None:
+    features = pd.DataFrame({"a": [0.0, 2.0, 4.0], "same": [1.0, 1.0, 1.0]})
+    profiles = pd.DataFrame({"segment": [0, 1], "a": [4.0, 2.0], "same": [1.0, 3.0]})
+    z = z_scores(profiles, features)
+    assert list(z.columns) == ["a", "same"]
+    assert z["a"].tolist() == pytest.approx([2 / np.std([0, 2, 4]), 0.0]) and z["same"].tolist() == [0.0, 2.0]
 
 
 def test_component_weights_are_the_top_n_columns_c1_first(census_model) -> None:
