@@ -8,7 +8,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test lint run clean
+.PHONY: install test test-fast lint format run clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -22,9 +22,19 @@ install: $(STAMP)
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+
+# Rewrites files: ruff's formatter, then the fixable lint rules (import order).
+format: install
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
 
 test: lint
 	$(BIN)/python -m pytest
+
+# The unit, format and emulator tests; leaves out the slow ones that run Airflow or whole pipelines.
+test-fast: lint
+	$(BIN)/python -m pytest -m "not slow"
 
 # DATA=path.csv segments another census file; the default is the bundled synthetic sample. It reaches
 # run_local.py through the environment, so no character of the path is ever parsed by a shell.

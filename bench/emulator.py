@@ -80,15 +80,23 @@ def main() -> None:
 
         wide = rng.random((1_000_000, 34), dtype=np.float32)
         upload, seconds, job = train(
-            sagemaker, s3, "bench-pca", "pca", wide,
+            sagemaker,
+            s3,
+            "bench-pca",
+            "pca",
+            wide,
             {"feature_dim": "34", "mini_batch_size": "500", "num_components": "33"},
-        )  # fmt: skip
-        print(f"PCA training, 1,000,000 x 34: {seconds:.1f} s to Completed (upload {upload:.1f} s), "
-              f"{job['TrainingJobStatus']}")  # fmt: skip
+        )
+        print(
+            f"PCA training, 1,000,000 x 34: {seconds:.1f} s to Completed (upload {upload:.1f} s), "
+            f"{job['TrainingJobStatus']}"
+        )
         narrow = rng.random((1_000_000, 7), dtype=np.float32)
         upload, seconds, job = train(sagemaker, s3, "bench-kmeans", "kmeans", narrow, {"feature_dim": "7", "k": "8"})
-        print(f"K-Means training (k=8), 1,000,000 x 7: {seconds:.1f} s to Completed (upload {upload:.1f} s), "
-              f"{job['TrainingJobStatus']}")  # fmt: skip
+        print(
+            f"K-Means training (k=8), 1,000,000 x 7: {seconds:.1f} s to Completed (upload {upload:.1f} s), "
+            f"{job['TrainingJobStatus']}"
+        )
 
         deploy(sagemaker, "bench-pca", "pca", "s3://bench/models/bench-pca/output/model.tar.gz")
         rows = wide[:30_000]
@@ -97,34 +105,44 @@ def main() -> None:
         for _ in range(10):
             start = time.perf_counter()
             answer = runtime.invoke_endpoint(
-                EndpointName="bench-pca", ContentType=RECORDIO_CONTENT_TYPE,
-                Accept=RECORDIO_CONTENT_TYPE, Body=body,
-            )  # fmt: skip
+                EndpointName="bench-pca",
+                ContentType=RECORDIO_CONTENT_TYPE,
+                Accept=RECORDIO_CONTENT_TYPE,
+                Body=body,
+            )
             decode_labels(answer["Body"].read())
             latencies.append(time.perf_counter() - start)
-        print(f"InvokeEndpoint, {len(body) / 1e6:.2f} MB RecordIO ({len(rows):,} x 34) -> RecordIO: "
-              f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms")  # fmt: skip
+        print(
+            f"InvokeEndpoint, {len(body) / 1e6:.2f} MB RecordIO ({len(rows):,} x 34) -> RecordIO: "
+            f"median {statistics.median(latencies) * 1000:.0f} ms, max {max(latencies) * 1000:.0f} ms"
+        )
 
         def call(_: int) -> int:
             answer = runtime.invoke_endpoint(
-                EndpointName="bench-pca", ContentType=RECORDIO_CONTENT_TYPE,
-                Accept=RECORDIO_CONTENT_TYPE, Body=body,
-            )  # fmt: skip
+                EndpointName="bench-pca",
+                ContentType=RECORDIO_CONTENT_TYPE,
+                Accept=RECORDIO_CONTENT_TYPE,
+                Body=body,
+            )
             return len(decode_labels(answer["Body"].read())["projection"])
 
         start = time.perf_counter()
         with ThreadPoolExecutor(max_workers=8) as pool:
             answered = list(pool.map(call, range(64)))
         elapsed = time.perf_counter() - start
-        print(f"8 concurrent clients, 64 calls of {len(body) / 1e6:.2f} MB: {sum(a == len(rows) for a in answered)} "
-              f"answered in full in {elapsed:.1f} s ({64 * len(rows) / elapsed:,.0f} rows/s)")  # fmt: skip
+        print(
+            f"8 concurrent clients, 64 calls of {len(body) / 1e6:.2f} MB: {sum(a == len(rows) for a in answered)} "
+            f"answered in full in {elapsed:.1f} s ({64 * len(rows) / elapsed:,.0f} rows/s)"
+        )
 
         small = encode_dense(wide[:1000])
         start = time.perf_counter()
         for _ in range(20):
             runtime.invoke_endpoint(EndpointName="bench-pca", ContentType=RECORDIO_CONTENT_TYPE, Body=small)
-        print(f"InvokeEndpoint, 1,000 x 34 RecordIO -> JSON (default Accept): "
-              f"{(time.perf_counter() - start) / 20 * 1000:.0f} ms per call")  # fmt: skip
+        print(
+            f"InvokeEndpoint, 1,000 x 34 RecordIO -> JSON (default Accept): "
+            f"{(time.perf_counter() - start) / 20 * 1000:.0f} ms per call"
+        )
 
 
 if __name__ == "__main__":

@@ -71,9 +71,13 @@ def population_segmentation():
         refuse_unknown_keys(get_current_context()["dag_run"].conf or {}, PARAMS)
 
     wait_for_census = TemplatedTimeoutS3KeySensor(
-        task_id="wait_for_census", bucket_name="{{ params.bucket }}", bucket_key="{{ params.input_key }}",
-        timeout_seconds="{{ params.sensor_timeout_seconds }}", poke_interval=CHECK_INTERVAL, deferrable=True,
-    )  # fmt: skip
+        task_id="wait_for_census",
+        bucket_name="{{ params.bucket }}",
+        bucket_key="{{ params.input_key }}",
+        timeout_seconds="{{ params.sensor_timeout_seconds }}",
+        poke_interval=CHECK_INTERVAL,
+        deferrable=True,
+    )
 
     @task
     def preprocess() -> dict:
@@ -90,9 +94,13 @@ def population_segmentation():
 
     def train(task_id: str, config) -> BuiltInTrainingOperator:
         return BuiltInTrainingOperator(
-            task_id=task_id, config=config, deferrable=True, print_log=True, action_if_job_exists="timestamp",
+            task_id=task_id,
+            config=config,
+            deferrable=True,
+            print_log=True,
+            action_if_job_exists="timestamp",
             max_attempts=max(1, TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL),
-        )  # fmt: skip
+        )
 
     @task
     def choose_components(training: dict) -> dict:
@@ -172,8 +180,13 @@ def population_segmentation():
         """Copy the results under runs/<run_id>/, move latest.json last, and record the run on the Asset."""
         from include.airflow_popseg import steps
 
-        files = {"segments.csv": assigned["segments"], "explained_variance.json": chosen["explained_variance"],
-                 **attributes, **documented, **reported}  # fmt: skip
+        files = {
+            "segments.csv": assigned["segments"],
+            "explained_variance.json": chosen["explained_variance"],
+            **attributes,
+            **documented,
+            **reported,
+        }
         summary = steps.publish(RunContext.current(), files)
         get_current_context()["outlet_events"][RESULTS].extra = summary  # the Segmentation view's index
         return {"results": summary["results"]}

@@ -32,8 +32,11 @@ BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     # `make run DATA=…` passes the path through the environment, never through a shell command line.
-    parser.add_argument("--data", default=os.environ.get("DATA") or None,
-                        help="census CSV to segment (default: $DATA, else the bundled synthetic sample)")
+    parser.add_argument(
+        "--data",
+        default=os.environ.get("DATA") or None,
+        help="census CSV to segment (default: $DATA, else the bundled synthetic sample)",
+    )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "output"))
     args = parser.parse_args()
     airflow_home = PROJECT_ROOT / "airflow_home"
@@ -65,9 +68,12 @@ def main() -> int:
 def start_emulator(log_path: Path) -> tuple[subprocess.Popen, str]:
     process = subprocess.Popen(
         [sys.executable, "-m", "include.aws_emulator", "--port", "0"],
-        cwd=PROJECT_ROOT, stdout=subprocess.PIPE, stderr=log_path.open("w"), text=True,
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log_path.open("w"),
+        text=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )  # fmt: skip
+    )
     first = process.stdout.readline().strip()
     if "listening on" not in first:
         process.kill()

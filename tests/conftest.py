@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -38,3 +39,14 @@ def shared_path(relative: str) -> Path:
 def census_csv() -> Path:
     """The real ACS 2015 county census file (3,220 rows)."""
     return shared_path("data/census/acs2015_county_data.csv")
+
+
+@pytest.fixture(scope="session")
+def emulator() -> Iterator:
+    """The local AWS on a free loopback port, one for the whole session (SageMaker transitions of 0.3 s).
+
+    Tests share it: each uses its own buckets and names, and checks only what it made."""
+    from include.aws_emulator.server import running_emulator
+
+    with running_emulator(transition_seconds=0.3) as running:
+        yield running

@@ -28,11 +28,15 @@ def synthetic_run(counties: int = 300, k: int = 4) -> report.RunResults:
     training = {"job_name": "job", "model_artifact": "s3://b/m", "billable_seconds": 3}
     counts = {"rows_in": counties, "rows": len(prepared.features), "features": 34, "input_sha256": "ab" * 32}
     run = results.run_document(
-        params={"k": k}, run_id="manual__test", prepared=counts,
+        params={"k": k},
+        run_id="manual__test",
+        prepared=counts,
         chosen={"kept_components": n, "explained": variance.explained},
-        trainings={"pca": training, "kmeans": training}, endpoints={"pca": "e1", "kmeans": "e2"},
-        dropped=prepared.dropped, input_uri="s3://b/census.csv",
-    )  # fmt: skip
+        trainings={"pca": training, "kmeans": training},
+        endpoints={"pca": "e1", "kmeans": "e2"},
+        dropped=prepared.dropped,
+        input_uri="s3://b/census.csv",
+    )
     attributes = results.attribute_frames(model, kmeans.cluster_centers_, prepared.scaling, segments, k, n)
     return report.RunResults(
         run=run,

@@ -103,8 +103,12 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         description = self.hook.describe_training_job(job_name)
         self.log.info("CloudWatch log of training job %s:", job_name)
         self.hook.describe_training_job_with_log(
-            job_name, {}, [], description["ResourceConfig"]["InstanceCount"], LogState.JOB_COMPLETE,
-            description, time.monotonic(),
-        )  # fmt: skip
+            job_name,
+            {},
+            [],
+            description["ResourceConfig"]["InstanceCount"],
+            LogState.JOB_COMPLETE,
+            description,
+            time.monotonic(),
+        )
         self.log.info(secondary_training_status_message(description, None))
-

@@ -63,11 +63,17 @@ def kmeans_training(run: RunContext, prepared: dict, chosen: dict, transformed: 
 def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperparameters: dict) -> dict:
     """CreateTrainingJob for this run's `algorithm` job, reading every file under `train_prefix`."""
     return requests.training_request(
-        name=run.names.training_job(algorithm), algorithm=algorithm, region=run.region, role_arn=run.role_arn,
-        train_uri=train_prefix, output_uri=run.layout.uri(run.layout.models_prefix), hyperparameters=hyperparameters,
-        instance_type=run.params["training_instance_type"], max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
+        name=run.names.training_job(algorithm),
+        algorithm=algorithm,
+        region=run.region,
+        role_arn=run.role_arn,
+        train_uri=train_prefix,
+        output_uri=run.layout.uri(run.layout.models_prefix),
+        hyperparameters=hyperparameters,
+        instance_type=run.params["training_instance_type"],
+        max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
         tags={"popseg:run": run.names.token},
-    )  # fmt: skip
+    )
 
 
 def choose_components(run: RunContext, training: TrainingResult) -> dict:
@@ -81,18 +87,26 @@ def choose_components(run: RunContext, training: TrainingResult) -> dict:
 def endpoint_plan(run: RunContext, algorithm: str, training: TrainingResult) -> dict:
     """The endpoint's model, config and endpoint, for the training job that actually ran."""
     return requests.endpoint_request(
-        endpoint_name=run.names.endpoint(algorithm), training_job_name=training["job_name"],
-        model_data_uri=training["model_artifact"], algorithm=algorithm, region=run.region, role_arn=run.role_arn,
-        instance_type=run.params["endpoint_instance_type"], tags={"popseg:run": run.names.token},
-    )  # fmt: skip
+        endpoint_name=run.names.endpoint(algorithm),
+        training_job_name=training["job_name"],
+        model_data_uri=training["model_artifact"],
+        algorithm=algorithm,
+        region=run.region,
+        role_arn=run.role_arn,
+        instance_type=run.params["endpoint_instance_type"],
+        tags={"popseg:run": run.names.token},
+    )
 
 
 def delete_endpoint(run: RunContext, plan: dict) -> list[str]:
     """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine."""
     return endpoints.delete_endpoint_stack(
-        run.sagemaker(), plan["Endpoint"]["EndpointName"], plan["Endpoint"]["EndpointConfigName"],
-        plan["Model"]["ModelName"], poll_seconds=settings.CHECK_INTERVAL,
-    )  # fmt: skip
+        run.sagemaker(),
+        plan["Endpoint"]["EndpointName"],
+        plan["Endpoint"]["EndpointConfigName"],
+        plan["Model"]["ModelName"],
+        poll_seconds=settings.CHECK_INTERVAL,
+    )
 
 
 def transform_with_pca(run: RunContext, plan: dict, training: TrainingResult, chosen: dict, prepared: dict) -> dict:
@@ -125,20 +139,28 @@ def extract_attributes(
     """Centroids in component space and census units, component makeup, segment sizes: file name -> URI."""
     store = run.store
     frames = results.attribute_frames(
-        read_pca_model(store.read(pca["model_artifact"])), read_kmeans_model(store.read(kmeans["model_artifact"])),
-        MinMaxScaling.from_json(store.read(prepared["scaling"])), store.read_frame(assigned["segments"]),
-        run.params["k"], chosen["kept_components"],
-    )  # fmt: skip
+        read_pca_model(store.read(pca["model_artifact"])),
+        read_kmeans_model(store.read(kmeans["model_artifact"])),
+        MinMaxScaling.from_json(store.read(prepared["scaling"])),
+        store.read_frame(assigned["segments"]),
+        run.params["k"],
+        chosen["kept_components"],
+    )
     return {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
 
 
 def document_run(run: RunContext, prepared: dict, chosen: dict, pca: TrainingResult, kmeans: TrainingResult) -> dict:
     """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds."""
     document = results.run_document(
-        params=run.params, run_id=run.run_id, prepared=prepared, chosen=chosen,
-        trainings={"pca": pca, "kmeans": kmeans}, endpoints={a: run.names.endpoint(a) for a in TRAINING},
-        dropped=run.store.read_json(prepared["dropped"]), input_uri=run.input_uri,
-    )  # fmt: skip
+        params=run.params,
+        run_id=run.run_id,
+        prepared=prepared,
+        chosen=chosen,
+        trainings={"pca": pca, "kmeans": kmeans},
+        endpoints={a: run.names.endpoint(a) for a in TRAINING},
+        dropped=run.store.read_json(prepared["dropped"]),
+        input_uri=run.input_uri,
+    )
     return {"run.json": run.store.write_json(run.layout.work("run.json"), document)}
 
 
@@ -149,13 +171,15 @@ def build_report(
     store = run.store
     html, plots = report.build_report(
         report.RunResults(
-            run=store.read_json(documented["run.json"]), variance=store.read_json(chosen["explained_variance"]),
-            features=store.read_frame(prepared["cleaned"]), segments=store.read_frame(assigned["segments"]),
+            run=store.read_json(documented["run.json"]),
+            variance=store.read_json(chosen["explained_variance"]),
+            features=store.read_frame(prepared["cleaned"]),
+            segments=store.read_frame(assigned["segments"]),
             weights=store.read_frame(attributes["pca_components.csv"]),
             centroids=store.read_frame(attributes["centroids.csv"]),
             profiles=store.read_frame(attributes["segment_profiles.csv"]),
         )
-    )  # fmt: skip
+    )
     written = {name: store.write(run.layout.work(name), data) for name, data in plots.items()}
     return {"report.html": store.write(run.layout.work("report.html"), html.encode()), **written}
 

@@ -41,6 +41,9 @@ def client(service: str, endpoint_url: str, region: str = DEFAULT_REGION):  # bo
     import boto3
 
     return boto3.client(
-        service, endpoint_url=endpoint_url, region_name=region,
-        aws_access_key_id=DUMMY_KEY_ID, aws_secret_access_key=DUMMY_SECRET,
-    )  # fmt: skip
+        service,
+        endpoint_url=endpoint_url,
+        region_name=region,
+        aws_access_key_id=DUMMY_KEY_ID,
+        aws_secret_access_key=DUMMY_SECRET,
+    )

@@ -227,7 +227,10 @@ class Emulator:
         self.hosting = Hosting(self.backends, clients, transition_seconds)
         allowed = [*DEFAULT_ALLOWED_HOSTS, *allow_hosts, *([] if wildcard else [host])]
         self._app.app = EmulatorApp(
-            ControlPlane(self.backends, self.runner, self.hosting), Runtime(self.backends), region, allowed,
+            ControlPlane(self.backends, self.runner, self.hosting),
+            Runtime(self.backends),
+            region,
+            allowed,
             max_request_bytes,
         )
         self.store = StateStore(Path(data_dir), self.backends, clients, self.hosting) if data_dir else None

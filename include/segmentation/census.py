@@ -306,9 +306,7 @@ def _check_lines(raw: bytes, label: str) -> None:
     nul = raw.find(b"\x00")
     if nul >= 0:
         line = raw.count(b"\n", 0, nul) + 1
-        raise CensusValidationError(
-            [f"binary data, not CSV text: a NUL byte on line {line:,} (byte {nul:,})"], label
-        )
+        raise CensusValidationError([f"binary data, not CSV text: a NUL byte on line {line:,} (byte {nul:,})"], label)
     previous = -1  # position of the last newline seen
     for start in range(0, len(raw), _CHUNK):
         window = np.frombuffer(raw, dtype=np.uint8, count=min(_CHUNK, len(raw) - start), offset=start)

@@ -133,18 +133,25 @@ def synthetic_census(n_counties: int = 3220, seed: int = 0, missing_rows: int = 
     percent = lambda a: np.round(100 * a, 1)  # noqa: E731  # one decimal, as the ACS publishes
     frame = pd.DataFrame(
         {
-            "TotalPop": total_pop, "Men": men, "Women": women,
+            "TotalPop": total_pop,
+            "Men": men,
+            "Women": women,
             **dict(zip(_RACE, percent(race).T, strict=True)),
-            "Citizen": citizen, "Income": income, "IncomeErr": income_err,
-            "IncomePerCap": income_per_cap, "IncomePerCapErr": income_per_cap_err,
-            "Poverty": np.round(poverty, 1), "ChildPoverty": np.round(child_poverty, 1),
+            "Citizen": citizen,
+            "Income": income,
+            "IncomeErr": income_err,
+            "IncomePerCap": income_per_cap,
+            "IncomePerCapErr": income_per_cap_err,
+            "Poverty": np.round(poverty, 1),
+            "ChildPoverty": np.round(child_poverty, 1),
             **dict(zip(_OCCUPATION, percent(occupation).T, strict=True)),
             **dict(zip(_COMMUTE, percent(commute).T, strict=True)),
-            "MeanCommute": np.round(commute_minutes, 1), "Employed": employed,
+            "MeanCommute": np.round(commute_minutes, 1),
+            "Employed": employed,
             **dict(zip(_WORK, percent(work).T, strict=True)),
             "Unemployment": np.round(unemployment, 1),
         }
-    )  # fmt: skip
+    )
     frame.insert(0, "County", _county_names(rng, n_counties))
     state_index = rng.integers(0, len(STATES), n_counties)
     frame.insert(0, "State", np.array(STATES)[state_index])

@@ -1,8 +1,8 @@
 """Where one run's files live in S3: every key named once, here.
 
-    <output_prefix>/work/<token>/…      intermediates of one run (training files, models, frames)
-    <output_prefix>/runs/<run_id>/…     its published results (what users and the Segmentation view read)
-    <output_prefix>/latest.json         the last run that published everything
+<output_prefix>/work/<token>/…      intermediates of one run (training files, models, frames)
+<output_prefix>/runs/<run_id>/…     its published results (what users and the Segmentation view read)
+<output_prefix>/latest.json         the last run that published everything
 """
 
 from __future__ import annotations

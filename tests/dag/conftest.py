@@ -18,7 +18,6 @@ import boto3
 import pytest
 
 from include.aws_emulator.connection import connection_env
-from include.aws_emulator.server import Emulator, running_emulator
 from tests.conftest import PROJECT_ROOT
 
 
@@ -27,20 +26,16 @@ def airflow_db() -> None:
     """`airflow db migrate` into the session's AIRFLOW_HOME (SQLite)."""
     subprocess.run(
         [sys.executable, "-m", "airflow", "db", "migrate"],
-        check=True, capture_output=True, env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )  # fmt: skip
+        check=True,
+        capture_output=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
 
 
 @pytest.fixture(scope="session")
-def dag_emulator() -> Iterator[Emulator]:
-    with running_emulator(transition_seconds=0.3) as emulator:
-        yield emulator
-
-
-@pytest.fixture(scope="session")
-def aws_env(dag_emulator) -> Iterator[dict]:
+def aws_env(emulator) -> Iterator[dict]:
     """The DAG's AWS connection and role, pointing at the emulator, through environment variables."""
-    values = connection_env(dag_emulator.endpoint_url)
+    values = connection_env(emulator.endpoint_url)
     monkeypatch = pytest.MonkeyPatch()
     for key, value in values.items():
         monkeypatch.setenv(key, value)
@@ -49,9 +44,9 @@ def aws_env(dag_emulator) -> Iterator[dict]:
 
 
 @pytest.fixture(scope="session")
-def clients(dag_emulator, aws_env) -> dict:
+def clients(emulator, aws_env) -> dict:
     return {
-        service: boto3.client(service, endpoint_url=dag_emulator.endpoint_url, region_name="us-east-1")
+        service: boto3.client(service, endpoint_url=emulator.endpoint_url, region_name="us-east-1")
         for service in ("s3", "sagemaker")
     }
 
@@ -94,16 +89,21 @@ def running_api_server(aws_env: dict, log_dir: Path, **extra_env: str) -> Iterat
     passwords = log_dir / "passwords.json"
     passwords.write_text(json.dumps({user: user for user in API_USERS}))
     env = {
-        **os.environ, **aws_env, "PYTHONPATH": str(PROJECT_ROOT),
+        **os.environ,
+        **aws_env,
+        "PYTHONPATH": str(PROJECT_ROOT),
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_ALL_ADMINS": "False",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": ",".join(f"{u}:{r}" for u, r in API_USERS.items()),
-        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords), **extra_env,
-    }  # fmt: skip
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_PASSWORDS_FILE": str(passwords),
+        **extra_env,
+    }
     with (log_dir / "api-server.log").open("w") as log:
         server = subprocess.Popen(
             [str(Path(sys.executable).parent / "airflow"), "api-server", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=log, stderr=subprocess.STDOUT, env=env,
-        )  # fmt: skip
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(240):
@@ -120,9 +120,11 @@ def running_api_server(aws_env: dict, log_dir: Path, **extra_env: str) -> Iterat
 def api_token(base: str, user: str) -> str:
     """A JWT for one of the API_USERS, from the simple auth manager's token endpoint."""
     request = urllib.request.Request(
-        f"{base}/auth/token", data=json.dumps({"username": user, "password": user}).encode(),
-        headers={"Content-Type": "application/json"}, method="POST",
-    )  # fmt: skip
+        f"{base}/auth/token",
+        data=json.dumps({"username": user, "password": user}).encode(),
+        headers={"Content-Type": "application/json"},
+        method="POST",
+    )
     with urllib.request.urlopen(request, timeout=10) as answer:
         return json.loads(answer.read())["access_token"]
 
@@ -140,7 +142,10 @@ def record_publication(summary: dict, run_id: str | None = None, task_id: str = 
             session.add(asset)
             session.flush()
         event = AssetEvent(
-            asset_id=asset.id, extra=summary, source_dag_id="population_segmentation",
-            source_task_id=task_id, source_run_id=run_id or summary["run_id"],
-        )  # fmt: skip
+            asset_id=asset.id,
+            extra=summary,
+            source_dag_id="population_segmentation",
+            source_task_id=task_id,
+            source_run_id=run_id or summary["run_id"],
+        )
         session.add(event)

@@ -16,6 +16,7 @@ from include.airflow_popseg.published import published_runs
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.layout import latest_key, results_prefix
+from include.segmentation_aws.names import RunNames
 
 pytestmark = pytest.mark.slow
 
@@ -72,10 +73,12 @@ def _report_link(run) -> str:
     return value
 
 
-def _nothing_left(sagemaker) -> None:
-    assert sagemaker.list_endpoints(MaxResults=100)["Endpoints"] == []
-    assert sagemaker.list_endpoint_configs(MaxResults=100)["EndpointConfigs"] == []
-    assert sagemaker.list_models(MaxResults=100)["Models"] == []
+def _nothing_left(sagemaker, run) -> None:
+    """No endpoint, endpoint config or model of this run is left (other tests share the emulator)."""
+    token = RunNames.for_run(run.run_id).token
+    assert sagemaker.list_endpoints(NameContains=token)["Endpoints"] == []
+    assert sagemaker.list_endpoint_configs(NameContains=token)["EndpointConfigs"] == []
+    assert sagemaker.list_models(NameContains=token)["Models"] == []
 
 
 def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.DataFrame:
@@ -128,7 +131,7 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     listed = next(r for r in published_runs() if r.run_id == run.run_id)
     assert (listed.rows, listed.k, listed.bucket) == (3218, 8, bucket)
     assert listed.prefix == f"segmentation/runs/{run.run_id}/"
-    _nothing_left(sagemaker)
+    _nothing_left(sagemaker, run)
 
 
 def test_real_census_reproduces_the_notebook(dag, airflow_db, clients, census_csv) -> None:
@@ -149,7 +152,7 @@ def test_real_census_reproduces_the_notebook(dag, airflow_db, clients, census_cs
     assert re.search(r"3,218 counties in 8 segments,\s+7 PCA components keeping 0\.8017", report)
     assert segments["segment"].nunique() == 8
     assert json.loads(_read(s3, bucket, latest_key("segmentation")))["run_id"] == run.run_id
-    _nothing_left(sagemaker)
+    _nothing_left(sagemaker, run)
 
 
 def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
@@ -176,7 +179,7 @@ def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
     assert "Invalid hyperparameter init_method='forgy'" in "".join(capfd.readouterr())  # in the task log
     assert _read(s3, bucket, latest_key("segmentation")) == b'{"run_id": "an earlier run"}'
     assert _results(s3, bucket, run.run_id) == {}
-    _nothing_left(sagemaker)
+    _nothing_left(sagemaker, run)
 
 
 def test_a_bad_csv_fails_in_preprocessing_with_its_message_and_creates_no_job(dag, airflow_db, clients, capfd) -> None:
@@ -190,7 +193,7 @@ def test_a_bad_csv_fails_in_preprocessing_with_its_message_and_creates_no_job(da
     assert states["preprocess"] == "failed" and states["train_pca"] == "upstream_failed"
     assert "missing columns: Income" in "".join(capfd.readouterr())
     assert len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]) == jobs_before
-    _nothing_left(sagemaker)
+    _nothing_left(sagemaker, run)
 
 
 def test_k_larger_than_the_rows_is_refused_before_any_training(dag, airflow_db, clients, capfd) -> None:
@@ -212,9 +215,10 @@ def test_a_misspelled_trigger_param_is_refused_before_any_aws_call(dag, airflow_
     calls = []
     real_call = botocore.client.BaseClient._make_api_call
     monkeypatch.setattr(
-        botocore.client.BaseClient, "_make_api_call",
+        botocore.client.BaseClient,
+        "_make_api_call",
         lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
-    )  # fmt: skip
+    )
     run, states = _run(dag, "popseg-never-read", kk=5)
     assert run.state == "failed" and states["check_params"] == "failed"
     assert states["wait_for_census"] == "upstream_failed" and states["preprocess"] == "upstream_failed"

@@ -59,9 +59,12 @@ def test_parsing_imports_nothing_heavy() -> None:
         f"print([m for m in {HEAVY_MODULES!r} if m in sys.modules])"
     )
     parsed = subprocess.run(
-        [sys.executable, "-c", script], capture_output=True, text=True, check=True,
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        check=True,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )  # fmt: skip
+    )
     assert parsed.stdout.strip().splitlines()[-1] == "[]", parsed.stdout + parsed.stderr
 
 

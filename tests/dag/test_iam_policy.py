@@ -26,10 +26,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run_calls(dag, airflow_db, dag_emulator, aws_env) -> tuple[Deployment, list[Call], dict[str, dict]]:
+def run_calls(dag, airflow_db, emulator, aws_env) -> tuple[Deployment, list[Call], dict[str, dict]]:
     """Two whole runs with every AWS call recorded: one whose census lands after the sensor's first miss,
     and one whose K-Means training fails (the failure and cleanup path). Returns each run's task states."""
-    s3 = mark_principal(boto3.client("s3", endpoint_url=dag_emulator.endpoint_url, region_name="us-east-1"), "test")
+    s3 = mark_principal(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"), "test")
     deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}")
     s3.create_bucket(Bucket=deployment.Bucket)
     body = synthetic_census(400).to_csv(index=False).encode()

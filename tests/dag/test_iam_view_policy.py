@@ -28,11 +28,11 @@ def _view_module():
     return module
 
 
-def test_the_views_calls_are_exactly_what_its_policy_allows(airflow_db, dag_emulator, aws_env, monkeypatch) -> None:
+def test_the_views_calls_are_exactly_what_its_policy_allows(airflow_db, emulator, aws_env, monkeypatch) -> None:
     deployment = Deployment(Bucket=f"popseg-view-{uuid.uuid4().hex[:8]}")
     run_id = f"manual__{uuid.uuid4().hex[:8]}"
     prefix = f"{deployment.OutputPrefix}/runs/{run_id}/"
-    s3 = boto3.client("s3", endpoint_url=dag_emulator.endpoint_url, region_name="us-east-1")
+    s3 = boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1")
     s3.create_bucket(Bucket=deployment.Bucket)
     s3.put_object(Bucket=deployment.Bucket, Key=prefix + "report.html", Body=b"<h1>report</h1>")
     s3.put_object(Bucket=deployment.Bucket, Key=prefix + "plots/segment_sizes.png", Body=PNG_MAGIC + b"png")

@@ -28,8 +28,11 @@ def _airflow_env(aws_env: dict, **extra: str) -> dict:
 def test_airflow_lists_the_plugin_with_its_view(airflow_db, aws_env) -> None:
     listed = subprocess.run(
         [str(Path(sys.executable).parent / "airflow"), "plugins", "--output", "json"],
-        check=True, capture_output=True, text=True, env=_airflow_env(aws_env),
-    ).stdout  # fmt: skip
+        check=True,
+        capture_output=True,
+        text=True,
+        env=_airflow_env(aws_env),
+    ).stdout
     plugin = next(p for p in json.loads(listed[listed.index("[") :]) if p["name"] == "popseg_segmentation")
     assert "Segmentation" in str(plugin["external_views"]) and "/segmentation" in str(plugin["fastapi_apps"])
 
@@ -51,14 +54,19 @@ def published(airflow_db, clients) -> dict[str, str]:
         s3.put_object(Bucket=name, Key=key + "plots/not_an_image.png", Body=HOSTILE.encode())
     hostile = run_summary({**run, "run_id": "manual__hostile"}, f"s3://{bucket}/x/runs/manual__hostile/")
     record_publication({**hostile, "n_components": HOSTILE, "k": HOSTILE})  # refused: not counts
-    record_publication(run_summary({**run, "run_id": "manual__posted"}, f"s3://{bucket}/x/runs/manual__posted/"),
-                       task_id="someone-else")  # fmt: skip
+    record_publication(
+        run_summary({**run, "run_id": "manual__posted"}, f"s3://{bucket}/x/runs/manual__posted/"),
+        task_id="someone-else",
+    )
     return {"bucket": bucket, "other": other}
 
 
 def test_every_route_needs_read_access_to_the_dags_runs(aws_env, published, tmp_path) -> None:
-    routes = ["/segmentation/", f"/segmentation/runs/{RUN_ID}/report",
-              f"/segmentation/runs/{RUN_ID}/plots/segment_sizes.png"]  # fmt: skip
+    routes = [
+        "/segmentation/",
+        f"/segmentation/runs/{RUN_ID}/report",
+        f"/segmentation/runs/{RUN_ID}/plots/segment_sizes.png",
+    ]
     with running_api_server(aws_env, tmp_path) as base:
         viewer, nobody = api_token(base, "viewer"), api_token(base, "nobody")
         for route in routes:
@@ -98,8 +106,11 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
         status, headers, plot = http_response(f"{base}/segmentation/runs/{RUN_ID}/plots/segment_sizes.png", auth)
         assert (status, headers["content-type"], plot) == (200, "image/png", PNG_MAGIC + b"image")
         refused = (
-            f"/runs/{RUN_ID}/plots/not_an_image.png", f"/runs/{RUN_ID}/plots/missing.png",
-            "/runs/manual__hostile/report", "/runs/manual__posted/report", "/runs/..%2F..%2Fx/report",
-        )  # fmt: skip
+            f"/runs/{RUN_ID}/plots/not_an_image.png",
+            f"/runs/{RUN_ID}/plots/missing.png",
+            "/runs/manual__hostile/report",
+            "/runs/manual__posted/report",
+            "/runs/..%2F..%2Fx/report",
+        )
         for missing in refused:
             assert http_get(f"{base}/segmentation{missing}", auth)[0] == 404, missing

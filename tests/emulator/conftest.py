@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import time
 import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 
 import boto3
 import numpy as np
@@ -13,7 +13,7 @@ import pytest
 
 from include.aws_emulator.connection import ROLE_ARN as ROLE
 from include.aws_emulator.connection import credentials_env
-from include.aws_emulator.server import Emulator, running_emulator
+from include.aws_emulator.server import Emulator
 from include.sagemaker_formats.recordio import encode_dense
 
 REGION = "us-east-1"
@@ -25,12 +25,6 @@ KMEANS_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
 def dummy_credentials() -> None:
     for key, value in credentials_env(REGION).items():
         os.environ.setdefault(key, value)
-
-
-@pytest.fixture(scope="session")
-def emulator(dummy_credentials) -> Iterator[Emulator]:
-    with running_emulator(transition_seconds=0.3) as running:
-        yield running
 
 
 def _client(emulator: Emulator, service: str):

@@ -10,8 +10,13 @@ from include.segmentation_aws import published_runs
 from include.segmentation_aws.published_runs import NotPublished, PublishedRun, read_plot, read_report, run_summary
 
 WHEN = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
-RUN = {"run_id": "manual__2026-11-23T02:00:00+00:00", "rows": 3218, "n_components": 7, "params": {"k": 8},
-       "explained_variance": 0.8017}  # fmt: skip
+RUN = {
+    "run_id": "manual__2026-11-23T02:00:00+00:00",
+    "rows": 3218,
+    "n_components": 7,
+    "params": {"k": 8},
+    "explained_variance": 0.8017,
+}
 
 
 def _summary(bucket: str = "popseg-emulator-tests", prefix: str = "views/") -> dict:

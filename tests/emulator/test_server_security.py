@@ -111,8 +111,7 @@ def test_a_body_declared_over_the_cap_is_refused_413_without_being_read(emulator
     parts = urlsplit(emulator.endpoint_url)
     with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
         connection.sendall(
-            b"PUT /popseg-emulator-tests/huge HTTP/1.1\r\nHost: localhost\r\n"
-            b"Content-Length: 3221225472\r\n\r\nabc"
+            b"PUT /popseg-emulator-tests/huge HTTP/1.1\r\nHost: localhost\r\nContent-Length: 3221225472\r\n\r\nabc"
         )
         status_line = connection.makefile("rb").readline()
     assert status_line.split()[1] == b"413"

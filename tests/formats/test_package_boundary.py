@@ -12,8 +12,14 @@ import include.sagemaker_formats
 
 ROOT = Path(__file__).resolve().parents[2]
 FORBIDDEN = (
-    "pandas", "airflow", "boto3", "botocore", "moto", "sklearn",
-    "include.segmentation", "include.aws_emulator",
+    "pandas",
+    "airflow",
+    "boto3",
+    "botocore",
+    "moto",
+    "sklearn",
+    "include.segmentation",
+    "include.aws_emulator",
 )
 
 

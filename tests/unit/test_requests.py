@@ -61,20 +61,32 @@ def test_different_runs_never_share_names_even_at_the_same_second() -> None:
 
 def test_training_request_is_a_create_training_job_request() -> None:
     config = training_request(
-        name="popseg-pca-x", algorithm="pca", region="us-west-2", role_arn="arn:aws:iam::111122223333:role/r",
-        train_uri="s3://b/train/", output_uri="s3://b/models", hyperparameters=pca_hyperparameters(34, 3218),
-        instance_type="ml.c5.xlarge", max_runtime_seconds=7200, tags={"popseg:run": "x"},
-    )  # fmt: skip
+        name="popseg-pca-x",
+        algorithm="pca",
+        region="us-west-2",
+        role_arn="arn:aws:iam::111122223333:role/r",
+        train_uri="s3://b/train/",
+        output_uri="s3://b/models",
+        hyperparameters=pca_hyperparameters(34, 3218),
+        instance_type="ml.c5.xlarge",
+        max_runtime_seconds=7200,
+        tags={"popseg:run": "x"},
+    )
     assert config["AlgorithmSpecification"]["TrainingImage"].endswith("us-west-2.amazonaws.com/pca:1")
     assert config["HyperParameters"] == {
-        "feature_dim": "34", "num_components": "33", "mini_batch_size": "500", "algorithm_mode": "regular",
+        "feature_dim": "34",
+        "num_components": "33",
+        "mini_batch_size": "500",
+        "algorithm_mode": "regular",
         "subtract_mean": "true",
-    }  # fmt: skip
+    }
     channel = config["InputDataConfig"][0]
     assert channel["ContentType"] == "application/x-recordio-protobuf"
     assert channel["DataSource"]["S3DataSource"] == {
-        "S3DataType": "S3Prefix", "S3Uri": "s3://b/train/", "S3DataDistributionType": "ShardedByS3Key",
-    }  # fmt: skip
+        "S3DataType": "S3Prefix",
+        "S3Uri": "s3://b/train/",
+        "S3DataDistributionType": "ShardedByS3Key",
+    }
     assert config["Tags"] == [{"Key": "popseg:run", "Value": "x"}]
     assert config["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
 
@@ -91,10 +103,14 @@ def test_kmeans_mini_batch_never_exceeds_the_rows() -> None:
 
 def test_endpoint_request_deploys_the_job_that_ran() -> None:
     config = endpoint_request(
-        endpoint_name="popseg-pca-run", training_job_name="popseg-pca-run-1795400000",
-        model_data_uri="s3://b/m/popseg-pca-run-1795400000/output/model.tar.gz", algorithm="pca",
-        region="us-east-1", role_arn="arn:aws:iam::111122223333:role/r", instance_type="ml.t2.medium",
-    )  # fmt: skip
+        endpoint_name="popseg-pca-run",
+        training_job_name="popseg-pca-run-1795400000",
+        model_data_uri="s3://b/m/popseg-pca-run-1795400000/output/model.tar.gz",
+        algorithm="pca",
+        region="us-east-1",
+        role_arn="arn:aws:iam::111122223333:role/r",
+        instance_type="ml.t2.medium",
+    )
     assert config["Model"]["ModelName"] == "popseg-pca-run-1795400000"
     assert config["Model"]["PrimaryContainer"]["ModelDataUrl"].endswith("popseg-pca-run-1795400000/output/model.tar.gz")
     assert config["EndpointConfig"]["ProductionVariants"][0]["ModelName"] == "popseg-pca-run-1795400000"

@@ -20,12 +20,21 @@ def test_segments_frame_has_the_published_columns() -> None:
 
 def test_csv_outputs_neutralise_cells_a_spreadsheet_would_run_as_formulas() -> None:
     frame = pd.DataFrame(
-        {"State-County": ["=HYPERLINK(\"http://x\")", "Texas-Ada", "+1", "-2+3", "@SUM(A1)", "\tcmd", None],
-         "segment": [0, -1, 2, 3, 4, 5, 6], "distance": [-0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0]}
-    )  # fmt: skip
+        {
+            "State-County": ['=HYPERLINK("http://x")', "Texas-Ada", "+1", "-2+3", "@SUM(A1)", "\tcmd", None],
+            "segment": [0, -1, 2, 3, 4, 5, 6],
+            "distance": [-0.5, 1.0, 2.0, 3.0, 4.0, 5.0, 6.0],
+        }
+    )
     written = pd.read_csv(io.BytesIO(results.csv_bytes(frame)), keep_default_na=False)
     assert written["State-County"].tolist() == [
-        "'=HYPERLINK(\"http://x\")", "Texas-Ada", "'+1", "'-2+3", "'@SUM(A1)", "'\tcmd", ""
-    ]  # fmt: skip
+        '\'=HYPERLINK("http://x")',
+        "Texas-Ada",
+        "'+1",
+        "'-2+3",
+        "'@SUM(A1)",
+        "'\tcmd",
+        "",
+    ]
     # Numbers, negative ones included, stay numbers.
     assert written["segment"].tolist() == [0, -1, 2, 3, 4, 5, 6] and written["distance"].iloc[0] == -0.5

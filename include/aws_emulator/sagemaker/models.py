@@ -375,9 +375,12 @@ class SageMakerBackend:
             deployment = self._deployment(request["EndpointConfigName"])
             now = time.time()
             endpoint = Endpoint(
-                name=name, region=self.region, config_name=request["EndpointConfigName"], creation_time=now,
+                name=name,
+                region=self.region,
+                config_name=request["EndpointConfigName"],
+                creation_time=now,
                 last_modified_time=now,
-            )  # fmt: skip
+            )
             self.endpoints[name] = endpoint
             self._tag(endpoint.arn, request.get("Tags", []))
         return endpoint, deployment
