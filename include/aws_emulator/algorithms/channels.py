@@ -64,6 +64,13 @@ def check_data(x: np.ndarray, feature_dim: int, channel: str) -> None:
         )
 
 
+def check_channels(train: np.ndarray, test: np.ndarray | None, feature_dim: int) -> None:
+    """check_data on the train channel and, when there is one, the test channel."""
+    check_data(train, feature_dim, "train")
+    if test is not None:
+        check_data(test, feature_dim, "test")
+
+
 def parse_csv(blob: bytes) -> np.ndarray:
     """Comma-separated numbers, one record per line, no header -> (n_rows, n_columns) float32.
 

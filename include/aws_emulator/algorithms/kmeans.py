@@ -25,7 +25,7 @@ from sklearn.cluster import KMeans, kmeans_plusplus
 
 from include.aws_emulator.algorithms import hyperparameters as hp
 from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
-from include.aws_emulator.algorithms.channels import check_data
+from include.aws_emulator.algorithms.channels import check_channels
 from include.sagemaker_formats.artifacts import ArtifactError, read_kmeans_model, write_kmeans_model
 
 _SCHEMA = {
@@ -118,9 +118,7 @@ class KMeansAlgorithm:
         with a test channel, final_metrics {"test:msd", "test:ssd"} as `eval_metrics` asks."""
         for line in hp.configuration_lines(_CONTAINER_DEFAULTS, config.provided, "default-input.json"):
             log(line)
-        check_data(train, config.feature_dim, "train")
-        if test is not None:
-            check_data(test, config.feature_dim, "test")
+        check_channels(train, test, config.feature_dim)
         if config.k > len(train):
             raise ClientError(f"k={config.k} is larger than the number of training records ({len(train)})")
         factor = config.extra_center_factor

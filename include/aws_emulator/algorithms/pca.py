@@ -24,7 +24,7 @@ import numpy as np
 
 from include.aws_emulator.algorithms import hyperparameters as hp
 from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
-from include.aws_emulator.algorithms.channels import check_data
+from include.aws_emulator.algorithms.channels import check_channels
 from include.sagemaker_formats.artifacts import ArtifactError, PCAModel, read_pca_model, write_pca_model
 
 _SCHEMA = {
@@ -100,9 +100,7 @@ class PCAAlgorithm:
         """train: (n_rows, feature_dim) float32. Returns the artifact: s ascending, v, mean."""
         for line in hp.configuration_lines(_CONTAINER_DEFAULTS, config.provided, "default-conf.json"):
             log(line)
-        check_data(train, config.feature_dim, "train")
-        if test is not None:
-            check_data(test, config.feature_dim, "test")
+        check_channels(train, test, config.feature_dim)
         if len(train) < 2:
             raise ClientError(f"PCA needs at least 2 training records, got {len(train)}")
         log(f"{config.feature_dim} feature(s) found in 'data'.")

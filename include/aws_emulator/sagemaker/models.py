@@ -13,7 +13,7 @@ import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, ClassVar
 
 from include.aws_emulator.sagemaker.exceptions import (
     ResourceInUse,
@@ -135,23 +135,36 @@ class TrainingJob:
 
 
 @dataclass
-class Model:
+class _StoredRequest:
+    """A resource that is its Create request as received, with its name, region and creation time."""
+
     name: str
     region: str
     request: dict[str, Any]
     creation_time: float
+    arn_kind: ClassVar[str]
 
     @property
     def arn(self) -> str:
-        return arn(self.region, "model", self.name)
+        return arn(self.region, self.arn_kind, self.name)
+
+    def _request_described(self) -> dict[str, Any]:
+        """The request as Describe* echoes it: a copy, without its tags."""
+        described = copy.deepcopy(self.request)
+        described.pop("Tags", None)
+        return described
+
+
+@dataclass
+class Model(_StoredRequest):
+    arn_kind: ClassVar[str] = "model"
 
     @property
     def container(self) -> dict[str, Any]:
         return self.request.get("PrimaryContainer") or (self.request.get("Containers") or [{}])[0]
 
     def describe(self) -> dict[str, Any]:
-        described = copy.deepcopy(self.request)
-        described.pop("Tags", None)
+        described = self._request_described()
         container = described.get("PrimaryContainer")
         if container is not None:
             container.setdefault("Mode", "SingleModel")
@@ -179,19 +192,11 @@ class Model:
 
 
 @dataclass
-class EndpointConfig:
-    name: str
-    region: str
-    request: dict[str, Any]
-    creation_time: float
-
-    @property
-    def arn(self) -> str:
-        return arn(self.region, "endpoint-config", self.name)
+class EndpointConfig(_StoredRequest):
+    arn_kind: ClassVar[str] = "endpoint-config"
 
     def describe(self) -> dict[str, Any]:
-        described = copy.deepcopy(self.request)
-        described.pop("Tags", None)
+        described = self._request_described()
         for variant in described["ProductionVariants"]:
             variant.setdefault("InitialVariantWeight", 1.0)
         return {**described, "EndpointConfigArn": self.arn, "CreationTime": self.creation_time}
@@ -327,15 +332,13 @@ class SageMakerBackend:
 
     def create_model(self, request: dict[str, Any]) -> Model:
         with self.lock:
-            name = request["ModelName"]
-            model = Model(name=name, region=self.region, request=copy.deepcopy(request), creation_time=time.time())
-            if name in self.models:
-                raise already_exists("model", model.arn)
+            model = Model(
+                name=request["ModelName"], region=self.region, request=copy.deepcopy(request), creation_time=time.time()
+            )
+            self._refuse_existing(self.models, model, "model")
             if not model.container.get("Image"):
                 raise ValidationException("A model needs a PrimaryContainer (or Containers) with an Image.")
-            self.models[name] = model
-            self._tag(model.arn, request.get("Tags", []))
-        return model
+            return self._add(self.models, model, request)
 
     def model(self, name: str) -> Model:
         return self._find(self.models, name, "model", "model")
@@ -347,17 +350,17 @@ class SageMakerBackend:
 
     def create_endpoint_config(self, request: dict[str, Any]) -> EndpointConfig:
         with self.lock:
-            name = request["EndpointConfigName"]
-            now = time.time()
-            config = EndpointConfig(name=name, region=self.region, request=copy.deepcopy(request), creation_time=now)
-            if name in self.endpoint_configs:
-                raise already_exists("endpoint configuration", config.arn)
+            config = EndpointConfig(
+                name=request["EndpointConfigName"],
+                region=self.region,
+                request=copy.deepcopy(request),
+                creation_time=time.time(),
+            )
+            self._refuse_existing(self.endpoint_configs, config, "endpoint configuration")
             for variant in request["ProductionVariants"]:
                 if "ModelName" in variant:
                     self.model(variant["ModelName"])
-            self.endpoint_configs[name] = config
-            self._tag(config.arn, request.get("Tags", []))
-        return config
+            return self._add(self.endpoint_configs, config, request)
 
     def endpoint_config(self, name: str) -> EndpointConfig:
         return self._find(self.endpoint_configs, name, "endpoint configuration", "endpoint-config")
@@ -369,21 +372,17 @@ class SageMakerBackend:
 
     def create_endpoint(self, request: dict[str, Any]) -> tuple[Endpoint, Deployment]:
         with self.lock:
-            name = request["EndpointName"]
-            if name in self.endpoints:
-                raise already_exists("endpoint", self.endpoints[name].arn)
-            deployment = self._deployment(request["EndpointConfigName"])
             now = time.time()
             endpoint = Endpoint(
-                name=name,
+                name=request["EndpointName"],
                 region=self.region,
                 config_name=request["EndpointConfigName"],
                 creation_time=now,
                 last_modified_time=now,
             )
-            self.endpoints[name] = endpoint
-            self._tag(endpoint.arn, request.get("Tags", []))
-        return endpoint, deployment
+            self._refuse_existing(self.endpoints, endpoint, "endpoint")
+            deployment = self._deployment(request["EndpointConfigName"])
+            return self._add(self.endpoints, endpoint, request), deployment
 
     def update_endpoint(self, request: dict[str, Any]) -> tuple[Endpoint, Deployment]:
         with self.lock:
@@ -434,6 +433,17 @@ class SageMakerBackend:
         variant = copy.deepcopy(config.request["ProductionVariants"][0])
         model = self.model(variant.get("ModelName", ""))
         return Deployment(config_name=config_name, variant=variant, model=model.describe())
+
+    @staticmethod
+    def _refuse_existing(table: dict[str, Any], resource: Any, kind: str) -> None:
+        if resource.name in table:
+            raise already_exists(kind, table[resource.name].arn)
+
+    def _add(self, table: dict[str, Any], resource: Any, request: dict[str, Any]) -> Any:
+        """Store a new resource under its name, with the request's tags (the lock is held)."""
+        table[resource.name] = resource
+        self._tag(resource.arn, request.get("Tags", []))
+        return resource
 
     def _find(self, table: dict[str, Any], name: str, kind: str, arn_kind: str) -> Any:
         """The named resource, or SageMaker's `Could not find <kind> "<arn>".`"""
