@@ -8,20 +8,26 @@ when a run published everything. Parsing imports Airflow and the provider only.
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator
 from airflow.sdk import Asset, Param, chain, dag, get_current_context, task, teardown
 
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.links import SegmentationReportLink
-from include.airflow_popseg.operators import BuiltInTrainingOperator, TemplatedTimeoutS3KeySensor
+from include.airflow_popseg.operators import (
+    BuiltInTrainingOperator,
+    ReattachingEndpointOperator,
+    TemplatedTimeoutS3KeySensor,
+)
 from include.airflow_popseg.settings import (
+    BOTOCORE_CONFIG,
     CHECK_INTERVAL,
     CONN_ID_TEMPLATE,
     DAG_ID,
     RESULTS_ASSET_NAME,
     RESULTS_ASSET_URI,
+    RETRIES,
+    RETRY_DELAY_SECONDS,
     TRAINING_MAX_MINUTES,
 )
 from include.airflow_popseg.trigger_conf import refuse_unknown_keys
@@ -48,8 +54,18 @@ PARAMS = {
                       description="SageMaker execution role; empty means the popseg_role_arn Variable"),
 }  # fmt: skip
 
-# Shared by the sensor and the SageMaker operators (tasks ignore what they do not take).
-DEFAULT_ARGS = {"aws_conn_id": CONN_ID_TEMPLATE, "check_interval": CHECK_INTERVAL}
+# Every task may be repeated: training and deploy reattach to what the run created, the others rewrite the
+# same keys. Failures that would repeat (bad input, a failed job) raise AirflowFailException and skip retries.
+# The AWS arguments reach the sensor and the SageMaker operators (tasks ignore what they do not take).
+DEFAULT_ARGS = {
+    "retries": RETRIES,
+    "retry_delay": timedelta(seconds=RETRY_DELAY_SECONDS),
+    "retry_exponential_backoff": True,
+    "max_retry_delay": timedelta(minutes=10),
+    "aws_conn_id": CONN_ID_TEMPLATE,
+    "botocore_config": BOTOCORE_CONFIG,
+    "check_interval": CHECK_INTERVAL,
+}
 
 
 @dag(
@@ -98,7 +114,6 @@ def population_segmentation():
             config=config,
             deferrable=True,
             print_log=True,
-            action_if_job_exists="timestamp",
             max_attempts=max(1, TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL),
         )
 
@@ -126,7 +141,7 @@ def population_segmentation():
     def serve(algorithm: str, training, work):
         """plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work."""
         plan = endpoint_plan.override(task_id=f"plan_{algorithm}_endpoint")(algorithm, training)
-        deploy = SageMakerEndpointOperator(
+        deploy = ReattachingEndpointOperator(
             task_id=f"deploy_{algorithm}", config=plan, wait_for_completion=True, do_xcom_push=False
         )
         done = work(plan)

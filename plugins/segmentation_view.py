@@ -40,7 +40,7 @@ def _s3():
     """An S3 client through the DAG's AWS connection (the Variable the DAG reads), per request."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=settings.conn_id()).get_conn()
+    return S3Hook(aws_conn_id=settings.conn_id(), config=settings.BOTOCORE_CONFIG).get_conn()
 
 
 can_read_runs = requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=settings.DAG_ID)

@@ -19,6 +19,7 @@ os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__POPSEG__CHECK_INTERVAL"] = "1"
+os.environ["AIRFLOW__POPSEG__RETRY_DELAY_SECONDS"] = "1"
 
 
 def shared_path(relative: str) -> Path:

@@ -46,7 +46,7 @@ class RunContext:
     def region(self) -> str:
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        return SageMakerHook(aws_conn_id=self.conn_id).conn_region_name or "us-east-1"
+        return SageMakerHook(aws_conn_id=self.conn_id, config=settings.BOTOCORE_CONFIG).conn_region_name or "us-east-1"
 
     @property
     def role_arn(self) -> str:
@@ -64,12 +64,14 @@ class RunContext:
         """A sagemaker-runtime client (InvokeEndpoint) through the run's connection."""
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
-        return AwsBaseHook(aws_conn_id=self.conn_id, client_type="sagemaker-runtime").conn
+        return AwsBaseHook(
+            aws_conn_id=self.conn_id, client_type="sagemaker-runtime", config=settings.BOTOCORE_CONFIG
+        ).conn
 
     def sagemaker(self):
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        return SageMakerHook(aws_conn_id=self.conn_id).conn
+        return SageMakerHook(aws_conn_id=self.conn_id, config=settings.BOTOCORE_CONFIG).conn
 
 
 @functools.cache
@@ -77,4 +79,4 @@ def _s3_client(conn_id: str):
     """One S3 client per connection and process: a task writes many objects."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=conn_id).get_conn()
+    return S3Hook(aws_conn_id=conn_id, config=settings.BOTOCORE_CONFIG).get_conn()

@@ -5,13 +5,15 @@ from __future__ import annotations
 import contextlib
 import time
 from collections.abc import Iterator, Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, TypedDict
 
 from airflow.providers.amazon.aws.hooks.sagemaker import LogState, secondary_training_status_message
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerTrainingOperator
+from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator, SageMakerTrainingOperator
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
-from airflow.sdk.exceptions import TaskDeferred
+from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
+from botocore.exceptions import ClientError
 
 
 class TrainingResult(TypedDict):
@@ -44,7 +46,12 @@ def training_result(description: dict[str, Any]) -> TrainingResult:
 
 
 def _iso(value: object) -> str | None:
-    return value.isoformat() if isinstance(value, datetime) else (str(value) if value is not None else None)
+    """A time from boto3 (an aware datetime) as ISO 8601 UTC."""
+    if value is None:
+        return None
+    if not isinstance(value, datetime):
+        raise TypeError(f"expected a datetime from DescribeTrainingJob, got {value!r}")
+    return value.astimezone(UTC).isoformat()
 
 
 class TemplatedTimeoutS3KeySensor(S3KeySensor):
@@ -62,30 +69,85 @@ class TemplatedTimeoutS3KeySensor(S3KeySensor):
 
 
 class BuiltInTrainingOperator(SageMakerTrainingOperator):
-    """SageMakerTrainingOperator that returns a flat TrainingResult and shows the job's whole log once.
+    """SageMakerTrainingOperator that reattaches instead of paying twice, returns a flat TrainingResult and
+    shows the job's whole log once.
 
-    - XCom: a TrainingResult instead of the whole description (large XComs have hung Airflow 3 tasks).
-    - Log: deferred, provider 9.39.0 does not hang, but prints the CloudWatch lines it finds before
-      deferring twice and none after. Here the provider prints nothing when deferrable, and the whole
-      log is printed once when the job has ended, completed or failed.
+    - Reattach: the job name derives from the run, so a retried or cleared task finds its own job: Completed
+      gives its result, InProgress/Stopping is waited for (deferred), Failed/Stopped fails the task for good
+      with the job's reason. Only a run with no job starts one: one CreateTrainingJob per algorithm per run.
+    - A failed job fails the task without retries (AirflowFailException): training it again would fail again.
+    - XCom: a TrainingResult (ISO 8601 UTC times) instead of the whole description.
+    - Log: deferred, provider 9.39.0 prints the CloudWatch lines it finds before deferring twice and none
+      after. Here the provider prints nothing when deferrable, and the whole log is printed once when the
+      job has ended, completed or failed.
     """
 
     def __init__(self, *, print_log: bool = True, **kwargs: Any) -> None:
-        super().__init__(print_log=print_log, **kwargs)
+        super().__init__(print_log=print_log, action_if_job_exists="fail", **kwargs)
         self.print_job_log = print_log and self.deferrable
         if self.print_job_log:
             self.print_log = False
 
     def execute(self, context: Any) -> TrainingResult:
-        with self._job_log(None):  # the name is read after execute, which may have renamed the job
-            return training_result(super().execute(context)["Training"])
+        self.preprocess_config()
+        name = self.config["TrainingJobName"]
+        existing = self._describe(name)
+        if existing is None:
+            with self._job_log(name), self._job_failure_is_final(name):
+                super().execute(context)
+            return self.result(name)
+        status = existing["TrainingJobStatus"]
+        self.log.info("Training job %s exists (%s): reattaching instead of starting another.", name, status)
+        if status in self.hook.non_terminal_states:
+            self.defer(trigger=self._trigger(name), method_name="execute_complete", timeout=self._timeout())
+        with self._job_log(name), self._job_failure_is_final(name):
+            if status != "Completed":
+                raise AirflowFailException(_failure(existing))
+        return self.result(name)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> TrainingResult:
-        with self._job_log((event or {}).get("job_name")):
-            return training_result(super().execute_complete(context, event)["Training"])
+        name = (event or {}).get("job_name") or self.config["TrainingJobName"]
+        with self._job_log(name), self._job_failure_is_final(name):
+            super().execute_complete(context, event)
+        return self.result(name)
+
+    def result(self, job_name: str) -> TrainingResult:
+        return training_result(self.hook.describe_training_job(job_name))
+
+    def _describe(self, job_name: str) -> dict[str, Any] | None:
+        try:
+            return self.hook.describe_training_job(job_name)
+        except ClientError as error:
+            if "Requested resource not found" in error.response["Error"].get("Message", ""):
+                return None
+            raise
+
+    def _trigger(self, job_name: str) -> SageMakerTrigger:
+        """The provider's own trigger, as its execute builds it."""
+        return SageMakerTrigger(
+            job_name=job_name, job_type="Training", waiter_delay=self.check_interval,
+            waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
+            verify=self.verify, botocore_config=self.botocore_config,
+        )  # fmt: skip
+
+    def _timeout(self) -> timedelta | None:
+        return timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else self.execution_timeout
 
     @contextlib.contextmanager
-    def _job_log(self, job_name: str | None) -> Iterator[None]:
+    def _job_failure_is_final(self, job_name: str) -> Iterator[None]:
+        """A job that ended Failed or Stopped fails the task without retry, naming the job and its reason."""
+        try:
+            yield
+        except (TaskDeferred, AirflowFailException):
+            raise
+        except Exception:
+            described = self._describe(job_name)
+            if described and described["TrainingJobStatus"] in self.hook.failed_states:
+                raise AirflowFailException(_failure(described)) from None
+            raise
+
+    @contextlib.contextmanager
+    def _job_log(self, job_name: str) -> Iterator[None]:
         """Print the job's log after the wrapped call, unless the call deferred (the job still runs)."""
         try:
             yield
@@ -96,9 +158,8 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
             raise
         self._print_job_log(job_name)
 
-    def _print_job_log(self, job_name: str | None) -> None:
-        job_name = job_name or self.config.get("TrainingJobName")
-        if not self.print_job_log or not job_name:
+    def _print_job_log(self, job_name: str) -> None:
+        if not self.print_job_log:
             return
         description = self.hook.describe_training_job(job_name)
         self.log.info("CloudWatch log of training job %s:", job_name)
@@ -112,3 +173,54 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
             time.monotonic(),
         )
         self.log.info(secondary_training_status_message(description, None))
+
+
+def _failure(described: dict[str, Any]) -> str:
+    return (
+        f"SageMaker training job {described['TrainingJobName']} is {described['TrainingJobStatus']}: "
+        f"{described.get('FailureReason', '(no reason given)')}"
+    )
+
+
+class ReattachingEndpointOperator(SageMakerEndpointOperator):
+    """SageMakerEndpointOperator that a retry can run again: what the run already created is reused.
+
+    Model and endpoint config that exist are not created again; an endpoint InService is reused, one
+    Creating/Updating is waited for, and one Failed fails the task for good with its reason.
+    """
+
+    def execute(self, context: Any) -> dict:
+        endpoint = self.config["Endpoint"]["EndpointName"]
+        described = self._describe(self.hook.conn.describe_endpoint, EndpointName=endpoint)
+        if described is None:
+            for key, describe, name in (
+                ("Model", self.hook.conn.describe_model, "ModelName"),
+                ("EndpointConfig", self.hook.conn.describe_endpoint_config, "EndpointConfigName"),
+            ):
+                if self._describe(describe, **{name: self.config[key][name]}) is not None:
+                    self.log.info("%s %s exists: reusing it.", key, self.config[key][name])
+                    self.config = {k: v for k, v in self.config.items() if k != key}
+            return super().execute(context)
+        status = described["EndpointStatus"]
+        self.log.info("Endpoint %s exists (%s): reattaching instead of creating it again.", endpoint, status)
+        if status == "Failed":
+            raise AirflowFailException(f"Endpoint {endpoint} is Failed: {described.get('FailureReason', '')}")
+        if status != "InService":
+            self.hook.conn.get_waiter("endpoint_in_service").wait(
+                EndpointName=endpoint,
+                WaiterConfig={
+                    "Delay": self.check_interval,
+                    "MaxAttempts": max(1, (self.max_ingestion_time or 3600) // self.check_interval),
+                },
+            )
+        return {"Endpoint": {"EndpointName": endpoint, "EndpointStatus": "InService"}}
+
+    @staticmethod
+    def _describe(describe, **name: str) -> dict[str, Any] | None:
+        try:
+            return describe(**name)
+        except ClientError as error:
+            message = error.response["Error"].get("Message", "")
+            if error.response["Error"].get("Code") == "ValidationException" and "Could not find" in message:
+                return None
+            raise

@@ -26,6 +26,14 @@ CHECK_INTERVAL = conf.getint("popseg", "check_interval", fallback=30)
 TRAINING_MAX_MINUTES = conf.getint("popseg", "training_max_minutes", fallback=120)
 
 
+# Retries: every task that is safe to repeat (all of them, see README "Reliability") retries with
+# exponential backoff; failures that would repeat (bad input, a failed job) fail at once instead.
+RETRIES = conf.getint("popseg", "retries", fallback=2)
+RETRY_DELAY_SECONDS = conf.getint("popseg", "retry_delay_seconds", fallback=60)
+# Every AWS client: botocore's standard mode retries throttling, 5xx and connection errors with backoff.
+BOTOCORE_CONFIG = {"retries": {"mode": "standard", "max_attempts": 5}}
+
+
 def conn_id() -> str:
     """The AWS connection id, read at run time from its Variable."""
     from airflow.sdk import Variable

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 
 import numpy as np
+from airflow.sdk.exceptions import AirflowFailException
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.context import RunContext
@@ -24,8 +25,11 @@ TRAINING = {"pca": requests.pca_hyperparameters, "kmeans": requests.kmeans_hyper
 
 def preprocess(run: RunContext) -> dict:
     """Validate, clean and scale the census; write PCA's training file. Fails before any SageMaker call."""
-    data = read_census(run)
-    prepared = census.prepare(data, run.input_uri, run.params["k"])
+    try:
+        data, version = read_census(run)
+        prepared = census.prepare(data, run.input_uri, run.params["k"])
+    except census.CensusValidationError as refused:
+        raise AirflowFailException(str(refused)) from refused  # the same input would be refused again
     layout, store = run.layout, run.store
     store.write(layout.training_file("pca"), encode_dense(prepared.scaled))
     return {
@@ -37,17 +41,35 @@ def preprocess(run: RunContext) -> dict:
         "rows": len(prepared.features),
         "features": prepared.features.shape[1],
         "input_sha256": hashlib.sha256(data).hexdigest(),
+        "input_etag": version["etag"],
+        "input_version_id": version["version_id"],
     }
 
 
-def read_census(run: RunContext) -> bytes:
-    """The census object, refused by its size (HeadObject) before a byte of it is read, then streamed
-    through the loader's bounds (the object may have changed since)."""
-    key = run.params["input_key"]
-    head = run.store.client.head_object(Bucket=run.params["bucket"], Key=key)
+def read_census(run: RunContext) -> tuple[bytes, dict]:
+    """The census this run reads, always the same object version: (its bytes, its version).
+
+    The first attempt pins the version it reads (ETag, and VersionId on a versioned bucket) under the
+    run's work prefix; a retried or cleared run reads that version again, or refuses when the bucket no
+    longer has it. The size is checked (HeadObject) before a byte is read, then the body is streamed
+    through the loader's bounds.
+    """
+    client, bucket, key = run.store.client, run.params["bucket"], run.params["input_key"]
+    pinned = run.store.read_json_if_exists(run.layout.input_version)
+    version = {"VersionId": pinned["version_id"]} if pinned and pinned.get("version_id") else {}
+    head = client.head_object(Bucket=bucket, Key=key, **version)
+    if pinned and head["ETag"] != pinned["etag"]:
+        raise AirflowFailException(
+            f"{run.input_uri} has changed since this run first read it (ETag {pinned['etag']}, now {head['ETag']}) "
+            "and the bucket keeps no versions: trigger a new run to segment the new file"
+        )
     census.check_census_size(head["ContentLength"], run.input_uri)
-    body = run.store.client.get_object(Bucket=run.params["bucket"], Key=key)["Body"]
-    return census.read_census_bytes(body, run.input_uri)
+    read = {"VersionId": head["VersionId"]} if head.get("VersionId") else {"IfMatch": head["ETag"]}
+    data = census.read_census_bytes(client.get_object(Bucket=bucket, Key=key, **read)["Body"], run.input_uri)
+    pin = {"uri": run.input_uri, "etag": head["ETag"], "version_id": head.get("VersionId"), "bytes": len(data)}
+    if not pinned:
+        run.store.write_json(run.layout.input_version, pin)
+    return data, pin
 
 
 def pca_training(run: RunContext, prepared: dict) -> dict:

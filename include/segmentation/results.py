@@ -105,6 +105,8 @@ def run_document(
         "params": dict(params),
         "input": input_uri,
         "input_sha256": prepared.get("input_sha256"),
+        "input_etag": prepared.get("input_etag"),
+        "input_version_id": prepared.get("input_version_id"),
         "rows_in": prepared["rows_in"],
         "rows": prepared["rows"],
         "features": prepared["features"],

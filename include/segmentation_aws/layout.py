@@ -49,6 +49,11 @@ class RunLayout:
         return self.work("models/")
 
     @property
+    def input_version(self) -> str:
+        """The census version the run read first (ETag, VersionId), JSON: retries read that version again."""
+        return self.work("input-version.json")
+
+    @property
     def cleaned(self) -> str:
         """(counties, 34) features in census units, parquet, indexed by State-County."""
         return self.work("cleaned.parquet")

@@ -46,6 +46,12 @@ class RunStore:
     def read_json(self, key_or_uri: str) -> object:
         return json.loads(self.read(key_or_uri))
 
+    def read_json_if_exists(self, key_or_uri: str) -> object | None:
+        try:
+            return self.read_json(key_or_uri)
+        except self.client.exceptions.NoSuchKey:
+            return None
+
     def write_json(self, key: str, document: object) -> str:
         return self.write(key, json.dumps(document, indent=2, default=str).encode())
 

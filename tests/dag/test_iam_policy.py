@@ -32,6 +32,8 @@ def run_calls(dag, airflow_db, emulator, aws_env) -> tuple[Deployment, list[Call
     s3 = mark_principal(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"), "test")
     deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}")
     s3.create_bucket(Bucket=deployment.Bucket)
+    # Versioned, as a careful deployment's input bucket is: the run reads the version it pinned.
+    s3.put_bucket_versioning(Bucket=deployment.Bucket, VersioningConfiguration={"Status": "Enabled"})
     body = synthetic_census(400).to_csv(index=False).encode()
     landed = threading.Event()
 

@@ -116,7 +116,9 @@ SAGEMAKER_SERVICE = "sagemaker.amazonaws.com"
 
 def _s3_object(action: str) -> Callable[[Call, str], list[Request]]:
     def requests(call: Call, account: str) -> list[Request]:
-        found = [Request(action, f"arn:aws:s3:::{call.params['Bucket']}/{call.params['Key']}")]
+        # Reading a given version of an object is its own action (GetObject and HeadObject alike).
+        named = "s3:GetObjectVersion" if action == "s3:GetObject" and "VersionId" in call.params else action
+        found = [Request(named, f"arn:aws:s3:::{call.params['Bucket']}/{call.params['Key']}")]
         if call.error in MISSING:
             # S3 answers 404 rather than 403 for a missing key only to a caller allowed s3:ListBucket on
             # the bucket; AWS documents no s3:prefix for that check, so none is assumed.
@@ -209,6 +211,7 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
     ("sagemaker", "DescribeTrainingJob"): _sagemaker("sagemaker:DescribeTrainingJob", "training-job",
                                                      "TrainingJobName"),
     ("sagemaker", "CreateModel"): _sagemaker("sagemaker:CreateModel", "model", "ModelName", "ExecutionRoleArn"),
+    ("sagemaker", "DescribeModel"): _sagemaker("sagemaker:DescribeModel", "model", "ModelName"),
     ("sagemaker", "DeleteModel"): _sagemaker("sagemaker:DeleteModel", "model", "ModelName"),
     ("sagemaker", "CreateEndpointConfig"): _sagemaker("sagemaker:CreateEndpointConfig", "endpoint-config",
                                                       "EndpointConfigName"),
