@@ -146,7 +146,7 @@ def population_segmentation():
         )
         done = work(plan)
         delete = delete_endpoint.override(task_id=f"delete_{algorithm}_endpoint")(plan)
-        chain(plan, deploy, done, delete.as_teardown(setups=plan))
+        chain(plan, deploy, done, delete.as_teardown(setups=plan, on_failure_fail_dagrun=True))
         return done
 
     @task

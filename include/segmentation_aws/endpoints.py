@@ -16,7 +16,6 @@ from botocore.exceptions import ClientError
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
 
 log = logging.getLogger(__name__)
-IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack")
 MAX_PAYLOAD_BYTES = 5_000_000  # under InvokeEndpoint's 6 MB cap with room to spare
 
 Invoke = Callable[[bytes], bytes]  # a RecordIO-protobuf request body -> the endpoint's RecordIO answer
@@ -54,52 +53,83 @@ def delete_endpoint_stack(
     timeout_seconds: float = 3600.0,
     sleep: Callable[[float], None] = time.sleep,
 ) -> list[str]:
-    """Delete the endpoint (waiting out Creating/Updating first), then its config and model.
+    """Delete the endpoint, then its config and model, and verify each is gone; what is already gone is fine.
 
-    What is already gone is fine. Returns what was deleted, e.g. ["endpoint", "endpoint config"].
+    Nothing talks it out of deleting: each delete is issued whatever Describe answers, and issued again
+    (SageMaker refuses it while an endpoint is Creating or Updating; calls fail, are throttled or time out)
+    with backoff until Describe answers "not found" or `timeout_seconds` have passed. Config and model are
+    deleted even when the endpoint could not be. Raises TeardownIncomplete naming what is left, with the last
+    error of each, for the sweeper to take over. Returns what it deleted, e.g. ["endpoint", "endpoint config"].
     """
-    deleted = []
     deadline = time.monotonic() + timeout_seconds
-    status = _endpoint_status(client, endpoint)
-    while status in IN_PROGRESS:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"endpoint {endpoint} stayed {status} for {timeout_seconds:.0f} s")
-        log.info("endpoint %s is %s; waiting before deleting it", endpoint, status)
-        sleep(poll_seconds)
-        status = _endpoint_status(client, endpoint)
-    if status is not None and status != "Deleting":
-        _ignore_missing(lambda: client.delete_endpoint(EndpointName=endpoint))
-        deleted.append("endpoint")
-    while _endpoint_status(client, endpoint) is not None:
-        if time.monotonic() > deadline:
-            raise TimeoutError(f"endpoint {endpoint} was not deleted within {timeout_seconds:.0f} s")
-        sleep(min(poll_seconds, 5.0))
-    if _ignore_missing(lambda: client.delete_endpoint_config(EndpointConfigName=endpoint_config)):
-        deleted.append("endpoint config")
-    if model and _ignore_missing(lambda: client.delete_model(ModelName=model)):
-        deleted.append("model")
+    resources = [
+        ("endpoint", endpoint, lambda: client.delete_endpoint(EndpointName=endpoint),
+         lambda: client.describe_endpoint(EndpointName=endpoint)),
+        ("endpoint config", endpoint_config, lambda: client.delete_endpoint_config(EndpointConfigName=endpoint_config),
+         lambda: client.describe_endpoint_config(EndpointConfigName=endpoint_config)),
+    ]  # fmt: skip
+    if model:
+        resources.append(
+            (
+                "model",
+                model,
+                lambda: client.delete_model(ModelName=model),
+                lambda: client.describe_model(ModelName=model),
+            )
+        )
+    deleted, left = [], []
+    for kind, name, delete, describe in resources:
+        issued, gone, last_error = _delete_until_gone(kind, name, delete, describe, deadline, poll_seconds, sleep)
+        if issued:
+            deleted.append(kind)
+        if not gone:
+            left.append(f"{kind} {name} ({last_error or 'still there'})")
     log.info("deleted for %s: %s", endpoint, ", ".join(deleted) or "nothing (already gone)")
+    if left:
+        raise TeardownIncomplete(f"after {timeout_seconds:.0f} s these are left: {'; '.join(left)}")
     return deleted
 
 
-def _endpoint_status(client, endpoint: str) -> str | None:
-    try:
-        return client.describe_endpoint(EndpointName=endpoint)["EndpointStatus"]
-    except ClientError as error:
-        if _missing(error):
-            return None
-        raise
+class TeardownIncomplete(RuntimeError):
+    """An endpoint, endpoint config or model could not be deleted in time: it is still billed."""
 
 
-def _ignore_missing(call: Callable[[], object]) -> bool:
-    """Run a delete; True when it deleted something, False when there was nothing to delete."""
-    try:
-        call()
-    except ClientError as error:
-        if _missing(error):
-            return False
-        raise
-    return True
+def _delete_until_gone(
+    kind: str,
+    name: str,
+    delete: Callable[[], object],
+    describe: Callable[[], object],
+    deadline: float,
+    poll_seconds: float,
+    sleep: Callable[[float], None],
+) -> tuple[bool, bool, str | None]:
+    """(a delete was accepted, Describe says it is gone, the last error seen) for one resource."""
+    issued, last_error, wait = False, None, min(1.0, poll_seconds)
+    while True:
+        try:
+            delete()
+            issued = True
+        except Exception as error:  # any failure is retried until the deadline
+            if not (isinstance(error, ClientError) and _missing(error)):
+                last_error = _describe_error(error)
+                log.warning("deleting %s %s failed (%s); trying again", kind, name, last_error)
+        try:
+            describe()
+        except Exception as error:
+            if isinstance(error, ClientError) and _missing(error):
+                return issued, True, None
+            last_error = _describe_error(error)
+        if time.monotonic() + wait > deadline:
+            return issued, False, last_error
+        sleep(wait)
+        wait = min(wait * 2, poll_seconds)
+
+
+def _describe_error(error: Exception) -> str:
+    if isinstance(error, ClientError):
+        details = error.response.get("Error", {})
+        return f"{details.get('Code')}: {details.get('Message')}"
+    return f"{type(error).__name__}: {error}"
 
 
 def _missing(error: ClientError) -> bool:
