@@ -68,15 +68,15 @@ def delete_endpoint_stack(
         sleep(poll_seconds)
         status = _endpoint_status(client, endpoint)
     if status is not None and status != "Deleting":
-        _ignore_missing(lambda: client.delete_endpoint(EndpointName=endpoint))
+        ignore_missing(lambda: client.delete_endpoint(EndpointName=endpoint))
         deleted.append("endpoint")
     while _endpoint_status(client, endpoint) is not None:
         if time.monotonic() > deadline:
             raise TimeoutError(f"endpoint {endpoint} was not deleted within {timeout_seconds:.0f} s")
         sleep(min(poll_seconds, 5.0))
-    if _ignore_missing(lambda: client.delete_endpoint_config(EndpointConfigName=endpoint_config)):
+    if ignore_missing(lambda: client.delete_endpoint_config(EndpointConfigName=endpoint_config)):
         deleted.append("endpoint config")
-    if model and _ignore_missing(lambda: client.delete_model(ModelName=model)):
+    if model and ignore_missing(lambda: client.delete_model(ModelName=model)):
         deleted.append("model")
     log.info("deleted for %s: %s", endpoint, ", ".join(deleted) or "nothing (already gone)")
     return deleted
@@ -91,7 +91,7 @@ def _endpoint_status(client, endpoint: str) -> str | None:
         raise
 
 
-def _ignore_missing(call: Callable[[], object]) -> bool:
+def ignore_missing(call: Callable[[], object]) -> bool:
     """Run a delete; True when it deleted something, False when there was nothing to delete."""
     try:
         call()
