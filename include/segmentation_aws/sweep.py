@@ -209,24 +209,39 @@ def execute(
 ) -> list[Decision]:
     """Make the calls the decisions ask for (none when `dry_run`): endpoints first, each taking its
     config of the same name with it (as the DAG names them), then configs, models, training jobs, work
-    prefixes. Returns the decisions acted on."""
+    prefixes. One item that fails does not spare the others: every failure is logged, then the first
+    is raised. Returns the decisions acted on."""
     order = {ENDPOINT: 0, ENDPOINT_CONFIG: 1, MODEL: 2, TRAINING_JOB: 3, WORK: 4}
     acted = [d for d in decisions if d.action != KEEP]
     if dry_run:
         return acted
+    failed: list[tuple[Decision, Exception]] = []
     for decision in sorted(acted, key=lambda d: order[d.resource.kind]):
-        resource = decision.resource
-        if resource.kind == ENDPOINT:
-            delete_endpoint_stack(sagemaker, resource.name, resource.name, None, poll_seconds=poll_seconds)
-        elif resource.kind == ENDPOINT_CONFIG:
-            ignore_missing(functools.partial(sagemaker.delete_endpoint_config, EndpointConfigName=resource.name))
-        elif resource.kind == MODEL:
-            ignore_missing(functools.partial(sagemaker.delete_model, ModelName=resource.name))
-        elif resource.kind == TRAINING_JOB:
-            sagemaker.stop_training_job(TrainingJobName=resource.name)
-        else:
-            delete_keys(s3, bucket, resource.keys)
+        try:
+            _act(decision.resource, sagemaker, s3, bucket, poll_seconds)
+        except Exception as error:  # reported below, after the other items had their turn
+            log.error("could not %s %s %s: %s", decision.action, decision.resource.kind, decision.resource.name, error)
+            failed.append((decision, error))
+    if failed:
+        decision, error = failed[0]
+        raise RuntimeError(
+            f"{len(failed)} of {len(acted)} sweeps failed, first: {decision.action} {decision.resource.kind} "
+            f"{decision.resource.name}: {error}"
+        ) from error
     return acted
+
+
+def _act(resource: Resource, sagemaker, s3, bucket: str, poll_seconds: float) -> None:
+    if resource.kind == ENDPOINT:
+        delete_endpoint_stack(sagemaker, resource.name, resource.name, None, poll_seconds=poll_seconds)
+    elif resource.kind == ENDPOINT_CONFIG:
+        ignore_missing(functools.partial(sagemaker.delete_endpoint_config, EndpointConfigName=resource.name))
+    elif resource.kind == MODEL:
+        ignore_missing(functools.partial(sagemaker.delete_model, ModelName=resource.name))
+    elif resource.kind == TRAINING_JOB:
+        sagemaker.stop_training_job(TrainingJobName=resource.name)
+    else:
+        delete_keys(s3, bucket, resource.keys)
 
 
 def delete_keys(client, bucket: str, keys: Iterable[str]) -> None:

@@ -8,6 +8,7 @@ import time
 from datetime import UTC, datetime
 
 import numpy as np
+import pytest
 
 from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation_aws import sweep
@@ -102,3 +103,14 @@ def test_work_prefixes_are_deleted_in_batches_and_a_live_runs_is_kept(s3, bucket
     }
     assert s3.list_objects_v2(Bucket=bucket, Prefix="seg/work/dead/")["KeyCount"] == 0
     assert s3.list_objects_v2(Bucket=bucket, Prefix="seg/work/live/")["KeyCount"] == 5
+
+
+def test_one_failing_item_does_not_spare_the_others_and_fails_the_sweep(s3, bucket, sagemaker, unique) -> None:
+    s3.put_object(Bucket=bucket, Key="seg2/work/a/x", Body=b"x")
+    now = datetime.now(UTC)
+    gone = sweep.Resource(sweep.TRAINING_JOB, unique("popseg-none"), now, {RUN_TAG: "t"}, "InProgress")
+    work = sweep.Resource(sweep.WORK, "seg2/work/a/", now, {RUN_TAG: "a"}, keys=("seg2/work/a/x",))
+    decisions = [sweep.Decision(gone, sweep.STOP, "test"), sweep.Decision(work, sweep.DELETE, "test")]
+    with pytest.raises(RuntimeError, match=f"1 of 2 sweeps failed, first: stop training-job {gone.name}"):
+        sweep.execute(decisions, sagemaker, s3, bucket, dry_run=False)
+    assert s3.list_objects_v2(Bucket=bucket, Prefix="seg2/work/a/")["KeyCount"] == 0
