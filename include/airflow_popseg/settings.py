@@ -9,6 +9,7 @@ from __future__ import annotations
 from airflow.configuration import conf
 
 DAG_ID = "population_segmentation"
+SWEEPER_DAG_ID = "popseg_sweeper"  # deletes what runs of DAG_ID left behind
 PUBLISH_TASK_ID = "publish"
 RESULTS_ASSET_NAME = "population_segmentation_results"
 RESULTS_ASSET_URI = "popseg://population_segmentation/latest"

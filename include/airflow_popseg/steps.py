@@ -31,6 +31,7 @@ def preprocess(run: RunContext) -> dict:
     except census.CensusValidationError as refused:
         raise AirflowFailException(str(refused)) from refused  # the same input would be refused again
     layout, store = run.layout, run.store
+    store.write(layout.run_id_marker, run.run_id.encode())  # maps work/<token>/ to its run, for the sweeper
     store.write(layout.training_file("pca"), encode_dense(prepared.scaled))
     return {
         "train_prefix": layout.uri(layout.training_prefix("pca")),
@@ -94,7 +95,7 @@ def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperpa
         hyperparameters=hyperparameters,
         instance_type=run.params["training_instance_type"],
         max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
-        tags={"popseg:run": run.names.token},
+        tags=run.names.tags(run.run_id),
     )
 
 
@@ -116,7 +117,7 @@ def endpoint_plan(run: RunContext, algorithm: str, training: TrainingResult) -> 
         region=run.region,
         role_arn=run.role_arn,
         instance_type=run.params["endpoint_instance_type"],
-        tags={"popseg:run": run.names.token},
+        tags=run.names.tags(run.run_id),
     )
 
 

@@ -132,6 +132,17 @@ def _describe_error(error: Exception) -> str:
     return f"{type(error).__name__}: {error}"
 
 
+def ignore_missing(call: Callable[[], object]) -> bool:
+    """Run a delete; True when it deleted something, False when there was nothing to delete."""
+    try:
+        call()
+    except ClientError as error:
+        if _missing(error):
+            return False
+        raise
+    return True
+
+
 def _missing(error: ClientError) -> bool:
     # SageMaker answers "not found" as ValidationException "Could not find …".
     details = error.response.get("Error", {})

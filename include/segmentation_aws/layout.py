@@ -9,10 +9,17 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+RUN_ID_MARKER = "run-id"
+
 
 def results_prefix(output_prefix: str, run_id: str) -> str:
     """`<output_prefix>/runs/<run_id>/`: a run's published results, for readers that only know the run id."""
     return f"{output_prefix.strip('/')}/runs/{run_id}/"
+
+
+def work_root(output_prefix: str) -> str:
+    """`<output_prefix>/work/`: one `<token>/` prefix per run below it."""
+    return f"{output_prefix.strip('/')}/work/"
 
 
 def latest_key(output_prefix: str) -> str:
@@ -31,10 +38,15 @@ class RunLayout:
     # --- intermediates ----------------------------------------------------------------------------------
     @property
     def work_prefix(self) -> str:
-        return f"{self.output_prefix.strip('/')}/work/{self.token}/"
+        return f"{work_root(self.output_prefix)}{self.token}/"
 
     def work(self, name: str) -> str:
         return self.work_prefix + name
+
+    @property
+    def run_id_marker(self) -> str:
+        """`work/<token>/run-id`: the run id as text, so the sweeper knows whose intermediates these are."""
+        return self.work(RUN_ID_MARKER)
 
     def training_prefix(self, algorithm: str) -> str:
         """The training channel of `algorithm`: every file under it is training data."""

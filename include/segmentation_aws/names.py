@@ -8,6 +8,10 @@ from dataclasses import dataclass
 
 MAX_NAME = 63  # SageMaker's limit for job, model, endpoint config and endpoint names
 NAME_PREFIX = "popseg-"  # every resource the DAG creates; the IAM policy is scoped to it
+RUN_TAG = "popseg:run"  # the run's token, on every resource the DAG creates
+RUN_ID_TAG = "popseg:run-id"  # the Airflow run id, so the sweeper can ask Airflow whether the run still runs
+# SageMaker's tag value constraint (botocore's TagValue shape): a run id outside it is not tagged.
+_TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
 
 
 @dataclass(frozen=True)
@@ -28,6 +32,10 @@ class RunNames:
 
     def endpoint(self, algorithm: str) -> str:
         return resource_name(f"{NAME_PREFIX}{algorithm}-{self.token}")
+
+    def tags(self, run_id: str) -> dict[str, str]:
+        """The tags of every resource of the run: its token and, when SageMaker accepts it as a value, its run id."""
+        return {RUN_TAG: self.token, **({RUN_ID_TAG: run_id} if _TAG_VALUE.fullmatch(run_id) else {})}
 
 
 def resource_name(candidate: str) -> str:

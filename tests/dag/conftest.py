@@ -61,6 +61,34 @@ def dag():
     return bag.dags["population_segmentation"]
 
 
+@pytest.fixture(scope="session")
+def sweeper_dag():
+    """The sweeper DAG as Airflow's DagBag parses it from dags/."""
+    from airflow.dag_processing.dagbag import DagBag
+
+    bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
+    assert not bag.import_errors, bag.import_errors
+    return bag.dags["popseg_sweeper"]
+
+
+def task_xcom(run, task_id: str):
+    """The return value of `task_id` in `run` (a DagRun from dag.test()), as the next task would pull it."""
+    from airflow.models.xcom import XComModel
+    from airflow.utils.session import create_session
+    from sqlalchemy import select
+
+    with create_session() as session:
+        value = session.scalar(
+            select(XComModel.value).where(
+                XComModel.dag_id == run.dag_id,
+                XComModel.run_id == run.run_id,
+                XComModel.task_id == task_id,
+                XComModel.key == "return_value",
+            )
+        )
+    return json.loads(value) if isinstance(value, str) else value  # plain JSON: dicts, lists, str, numbers
+
+
 def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, bytes]:
     status, _, body = http_response(url, headers)
     return status, body

@@ -44,7 +44,7 @@ def test_parsing_makes_no_aws_call(monkeypatch) -> None:
     monkeypatch.setattr(botocore.client.BaseClient, "_make_api_call", refuse)
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert not bag.import_errors
-    assert "population_segmentation" in bag.dags
+    assert {"population_segmentation", "popseg_sweeper"} <= set(bag.dags)
 
 
 # Imported by a task when it runs, never by the DAG processor's parse (Airflow's top-level-code rule).
@@ -181,3 +181,22 @@ def test_publish_carries_a_button_to_the_runs_report_through_serialization(dag) 
     assert link.get_link(dag.get_task("publish"), ti_key=Key()) == (
         "/segmentation/runs/manual__2026-11-23T02:00:00+00:00/report"
     )
+
+
+def test_the_sweeper_runs_hourly_one_at_a_time_and_sweeps_for_real_unless_asked(sweeper_dag) -> None:
+    assert sweeper_dag.timetable.expression == "0 * * * *"
+    assert sweeper_dag.catchup is False and sweeper_dag.max_active_runs == 1
+    params = sweeper_dag.params.validate()
+    assert params["dry_run"] is False and params["ttl_hours"] == 24
+    assert (params["keep_succeeded_days"], params["keep_failed_days"]) == (1, 3)
+    assert sweeper_dag.task_ids == ["sweep"]
+
+
+@pytest.mark.parametrize(("name", "value"), [("ttl_hours", -1), ("keep_failed_days", -1), ("dry_run", "yes")])
+def test_invalid_sweeper_params_are_refused_at_trigger_time(sweeper_dag, name, value) -> None:
+    from airflow.sdk.definitions.param import ParamsDict
+    from airflow.sdk.exceptions import ParamValidationError
+
+    params = ParamsDict(sweeper_dag.params)
+    with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}:"):
+        params[name] = value

@@ -9,14 +9,19 @@ execution role and are checked against iam/sagemaker-execution-role.json.
 from __future__ import annotations
 
 import threading
+import time
 import uuid
 from collections import defaultdict
 
 import boto3
+import numpy as np
 import pytest
 
+from include.aws_emulator.connection import ROLE_ARN, client
+from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
+from include.segmentation_aws.names import RUN_ID_TAG, RUN_TAG
 from tests.iam.aws_calls import AIRFLOW, EXECUTION_ROLE, Call, mark_principal, record_calls, requests_for
 from tests.iam.evaluator import Decision, Request, arn_like, evaluate, statements
 from tests.iam.policies import SERVICE_SIDE_SIDS, Deployment, load
@@ -26,9 +31,10 @@ pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
-def run_calls(dag, airflow_db, emulator, aws_env) -> tuple[Deployment, list[Call], dict[str, dict]]:
+def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployment, list[Call], dict[str, dict]]:
     """Two whole runs with every AWS call recorded: one whose census lands after the sensor's first miss,
-    and one whose K-Means training fails (the failure and cleanup path). Returns each run's task states."""
+    and one whose K-Means training fails (the failure and cleanup path); then a sweep, after leftovers of
+    a run Airflow does not know were planted. Returns each run's task states."""
     s3 = mark_principal(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"), "test")
     deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}")
     s3.create_bucket(Bucket=deployment.Bucket)
@@ -50,7 +56,46 @@ def run_calls(dag, airflow_db, emulator, aws_env) -> tuple[Deployment, list[Call
         kmeans = requests.kmeans_hyperparameters  # K-Means refuses "forgy": its job fails
         monkeypatch.setattr(requests, "kmeans_hyperparameters", lambda *a: {**kmeans(*a), "init_method": "forgy"})
         states["failed"] = _states(dag.test(run_conf=conf))
+        _plant_leftovers(emulator.endpoint_url, deployment)
+        sweep_conf = {"bucket": deployment.Bucket, "output_prefix": deployment.OutputPrefix, "dry_run": False,
+                      "ttl_hours": 24, "keep_succeeded_days": 0, "keep_failed_days": 0}  # fmt: skip
+        states["sweep"] = _states(sweeper_dag.test(run_conf=sweep_conf))
     return deployment, [call for call in calls if call.principal != "test"], states
+
+
+LEFTOVER = "popseg-kmeans-leftover"
+GONE_RUN = "manual__2026-01-01T00:00:00+00:00"  # a run id Airflow does not know: its resources are swept
+
+
+def _plant_leftovers(endpoint_url: str, deployment: Deployment) -> None:
+    """As the test, not Airflow: an endpoint stack and a training job in progress tagged with a run Airflow
+    does not know, and their work/ prefix, so that the sweep lists, stops and deletes every kind of thing."""
+    s3, sagemaker = (mark_principal(client(service, endpoint_url), "test") for service in ("s3", "sagemaker"))
+    work = f"{deployment.OutputPrefix}/work/leftover/"
+    rows = np.random.default_rng(0).random((400_000, 8), dtype=np.float32)  # long enough to stop mid-training
+    s3.put_object(Bucket=deployment.Bucket, Key=f"{work}kmeans-train/train.rec", Body=encode_dense(rows))
+    tags = {RUN_TAG: "leftover", RUN_ID_TAG: GONE_RUN}
+    artifact = next(
+        f"s3://{deployment.Bucket}/{item['Key']}"
+        for item in s3.list_objects_v2(Bucket=deployment.Bucket, Prefix=f"{deployment.OutputPrefix}/work/")["Contents"]
+        if item["Key"].endswith("model.tar.gz") and "/popseg-kmeans-" in item["Key"]
+    )
+    plan = requests.endpoint_request(
+        endpoint_name=LEFTOVER, training_job_name=LEFTOVER, model_data_uri=artifact, algorithm="kmeans",
+        region=deployment.Region, role_arn=ROLE_ARN, instance_type="ml.t2.medium", tags=tags,
+    )  # fmt: skip
+    sagemaker.create_model(**plan["Model"])
+    sagemaker.create_endpoint_config(**plan["EndpointConfig"])
+    sagemaker.create_endpoint(**plan["Endpoint"])
+    job = requests.training_request(
+        name=LEFTOVER, algorithm="kmeans", region=deployment.Region, role_arn=ROLE_ARN,
+        train_uri=f"s3://{deployment.Bucket}/{work}kmeans-train/", output_uri=f"s3://{deployment.Bucket}/{work}models/",
+        hyperparameters={"feature_dim": 8, "k": 8, "mini_batch_size": 50, "epochs": 10},
+        instance_type="ml.m5.large", max_runtime_seconds=3600, tags=tags,
+    )  # fmt: skip
+    sagemaker.create_training_job(**job)
+    while sagemaker.describe_training_job(TrainingJobName=LEFTOVER)["SecondaryStatus"] != "Training":
+        time.sleep(0.05)
 
 
 def _states(run) -> dict[str, str]:
@@ -77,6 +122,15 @@ def test_the_recorded_runs_exercised_both_principals_the_waiting_sensor_and_the_
     assert {"HeadObject", "DescribeTrainingJob"} <= {call.operation for call in calls if call.deferred}
     teardown = {call.operation for call in calls if call.service == "sagemaker"}
     assert {"DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel"} <= teardown
+
+
+def test_the_recorded_sweep_listed_stopped_and_deleted_every_kind_of_leftover(run_calls) -> None:
+    _, calls, states = run_calls
+    assert states["sweep"]["run"] == "success"
+    swept = {(call.operation, call.params.get("ResourceArn", "").split(":")[-1].split("/")[0]) for call in calls}
+    assert {("ListTags", kind) for kind in ("endpoint", "endpoint-config", "model", "training-job")} <= swept
+    operations = {call.operation for call in calls if not call.error}
+    assert {"StopTrainingJob", "DeleteObjects", "ListTrainingJobs", "ListEndpoints"} <= operations
 
 
 def test_every_call_of_the_runs_is_allowed_by_its_principals_policy(run_calls) -> None:

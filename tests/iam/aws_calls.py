@@ -144,6 +144,14 @@ def _s3_list(call: Call, account: str) -> list[Request]:
     return [Request("s3:ListBucket", f"arn:aws:s3:::{call.params['Bucket']}", context)]
 
 
+def _s3_delete_objects(call: Call, account: str) -> list[Request]:
+    """DeleteObjects is authorised as s3:DeleteObject on each key it names."""
+    bucket = call.params["Bucket"]
+    return [
+        Request("s3:DeleteObject", f"arn:aws:s3:::{bucket}/{item['Key']}") for item in call.params["Delete"]["Objects"]
+    ]
+
+
 def _s3_bucket(action: str) -> Callable[[Call, str], list[Request]]:
     return lambda call, account: [Request(action, f"arn:aws:s3:::{call.params['Bucket']}")]
 
@@ -206,10 +214,17 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
     ("s3", "CopyObject"): _s3_copy,
     ("s3", "ListObjectsV2"): _s3_list,
     ("s3", "HeadBucket"): _s3_bucket("s3:ListBucket"),
+    ("s3", "DeleteObjects"): _s3_delete_objects,
     ("sagemaker", "CreateTrainingJob"): _sagemaker("sagemaker:CreateTrainingJob", "training-job", "TrainingJobName",
                                                    "RoleArn"),
     ("sagemaker", "DescribeTrainingJob"): _sagemaker("sagemaker:DescribeTrainingJob", "training-job",
                                                      "TrainingJobName"),
+    ("sagemaker", "StopTrainingJob"): _sagemaker("sagemaker:StopTrainingJob", "training-job", "TrainingJobName"),
+    ("sagemaker", "ListTrainingJobs"): lambda call, account: [Request("sagemaker:ListTrainingJobs", "*")],
+    ("sagemaker", "ListModels"): lambda call, account: [Request("sagemaker:ListModels", "*")],
+    ("sagemaker", "ListEndpointConfigs"): lambda call, account: [Request("sagemaker:ListEndpointConfigs", "*")],
+    ("sagemaker", "ListEndpoints"): lambda call, account: [Request("sagemaker:ListEndpoints", "*")],
+    ("sagemaker", "ListTags"): lambda call, account: [Request("sagemaker:ListTags", call.params["ResourceArn"])],
     ("sagemaker", "CreateModel"): _sagemaker("sagemaker:CreateModel", "model", "ModelName", "ExecutionRoleArn"),
     ("sagemaker", "DescribeModel"): _sagemaker("sagemaker:DescribeModel", "model", "ModelName"),
     ("sagemaker", "DeleteModel"): _sagemaker("sagemaker:DeleteModel", "model", "ModelName"),

@@ -26,6 +26,12 @@ SERVICE_SIDE_SIDS = {
 # The only statements allowed Resource "*", each because AWS offers no resource-level permission for it.
 RESOURCE_STAR = {
     ("execution-role", "GetEcrAuthorizationToken"): {"ecr:GetAuthorizationToken"},
+    ("airflow", "SweeperListsSageMakerResources"): {
+        "sagemaker:ListEndpoints",
+        "sagemaker:ListEndpointConfigs",
+        "sagemaker:ListModels",
+        "sagemaker:ListTrainingJobs",
+    },
 }
 
 

@@ -122,8 +122,8 @@ def call(service: str, operation: str, error: str | None = None, **params) -> Ca
 
 
 def test_an_operation_without_a_mapping_fails_naming_it() -> None:
-    with pytest.raises(UnmappedOperation, match="sagemaker StopTrainingJob"):
-        requests_for(call("sagemaker", "StopTrainingJob", TrainingJobName="popseg-x"), "1")
+    with pytest.raises(UnmappedOperation, match="sagemaker CreateTransformJob"):
+        requests_for(call("sagemaker", "CreateTransformJob", TransformJobName="popseg-x"), "1")
 
 
 def test_create_training_job_also_needs_add_tags_and_pass_role_to_sagemaker() -> None:

@@ -87,11 +87,18 @@ def test_every_pass_role_statement_is_conditioned_on_sagemaker() -> None:
         ("sagemaker:DeleteEndpoint", "endpoint/production-model"),
         ("sagemaker:InvokeEndpoint", "endpoint/production-model"),
         ("sagemaker:DeleteModel", "model/production-model"),
-        ("sagemaker:StopTrainingJob", "training-job/popseg-pca-1"),
+        ("sagemaker:StopTrainingJob", "training-job/other-team-job"),
+        ("sagemaker:ListTags", "endpoint/production-model"),
     ],
 )
 def test_airflow_cannot_touch_sagemaker_resources_outside_the_run_prefix(action, resource) -> None:
     assert not allowed("airflow", action, f"{SAGEMAKER}:{resource}")
+
+
+def test_the_sweeper_deletes_intermediates_only_never_results_or_the_census() -> None:
+    assert allowed("airflow", "s3:DeleteObject", f"arn:aws:s3:::{D.Bucket}/segmentation/work/t1/cleaned.parquet")
+    for key in ("segmentation/runs/r1/report.html", "segmentation/latest.json", "census/census.csv"):
+        assert not allowed("airflow", "s3:DeleteObject", f"arn:aws:s3:::{D.Bucket}/{key}")
 
 
 def test_airflow_writes_only_under_the_output_prefix() -> None:

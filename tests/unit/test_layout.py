@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from include.segmentation_aws.layout import RunLayout, results_prefix
+from include.segmentation_aws.layout import RunLayout, results_prefix, work_root
 
 
 def test_a_run_layout_separates_work_from_results() -> None:
@@ -17,3 +17,8 @@ def test_a_run_layout_separates_work_from_results() -> None:
 def test_readers_that_know_only_the_run_id_find_the_same_results() -> None:
     layout = RunLayout("b", "seg", "manual__2026", "tok")
     assert results_prefix("seg", "manual__2026") == layout.results_prefix == "seg/runs/manual__2026/"
+
+
+def test_a_runs_work_prefix_holds_its_run_id_marker_for_the_sweeper() -> None:
+    layout = RunLayout("b", "seg", "manual__2026", "tok")
+    assert layout.run_id_marker == "seg/work/tok/run-id" and layout.run_id_marker.startswith(work_root("seg/"))
