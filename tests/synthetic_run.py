@@ -37,7 +37,7 @@ def synthetic_run(counties: int = 300, k: int = 4) -> report.RunResults:
         dropped=prepared.dropped,
         input_uri="s3://b/census.csv",
     )
-    attributes = results.attribute_frames(model, kmeans.cluster_centers_, prepared.scaling, segments, k, n)
+    attributes = results.attribute_frames(model, kmeans.cluster_centers_, prepared.features, segments, k, n)
     return report.RunResults(
         run=run,
         variance=variance.to_dict(),

@@ -159,12 +159,12 @@ def assign_segments(run: RunContext, plan: dict, transformed: dict) -> dict:
 def extract_attributes(
     run: RunContext, pca: TrainingResult, kmeans: TrainingResult, chosen: dict, prepared: dict, assigned: dict
 ) -> dict:
-    """Centroids in component space and census units, component makeup, segment sizes: file name -> URI."""
+    """Centroids with sizes, each segment's profile from its counties, component makeup: file name -> URI."""
     store = run.store
     frames = results.attribute_frames(
         read_pca_model(store.read(pca["model_artifact"])),
         read_kmeans_model(store.read(kmeans["model_artifact"])),
-        MinMaxScaling.from_json(store.read(prepared["scaling"])),
+        store.read_frame(prepared["cleaned"]),
         store.read_frame(assigned["segments"]),
         run.params["k"],
         chosen["kept_components"],

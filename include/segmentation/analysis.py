@@ -15,7 +15,6 @@ import numpy as np
 import pandas as pd
 
 from include.sagemaker_formats.artifacts import PCAModel
-from include.segmentation.scaling import MinMaxScaling
 
 
 def explained_variance(singular_values: np.ndarray) -> np.ndarray:
@@ -142,28 +141,6 @@ def top_components_from_projection(projection: np.ndarray, n: int) -> np.ndarray
     if projection.ndim != 2 or not 1 <= n <= projection.shape[1]:
         raise ValueError(f"cannot take {n} components from projections of shape {projection.shape}")
     return projection[:, ::-1][:, :n]
-
-
-def centroids_to_scaled_features(centroids: np.ndarray, model: PCAModel) -> np.ndarray:
-    """(k, n) centroids in component space (`c_1` first) -> (k, feature_dim) in 0–1 scaled features.
-
-    Inverts the projection on the kept components: mean + centroid · vᵀ.
-    """
-    centroids = np.asarray(centroids, dtype="float64")
-    n = centroids.shape[1]
-    _check_n(model, n)
-    return model.mean.astype("float64").reshape(1, -1) + centroids @ model.components[:, :n].astype("float64").T
-
-
-def centroids_to_original_units(centroids: np.ndarray, model: PCAModel, scaling: MinMaxScaling) -> pd.DataFrame:
-    """(k, n) centroids -> (k, n_features) DataFrame in the census's own units, one row per segment."""
-    scaled = centroids_to_scaled_features(centroids, model)
-    original = scaling.inverse_transform(scaled)
-    return pd.DataFrame(
-        original,
-        index=pd.RangeIndex(len(original), name="segment"),
-        columns=list(scaling.feature_names),
-    )
 
 
 def _check_n(model: PCAModel, n: int) -> None:

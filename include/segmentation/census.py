@@ -52,6 +52,15 @@ COUNT_COLUMNS: tuple[str, ...] = (
 # Shares of a population in percent: 0–100.
 PERCENT_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURES if c not in COUNT_COLUMNS)
 
+# The unit of each feature, as the ACS publishes it.
+UNITS: dict[str, str] = {
+    **{column: "%" for column in PERCENT_COLUMNS},
+    **{column: "people" for column in ("TotalPop", "Men", "Women", "Citizen", "Employed")},
+    **{column: "US$" for column in ("Income", "IncomeErr", "IncomePerCap", "IncomePerCapErr")},
+    "MeanCommute": "minutes",
+}
+POPULATION = "TotalPop"  # what population-weighted means weigh by
+
 # Feature groups the report and the notebook's EDA look at together.
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
     "population": ("TotalPop", "Men", "Women", "Citizen"),

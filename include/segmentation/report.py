@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 
 from include.segmentation import analysis
+from include.segmentation import results as segmentation_results
 from include.segmentation.census import FEATURE_GROUPS, KEY_NAME
 
 EDA_GROUPS = ("commuting", "employment type", "race/ethnicity", "income/poverty")
@@ -38,24 +39,26 @@ class RunResults:
     features: pd.DataFrame  # (counties, 34) original units, indexed by State-County
     weights: pd.DataFrame  # pca_components.csv: feature, c_1…c_n
     centroids: pd.DataFrame  # centroids.csv: segment, counties, c_1…c_n
-    profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, 34 features in original units
+    profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, population, per feature mean/median [unit]
     segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
 
 
 def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LABEL_FEATURES) -> dict[int, str]:
-    """A label per segment from the features that most set it apart: z-scores of its centroid against
-    the whole population, e.g. "high Transit · high Income · low Drive"."""
+    """A label per segment from the features that most set it apart: z-scores of its counties' mean against
+    all counties (mean and spread over counties), e.g. "high Transit · high Income · low Drive"."""
     labels = {}
-    for (_, scores), segment in zip(analysis.z_scores(profiles, features).iterrows(), profiles["segment"], strict=True):
+    means = segmentation_results.profile_means(profiles)
+    for (_, scores), segment in zip(analysis.z_scores(means, features).iterrows(), means["segment"], strict=True):
         strongest = analysis.by_magnitude(scores, top)
         labels[int(segment)] = " · ".join(f"{'high' if z > 0 else 'low'} {f}" for f, z in strongest.items())
     return labels
 
 
 def distinguishing_features(profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5) -> dict[int, list[dict]]:
-    """Per segment, the features furthest from the population mean: value, population mean, z-score."""
+    """Per segment, the features furthest from the mean over all counties: its counties' mean, that mean, z."""
     mean, result = features.mean(), {}
-    for (_, z), (_, profile) in zip(analysis.z_scores(profiles, features).iterrows(), profiles.iterrows(), strict=True):
+    means = segmentation_results.profile_means(profiles)
+    for (_, z), (_, profile) in zip(analysis.z_scores(means, features).iterrows(), means.iterrows(), strict=True):
         result[int(profile["segment"])] = [
             {"feature": f, "value": float(profile[f]), "population": float(mean[f]), "z": float(score)}
             for f, score in analysis.by_magnitude(z, top).items()

@@ -12,8 +12,7 @@ import pandas as pd
 
 from include.sagemaker_formats.artifacts import PCAModel
 from include.segmentation import analysis
-from include.segmentation.census import FEATURES, KEY_NAME
-from include.segmentation.scaling import MinMaxScaling
+from include.segmentation.census import FEATURES, KEY_NAME, PERCENT_COLUMNS, POPULATION, UNITS
 
 # A text cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV injection").
 FORMULA_START = r"^[=+\-@\t\r]"
@@ -53,22 +52,55 @@ def centroids_frame(centroids: np.ndarray, sizes: np.ndarray) -> pd.DataFrame:
     return frame.reset_index()
 
 
-def segment_profiles(centroids: np.ndarray, model: PCAModel, scaling: MinMaxScaling, sizes: np.ndarray) -> pd.DataFrame:
-    """Each centroid in the census's own units (people, dollars, percent), with the segment's size."""
-    profiles = analysis.centroids_to_original_units(centroids, model, scaling)
-    profiles.insert(0, "counties", sizes)
+def profile_column(feature: str, statistic: str) -> str:
+    """A segment_profiles.csv column: e.g. "Income mean [US$]", "Transit pop-weighted mean [%]"."""
+    return f"{feature} {statistic} [{UNITS[feature]}]"
+
+
+def segment_profiles(features: pd.DataFrame, segments: pd.DataFrame, k: int) -> pd.DataFrame:
+    """Each segment described by its counties, in census units: counties, population and its share, then per
+    feature the mean and median over the segment's counties and, for percentages, the population-weighted
+    mean (a share of the segment's people rather than of its counties). features: (counties, 34) indexed by
+    State-County; segments: segments_frame. One row per segment 0…k−1 (an empty one has NaN statistics)."""
+    segment = segments.set_index(KEY_NAME)["segment"].reindex(features.index)
+    if segment.isna().any():
+        raise ValueError(f"{int(segment.isna().sum())} counties have no segment")
+    grouped = features[list(FEATURES)].groupby(segment.to_numpy())
+    population = features[POPULATION]
+    columns: dict[str, pd.Series] = {
+        "counties": grouped.size(),
+        "population": population.groupby(segment.to_numpy()).sum(),
+    }
+    columns["population_share"] = columns["population"] / population.sum()
+    means, medians = grouped.mean(), grouped.median()
+    weighted = features[list(PERCENT_COLUMNS)].mul(population, axis=0).groupby(segment.to_numpy()).sum()
+    for feature in FEATURES:
+        columns[profile_column(feature, "mean")] = means[feature]
+        columns[profile_column(feature, "median")] = medians[feature]
+        if feature in PERCENT_COLUMNS:
+            columns[profile_column(feature, "pop-weighted mean")] = weighted[feature] / columns["population"]
+    profiles = pd.DataFrame(columns).reindex(range(k))
+    profiles[["counties", "population"]] = profiles[["counties", "population"]].fillna(0).astype(int)
+    profiles["population_share"] = profiles["population_share"].fillna(0.0)
+    profiles.index.name = "segment"
     return profiles.reset_index()
 
 
+def profile_means(profiles: pd.DataFrame) -> pd.DataFrame:
+    """`segment` and the mean of every feature over the segment's counties, columns named as the features."""
+    means = profiles[[profile_column(feature, "mean") for feature in FEATURES]]
+    means.columns = list(FEATURES)
+    return pd.concat([profiles[["segment"]], means], axis=1)
+
+
 def attribute_frames(
-    model: PCAModel, centroids: np.ndarray, scaling: MinMaxScaling, segments: pd.DataFrame, k: int, n_components: int
+    model: PCAModel, centroids: np.ndarray, features: pd.DataFrame, segments: pd.DataFrame, k: int, n_components: int
 ) -> dict[str, pd.DataFrame]:
-    """The model attributes made readable, by ATTRIBUTE_FILES name: centroids with sizes, centroids in census
-    units, and the kept components' feature weights."""
-    sizes = segment_sizes(segments, k)
+    """The results made readable, by ATTRIBUTE_FILES name: centroids with sizes, each segment's profile from
+    its counties (census units), and the kept components' feature weights."""
     return {
-        "centroids.csv": centroids_frame(centroids, sizes),
-        "segment_profiles.csv": segment_profiles(centroids, model, scaling, sizes),
+        "centroids.csv": centroids_frame(centroids, segment_sizes(segments, k)),
+        "segment_profiles.csv": segment_profiles(features, segments, k),
         "pca_components.csv": analysis.component_weights(model, FEATURES, n_components).reset_index(),
     }
 

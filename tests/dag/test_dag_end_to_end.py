@@ -99,7 +99,9 @@ def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.
     assert np.array_equal(distances.argmin(axis=1), segments["segment"].to_numpy())
     assert np.allclose(distances.min(axis=1), segments["distance"], atol=1e-4)
     profiles = pd.read_csv(io.BytesIO(files["segment_profiles.csv"]))
-    assert len(profiles) == k and {"TotalPop", "Income", "Transit"} <= set(profiles.columns)
+    assert len(profiles) == k and np.array_equal(profiles["counties"].to_numpy(), sizes)
+    assert {"TotalPop mean [people]", "Income median [US$]", "Transit pop-weighted mean [%]"} <= set(profiles.columns)
+    assert (profiles.drop(columns="segment") >= 0).all().all()  # profiles of real counties: no negative people
     components = pd.read_csv(io.BytesIO(files["pca_components.csv"]))
     assert list(components.columns) == ["feature", *c] and len(components) == 34
     variance = json.loads(files["explained_variance.json"])

@@ -10,8 +10,6 @@ from include.sagemaker_formats.artifacts import PCAModel, read_pca_model
 from include.segmentation import analysis
 from include.segmentation.analysis import (
     by_magnitude,
-    centroids_to_original_units,
-    centroids_to_scaled_features,
     component_names,
     component_weights,
     components_for_threshold,
@@ -123,20 +121,6 @@ def test_projection_equals_the_endpoint_formula_reversed(census_model) -> None:
 def test_projection_refuses_rows_of_the_wrong_width(census_model) -> None:
     with pytest.raises(ValueError, match=r"\(n_rows, 34\)"):
         project(np.zeros((2, 5)), census_model, 7)
-
-
-def test_centroids_map_back_to_the_rows_they_summarise(full_rank_model) -> None:
-    rows = np.array([[0.1, 0.9, 0.2, 0.7], [0.6, 0.3, 0.8, 0.4]])
-    assert np.allclose(centroids_to_scaled_features(project(rows, full_rank_model, 4), full_rank_model), rows)
-
-
-def test_centroids_in_original_units_invert_the_scaling(full_rank_model) -> None:
-    original = pd.DataFrame({"a": [0, 10], "b": [5, 7], "c": [1, 2], "d": [100, 300]}, dtype="float64")
-    scaling = MinMaxScaling.fit(original)
-    centroids = project(scaling.transform(original).to_numpy(), full_rank_model, 4)
-    profiles = centroids_to_original_units(centroids, full_rank_model, scaling)
-    assert list(profiles.columns) == ["a", "b", "c", "d"]
-    assert np.allclose(profiles.to_numpy(), original.to_numpy(), atol=1e-3)  # float32 axes
 
 
 @pytest.fixture

@@ -6,8 +6,10 @@ import io
 
 import numpy as np
 import pandas as pd
+import pytest
 
-from include.segmentation import results
+from include.segmentation import census, results
+from include.segmentation.synthetic import synthetic_census
 
 
 def test_segments_frame_has_the_published_columns() -> None:
@@ -38,3 +40,48 @@ def test_csv_outputs_neutralise_cells_a_spreadsheet_would_run_as_formulas() -> N
     ]
     # Numbers, negative ones included, stay numbers.
     assert written["segment"].tolist() == [0, -1, 2, 3, 4, 5, 6] and written["distance"].iloc[0] == -0.5
+
+
+def _segmented(features: pd.DataFrame, k: int) -> pd.DataFrame:
+    labels = np.arange(len(features)) % k
+    assignment = {"closest_cluster": labels, "distance_to_cluster": np.zeros(len(features))}
+    return results.segments_frame(results.components_frame(features.index, np.zeros((len(features), 1))), assignment)
+
+
+def test_each_profile_is_the_statistics_of_its_own_counties() -> None:
+    features = census.prepare(synthetic_census(300).to_csv(index=False).encode(), "s", k=4).features
+    segments = _segmented(features, 4)
+    profiles = results.segment_profiles(features, segments, 4).set_index("segment")
+    members = features[(np.arange(len(features)) % 4) == 2]
+    row = profiles.loc[2]
+    assert row["counties"] == len(members) and row["population"] == members["TotalPop"].sum()
+    assert row["population_share"] == pytest.approx(members["TotalPop"].sum() / features["TotalPop"].sum())
+    assert row["Income mean [US$]"] == pytest.approx(members["Income"].mean())
+    assert row["MeanCommute median [minutes]"] == pytest.approx(members["MeanCommute"].median())
+    weighted = (members["Transit"] * members["TotalPop"]).sum() / members["TotalPop"].sum()
+    assert row["Transit pop-weighted mean [%]"] == pytest.approx(weighted)
+    assert "Income pop-weighted mean [US$]" not in profiles.columns  # only shares are weighted by people
+    assert profiles["population_share"].sum() == pytest.approx(1.0)
+
+
+def test_an_empty_segment_has_a_row_with_no_counties() -> None:
+    features = census.prepare(synthetic_census(50).to_csv(index=False).encode(), "s", k=2).features
+    profiles = results.segment_profiles(features, _segmented(features, 2), 3)
+    assert profiles["segment"].tolist() == [0, 1, 2] and profiles.loc[2, "counties"] == 0
+    assert results.profile_means(profiles).columns.tolist()[1:4] == ["TotalPop", "Men", "Women"]
+
+
+def test_real_census_profiles_are_never_negative_and_are_their_counties_means(census_csv) -> None:
+    from sklearn.cluster import KMeans
+
+    prepared = census.prepare(census_csv.read_bytes(), "census", k=8)
+    labels = KMeans(8, n_init=2, random_state=0).fit_predict(prepared.scaled)
+    segments = results.segments_frame(
+        results.components_frame(prepared.features.index, np.zeros((len(labels), 1))),
+        {"closest_cluster": labels, "distance_to_cluster": np.zeros(len(labels))},
+    )
+    profiles = results.segment_profiles(prepared.features, segments, 8)
+    statistics = profiles.drop(columns=["segment", "population_share"])
+    assert (statistics >= 0).all().all() and profiles["counties"].sum() == 3218
+    expected = prepared.features.groupby(labels)["TotalPop"].mean()
+    assert np.allclose(profiles["TotalPop mean [people]"], expected.to_numpy())
