@@ -139,7 +139,8 @@ def population_segmentation():
         steps.delete_endpoint(RunContext.current(), plan)
 
     def serve(algorithm: str, training, work):
-        """plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work."""
+        """plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work.
+        Returns (the work, the teardown)."""
         plan = endpoint_plan.override(task_id=f"plan_{algorithm}_endpoint")(algorithm, training)
         deploy = ReattachingEndpointOperator(
             task_id=f"deploy_{algorithm}", config=plan, wait_for_completion=True, do_xcom_push=False
@@ -147,7 +148,7 @@ def population_segmentation():
         done = work(plan)
         delete = delete_endpoint.override(task_id=f"delete_{algorithm}_endpoint")(plan)
         chain(plan, deploy, done, delete.as_teardown(setups=plan, on_failure_fail_dagrun=True))
-        return done
+        return done, delete
 
     @task
     def transform_with_pca(plan: dict, training: dict, chosen: dict, prepared: dict) -> dict:
@@ -209,12 +210,12 @@ def population_segmentation():
     prepared = preprocess()
     train_pca = train("train_pca", pca_training_config(prepared))
     chosen = choose_components(train_pca.output)
-    transformed = serve(
+    transformed, pca_deleted = serve(
         "pca", train_pca.output, lambda plan: transform_with_pca(plan, train_pca.output, chosen, prepared)
     )
 
     train_kmeans = train("train_kmeans", kmeans_training_config(prepared, chosen, transformed))
-    assigned = serve("kmeans", train_kmeans.output, lambda plan: assign_segments(plan, transformed))
+    assigned, kmeans_deleted = serve("kmeans", train_kmeans.output, lambda plan: assign_segments(plan, transformed))
 
     attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, assigned)
     documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
@@ -223,6 +224,8 @@ def population_segmentation():
     published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
 
     chain(check_params(), wait_for_census, prepared)
+    # A run whose teardown left an endpoint billing fails: it must not move latest.json on its way.
+    chain([pca_deleted, kmeans_deleted], published)
 
 
 population_segmentation()

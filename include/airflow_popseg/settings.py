@@ -25,6 +25,9 @@ CONN_ID_TEMPLATE = f"{{{{ var.value.get('{CONN_ID_VARIABLE}', '{DEFAULT_CONN_ID}
 CHECK_INTERVAL = conf.getint("popseg", "check_interval", fallback=30)
 # A training job's limit: SageMaker stops it after this (MaxRuntimeInSeconds) and the operator waits as long.
 TRAINING_MAX_MINUTES = conf.getint("popseg", "training_max_minutes", fallback=120)
+# How long a teardown keeps deleting (and verifying) an endpoint, its config and model before it fails the
+# run with TeardownIncomplete and leaves the rest to the sweeper.
+TEARDOWN_TIMEOUT_SECONDS = conf.getint("popseg", "teardown_timeout_seconds", fallback=1800)
 
 
 # Retries: every task that is safe to repeat (all of them, see README "Reliability") retries with

@@ -129,6 +129,7 @@ def delete_endpoint(run: RunContext, plan: dict) -> list[str]:
         plan["Endpoint"]["EndpointConfigName"],
         plan["Model"]["ModelName"],
         poll_seconds=settings.CHECK_INTERVAL,
+        timeout_seconds=settings.TEARDOWN_TIMEOUT_SECONDS,
     )
 
 

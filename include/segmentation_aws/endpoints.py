@@ -57,8 +57,8 @@ def delete_endpoint_stack(
 
     Nothing talks it out of deleting: each delete is issued whatever Describe answers, and issued again
     (SageMaker refuses it while an endpoint is Creating or Updating; calls fail, are throttled or time out)
-    with backoff until Describe answers "not found" or `timeout_seconds` have passed. Config and model are
-    deleted even when the endpoint could not be. Raises TeardownIncomplete naming what is left, with the last
+    with backoff until Delete or Describe answers "not found" or `timeout_seconds` have passed. Config and
+    model are deleted even when the endpoint could not be. Raises TeardownIncomplete naming what is left, with the last
     error of each, for the sweeper to take over. Returns what it deleted, e.g. ["endpoint", "endpoint config"].
     """
     deadline = time.monotonic() + timeout_seconds
@@ -110,9 +110,11 @@ def _delete_until_gone(
             delete()
             issued = True
         except Exception as error:  # any failure is retried until the deadline
-            if not (isinstance(error, ClientError) and _missing(error)):
-                last_error = _describe_error(error)
-                log.warning("deleting %s %s failed (%s); trying again", kind, name, last_error)
+            if isinstance(error, ClientError) and _missing(error):
+                # SageMaker's own "not found" for the name: gone, whatever Describe may be answering.
+                return issued, True, None
+            last_error = _describe_error(error)
+            log.warning("deleting %s %s failed (%s); trying again", kind, name, last_error)
         try:
             describe()
         except Exception as error:

@@ -93,3 +93,9 @@ def test_what_is_already_gone_is_fine() -> None:
     client = ScriptedSageMaker()
     client.alive.clear()
     assert _teardown(client) == []
+
+
+def test_a_delete_answering_not_found_is_enough_while_describe_keeps_failing() -> None:
+    client = ScriptedSageMaker({"describe_endpoint": [_error("ValidationException", "injected")] * 1000})
+    client.alive.discard("endpoint")  # never created: the deploy failed on the same DescribeEndpoint
+    assert _teardown(client, timeout=0.5) == ["endpoint config", "model"] and client.alive == set()
