@@ -60,6 +60,9 @@ UNITS: dict[str, str] = {
     "MeanCommute": "minutes",
 }
 POPULATION = "TotalPop"  # what population-weighted means weigh by
+# Margins of error of other columns: they describe the survey, not the county, so labels leave them out.
+MARGIN_OF_ERROR: tuple[str, ...] = ("IncomeErr", "IncomePerCapErr")
+SUBSTANTIVE: tuple[str, ...] = tuple(c for c in FEATURES if c not in MARGIN_OF_ERROR)
 
 # Feature groups the report and the notebook's EDA look at together.
 FEATURE_GROUPS: dict[str, tuple[str, ...]] = {

@@ -18,12 +18,13 @@ matplotlib.use("Agg")  # no display: render to files only
 
 import jinja2
 import matplotlib.pyplot as plt
+import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
 from include.segmentation import analysis
 from include.segmentation import results as segmentation_results
-from include.segmentation.census import FEATURE_GROUPS, KEY_NAME
+from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, SUBSTANTIVE, UNITS
 
 EDA_GROUPS = ("commuting", "employment type", "race/ethnicity", "income/poverty")
 TOP_WEIGHTS = 8  # features shown per component
@@ -48,7 +49,8 @@ def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LA
     all counties (mean and spread over counties), e.g. "high Transit · high Income · low Drive"."""
     labels = {}
     means = segmentation_results.profile_means(profiles)
-    for (_, scores), segment in zip(analysis.z_scores(means, features).iterrows(), means["segment"], strict=True):
+    scored = analysis.z_scores(means, features[_substantive(features)])
+    for (_, scores), segment in zip(scored.iterrows(), means["segment"], strict=True):
         strongest = analysis.by_magnitude(scores, top)
         labels[int(segment)] = " · ".join(f"{'high' if z > 0 else 'low'} {f}" for f, z in strongest.items())
     return labels
@@ -58,12 +60,30 @@ def distinguishing_features(profiles: pd.DataFrame, features: pd.DataFrame, top:
     """Per segment, the features furthest from the mean over all counties: its counties' mean, that mean, z."""
     mean, result = features.mean(), {}
     means = segmentation_results.profile_means(profiles)
-    for (_, z), (_, profile) in zip(analysis.z_scores(means, features).iterrows(), means.iterrows(), strict=True):
+    scored = analysis.z_scores(means, features[_substantive(features)])
+    for (_, z), (_, profile) in zip(scored.iterrows(), means.iterrows(), strict=True):
         result[int(profile["segment"])] = [
-            {"feature": f, "value": float(profile[f]), "population": float(mean[f]), "z": float(score)}
+            {"feature": f, "value": _human(profile[f], f), "population": _human(mean[f], f), "z": float(score)}
             for f, score in analysis.by_magnitude(z, top).items()
         ]
     return result
+
+
+def _substantive(features: pd.DataFrame) -> list[str]:
+    """The feature columns a label may use: margins of error describe the survey, not the county."""
+    return [c for c in features.columns if c in SUBSTANTIVE]
+
+
+def _human(value: float, feature: str) -> str:
+    """A value in its unit, as people read it: 12,345 people, $52,300, 23.4 %, 25.1 minutes."""
+    unit = UNITS.get(feature, "")
+    if unit == "%":
+        return f"{value:.1f} %"
+    if unit == "US$":
+        return f"${value:,.0f}"
+    if unit == "minutes":
+        return f"{value:.1f} min"
+    return f"{value:,.0f}"
 
 
 def describe_component(weights: pd.Series, top: int = 3) -> str:
@@ -104,11 +124,20 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
             for i, name in enumerate(components)
         ],
         "segments": [
-            {"segment": int(row.segment), "counties": int(row.counties), "label": labels[int(row.segment)]}
-            for row in results.centroids.itertuples()
+            {
+                "segment": int(row.segment),
+                "counties": int(row.counties),
+                "population": int(row.population),
+                "share": float(row.population_share),
+                "label": labels[int(row.segment)],
+            }
+            for row in results.profiles.itertuples()
         ],
         "distinguishing": distinguishing_features(results.profiles, results.features),
-        "counties": results.segments[[KEY_NAME, "segment", "distance"]].to_dict("records"),
+        "counties": [
+            {**county, "label": labels[int(county["segment"])]}
+            for county in results.segments[[KEY_NAME, "segment", "distance"]].to_dict("records")
+        ],
         "images": {name: base64.b64encode(data).decode() for name, data in plots.items()},
     }
     html = _TEMPLATE.render(**context)
@@ -118,21 +147,46 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
 def _png(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
     figure.tight_layout()  # cheaper than bbox_inches="tight", which draws the figure twice
-    figure.savefig(buffer, format="png", dpi=90)
+    figure.savefig(buffer, format="png", dpi=100)
     plt.close(figure)
     return buffer.getvalue()
 
 
+PAGE_INCHES = 11.0  # the report's 1,100 px column at the PNGs' 100 dpi: drawn at the size it is shown
+PANELS_PER_ROW = 4
+
+
 def _histograms(features: pd.DataFrame, group: str) -> bytes:
     columns = [c for c in FEATURE_GROUPS[group] if c in features.columns]
-    figure, axes = plt.subplots(1, len(columns), figsize=(3 * len(columns), 2.6), squeeze=False)
-    for axis, column in zip(axes[0], columns, strict=True):
-        counts, edges = np.histogram(features[column].to_numpy(), bins=30)
+    rows = -(-len(columns) // PANELS_PER_ROW)
+    figure, axes = plt.subplots(rows, PANELS_PER_ROW, figsize=(PAGE_INCHES, 2.6 * rows), squeeze=False)
+    for axis, column in zip(axes.flat, columns, strict=False):
+        values = features[column].to_numpy(dtype="float64")
+        unit = UNITS.get(column, "")
+        # Head counts and dollars span orders of magnitude between counties: binned on a log scale.
+        logarithmic = unit in ("people", "US$") and values.min() > 0
+        bins = np.geomspace(values.min(), values.max(), 31) if logarithmic else 30
+        counts, edges = np.histogram(values, bins=bins)
         axis.stairs(counts, edges, fill=True, color="#4477aa")  # one artist, not 30 bars: fast to draw
-        axis.set_title(column, fontsize=9)
-        axis.tick_params(labelsize=7)
-    figure.suptitle(f"Counties by {group}", fontsize=10)
+        if logarithmic:
+            axis.set_xscale("log")
+        axis.set_title(column, fontsize=10)
+        axis.set_xlabel(f"{unit}{' (log scale)' if logarithmic else ''}", fontsize=9)
+        axis.set_ylabel("counties", fontsize=9)
+        axis.tick_params(labelsize=8)
+        axis.xaxis.set_major_formatter(_tick_format(unit))
+    for axis in list(axes.flat)[len(columns) :]:
+        axis.set_visible(False)
+    figure.suptitle(f"Counties by {group}", fontsize=11)
     return _png(figure)
+
+
+def _tick_format(unit: str) -> matplotlib.ticker.Formatter:
+    if unit == "US$":
+        return matplotlib.ticker.FuncFormatter(lambda x, _: f"${x / 1000:,.0f}k" if x >= 1000 else f"${x:,.0f}")
+    if unit == "people":
+        return matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x:,.0f}")
+    return matplotlib.ticker.ScalarFormatter()
 
 
 def _variance_plot(variance: dict) -> bytes:
@@ -170,13 +224,18 @@ def _sizes_plot(centroids: pd.DataFrame) -> bytes:
 
 def _heatmap(centroids: pd.DataFrame, components: list[str]) -> bytes:
     values = centroids[components].to_numpy()
-    figure, axis = plt.subplots(figsize=(1 + 0.8 * len(components), 0.5 + 0.45 * len(values)))
-    limit = float(np.abs(values).max()) or 1.0
+    figure, axis = plt.subplots(figsize=(min(PAGE_INCHES, 1.5 + 0.9 * len(components)), 0.8 + 0.5 * len(values)))
+    # Diverging, centred at 0; the limit is the 95th percentile of |value| so one outlier does not wash
+    # every other cell out (cells beyond it show the end colour, and their number).
+    limit = float(np.percentile(np.abs(values), 95)) or 1.0
     image = axis.imshow(values, cmap="RdBu_r", vmin=-limit, vmax=limit, aspect="auto")
+    for (row, column), value in np.ndenumerate(values):
+        color = "white" if abs(value) > 0.6 * limit else "black"
+        axis.text(column, row, f"{value:.2f}", ha="center", va="center", fontsize=8, color=color)
     axis.set_xticks(range(len(components)), components)
     axis.set_yticks(range(len(values)), [f"segment {s}" for s in centroids["segment"]])
-    figure.colorbar(image, ax=axis, shrink=0.8)
-    axis.set_title("Centroids in component space", fontsize=10)
+    figure.colorbar(image, ax=axis, shrink=0.8, label="centroid coordinate")
+    axis.set_title("Centroids in component space (blue below, red above the mean county)", fontsize=10)
     return _png(figure)
 
 

@@ -68,6 +68,7 @@ def test_segment_labels_name_what_sets_each_segment_apart(results) -> None:
     for label in labels.values():
         parts = label.split(" · ")
         assert len(parts) == 3 and all(re.fullmatch(r"(high|low) \w+", part) for part in parts)
+        assert "Err" not in label  # margins of error describe the survey, not the segment
 
 
 def test_a_component_is_described_by_its_heaviest_signed_weights() -> None:
