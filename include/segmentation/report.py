@@ -206,11 +206,15 @@ def _variance_plot(variance: dict) -> bytes:
 
 def _weights_plot(weights: pd.Series) -> bytes:
     top = analysis.by_magnitude(weights, TOP_WEIGHTS).iloc[::-1]  # barh draws the first bar at the bottom
-    figure, axis = plt.subplots(figsize=(5, 2.8))
-    axis.barh(top.index, top.to_numpy(), color=["#117733" if w > 0 else "#cc6677" for w in top])
-    axis.axvline(0, color="black", linewidth=0.5)
-    axis.set_title(f"{weights.name}: heaviest weights", fontsize=10)
-    axis.tick_params(labelsize=8)
+    figure, axis = plt.subplots(figsize=(PAGE_INCHES / 2 - 0.1, 3.0))  # two per row at native size
+    # Blue and orange (Paul Tol's bright scheme): told apart with any colour vision.
+    axis.barh(top.index, top.to_numpy(), color=["#4477aa" if w > 0 else "#ee7733" for w in top])
+    limit = float(np.abs(top).max()) * 1.1 or 1.0
+    axis.set_xlim(-limit, limit)  # 0 in the middle: sign reads at a glance
+    axis.axvline(0, color="black", linewidth=0.6)
+    axis.set_xlabel("weight (blue: more of it raises the component, orange: lowers it)", fontsize=8)
+    axis.set_title(f"{weights.name}: the {TOP_WEIGHTS} heaviest feature weights", fontsize=10)
+    axis.tick_params(labelsize=9)
     return _png(figure)
 
 
