@@ -17,11 +17,12 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to files only
 
 import jinja2
+import markupsafe
 import matplotlib.pyplot as plt
 import numpy as np
 import pandas as pd
 
-from include.segmentation import analysis
+from include.segmentation import analysis, us_map
 from include.segmentation import results as segmentation_results
 from include.segmentation.census import FEATURE_GROUPS, KEY_NAME
 
@@ -41,6 +42,7 @@ class RunResults:
     centroids: pd.DataFrame  # centroids.csv: segment, counties, c_1…c_n
     profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, population, per feature mean/median [unit]
     segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
+    counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
 
 
 def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LABEL_FEATURES) -> dict[int, str]:
@@ -88,6 +90,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     plots["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
 
     labels = segment_labels(results.profiles, results.features)
+    segment_map, plots["plots/segment_map.png"] = _segment_map(results, labels)
     context = {
         "run": results.run,
         "params_json": json.dumps(results.run.get("params", {}), indent=2, default=str),
@@ -110,9 +113,24 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         "distinguishing": distinguishing_features(results.profiles, results.features),
         "counties": results.segments[[KEY_NAME, "segment", "distance"]].to_dict("records"),
         "images": {name: base64.b64encode(data).decode() for name, data in plots.items()},
+        "segment_map": segment_map,
     }
     html = _TEMPLATE.render(**context)
     return html, plots
+
+
+def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, bytes]:
+    """The county map: ({"svg": inline SVG markup, "colours", "without_fips", "without_shape"}, PNG bytes)."""
+    atlas = us_map.load_atlas()
+    drawn = us_map.county_map(results.segments, results.counties, atlas)
+    context = {
+        "svg": markupsafe.Markup(us_map.map_svg(drawn.drawn, atlas, labels)),  # built from escaped parts
+        "colours": us_map.segment_colours(list(labels)),
+        "drawn": len(drawn.drawn),
+        "without_fips": drawn.without_fips,
+        "without_shape": drawn.without_shape,
+    }
+    return context, us_map.map_png(drawn.drawn, atlas, labels)
 
 
 def _png(figure: plt.Figure) -> bytes:

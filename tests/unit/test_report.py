@@ -26,18 +26,21 @@ def built(results) -> tuple[str, dict[str, bytes]]:
 
 def test_every_section_is_present(built) -> None:
     html, _ = built
-    for section in ("data", "pca", "kmeans", "counties", "run"):
+    for section in ("data", "pca", "kmeans", "map", "counties", "run"):
         assert f'<section id="{section}">' in html
 
 
-def test_every_image_decodes_and_is_embedded(built) -> None:
+def test_every_image_decodes_and_all_but_the_map_are_embedded(built) -> None:
     html, plots = built
     assert {f"plots/eda_{g}.png" for g in ("commuting", "employment_type", "race_ethnicity", "income_poverty")} <= set(
         plots
     )
     for data in plots.values():
         assert plt.imread(io.BytesIO(data), format="png").ndim == 3
-    assert html.count('src="data:image/png;base64,') == len(plots)
+    # The map's PNG is for plots/: the page draws the map as inline SVG, which shows each county on hover.
+    assert "plots/segment_map.png" in plots
+    assert html.count('src="data:image/png;base64,') == len(plots) - 1
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" id="segment-map"') == 1
 
 
 def test_the_page_needs_no_network(built) -> None:
