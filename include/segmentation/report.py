@@ -120,7 +120,8 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
 
 
 def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, bytes]:
-    """The county map: ({"svg": inline SVG markup, "colours", "without_fips", "without_shape"}, PNG bytes)."""
+    """The county map: ({"svg": inline SVG markup, "colours", "drawn", "without_fips", "without_shape",
+    "not_drawn"}, PNG bytes)."""
     atlas = us_map.load_atlas()
     drawn = us_map.county_map(results.segments, results.counties, atlas)
     context = {
@@ -129,6 +130,7 @@ def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, byt
         "drawn": len(drawn.drawn),
         "without_fips": drawn.without_fips,
         "without_shape": drawn.without_shape,
+        "not_drawn": drawn.without_shape + [f"{key} (no FIPS code)" for key in drawn.without_fips],
     }
     return context, us_map.map_png(drawn.drawn, atlas, labels)
 

@@ -167,7 +167,8 @@ def map_png(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> bytes:
 
 def map_svg(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> str:
     """An inline <svg>: one <path> per drawn county (data-fips, data-segment, a <title> shown on hover:
-    "County, State — segment N: label — distance d"), then the state outlines as one path.
+    "County, State — segment N: label — distance d"), a grey one without data-segment per atlas county
+    the run has no segment for, then the state outlines as one path.
     Coordinates are rounded to 0.1 px and written relative (SVG `l`) to keep the markup small."""
     colours = segment_colours(list(labels))
     x0, y0, x1, y1 = (round(v) for v in atlas.bounds)
@@ -176,7 +177,7 @@ def map_svg(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> str:
         f'<svg xmlns="http://www.w3.org/2000/svg" id="segment-map" viewBox="{view}" '
         'role="img" aria-label="Counties by segment">',
         "<style>#segment-map path[data-segment]:hover { stroke: #000; stroke-width: 1 }</style>",
-        '<g id="counties" stroke="#fff" stroke-width="0.2">',
+        '<g id="map-counties" stroke="#fff" stroke-width="0.2">',
     ]
     for row in drawn.itertuples():
         segment = int(row.segment)
@@ -187,9 +188,14 @@ def map_svg(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> str:
             f'<path data-fips="{row.fips}" data-segment="{segment}" fill="{colours[segment]}" '
             f'd="{_svg_path(atlas.counties[row.fips])}"><title>{title}</title></path>'
         )
+    for fips in atlas.counties.keys() - set(drawn["fips"]):  # e.g. rows dropped as incomplete: grey, not a hole
+        state = atlas.state_names.get(fips[:2], fips[:2])
+        title = html.escape(f"{atlas.county_names[fips]}, {state} — no segment in this run")
+        shape = _svg_path(atlas.counties[fips])
+        parts.append(f'<path data-fips="{fips}" fill="{NO_DATA}" d="{shape}"><title>{title}</title></path>')
     parts.append("</g>")
     states = "".join(_svg_path(rings) for rings in atlas.states.values())
-    parts.append(f'<path id="states" fill="none" stroke="#333" stroke-width="0.5" d="{states}"/>')
+    parts.append(f'<path id="map-states" fill="none" stroke="#333" stroke-width="0.5" d="{states}"/>')
     parts.append("</svg>")
     return "\n".join(parts)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
@@ -41,6 +42,17 @@ def test_every_image_decodes_and_all_but_the_map_are_embedded(built) -> None:
     assert "plots/segment_map.png" in plots
     assert html.count('src="data:image/png;base64,') == len(plots) - 1
     assert html.count('<svg xmlns="http://www.w3.org/2000/svg" id="segment-map"') == 1
+
+
+def test_the_map_draws_every_county_with_a_shape_and_lists_the_others(built, results) -> None:
+    html, _ = built
+    assert html.count("<path data-fips=") == 3142  # every county of the atlas: segmented or grey
+    assert html.count('" data-segment="') == len(results.segments)  # the synthetic counties all have a shape
+    unknown = results.segments["State-County"].iloc[0]
+    counties = results.counties.assign(CensusId=lambda c: c["CensusId"].mask(c.index == unknown, ""))
+    html, _ = report.build_report(dataclasses.replace(results, counties=counties))
+    assert html.count('" data-segment="') == len(results.segments) - 1
+    assert f"{unknown} (no FIPS code)" in html.split('<details id="map-missing">', 1)[1]
 
 
 def test_the_page_needs_no_network(built) -> None:
