@@ -180,7 +180,7 @@ def _dirichlet_rows(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
 
 def _county_fips(rng: np.random.Generator, n: int) -> np.ndarray:
     """`n` distinct 5-digit FIPS codes (str), sorted: drawn from the atlas counties, then Puerto Rico's."""
-    atlas = np.array(sorted(us_map.load_atlas().counties))
+    atlas = np.array(sorted(us_map.load_atlas().county_names))
     if n <= len(atlas):
         return np.sort(rng.choice(atlas, n, replace=False))
     return np.concatenate([atlas, np.array(_PUERTO_RICO[: n - len(atlas)])])

@@ -41,8 +41,8 @@ Rings = list[np.ndarray]  # each ring (n_points, 2) float64 px, closed (last poi
 class Atlas:
     """County and state outlines in px, keyed by FIPS code, with their names."""
 
-    counties: dict[str, Rings]  # 5-digit FIPS -> rings
-    county_names: dict[str, str]
+    counties: dict[str, Rings]  # 5-digit FIPS -> rings, counties with an area only
+    county_names: dict[str, str]  # every county of the file, with or without an area
     states: dict[str, Rings]  # 2-digit FIPS -> rings
     state_names: dict[str, str]
     bounds: tuple[float, float, float, float]  # x0, y0, x1, y1 px of every county point
@@ -65,6 +65,8 @@ def decode(topology: dict) -> Atlas:
         return {g["id"]: rings(g) for g in geometries}, {g["id"]: g["properties"]["name"] for g in geometries}
 
     counties, county_names = shapes("counties")
+    # At 1:10M a few small independent cities are a point or a line (no area): no shape to draw.
+    counties = {fips: rings for fips, rings in counties.items() if max(abs(_area(r)) for r in rings) > 0}
     states, state_names = shapes("states")
     points = np.concatenate([ring for rings in counties.values() for ring in rings])
     x0, y0 = points.min(axis=0).tolist()
@@ -92,7 +94,7 @@ class CountyMap:
 
     drawn: pd.DataFrame  # fips, State, County, segment, distance; one row per county drawn
     without_fips: list[str]  # State-County keys with no valid CensusId
-    without_shape: list[str]  # "State-County (FIPS)" of counties the atlas has no shape for
+    without_shape: list[str]  # "State-County (FIPS)" of counties the atlas has no shape (with an area) for
 
 
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
@@ -208,6 +210,12 @@ def _decode_arcs(arcs: list[list[list[float]]], transform: dict | None) -> list[
     return [np.cumsum(np.asarray(arc, dtype="float64"), axis=0) * scale + translate for arc in arcs]
 
 
+def _area(ring: np.ndarray) -> float:
+    """Signed area of a closed ring (n_points, 2), px² (shoelace)."""
+    x, y = ring[:, 0], ring[:, 1]
+    return float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) / 2
+
+
 def _path(rings: Rings) -> MplPath:
     """One compound matplotlib path of a shape's rings (holes wind the other way, so they stay empty)."""
     from matplotlib.path import Path as MplPath
@@ -222,6 +230,8 @@ def _svg_path(rings: Rings) -> str:
         tenths = np.round(ring[:-1] * 10).astype(np.int64)  # the last point repeats the first: `z` closes
         steps = np.diff(tenths, axis=0)
         steps = steps[(steps != 0).any(axis=1)]  # points that round onto the previous one add nothing
+        if len(steps) < 2:  # a ring that rounds to a point or a line has no area (and `Mx yl z` is invalid)
+            continue
         start = tenths[0] / 10
         moves = " ".join(f"{dx / 10:g} {dy / 10:g}" for dx, dy in steps.tolist())
         out.append(f"M{start[0]:g} {start[1]:g}l{moves}z")

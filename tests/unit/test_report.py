@@ -9,7 +9,7 @@ import re
 import matplotlib.pyplot as plt
 import pytest
 
-from include.segmentation import report
+from include.segmentation import report, us_map
 from tests.synthetic_run import synthetic_run
 
 K = 4
@@ -46,12 +46,14 @@ def test_every_image_decodes_and_all_but_the_map_are_embedded(built) -> None:
 
 def test_the_map_draws_every_county_with_a_shape_and_lists_the_others(built, results) -> None:
     html, _ = built
-    assert html.count("<path data-fips=") == 3142  # every county of the atlas: segmented or grey
-    assert html.count('" data-segment="') == len(results.segments)  # the synthetic counties all have a shape
+    atlas = us_map.load_atlas()
+    assert html.count("<path data-fips=") == len(atlas.counties)  # every county shape: segmented or grey
+    without_shape = us_map.county_map(results.segments, results.counties, atlas).without_shape
+    assert html.count('" data-segment="') == len(results.segments) - len(without_shape)
     unknown = results.segments["State-County"].iloc[0]
     counties = results.counties.assign(CensusId=lambda c: c["CensusId"].mask(c.index == unknown, ""))
     html, _ = report.build_report(dataclasses.replace(results, counties=counties))
-    assert html.count('" data-segment="') == len(results.segments) - 1
+    assert html.count('" data-segment="') == len(results.segments) - len(without_shape) - 1
     assert f"{unknown} (no FIPS code)" in html.split('<details id="map-missing">', 1)[1]
 
 
