@@ -25,6 +25,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
+from include.segmentation.census import KEY_NAME
+
 if TYPE_CHECKING:
     from matplotlib.path import Path as MplPath
 
@@ -100,7 +102,7 @@ class CountyMap:
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
     """Join segments (State-County, segment, distance) to counties (State-County index: CensusId, State,
     County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently."""
-    joined = segments.set_index(segments.columns[0]).join(counties, how="left")
+    joined = segments.set_index(KEY_NAME).join(counties, how="left")
     joined["fips"] = fips_code(joined["CensusId"])
     no_fips = joined["fips"].isna()
     no_shape = ~no_fips & ~joined["fips"].isin(atlas.counties.keys())
@@ -119,8 +121,15 @@ def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> 
 
 
 def segment_colours(segments: list[int]) -> dict[int, str]:
-    """A palette colour per segment, in segment order (cycling past the palette's 9 colours)."""
-    return {s: PALETTE[i % len(PALETTE)] for i, s in enumerate(sorted(segments))}
+    """A distinct colour per segment, in segment order: PALETTE up to 9 segments (colour-blind safe), then
+    matplotlib's tab20, then evenly spaced turbo colours (k may be up to 50; hover names the segment)."""
+    ordered = sorted(segments)
+    if len(ordered) <= len(PALETTE):
+        return dict(zip(ordered, PALETTE, strict=False))
+    from matplotlib import colormaps, colors
+
+    cmap = colormaps["tab20"] if len(ordered) <= 20 else colormaps["turbo"].resampled(len(ordered))
+    return {s: colors.to_hex(cmap(i)) for i, s in enumerate(ordered)}
 
 
 def map_png(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> bytes:

@@ -150,3 +150,11 @@ def test_every_svg_path_is_valid_path_data(atlas) -> None:
     for rings in [*atlas.counties.values(), *atlas.states.values()]:
         data = us_map._svg_path(rings)
         assert data and all(ring.fullmatch(part + "z") for part in data.split("z")[:-1]), data[:200]
+
+
+@pytest.mark.parametrize("k", [2, 9, 12, 50])
+def test_every_segment_gets_its_own_colour(k) -> None:
+    colours = us_map.segment_colours(list(range(k)))
+    assert list(colours) == list(range(k)) and len(set(colours.values())) == k
+    if k <= 9:
+        assert set(colours.values()) <= set(us_map.PALETTE)  # the colour-blind-safe scheme while it lasts
