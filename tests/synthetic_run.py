@@ -42,6 +42,7 @@ def synthetic_run(counties: int = 300, k: int = 4) -> report.RunResults:
         run=run,
         variance=variance.to_dict(),
         features=prepared.features,
+        counties=prepared.counties,
         weights=attributes["pca_components.csv"],
         centroids=attributes["centroids.csv"],
         profiles=attributes["segment_profiles.csv"],

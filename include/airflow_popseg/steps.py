@@ -36,6 +36,7 @@ def preprocess(run: RunContext) -> dict:
     return {
         "train_prefix": layout.uri(layout.training_prefix("pca")),
         "cleaned": store.write_frame(layout.cleaned, prepared.features),
+        "counties": store.write_frame(layout.counties, prepared.counties),
         "scaling": store.write(layout.scaling, prepared.scaling.to_json().encode()),
         "dropped": store.write_json(layout.dropped, prepared.dropped),
         "rows_in": prepared.rows_in,
@@ -198,6 +199,7 @@ def build_report(
             run=store.read_json(documented["run.json"]),
             variance=store.read_json(chosen["explained_variance"]),
             features=store.read_frame(prepared["cleaned"]),
+            counties=store.read_frame(prepared["counties"]),
             segments=store.read_frame(assigned["segments"]),
             weights=store.read_frame(attributes["pca_components.csv"]),
             centroids=store.read_frame(attributes["centroids.csv"]),

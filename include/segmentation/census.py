@@ -112,10 +112,12 @@ class CensusValidationError(ValueError):
 
 @dataclass(frozen=True)
 class CleanCensus:
-    """features: (n_counties, 34) float64 indexed by `State-County`; dropped: keys of incomplete rows."""
+    """features: (n_counties, 34) float64 indexed by `State-County`; dropped: keys of incomplete rows;
+    counties: the same rows' `CensusId` (county FIPS code, as written), `State`, `County` strings."""
 
     features: pd.DataFrame
     dropped: list[str]
+    counties: pd.DataFrame
 
 
 def check_census_size(size: int, name: str) -> None:
@@ -186,12 +188,14 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
 
 @dataclass(frozen=True)
 class PreparedCensus:
-    """What PCA trains on. features: (n, 34) census units indexed by State-County; scaled: the same 0–1, float32."""
+    """What PCA trains on. features: (n, 34) census units indexed by State-County; scaled: the same 0–1, float32;
+    counties: (n, 3) CensusId, State, County per State-County, for the map."""
 
     rows_in: int
     features: pd.DataFrame
     scaling: MinMaxScaling
     dropped: list[str]
+    counties: pd.DataFrame
 
     @property
     def scaled(self) -> np.ndarray:
@@ -206,7 +210,8 @@ def prepare(source: Source, name: str, k: int) -> PreparedCensus:
     if k > len(cleaned.features):
         problem = f"k={k} segments asked for, but only {len(cleaned.features)} complete rows remain"
         raise CensusValidationError([problem], name)
-    return PreparedCensus(len(frame), cleaned.features, MinMaxScaling.fit(cleaned.features), cleaned.dropped)
+    scaling = MinMaxScaling.fit(cleaned.features)
+    return PreparedCensus(len(frame), cleaned.features, scaling, cleaned.dropped, cleaned.counties)
 
 
 def clean(frame: pd.DataFrame) -> CleanCensus:
@@ -223,9 +228,10 @@ def clean(frame: pd.DataFrame) -> CleanCensus:
     kept = frame.loc[~incomplete]
     if kept.empty:
         raise CensusValidationError([f"no complete row is left after dropping {len(dropped)} incomplete rows"])
-    features = kept.loc[:, list(FEATURES)].astype("float64")
-    features.index = pd.Index(keys[~incomplete].to_numpy(), name=KEY_NAME)
-    return CleanCensus(features=features, dropped=dropped)
+    index = pd.Index(keys[~incomplete].to_numpy(), name=KEY_NAME)
+    features = kept.loc[:, list(FEATURES)].astype("float64").set_axis(index)
+    counties = kept.loc[:, list(ID_COLUMNS)].astype(str).set_axis(index)
+    return CleanCensus(features=features, dropped=dropped, counties=counties)
 
 
 def _default_name(source: Source) -> str:

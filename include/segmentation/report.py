@@ -17,12 +17,13 @@ import matplotlib
 matplotlib.use("Agg")  # no display: render to files only
 
 import jinja2
+import markupsafe
 import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
 
-from include.segmentation import analysis
+from include.segmentation import analysis, us_map
 from include.segmentation import results as segmentation_results
 from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, SUBSTANTIVE, UNITS
 
@@ -42,6 +43,7 @@ class RunResults:
     centroids: pd.DataFrame  # centroids.csv: segment, counties, c_1…c_n
     profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, population, per feature mean/median [unit]
     segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
+    counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
 
 
 def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LABEL_FEATURES) -> dict[int, str]:
@@ -108,6 +110,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     plots["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
 
     labels = segment_labels(results.profiles, results.features)
+    segment_map, plots["plots/segment_map.png"] = _segment_map(results, labels)
     context = {
         "run": results.run,
         "params_json": json.dumps(results.run.get("params", {}), indent=2, default=str),
@@ -139,9 +142,26 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
             for county in results.segments[[KEY_NAME, "segment", "distance"]].to_dict("records")
         ],
         "images": {name: base64.b64encode(data).decode() for name, data in plots.items()},
+        "segment_map": segment_map,
     }
     html = _TEMPLATE.render(**context)
     return html, plots
+
+
+def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, bytes]:
+    """The county map: ({"svg": inline SVG markup, "colours", "drawn", "without_fips", "without_shape",
+    "not_drawn"}, PNG bytes)."""
+    atlas = us_map.load_atlas()
+    drawn = us_map.county_map(results.segments, results.counties, atlas)
+    context = {
+        "svg": markupsafe.Markup(us_map.map_svg(drawn.drawn, atlas, labels)),  # built from escaped parts
+        "colours": us_map.segment_colours(list(labels)),
+        "drawn": len(drawn.drawn),
+        "without_fips": drawn.without_fips,
+        "without_shape": drawn.without_shape,
+        "not_drawn": drawn.without_shape + [f"{key} (no FIPS code)" for key in drawn.without_fips],
+    }
+    return context, us_map.map_png(drawn.drawn, atlas, labels)
 
 
 def _png(figure: plt.Figure) -> bytes:

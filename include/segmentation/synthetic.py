@@ -13,17 +13,12 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from include.segmentation import us_map
 from include.segmentation.census import COLUMNS
 
-STATES: tuple[str, ...] = (
-    "Alabama", "Alaska", "Arizona", "Arkansas", "California", "Colorado", "Connecticut", "Delaware",
-    "District of Columbia", "Florida", "Georgia", "Hawaii", "Idaho", "Illinois", "Indiana", "Iowa",
-    "Kansas", "Kentucky", "Louisiana", "Maine", "Maryland", "Massachusetts", "Michigan", "Minnesota",
-    "Mississippi", "Missouri", "Montana", "Nebraska", "Nevada", "New Hampshire", "New Jersey",
-    "New Mexico", "New York", "North Carolina", "North Dakota", "Ohio", "Oklahoma", "Oregon",
-    "Pennsylvania", "Puerto Rico", "Rhode Island", "South Carolina", "South Dakota", "Tennessee",
-    "Texas", "Utah", "Vermont", "Virginia", "Washington", "West Virginia", "Wisconsin", "Wyoming",
-)  # fmt: skip
+# Puerto Rico's 78 municipios, as in the ACS file (odd codes, and Florida's 054).
+_PUERTO_RICO: tuple[str, ...] = tuple(sorted([f"72{c:03d}" for c in range(1, 154, 2)] + ["72054"]))
+MAX_COUNTIES = 3142 + len(_PUERTO_RICO)  # us-atlas counties and Puerto Rico, as many rows as the real file
 
 _NAME_ROOTS: tuple[str, ...] = (
     "Adams", "Baker", "Cedar", "Clark", "Clay", "Douglas", "Franklin", "Grant", "Greene", "Hamilton",
@@ -84,11 +79,14 @@ _CONCENTRATION = 60.0  # Dirichlet concentration: how closely a county follows i
 def synthetic_census(n_counties: int = 3220, seed: int = 0, missing_rows: int = 2) -> pd.DataFrame:
     """A census frame with the real file's 37 columns (contract order), deterministic per `seed`.
 
-    `missing_rows` rows get an empty income cell, as two real counties have, so cleaning has
-    something to drop. Values pass `load_census` validation.
+    Counties are real ones: their CensusIds are distinct FIPS codes of us-atlas counties (in code
+    order), then of Puerto Rico's municipios past its 3,142 counties (the map has no shape for those,
+    as for the real file); State follows from the code, County names are made up. `missing_rows`
+    rows get an empty income cell, as two real counties have, so cleaning has something to drop.
+    Values pass `load_census` validation.
     """
-    if n_counties < 1:
-        raise ValueError(f"n_counties must be at least 1, got {n_counties}")
+    if not 1 <= n_counties <= MAX_COUNTIES:
+        raise ValueError(f"n_counties must be between 1 and {MAX_COUNTIES} (the real file's count), got {n_counties}")
     if not 0 <= missing_rows <= n_counties:
         raise ValueError(f"missing_rows must be between 0 and {n_counties}, got {missing_rows}")
     rng = np.random.default_rng(seed)
@@ -153,11 +151,10 @@ def synthetic_census(n_counties: int = 3220, seed: int = 0, missing_rows: int = 
         }
     )
     frame.insert(0, "County", _county_names(rng, n_counties))
-    state_index = rng.integers(0, len(STATES), n_counties)
-    frame.insert(0, "State", np.array(STATES)[state_index])
-    # FIPS-like ids: state code * 1000 + an odd county code, unique within the state.
-    county_code = pd.Series(state_index).groupby(state_index).cumcount().to_numpy() * 2 + 1
-    frame.insert(0, "CensusId", (state_index + 1) * 1000 + county_code)
+    fips = _county_fips(rng, n_counties)
+    names = us_map.load_atlas().state_names | {"72": "Puerto Rico"}
+    frame.insert(0, "State", [names[code[:2]] for code in fips])
+    frame.insert(0, "CensusId", fips.astype(int))  # as the ACS file writes it: 1001, not 01001
     frame = frame.loc[:, list(COLUMNS)]
     if missing_rows:
         frame.loc[rng.choice(n_counties, missing_rows, replace=False), "Income"] = np.nan
@@ -179,6 +176,14 @@ def _dirichlet_rows(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
     """One Dirichlet draw per row of `alpha` (n, m), vectorised through gamma variates."""
     draws = rng.gamma(alpha)
     return draws / draws.sum(axis=1, keepdims=True)
+
+
+def _county_fips(rng: np.random.Generator, n: int) -> np.ndarray:
+    """`n` distinct 5-digit FIPS codes (str), sorted: drawn from the atlas counties, then Puerto Rico's."""
+    atlas = np.array(sorted(us_map.load_atlas().county_names))
+    if n <= len(atlas):
+        return np.sort(rng.choice(atlas, n, replace=False))
+    return np.concatenate([atlas, np.array(_PUERTO_RICO[: n - len(atlas)])])
 
 
 def _county_names(rng: np.random.Generator, n: int) -> np.ndarray:

@@ -71,6 +71,11 @@ class RunLayout:
         return self.work("cleaned.parquet")
 
     @property
+    def counties(self) -> str:
+        """CensusId (county FIPS code), State, County of the cleaned rows, parquet, indexed by State-County."""
+        return self.work("counties.parquet")
+
+    @property
     def scaling(self) -> str:
         return self.work("scaling.json")
 

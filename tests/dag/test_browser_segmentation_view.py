@@ -53,9 +53,9 @@ def _has_playwright() -> bool:
 
 @pytest.fixture
 def published_report(airflow_db, clients) -> tuple[str, int]:
-    """One published run with a real report (synthetic data): (run id, counties)."""
+    """One published run with a real report (synthetic data, as many counties as the real file): (run id, counties)."""
     s3 = clients["s3"]
-    results = synthetic_run(300, 4)
+    results = synthetic_run(3220, 4)
     html, plots = report.build_report(results)
     bucket, run_id = f"popseg-browser-{uuid.uuid4().hex[:8]}", "manual__2026-11-23T02:00:00+00:00"
     s3.create_bucket(Bucket=bucket)
@@ -123,6 +123,18 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         assert first >= second
         page.locator("#counties").scroll_into_view_if_needed()
         page.screenshot(path=SCREENSHOTS / "5-report-counties-sorted.png")
+
+        counties_drawn = page.locator("#segment-map #map-counties path[data-segment]")
+        # Puerto Rico's 78 municipios and three Virginia cities (a point at 1:10M) have no shape; the page says so.
+        assert counties_drawn.count() == counties - 81
+        assert "81 without a shape" in page.locator("#map").inner_text()
+        page.locator("#map").scroll_into_view_if_needed()
+        assert page.locator("#segment-map").bounding_box()["width"] > 900  # drawn at page width
+        county = counties_drawn.nth(1000)
+        county.hover()
+        assert county.evaluate("p => getComputedStyle(p).stroke") == "rgb(0, 0, 0)"  # the hovered county stands out
+        assert county.locator("title").text_content().count(" — ") == 2  # "County, State — segment N: … — distance d"
+        page.screenshot(path=SCREENSHOTS / "6-report-map.png")
         browser.close()
 
 

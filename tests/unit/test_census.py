@@ -51,6 +51,13 @@ def test_real_census_loads_3220_rows_and_cleans_to_3218_by_34(census_csv) -> Non
     assert list(cleaned.features.columns) == list(FEATURES)
 
 
+def test_cleaning_keeps_each_kept_county_s_fips_code_for_the_map(census_csv) -> None:
+    cleaned = clean(load_census(census_csv))
+    assert cleaned.counties.index.equals(cleaned.features.index)
+    assert list(cleaned.counties.columns) == ["CensusId", "State", "County"]
+    assert cleaned.counties.loc["Alabama-Autauga"].tolist() == ["1001", "Alabama", "Autauga"]
+
+
 def test_loads_from_path_bytes_and_binary_file_alike(tmp_path, small) -> None:
     path = tmp_path / "census.csv"
     path.write_bytes(_csv(small))

@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import dataclasses
 import io
 import re
 
 import matplotlib.pyplot as plt
 import pytest
 
-from include.segmentation import report
+from include.segmentation import report, us_map
 from tests.synthetic_run import synthetic_run
 
 K = 4
@@ -26,18 +27,34 @@ def built(results) -> tuple[str, dict[str, bytes]]:
 
 def test_every_section_is_present(built) -> None:
     html, _ = built
-    for section in ("data", "pca", "kmeans", "counties", "run"):
+    for section in ("data", "pca", "kmeans", "map", "counties", "run"):
         assert f'<section id="{section}">' in html
 
 
-def test_every_image_decodes_and_is_embedded(built) -> None:
+def test_every_image_decodes_and_all_but_the_map_are_embedded(built) -> None:
     html, plots = built
     assert {f"plots/eda_{g}.png" for g in ("commuting", "employment_type", "race_ethnicity", "income_poverty")} <= set(
         plots
     )
     for data in plots.values():
         assert plt.imread(io.BytesIO(data), format="png").ndim == 3
-    assert html.count('src="data:image/png;base64,') == len(plots)
+    # The map's PNG is for plots/: the page draws the map as inline SVG, which shows each county on hover.
+    assert "plots/segment_map.png" in plots
+    assert html.count('src="data:image/png;base64,') == len(plots) - 1
+    assert html.count('<svg xmlns="http://www.w3.org/2000/svg" id="segment-map"') == 1
+
+
+def test_the_map_draws_every_county_with_a_shape_and_lists_the_others(built, results) -> None:
+    html, _ = built
+    atlas = us_map.load_atlas()
+    assert html.count("<path data-fips=") == len(atlas.counties)  # every county shape: segmented or grey
+    without_shape = us_map.county_map(results.segments, results.counties, atlas).without_shape
+    assert html.count('" data-segment="') == len(results.segments) - len(without_shape)
+    unknown = results.segments["State-County"].iloc[0]
+    counties = results.counties.assign(CensusId=lambda c: c["CensusId"].mask(c.index == unknown, ""))
+    html, _ = report.build_report(dataclasses.replace(results, counties=counties))
+    assert html.count('" data-segment="') == len(results.segments) - len(without_shape) - 1
+    assert f"{unknown} (no FIPS code)" in html.split('<details id="map-missing">', 1)[1]
 
 
 def test_the_page_needs_no_network(built) -> None:

@@ -75,3 +75,19 @@ def test_kmeans_finds_unequal_segments_that_follow_the_latent_types(sample) -> N
     types = county_types()[complete.index.to_numpy()]
     purity = sum(np.bincount(types[labels == c]).max() for c in range(7)) / len(labels)
     assert purity > 0.6
+
+
+def test_counties_are_real_fips_codes_with_their_state(sample) -> None:
+    from include.segmentation import us_map
+
+    fips = us_map.fips_code(sample["CensusId"].astype(str))
+    assert fips.is_unique and fips.notna().all()
+    states = us_map.load_atlas().state_names
+    named = sample.assign(code=fips.str[:2])
+    assert (named["State"] == named["code"].map(states).fillna("Puerto Rico")).all()
+    assert (named["code"] == "72").sum() == 78  # the real file's Puerto Rico municipios, past the atlas's 3,142
+
+
+def test_more_counties_than_the_real_file_are_refused() -> None:
+    with pytest.raises(ValueError, match="between 1 and 3220"):
+        synthetic_census(3221)

@@ -1,0 +1,247 @@
+"""US county shapes from us-atlas TopoJSON, and a county choropleth as PNG (matplotlib) and inline SVG.
+
+matplotlib is imported only to draw, so that the synthetic census can use the county codes cheaply.
+
+TopoJSON stores each shared border once, as an *arc*: a line of quantized points, the first absolute and
+the rest deltas from the previous point; `transform` maps them to coordinates (x · scale + translate).
+A ring lists arc indices, `~i` meaning arc i reversed; consecutive arcs share their end point. A Polygon
+is a list of rings (the first the exterior, then holes), a MultiPolygon a list of polygons. The bundled
+file is pre-projected to Albers USA: coordinates are pixels in a 975 × 610 frame (the Aleutians reach
+a little west of it), y pointing down, with Alaska and Hawaii as insets. Counties are keyed by 5-digit
+FIPS code, states by 2-digit code.
+"""
+
+from __future__ import annotations
+
+import functools
+import html
+import io
+import json
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+
+from include.segmentation.census import KEY_NAME
+
+if TYPE_CHECKING:
+    from matplotlib.path import Path as MplPath
+
+log = logging.getLogger(__name__)
+
+ATLAS_FILE = Path(__file__).parent / "data" / "us-atlas" / "counties-albers-10m.json"
+# Paul Tol's "muted" qualitative scheme: distinguishable with the common colour-vision deficiencies.
+PALETTE = ("#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499")
+NO_DATA = "#dddddd"  # counties on the map that the run has no segment for
+Rings = list[np.ndarray]  # each ring (n_points, 2) float64 px, closed (last point = first)
+
+
+@dataclass(frozen=True)
+class Atlas:
+    """County and state outlines in px, keyed by FIPS code, with their names."""
+
+    counties: dict[str, Rings]  # 5-digit FIPS -> rings, counties with an area only
+    county_names: dict[str, str]  # every county of the file, with or without an area
+    states: dict[str, Rings]  # 2-digit FIPS -> rings
+    state_names: dict[str, str]
+    bounds: tuple[float, float, float, float]  # x0, y0, x1, y1 px of every county point
+
+
+def decode(topology: dict) -> Atlas:
+    """Decode a us-atlas topology (objects `counties` and `states`) into rings per FIPS code."""
+    arcs = _decode_arcs(topology["arcs"], topology.get("transform"))
+
+    def ring(indices: list[int]) -> np.ndarray:
+        parts = [arcs[i] if i >= 0 else arcs[~i][::-1] for i in indices]
+        return np.concatenate([parts[0]] + [p[1:] for p in parts[1:]])  # drop each shared end point
+
+    def rings(geometry: dict) -> Rings:
+        polygons = geometry["arcs"] if geometry["type"] == "MultiPolygon" else [geometry["arcs"]]
+        return [ring(r) for polygon in polygons for r in polygon]
+
+    def shapes(name: str) -> tuple[dict[str, Rings], dict[str, str]]:
+        geometries = [g for g in topology["objects"][name]["geometries"] if g.get("arcs")]
+        return {g["id"]: rings(g) for g in geometries}, {g["id"]: g["properties"]["name"] for g in geometries}
+
+    counties, county_names = shapes("counties")
+    # At 1:10M a few small independent cities are a point or a line (no area): no shape to draw.
+    counties = {fips: rings for fips, rings in counties.items() if max(abs(_area(r)) for r in rings) > 0}
+    states, state_names = shapes("states")
+    points = np.concatenate([ring for rings in counties.values() for ring in rings])
+    x0, y0 = points.min(axis=0).tolist()
+    x1, y1 = points.max(axis=0).tolist()
+    return Atlas(counties, county_names, states, state_names, (x0, y0, x1, y1))
+
+
+@functools.cache
+def load_atlas(path: Path = ATLAS_FILE) -> Atlas:
+    """The bundled counties, decoded once per process."""
+    return decode(json.loads(path.read_bytes()))
+
+
+def fips_code(census_id: pd.Series) -> pd.Series:
+    """5-digit FIPS strings from CensusId values as the ACS file writes them (1001 -> "01001");
+    NaN where a value is not a 4- or 5-digit number."""
+    text = census_id.astype("string").str.strip()
+    valid = text.str.fullmatch(r"\d{4,5}").fillna(False).astype(bool)
+    return text.str.zfill(5).where(valid).astype(object)
+
+
+@dataclass(frozen=True)
+class CountyMap:
+    """What the map draws: one row per segmented county that has a shape, and what it could not draw."""
+
+    drawn: pd.DataFrame  # fips, State, County, segment, distance; one row per county drawn
+    without_fips: list[str]  # State-County keys with no valid CensusId
+    without_shape: list[str]  # "State-County (FIPS)" of counties the atlas has no shape (with an area) for
+
+
+def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
+    """Join segments (State-County, segment, distance) to counties (State-County index: CensusId, State,
+    County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently."""
+    joined = segments.set_index(KEY_NAME).join(counties, how="left")
+    joined["fips"] = fips_code(joined["CensusId"])
+    no_fips = joined["fips"].isna()
+    no_shape = ~no_fips & ~joined["fips"].isin(atlas.counties.keys())
+    without_fips = list(joined.index[no_fips])
+    without_shape = [f"{key} ({fips})" for key, fips in joined.loc[no_shape, "fips"].items()]
+    if without_fips or without_shape:
+        log.warning(
+            "county map: %d counties without a FIPS code (%s), %d without a shape in us-atlas (%s)",
+            len(without_fips),
+            ", ".join(without_fips) or "none",
+            len(without_shape),
+            ", ".join(without_shape) or "none",
+        )
+    drawn = joined.loc[~no_fips & ~no_shape, ["fips", "State", "County", "segment", "distance"]]
+    return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape)
+
+
+def segment_colours(segments: list[int]) -> dict[int, str]:
+    """A distinct colour per segment, in segment order: PALETTE up to 9 segments (colour-blind safe), then
+    matplotlib's tab20, then evenly spaced turbo colours (k may be up to 50; hover names the segment)."""
+    ordered = sorted(segments)
+    if len(ordered) <= len(PALETTE):
+        return dict(zip(ordered, PALETTE, strict=False))
+    from matplotlib import colormaps, colors
+
+    cmap = colormaps["tab20"] if len(ordered) <= 20 else colormaps["turbo"].resampled(len(ordered))
+    return {s: colors.to_hex(cmap(i)) for i, s in enumerate(ordered)}
+
+
+def map_png(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> bytes:
+    """A PNG choropleth: every atlas county filled with its segment's colour (grey: no segment), states
+    outlined, a legend of segment labels under the map."""
+    import matplotlib
+
+    matplotlib.use("Agg")  # no display: render to files only
+    import matplotlib.pyplot as plt
+    from matplotlib.collections import PathCollection
+    from matplotlib.patches import Patch
+
+    colours = segment_colours(list(labels))
+    fill = {row.fips: colours[int(row.segment)] for row in drawn.itertuples()}
+    fips = list(atlas.counties)
+    figure, axis = plt.subplots(figsize=(11, 8.2))
+    axis.add_collection(
+        PathCollection(
+            [_path(atlas.counties[f]) for f in fips],
+            facecolors=[fill.get(f, NO_DATA) for f in fips],
+            edgecolors="white",
+            linewidths=0.1,
+        )
+    )
+    axis.add_collection(
+        PathCollection(
+            [_path(r) for r in atlas.states.values()], facecolors="none", edgecolors="#333333", linewidths=0.5
+        )
+    )
+    x0, y0, x1, y1 = atlas.bounds
+    axis.set_xlim(x0, x1)
+    axis.set_ylim(y1, y0)  # the atlas's y points down
+    axis.set_aspect("equal")
+    axis.axis("off")
+    handles = [Patch(color=colours[s], label=f"segment {s}: {label}") for s, label in sorted(labels.items())]
+    if len(drawn) < len(fips):
+        handles.append(Patch(color=NO_DATA, label="no segment (not in this run)"))
+    axis.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, 0.0), ncol=2, fontsize=8, frameon=False)
+    axis.set_title("Counties by segment", fontsize=12)
+    buffer = io.BytesIO()
+    figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=110)
+    plt.close(figure)
+    return buffer.getvalue()
+
+
+def map_svg(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> str:
+    """An inline <svg>: one <path> per drawn county (data-fips, data-segment, a <title> shown on hover:
+    "County, State — segment N: label — distance d"), a grey one without data-segment per atlas county
+    the run has no segment for, then the state outlines as one path.
+    Coordinates are rounded to 0.1 px and written relative (SVG `l`) to keep the markup small."""
+    colours = segment_colours(list(labels))
+    x0, y0, x1, y1 = (round(v) for v in atlas.bounds)
+    view = f"{x0 - 1} {y0 - 1} {x1 - x0 + 2} {y1 - y0 + 2}"  # a px of margin for the outlines
+    parts = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" id="segment-map" viewBox="{view}" '
+        'role="img" aria-label="Counties by segment">',
+        "<style>#segment-map path[data-segment]:hover { stroke: #000; stroke-width: 1 }</style>",
+        '<g id="map-counties" stroke="#fff" stroke-width="0.2">',
+    ]
+    for row in drawn.itertuples():
+        segment = int(row.segment)
+        title = html.escape(
+            f"{row.County}, {row.State} — segment {segment}: {labels.get(segment, '')} — distance {row.distance:.4f}"
+        )
+        parts.append(
+            f'<path data-fips="{row.fips}" data-segment="{segment}" fill="{colours[segment]}" '
+            f'd="{_svg_path(atlas.counties[row.fips])}"><title>{title}</title></path>'
+        )
+    for fips in atlas.counties.keys() - set(drawn["fips"]):  # e.g. rows dropped as incomplete: grey, not a hole
+        state = atlas.state_names.get(fips[:2], fips[:2])
+        title = html.escape(f"{atlas.county_names[fips]}, {state} — no segment in this run")
+        shape = _svg_path(atlas.counties[fips])
+        parts.append(f'<path data-fips="{fips}" fill="{NO_DATA}" d="{shape}"><title>{title}</title></path>')
+    parts.append("</g>")
+    states = "".join(_svg_path(rings) for rings in atlas.states.values())
+    parts.append(f'<path id="map-states" fill="none" stroke="#333" stroke-width="0.5" d="{states}"/>')
+    parts.append("</svg>")
+    return "\n".join(parts)
+
+
+def _decode_arcs(arcs: list[list[list[float]]], transform: dict | None) -> list[np.ndarray]:
+    """Arcs as (n_points, 2) float64 coordinates: undo the delta encoding and quantization if any."""
+    if transform is None:
+        return [np.asarray(arc, dtype="float64") for arc in arcs]
+    scale, translate = np.asarray(transform["scale"]), np.asarray(transform["translate"])
+    return [np.cumsum(np.asarray(arc, dtype="float64"), axis=0) * scale + translate for arc in arcs]
+
+
+def _area(ring: np.ndarray) -> float:
+    """Signed area of a closed ring (n_points, 2), px² (shoelace)."""
+    x, y = ring[:, 0], ring[:, 1]
+    return float(np.dot(x[:-1], y[1:]) - np.dot(x[1:], y[:-1])) / 2
+
+
+def _path(rings: Rings) -> MplPath:
+    """One compound matplotlib path of a shape's rings (holes wind the other way, so they stay empty)."""
+    from matplotlib.path import Path as MplPath
+
+    return MplPath.make_compound_path(*(MplPath(r, closed=True) for r in rings))
+
+
+def _svg_path(rings: Rings) -> str:
+    """SVG path data: per ring an absolute move, then relative lines in tenths of a px, closed."""
+    out = []
+    for ring in rings:
+        tenths = np.round(ring[:-1] * 10).astype(np.int64)  # the last point repeats the first: `z` closes
+        steps = np.diff(tenths, axis=0)
+        steps = steps[(steps != 0).any(axis=1)]  # points that round onto the previous one add nothing
+        if len(steps) < 2:  # a ring that rounds to a point or a line has no area (and `Mx yl z` is invalid)
+            continue
+        start = tenths[0] / 10
+        moves = " ".join(f"{dx / 10:g} {dy / 10:g}" for dx, dy in steps.tolist())
+        out.append(f"M{start[0]:g} {start[1]:g}l{moves}z")
+    return "".join(out)

@@ -1,0 +1,160 @@
+"""The US county map: TopoJSON decoding, every real county drawn or listed, the PNG and the inline SVG."""
+
+from __future__ import annotations
+
+import io
+import re
+import xml.etree.ElementTree as ET
+
+import matplotlib.pyplot as plt
+import numpy as np
+import pandas as pd
+import pytest
+
+from include.segmentation import census, us_map
+from include.segmentation.synthetic import synthetic_census
+from tests.conftest import shared_path
+
+SVG = "{http://www.w3.org/2000/svg}"
+# Counties of the real census that the map cannot draw, and why.
+NO_AREA = {"51610": "Falls Church", "51678": "Lexington", "51685": "Manassas Park"}  # a point or a line in us-atlas
+PUERTO_RICO = 78  # municipios in the ACS file; us-atlas has no Puerto Rico
+LABELS = {0: "high Transit · high Income · low Drive", 1: "low Transit", 2: "high Native"}
+
+
+@pytest.fixture(scope="module")
+def atlas() -> us_map.Atlas:
+    return us_map.load_atlas()
+
+
+@pytest.fixture(scope="module")
+def real_counties() -> pd.DataFrame:
+    return census.clean(census.load_census(shared_path("data/census/acs2015_county_data.csv"))).counties
+
+
+def _segments(counties: pd.DataFrame) -> pd.DataFrame:
+    """A segment and a distance per county, as segments.csv has them."""
+    n = len(counties)
+    return pd.DataFrame({"State-County": counties.index, "segment": np.arange(n) % 3, "distance": np.linspace(0, 1, n)})
+
+
+def test_quantized_delta_arcs_decode_with_reversed_arcs_and_shared_points() -> None:
+    # Two unit squares side by side sharing the arc x=1; the right one walks the shared arc backwards (~0).
+    topology = {
+        "transform": {"scale": [0.5, 0.5], "translate": [10, 20]},
+        "arcs": [[[2, 0], [0, 2]], [[2, 2], [-2, 0], [0, -2], [2, 0]], [[2, 0], [2, 0], [0, 2], [-2, 0]]],
+        "objects": {
+            "counties": {
+                "geometries": [{"type": "Polygon", "arcs": [[0, 1]], "id": "01001", "properties": {"name": "A"}}]
+            },
+            "states": {
+                "geometries": [{"type": "MultiPolygon", "arcs": [[[2, ~0]]], "id": "01", "properties": {"name": "S"}}]
+            },
+        },
+    }
+    atlas = us_map.decode(topology)
+    (left,) = atlas.counties["01001"]
+    np.testing.assert_allclose(left, [[11, 20], [11, 21], [10, 21], [10, 20], [11, 20]])
+    (right,) = atlas.states["01"]
+    np.testing.assert_allclose(right, [[11, 20], [12, 20], [12, 21], [11, 21], [11, 20]])
+    assert atlas.county_names == {"01001": "A"} and atlas.state_names == {"01": "S"}
+
+
+def test_the_bundled_atlas_has_every_county_and_state_inside_its_bounds(atlas) -> None:
+    assert len(atlas.county_names) == 3142 and len(atlas.states) == 51
+    assert all(len(fips) == 5 and fips.isdigit() for fips in atlas.county_names)
+    # Three small Virginia independent cities are a point or a line at 1:10M: they have no shape.
+    assert atlas.county_names.keys() - atlas.counties.keys() == set(NO_AREA)
+    points = np.concatenate([ring for rings in atlas.states.values() for ring in rings])
+    x0, y0, x1, y1 = atlas.bounds  # the Aleutians reach west of the 975 × 610 frame
+    assert ((points >= [x0, y0]) & (points <= [x1, y1])).all()
+    assert x0 < 0 < 900 < x1 <= 975 and 0 < y0 < 600 < y1 <= 610
+    assert atlas.county_names["06037"] == "Los Angeles" and atlas.state_names["02"] == "Alaska"
+
+
+def test_census_ids_become_five_digit_fips_codes_and_others_none() -> None:
+    codes = us_map.fips_code(pd.Series(["1001", "48301", " 2158 ", "", "abc", "123456"]))
+    assert codes.tolist()[:3] == ["01001", "48301", "02158"]
+    assert codes.iloc[3:].isna().all()
+
+
+def test_every_county_of_the_real_census_is_drawn_except_the_listed_ones(atlas, real_counties) -> None:
+    drawn = us_map.county_map(_segments(real_counties), real_counties, atlas)
+    listed = [entry for entry in drawn.without_shape if not entry.startswith("Puerto Rico-")]
+    assert listed == [f"Virginia-{name} city ({fips})" for fips, name in NO_AREA.items()]
+    puerto_rico = [entry for entry in drawn.without_shape if entry.startswith("Puerto Rico-")]
+    assert len(puerto_rico) == PUERTO_RICO and all("(72" in entry for entry in puerto_rico)
+    assert drawn.without_fips == []
+    # 3,142 atlas counties less the two incomplete rows and the three without an area
+    assert len(drawn.drawn) == len(real_counties) - PUERTO_RICO - len(NO_AREA) == 3137
+    assert drawn.drawn["fips"].is_unique
+
+
+def test_a_county_without_a_fips_code_is_listed_not_dropped(atlas) -> None:
+    counties = pd.DataFrame(
+        {"CensusId": ["1001", "", "99999"], "State": ["Alabama", "Nowhere", "Elsewhere"], "County": ["A", "B", "C"]},
+        index=pd.Index(["Alabama-A", "Nowhere-B", "Elsewhere-C"], name="State-County"),
+    )
+    drawn = us_map.county_map(_segments(counties), counties, atlas)
+    assert drawn.drawn["fips"].tolist() == ["01001"]
+    assert drawn.without_fips == ["Nowhere-B"]
+    assert drawn.without_shape == ["Elsewhere-C (99999)"]
+
+
+def test_the_synthetic_census_maps_like_the_real_one(atlas) -> None:
+    counties = census.clean(census.load_census(synthetic_census().to_csv(index=False).encode())).counties
+    drawn = us_map.county_map(_segments(counties), counties, atlas)
+    assert len(drawn.without_shape) == PUERTO_RICO + len(NO_AREA) and drawn.without_fips == []
+    assert len(drawn.drawn) == len(counties) - PUERTO_RICO - len(NO_AREA)
+
+
+def test_the_png_decodes_and_shows_every_segment_colour(atlas, real_counties) -> None:
+    drawn = us_map.county_map(_segments(real_counties), real_counties, atlas).drawn
+    image = plt.imread(io.BytesIO(us_map.map_png(drawn, atlas, LABELS)), format="png")
+    assert image.ndim == 3 and image.shape[1] >= 1000  # legible on a page
+    pixels = {tuple(p) for p in np.round(image[..., :3] * 255).astype(int).reshape(-1, 3)[::7].tolist()}
+    for colour in us_map.segment_colours(list(LABELS)).values():
+        assert tuple(int(colour[i : i + 2], 16) for i in (1, 3, 5)) in pixels
+
+
+def test_the_svg_has_one_path_per_county_with_its_segment_and_a_hover_title(atlas, real_counties) -> None:
+    segments = _segments(real_counties)
+    drawn = us_map.county_map(segments, real_counties, atlas).drawn
+    root = ET.fromstring(us_map.map_svg(drawn, atlas, LABELS))
+    shapes = root.find(f"{SVG}g[@id='map-counties']").findall(f"{SVG}path")
+    paths = [p for p in shapes if p.get("data-segment") is not None]
+    assert len(paths) == len(drawn) == 3137
+    # The two incomplete rows (Texas-Loving, Hawaii-Kalawao) are grey shapes, not holes in the map.
+    grey = {p.get("data-fips"): p.find(f"{SVG}title").text for p in shapes if p.get("data-segment") is None}
+    assert grey == {
+        "48301": "Loving, Texas — no segment in this run",
+        "15005": "Kalawao, Hawaii — no segment in this run",
+    }
+    by_fips = {p.get("data-fips"): p for p in paths}
+    expected = segments.set_index("State-County").join(real_counties)
+    autauga = expected.loc["Alabama-Autauga"]
+    path = by_fips["01001"]
+    assert path.get("data-segment") == str(autauga["segment"])
+    title = path.find(f"{SVG}title").text
+    assert title == f"Autauga, Alabama — segment {autauga['segment']}: {LABELS[autauga['segment']]} — distance 0.0000"
+    segments_drawn = {p.get("data-fips"): int(p.get("data-segment")) for p in paths}
+    fips = us_map.fips_code(expected["CensusId"])
+    assert all(segments_drawn[f] == s for f, s in zip(fips, expected["segment"], strict=True) if f in segments_drawn)
+    assert root.find(f"{SVG}path[@id='map-states']") is not None
+
+
+def test_every_svg_path_is_valid_path_data(atlas) -> None:
+    # A browser stops drawing a path at its first syntax error: one bad ring blanks the rest of a county.
+    number = r"-?\d+(\.\d)?"
+    ring = re.compile(rf"M{number} {number}l{number} {number}( {number} {number})+z")
+    for rings in [*atlas.counties.values(), *atlas.states.values()]:
+        data = us_map._svg_path(rings)
+        assert data and all(ring.fullmatch(part + "z") for part in data.split("z")[:-1]), data[:200]
+
+
+@pytest.mark.parametrize("k", [2, 9, 12, 50])
+def test_every_segment_gets_its_own_colour(k) -> None:
+    colours = us_map.segment_colours(list(range(k)))
+    assert list(colours) == list(range(k)) and len(set(colours.values())) == k
+    if k <= 9:
+        assert set(colours.values()) <= set(us_map.PALETTE)  # the colour-blind-safe scheme while it lasts
