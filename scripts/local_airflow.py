@@ -225,7 +225,9 @@ def main() -> int:
         raise SystemExit(f"127.0.0.1:{args.port} is in use; choose another port: make airflow PORT=8081")
     home = Path(args.home).resolve()
     home.mkdir(parents=True, exist_ok=True)
-    # SIGTERM (e.g. from a test or a process manager) stops everything the way Ctrl-C does.
+    # Ctrl-C even when started in the background (a shell then starts us with SIGINT ignored), and SIGTERM
+    # (a process manager) stop everything the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
     emulator, url = start_emulator(home / "emulator.log")
     processes: list[subprocess.Popen] = []
