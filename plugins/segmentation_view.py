@@ -131,8 +131,8 @@ class SegmentationPlugin(AirflowPlugin):
             "href": f"{URL_PREFIX}/",
             "destination": "nav",
             "url_route": "segmentation",
-            "icon": _icon("#2563eb"),
-            "icon_dark_mode": _icon("#93c5fd"),
+            "icon": _icon("#334155"),
+            "icon_dark_mode": _icon("#cbd5e1"),
         },
         # A "Report" tab on every run's page, beside its graph and logs. The UI puts the run id in {RUN_ID}; a run
         # that published nothing (a failed run, a sweeper run) gets the view's "not published" answer.
@@ -141,7 +141,7 @@ class SegmentationPlugin(AirflowPlugin):
             "href": f"{URL_PREFIX}/runs/{{RUN_ID}}/report",
             "destination": "dag_run",
             "url_route": "segmentation-report",
-            "icon": _icon("#2563eb"),
-            "icon_dark_mode": _icon("#93c5fd"),
+            "icon": _icon("#334155"),
+            "icon_dark_mode": _icon("#cbd5e1"),
         },
     ]
