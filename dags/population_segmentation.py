@@ -218,7 +218,7 @@ def population_segmentation():
         return {"results": summary["results"]}
 
     prepared = preprocess()
-    # The graph shows each stage as one box to expand; task ids keep no group prefix (logs, XComs, tests).
+    # The graph shows each stage as one box to expand (fewer, shorter edges); task ids keep no group prefix.
     with TaskGroup("PCA", prefix_group_id=False, tooltip="Train PCA, choose components, project every county"):
         train_pca = train("train_pca", pca_training_config(prepared))
         chosen = choose_components(train_pca.output)
@@ -230,11 +230,12 @@ def population_segmentation():
         train_kmeans = train("train_kmeans", kmeans_training_config(prepared, chosen, transformed))
         assigned, kmeans_deleted = serve("kmeans", train_kmeans.output, lambda plan: assign_segments(plan, transformed))
 
-    attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, assigned)
-    documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
-    reported = build_report(prepared, chosen, assigned, attributes, documented)
-    published = publish(chosen, assigned, attributes, documented, reported)
-    published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
+    with TaskGroup("Results", prefix_group_id=False, tooltip="Segment profiles, run.json, the report; publish"):
+        attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, assigned)
+        documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
+        reported = build_report(prepared, chosen, assigned, attributes, documented)
+        published = publish(chosen, assigned, attributes, documented, reported)
+        published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
 
     chain(check_params(), wait_for_census, prepared)
     # A run whose teardown left an endpoint billing fails: it must not move latest.json on its way.

@@ -72,7 +72,7 @@ def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE)
 
 
-def test_the_graph_groups_the_pca_and_kmeans_stages_without_renaming_tasks(dag) -> None:
+def test_the_graph_groups_the_stages_without_renaming_tasks(dag) -> None:
     groups = {group_id: set(group.children) for group_id, group in dag.task_group.get_task_group_dict().items()}
     assert groups["PCA"] == {
         "pca_training_config", "train_pca", "choose_components",
@@ -82,6 +82,7 @@ def test_the_graph_groups_the_pca_and_kmeans_stages_without_renaming_tasks(dag) 
         "kmeans_training_config", "train_kmeans",
         "plan_kmeans_endpoint", "deploy_kmeans", "assign_segments", "delete_kmeans_endpoint",
     }  # fmt: skip
+    assert groups["Results"] == {"extract_attributes", "document_run", "build_report", "publish"}
 
 
 def test_nightly_at_two_utc_without_catchup_one_run_at_a_time(dag) -> None:
