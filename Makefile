@@ -1,21 +1,24 @@
-# `make test` and (later) `make run` are the project's two commands; both create .venv on first use.
+# `make test`, `make run` and `make airflow` are the project's commands; each creates .venv on first use.
 PYTHON ?= python3.11
 SHELL := /bin/bash
 .SHELLFLAGS := -o pipefail -ec
 # pip warns about optional local indexes that do not exist on every machine; that noise hides real errors.
-QUIET_PIP := { grep -v "is ignored: it is neither a file nor a directory" || true; }
+# --line-buffered: the install's progress shows as it happens, not in one block at the end.
+QUIET_PIP := { grep --line-buffered -v "is ignored: it is neither a file nor a directory" || true; }
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint format run clean
+.PHONY: install test test-fast lint format run airflow clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
 
+# Not --quiet: the first install takes minutes, and a silent terminal looks like a hang.
 $(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
-	$(BIN)/pip install --quiet -r requirements.txt -r requirements-dev.txt 2>&1 | $(QUIET_PIP)
+	@echo "Installing Airflow, the Amazon provider and the tools into $(VENV)/ (the first time takes about 2 minutes) …"
+	$(BIN)/pip install --progress-bar off -r requirements.txt -r requirements-dev.txt 2>&1 | $(QUIET_PIP)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -41,6 +44,11 @@ test-fast: lint
 export DATA
 run: install
 	$(BIN)/python scripts/run_local.py
+
+# The real Airflow UI on http://127.0.0.1:$(PORT) against the emulator, no Docker; prints the login. Ctrl-C stops it.
+PORT ?= 8080
+airflow: install
+	$(BIN)/python scripts/local_airflow.py --port $(PORT)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache airflow_home output

@@ -1,10 +1,11 @@
 """Consecutive runs of the DAG under a real scheduler and triggerer, against the emulator.
 
-`airflow dags test` runs triggers inline; only a real scheduler, triggerer and executor show races between
-a deferring worker and a trigger that fires at once (1 s polls against a fast emulator). This starts the
-emulator and `airflow standalone` (scheduler, triggerer, dag-processor, api-server, LocalExecutor) in a
-throw-away AIRFLOW_HOME on loopback, triggers N runs one after another, and prints each run's state,
-duration, deferrals, task retries and training jobs created, then totals.
+`airflow dags test` runs triggers inline; only a real scheduler, triggerer and executor show races between a
+deferring worker and a trigger that fires at once (1 s polls against a fast emulator). This starts the
+emulator and Airflow as `airflow standalone` runs it (scheduler, triggerer, dag-processor, api-server,
+LocalExecutor) in a throw-away AIRFLOW_HOME on loopback (scripts/local_airflow.py, as `make airflow`),
+triggers N runs one after another, and prints each run's state, duration, deferrals, task retries and
+training jobs created, then totals.
 
     .venv/bin/python bench/scheduler_soak.py --runs 20
 """
@@ -13,8 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import signal
 import subprocess
 import sys
 import tempfile
@@ -25,7 +24,7 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 
-import run_local  # noqa: E402
+import local_airflow  # noqa: E402
 import seed_emulator  # noqa: E402
 
 from include.aws_emulator.connection import client  # noqa: E402
@@ -40,28 +39,20 @@ def main() -> int:
     parser.add_argument("--timeout", type=float, default=600, help="seconds one run may take")
     args = parser.parse_args()
     home = Path(tempfile.mkdtemp(prefix="popseg-soak-"))
-    emulator, url = run_local.start_emulator(home / "emulator.log")
-    env = {
-        **run_local.airflow_env(url, home),
-        "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
-        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ.get('PATH', '')}",  # standalone runs `airflow …`
-    }
+    emulator, url = local_airflow.start_emulator(home / "emulator.log")
+    port = local_airflow.free_port()
+    env = {**local_airflow.served_env(url, home, port), "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False"}
     seed_emulator.upload_census(url, None)
-    standalone = subprocess.Popen(
-        [AIRFLOW, "standalone"], env=env, stdout=(home / "standalone.log").open("w"), stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )  # fmt: skip
+    processes = local_airflow.start_airflow(env, port)
     try:
         _wait_for_dag(env)
         results = [_one_run(env, url, i, args.timeout) for i in range(1, args.runs + 1)]
     finally:
-        os.killpg(standalone.pid, signal.SIGTERM)
-        standalone.wait(timeout=60)
-        emulator.send_signal(signal.SIGTERM)
-        emulator.wait(timeout=60)
+        local_airflow.stop_airflow(processes)
+        local_airflow.stop(emulator)
     failed = [r for r in results if r["state"] != "success"]
     print(
-        f"\n{len(results)} runs under airflow standalone: {len(results) - len(failed)} succeeded, "
+        f"\n{len(results)} runs under a real scheduler: {len(results) - len(failed)} succeeded, "
         f"{len(failed)} failed; "
         f"{sum(r['deferrals'] for r in results)} deferrals, {sum(r['retries'] for r in results)} task retries, "
         f"training jobs per run: {sorted({r['jobs'] for r in results})}; logs in {home}"

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime, timedelta
 
-from airflow.sdk import Asset, Param, chain, dag, get_current_context, task, teardown
+from airflow.sdk import Asset, Param, TaskGroup, chain, dag, get_current_context, task, teardown
 
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.links import SegmentationReportLink
@@ -34,24 +34,34 @@ from include.airflow_popseg.trigger_conf import refuse_unknown_keys
 
 RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)
 
+INSTANCE_TYPE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
 PARAMS = {
     "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$",
-                    description="S3 bucket holding the census input and the results"),
+                    description="S3 bucket that holds the census file and receives the results"),
     "input_key": Param("census/acs2015_county_data.csv", type="string", minLength=1,
-                       description="Key of the census CSV in the bucket (37 columns, one row per county)"),
+                       description="Path of the census CSV inside the bucket (one row per county, 37 columns)"),
     "output_prefix": Param("segmentation", type="string", minLength=1, pattern=r"^[^/].*[^/]$|^[^/]$",
-                           description="Prefix for results: <prefix>/runs/<run_id>/ and <prefix>/latest.json"),
-    "k": Param(8, type="integer", minimum=2, maximum=50, description="Number of segments (K-Means k)"),
+                           description="Folder in the bucket for the results: each run's files go to "
+                                       "<prefix>/runs/<run id>/, and <prefix>/latest.json names the newest"),
+    "k": Param(8, type="integer", minimum=2, maximum=50,
+               description="How many segments to group the counties into (2 to 50)"),
     "variance_threshold": Param(0.80, type="number", minimum=0.5, maximum=0.99,
-                                description="Keep the fewest PCA components explaining at least this share"),
+                                description="Share of the census's variation the kept PCA components must explain "
+                                            "(0.8 = 80 %); the fewest components that reach it are kept"),
     "num_components": Param(None, type=["null", "integer"], minimum=1,
-                            description="PCA components to train; empty means features − 1, as the notebook"),
-    "training_instance_type": Param("ml.c5.xlarge", type="string", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
-    "endpoint_instance_type": Param("ml.t2.medium", type="string", pattern=r"^ml\.[a-z0-9]+\.[a-z0-9]+$"),
+                            description="How many PCA components to train; leave empty for one fewer than the "
+                                        "number of census features (33)"),
+    "training_instance_type": Param("ml.c5.xlarge", type="string", pattern=INSTANCE_TYPE,
+                                    description="SageMaker machine type for the PCA and K-Means training jobs"),
+    "endpoint_instance_type": Param("ml.t2.medium", type="string", pattern=INSTANCE_TYPE,
+                                    description="SageMaker machine type for the two temporary endpoints that "
+                                                "transform and assign the counties (deleted after use)"),
     "sensor_timeout_seconds": Param(6 * 3600, type="integer", minimum=1, maximum=7 * 24 * 3600,
-                                    description="How long to wait for the input key to appear"),
+                                    description="How long to wait, in seconds, for the census file to appear "
+                                                "before the run fails (default 6 hours)"),
     "role_arn": Param(None, type=["null", "string"], pattern=r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$",
-                      description="SageMaker execution role; empty means the popseg_role_arn Variable"),
+                      description="IAM role SageMaker runs the jobs as; leave empty to use the "
+                                  "popseg_role_arn Airflow Variable"),
 }  # fmt: skip
 
 # Every task may be repeated: training and deploy reattach to what the run created, the others rewrite the
@@ -208,20 +218,24 @@ def population_segmentation():
         return {"results": summary["results"]}
 
     prepared = preprocess()
-    train_pca = train("train_pca", pca_training_config(prepared))
-    chosen = choose_components(train_pca.output)
-    transformed, pca_deleted = serve(
-        "pca", train_pca.output, lambda plan: transform_with_pca(plan, train_pca.output, chosen, prepared)
-    )
+    # The graph shows each stage as one box to expand (fewer, shorter edges); task ids keep no group prefix.
+    with TaskGroup("PCA", prefix_group_id=False, tooltip="Train PCA, choose components, project every county"):
+        train_pca = train("train_pca", pca_training_config(prepared))
+        chosen = choose_components(train_pca.output)
+        transformed, pca_deleted = serve(
+            "pca", train_pca.output, lambda plan: transform_with_pca(plan, train_pca.output, chosen, prepared)
+        )
 
-    train_kmeans = train("train_kmeans", kmeans_training_config(prepared, chosen, transformed))
-    assigned, kmeans_deleted = serve("kmeans", train_kmeans.output, lambda plan: assign_segments(plan, transformed))
+    with TaskGroup("K-Means", prefix_group_id=False, tooltip="Train K-Means, assign every county a segment"):
+        train_kmeans = train("train_kmeans", kmeans_training_config(prepared, chosen, transformed))
+        assigned, kmeans_deleted = serve("kmeans", train_kmeans.output, lambda plan: assign_segments(plan, transformed))
 
-    attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, assigned)
-    documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
-    reported = build_report(prepared, chosen, assigned, attributes, documented)
-    published = publish(chosen, assigned, attributes, documented, reported)
-    published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
+    with TaskGroup("Results", prefix_group_id=False, tooltip="Segment profiles, run.json, the report; publish"):
+        attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, assigned)
+        documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
+        reported = build_report(prepared, chosen, assigned, attributes, documented)
+        published = publish(chosen, assigned, attributes, documented, reported)
+        published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
 
     chain(check_params(), wait_for_census, prepared)
     # A run whose teardown left an endpoint billing fails: it must not move latest.json on its way.

@@ -1,15 +1,17 @@
 """The Segmentation view: published runs (newest first) and each run's report, behind Airflow's auth manager.
 
-Mounted by the api-server at /segmentation and linked from the nav. Every route requires read access to the
-`population_segmentation` DAG's runs (401 without credentials, 403 without that access), by bearer token or
-the UI's session cookie. The run list comes from the publish task's Asset events (no S3 call); a report
-or plot is read from S3, from where that run published it, through the DAG's AWS connection. Read-only.
+Mounted by the api-server at /segmentation, linked from the nav ("Segments") and shown as a "Report" tab on
+each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
+credentials, 403 without that access), by bearer token or the UI's session cookie. The run list comes from
+the publish task's Asset events (no S3 call); a report or plot is read from S3, from where that run
+published it, through the DAG's AWS connection. Read-only.
 """
 
 from __future__ import annotations
 
 import html
 from typing import ClassVar
+from urllib.parse import quote
 
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
@@ -110,9 +112,36 @@ def _serve(run_id: str, read) -> bytes:
         raise HTTPException(status_code=404, detail=str(reason)) from None
 
 
+def _icon(colour: str) -> str:
+    """Three clusters of points (segments), as an SVG data: URL: the nav shows it in an <img>, which sends no
+    credentials to a data: URL, so it loads where a route of this (authenticated) app would not."""
+    dots = [(6, 7), (9, 4), (10, 9), (17, 6), (20, 9), (12, 18), (15, 20), (9, 20)]
+    circles = "".join(f"<circle cx='{x}' cy='{y}' r='2.2' fill='{colour}'/>" for x, y in dots)
+    svg = f"<svg xmlns='http://www.w3.org/2000/svg' viewBox='0 0 24 24'>{circles}</svg>"
+    return "data:image/svg+xml," + quote(svg)
+
+
 class SegmentationPlugin(AirflowPlugin):
     name = "popseg_segmentation"
     fastapi_apps: ClassVar[list[dict]] = [{"app": app, "url_prefix": URL_PREFIX, "name": "Segmentation"}]
     external_views: ClassVar[list[dict]] = [
-        {"name": "Segmentation", "href": f"{URL_PREFIX}/", "destination": "nav", "url_route": "segmentation"}
+        # A short name: the nav truncates longer ones ("Segmenta…").
+        {
+            "name": "Segments",
+            "href": f"{URL_PREFIX}/",
+            "destination": "nav",
+            "url_route": "segmentation",
+            "icon": _icon("#334155"),
+            "icon_dark_mode": _icon("#cbd5e1"),
+        },
+        # A "Report" tab on every run's page, beside its graph and logs. The UI puts the run id in {RUN_ID}; a run
+        # that published nothing (a failed run, a sweeper run) gets the view's "not published" answer.
+        {
+            "name": "Report",
+            "href": f"{URL_PREFIX}/runs/{{RUN_ID}}/report",
+            "destination": "dag_run",
+            "url_route": "segmentation-report",
+            "icon": _icon("#334155"),
+            "icon_dark_mode": _icon("#cbd5e1"),
+        },
     ]

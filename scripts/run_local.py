@@ -11,7 +11,6 @@ import argparse
 import json
 import os
 import shutil
-import signal
 import subprocess
 import sys
 import time
@@ -21,8 +20,9 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
 import seed_emulator  # noqa: E402  # beside this script
+from local_airflow import airflow_env, start_emulator, stop  # noqa: E402
 
-from include.aws_emulator.connection import client, connection_env  # noqa: E402
+from include.aws_emulator.connection import client  # noqa: E402
 from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: E402
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
@@ -61,40 +61,7 @@ def main() -> int:
         summarise(destination, time.perf_counter() - started)
         return 0
     finally:
-        emulator.send_signal(signal.SIGTERM)
-        emulator.wait(timeout=60)
-
-
-def start_emulator(log_path: Path) -> tuple[subprocess.Popen, str]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "include.aws_emulator", "--port", "0"],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=log_path.open("w"),
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )
-    first = process.stdout.readline().strip()
-    if "listening on" not in first:
-        process.kill()
-        raise SystemExit(f"the emulator did not start; see {log_path}")
-    url = first.rsplit(" ", 1)[1]
-    print(f"AWS emulator: {url} (log: {log_path})", flush=True)
-    return process, url
-
-
-def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
-    """Airflow on SQLite inside the project; the AWS connection points at the emulator (dummy keys)."""
-    return {
-        **os.environ,
-        "PYTHONPATH": str(PROJECT_ROOT),
-        "AIRFLOW_HOME": str(airflow_home),
-        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
-        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
-        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__POPSEG__CHECK_INTERVAL": "1",
-        **connection_env(url),
-    }
+        stop(emulator)
 
 
 def upload_census(url: str, data: str | None) -> None:

@@ -1,4 +1,8 @@
-"""The "Segmentation report" button on the publish task: opens that run's report in the Segmentation view."""
+"""The "Segmentation report" button on the publish task: opens that run's report in the Segmentation view.
+
+Airflow 3.3's UI opens an extra link to its own origin in the same tab (and cross-origin ones in a new tab),
+with no per-link setting, so this replaces the UI; the "Report" tab on the run's page (plugins/) keeps it.
+"""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""A person's path, in headless Chromium: the Airflow UI's Segmentation entry, the runs, a report.
+"""A person's path, in headless Chromium: the Airflow UI's "Segments" entry, the runs, a report.
 
 Needs Debian's chromium at /usr/bin/chromium (.ci/run installs it) and Playwright pointed at it; without
 them the test skips, except under CI=true where it must run. Screenshots go to test-output/screenshots/.
@@ -89,7 +89,9 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         page = _signed_in(browser, base)
 
         page.goto(f"{base}/")
-        page.get_by_text("Segmentation", exact=True).first.wait_for(timeout=60_000)
+        page.get_by_text("Segments", exact=True).first.wait_for(timeout=60_000)
+        icon = "Array.from(document.images).some(i => i.src.startsWith('data:image/svg+xml') && i.naturalWidth > 0)"
+        assert page.evaluate(icon), "the nav entry shows its own icon"
         page.screenshot(path=SCREENSHOTS / "1-airflow-ui-nav.png")
 
         page.goto(f"{base}/segmentation/")

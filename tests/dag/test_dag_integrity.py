@@ -72,6 +72,19 @@ def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE)
 
 
+def test_the_graph_groups_the_stages_without_renaming_tasks(dag) -> None:
+    groups = {group_id: set(group.children) for group_id, group in dag.task_group.get_task_group_dict().items()}
+    assert groups["PCA"] == {
+        "pca_training_config", "train_pca", "choose_components",
+        "plan_pca_endpoint", "deploy_pca", "transform_with_pca", "delete_pca_endpoint",
+    }  # fmt: skip
+    assert groups["K-Means"] == {
+        "kmeans_training_config", "train_kmeans",
+        "plan_kmeans_endpoint", "deploy_kmeans", "assign_segments", "delete_kmeans_endpoint",
+    }  # fmt: skip
+    assert groups["Results"] == {"extract_attributes", "document_run", "build_report", "publish"}
+
+
 def test_nightly_at_two_utc_without_catchup_one_run_at_a_time(dag) -> None:
     assert dag.timetable.expression == "0 2 * * *"
     assert str(dag.timetable.timezone) in ("UTC", "Timezone('UTC')")
@@ -120,10 +133,10 @@ def test_publish_emits_the_results_asset(dag) -> None:
     assert [outlet.name for outlet in dag.get_task("publish").outlets] == ["population_segmentation_results"]
 
 
-def test_default_params_are_valid_and_documented(dag) -> None:
+def test_default_params_are_valid_and_every_one_is_described(dag) -> None:
     params = dag.params.validate()
     assert params["k"] == 8 and params["variance_threshold"] == 0.8
-    assert all(dag.params.get_param(name).description for name in ("bucket", "k", "variance_threshold"))
+    assert all(dag.params.get_param(name).description for name in params)
 
 
 @pytest.mark.parametrize(

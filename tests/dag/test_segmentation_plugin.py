@@ -34,7 +34,14 @@ def test_airflow_lists_the_plugin_with_its_view(airflow_db, aws_env) -> None:
         env=_airflow_env(aws_env),
     ).stdout
     plugin = next(p for p in json.loads(listed[listed.index("[") :]) if p["name"] == "popseg_segmentation")
-    assert "Segmentation" in str(plugin["external_views"]) and "/segmentation" in str(plugin["fastapi_apps"])
+    assert "/segmentation" in str(plugin["fastapi_apps"])
+    views = {view["destination"]: view for view in plugin["external_views"]}
+    # The nav entry: a name short enough not to be cut off, and its own icon (the nav loads it in an <img>).
+    assert views["nav"]["name"] == "Segments" and views["nav"]["href"] == "/segmentation/"
+    assert all(views["nav"][key].startswith("data:image/svg+xml,") for key in ("icon", "icon_dark_mode"))
+    # Each run's page gets a "Report" tab; the UI fills in {RUN_ID}.
+    assert views["dag_run"]["name"] == "Report"
+    assert views["dag_run"]["href"] == "/segmentation/runs/{RUN_ID}/report"
 
 
 @pytest.fixture

@@ -1,0 +1,266 @@
+"""`make airflow`: the real Airflow UI on 127.0.0.1 against the local emulator, no Docker; Ctrl-C stops it all.
+
+Starts the emulator, seeds it (bucket and census sample; the AWS connection and the `popseg_role_arn`
+Variable come from the environment), runs Airflow's parts as `airflow standalone` does (api-server,
+scheduler, triggerer, dag-processor, LocalExecutor) with the api-server bound to 127.0.0.1 and its base
+URL set, unpauses `population_segmentation` (its first, scheduled run succeeds: everything it needs is
+seeded), and prints the URL and the login. Ctrl-C (SIGINT) or SIGTERM stops Airflow's processes, then the emulator.
+
+    .venv/bin/python scripts/local_airflow.py [--port 8080] [--home airflow_home]
+
+Also the pieces `make run` (scripts/run_local.py) and bench/scheduler_soak.py share: the emulator, the
+Airflow environment, and starting and stopping Airflow's parts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from contextlib import suppress
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+import seed_emulator  # noqa: E402  # beside this script
+
+from include.airflow_popseg.settings import DAG_ID  # noqa: E402
+from include.aws_emulator.connection import connection_env  # noqa: E402
+
+BIN = Path(sys.executable).parent
+ADMIN = "admin"
+
+
+def start_emulator(log_path: Path) -> tuple[subprocess.Popen, str]:
+    """The emulator on a free loopback port, in its own session (a Ctrl-C reaches only our supervisor)."""
+    process = subprocess.Popen(
+        [sys.executable, "-m", "include.aws_emulator", "--port", "0"],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        stderr=log_path.open("w"),
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        start_new_session=True,
+    )
+    first = process.stdout.readline().strip()
+    if "listening on" not in first:
+        process.kill()
+        raise SystemExit(f"the emulator did not start; see {log_path}")
+    url = first.rsplit(" ", 1)[1]
+    print(f"AWS emulator: {url} (log: {log_path})", flush=True)
+    return process, url
+
+
+def stop(process: subprocess.Popen, timeout: float = 60) -> None:
+    """SIGTERM, then SIGKILL after `timeout` seconds."""
+    if process.poll() is None:
+        process.send_signal(signal.SIGTERM)
+        try:
+            process.wait(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
+    """Airflow on SQLite in `airflow_home`; the AWS connection points at the emulator (dummy keys)."""
+    return {
+        **os.environ,
+        "PYTHONPATH": str(PROJECT_ROOT),
+        "AIRFLOW_HOME": str(airflow_home),
+        "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
+        "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
+        "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
+        "AIRFLOW__POPSEG__CHECK_INTERVAL": "1",
+        **connection_env(url),
+    }
+
+
+def served_env(url: str, airflow_home: Path, port: int) -> dict[str, str]:
+    """`airflow_env` plus what a real api-server, scheduler and triggerer need, serving on 127.0.0.1:`port`.
+
+    Tasks reach the Execution API at the base URL (unset, they try localhost:8080: `Connection refused`).
+    One JWT secret for every component, so the api-server accepts the tokens the scheduler hands tasks.
+    """
+    base = f"http://127.0.0.1:{port}"
+    return {
+        **airflow_env(url, airflow_home),
+        "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # components re-run `airflow …` by name
+        "AIRFLOW__API__HOST": "127.0.0.1",
+        "AIRFLOW__API__PORT": str(port),
+        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__API__BASE_URL": base,
+        "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
+        "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
+        "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+    }
+
+
+# Airflow's parts, as `airflow standalone` runs them, minus the log servers: those bind every interface on
+# fixed ports (8793, 8794), and with a LocalExecutor the api-server reads task logs from disk anyway.
+COMPONENTS = {
+    "api-server": lambda port: ["api-server", "--host", "127.0.0.1", "--port", str(port)],
+    "scheduler": lambda port: ["scheduler", "--skip-serve-logs"],
+    "triggerer": lambda port: ["triggerer", "--skip-serve-logs"],
+    "dag-processor": lambda port: ["dag-processor"],
+}
+
+
+def start_airflow(env: dict[str, str], port: int) -> list[subprocess.Popen]:
+    """`airflow db migrate`, then each of COMPONENTS in its own process group, logging to AIRFLOW_HOME/<name>.log."""
+    home = Path(env["AIRFLOW_HOME"])
+    with (home / "db-migrate.log").open("w") as log:
+        if subprocess.call([str(BIN / "airflow"), "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT):
+            raise SystemExit(f"airflow db migrate failed; see {home / 'db-migrate.log'}")
+    return [
+        subprocess.Popen(
+            [str(BIN / "airflow"), *arguments(port)],
+            env=env,
+            stdout=(home / f"{name}.log").open("w"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        for name, arguments in COMPONENTS.items()
+    ]
+
+
+def stop_airflow(processes: list[subprocess.Popen], timeout: float = 60) -> None:
+    """SIGTERM to every component's process group at once; SIGKILL to what is left after `timeout` seconds."""
+    for process in processes:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    alive = list(processes)
+    while alive and time.monotonic() < deadline:
+        time.sleep(0.5)
+        alive = [process for process in alive if _group_alive(process)]
+    for process in alive:
+        with suppress(ProcessLookupError):
+            os.killpg(process.pid, signal.SIGKILL)
+        process.wait()
+
+
+def _group_alive(process: subprocess.Popen) -> bool:
+    process.poll()  # reaps the leader, so an emptied group reads as gone
+    try:
+        os.killpg(process.pid, 0)
+    except ProcessLookupError:
+        return False
+    return True
+
+
+def admin_password(airflow_home: Path) -> str:
+    """The admin's password, generated once into the simple auth manager's file (0600) and reused."""
+    path = airflow_home / "simple_auth_manager_passwords.json.generated"
+    if path.exists():
+        with suppress(ValueError, KeyError):
+            return json.loads(path.read_text())[ADMIN]
+    password = secrets.token_urlsafe(12)
+    path.touch(mode=0o600, exist_ok=True)
+    path.write_text(json.dumps({ADMIN: password}) + "\n")
+    return password
+
+
+def api(base: str, method: str, path: str, token: str | None = None, body: dict | None = None) -> dict:
+    """One JSON call to the api-server at `base`; HTTPError for a non-2xx answer."""
+    headers = {"Content-Type": "application/json"}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    data = json.dumps(body).encode() if body is not None else None
+    request = urllib.request.Request(base + path, data=data, headers=headers, method=method)
+    with urllib.request.urlopen(request, timeout=30) as response:
+        return json.loads(response.read() or b"{}")
+
+
+def wait_until_up(base: str, password: str, processes: list[subprocess.Popen], timeout: float = 300) -> str:
+    """A bearer token once the api-server answers and the dag-processor has stored the DAG."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        _refuse_exited(processes)
+        with suppress(OSError, ValueError):  # not up yet; urllib's errors are OSErrors
+            token = api(base, "POST", "/auth/token", body={"username": ADMIN, "password": password})["access_token"]
+            api(base, "GET", f"/api/v2/dags/{DAG_ID}", token)
+            return token
+        time.sleep(2)
+    raise SystemExit(f"Airflow did not serve {DAG_ID} within {timeout:.0f} s")
+
+
+def port_is_free(port: int) -> bool:
+    with socket.socket() as probe:
+        return probe.connect_ex(("127.0.0.1", port)) != 0
+
+
+def free_port() -> int:
+    """A loopback port nothing listens on now (the OS picks it)."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def _refuse_exited(processes: list[subprocess.Popen]) -> None:
+    for name, process in zip(COMPONENTS, processes, strict=True):
+        if process.poll() is not None:
+            raise SystemExit(f"airflow {name} exited ({process.returncode}); see its log in AIRFLOW_HOME")
+
+
+def _interrupt(signum: int, frame) -> None:
+    raise KeyboardInterrupt
+
+
+def main() -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--port", type=int, default=8080, help="the UI's port on 127.0.0.1 (default 8080)")
+    parser.add_argument("--home", default=str(PROJECT_ROOT / "airflow_home"), help="AIRFLOW_HOME (SQLite inside)")
+    args = parser.parse_args()
+    if not port_is_free(args.port):
+        raise SystemExit(f"127.0.0.1:{args.port} is in use; choose another port: make airflow PORT=8081")
+    home = Path(args.home).resolve()
+    home.mkdir(parents=True, exist_ok=True)
+    # Ctrl-C even when started in the background (a shell then starts us with SIGINT ignored), and SIGTERM
+    # (a process manager) stop everything the same way.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    signal.signal(signal.SIGTERM, _interrupt)
+    emulator, url = start_emulator(home / "emulator.log")
+    processes: list[subprocess.Popen] = []
+    try:
+        print(f"Census: bundled synthetic sample -> {seed_emulator.upload_census(url, None)}", flush=True)
+        password = admin_password(home)
+        print(f"Starting Airflow: {', '.join(COMPONENTS)} (logs in {home}) …", flush=True)
+        # 5 s polls, not 1 s: a trigger firing within a second of its deferral races the scheduler into a
+        # spurious retry (bench/scheduler_soak.py shows it); a person watching the UI does not need 1 s.
+        env = {**served_env(url, home, args.port), "AIRFLOW__POPSEG__CHECK_INTERVAL": "5"}
+        processes = start_airflow(env, args.port)
+        base = f"http://127.0.0.1:{args.port}"
+        token = wait_until_up(base, password, processes)
+        # Everything the DAG needs is seeded, so the run unpausing schedules (the latest interval) succeeds.
+        api(base, "PATCH", f"/api/v2/dags/{DAG_ID}", token, {"is_paused": False})
+        print(
+            f"\nAirflow UI: {base}\nLogin: {ADMIN} / {password}\n"
+            f"{DAG_ID} is unpaused; its first run starts now. Trigger more from the UI.\n"
+            "Press Ctrl-C to stop Airflow and the emulator.",
+            flush=True,
+        )
+        while True:
+            _refuse_exited(processes)
+            time.sleep(1)
+    except KeyboardInterrupt:
+        print("\nStopping Airflow and the emulator …", flush=True)
+        return 0
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave processes behind
+        stop_airflow(processes)
+        stop(emulator)
+        print("Stopped.", flush=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())
