@@ -35,31 +35,43 @@ from include.airflow_popseg.trigger_conf import refuse_unknown_keys
 RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)
 
 INSTANCE_TYPE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+INPUT, MODEL, SAGEMAKER = "Census file and results", "Segmentation", "SageMaker"
 PARAMS = {
     "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$",
+                    title="S3 bucket", section=INPUT,
                     description="S3 bucket that holds the census file and receives the results"),
     "input_key": Param("census/acs2015_county_data.csv", type="string", minLength=1,
+                       title="Census file", section=INPUT,
                        description="Path of the census CSV inside the bucket (one row per county, 37 columns)"),
     "output_prefix": Param("segmentation", type="string", minLength=1, pattern=r"^[^/].*[^/]$|^[^/]$",
+                           title="Results folder", section=INPUT,
                            description="Folder in the bucket for the results: each run's files go to "
                                        "<prefix>/runs/<run id>/, and <prefix>/latest.json names the newest"),
-    "k": Param(8, type="integer", minimum=2, maximum=50,
+    "sensor_timeout_seconds": Param(6 * 3600, type="integer", minimum=1, maximum=7 * 24 * 3600,
+                                    title="Wait for the census file (seconds)", section=INPUT,
+                                    description="How long to wait, in seconds, for the census file to appear "
+                                                "before the run fails (default 6 hours)"),
+    "k": Param(8, type="integer", minimum=2, maximum=50, title="Number of segments", section=MODEL,
                description="How many segments to group the counties into (2 to 50)"),
     "variance_threshold": Param(0.80, type="number", minimum=0.5, maximum=0.99,
+                                title="Share of variance to keep", section=MODEL,
                                 description="Share of the census's variation the kept PCA components must explain "
                                             "(0.8 = 80 %); the fewest components that reach it are kept"),
-    "num_components": Param(None, type=["null", "integer"], minimum=1,
+    "num_components": Param(None, type=["null", "integer"], minimum=1, title="PCA components to train",
+                            section=MODEL,
                             description="How many PCA components to train; leave empty for one fewer than the "
                                         "number of census features (33)"),
     "training_instance_type": Param("ml.c5.xlarge", type="string", pattern=INSTANCE_TYPE,
+                                    title="Training instance type", section=SAGEMAKER,
+                                    examples=["ml.c5.xlarge", "ml.c5.2xlarge", "ml.m5.xlarge", "ml.m5.2xlarge"],
                                     description="SageMaker machine type for the PCA and K-Means training jobs"),
     "endpoint_instance_type": Param("ml.t2.medium", type="string", pattern=INSTANCE_TYPE,
+                                    title="Endpoint instance type", section=SAGEMAKER,
+                                    examples=["ml.t2.medium", "ml.m5.large", "ml.c5.large", "ml.c5.xlarge"],
                                     description="SageMaker machine type for the two temporary endpoints that "
                                                 "transform and assign the counties (deleted after use)"),
-    "sensor_timeout_seconds": Param(6 * 3600, type="integer", minimum=1, maximum=7 * 24 * 3600,
-                                    description="How long to wait, in seconds, for the census file to appear "
-                                                "before the run fails (default 6 hours)"),
     "role_arn": Param(None, type=["null", "string"], pattern=r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$",
+                      title="SageMaker execution role", section=SAGEMAKER,
                       description="IAM role SageMaker runs the jobs as; leave empty to use the "
                                   "popseg_role_arn Airflow Variable"),
 }  # fmt: skip

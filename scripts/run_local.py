@@ -38,9 +38,10 @@ def main() -> int:
         help="census CSV to segment (default: $DATA, else the bundled synthetic sample)",
     )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "output"))
+    parser.add_argument("--home", default=str(PROJECT_ROOT / "airflow_home"), help="AIRFLOW_HOME for the run")
     args = parser.parse_args()
-    airflow_home = PROJECT_ROOT / "airflow_home"
-    airflow_home.mkdir(exist_ok=True)
+    airflow_home = Path(args.home)
+    airflow_home.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
 
     emulator, url = start_emulator(airflow_home / "emulator.log")

@@ -139,6 +139,19 @@ def test_default_params_are_valid_and_every_one_is_described(dag) -> None:
     assert all(dag.params.get_param(name).description for name in params)
 
 
+def test_the_trigger_form_shows_every_param_titled_in_a_section(dag) -> None:
+    """The form lists `title` in place of the snake_case name, grouped under `section` headings."""
+    schemas = {name: dag.params.get_param(name).schema for name in dag.params}
+    untitled = [name for name, schema in schemas.items() if not schema.get("title") or not schema.get("section")]
+    assert not untitled
+    assert len({schema["title"] for schema in schemas.values()}) == len(schemas)  # no two fields look alike
+    assert {schema["section"] for schema in schemas.values()} == {
+        "Census file and results",
+        "Segmentation",
+        "SageMaker",
+    }
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [

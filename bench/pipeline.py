@@ -1,0 +1,153 @@
+"""The whole pipeline at 3 k, 100 k and 1 M rows: `make run` end to end, and each task's seconds, rows/s and RSS.
+
+For each size it writes a synthetic census (include/segmentation/synthetic.py; unique State-County keys),
+runs `scripts/run_local.py --data <file>` (what `make run DATA=…` runs: emulator, `airflow dags test`,
+download of the results) in a throw-away AIRFLOW_HOME and output folder, and samples the resident memory
+of that whole process tree (emulator, Airflow, its tasks) every 0.1 s. Per task it prints the seconds the
+task instance took (from the run's Airflow database, deferrals included), rows per second, and the peak
+of the tree's RSS while it ran.
+
+    .venv/bin/python bench/pipeline.py [--rows 3220,100000,1000000] [--keep DIR]
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from datetime import datetime
+from pathlib import Path
+
+import psutil
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
+
+from include.segmentation.synthetic import scaled_census  # noqa: E402
+
+# The tasks whose work grows with the rows; the others take constant time (configs, waits, teardown).
+ROW_TASKS = ("preprocess", "transform_with_pca", "assign_segments", "extract_attributes", "build_report", "publish")
+SAMPLE_SECONDS = 0.1
+
+
+class TreeMemory:
+    """Samples the summed RSS of a process and all its descendants in a thread: (time, bytes) pairs."""
+
+    def __init__(self, pid: int) -> None:
+        self.root = psutil.Process(pid)
+        self.samples: list[tuple[float, int]] = []
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._sample, daemon=True)
+
+    def __enter__(self) -> TreeMemory:
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._stop.set()
+        self._thread.join()
+
+    def _sample(self) -> None:
+        while not self._stop.wait(SAMPLE_SECONDS):
+            total = 0
+            try:
+                processes = [self.root, *self.root.children(recursive=True)]
+            except psutil.NoSuchProcess:
+                return
+            for process in processes:
+                with contextlib.suppress(psutil.NoSuchProcess):  # ended between listing and reading
+                    total += process.memory_info().rss
+            self.samples.append((time.time(), total))
+
+    def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
+        """The largest summed RSS sampled between two Unix times, in bytes (0 when none was)."""
+        return max((rss for at, rss in self.samples if start <= at <= end), default=0)
+
+
+def run_once(rows: int, workdir: Path) -> dict:
+    """`make run` on a synthetic census of `rows` rows: its wall, peak RSS, and each task's figures."""
+    census = workdir / f"census-{rows}.csv"
+    if not census.exists():
+        scaled_census(rows).to_csv(census, index=False)
+    home, output = workdir / f"home-{rows}", workdir / f"output-{rows}"
+    command = [sys.executable, "scripts/run_local.py", "--data", str(census), "--output", str(output)]
+    command += ["--home", str(home)]
+    started = time.perf_counter()
+    with (workdir / f"make-run-{rows}.log").open("w") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        with TreeMemory(process.pid) as memory:
+            code = process.wait()
+    wall = time.perf_counter() - started
+    if code:
+        raise SystemExit(f"make run on {rows:,} rows failed (exit {code}); see {workdir / f'make-run-{rows}.log'}")
+    run, tasks = _timings(home / "airflow.db")
+    return {
+        "rows": rows,
+        "csv_mb": census.stat().st_size / 1e6,
+        "wall": wall,
+        "dag_run": run,
+        "peak": memory.peak(),
+        "tasks": {task: (seconds, memory.peak(start, end)) for task, (seconds, start, end) in tasks.items()},
+    }
+
+
+def _timings(database: Path) -> tuple[float, dict[str, tuple[float, float, float]]]:
+    """The DAG run's seconds, and per task (seconds, start, end as Unix times), from the Airflow database."""
+    with sqlite3.connect(database) as db:
+        run_start, run_end = db.execute(
+            "SELECT start_date, end_date FROM dag_run WHERE dag_id = 'population_segmentation' ORDER BY id DESC"
+        ).fetchone()
+        rows = db.execute(
+            "SELECT task_id, start_date, end_date FROM task_instance WHERE dag_id = 'population_segmentation'"
+            " AND run_id = (SELECT run_id FROM dag_run WHERE dag_id = 'population_segmentation' ORDER BY id DESC)"
+        ).fetchall()
+    tasks = {task: (_unix(end) - _unix(start), _unix(start), _unix(end)) for task, start, end in rows if end}
+    return _unix(run_end) - _unix(run_start), tasks
+
+
+def _unix(stamp: str) -> float:
+    return datetime.fromisoformat(stamp).timestamp()
+
+
+def print_table(results: list[dict]) -> None:
+    print("\nEnd to end (`make run DATA=<file>`; RSS summed over emulator, Airflow and tasks)")
+    print(f"{'rows':>10} {'CSV MB':>7} {'make run s':>10} {'DAG run s':>9} {'peak RSS MiB':>12}")
+    for r in results:
+        peak = r["peak"] / 2**20
+        print(f"{r['rows']:>10,} {r['csv_mb']:>7.0f} {r['wall']:>10.1f} {r['dag_run']:>9.1f} {peak:>12.0f}")
+    print("\nPer task: seconds | rows/s | peak RSS MiB while it ran")
+    header = "".join(f"{r['rows']:>28,}" for r in results)
+    print(f"{'task':<26}{header}")
+    for task in sorted(results[0]["tasks"], key=lambda t: results[0]["tasks"][t][0], reverse=True):
+        cells = []
+        for r in results:
+            seconds, peak = r["tasks"].get(task, (0.0, 0))
+            rate = f"{r['rows'] / seconds:,.0f}" if task in ROW_TASKS and seconds else "-"
+            cells.append(f"{seconds:>7.1f} | {rate:>9} | {peak / 2**20:>5.0f}")
+        print(f"{task:<26}" + "".join(f"{c:>28}" for c in cells))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--rows", default="3220,100000,1000000", help="comma-separated row counts")
+    parser.add_argument("--keep", help="work in this folder and keep it (census files are reused)")
+    args = parser.parse_args()
+    sizes = [int(n) for n in args.rows.split(",")]
+    with tempfile.TemporaryDirectory(prefix="popseg-bench-") as scratch:
+        workdir = Path(args.keep or scratch)
+        workdir.mkdir(parents=True, exist_ok=True)
+        results = []
+        for rows in sizes:
+            print(f"make run on {rows:,} synthetic rows …", flush=True)
+            results.append(run_once(rows, workdir))
+            print(f"  {results[-1]['wall']:.1f} s, DAG run {results[-1]['dag_run']:.1f} s", flush=True)
+    print_table(results)
+
+
+if __name__ == "__main__":
+    main()
