@@ -140,7 +140,8 @@ def transform_with_pca(run: RunContext, plan: dict, training: TrainingResult, ch
     store, layout = run.store, run.layout
     features = store.read_frame(prepared["cleaned"])
     x = np.asarray(MinMaxScaling.from_json(store.read(prepared["scaling"])).transform(features), dtype="float32")
-    answer = endpoints.transform(x, endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"]))
+    invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
+    answer = endpoints.transform(x, invoke, concurrency=settings.INVOKE_CONCURRENCY)
     model = read_pca_model(store.read(training["model_artifact"]))
     components = analysis.checked_top_components(answer["projection"], x, model, chosen["kept_components"])
     store.write(layout.training_file("kmeans"), encode_dense(components.astype("float32")))
@@ -154,7 +155,8 @@ def assign_segments(run: RunContext, plan: dict, transformed: dict) -> dict:
     """Every county's segment and distance from the K-Means endpoint."""
     components = run.store.read_frame(transformed["components"])
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
-    segments = results.segments_frame(components, endpoints.transform(components.to_numpy("float32"), invoke))
+    answer = endpoints.transform(components.to_numpy("float32"), invoke, concurrency=settings.INVOKE_CONCURRENCY)
+    segments = results.segments_frame(components, answer)
     return {"segments": run.store.write_frame(run.layout.work("segments.csv"), segments)}
 
 
