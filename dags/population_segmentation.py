@@ -53,6 +53,9 @@ PARAMS = {
                                         "number of census features (33)"),
     "training_instance_type": Param("ml.c5.xlarge", type="string", pattern=INSTANCE_TYPE,
                                     description="SageMaker machine type for the PCA and K-Means training jobs"),
+    "instance_count": Param(1, type="integer", minimum=1, maximum=20,
+                            description="How many machines each training job runs on (1 to 20); with more "
+                                        "than one, each reads its share of the training files"),
     "endpoint_instance_type": Param("ml.t2.medium", type="string", pattern=INSTANCE_TYPE,
                                     description="SageMaker machine type for the two temporary endpoints that "
                                                 "transform and assign the counties (deleted after use)"),

@@ -85,7 +85,8 @@ def kmeans_training(run: RunContext, prepared: dict, chosen: dict, transformed: 
 
 
 def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperparameters: dict) -> dict:
-    """CreateTrainingJob for this run's `algorithm` job, reading every file under `train_prefix`."""
+    """CreateTrainingJob for this run's `algorithm` job, reading every file under `train_prefix` on the
+    `instance_count` param's instances (sharded by S3 key when more than one)."""
     return requests.training_request(
         name=run.names.training_job(algorithm),
         algorithm=algorithm,
@@ -95,6 +96,7 @@ def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperpa
         output_uri=run.layout.uri(run.layout.models_prefix),
         hyperparameters=hyperparameters,
         instance_type=run.params["training_instance_type"],
+        instance_count=run.params["instance_count"],
         max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
         tags=run.names.tags(run.run_id),
     )

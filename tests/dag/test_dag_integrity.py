@@ -135,7 +135,7 @@ def test_publish_emits_the_results_asset(dag) -> None:
 
 def test_default_params_are_valid_and_every_one_is_described(dag) -> None:
     params = dag.params.validate()
-    assert params["k"] == 8 and params["variance_threshold"] == 0.8
+    assert params["k"] == 8 and params["variance_threshold"] == 0.8 and params["instance_count"] == 1
     assert all(dag.params.get_param(name).description for name in params)
 
 
@@ -149,6 +149,8 @@ def test_default_params_are_valid_and_every_one_is_described(dag) -> None:
         ("training_instance_type", "c5.xlarge"),
         ("endpoint_instance_type", "ml.t2"),
         ("sensor_timeout_seconds", 0),
+        ("instance_count", 0),
+        ("instance_count", 21),
         ("bucket", "Bad_Bucket"),
         ("role_arn", "not-an-arn"),
     ],
