@@ -68,6 +68,20 @@ def test_parsing_imports_nothing_heavy() -> None:
     assert parsed.stdout.strip().splitlines()[-1] == "[]", parsed.stdout + parsed.stderr
 
 
+@pytest.mark.parametrize(("value", "accepted"), [("8", True), ("0", False), ("65", False)])
+def test_invoke_concurrency_outside_1_to_64_is_refused_when_the_settings_load(value, accepted) -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from include.airflow_popseg import settings; print(settings.INVOKE_CONCURRENCY)"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "AIRFLOW__POPSEG__INVOKE_CONCURRENCY": value},
+    )
+    if accepted:
+        assert loaded.returncode == 0 and loaded.stdout.strip() == value, loaded.stderr
+    else:
+        assert loaded.returncode != 0 and "invoke_concurrency" in loaded.stderr and "must be 1 to 64" in loaded.stderr
+
+
 def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE)
 
