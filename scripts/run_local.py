@@ -123,7 +123,8 @@ def summarise(run_dir: Path, seconds: float) -> None:
     print(f"Rows: {run['rows_in']:,} in, {run['rows']:,} segmented ({len(run['dropped'])} incomplete dropped)")
     print(f"PCA: {run['n_components']} components keep {run['explained_variance']:.4f} of the variance")
     print("Segments: " + ", ".join(f"{segment}: {count}" for segment, count in sizes.items()))
-    print(f"Billable SageMaker seconds: {run['billable_seconds']}")
+    billed = run.get("billable_instance_seconds", run["billable_seconds"])
+    print(f"Billable SageMaker seconds: {run['billable_seconds']} wall-clock, {billed} instance-seconds")
     print(f"Results: {run_dir}/ (also {run_dir.parent / 'latest'}/)")
     print(f"Report: {run_dir.parent / 'latest' / 'report.html'} (plots in {run_dir.parent / 'latest' / 'plots'}/)")
 

@@ -65,7 +65,7 @@ class RunContext:
         from airflow.providers.amazon.aws.hooks.base_aws import AwsBaseHook
 
         return AwsBaseHook(
-            aws_conn_id=self.conn_id, client_type="sagemaker-runtime", config=settings.BOTOCORE_CONFIG
+            aws_conn_id=self.conn_id, client_type="sagemaker-runtime", config=settings.RUNTIME_BOTOCORE_CONFIG
         ).conn
 
     def sagemaker(self):

@@ -27,7 +27,8 @@ class TrainingResult(TypedDict):
     start: str | None  # ISO 8601
     end: str | None
     training_seconds: int | None
-    billable_seconds: int | None
+    billable_seconds: int | None  # wall-clock, as SageMaker reports it: billed once per instance
+    instance_count: int
 
 
 def training_result(description: dict[str, Any]) -> TrainingResult:
@@ -42,6 +43,7 @@ def training_result(description: dict[str, Any]) -> TrainingResult:
         end=_iso(description.get("TrainingEndTime")),
         training_seconds=description.get("TrainingTimeInSeconds"),
         billable_seconds=description.get("BillableTimeInSeconds"),
+        instance_count=description.get("ResourceConfig", {}).get("InstanceCount", 1),
     )
 
 

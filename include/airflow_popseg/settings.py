@@ -28,6 +28,14 @@ TRAINING_MAX_MINUTES = conf.getint("popseg", "training_max_minutes", fallback=12
 # How long a teardown keeps deleting (and verifying) an endpoint, its config and model before it fails the
 # run with TeardownIncomplete and leaves the rest to the sweeper.
 TEARDOWN_TIMEOUT_SECONDS = conf.getint("popseg", "teardown_timeout_seconds", fallback=1800)
+# How many InvokeEndpoint requests the transform and assign tasks keep in flight on their endpoint
+# (`[popseg] invoke_concurrency`, 1 to 64): 4 keeps one ml.t2.medium instance busy without queueing.
+INVOKE_CONCURRENCY_BOUNDS = (1, 64)
+INVOKE_CONCURRENCY = conf.getint("popseg", "invoke_concurrency", fallback=4)
+if not INVOKE_CONCURRENCY_BOUNDS[0] <= INVOKE_CONCURRENCY <= INVOKE_CONCURRENCY_BOUNDS[1]:
+    raise ValueError(
+        f"[popseg] invoke_concurrency (AIRFLOW__POPSEG__INVOKE_CONCURRENCY) must be 1 to 64, got {INVOKE_CONCURRENCY}"
+    )
 
 
 # Retries: every task that is safe to repeat (all of them, see README "Reliability") retries with
@@ -36,6 +44,8 @@ RETRIES = conf.getint("popseg", "retries", fallback=2)
 RETRY_DELAY_SECONDS = conf.getint("popseg", "retry_delay_seconds", fallback=60)
 # Every AWS client: botocore's standard mode retries throttling, 5xx and connection errors with backoff.
 BOTOCORE_CONFIG = {"retries": {"mode": "standard", "max_attempts": 5}}
+# The sagemaker-runtime client: a pooled connection per request in flight (botocore keeps 10 by default).
+RUNTIME_BOTOCORE_CONFIG = {**BOTOCORE_CONFIG, "max_pool_connections": max(10, INVOKE_CONCURRENCY)}
 
 
 def conn_id() -> str:

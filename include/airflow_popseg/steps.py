@@ -85,7 +85,8 @@ def kmeans_training(run: RunContext, prepared: dict, chosen: dict, transformed: 
 
 
 def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperparameters: dict) -> dict:
-    """CreateTrainingJob for this run's `algorithm` job, reading every file under `train_prefix`."""
+    """CreateTrainingJob for this run's `algorithm` job, reading every file under `train_prefix` on the
+    `instance_count` param's instances (sharded by S3 key when more than one)."""
     return requests.training_request(
         name=run.names.training_job(algorithm),
         algorithm=algorithm,
@@ -95,6 +96,7 @@ def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperpa
         output_uri=run.layout.uri(run.layout.models_prefix),
         hyperparameters=hyperparameters,
         instance_type=run.params["training_instance_type"],
+        instance_count=run.params["instance_count"],
         max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
         tags=run.names.tags(run.run_id),
     )
@@ -140,7 +142,8 @@ def transform_with_pca(run: RunContext, plan: dict, training: TrainingResult, ch
     store, layout = run.store, run.layout
     features = store.read_frame(prepared["cleaned"])
     x = np.asarray(MinMaxScaling.from_json(store.read(prepared["scaling"])).transform(features), dtype="float32")
-    answer = endpoints.transform(x, endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"]))
+    invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
+    answer = endpoints.transform(x, invoke, concurrency=settings.INVOKE_CONCURRENCY)
     model = read_pca_model(store.read(training["model_artifact"]))
     components = analysis.checked_top_components(answer["projection"], x, model, chosen["kept_components"])
     store.write(layout.training_file("kmeans"), encode_dense(components.astype("float32")))
@@ -154,7 +157,8 @@ def assign_segments(run: RunContext, plan: dict, transformed: dict) -> dict:
     """Every county's segment and distance from the K-Means endpoint."""
     components = run.store.read_frame(transformed["components"])
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
-    segments = results.segments_frame(components, endpoints.transform(components.to_numpy("float32"), invoke))
+    answer = endpoints.transform(components.to_numpy("float32"), invoke, concurrency=settings.INVOKE_CONCURRENCY)
+    segments = results.segments_frame(components, answer)
     return {"segments": run.store.write_frame(run.layout.work("segments.csv"), segments)}
 
 

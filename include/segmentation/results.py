@@ -118,7 +118,9 @@ def run_document(
 ) -> dict:
     """run.json: what ran, on what, with which resources, how long it took and what it cost in seconds.
 
-    trainings: algorithm -> TrainingResult (job_name, model_artifact, hyperparameters, times, seconds).
+    trainings: algorithm -> TrainingResult (job_name, model_artifact, hyperparameters, times, seconds,
+    instance_count). `billable_seconds` is wall-clock, as SageMaker reports it; `billable_instance_seconds`
+    is what is billed: BillableTimeInSeconds × InstanceCount, summed over the jobs.
     """
     jobs = {
         algorithm: {
@@ -128,6 +130,7 @@ def run_document(
             "training_end": job.get("end"),
             "training_seconds": job.get("training_seconds"),
             "billable_seconds": job.get("billable_seconds"),
+            "instance_count": job.get("instance_count", 1),
             "hyperparameters": job.get("hyperparameters", {}),
         }
         for algorithm, job in trainings.items()
@@ -148,6 +151,9 @@ def run_document(
         "training_jobs": jobs,
         "endpoints": dict(endpoints),
         "billable_seconds": sum(job["billable_seconds"] or 0 for job in jobs.values()),
+        "billable_instance_seconds": sum(
+            (job["billable_seconds"] or 0) * job["instance_count"] for job in jobs.values()
+        ),
     }
 
 

@@ -1,14 +1,22 @@
-"""Endpoint I/O: every row through a real-time endpoint in payloads under its size cap, and tearing an
-endpoint, its endpoint config and its model down whatever state they are in.
+"""Endpoint I/O: every row through a real-time endpoint in payloads under its size cap, several requests
+in flight at once, and tearing an endpoint, its endpoint config and its model down whatever state they are in.
 
 Takes boto3 clients (the provider's hooks give them); no Airflow imports.
+
+Retries of InvokeEndpoint, who covers what: the client's botocore config (standard mode, 5 attempts) retries
+ThrottlingException and the other throttling codes, 500/502/503/504 (InternalFailure, ServiceUnavailable) and
+connection errors. It does not retry ModelNotReadyException (HTTP 429, an endpoint that cannot take the load
+yet) or any other 429: `transform` retries those, and throttling that outlasted botocore's attempts, with
+bounded exponential backoff. Anything else (ModelError, ValidationError, …) fails at once.
 """
 
 from __future__ import annotations
 
 import logging
+import random
 import time
 from collections.abc import Callable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import numpy as np
 from botocore.exceptions import ClientError
@@ -17,6 +25,11 @@ from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_lab
 
 log = logging.getLogger(__name__)
 MAX_PAYLOAD_BYTES = 5_000_000  # under InvokeEndpoint's 6 MB cap with room to spare
+MAX_CONCURRENCY = 64
+# Error codes worth asking again after a pause: the endpoint is busy, not wrong. Any HTTP 429 counts too.
+THROTTLING_CODES = frozenset(
+    {"ModelNotReadyException", "ThrottlingException", "Throttling", "TooManyRequestsException"}
+)
 
 Invoke = Callable[[bytes], bytes]  # a RecordIO-protobuf request body -> the endpoint's RecordIO answer
 
@@ -36,12 +49,69 @@ def batches(rows: np.ndarray, max_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[np
         yield np.ascontiguousarray(rows[start : start + step])
 
 
-def transform(rows: np.ndarray, invoke: Invoke, max_bytes: int = MAX_PAYLOAD_BYTES) -> dict[str, np.ndarray]:
-    """Every row of (n_rows, d) through an endpoint: label key -> (n_rows, width), in row order."""
-    answers = [decode_labels(invoke(encode_dense(block))) for block in batches(rows, max_bytes)]
+def transform(
+    rows: np.ndarray,
+    invoke: Invoke,
+    max_bytes: int = MAX_PAYLOAD_BYTES,
+    concurrency: int = 1,
+    attempts: int = 6,
+    base_delay: float = 0.5,
+    max_delay: float = 20.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> dict[str, np.ndarray]:
+    """Every row of (n_rows, d) through an endpoint: label key -> (n_rows, width), in row order.
+
+    At most `concurrency` (1..MAX_CONCURRENCY) requests are in flight; a block is encoded only when it is
+    sent, so memory holds that many payloads besides the answers. A throttled request (THROTTLING_CODES
+    or HTTP 429) is sent again up to `attempts` times in all, after `base_delay` · 2^i seconds (at most
+    `max_delay`, with jitter). Any other error is raised once the requests in flight have ended; no block
+    is sent after it.
+    """
+    if not 1 <= concurrency <= MAX_CONCURRENCY:
+        raise ValueError(f"concurrency must be 1 to {MAX_CONCURRENCY}, got {concurrency}")
+
+    def send(block: np.ndarray) -> dict[str, np.ndarray]:
+        return decode_labels(_invoke_with_backoff(invoke, encode_dense(block), attempts, base_delay, max_delay, sleep))
+
+    answers: dict[int, dict[str, np.ndarray]] = {}
+    in_flight: dict[Future, int] = {}
+
+    def collect(block_until_one: bool) -> None:
+        """Keep the answers that are in; the first failure raises, so the caller submits nothing more."""
+        done, _ = wait(in_flight, timeout=None if block_until_one else 0, return_when=FIRST_COMPLETED)
+        for future in done:
+            answers[in_flight.pop(future)] = future.result()
+
+    with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="invoke-endpoint") as pool:
+        for index, block in enumerate(batches(rows, max_bytes)):
+            collect(block_until_one=len(in_flight) >= concurrency)
+            in_flight[pool.submit(send, block)] = index
+        while in_flight:
+            collect(block_until_one=True)
     if not answers:
         raise ValueError("no rows to transform")
-    return {key: np.concatenate([a[key] for a in answers]) for key in answers[0]}
+    ordered = [answers[index] for index in range(len(answers))]
+    return {key: np.concatenate([a[key] for a in ordered]) for key in ordered[0]}
+
+
+def _invoke_with_backoff(
+    invoke: Invoke, body: bytes, attempts: int, base_delay: float, max_delay: float, sleep: Callable[[float], None]
+) -> bytes:
+    for attempt in range(attempts):
+        try:
+            return invoke(body)
+        except ClientError as error:
+            if not _throttled(error) or attempt == attempts - 1:
+                raise
+            delay = min(max_delay, base_delay * 2**attempt) * random.uniform(0.5, 1.0)
+            log.warning("InvokeEndpoint throttled (%s); retrying in %.1f s", _describe_error(error), delay)
+            sleep(delay)
+    raise AssertionError("unreachable")  # the last attempt returns or raises
+
+
+def _throttled(error: ClientError) -> bool:
+    status = error.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    return error.response.get("Error", {}).get("Code") in THROTTLING_CODES or status == 429
 
 
 def delete_endpoint_stack(

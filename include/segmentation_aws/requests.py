@@ -41,9 +41,20 @@ def training_request(
     hyperparameters: dict[str, object],
     instance_type: str,
     max_runtime_seconds: int,
+    instance_count: int = 1,
     tags: dict[str, str] | None = None,
 ) -> dict:
-    """CreateTrainingJob for a built-in algorithm reading RecordIO-protobuf from an S3 prefix (`train_uri`)."""
+    """CreateTrainingJob for a built-in algorithm reading RecordIO-protobuf from an S3 prefix (`train_uri`).
+
+    With `instance_count` > 1 the job trains data-parallel, as SageMaker's PCA and K-Means do: the channel
+    is ShardedByS3Key, so each of the n instances downloads about 1/n of the objects under the prefix
+    (the SDK's `record_set()` does the same), and the instances merge their summaries into one model.
+    The prefix must then hold at least `instance_count` objects, or an instance gets no data and is billed
+    idle. With one instance the channel is FullyReplicated: the instance reads every object.
+    """
+    if instance_count < 1:
+        raise ValueError(f"instance_count must be at least 1, got {instance_count}")
+    distribution = "ShardedByS3Key" if instance_count > 1 else "FullyReplicated"
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": image_uri(algorithm, region), "TrainingInputMode": "File"},
@@ -56,14 +67,14 @@ def training_request(
                     "S3DataSource": {
                         "S3DataType": "S3Prefix",
                         "S3Uri": train_uri,
-                        "S3DataDistributionType": "ShardedByS3Key",
+                        "S3DataDistributionType": distribution,
                     }
                 },
                 "ContentType": RECORDIO_CONTENT_TYPE,
             }
         ],
         "OutputDataConfig": {"S3OutputPath": output_uri},
-        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": 1, "VolumeSizeInGB": 10},
+        "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": instance_count, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
         "Tags": _tags(tags),
     }

@@ -136,15 +136,21 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     _nothing_left(sagemaker, run)
 
 
-def test_real_census_reproduces_the_notebook(dag, airflow_db, clients, census_csv) -> None:
+def test_real_census_reproduces_the_notebook_on_two_training_instances(dag, airflow_db, clients, census_csv) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="census/census.csv", Body=census_csv.read_bytes())
-    run, states = _run(dag, bucket)
+    run, states = _run(dag, bucket, instance_count=2)
     assert run.state == "success", states
     files = _results(s3, bucket, run.run_id)
     segments = _check_consistent_results(files, rows=3218, k=8)
     run_document = json.loads(files["run.json"])
+    for job in run_document["training_jobs"].values():
+        described = sagemaker.describe_training_job(TrainingJobName=job["training_job"])
+        assert described["ResourceConfig"]["InstanceCount"] == job["instance_count"] == 2
+        source = described["InputDataConfig"][0]["DataSource"]["S3DataSource"]
+        assert source["S3DataDistributionType"] == "ShardedByS3Key"
+    assert run_document["billable_instance_seconds"] == 2 * run_document["billable_seconds"]
     assert run_document["n_components"] == 7
     assert run_document["explained_variance"] == pytest.approx(0.8017, abs=0.0005)
     assert sorted(run_document["dropped"]) == ["Hawaii-Kalawao", "Texas-Loving"]

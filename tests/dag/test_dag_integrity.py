@@ -68,6 +68,20 @@ def test_parsing_imports_nothing_heavy() -> None:
     assert parsed.stdout.strip().splitlines()[-1] == "[]", parsed.stdout + parsed.stderr
 
 
+@pytest.mark.parametrize(("value", "accepted"), [("8", True), ("0", False), ("65", False)])
+def test_invoke_concurrency_outside_1_to_64_is_refused_when_the_settings_load(value, accepted) -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from include.airflow_popseg import settings; print(settings.INVOKE_CONCURRENCY)"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "AIRFLOW__POPSEG__INVOKE_CONCURRENCY": value},
+    )
+    if accepted:
+        assert loaded.returncode == 0 and loaded.stdout.strip() == value, loaded.stderr
+    else:
+        assert loaded.returncode != 0 and "invoke_concurrency" in loaded.stderr and "must be 1 to 64" in loaded.stderr
+
+
 def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE)
 
@@ -135,7 +149,7 @@ def test_publish_emits_the_results_asset(dag) -> None:
 
 def test_default_params_are_valid_and_every_one_is_described(dag) -> None:
     params = dag.params.validate()
-    assert params["k"] == 8 and params["variance_threshold"] == 0.8
+    assert params["k"] == 8 and params["variance_threshold"] == 0.8 and params["instance_count"] == 1
     assert all(dag.params.get_param(name).description for name in params)
 
 
@@ -162,6 +176,8 @@ def test_the_trigger_form_shows_every_param_titled_in_a_section(dag) -> None:
         ("training_instance_type", "c5.xlarge"),
         ("endpoint_instance_type", "ml.t2"),
         ("sensor_timeout_seconds", 0),
+        ("instance_count", 0),
+        ("instance_count", 21),
         ("bucket", "Bad_Bucket"),
         ("role_arn", "not-an-arn"),
     ],

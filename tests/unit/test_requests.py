@@ -85,10 +85,39 @@ def test_training_request_is_a_create_training_job_request() -> None:
     assert channel["DataSource"]["S3DataSource"] == {
         "S3DataType": "S3Prefix",
         "S3Uri": "s3://b/train/",
-        "S3DataDistributionType": "ShardedByS3Key",
+        "S3DataDistributionType": "FullyReplicated",
     }
+    assert config["ResourceConfig"]["InstanceCount"] == 1
     assert config["Tags"] == [{"Key": "popseg:run", "Value": "x"}]
     assert config["StoppingCondition"] == {"MaxRuntimeInSeconds": 7200}
+
+
+def _pca_request(**overrides) -> dict:
+    return training_request(
+        **{
+            "name": "popseg-pca-x",
+            "algorithm": "pca",
+            "region": "us-east-1",
+            "role_arn": "arn:aws:iam::111122223333:role/r",
+            "train_uri": "s3://b/train/",
+            "output_uri": "s3://b/models",
+            "hyperparameters": pca_hyperparameters(34, 3218),
+            "instance_type": "ml.c5.xlarge",
+            "max_runtime_seconds": 7200,
+            **overrides,
+        }
+    )
+
+
+def test_several_instances_train_on_shards_of_the_channel() -> None:
+    config = _pca_request(instance_count=3)
+    assert config["ResourceConfig"]["InstanceCount"] == 3
+    assert config["InputDataConfig"][0]["DataSource"]["S3DataSource"]["S3DataDistributionType"] == "ShardedByS3Key"
+
+
+def test_no_instances_is_refused() -> None:
+    with pytest.raises(ValueError, match="instance_count must be at least 1"):
+        _pca_request(instance_count=0)
 
 
 def test_pca_trains_features_minus_one_components_unless_asked() -> None:

@@ -85,3 +85,21 @@ def test_real_census_profiles_are_never_negative_and_are_their_counties_means(ce
     assert (statistics >= 0).all().all() and profiles["counties"].sum() == 3218
     expected = prepared.features.groupby(labels)["TotalPop"].mean()
     assert np.allclose(profiles["TotalPop mean [people]"], expected.to_numpy())
+
+
+def test_run_document_bills_each_jobs_wall_clock_seconds_once_per_instance() -> None:
+    run = results.run_document(
+        params={"k": 3, "instance_count": 4},
+        run_id="manual__test",
+        prepared={"rows_in": 10, "rows": 10, "features": 3},
+        chosen={"kept_components": 2, "explained": 0.9},
+        trainings={
+            "pca": {"job_name": "p", "model_artifact": "s3://b/p", "billable_seconds": 30, "instance_count": 4},
+            "kmeans": {"job_name": "k", "model_artifact": "s3://b/k", "billable_seconds": 20, "instance_count": 1},
+        },
+        endpoints={"pca": "e1", "kmeans": "e2"},
+        dropped=[],
+        input_uri="s3://b/census.csv",
+    )
+    assert run["training_jobs"]["pca"]["instance_count"] == 4
+    assert run["billable_seconds"] == 50 and run["billable_instance_seconds"] == 30 * 4 + 20

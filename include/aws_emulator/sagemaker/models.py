@@ -113,6 +113,8 @@ class TrainingJob:
             described["TrainingEndTime"] = self.training_end_time
             seconds = max(1, int(self.training_end_time - (self.training_start_time or self.creation_time)))
             described["TrainingTimeInSeconds"] = seconds
+            # Wall-clock seconds, as SageMaker reports them whatever the InstanceCount: the bill is
+            # BillableTimeInSeconds × ResourceConfig.InstanceCount instance-seconds.
             described["BillableTimeInSeconds"] = seconds
         if self.failure_reason:
             described["FailureReason"] = self.failure_reason

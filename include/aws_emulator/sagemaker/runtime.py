@@ -34,6 +34,8 @@ class Runtime:
 
     def _invoke(self, name: str, body: bytes, headers: dict[str, str], region: str, request_id: str) -> RuntimeResponse:
         backend = self.backends[region]
+        # The lock covers the lookup only: the server runs each request in its own thread, predictors are
+        # read-only, and numpy releases the GIL in the matrix products, so invocations run side by side.
         with backend.lock:
             endpoint = backend.endpoints.get(name)
         if endpoint is None:

@@ -91,7 +91,12 @@ class TrainingRunner:
         self._check_stop(job)
 
         self._step(job, status="Downloading", message="Downloading input data", training_started=True)
-        channels = {c["ChannelName"]: self._read_channel(c) for c in request.get("InputDataConfig", [])}
+        instances = int(request["ResourceConfig"].get("InstanceCount", 1))
+        if instances > 1:
+            job_log.write(f"Distributed training on {instances} instances, algo-1 to algo-{instances}")
+        channels = {
+            c["ChannelName"]: self._read_channel(c, instances, job_log) for c in request.get("InputDataConfig", [])
+        }
         if "train" not in channels:
             raise ClientError(f"No 'train' channel among the input channels ({', '.join(channels) or 'none'})")
         self._check_stop(job)
@@ -117,7 +122,14 @@ class TrainingRunner:
             job.finish("Completed", "Completed", "Training job completed")
         log.info("training job %s Completed", job.name)
 
-    def _read_channel(self, channel: dict[str, Any]) -> np.ndarray:
+    def _read_channel(self, channel: dict[str, Any], instances: int, job_log: JobLog) -> np.ndarray:
+        """(n_rows, d) float32 of every object of the channel, whatever its S3DataDistributionType.
+
+        Sharded or not, the built-in PCA and K-Means merge what each instance summarised of its shard into
+        one model of all the data, so one process training on the union gives that model. Fewer objects
+        than instances is no error on SageMaker (the extra instances get no data and are billed idle):
+        the job's log says so.
+        """
         source = channel["DataSource"]["S3DataSource"]
         uri, kind = source["S3Uri"], source["S3DataType"]
         if kind == "S3Prefix":
@@ -130,6 +142,14 @@ class TrainingRunner:
             raise ClientError(f"S3DataType {kind} is not supported for built-in algorithms")
         if not uris:
             raise ClientError(f"No S3 objects found under the {channel['ChannelName']!r} channel's S3Uri {uri}")
+        if source.get("S3DataDistributionType") == "ShardedByS3Key" and instances > 1:
+            name = channel["ChannelName"]
+            job_log.write(f"Channel {name!r}: {len(uris)} S3 objects sharded by key over {instances} instances")
+            if len(uris) < instances:
+                job_log.write(
+                    f"Channel {name!r}: {instances - len(uris)} of {instances} instances get no data "
+                    f"(fewer S3 objects than instances) and are billed idle"
+                )
         blobs = [self.clients.read(u) for u in uris]
         return decode_channel(blobs, channel.get("ContentType"), channel["ChannelName"])
 
