@@ -65,7 +65,7 @@ PARAMS = {
                                     title="Training instance type", section=SAGEMAKER,
                                     examples=["ml.c5.xlarge", "ml.c5.2xlarge", "ml.m5.xlarge", "ml.m5.2xlarge"],
                                     description="SageMaker machine type for the PCA and K-Means training jobs"),
-    "instance_count": Param(1, type="integer", minimum=1, maximum=20,
+    "instance_count": Param(1, type="integer", minimum=1, maximum=20, title="Training instances", section=SAGEMAKER,
                             description="How many machines each training job runs on (1 to 20); with more "
                                         "than one, each reads its share of the training files"),
     "endpoint_instance_type": Param("ml.t2.medium", type="string", pattern=INSTANCE_TYPE,
