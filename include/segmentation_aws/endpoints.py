@@ -24,6 +24,9 @@ from botocore.exceptions import ClientError
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
 
 log = logging.getLogger(__name__)
+# The first re-check after a delete: a short one, as deletes often finish in well under a poll interval;
+# then the wait doubles up to the poll interval.
+FIRST_CHECK_SECONDS = 0.25
 MAX_PAYLOAD_BYTES = 5_000_000  # under InvokeEndpoint's 6 MB cap with room to spare
 MAX_CONCURRENCY = 64
 # Error codes worth asking again after a pause: the endpoint is busy, not wrong. Any HTTP 429 counts too.
@@ -174,7 +177,7 @@ def _delete_until_gone(
     sleep: Callable[[float], None],
 ) -> tuple[bool, bool, str | None]:
     """(a delete was accepted, Describe says it is gone, the last error seen) for one resource."""
-    issued, last_error, wait = False, None, min(1.0, poll_seconds)
+    issued, last_error, wait = False, None, min(FIRST_CHECK_SECONDS, poll_seconds)
     while True:
         try:
             delete()
