@@ -39,6 +39,7 @@ from moto.s3.responses import S3Response
 from moto.s3.utils import compute_checksum
 
 FULL_OBJECT, COMPOSITE = "FULL_OBJECT", "COMPOSITE"
+ALGORITHMS = ("CRC32", "CRC32C", "CRC64NVME", "SHA1", "SHA256")
 
 _lock = threading.Lock()
 _installed = False
@@ -117,6 +118,18 @@ def _get_checksum(original: Any) -> Any:
     @functools.wraps(original)
     def get_checksum(self: S3Response, response_headers: dict[str, Any]) -> tuple[str, str | None]:
         algorithm, value = original(self, response_headers)
+        if not algorithm:
+            # A value given as a header alone (`ChecksumCRC32=…`) names its algorithm only in the header's name.
+            algorithm, value = next(
+                (
+                    (name, self.headers[f"x-amz-checksum-{name.lower()}"])
+                    for name in ALGORITHMS
+                    if f"x-amz-checksum-{name.lower()}" in self.headers
+                ),
+                ("", None),
+            )
+            if value:
+                response_headers[f"x-amz-checksum-{algorithm.lower()}"] = value
         sent = self.headers.get(f"x-amz-checksum-{algorithm.lower()}") or _trailer_present(self)
         if algorithm and value and sent and verifiable(algorithm):
             body = self.body.encode() if isinstance(self.body, str) else (self.body or b"")
