@@ -60,11 +60,21 @@ _MULTIPART_ETAG = re.compile(r'"?[0-9a-f]{32}-([0-9]{1,5})"?')
 
 
 class StateStore:
-    def __init__(self, directory: Path, backends: SageMakerBackends, clients: AwsClients, hosting: Hosting) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        backends: SageMakerBackends,
+        clients: AwsClients,
+        hosting: Hosting,
+        max_request_bytes: int | None = None,
+    ) -> None:
+        """`max_request_bytes`: the server's body cap; a single-part object larger than it (a copy can be)
+        cannot be put back in one request and is restored in parts."""
         self.directory = directory
         self.backends = backends
         self.clients = clients
         self.hosting = hosting
+        self.max_request_bytes = max_request_bytes
 
     def save(self) -> None:
         """Write a new snapshot, then make it current; the previous one stays current until then."""
@@ -186,7 +196,16 @@ class StateStore:
             if "parts" not in entry:  # a snapshot written before layouts were kept
                 s3.upload_file(str(path), entry["bucket"], entry["key"])
                 continue
-            _upload_as_before(s3, path, entry["bucket"], entry["key"], entry["parts"], entry.get("checksum"))
+            parts = entry["parts"]
+            if not parts and self.max_request_bytes is not None and path.stat().st_size > self.max_request_bytes:
+                log.warning(
+                    "s3://%s/%s is larger than one request may be; it comes back in parts, with a composite checksum",
+                    entry["bucket"],
+                    entry["key"],
+                )
+                s3.upload_file(str(path), entry["bucket"], entry["key"])
+                continue
+            _upload_as_before(s3, path, entry["bucket"], entry["key"], parts, entry.get("checksum"))
 
 
 def _object_layout(s3, bucket: str, key: str) -> dict[str, Any]:

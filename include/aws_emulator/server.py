@@ -235,7 +235,9 @@ class Emulator:
             allowed,
             max_request_bytes,
         )
-        self.store = StateStore(Path(data_dir), self.backends, clients, self.hosting) if data_dir else None
+        self.store = (
+            StateStore(Path(data_dir), self.backends, clients, self.hosting, max_request_bytes) if data_dir else None
+        )
         self._thread: threading.Thread | None = None
 
     def start(self) -> Emulator:

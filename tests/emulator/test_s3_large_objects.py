@@ -265,3 +265,24 @@ def test_a_multipart_object_keeps_its_parts_and_checksum_across_a_restart(tmp_pa
         assert before["parts"]["ChecksumSHA256"].endswith("-4") and before["single"]["ChecksumType"] == "FULL_OBJECT"
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=120) == 0
+
+
+def test_a_single_part_copy_larger_than_one_request_comes_back_in_parts_after_a_restart(tmp_path) -> None:
+    """CopyObject makes one-piece objects of any size; the emulator takes at most 64 MiB per request, so
+    such an object is restored by multipart upload, and reads back whole with the composite checksum."""
+    data = random_bytes(65 * MiB, seed=65)
+    with emulator_process("--data-dir", str(tmp_path)) as (process, url):
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        s3.create_bucket(Bucket="kept-copy")
+        s3.upload_fileobj(io.BytesIO(data), "kept-copy", "source")
+        s3.copy_object(Bucket="kept-copy", Key="copy", CopySource={"Bucket": "kept-copy", "Key": "source"})
+        s3.delete_object(Bucket="kept-copy", Key="source")
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
+    with emulator_process("--data-dir", str(tmp_path)) as (process, url):
+        s3 = boto3.client("s3", endpoint_url=url, region_name="us-east-1")
+        answer = s3.get_object(Bucket="kept-copy", Key="copy")
+        assert answer["Body"].read() == data
+        assert (answer["ChecksumType"], answer["ChecksumCRC32"]) == ("COMPOSITE", composite_crc32(data, PART))
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=120) == 0
