@@ -17,11 +17,17 @@ method (moto itself is neither copied nor edited):
    (`FlexibleChecksumError: Expected checksum … did not match calculated checksum …`, issue 12: the
    DAG's publish step copies every result file). The copy now gets the full-object checksum of its bytes.
 2. HeadObject with `ChecksumMode=ENABLED` gave a multipart object's composite value without its `-<parts>`
-   and no type; it now answers as GetObject does. Single-part objects say `FULL_OBJECT`, as S3 does.
+   and no type; it now answers as GetObject does.
 3. A checksum the client sends with PutObject or UploadPart was stored unverified (moto: "TODO: AWS
    computes the provided value and verifies it's the same"), so a body damaged on the way in was kept and
    every later download refused. S3 answers `400 BadDigest`; so does this, for the algorithms it can
    compute exactly (moto silently falls back to CRC32 for CRC32C and CRC64NVME without their libraries).
+   A checksum given only as a header (`ChecksumCRC32=…`, no `x-amz-sdk-checksum-algorithm`) is now kept
+   too. Unlike S3, moto has already stored a refused UploadPart's part; the client's retry replaces it.
+4. A single-part object's type was absent; it is `FULL_OBJECT`, which GetObject and HeadObject now say.
+
+Not changed: GetObject with `PartNumber` returns the whole object (HeadObject's is right), and a
+`PartNumber` past the last part is a 500 rather than S3's 416.
 
 `install()` applies the wrappers once per process; it affects every moto S3 backend in the process.
 """
