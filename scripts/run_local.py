@@ -16,6 +16,8 @@ import sys
 import time
 from pathlib import Path
 
+from boto3.s3.transfer import TransferConfig
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
@@ -27,6 +29,9 @@ from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: 
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
 BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
+WHOLE_OBJECT = TransferConfig(multipart_threshold=2**63)
+"""Each result is streamed to disk by one GetObject, never held in memory: ranged gets (boto3's way above
+8 MiB) carry no checksum, while a whole-object get lets botocore check the object's full checksum."""
 
 
 def main() -> int:
@@ -100,7 +105,7 @@ def download_results(url: str, output: Path) -> Path:
         for item in page.get("Contents", []):
             target = inside(run_dir, item["Key"][len(prefix) :])
             target.parent.mkdir(parents=True, exist_ok=True)
-            target.write_bytes(s3.get_object(Bucket=BUCKET, Key=item["Key"])["Body"].read())
+            s3.download_file(BUCKET, item["Key"], str(target), Config=WHOLE_OBJECT)
     shutil.copytree(run_dir, latest_dir, dirs_exist_ok=True)
     return run_dir
 

@@ -4,13 +4,17 @@ Saved when the emulator stops (SIGINT/SIGTERM or `Emulator.stop()`), restored wh
 
     <dir>/CURRENT                      the name of the snapshot in use, e.g. "snapshot-1f0c…"
     <dir>/snapshot-<32 hex>/sagemaker.json   the SageMaker resources of every region (each names its own)
-    <dir>/snapshot-<32 hex>/s3.json          [{"bucket", "key", "file"}, …] and the bucket list
+    <dir>/snapshot-<32 hex>/s3.json          [{"bucket", "key", "file", "parts", "checksum"}, …] and the buckets
     <dir>/snapshot-<32 hex>/objects/<n>      object bytes, named by a counter, never by the key
 
 A save writes a whole new snapshot beside the old one, then swaps CURRENT (`os.replace`, atomic), then
 deletes the old one, so a save that fails part-way leaves the previous snapshot in use. Keys never
 become paths, so `..` or `/` in a key cannot reach outside the directory. A restore reads only
 regular files named as above inside the snapshot: symlinks and anything else are skipped.
+
+An object comes back as it was uploaded: in one piece, or in parts of the sizes it had ("parts", bytes
+each), with its checksum algorithm and type, so a multipart object keeps its composite checksum
+(`<value>-<parts>`) and a restore that would change a checksum says so in the log.
 
 Jobs that were still running come back Failed (their worker is gone); endpoints come back InService
 with their model reloaded, or Failed with the reason.
@@ -29,6 +33,9 @@ import uuid
 from pathlib import Path
 from typing import Any
 
+from botocore.compat import HAS_CRT
+
+from include.aws_emulator import s3_checksums
 from include.aws_emulator.algorithms import ClientError, ModelLoadError
 from include.aws_emulator.aws_clients import AwsClients
 from include.aws_emulator.sagemaker.hosting import Hosting
@@ -49,14 +56,25 @@ S3_MANIFEST = "s3.json"
 OBJECTS = "objects"
 _SNAPSHOT = re.compile(r"snapshot-[0-9a-f]{32}")
 _OBJECT = re.compile(r"[0-9]{1,12}")
+_MULTIPART_ETAG = re.compile(r'"?[0-9a-f]{32}-([0-9]{1,5})"?')
 
 
 class StateStore:
-    def __init__(self, directory: Path, backends: SageMakerBackends, clients: AwsClients, hosting: Hosting) -> None:
+    def __init__(
+        self,
+        directory: Path,
+        backends: SageMakerBackends,
+        clients: AwsClients,
+        hosting: Hosting,
+        max_request_bytes: int | None = None,
+    ) -> None:
+        """`max_request_bytes`: the server's body cap; a single-part object larger than it (a copy can be)
+        cannot be put back in one request and is restored in parts."""
         self.directory = directory
         self.backends = backends
         self.clients = clients
         self.hosting = hosting
+        self.max_request_bytes = max_request_bytes
 
     def save(self) -> None:
         """Write a new snapshot, then make it current; the previous one stays current until then."""
@@ -158,7 +176,8 @@ class StateStore:
                 for item in page.get("Contents", []):
                     file = str(len(objects))
                     s3.download_file(bucket["Name"], item["Key"], str(snapshot / OBJECTS / file))
-                    objects.append({"bucket": bucket["Name"], "key": item["Key"], "file": file})
+                    layout = _object_layout(s3, bucket["Name"], item["Key"])
+                    objects.append({"bucket": bucket["Name"], "key": item["Key"], "file": file, **layout})
         (snapshot / S3_MANIFEST).write_text(json.dumps({"buckets": buckets, "objects": objects}))
 
     def _restore_s3(self, snapshot: Path) -> None:
@@ -174,7 +193,72 @@ class StateStore:
             if not _OBJECT.fullmatch(str(entry["file"])) or not _regular_file(path, snapshot):
                 log.warning("skipped s3://%s/%s: %s is not a regular file", entry["bucket"], entry["key"], path.name)
                 continue
-            s3.upload_file(str(path), entry["bucket"], entry["key"])
+            if "parts" not in entry:  # a snapshot written before layouts were kept
+                s3.upload_file(str(path), entry["bucket"], entry["key"])
+                continue
+            parts = entry["parts"]
+            if not parts and self.max_request_bytes is not None and path.stat().st_size > self.max_request_bytes:
+                log.warning(
+                    "s3://%s/%s is larger than one request may be; it comes back in parts, with a composite checksum",
+                    entry["bucket"],
+                    entry["key"],
+                )
+                s3.upload_file(str(path), entry["bucket"], entry["key"])
+                continue
+            _upload_as_before(s3, path, entry["bucket"], entry["key"], parts, entry.get("checksum"))
+
+
+def _object_layout(s3, bucket: str, key: str) -> dict[str, Any]:
+    """{"parts": [size of each part, bytes] ([] for a single-part object), "checksum": {"algorithm", "type",
+    "value"} or None}, read with HeadObject (per part for a multipart object, whose ETag ends in -<parts>)."""
+    head = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED")
+    multipart = _MULTIPART_ETAG.fullmatch(head["ETag"])
+    count = int(multipart.group(1)) if multipart else 0
+    parts = [
+        s3.head_object(Bucket=bucket, Key=key, PartNumber=number)["ContentLength"] for number in range(1, count + 1)
+    ]
+    algorithm = next((name for name in s3_checksums.ALGORITHMS if head.get(f"Checksum{name}")), None)
+    checksum = None
+    if algorithm is not None:
+        checksum = {"algorithm": algorithm, "type": head.get("ChecksumType"), "value": head[f"Checksum{algorithm}"]}
+    return {"parts": parts, "checksum": checksum}
+
+
+def _upload_as_before(s3, path: Path, bucket: str, key: str, parts: list[int], checksum: dict | None) -> None:
+    """Upload `path` in one piece, or in `parts` (sizes in bytes, read one part at a time), with the saved
+    checksum algorithm and type when this process can compute it; logs a checksum that came out different."""
+    algorithm = checksum["algorithm"] if checksum else None
+    if algorithm is not None and algorithm not in ("CRC32", "SHA1", "SHA256") and not HAS_CRT:
+        log.warning("s3://%s/%s: %s needs awscrt, absent here; restoring with CRC32", bucket, key, algorithm)
+        algorithm = None
+    with_algorithm = {"ChecksumAlgorithm": algorithm} if algorithm else {}
+    with path.open("rb") as body:
+        if not parts:
+            s3.put_object(Bucket=bucket, Key=key, Body=body, **with_algorithm)
+        else:
+            kind = {"ChecksumType": checksum["type"]} if algorithm and checksum and checksum.get("type") else {}
+            upload_id = s3.create_multipart_upload(Bucket=bucket, Key=key, **with_algorithm, **kind)["UploadId"]
+            completed = []
+            for number, size in enumerate(parts, start=1):
+                answer = s3.upload_part(
+                    Bucket=bucket,
+                    Key=key,
+                    UploadId=upload_id,
+                    PartNumber=number,
+                    Body=body.read(size),
+                    **with_algorithm,
+                )
+                part_checksums = {
+                    f"Checksum{n}": answer[f"Checksum{n}"] for n in s3_checksums.ALGORITHMS if f"Checksum{n}" in answer
+                }
+                completed.append({"PartNumber": number, "ETag": answer["ETag"], **part_checksums})
+            s3.complete_multipart_upload(
+                Bucket=bucket, Key=key, UploadId=upload_id, MultipartUpload={"Parts": completed}
+            )
+    if checksum is not None:
+        now = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED").get(f"Checksum{checksum['algorithm']}")
+        if now != checksum["value"]:
+            log.warning("s3://%s/%s came back with checksum %s, not %s", bucket, key, now, checksum["value"])
 
 
 def _regular_file(path: Path, root: Path | None = None) -> bool:

@@ -30,6 +30,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import LimitedStream
 
+from include.aws_emulator import s3_checksums
 from include.aws_emulator.aws_clients import AwsClients
 from include.aws_emulator.persistence import StateStore
 from include.aws_emulator.sagemaker.hosting import Hosting
@@ -81,6 +82,7 @@ class EmulatorApp:
         self.default_region = default_region
         self.allowed_hosts = frozenset(_host_name(host) for host in allowed_hosts)
         self.max_request_bytes = max_request_bytes
+        s3_checksums.install()  # S3's composite/full-object checksums where moto differs
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
@@ -233,7 +235,9 @@ class Emulator:
             allowed,
             max_request_bytes,
         )
-        self.store = StateStore(Path(data_dir), self.backends, clients, self.hosting) if data_dir else None
+        self.store = (
+            StateStore(Path(data_dir), self.backends, clients, self.hosting, max_request_bytes) if data_dir else None
+        )
         self._thread: threading.Thread | None = None
 
     def start(self) -> Emulator:
