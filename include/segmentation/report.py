@@ -53,32 +53,39 @@ class RunResults:
     counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
 
 
-def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LABEL_FEATURES) -> dict[int, str]:
+def segment_labels(
+    profiles: pd.DataFrame,
+    features: pd.DataFrame,
+    top: int = LABEL_FEATURES,
+    statistics: CountyStatistics | None = None,
+) -> dict[int, str]:
     """A label per segment from the features that most set it apart: z-scores of its counties' mean against
     all counties (mean and spread over counties), e.g. "high Transit · high Income · low Drive"."""
     labels = {}
     means = segmentation_results.profile_means(profiles)
-    scored = _z_scores(means, features)
+    scored = _z_scores(means, statistics or county_statistics(features))
     for (_, scores), segment in zip(scored.iterrows(), means["segment"], strict=True):
         strongest = analysis.by_magnitude(scores, top)
         labels[int(segment)] = " · ".join(f"{'high' if z > 0 else 'low'} {f}" for f, z in strongest.items())
     return labels
 
 
-def distinguishing_features(profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5) -> dict[int, list[dict]]:
+def distinguishing_features(
+    profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5, statistics: CountyStatistics | None = None
+) -> dict[int, list[dict]]:
     """Per segment, the `top` features furthest from all counties (z of its counties' mean, over counties), each
     with the segment's value and the reference it is set against, in census units: for a percentage, both
     population-weighted (weighted by TotalPop: a share of people, not of counties); otherwise means over counties.
     """
-    reference, result = population_reference(features), {}
+    statistics = statistics or county_statistics(features)
     means = segmentation_results.profile_means(profiles)
-    scored = _z_scores(means, features)
+    scored, result = _z_scores(means, statistics), {}
     for (_, z), (_, profile) in zip(scored.iterrows(), profiles.iterrows(), strict=True):
         result[int(profile["segment"])] = [
             {
                 "feature": f,
                 "value": _human(profile[segmentation_results.profile_column(f, _statistic(f))], f),
-                "population": _human(reference[f], f),
+                "population": _human(statistics.reference[f], f),
                 "weighted": f in PERCENT_COLUMNS,
                 "z": float(score),
             }
@@ -87,14 +94,33 @@ def distinguishing_features(profiles: pd.DataFrame, features: pd.DataFrame, top:
     return result
 
 
+@dataclass(frozen=True)
+class CountyStatistics:
+    """Per feature (features,), over all counties: the mean, the spread (standard deviation, ddof 0; 1 for a
+    constant feature, as analysis.z_scores) and the population reference a segment is set against."""
+
+    mean: pd.Series
+    spread: pd.Series
+    reference: pd.Series
+
+
+def county_statistics(features: pd.DataFrame) -> CountyStatistics:
+    """One pass of numpy over (counties, 34) features: pandas' std alone takes seconds at a million rows."""
+    values = features.to_numpy(dtype="float64")  # one float64 block: a view, not a copy
+    mean, spread = values.mean(axis=0), values.std(axis=0)
+    spread[spread == 0] = 1.0
+    weights = features[POPULATION].to_numpy(dtype="float64")
+    weighted = weights @ values / weights.sum()
+    # Percentages as a share of all people (county values weighted by TotalPop); head counts, dollars, minutes
+    # as the mean over counties.
+    reference = np.where(features.columns.isin(PERCENT_COLUMNS), weighted, mean)
+    return CountyStatistics(*(pd.Series(v, index=features.columns) for v in (mean, spread, reference)))
+
+
 def population_reference(features: pd.DataFrame) -> pd.Series:
     """(features,) what a segment is set against: percentages as a share of all people (county values weighted
     by TotalPop), the other features (head counts, dollars, minutes) as the mean over counties."""
-    reference = features.mean()
-    percent = [c for c in features.columns if c in PERCENT_COLUMNS]
-    weights = features[POPULATION].to_numpy(dtype="float64")
-    reference[percent] = weights @ features[percent].to_numpy(dtype="float64") / weights.sum()
-    return reference
+    return county_statistics(features).reference
 
 
 def _statistic(feature: str) -> str:
@@ -102,14 +128,10 @@ def _statistic(feature: str) -> str:
     return "pop-weighted mean" if feature in PERCENT_COLUMNS else "mean"
 
 
-def _z_scores(means: pd.DataFrame, features: pd.DataFrame) -> pd.DataFrame:
-    """analysis.z_scores over the substantive features (ddof 0, a constant feature's spread counted as 1), the
-    statistics by numpy: pandas' std takes seconds a call at a million rows. means: (k, ≥ d) -> (k, d)."""
-    names = _substantive(features)
-    values = features[names].to_numpy(dtype="float64")
-    spread = values.std(axis=0)
-    spread[spread == 0] = 1.0
-    return (means[names].astype("float64") - values.mean(axis=0)) / spread
+def _z_scores(means: pd.DataFrame, statistics: CountyStatistics) -> pd.DataFrame:
+    """analysis.z_scores of the substantive features, from statistics computed once. means: (k, ≥ d) -> (k, d)."""
+    names = [c for c in statistics.mean.index if c in SUBSTANTIVE]
+    return (means[names].astype("float64") - statistics.mean[names]) / statistics.spread[names]
 
 
 def _substantive(features: pd.DataFrame) -> list[str]:
@@ -150,7 +172,8 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     plots["plots/segment_sizes.png"] = _sizes_plot(results.centroids)
     plots["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
 
-    labels = segment_labels(results.profiles, results.features)
+    statistics = county_statistics(results.features)
+    labels = segment_labels(results.profiles, results.features, statistics=statistics)
     segment_map, plots["plots/segment_map.png"] = _segment_map(results, labels)
     context = {
         "run": results.run,
@@ -177,7 +200,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
             }
             for row in results.profiles.itertuples()
         ],
-        "distinguishing": distinguishing_features(results.profiles, results.features),
+        "distinguishing": distinguishing_features(results.profiles, results.features, statistics=statistics),
         "county_table": county_table(results.segments, labels),
         "full_data": FULL_DATA,
         "images": {name: _image(data) for name, data in plots.items()},

@@ -130,12 +130,13 @@ class CountyMap:
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
     """Join segments (State-County, segment, distance) to counties (State-County index: CensusId, State,
     County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently."""
-    joined = segments.set_index(KEY_NAME).join(counties, how="left")
+    # Only the columns drawn: segments.csv also has the components, which a join would copy for every row.
+    joined = segments[[KEY_NAME, "segment", "distance"]].set_index(KEY_NAME).join(counties, how="left")
     joined["fips"] = fips_code(joined["CensusId"])
     no_fips = joined["fips"].isna()
     # As "string" (NaN -> <NA>): pandas hashes an object column's NaNs slowly (seconds at a million rows).
     no_shape = ~no_fips & ~joined["fips"].astype("string").isin(list(atlas.counties)).to_numpy(dtype=bool)
-    without_fips = list(joined.index[no_fips])
+    without_fips = joined.index[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
     without_shape = [f"{key} ({fips})" for key, fips in joined.loc[no_shape, "fips"].items()]
     if without_fips or without_shape:
         log.warning(

@@ -175,4 +175,5 @@ def test_segments_are_scored_as_analysis_z_scores_scores_them(results) -> None:
     means = report.segmentation_results.profile_means(results.profiles)
     substantive = results.features[report._substantive(results.features)]
     expected = report.analysis.z_scores(means, substantive)
-    np.testing.assert_allclose(report._z_scores(means, results.features).to_numpy(), expected.to_numpy())
+    statistics = report.county_statistics(results.features)
+    np.testing.assert_allclose(report._z_scores(means, statistics).to_numpy(), expected.to_numpy())
