@@ -23,6 +23,7 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+import PIL.Image
 
 from include.segmentation import analysis, us_map
 from include.segmentation import results as segmentation_results
@@ -276,10 +277,16 @@ PANELS_PER_ROW = 4
 
 
 def _png(figure: plt.Figure) -> bytes:
-    buffer = io.BytesIO()
+    """The figure as a PNG of SCALE × its size in CSS px, in 256 colours: a chart's flat fills, text and
+    antialiasing fit them, at ≈ 40 % of an RGBA PNG's bytes (the report embeds every plot). Median cut, not
+    the faster octree: the octree turns the white background into an off-white box on the white page."""
+    figure.set_dpi(CSS_DPI * SCALE)
     figure.tight_layout()  # cheaper than bbox_inches="tight", which draws the figure twice (and keeps the size)
-    figure.savefig(buffer, format="png", dpi=CSS_DPI * SCALE)
+    figure.canvas.draw()
+    image = PIL.Image.fromarray(np.asarray(figure.canvas.buffer_rgba())).convert("RGB")
     plt.close(figure)
+    buffer = io.BytesIO()
+    image.quantize(256, method=PIL.Image.Quantize.MEDIANCUT).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
 
 

@@ -177,3 +177,10 @@ def test_segments_are_scored_as_analysis_z_scores_scores_them(results) -> None:
     expected = report.analysis.z_scores(means, substantive)
     statistics = report.county_statistics(results.features)
     np.testing.assert_allclose(report._z_scores(means, statistics).to_numpy(), expected.to_numpy())
+
+
+def test_figures_keep_the_pages_white_background(built) -> None:
+    _, plots = built
+    for name, data in plots.items():
+        corner = plt.imread(io.BytesIO(data), format="png")[2, 2, :3]
+        assert corner.tolist() == [1.0, 1.0, 1.0], name  # an off-white figure shows as a grey box on the page
