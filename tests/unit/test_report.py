@@ -118,7 +118,7 @@ def test_above_the_row_limit_each_segment_is_summarised_by_its_closest_farthest_
     segments = results.segments
     assert len(rows) == segments["segment"].nunique()
     for row, (_, counties) in zip(rows, segments.groupby("segment"), strict=True):
-        closest, farthest, sample = (re.findall(r"<li>(.*?) \(", cell) for cell in row.split("<ol>")[1:])
+        closest, farthest, sample = (re.findall(r"<li>(.*?) <span", cell) for cell in row.split("<ol>")[1:])
         assert closest == counties.nsmallest(report.EXTREMES, "distance")["State-County"].tolist()
         assert farthest == counties.nlargest(report.EXTREMES, "distance")["State-County"].tolist()
         assert len(sample) == report.SAMPLE and set(sample) <= set(counties["State-County"])
