@@ -3,8 +3,8 @@
 Mounted by the api-server at /segmentation, linked from the nav ("Segments") and shown as a "Report" tab on
 each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
 credentials, 403 without that access), by bearer token or the UI's session cookie. The run list comes from
-the publish task's Asset events (no S3 call); a report or plot is read from S3, from where that run
-published it, through the DAG's AWS connection. Read-only.
+the publish task's Asset events (no S3 call); a report, plot or the report's `segments.csv` is read from
+S3, from where that run published it, through the DAG's AWS connection. Read-only.
 """
 
 from __future__ import annotations
