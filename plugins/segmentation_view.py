@@ -3,8 +3,8 @@
 Mounted by the api-server at /segmentation, linked from the nav ("Segments") and shown as a "Report" tab on
 each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
 credentials, 403 without that access), by bearer token or the UI's session cookie. The run list comes from
-the publish task's Asset events (no S3 call); a report or plot is read from S3, from where that run
-published it, through the DAG's AWS connection. Read-only.
+the publish task's Asset events (no S3 call); a report, plot or the report's `segments.csv` is read from
+S3, from where that run published it, through the DAG's AWS connection. Read-only.
 """
 
 from __future__ import annotations
@@ -17,11 +17,18 @@ from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessE
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response
+from fastapi.responses import HTMLResponse, Response, StreamingResponse
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
-from include.segmentation_aws.published_runs import RUN_ID, NotPublished, PublishedRun, read_plot, read_report
+from include.segmentation_aws.published_runs import (
+    RUN_ID,
+    NotPublished,
+    PublishedRun,
+    open_segments,
+    read_plot,
+    read_report,
+)
 
 URL_PREFIX = settings.VIEW_URL_PREFIX
 
@@ -30,9 +37,10 @@ PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
 # A report is a self-contained page with inline script (sort, filter) and style and data: images. It is
-# sandboxed (an opaque origin: no Airflow cookies, storage or same-origin API) and may not reach the network.
+# sandboxed (an opaque origin: no Airflow cookies, storage or same-origin API) and may not reach the network;
+# a link the reader follows may download (its `segments.csv` link: Chromium blocks downloads from a sandbox).
 REPORT_POLICY = (
-    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "sandbox allow-scripts allow-downloads; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
     "img-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 PLOT_POLICY = "default-src 'none'; sandbox"
@@ -103,7 +111,18 @@ def plot(run_id: str, name: str) -> Response:
     return Response(data, media_type="image/png", headers={"Content-Security-Policy": PLOT_POLICY})
 
 
-def _serve(run_id: str, read) -> bytes:
+@app.get("/runs/{run_id}/segments.csv")
+def segments(run_id: str) -> StreamingResponse:
+    """The run's segments.csv, which its report links (relative href, as beside report.html in S3), streamed."""
+    chunks = _serve(run_id, open_segments)
+    return StreamingResponse(
+        chunks,
+        media_type="text/csv; charset=utf-8",
+        headers={"Content-Security-Policy": PLOT_POLICY, "Content-Disposition": 'attachment; filename="segments.csv"'},
+    )
+
+
+def _serve(run_id: str, read):
     if not RUN_ID.fullmatch(run_id):
         raise HTTPException(status_code=404, detail="No such run")
     try:

@@ -3,16 +3,41 @@
 from __future__ import annotations
 
 import numpy as np
+import pandas as pd
 from sklearn.cluster import KMeans
 
 from include.sagemaker_formats.artifacts import PCAModel
 from include.segmentation import analysis, census, report, results
-from include.segmentation.synthetic import synthetic_census
+from include.segmentation.scaling import MinMaxScaling
+from include.segmentation.synthetic import MAX_COUNTIES, synthetic_census
+
+KMEANS_FIT_ROWS = 20_000  # K-Means is fitted on at most this many rows, then every row is assigned
+
+
+def census_rows(rows: int) -> pd.DataFrame:
+    """A synthetic census of any size: blocks of synthetic_census (seed = block number). Rows past the first block
+    get CensusIds that are no county FIPS code (7 digits) and County names suffixed with their block, as a file of
+    areas finer than counties would have; the first block is the real-looking county file."""
+    blocks = []
+    for block, start in enumerate(range(0, rows, MAX_COUNTIES)):
+        frame = synthetic_census(min(MAX_COUNTIES, rows - start), seed=block, missing_rows=2 if block == 0 else 0)
+        if block:
+            frame["CensusId"] = 1_000_000 + start + np.arange(len(frame))
+            frame["County"] = frame["County"] + f" #{block}"
+        blocks.append(frame)
+    return pd.concat(blocks, ignore_index=True)
 
 
 def synthetic_run(counties: int = 300, k: int = 4) -> report.RunResults:
-    """PCA by numpy and K-Means by scikit-learn on a synthetic census, shaped like published results."""
-    prepared = census.prepare(synthetic_census(counties).to_csv(index=False).encode(), "s3://b/census.csv", k=k)
+    """PCA by numpy and K-Means by scikit-learn on a synthetic census, shaped like published results. Up to
+    MAX_COUNTIES rows the census goes through census.prepare as a CSV; above, through census.clean directly
+    (a million-row CSV round trip would be most of the time)."""
+    if counties <= MAX_COUNTIES:
+        prepared = census.prepare(synthetic_census(counties).to_csv(index=False).encode(), "s3://b/census.csv", k=k)
+    else:
+        cleaned = census.clean(census_rows(counties))
+        scaling = MinMaxScaling.fit(cleaned.features)
+        prepared = census.PreparedCensus(counties, cleaned.features, scaling, cleaned.dropped, cleaned.counties)
     x = prepared.scaled.astype("float64")
     mean = x.mean(axis=0)
     _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
@@ -20,10 +45,16 @@ def synthetic_run(counties: int = 300, k: int = 4) -> report.RunResults:
     variance = analysis.summarise_variance(model.singular_values, 0.8)
     n = variance.n_components
     components = results.components_frame(prepared.features.index, analysis.project(x, model, n))
-    kmeans = KMeans(k, n_init=4, random_state=0).fit(components.to_numpy())
-    distances = np.linalg.norm(components.to_numpy()[:, None] - kmeans.cluster_centers_[None], axis=2).min(axis=1)
+    points = components.to_numpy()
+    if len(points) > KMEANS_FIT_ROWS:
+        fitted = points[np.random.default_rng(0).choice(len(points), KMEANS_FIT_ROWS, replace=False)]
+    else:
+        fitted = points
+    kmeans = KMeans(k, n_init=4, random_state=0).fit(fitted)
+    distances = kmeans.transform(points)  # (rows, k) to every centroid
     segments = results.segments_frame(
-        components, {"closest_cluster": kmeans.labels_[:, None], "distance_to_cluster": distances[:, None]}
+        components,
+        {"closest_cluster": distances.argmin(axis=1)[:, None], "distance_to_cluster": distances.min(axis=1)[:, None]},
     )
     training = {"job_name": "job", "model_artifact": "s3://b/m", "billable_seconds": 3}
     counts = {"rows_in": counties, "rows": len(prepared.features), "features": 34, "input_sha256": "ab" * 32}

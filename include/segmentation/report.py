@@ -9,6 +9,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import struct
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,14 +23,21 @@ import matplotlib.pyplot as plt
 import matplotlib.ticker
 import numpy as np
 import pandas as pd
+import PIL.Image
 
 from include.segmentation import analysis, us_map
 from include.segmentation import results as segmentation_results
-from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, SUBSTANTIVE, UNITS
+from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, PERCENT_COLUMNS, POPULATION, SUBSTANTIVE, UNITS
 
 EDA_GROUPS = ("commuting", "employment type", "race/ethnicity", "income/poverty")
 TOP_WEIGHTS = 8  # features shown per component
 LABEL_FEATURES = 3  # features in a segment's generated label
+# Up to this many rows the county table lists every one (sortable, filterable in the page); above it a browser
+# would choke on the table, so the page summarises each segment and links the full data instead.
+TABLE_ROWS = 5_000
+EXTREMES = 5  # per segment, above TABLE_ROWS: the counties closest to and farthest from its centroid
+SAMPLE = 5  # per segment, above TABLE_ROWS: counties drawn at random (fixed seed: the same page every build)
+FULL_DATA = "segments.csv"  # published next to report.html: a relative link works wherever the pair is
 
 
 @dataclass(frozen=True)
@@ -46,29 +54,85 @@ class RunResults:
     counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
 
 
-def segment_labels(profiles: pd.DataFrame, features: pd.DataFrame, top: int = LABEL_FEATURES) -> dict[int, str]:
+def segment_labels(
+    profiles: pd.DataFrame,
+    features: pd.DataFrame,
+    top: int = LABEL_FEATURES,
+    statistics: CountyStatistics | None = None,
+) -> dict[int, str]:
     """A label per segment from the features that most set it apart: z-scores of its counties' mean against
     all counties (mean and spread over counties), e.g. "high Transit · high Income · low Drive"."""
     labels = {}
     means = segmentation_results.profile_means(profiles)
-    scored = analysis.z_scores(means, features[_substantive(features)])
+    scored = _z_scores(means, statistics or county_statistics(features))
     for (_, scores), segment in zip(scored.iterrows(), means["segment"], strict=True):
         strongest = analysis.by_magnitude(scores, top)
         labels[int(segment)] = " · ".join(f"{'high' if z > 0 else 'low'} {f}" for f, z in strongest.items())
     return labels
 
 
-def distinguishing_features(profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5) -> dict[int, list[dict]]:
-    """Per segment, the features furthest from the mean over all counties: its counties' mean, that mean, z."""
-    mean, result = features.mean(), {}
+def distinguishing_features(
+    profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5, statistics: CountyStatistics | None = None
+) -> dict[int, list[dict]]:
+    """Per segment, the `top` features furthest from all counties (z of its counties' mean, over counties), each
+    with the segment's value and the reference it is set against, in census units: for a percentage, both
+    population-weighted (weighted by TotalPop: a share of people, not of counties); otherwise means over counties.
+    """
+    statistics = statistics or county_statistics(features)
     means = segmentation_results.profile_means(profiles)
-    scored = analysis.z_scores(means, features[_substantive(features)])
-    for (_, z), (_, profile) in zip(scored.iterrows(), means.iterrows(), strict=True):
+    scored, result = _z_scores(means, statistics), {}
+    for (_, z), (_, profile) in zip(scored.iterrows(), profiles.iterrows(), strict=True):
         result[int(profile["segment"])] = [
-            {"feature": f, "value": _human(profile[f], f), "population": _human(mean[f], f), "z": float(score)}
+            {
+                "feature": f,
+                "value": _human(profile[segmentation_results.profile_column(f, _statistic(f))], f),
+                "population": _human(statistics.reference[f], f),
+                "weighted": f in PERCENT_COLUMNS,
+                "z": float(score),
+            }
             for f, score in analysis.by_magnitude(z, top).items()
         ]
     return result
+
+
+@dataclass(frozen=True)
+class CountyStatistics:
+    """Per feature (features,), over all counties: the mean, the spread (standard deviation, ddof 0; 1 for a
+    constant feature, as analysis.z_scores) and the population reference a segment is set against."""
+
+    mean: pd.Series
+    spread: pd.Series
+    reference: pd.Series
+
+
+def county_statistics(features: pd.DataFrame) -> CountyStatistics:
+    """One pass of numpy over (counties, 34) features: pandas' std alone takes seconds at a million rows."""
+    values = features.to_numpy(dtype="float64")  # one float64 block: a view, not a copy
+    mean, spread = values.mean(axis=0), values.std(axis=0)
+    spread[spread == 0] = 1.0
+    weights = features[POPULATION].to_numpy(dtype="float64")
+    weighted = weights @ values / weights.sum()
+    # Percentages as a share of all people (county values weighted by TotalPop); head counts, dollars, minutes
+    # as the mean over counties.
+    reference = np.where(features.columns.isin(PERCENT_COLUMNS), weighted, mean)
+    return CountyStatistics(*(pd.Series(v, index=features.columns) for v in (mean, spread, reference)))
+
+
+def population_reference(features: pd.DataFrame) -> pd.Series:
+    """(features,) what a segment is set against: percentages as a share of all people (county values weighted
+    by TotalPop), the other features (head counts, dollars, minutes) as the mean over counties."""
+    return county_statistics(features).reference
+
+
+def _statistic(feature: str) -> str:
+    """The segment_profiles.csv statistic that matches population_reference for `feature`."""
+    return "pop-weighted mean" if feature in PERCENT_COLUMNS else "mean"
+
+
+def _z_scores(means: pd.DataFrame, statistics: CountyStatistics) -> pd.DataFrame:
+    """analysis.z_scores of the substantive features, from statistics computed once. means: (k, ≥ d) -> (k, d)."""
+    names = [c for c in statistics.mean.index if c in SUBSTANTIVE]
+    return (means[names].astype("float64") - statistics.mean[names]) / statistics.spread[names]
 
 
 def _substantive(features: pd.DataFrame) -> list[str]:
@@ -109,7 +173,8 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     plots["plots/segment_sizes.png"] = _sizes_plot(results.centroids)
     plots["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
 
-    labels = segment_labels(results.profiles, results.features)
+    statistics = county_statistics(results.features)
+    labels = segment_labels(results.profiles, results.features, statistics=statistics)
     segment_map, plots["plots/segment_map.png"] = _segment_map(results, labels)
     context = {
         "run": results.run,
@@ -136,44 +201,112 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
             }
             for row in results.profiles.itertuples()
         ],
-        "distinguishing": distinguishing_features(results.profiles, results.features),
-        "counties": [
-            {**county, "label": labels[int(county["segment"])]}
-            for county in results.segments[[KEY_NAME, "segment", "distance"]].to_dict("records")
-        ],
-        "images": {name: base64.b64encode(data).decode() for name, data in plots.items()},
+        "distinguishing": distinguishing_features(results.profiles, results.features, statistics=statistics),
+        "county_table": county_table(results.segments, labels),
+        "full_data": FULL_DATA,
+        "images": {name: _image(data) for name, data in plots.items()},
         "segment_map": segment_map,
     }
     html = _TEMPLATE.render(**context)
     return html, plots
 
 
+def county_table(segments: pd.DataFrame, labels: dict[int, str]) -> dict:
+    """The page's county section from segments.csv (State-County, segment, distance, …).
+
+    Up to TABLE_ROWS rows: {"complete": True, "rows": every county with its segment label}. Above:
+    {"complete": False, "rows": count, "segments": per segment its counties, median and largest distance, and
+    its EXTREMES closest and farthest counties and SAMPLE random ones}; the page links FULL_DATA for the rest.
+    """
+    frame = segments[[KEY_NAME, "segment", "distance"]]
+    if len(frame) <= TABLE_ROWS:
+        rows = [{**county, "label": labels[int(county["segment"])]} for county in frame.to_dict("records")]
+        return {"complete": True, "rows": rows}
+    ordered = frame.sort_values(["segment", "distance"], kind="stable")
+    shuffled = frame.iloc[np.random.default_rng(0).permutation(len(frame))]
+    parts = {
+        "closest": ordered.groupby("segment").head(EXTREMES),
+        "farthest": ordered.groupby("segment").tail(EXTREMES).iloc[::-1],  # farthest first
+        "sample": shuffled.groupby("segment").head(SAMPLE).sort_values(["segment", "distance"]),
+    }
+    summary = frame.groupby("segment")["distance"].agg(["size", "median", "max"])
+    listed = {name: dict(list(part.groupby("segment"))) for name, part in parts.items()}
+    per_segment = [
+        {
+            "segment": int(segment),
+            "label": labels[int(segment)],
+            "counties": int(row["size"]),
+            "median": float(row["median"]),
+            "max": float(row["max"]),
+            **{name: listed[name][segment][[KEY_NAME, "distance"]].to_dict("records") for name in parts},
+        }
+        for segment, row in summary.iterrows()
+    ]
+    return {"complete": False, "rows": len(frame), "segments": per_segment}
+
+
 def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, bytes]:
     """The county map: ({"svg": inline SVG markup, "colours", "drawn", "without_fips", "without_shape",
-    "not_drawn"}, PNG bytes)."""
+    "not_drawn": the first us_map.LISTED of each kind, "not_drawn_total"}, PNG bytes)."""
     atlas = us_map.load_atlas()
     drawn = us_map.county_map(results.segments, results.counties, atlas)
+    listed = us_map.LISTED
     context = {
         "svg": markupsafe.Markup(us_map.map_svg(drawn.drawn, atlas, labels)),  # built from escaped parts
         "colours": us_map.segment_colours(list(labels)),
         "drawn": len(drawn.drawn),
-        "without_fips": drawn.without_fips,
-        "without_shape": drawn.without_shape,
-        "not_drawn": drawn.without_shape + [f"{key} (no FIPS code)" for key in drawn.without_fips],
+        "without_fips": len(drawn.without_fips),
+        "without_shape": len(drawn.without_shape),
+        # Bounded: a million rows without a county code must not become a million names on the page.
+        "not_drawn": drawn.without_shape[:listed] + [f"{key} (no FIPS code)" for key in drawn.without_fips[:listed]],
+        "not_drawn_total": len(drawn.without_shape) + len(drawn.without_fips),
     }
     return context, us_map.map_png(drawn.drawn, atlas, labels)
 
 
+def _image(png: bytes) -> dict:
+    """A PNG for the page: its data (base64) and its size in CSS px, the 1× size of a PNG drawn at 2×."""
+    width, height = struct.unpack(">II", png[16:24])  # the IHDR chunk, right after the 8-byte signature
+    return {"data": base64.b64encode(png).decode(), "width": width // SCALE, "height": height // SCALE}
+
+
+CSS_DPI = 100  # figure inches to CSS px: a figure of w inches is shown w × 100 px wide
+SCALE = 2  # PNGs hold SCALE device px per CSS px: crisp on HiDPI screens, shown at their 1× size by the page
+PAGE_INCHES = 11.0  # the report's 1,100 px column: figures are drawn at the size they are shown
+PANELS_PER_ROW = 4
+
+
 def _png(figure: plt.Figure) -> bytes:
-    buffer = io.BytesIO()
-    figure.tight_layout()  # cheaper than bbox_inches="tight", which draws the figure twice
-    figure.savefig(buffer, format="png", dpi=100)
+    """The figure as a PNG of SCALE × its size in CSS px, in 256 colours: a chart's flat fills, text and
+    antialiasing fit them, at ≈ 40 % of an RGBA PNG's bytes (the report embeds every plot). Median cut, not
+    the faster octree: the octree turns the white background into an off-white box on the white page."""
+    figure.set_dpi(CSS_DPI * SCALE)
+    figure.tight_layout()  # cheaper than bbox_inches="tight", which draws the figure twice (and keeps the size)
+    figure.canvas.draw()
+    image = PIL.Image.fromarray(np.asarray(figure.canvas.buffer_rgba())).convert("RGB")
     plt.close(figure)
+    buffer = io.BytesIO()
+    image.quantize(256, method=PIL.Image.Quantize.MEDIANCUT).save(buffer, format="PNG", optimize=True)
     return buffer.getvalue()
 
 
-PAGE_INCHES = 11.0  # the report's 1,100 px column at the PNGs' 100 dpi: drawn at the size it is shown
-PANELS_PER_ROW = 4
+@dataclass(frozen=True)
+class Histogram:
+    """One feature's distribution over counties: (bins,) counts and (bins + 1,) edges, in the feature's unit."""
+
+    counts: np.ndarray
+    edges: np.ndarray
+    logarithmic: bool
+
+
+def feature_histogram(values: np.ndarray, unit: str, bins: int = 30) -> Histogram:
+    """Counts of (rows,) values in `bins` bins, by np.histogram: only these aggregates are drawn, so a million
+    rows cost one pass. Head counts and dollars span orders of magnitude between counties: log-spaced bins."""
+    values = np.asarray(values, dtype="float64")
+    low, high = float(values.min()), float(values.max())
+    logarithmic = unit in ("people", "US$") and low > 0 and high > low
+    counts, edges = np.histogram(values, bins=np.geomspace(low, high, bins + 1) if logarithmic else bins)
+    return Histogram(counts, edges, logarithmic)
 
 
 def _histograms(features: pd.DataFrame, group: str) -> bytes:
@@ -181,17 +314,13 @@ def _histograms(features: pd.DataFrame, group: str) -> bytes:
     rows = -(-len(columns) // PANELS_PER_ROW)
     figure, axes = plt.subplots(rows, PANELS_PER_ROW, figsize=(PAGE_INCHES, 2.6 * rows), squeeze=False)
     for axis, column in zip(axes.flat, columns, strict=False):
-        values = features[column].to_numpy(dtype="float64")
         unit = UNITS.get(column, "")
-        # Head counts and dollars span orders of magnitude between counties: binned on a log scale.
-        logarithmic = unit in ("people", "US$") and values.min() > 0
-        bins = np.geomspace(values.min(), values.max(), 31) if logarithmic else 30
-        counts, edges = np.histogram(values, bins=bins)
-        axis.stairs(counts, edges, fill=True, color="#4477aa")  # one artist, not 30 bars: fast to draw
-        if logarithmic:
+        histogram = feature_histogram(features[column].to_numpy(), unit)
+        axis.stairs(histogram.counts, histogram.edges, fill=True, color="#4477aa")  # one artist, not 30 bars
+        if histogram.logarithmic:
             axis.set_xscale("log")
         axis.set_title(column, fontsize=10)
-        axis.set_xlabel(f"{unit}{' (log scale)' if logarithmic else ''}", fontsize=9)
+        axis.set_xlabel(f"{unit}{' (log scale)' if histogram.logarithmic else ''}", fontsize=9)
         axis.set_ylabel("counties", fontsize=9)
         axis.tick_params(labelsize=8)
         axis.xaxis.set_major_formatter(_tick_format(unit))

@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 ATLAS_FILE = Path(__file__).parent / "data" / "us-atlas" / "counties-albers-10m.json"
 # Paul Tol's "muted" qualitative scheme: distinguishable with the common colour-vision deficiencies.
 PALETTE = ("#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499")
+LISTED = 20  # counties named in a log line or on the page per kind of "not drawn"; the rest are counted
 NO_DATA = "#dddddd"  # counties on the map that the run has no segment for
 Rings = list[np.ndarray]  # each ring (n_points, 2) float64 px, closed (last point = first)
 
@@ -47,6 +48,8 @@ class Atlas:
     county_names: dict[str, str]  # every county of the file, with or without an area
     states: dict[str, Rings]  # 2-digit FIPS -> rings
     state_names: dict[str, str]
+    state_mesh: list[np.ndarray]  # every arc of a state outline once, (n_points, 2) px: a border two states share
+    # is one line, not two (the states' own rings would draw it twice)
     bounds: tuple[float, float, float, float]  # x0, y0, x1, y1 px of every county point
 
 
@@ -70,10 +73,35 @@ def decode(topology: dict) -> Atlas:
     # At 1:10M a few small independent cities are a point or a line (no area): no shape to draw.
     counties = {fips: rings for fips, rings in counties.items() if max(abs(_area(r)) for r in rings) > 0}
     states, state_names = shapes("states")
+    used = {i if i >= 0 else ~i for g in topology["objects"]["states"]["geometries"] for i in _arc_indices(g)}
+    state_mesh = _chain([arcs[i] for i in sorted(used)])
     points = np.concatenate([ring for rings in counties.values() for ring in rings])
     x0, y0 = points.min(axis=0).tolist()
     x1, y1 = points.max(axis=0).tolist()
-    return Atlas(counties, county_names, states, state_names, (x0, y0, x1, y1))
+    return Atlas(counties, county_names, states, state_names, state_mesh, (x0, y0, x1, y1))
+
+
+def _chain(lines: list[np.ndarray]) -> list[np.ndarray]:
+    """Consecutive lines (n_points, 2) joined where one ends where the next starts or ends: fewer, longer lines
+    (each SVG move costs an absolute point)."""
+    chained = [lines[0]] if lines else []
+    for line in lines[1:]:
+        last = chained[-1]
+        if np.array_equal(last[-1], line[0]):
+            chained[-1] = np.concatenate([last, line[1:]])
+        elif np.array_equal(last[-1], line[-1]):
+            chained[-1] = np.concatenate([last, line[::-1][1:]])
+        else:
+            chained.append(line)
+    return chained
+
+
+def _arc_indices(geometry: dict) -> list[int]:
+    """Every arc index a Polygon or MultiPolygon geometry uses (`~i` for arc i reversed); none if it has no arcs."""
+    if not geometry.get("arcs"):
+        return []
+    polygons = geometry["arcs"] if geometry["type"] == "MultiPolygon" else [geometry["arcs"]]
+    return [i for polygon in polygons for ring in polygon for i in ring]
 
 
 @functools.cache
@@ -102,22 +130,30 @@ class CountyMap:
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
     """Join segments (State-County, segment, distance) to counties (State-County index: CensusId, State,
     County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently."""
-    joined = segments.set_index(KEY_NAME).join(counties, how="left")
+    # Only the columns drawn: segments.csv also has the components, which a join would copy for every row.
+    joined = segments[[KEY_NAME, "segment", "distance"]].set_index(KEY_NAME).join(counties, how="left")
     joined["fips"] = fips_code(joined["CensusId"])
     no_fips = joined["fips"].isna()
-    no_shape = ~no_fips & ~joined["fips"].isin(atlas.counties.keys())
-    without_fips = list(joined.index[no_fips])
+    # As "string" (NaN -> <NA>): pandas hashes an object column's NaNs slowly (seconds at a million rows).
+    no_shape = ~no_fips & ~joined["fips"].astype("string").isin(list(atlas.counties)).to_numpy(dtype=bool)
+    without_fips = joined.index[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
     without_shape = [f"{key} ({fips})" for key, fips in joined.loc[no_shape, "fips"].items()]
     if without_fips or without_shape:
         log.warning(
             "county map: %d counties without a FIPS code (%s), %d without a shape in us-atlas (%s)",
             len(without_fips),
-            ", ".join(without_fips) or "none",
+            _first(without_fips),
             len(without_shape),
-            ", ".join(without_shape) or "none",
+            _first(without_shape),
         )
     drawn = joined.loc[~no_fips & ~no_shape, ["fips", "State", "County", "segment", "distance"]]
     return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape)
+
+
+def _first(keys: list[str], listed: int = LISTED) -> str:
+    """The first `listed` keys, comma-separated, and how many more: one bounded log line for any count."""
+    more = f" and {len(keys) - listed:,} more" if len(keys) > listed else ""
+    return (", ".join(keys[:listed]) or "none") + more
 
 
 def segment_colours(segments: list[int]) -> dict[int, str]:
@@ -139,7 +175,7 @@ def map_png(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> bytes:
 
     matplotlib.use("Agg")  # no display: render to files only
     import matplotlib.pyplot as plt
-    from matplotlib.collections import PathCollection
+    from matplotlib.collections import LineCollection, PathCollection
     from matplotlib.patches import Patch
 
     colours = segment_colours(list(labels))
@@ -154,11 +190,7 @@ def map_png(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> bytes:
             linewidths=0.1,
         )
     )
-    axis.add_collection(
-        PathCollection(
-            [_path(r) for r in atlas.states.values()], facecolors="none", edgecolors="#333333", linewidths=0.5
-        )
-    )
+    axis.add_collection(LineCollection(atlas.state_mesh, colors="#333333", linewidths=0.5))
     x0, y0, x1, y1 = atlas.bounds
     axis.set_xlim(x0, x1)
     axis.set_ylim(y1, y0)  # the atlas's y points down
@@ -179,7 +211,7 @@ def map_png(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> bytes:
 def map_svg(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> str:
     """An inline <svg>: one <path> per drawn county (data-fips, data-segment, a <title> shown on hover:
     "County, State — segment N: label — distance d"), a grey one without data-segment per atlas county
-    the run has no segment for, then the state outlines as one path.
+    the run has no segment for, then the state outlines as one path (the mesh: each border drawn once).
     Coordinates are rounded to 0.1 px and written relative (SVG `l`) to keep the markup small."""
     colours = segment_colours(list(labels))
     x0, y0, x1, y1 = (round(v) for v in atlas.bounds)
@@ -205,7 +237,7 @@ def map_svg(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> str:
         shape = _svg_path(atlas.counties[fips])
         parts.append(f'<path data-fips="{fips}" fill="{NO_DATA}" d="{shape}"><title>{title}</title></path>')
     parts.append("</g>")
-    states = "".join(_svg_path(rings) for rings in atlas.states.values())
+    states = "".join(_svg_line(line) for line in atlas.state_mesh)
     parts.append(f'<path id="map-states" fill="none" stroke="#333" stroke-width="0.5" d="{states}"/>')
     parts.append("</svg>")
     return "\n".join(parts)
@@ -245,3 +277,14 @@ def _svg_path(rings: Rings) -> str:
         moves = " ".join(f"{dx / 10:g} {dy / 10:g}" for dx, dy in steps.tolist())
         out.append(f"M{start[0]:g} {start[1]:g}l{moves}z")
     return "".join(out)
+
+
+def _svg_line(line: np.ndarray) -> str:
+    """SVG path data of an open line (n_points, 2) px: an absolute move, then relative lines in tenths of a px."""
+    tenths = np.round(line * 10).astype(np.int64)
+    steps = np.diff(tenths, axis=0)
+    steps = steps[(steps != 0).any(axis=1)]
+    if not len(steps):  # rounds to a point: nothing to draw
+        return ""
+    moves = " ".join(f"{dx / 10:g} {dy / 10:g}" for dx, dy in steps.tolist())
+    return f"M{tenths[0][0] / 10:g} {tenths[0][1] / 10:g}l{moves}"

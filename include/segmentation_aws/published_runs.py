@@ -9,6 +9,7 @@ necessarily who opens the page. Takes a boto3 S3 client; no Airflow imports.
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -23,6 +24,11 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (≈ 100 kB), small enough that a planted object cannot exhaust the api-server's memory.
 MAX_REPORT_BYTES = 64 << 20
 MAX_PLOT_BYTES = 8 << 20
+# segments.csv is ≈ 100 bytes a row (≈ 100 MB at a million rows): streamed in chunks, never held whole.
+MAX_SEGMENTS_BYTES = 1 << 30
+SEGMENTS_CHUNK = 1 << 20
+# The header every segments.csv starts with (results.segments_frame), then the components c_1…c_n.
+SEGMENTS_HEADER = b"State-County,segment,distance,c_1"
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/((?:[^/]+/)*)runs/([^/]+)/")
 
 
@@ -97,7 +103,39 @@ def read_plot(s3, run: PublishedRun, name: str) -> bytes:
     return data
 
 
-def _read(s3, run: PublishedRun, name: str, max_bytes: int) -> bytes:
+def open_segments(s3, run: PublishedRun) -> Iterator[bytes]:
+    """The run's segments.csv (≤ MAX_SEGMENTS_BYTES) as chunks of ≤ SEGMENTS_CHUNK bytes. Refused (NotPublished)
+    before the first chunk is handed out unless the file starts with SEGMENTS_HEADER; a body longer than its
+    bound stops the stream with an error (the client sees a cut-off download, never more than the bound)."""
+    name = "segments.csv"
+    answer = _get(s3, run, name, MAX_SEGMENTS_BYTES)
+    body = answer["Body"]
+    try:
+        first = body.read(SEGMENTS_CHUNK)
+    except BaseException:
+        body.close()
+        raise
+    if not first.startswith(SEGMENTS_HEADER):
+        body.close()
+        raise NotPublished(f"{name} of run {run.run_id} is not a segments table")
+
+    def chunks() -> Iterator[bytes]:
+        sent = len(first)
+        try:
+            yield first
+            while chunk := body.read(SEGMENTS_CHUNK):
+                sent += len(chunk)
+                if sent > MAX_SEGMENTS_BYTES:  # a body whose length header was wrong
+                    raise NotPublished(f"{name} of run {run.run_id} is larger than {MAX_SEGMENTS_BYTES:,} bytes")
+                yield chunk
+        finally:
+            body.close()
+
+    return chunks()
+
+
+def _get(s3, run: PublishedRun, name: str, max_bytes: int) -> dict:
+    """The get_object answer for the run's file `name`, refused when missing or above `max_bytes` by its length."""
     key = run.prefix + name
     try:
         answer = s3.get_object(Bucket=run.bucket, Key=key)
@@ -106,10 +144,15 @@ def _read(s3, run: PublishedRun, name: str, max_bytes: int) -> bytes:
         if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"):
             raise NotPublished(f"no {name} for run {run.run_id}") from error
         raise
-    body = answer["Body"]
+    if answer.get("ContentLength", 0) > max_bytes:
+        answer["Body"].close()
+        raise NotPublished(f"{name} of run {run.run_id} is {answer['ContentLength']:,} bytes, above {max_bytes:,}")
+    return answer
+
+
+def _read(s3, run: PublishedRun, name: str, max_bytes: int) -> bytes:
+    body = _get(s3, run, name, max_bytes)["Body"]
     try:
-        if answer.get("ContentLength", 0) > max_bytes:
-            raise NotPublished(f"{name} of run {run.run_id} is {answer['ContentLength']:,} bytes, above {max_bytes:,}")
         data = body.read(max_bytes + 1)  # also bounds a body whose length header was wrong
     finally:
         body.close()

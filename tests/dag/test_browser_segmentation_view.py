@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from include.segmentation import report
+from include.segmentation import results as results_module
 from include.segmentation_aws.published_runs import run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, record_publication, running_api_server
@@ -63,6 +64,7 @@ def published_report(airflow_db, clients) -> tuple[str, int]:
     s3.put_object(Bucket=bucket, Key=prefix + "report.html", Body=html.encode())
     for name, data in plots.items():
         s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
+    s3.put_object(Bucket=bucket, Key=prefix + "segments.csv", Body=results_module.csv_bytes(results.segments))
     record_publication(run_summary({**results.run, "run_id": run_id}, f"s3://{bucket}/{prefix}"))
     return run_id, len(results.segments)
 
@@ -125,6 +127,12 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         assert first >= second
         page.locator("#counties").scroll_into_view_if_needed()
         page.screenshot(path=SCREENSHOTS / "5-report-counties-sorted.png")
+        # The full data: the report's relative link, from inside its sandbox, downloads the run's segments.csv.
+        with page.expect_download() as download:
+            page.locator("#full-data").click()
+        assert download.value.suggested_filename == "segments.csv"
+        lines = Path(download.value.path()).read_text().splitlines()
+        assert lines[0].startswith("State-County,segment,distance,c_1") and len(lines) == counties + 1
 
         counties_drawn = page.locator("#segment-map #map-counties path[data-segment]")
         # Puerto Rico's 78 municipios and three Virginia cities (a point at 1:10M) have no shape; the page says so.

@@ -19,6 +19,7 @@ pytestmark = pytest.mark.slow
 
 RUN_ID = "manual__2026-11-23T02:00:00+00:00"
 HOSTILE = "<script>alert(1)</script>"
+SEGMENTS_CSV = b"State-County,segment,distance,c_1\nAlabama-Autauga,2,0.25,-0.5\n"
 
 
 def _airflow_env(aws_env: dict, **extra: str) -> dict:
@@ -58,6 +59,9 @@ def published(airflow_db, clients) -> dict[str, str]:
         key = f"{prefix}runs/{run_id}/"
         s3.put_object(Bucket=name, Key=key + "report.html", Body=f"<h1>report of {run_id}</h1>".encode())
         s3.put_object(Bucket=name, Key=key + "plots/segment_sizes.png", Body=PNG_MAGIC + b"image")
+        # The other run's segments.csv is not a segments table: refused, not served as one.
+        table = SEGMENTS_CSV if run_id == RUN_ID else HOSTILE.encode()
+        s3.put_object(Bucket=name, Key=key + "segments.csv", Body=table)
         s3.put_object(Bucket=name, Key=key + "plots/not_an_image.png", Body=HOSTILE.encode())
     hostile = run_summary({**run, "run_id": "manual__hostile"}, f"s3://{bucket}/x/runs/manual__hostile/")
     record_publication({**hostile, "n_components": HOSTILE, "k": HOSTILE})  # refused: not counts
@@ -73,6 +77,7 @@ def test_every_route_needs_read_access_to_the_dags_runs(aws_env, published, tmp_
         "/segmentation/",
         f"/segmentation/runs/{RUN_ID}/report",
         f"/segmentation/runs/{RUN_ID}/plots/segment_sizes.png",
+        f"/segmentation/runs/{RUN_ID}/segments.csv",
     ]
     with running_api_server(aws_env, tmp_path) as base:
         viewer, nobody = api_token(base, "viewer"), api_token(base, "nobody")
@@ -107,12 +112,19 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
             status, headers, report = http_response(f"{base}/segmentation/runs/{run_id}/report", auth)
             assert (status, report) == (200, f"<h1>report of {run_id}</h1>".encode())
             policy = headers["content-security-policy"]
-            assert policy.startswith("sandbox allow-scripts;") and "connect-src 'none'" in policy
+            assert policy.startswith("sandbox allow-scripts allow-downloads;") and "connect-src 'none'" in policy
             assert headers["x-content-type-options"] == "nosniff"
 
         status, headers, plot = http_response(f"{base}/segmentation/runs/{RUN_ID}/plots/segment_sizes.png", auth)
         assert (status, headers["content-type"], plot) == (200, "image/png", PNG_MAGIC + b"image")
+        # The report's relative link to segments.csv resolves here: the run's published file, as a download.
+        status, headers, table = http_response(f"{base}/segmentation/runs/{RUN_ID}/segments.csv", auth)
+        assert (status, headers["content-type"], table) == (200, "text/csv; charset=utf-8", SEGMENTS_CSV)
+        assert headers["content-disposition"] == 'attachment; filename="segments.csv"'
+        assert headers["content-security-policy"] == "default-src 'none'; sandbox"
         refused = (
+            f"/runs/{RUN_ID}-other/segments.csv",  # not a segments table
+            "/runs/manual__hostile/segments.csv",
             f"/runs/{RUN_ID}/plots/not_an_image.png",
             f"/runs/{RUN_ID}/plots/missing.png",
             "/runs/manual__hostile/report",

@@ -82,3 +82,21 @@ def test_an_oversized_file_is_refused_without_reading_it_whole(s3, bucket, monke
     run = _published(s3, bucket, {"report.html": b"x" * 1001})
     with pytest.raises(NotPublished, match="above 1,000"):
         read_report(s3, run)
+
+
+def test_segments_csv_streams_in_bounded_chunks_and_only_when_it_is_a_segments_table(s3, bucket, monkeypatch) -> None:
+    monkeypatch.setattr(published_runs, "SEGMENTS_CHUNK", 64)
+    table = b"State-County,segment,distance,c_1\n" + b"".join(b"Texas-Travis %d,1,0.5,0.25\n" % i for i in range(50))
+    run = _published(s3, bucket, {"segments.csv": table})
+    chunks = list(published_runs.open_segments(s3, run))
+    assert b"".join(chunks) == table and max(map(len, chunks)) == 64
+    _published(s3, bucket, {"segments.csv": b"<html><script>alert(1)</script>"})
+    with pytest.raises(NotPublished, match="not a segments table"):
+        published_runs.open_segments(s3, run)
+
+
+def test_an_oversized_segments_csv_is_refused_before_its_first_chunk(s3, bucket, monkeypatch) -> None:
+    monkeypatch.setattr(published_runs, "MAX_SEGMENTS_BYTES", 100)
+    run = _published(s3, bucket, {"segments.csv": published_runs.SEGMENTS_HEADER + b"\n" + b"x" * 100})
+    with pytest.raises(NotPublished, match="above 100"):
+        published_runs.open_segments(s3, run)

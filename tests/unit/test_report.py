@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import io
 import re
 
 import matplotlib.pyplot as plt
+import numpy as np
 import pytest
 
 from include.segmentation import report, us_map
@@ -93,3 +95,92 @@ def test_a_component_is_described_by_its_heaviest_signed_weights() -> None:
 
     weights = pd.Series({"Drive": 0.6, "Transit": -0.5, "Walk": 0.05, "Carpool": 0.3}, name="c_1")
     assert report.describe_component(weights) == "+Drive, +Carpool vs −Transit"
+
+
+def _county_section(html: str) -> str:
+    return html.split('<section id="counties">', 1)[1].split("</section>", 1)[0]
+
+
+def test_the_county_section_links_the_full_data_next_to_the_report(built) -> None:
+    html, _ = built
+    assert f'<a id="full-data" href="{report.FULL_DATA}">' in _county_section(html)
+    assert report.FULL_DATA == "segments.csv"  # the name publish gives segments.csv under runs/<run_id>/
+
+
+def test_above_the_row_limit_each_segment_is_summarised_by_its_closest_farthest_and_sampled_counties(
+    results, monkeypatch
+) -> None:
+    monkeypatch.setattr(report, "TABLE_ROWS", 100)  # the 298-row run stands for a run above the limit
+    section = _county_section(report.build_report(results)[0])
+    assert 'id="county-table"' not in section and 'id="filter"' not in section
+    assert f'href="{report.FULL_DATA}"' in section
+    rows = section.split('<table id="county-summary"', 1)[1].split("<tbody>", 1)[1].split("</tr>")[:-1]
+    segments = results.segments
+    assert len(rows) == segments["segment"].nunique()
+    for row, (_, counties) in zip(rows, segments.groupby("segment"), strict=True):
+        closest, farthest, sample = (re.findall(r"<li>(.*?) <span", cell) for cell in row.split("<ol>")[1:])
+        assert closest == counties.nsmallest(report.EXTREMES, "distance")["State-County"].tolist()
+        assert farthest == counties.nlargest(report.EXTREMES, "distance")["State-County"].tolist()
+        assert len(sample) == report.SAMPLE and set(sample) <= set(counties["State-County"])
+        assert f">{len(counties):,}</td>" in row
+
+
+def test_the_counties_not_on_the_map_are_counted_all_but_named_only_up_to_the_limit(results) -> None:
+    no_codes = results.counties.assign(CensusId="")  # 298 rows without a county FIPS code
+    html, _ = report.build_report(dataclasses.replace(results, counties=no_codes))
+    listing = html.split('<details id="map-missing">', 1)[1].split("</details>", 1)[0]
+    assert listing.count("(no FIPS code)") == us_map.LISTED
+    assert f"and {len(results.segments) - us_map.LISTED:,} more" in listing
+    assert f'href="{report.FULL_DATA}"' in listing
+    assert f"{len(results.segments):,} without a county FIPS code" in html
+
+
+@pytest.mark.parametrize("unit", ["%", "people", "US$"])
+def test_a_histogram_is_np_histogram_of_the_column(results, unit) -> None:
+    values = results.features["TotalPop" if unit == "people" else "Income" if unit == "US$" else "Transit"]
+    histogram = report.feature_histogram(values.to_numpy(), unit)
+    counts, edges = np.histogram(values, bins=histogram.edges)
+    np.testing.assert_array_equal(histogram.counts, counts)
+    assert histogram.counts.sum() == len(values)
+    assert histogram.logarithmic == (unit != "%")  # head counts and dollars: log-spaced bins
+    if unit == "%":
+        np.testing.assert_array_equal(edges, np.histogram_bin_edges(values, 30))
+
+
+def test_figures_are_drawn_at_twice_the_size_they_are_shown(built) -> None:
+    html, plots = built
+    images = re.findall(r'<img alt="[^"]*" width="(\d+)" height="(\d+)" src="data:image/png;base64,([^"]+)"', html)
+    assert len(images) == len(plots) - 1  # all but the map, which the page draws as SVG
+    for width, height, data in images:
+        shown = plt.imread(io.BytesIO(base64.b64decode(data)), format="png").shape[:2]
+        assert shown == (2 * int(height), 2 * int(width))
+    assert max(int(width) for width, _, _ in images) <= 1100  # the page's column
+
+
+def test_segments_are_set_against_the_population_weighted_by_people_for_percentages(results) -> None:
+    features = results.features
+    reference = report.population_reference(features)
+    assert reference["Transit"] == pytest.approx(np.average(features["Transit"], weights=features["TotalPop"]))
+    assert reference["Income"] == pytest.approx(features["Income"].mean())  # not a percentage: over counties
+    for segment, rows in report.distinguishing_features(results.profiles, features, top=34).items():
+        transit = next(row for row in rows if row["feature"] == "Transit")
+        members = results.segments.loc[results.segments["segment"] == segment, "State-County"]
+        chosen = features.loc[members]
+        expected = np.average(chosen["Transit"], weights=chosen["TotalPop"])
+        assert transit["weighted"] and transit["value"] == f"{expected:.1f} %"
+        assert transit["population"] == f"{reference['Transit']:.1f} %"
+
+
+def test_segments_are_scored_as_analysis_z_scores_scores_them(results) -> None:
+    means = report.segmentation_results.profile_means(results.profiles)
+    substantive = results.features[report._substantive(results.features)]
+    expected = report.analysis.z_scores(means, substantive)
+    statistics = report.county_statistics(results.features)
+    np.testing.assert_allclose(report._z_scores(means, statistics).to_numpy(), expected.to_numpy())
+
+
+def test_figures_keep_the_pages_white_background(built) -> None:
+    _, plots = built
+    for name, data in plots.items():
+        corner = plt.imread(io.BytesIO(data), format="png")[2, 2, :3]
+        assert corner.tolist() == [1.0, 1.0, 1.0], name  # an off-white figure shows as a grey box on the page
