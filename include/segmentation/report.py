@@ -319,6 +319,11 @@ def _histograms(features: pd.DataFrame, group: str) -> bytes:
         axis.stairs(histogram.counts, histogram.edges, fill=True, color="#4477aa")  # one artist, not 30 bars
         if histogram.logarithmic:
             axis.set_xscale("log")
+            # Labels on powers of ten only, plus 2 and 5 when the data spans under two decades (else
+            # matplotlib labels minor ticks as overlapping "2×10⁴ 3×10⁴ …").
+            decades = np.log10(histogram.edges[-1] / histogram.edges[0])
+            axis.xaxis.set_major_locator(matplotlib.ticker.LogLocator(subs=(1.0, 2.0, 5.0) if decades < 2 else (1.0,)))
+            axis.xaxis.set_minor_formatter(matplotlib.ticker.NullFormatter())
         axis.set_title(column, fontsize=10)
         axis.set_xlabel(f"{unit}{' (log scale)' if histogram.logarithmic else ''}", fontsize=9)
         axis.set_ylabel("counties", fontsize=9)
@@ -333,8 +338,10 @@ def _histograms(features: pd.DataFrame, group: str) -> bytes:
 def _tick_format(unit: str) -> matplotlib.ticker.Formatter:
     if unit == "US$":
         return matplotlib.ticker.FuncFormatter(lambda x, _: f"${x / 1000:,.0f}k" if x >= 1000 else f"${x:,.0f}")
-    if unit == "people":
-        return matplotlib.ticker.FuncFormatter(lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x:,.0f}")
+    if unit == "people":  # short labels: log axes tick each power of ten, and "100,000" beside "1M" overlaps
+        return matplotlib.ticker.FuncFormatter(
+            lambda x, _: f"{x / 1e6:g}M" if x >= 1e6 else f"{x / 1e3:g}k" if x >= 1e3 else f"{x:g}"
+        )
     return matplotlib.ticker.ScalarFormatter()
 
 
