@@ -257,9 +257,12 @@ def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, byt
         "drawn": len(drawn.drawn),
         "without_fips": len(drawn.without_fips),
         "without_shape": len(drawn.without_shape),
+        "repeated": len(drawn.repeated),
         # Bounded: a million rows without a county code must not become a million names on the page.
-        "not_drawn": drawn.without_shape[:listed] + [f"{key} (no FIPS code)" for key in drawn.without_fips[:listed]],
-        "not_drawn_total": len(drawn.without_shape) + len(drawn.without_fips),
+        "not_drawn": drawn.without_shape[:listed]
+        + [f"{key} (no FIPS code)" for key in drawn.without_fips[:listed]]
+        + [f"{key}, code repeated" for key in drawn.repeated[:listed]],
+        "not_drawn_total": len(drawn.without_shape) + len(drawn.without_fips) + len(drawn.repeated),
     }
     return context, us_map.map_png(drawn.drawn, atlas, labels)
 

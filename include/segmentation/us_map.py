@@ -18,7 +18,7 @@ import html
 import io
 import json
 import logging
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -125,6 +125,7 @@ class CountyMap:
     drawn: pd.DataFrame  # fips, State, County, segment, distance; one row per county drawn
     without_fips: list[str]  # State-County keys with no valid CensusId
     without_shape: list[str]  # "State-County (FIPS)" of counties the atlas has no shape (with an area) for
+    repeated: list[str] = field(default_factory=list)  # "State-County (FIPS)" of rows whose code an earlier row has
 
 
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
@@ -146,8 +147,14 @@ def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> 
             len(without_shape),
             _first(without_shape),
         )
-    drawn = joined.loc[~no_fips & ~no_shape, ["fips", "State", "County", "segment", "distance"]]
-    return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape)
+    # One shape per county: a row repeating an earlier row's code (not a county file) is listed, not drawn on top.
+    repeated_code = ~no_fips & ~no_shape & joined["fips"].astype("string").duplicated().to_numpy(dtype=bool)
+    codes = joined.loc[repeated_code, "fips"].astype("string")
+    repeated = (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
+    if repeated:
+        log.warning("county map: %d rows repeat another row's county code (%s)", len(repeated), _first(repeated))
+    drawn = joined.loc[~no_fips & ~no_shape & ~repeated_code, ["fips", "State", "County", "segment", "distance"]]
+    return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape, repeated)
 
 
 def _first(keys: list[str], listed: int = LISTED) -> str:

@@ -102,6 +102,19 @@ def test_a_county_without_a_fips_code_is_listed_not_dropped(atlas) -> None:
     assert drawn.without_shape == ["Elsewhere-C (99999)"]
 
 
+def test_rows_repeating_a_county_code_are_listed_and_the_county_drawn_once_with_its_first_row(atlas) -> None:
+    """A file that is not one row per county (customers, households) must not stack shapes on a county."""
+    counties = pd.DataFrame(
+        {"CensusId": ["1001", "1001", "1003", "1001"], "State": ["Alabama"] * 4, "County": ["A", "B", "C", "D"]},
+        index=pd.Index(["Alabama-A", "Alabama-B", "Alabama-C", "Alabama-D"], name="State-County"),
+    )
+    drawn = us_map.county_map(_segments(counties), counties, atlas)
+    assert drawn.drawn["fips"].tolist() == ["01001", "01003"]
+    assert drawn.drawn["County"].tolist() == ["A", "C"]
+    assert drawn.repeated == ["Alabama-B (01001)", "Alabama-D (01001)"]
+    assert drawn.without_fips == [] and drawn.without_shape == []
+
+
 def test_the_synthetic_census_maps_like_the_real_one(atlas) -> None:
     counties = census.clean(census.load_census(synthetic_census().to_csv(index=False).encode())).counties
     drawn = us_map.county_map(_segments(counties), counties, atlas)
