@@ -87,6 +87,21 @@ def synthetic_census(n_counties: int = 3220, seed: int = 0, missing_rows: int = 
     """
     if not 1 <= n_counties <= MAX_COUNTIES:
         raise ValueError(f"n_counties must be between 1 and {MAX_COUNTIES} (the real file's count), got {n_counties}")
+    return _synthetic(n_counties, seed, missing_rows)
+
+
+def scaled_census(n_rows: int, seed: int = 0, missing_rows: int = 2) -> pd.DataFrame:
+    """A census of any number of rows, for load tests: `synthetic_census` past the real file's count.
+
+    Rows past MAX_COUNTIES reuse the real FIPS codes in turn (so CensusId and State repeat); County
+    names carry a running number, so every State-County key stays unique and the file passes validation.
+    """
+    if n_rows < 1:
+        raise ValueError(f"n_rows must be at least 1, got {n_rows}")
+    return _synthetic(n_rows, seed, missing_rows)
+
+
+def _synthetic(n_counties: int, seed: int, missing_rows: int) -> pd.DataFrame:
     if not 0 <= missing_rows <= n_counties:
         raise ValueError(f"missing_rows must be between 0 and {n_counties}, got {missing_rows}")
     rng = np.random.default_rng(seed)
@@ -153,7 +168,7 @@ def synthetic_census(n_counties: int = 3220, seed: int = 0, missing_rows: int = 
     frame.insert(0, "County", _county_names(rng, n_counties))
     fips = _county_fips(rng, n_counties)
     names = us_map.load_atlas().state_names | {"72": "Puerto Rico"}
-    frame.insert(0, "State", [names[code[:2]] for code in fips])
+    frame.insert(0, "State", pd.Series(fips).str[:2].map(names).to_numpy())
     frame.insert(0, "CensusId", fips.astype(int))  # as the ACS file writes it: 1001, not 01001
     frame = frame.loc[:, list(COLUMNS)]
     if missing_rows:
@@ -179,11 +194,13 @@ def _dirichlet_rows(rng: np.random.Generator, alpha: np.ndarray) -> np.ndarray:
 
 
 def _county_fips(rng: np.random.Generator, n: int) -> np.ndarray:
-    """`n` distinct 5-digit FIPS codes (str), sorted: drawn from the atlas counties, then Puerto Rico's."""
+    """`n` 5-digit FIPS codes (str): up to MAX_COUNTIES distinct and sorted, drawn from the atlas counties,
+    then Puerto Rico's; past that, the whole list again in turn."""
     atlas = np.array(sorted(us_map.load_atlas().county_names))
     if n <= len(atlas):
         return np.sort(rng.choice(atlas, n, replace=False))
-    return np.concatenate([atlas, np.array(_PUERTO_RICO[: n - len(atlas)])])
+    every = np.concatenate([atlas, np.array(_PUERTO_RICO)])
+    return np.resize(every, n)
 
 
 def _county_names(rng: np.random.Generator, n: int) -> np.ndarray:

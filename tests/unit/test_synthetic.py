@@ -91,3 +91,12 @@ def test_counties_are_real_fips_codes_with_their_state(sample) -> None:
 def test_more_counties_than_the_real_file_are_refused() -> None:
     with pytest.raises(ValueError, match="between 1 and 3220"):
         synthetic_census(3221)
+
+
+def test_a_census_past_the_real_file_keeps_unique_keys_and_passes_validation() -> None:
+    from include.segmentation.synthetic import MAX_COUNTIES, scaled_census
+
+    frame = scaled_census(MAX_COUNTIES + 500, missing_rows=0)
+    loaded = load_census(frame.to_csv(index=False).encode())
+    assert len(loaded) == MAX_COUNTIES + 500
+    assert not (loaded["State"] + "-" + loaded["County"]).duplicated().any()
