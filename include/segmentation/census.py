@@ -100,7 +100,7 @@ _MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, sho
 _MAX_QUOTED_CHARS = 40  # characters of an offending value quoted in a message
 _CHUNK = 16 << 20  # bytes inflated or scanned at a time: bounds the working memory of both
 # Bytes pyarrow parses per record batch: what the typed read holds beside its result.
-_CSV_BLOCK = 4 << 20
+_CSV_BLOCK = 1 << 20
 
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 
@@ -204,15 +204,14 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
     for encoding in ("utf8", "latin1"):  # latin1 only when a name is not UTF-8, as `_decode` falls back
         options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
         values = np.empty((max(capacity, 0), len(FEATURES)), dtype="float64", order="F")  # pages touched as filled
-        ids, rows = [], 0
+        ids, rows, nulls = [], 0, np.zeros(len(FEATURES), dtype=np.int64)
         try:
             for batch in pacsv.open_csv(pa.py_buffer(raw), read_options=options, convert_options=convert):
                 if rows + batch.num_rows > len(values):
                     return None  # more rows than lines: a quoted newline, which the contract has not
                 for i, column in enumerate(FEATURES):
                     cells = batch.column(column)
-                    if pc.any(pc.invert(pc.is_finite(cells))).as_py():
-                        return None  # inf, or a NaN spelled other than an NA token: the text path names them
+                    nulls[i] += cells.null_count
                     values[rows : rows + batch.num_rows, i] = cells.to_numpy(zero_copy_only=False)  # null: NaN
                 ids.append(batch.select(list(ID_COLUMNS)))
                 rows += batch.num_rows
@@ -224,6 +223,8 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
         return None
     if rows < len(values):
         values = np.asfortranarray(values[:rows])  # blank lines were skipped
+    if np.isinf(values).any() or not np.array_equal(np.isnan(values).sum(axis=0), nulls):
+        return None  # inf, or a NaN spelled other than an NA token: the text path names them
     table = pa.Table.from_batches(ids)
     pa.default_memory_pool().release_unused()  # the parsed batches' pages: back to the OS, not kept idle
     index = pd.RangeIndex(1, rows + 1, name="row")
