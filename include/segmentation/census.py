@@ -322,7 +322,15 @@ def clean(frame: pd.DataFrame) -> CleanCensus:
     if not complete.any():
         raise CensusValidationError([f"no complete row is left after dropping {len(dropped)} incomplete rows"])
     index = pd.Index(keys[complete], name=KEY_NAME)
-    features = frame.loc[complete, list(FEATURES)].astype("float64").set_axis(index)
+    features = frame.loc[:, list(FEATURES)].astype("float64")  # no copy when nothing is dropped
+    if not complete.all():
+        # Column by column into a column-major block: pandas' row take of the whole block was ~10x slower.
+        values, rows = features.to_numpy(), np.flatnonzero(complete)
+        kept = np.empty((len(rows), len(FEATURES)), dtype="float64", order="F")
+        for i in range(len(FEATURES)):
+            np.take(values[:, i], rows, out=kept[:, i])
+        features = pd.DataFrame(kept, columns=features.columns, copy=False)
+    features = features.set_axis(index)
     counties = frame.loc[complete, list(ID_COLUMNS)].astype(str).set_axis(index)
     return CleanCensus(features=features, dropped=dropped, counties=counties)
 
