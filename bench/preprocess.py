@@ -10,6 +10,10 @@ child process, so its peak RSS (ru_maxrss, a running maximum) counts the preproc
   work frames     the cleaned features and county names as parquet (what later tasks read)
 
 CPU seconds are printed beside wall seconds: on a shared machine they vary less.
+
+With `--task`, it also runs the DAG's whole `preprocess` task (steps.preprocess: read the census from S3,
+validate, write the training shards and work files back) against the emulator, started as its own
+process so that the task's peak RSS is its own.
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import argparse
 import hashlib
 import io
 import json
+import os
 import resource
 import subprocess
 import sys
@@ -81,20 +86,74 @@ def child(path: Path, instance_count: int) -> None:
     step("work frames (parquet)", frames)
 
 
+def task_child(connection: str, instance_count: int) -> None:
+    """steps.preprocess on the census uploaded to s3://bench/census.csv; one JSON line as `child` prints."""
+    os.environ["AIRFLOW_CONN_POPSEG_BENCH"] = connection
+    from include.airflow_popseg import steps
+    from include.airflow_popseg.context import RunContext
+
+    params = {"bucket": "bench", "input_key": "census.csv", "output_prefix": "bench", "k": 10}
+    run = RunContext({**params, "instance_count": instance_count}, f"bench__{time.time_ns()}", "popseg_bench")
+    wall, cpu = time.perf_counter(), time.process_time()
+    prepared = steps.preprocess(run)
+    wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+    print(json.dumps({"step": "preprocess task", "seconds": wall, "cpu": cpu, "rows": prepared["rows"], "peak": peak}))
+
+
+def run_task(path: Path, instance_count: int) -> str:
+    """Start the emulator, upload the census, run `task_child` in a child process; its output."""
+    import boto3
+
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "bench",
+        "AWS_SECRET_ACCESS_KEY": "bench",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    emulator = subprocess.Popen(
+        [sys.executable, "-m", "include.aws_emulator", "--port", "0", "--log-level", "WARNING"],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        url = emulator.stdout.readline().strip().rsplit(" ", 1)[-1]
+        s3 = boto3.client(
+            "s3", endpoint_url=url, region_name="us-east-1", aws_access_key_id="bench", aws_secret_access_key="bench"
+        )
+        s3.create_bucket(Bucket="bench")
+        s3.upload_file(str(path), "bench", "census.csv")
+        connection = json.dumps({"conn_type": "aws", "extra": {"endpoint_url": url, "region_name": "us-east-1"}})
+        command = [sys.executable, __file__, "--task-child", connection, "--instance-count", str(instance_count)]
+        return subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT, env=env).stdout
+    finally:
+        emulator.terminate()
+        emulator.wait(timeout=30)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000)
     parser.add_argument("--instance-count", type=int, default=1)
+    parser.add_argument("--task", action="store_true", help="also run the whole preprocess task against the emulator")
     parser.add_argument("--child", type=Path, help=argparse.SUPPRESS)
+    parser.add_argument("--task-child", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.child:
         child(args.child, args.instance_count)
         return
+    if args.task_child:
+        task_child(args.task_child, args.instance_count)
+        return
     path = make_census(args.rows)
     command = [sys.executable, __file__, "--child", str(path), "--instance-count", str(args.instance_count)]
     output = subprocess.run(command, check=True, capture_output=True, text=True, cwd=ROOT).stdout
+    if args.task:
+        output += run_task(path, args.instance_count)
     print(f"preprocess of {args.rows:,} rows ({path.stat().st_size / 1e6:.0f} MB CSV)")
-    for line in output.splitlines():
+    for line in (line for line in output.splitlines() if line.startswith('{"')):  # JSON lines only
         step = json.loads(line)
         if "note" in step:
             print(f"    ({step['note']})")
