@@ -199,8 +199,11 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
     convert = pacsv.ConvertOptions(
         column_types=types, include_columns=list(COLUMNS), null_values=_NULL_VALUES, strings_can_be_null=False
     )
-    # Data rows are at most the lines after the header (blank lines are skipped).
-    capacity = raw.count(b"\n") + (not raw.endswith(b"\n")) - 1
+    # Data rows are at most the lines after the header (blank lines are skipped), and each line that
+    # parses holds at least 36 commas: whichever bound is lower sizes the block, so a file of short
+    # lines cannot claim more memory than its bytes.
+    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    capacity = min(lines, raw.count(b",") // (len(COLUMNS) - 1)) - 1
     for encoding in ("utf8", "latin1"):  # latin1 only when a name is not UTF-8, as `_decode` falls back
         options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
         values = np.empty((max(capacity, 0), len(FEATURES)), dtype="float64", order="F")  # pages touched as filled

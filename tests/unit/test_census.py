@@ -338,3 +338,14 @@ def test_blank_lines_are_skipped_and_later_rows_keep_their_numbers(small) -> Non
         CensusValidationError, match=r"'Poverty': non-numeric or non-finite values at rows 7 \('oops'\)"
     ):
         load_census(with_blank_line(small))
+
+
+def test_a_census_padded_with_blank_lines_loads_in_memory_bounded_by_its_rows(small, tmp_path) -> None:
+    from tests.hostile_inputs import measure
+
+    path = tmp_path / "padded.csv"
+    path.write_bytes(_csv(small) + b"\n" * 100_000_000)  # 100 M lines: one float row each would be 27 GB
+    loaded = measure("census", path)
+    assert loaded.error == "accepted", loaded.message
+    # Sized by its lines, the float block alone would be 27 GB; the newline scan's indices dominate instead.
+    assert loaded.peak_rss_mib < 1024
