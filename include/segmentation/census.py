@@ -239,21 +239,52 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
 
 def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.DataFrame:
     """The exact path: every cell read as text so that a bad cell is reported with its value rather than
-    coerced; appends each column's unparsable numbers to `problems`."""
-    text = _decode(raw)
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CensusValidationError([f"not a readable CSV: {_shorten(str(exc).strip(), 200)}"], label) from exc
-    del text
-    frame.columns = [str(c).strip() for c in frame.columns]
-    _refuse_missing(list(frame.columns), label)  # as pandas read the header (a duplicate name is renamed)
+    coerced; appends each column's unparsable numbers to `problems`.
+
+    pyarrow reads the text when the file is well formed CSV (a bad number, then, costs about what the
+    typed read does); pandas reads what pyarrow cannot (ragged rows, a stray quote) and says why.
+    """
+    frame = _read_strings(raw)
+    if frame is None:
+        text = _decode(raw)
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise CensusValidationError([f"not a readable CSV: {_shorten(str(exc).strip(), 200)}"], label) from exc
+        del text
+        frame.columns = [str(c).strip() for c in frame.columns]
+        _refuse_missing(list(frame.columns), label)  # as pandas read the header (a duplicate name is renamed)
     if frame.empty:
         raise CensusValidationError(["the header has no rows below it"], label)
     frame = frame.loc[:, list(COLUMNS)]
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     numeric = {column: _parse_numeric(frame[column], column, problems) for column in FEATURES}
     return pd.DataFrame({column: frame[column].str.strip() for column in ID_COLUMNS} | numeric)
+
+
+def _read_strings(raw: bytes | bytearray) -> pd.DataFrame | None:
+    """The contract's columns as text, by pyarrow; None when the header repeats a name or pyarrow cannot
+    parse the file."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = _header_names(raw)
+    if len(set(names)) != len(names) or raw.find(b', "') >= 0:  # pandas skips the space, then unquotes
+        return None
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(COLUMNS, pa.string()),
+        include_columns=list(COLUMNS),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    for encoding in ("utf8", "latin1"):
+        options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
+        try:
+            return pacsv.read_csv(pa.py_buffer(raw), read_options=options, convert_options=convert).to_pandas()
+        except pa.ArrowInvalid as exc:
+            if "UTF8" not in str(exc):
+                return None
+    return None
 
 
 def _header_names(raw: bytes | bytearray) -> list[str]:
@@ -472,9 +503,17 @@ def _decode(raw: bytes | bytearray) -> str:
 
 def _parse_numeric(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
     """Parse one feature column; empty cells and NA tokens become NaN, anything else must be finite."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     text = values.str.strip()
     missing = text.isin(_MISSING_TOKENS)
-    parsed = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
+    candidates = text.where(~missing)
+    try:  # pyarrow's parse, vectorised; pandas' element by element only for a column that holds a bad cell
+        parsed = pd.Series(pc.cast(pa.array(candidates.array), pa.float64()).to_numpy(zero_copy_only=False))
+        parsed.index = text.index
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        parsed = pd.to_numeric(candidates, errors="coerce").astype("float64")
     bad = ~missing & ~np.isfinite(parsed.to_numpy())
     if bad.any():
         kind = "non-numeric or non-finite values"
