@@ -15,7 +15,7 @@ from include.airflow_popseg import settings
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.operators import TrainingResult
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
-from include.sagemaker_formats.recordio import encode_dense
+from include.sagemaker_formats.recordio import dense_shards
 from include.segmentation import analysis, census, report, results
 from include.segmentation.scaling import MinMaxScaling
 from include.segmentation_aws import endpoints, published_runs, requests
@@ -27,14 +27,17 @@ def preprocess(run: RunContext) -> dict:
     """Validate, clean and scale the census; write PCA's training file. Fails before any SageMaker call."""
     try:
         data, version = read_census(run)
-        prepared = census.prepare(data, run.input_uri, run.params["k"])
+        digest = hashlib.sha256(data).hexdigest()
+        frame = census.load_census(data, name=run.input_uri)
+        del data  # as large as the file: let it go before cleaning copies the features
+        prepared = census.prepare(frame, run.input_uri, run.params["k"])
+        del frame
     except census.CensusValidationError as refused:
         raise AirflowFailException(str(refused)) from refused  # the same input would be refused again
     layout, store = run.layout, run.store
     store.write(layout.run_id_marker, run.run_id.encode())  # maps work/<token>/ to its run, for the sweeper
-    store.write(layout.training_file("pca"), encode_dense(prepared.scaled))
     return {
-        "train_prefix": layout.uri(layout.training_prefix("pca")),
+        "train_prefix": write_training_channel(run, "pca", prepared.scaled),
         "cleaned": store.write_frame(layout.cleaned, prepared.features),
         "counties": store.write_frame(layout.counties, prepared.counties),
         "scaling": store.write(layout.scaling, prepared.scaling.to_json().encode()),
@@ -42,13 +45,26 @@ def preprocess(run: RunContext) -> dict:
         "rows_in": prepared.rows_in,
         "rows": len(prepared.features),
         "features": prepared.features.shape[1],
-        "input_sha256": hashlib.sha256(data).hexdigest(),
+        "input_sha256": digest,
         "input_etag": version["etag"],
         "input_version_id": version["version_id"],
     }
 
 
-def read_census(run: RunContext) -> tuple[bytes, dict]:
+def write_training_channel(run: RunContext, algorithm: str, features: np.ndarray) -> str:
+    """Write `features` (n_rows, d) float32 as `algorithm`'s training channel; return the channel's URI.
+
+    RecordIO-protobuf shards `part-00000.rec`, … of about SHARD_BYTES, at least one per training
+    instance (ShardedByS3Key-ready), each uploaded as soon as it is encoded. Safe to retry: the shards
+    are a function of the pinned input and the params, so a retry overwrites the same keys.
+    """
+    layout = run.layout
+    for part, shard in enumerate(dense_shards(features, min_shards=run.params.get("instance_count", 1))):
+        run.store.write(layout.training_file(algorithm, part), shard)
+    return layout.uri(layout.training_prefix(algorithm))
+
+
+def read_census(run: RunContext) -> tuple[bytes | bytearray, dict]:
     """The census this run reads, always the same object version: (its bytes, its version).
 
     The first attempt pins the version it reads (ETag, and VersionId on a versioned bucket) under the
@@ -146,10 +162,9 @@ def transform_with_pca(run: RunContext, plan: dict, training: TrainingResult, ch
     answer = endpoints.transform(x, invoke, concurrency=settings.INVOKE_CONCURRENCY)
     model = read_pca_model(store.read(training["model_artifact"]))
     components = analysis.checked_top_components(answer["projection"], x, model, chosen["kept_components"])
-    store.write(layout.training_file("kmeans"), encode_dense(components.astype("float32")))
     return {
         "components": store.write_frame(layout.components, results.components_frame(features.index, components)),
-        "train_prefix": layout.uri(layout.training_prefix("kmeans")),
+        "train_prefix": write_training_channel(run, "kmeans", components.astype("float32")),
     }
 
 

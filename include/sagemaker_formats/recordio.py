@@ -18,6 +18,7 @@ RecordIOError naming the record and its byte offset.
 
 from __future__ import annotations
 
+import itertools
 import math
 import struct
 from collections.abc import Iterator
@@ -31,6 +32,9 @@ MAGIC = 0xCED7230A
 _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _LENGTH_MASK = (1 << 29) - 1
 FEATURES_KEY = "values"
+# Bytes in one shard of a training channel (dense_shards): big enough that per-object overhead does
+# not matter, small enough to hold one while encoding the next.
+SHARD_BYTES = 64 << 20
 # Values one record's tensor may declare (its shape's product): 4 MiB of float32, far above any row a
 # built-in algorithm takes (the census has 34 features).
 MAX_RECORD_VALUES = 1 << 20
@@ -80,6 +84,30 @@ def encode_dense(features: np.ndarray, labels: np.ndarray | None = None) -> byte
     if labels is not None:
         parts.append(_fixed_width_entry(labels.reshape(-1, 1), label_field, 0x12))
     return _frame_matrix(parts)
+
+
+def dense_shards(features: np.ndarray, min_shards: int = 1, shard_bytes: int = SHARD_BYTES) -> Iterator[bytes]:
+    """`encode_dense(features)` cut into consecutive shards of whole records, encoded one at a time.
+
+    `features` (n_rows, n_features) float32 or float64. Yields max(min_shards, ⌈encoded size /
+    shard_bytes⌉) shards of near-equal row counts, in row order: their concatenation is byte for byte
+    `encode_dense(features)`, while only one shard is held at a time. A shard is empty only when there
+    are fewer rows than `min_shards`. Files of a channel read with ShardedByS3Key are split this way,
+    at least one per training instance.
+    """
+    features = np.asarray(features)
+    if features.ndim != 2:
+        raise ValueError(f"features must be a matrix (n_rows, n_features), got shape {features.shape}")
+    if min_shards < 1:
+        raise ValueError(f"min_shards must be at least 1, got {min_shards}")
+    if _resolve_field(features.dtype, "features") == 7:
+        raise ValueError("dense_shards encodes float32 or float64 features; int64 records vary in length")
+    n_rows = features.shape[0]
+    record_bytes = len(encode_dense(features[:1])) if n_rows else 0
+    shards = max(min_shards, -(-n_rows * record_bytes // shard_bytes))
+    bounds = np.linspace(0, n_rows, shards + 1).round().astype(int)  # near-equal row counts
+    for start, end in itertools.pairwise(bounds):
+        yield encode_dense(features[start:end])
 
 
 def encode_labels(labels: dict[str, np.ndarray]) -> bytes:

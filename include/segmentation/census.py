@@ -12,10 +12,12 @@ otherwise unparsable input is a CensusValidationError naming the problem and, wh
 
 from __future__ import annotations
 
+import csv
 import gzip
 import io
 import logging
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterable
@@ -97,6 +99,8 @@ MAX_EXTRA_COLUMNS_LISTED = 10
 _MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, short enough to read
 _MAX_QUOTED_CHARS = 40  # characters of an offending value quoted in a message
 _CHUNK = 16 << 20  # bytes inflated or scanned at a time: bounds the working memory of both
+# Bytes pyarrow parses per record batch: what the typed read holds beside its result.
+_CSV_BLOCK = 1 << 20
 
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 
@@ -133,57 +137,178 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
 
     Accepts UTF-8 (with or without BOM, falling back to Latin-1) and gzip (detected by its magic
     bytes). Returns the 37 columns in contract order: features float64 (NaN where a cell is empty),
-    `State`/`County` strings. Extra columns are dropped with a warning. Raises CensusValidationError
-    listing every problem found; input past a MAX_* limit, binary data or unparsable CSV is refused
-    first, before the body is parsed (see the module docstring).
+    `State`/`County` strings, indexed by data row from 1. Extra columns are dropped with a warning.
+    Raises CensusValidationError listing every problem found; input past a MAX_* limit, binary data
+    or unparsable CSV is refused first, before the body is parsed (see the module docstring).
+
+    A well-formed file is parsed once, typed, by pyarrow's multithreaded reader; anything that reader
+    refuses (a bad number, a ragged row, a stray quote) is parsed again as text, so that each problem
+    is reported with its rows and values.
     """
     label = name or _default_name(source)
     raw = _read_bytes(source, label)
     if raw[:2] == b"\x1f\x8b":
         raw = _gunzip(raw, label)
     _check_lines(raw, label)
-    text = _decode(raw)
-    if not text or text.isspace():
+    if _NON_SPACE.search(raw, 3 if raw.startswith(_BOM) else 0) is None:
         raise CensusValidationError(["the file is empty"], label)
 
-    # Everything as text first so that a bad cell is reported with its value rather than coerced.
-    try:
-        frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
-    except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
-        raise CensusValidationError([f"not a readable CSV: {_shorten(str(exc).strip(), 200)}"], label) from exc
-    frame.columns = [str(c).strip() for c in frame.columns]
+    unparsable: list[str] = []
+    result = _read_typed(raw, label)
+    if result is None:
+        result = _read_text(raw, label, unparsable)
+    problems = [
+        *_name_length_problems(result["State"], "State"),
+        *_name_length_problems(result["County"], "County"),
+        *unparsable,
+        *_range_problems(result),
+        *_duplicate_key_problems(result),
+    ]
+    if problems:
+        raise CensusValidationError(problems, label)
+    return result
 
-    missing = [c for c in COLUMNS if c not in frame.columns]
+
+_BOM = b"\xef\xbb\xbf"
+_NON_SPACE = re.compile(rb"\S")
+_MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")  # empty cells, once stripped
+# The same tokens as the typed reader sees them, unstripped: with a space either side, as exports pad.
+_NULL_VALUES = sorted(
+    {f"{lead}{token}{trail}" for token in _MISSING_TOKENS for lead in ("", " ") for trail in ("", " ")}
+)
+
+
+def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
+    """The fast path: the contract's columns parsed typed by pyarrow, straight from the bytes.
+
+    Streams record batches of _CSV_BLOCK bytes into one column-major float64 block sized from the
+    newline count, so the parsed table is never held whole beside it: pandas takes the block without
+    a copy. Returns None whenever the file is not plainly well formed (duplicate header names, a cell
+    that is not a number or an NA token, a non-finite number, a ragged row, no rows), leaving
+    `_read_text` to find and name each problem. Refuses missing columns from the header alone.
+    """
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    import pyarrow.csv as pacsv
+
+    names = _header_names(raw)
+    _check_columns(names, label)
+    if len(set(names)) != len(names):
+        return None
+    types = {**{c: pa.string() for c in ID_COLUMNS}, **{c: pa.float64() for c in FEATURES}}
+    convert = pacsv.ConvertOptions(
+        column_types=types, include_columns=list(COLUMNS), null_values=_NULL_VALUES, strings_can_be_null=False
+    )
+    # Data rows are at most the lines after the header (blank lines are skipped), and each line that
+    # parses holds at least 36 commas: whichever bound is lower sizes the block, so a file of short
+    # lines cannot claim more memory than its bytes.
+    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
+    capacity = min(lines, raw.count(b",") // (len(COLUMNS) - 1)) - 1
+    for encoding in ("utf8", "latin1"):  # latin1 only when a name is not UTF-8, as `_decode` falls back
+        options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
+        values = np.empty((max(capacity, 0), len(FEATURES)), dtype="float64", order="F")  # pages touched as filled
+        ids, rows, nulls = [], 0, np.zeros(len(FEATURES), dtype=np.int64)
+        try:
+            for batch in pacsv.open_csv(pa.py_buffer(raw), read_options=options, convert_options=convert):
+                if rows + batch.num_rows > len(values):
+                    return None  # more rows than lines: a quoted newline, which the contract has not
+                for i, column in enumerate(FEATURES):
+                    cells = batch.column(column)
+                    nulls[i] += cells.null_count
+                    values[rows : rows + batch.num_rows, i] = cells.to_numpy(zero_copy_only=False)  # null: NaN
+                ids.append(batch.select(list(ID_COLUMNS)))
+                rows += batch.num_rows
+            break
+        except pa.ArrowInvalid as exc:
+            if encoding == "latin1" or "UTF8" not in str(exc):
+                return None
+    if rows == 0:
+        return None
+    if rows < len(values):
+        values = np.asfortranarray(values[:rows])  # blank lines were skipped
+    if np.isinf(values).any() or not np.array_equal(np.isnan(values).sum(axis=0), nulls):
+        return None  # inf, or a NaN spelled other than an NA token: the text path names them
+    table = pa.Table.from_batches(ids)
+    pa.default_memory_pool().release_unused()  # the parsed batches' pages: back to the OS, not kept idle
+    index = pd.RangeIndex(1, rows + 1, name="row")
+    result = pd.DataFrame(values, index=index, columns=list(FEATURES), copy=False)
+    for position, column in enumerate(ID_COLUMNS):
+        result.insert(position, column, pc.utf8_trim_whitespace(table.column(column)).to_pandas().set_axis(index))
+    return result
+
+
+def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.DataFrame:
+    """The exact path: every cell read as text so that a bad cell is reported with its value rather than
+    coerced; appends each column's unparsable numbers to `problems`.
+
+    pyarrow reads the text when the file is well formed CSV (a bad number, then, costs about what the
+    typed read does); pandas reads what pyarrow cannot (ragged rows, a stray quote) and says why.
+    """
+    frame = _read_strings(raw)
+    if frame is None:
+        text = _decode(raw)
+        try:
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
+        except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
+            raise CensusValidationError([f"not a readable CSV: {_shorten(str(exc).strip(), 200)}"], label) from exc
+        del text
+        frame.columns = [str(c).strip() for c in frame.columns]
+        _refuse_missing(list(frame.columns), label)  # as pandas read the header (a duplicate name is renamed)
+    if frame.empty:
+        raise CensusValidationError(["the header has no rows below it"], label)
+    frame = frame.loc[:, list(COLUMNS)]
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    numeric = {column: _parse_numeric(frame[column], column, problems) for column in FEATURES}
+    return pd.DataFrame({column: frame[column].str.strip() for column in ID_COLUMNS} | numeric)
+
+
+def _read_strings(raw: bytes | bytearray) -> pd.DataFrame | None:
+    """The contract's columns as text, by pyarrow; None when the header repeats a name or pyarrow cannot
+    parse the file."""
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    names = _header_names(raw)
+    if len(set(names)) != len(names) or raw.find(b', "') >= 0:  # pandas skips the space, then unquotes
+        return None
+    convert = pacsv.ConvertOptions(
+        column_types=dict.fromkeys(COLUMNS, pa.string()),
+        include_columns=list(COLUMNS),
+        strings_can_be_null=False,
+        quoted_strings_can_be_null=False,
+    )
+    for encoding in ("utf8", "latin1"):
+        options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
+        try:
+            return pacsv.read_csv(pa.py_buffer(raw), read_options=options, convert_options=convert).to_pandas()
+        except pa.ArrowInvalid as exc:
+            if "UTF8" not in str(exc):
+                return None
+    return None
+
+
+def _header_names(raw: bytes | bytearray) -> list[str]:
+    """The header's column names, stripped (a BOM too), as pandas reads them."""
+    end = raw.find(b"\n")
+    line = _decode(bytes(raw[: end if end >= 0 else len(raw)])).rstrip("\r")
+    return [name.strip() for name in next(csv.reader([line], skipinitialspace=True), [])]
+
+
+def _refuse_missing(names: list[str], label: str) -> None:
+    missing = [c for c in COLUMNS if c not in names]
     if missing:
         raise CensusValidationError([f"missing columns: {', '.join(missing)}"], label)
-    extra = [c for c in frame.columns if c not in COLUMNS]
+
+
+def _check_columns(names: list[str], label: str) -> None:
+    """Refuse a header without the contract's columns; warn about (and so drop) the extra ones."""
+    _refuse_missing(names, label)
+    extra = [c for c in names if c not in COLUMNS]
     if extra:
         listed = ", ".join(_shorten(c, _MAX_QUOTED_CHARS) for c in extra[:MAX_EXTRA_COLUMNS_LISTED])
         rest = len(extra) - MAX_EXTRA_COLUMNS_LISTED
         more = f" … and {rest} more" if rest > 0 else ""
         log.warning("%s: ignoring %d extra columns: %s%s", label, len(extra), listed, more)
-    if frame.empty:
-        raise CensusValidationError(["the header has no rows below it"], label)
-
-    frame = frame.loc[:, list(COLUMNS)]
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
-    problems: list[str] = []
-    for column in ("State", "County"):
-        problems += _name_length_problems(frame[column].str.strip(), column)
-    numeric = {column: _parse_numeric(frame[column], column, problems) for column in FEATURES}
-    result = pd.DataFrame(
-        {
-            "CensusId": frame["CensusId"].str.strip(),
-            "State": frame["State"].str.strip(),
-            "County": frame["County"].str.strip(),
-            **numeric,
-        },
-    )
-    problems += _range_problems(result)
-    problems += _duplicate_key_problems(result)
-    if problems:
-        raise CensusValidationError(problems, label)
-    return result
 
 
 @dataclass(frozen=True)
@@ -199,38 +324,48 @@ class PreparedCensus:
 
     @property
     def scaled(self) -> np.ndarray:
-        return np.asarray(self.scaling.transform(self.features), dtype="float32")
+        return np.asarray(self.scaling.transform(self.features, dtype="float32"))
 
 
-def prepare(source: Source, name: str, k: int) -> PreparedCensus:
+def prepare(source: Source | pd.DataFrame, name: str, k: int) -> PreparedCensus:
     """Load, validate and clean the census and fit its 0–1 scaling; refuse a `k` the data cannot support
-    (all before any paid step)."""
-    frame = load_census(source, name=name)
+    (all before any paid step). `source` may also be a frame `load_census` returned, so that a caller
+    can let go of the census bytes before cleaning."""
+    frame = source if isinstance(source, pd.DataFrame) else load_census(source, name=name)
+    rows_in = len(frame)
     cleaned = clean(frame)
+    del frame
     if k > len(cleaned.features):
         problem = f"k={k} segments asked for, but only {len(cleaned.features)} complete rows remain"
         raise CensusValidationError([problem], name)
     scaling = MinMaxScaling.fit(cleaned.features)
-    return PreparedCensus(len(frame), cleaned.features, scaling, cleaned.dropped, cleaned.counties)
+    return PreparedCensus(rows_in, cleaned.features, scaling, cleaned.dropped, cleaned.counties)
 
 
 def clean(frame: pd.DataFrame) -> CleanCensus:
     """Drop incomplete rows, index by `State-County`, keep the 34 features (float64).
 
-    Raises CensusValidationError when no complete row is left.
+    Raises CensusValidationError when no complete row is left. Copies the kept rows' features once.
     """
-    ids = frame[["State", "County"]].replace("", np.nan)
-    incomplete = ids.isna().any(axis=1) | frame[list(FEATURES)].isna().any(axis=1)
     keys = _keys(frame)
+    incomplete = keys.isna() | frame[list(FEATURES)].isna().any(axis=1)
     dropped = [key if isinstance(key, str) else f"row {row}" for row, key in keys[incomplete].items()]
     if dropped:
-        log.info("dropping %d incomplete rows: %s", len(dropped), ", ".join(dropped))
-    kept = frame.loc[~incomplete]
-    if kept.empty:
+        log.info("dropping %d incomplete rows: %s", len(dropped), _join_limited(dropped))
+    complete = ~incomplete.to_numpy()
+    if not complete.any():
         raise CensusValidationError([f"no complete row is left after dropping {len(dropped)} incomplete rows"])
-    index = pd.Index(keys[~incomplete].to_numpy(), name=KEY_NAME)
-    features = kept.loc[:, list(FEATURES)].astype("float64").set_axis(index)
-    counties = kept.loc[:, list(ID_COLUMNS)].astype(str).set_axis(index)
+    index = pd.Index(keys[complete], name=KEY_NAME)
+    features = frame.loc[:, list(FEATURES)].astype("float64")  # no copy when nothing is dropped
+    if not complete.all():
+        # Column by column into a column-major block: pandas' row take of the whole block was ~10x slower.
+        values, rows = features.to_numpy(), np.flatnonzero(complete)
+        kept = np.empty((len(rows), len(FEATURES)), dtype="float64", order="F")
+        for i in range(len(FEATURES)):
+            np.take(values[:, i], rows, out=kept[:, i])
+        features = pd.DataFrame(kept, columns=features.columns, copy=False)
+    features = features.set_axis(index)
+    counties = frame.loc[complete, list(ID_COLUMNS)].astype(str).set_axis(index)
     return CleanCensus(features=features, dropped=dropped, counties=counties)
 
 
@@ -242,11 +377,11 @@ def _default_name(source: Source) -> str:
     return str(getattr(source, "name", "census input"))
 
 
-def _read_bytes(source: Source, label: str) -> bytes:
+def _read_bytes(source: Source, label: str) -> bytes | bytearray:
     """The stored bytes, refused above MAX_CENSUS_BYTES before they are read (at most one byte past it)."""
     if isinstance(source, bytes | bytearray):
         check_census_size(len(source), label)
-        return bytes(source)
+        return source  # read-only from here on: no copy
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as handle:
             info = os.fstat(handle.fileno())
@@ -256,8 +391,10 @@ def _read_bytes(source: Source, label: str) -> bytes:
     return read_census_bytes(source, label)
 
 
-def read_census_bytes(stream: BinaryIO, name: str) -> bytes:
+def read_census_bytes(stream: BinaryIO, name: str) -> bytearray:
     """Read a census from a binary stream (a file, an S3 body), _CHUNK bytes at a time.
+
+    Returns the bytearray it read into, not a bytes copy of it: at 1 GiB a copy is 1 GiB more.
 
     Refuses, as soon as the bytes read show it, a stream past MAX_CENSUS_BYTES or, unless it is gzip
     (checked once inflated), a line past MAX_LINE_BYTES: a hostile file costs one chunk of memory,
@@ -286,10 +423,10 @@ def read_census_bytes(stream: BinaryIO, name: str) -> bytes:
                 [f"line {line:,} is longer than the limit of {MAX_LINE_BYTES:,} bytes (MAX_LINE_BYTES)"], name
             )
         lines += ends.size
-    return bytes(data)
+    return data
 
 
-def _gunzip(raw: bytes, label: str) -> bytes:
+def _gunzip(raw: bytes | bytearray, label: str) -> bytes:
     """Inflate gzip data (one or more members), refused once it expands past MAX_CENSUS_BYTES.
 
     A first pass inflates chunk by chunk and only counts, so a bomb is refused holding at most _CHUNK
@@ -313,7 +450,7 @@ def _gunzip(raw: bytes, label: str) -> bytes:
         raise CensusValidationError([f"corrupt gzip data ({exc})"], label) from exc
 
 
-def _check_lines(raw: bytes, label: str) -> None:
+def _check_lines(raw: bytes | bytearray, label: str) -> None:
     """Refuse binary data, a header of too many columns, and lines longer than MAX_LINE_BYTES.
 
     Works on the bytes, before decoding and parsing: the header first, then a vectorised scan of the
@@ -356,7 +493,7 @@ def _check_header(header: bytes, label: str) -> None:
         )
 
 
-def _decode(raw: bytes) -> str:
+def _decode(raw: bytes | bytearray) -> str:
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -366,9 +503,17 @@ def _decode(raw: bytes) -> str:
 
 def _parse_numeric(values: pd.Series, column: str, problems: list[str]) -> pd.Series:
     """Parse one feature column; empty cells and NA tokens become NaN, anything else must be finite."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
     text = values.str.strip()
-    missing = text.isin(("", "NA", "N/A", "NaN", "nan", "null", "NULL"))
-    parsed = pd.to_numeric(text.where(~missing), errors="coerce").astype("float64")
+    missing = text.isin(_MISSING_TOKENS)
+    candidates = text.where(~missing)
+    try:  # pyarrow's parse, vectorised; pandas' element by element only for a column that holds a bad cell
+        parsed = pd.Series(pc.cast(pa.array(candidates.array), pa.float64()).to_numpy(zero_copy_only=False))
+        parsed.index = text.index
+    except (pa.ArrowInvalid, pa.ArrowTypeError, TypeError):
+        parsed = pd.to_numeric(candidates, errors="coerce").astype("float64")
     bad = ~missing & ~np.isfinite(parsed.to_numpy())
     if bad.any():
         kind = "non-numeric or non-finite values"

@@ -52,8 +52,9 @@ class RunLayout:
         """The training channel of `algorithm`: every file under it is training data."""
         return self.work(f"{algorithm}-train/")
 
-    def training_file(self, algorithm: str) -> str:
-        return self.training_prefix(algorithm) + "train.rec"
+    def training_file(self, algorithm: str, part: int = 0) -> str:
+        """Shard `part` of the training channel: `part-00000.rec`, `part-00001.rec`, … in row order."""
+        return f"{self.training_prefix(algorithm)}part-{part:05d}.rec"
 
     @property
     def models_prefix(self) -> str:

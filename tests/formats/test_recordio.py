@@ -13,6 +13,7 @@ from include.sagemaker_formats.recordio import (
     RecordIOError,
     decode_features,
     decode_labels,
+    dense_shards,
     encode_dense,
     encode_labels,
 )
@@ -201,3 +202,39 @@ def test_negative_sparse_key_is_refused() -> None:
 def test_dense_tensor_declaring_more_values_than_it_holds_is_refused() -> None:
     with pytest.raises(RecordIOError, match="record 0 at byte 0: shape \\[3\\] declares 3 values, the payload holds 0"):
         decode_features(sparse_record([3]))
+
+
+def _rows(n: int, dtype: str = "float32") -> np.ndarray:
+    return np.random.default_rng(1).random((n, 34)).astype(dtype)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+def test_shards_concatenate_to_the_whole_stream_byte_for_byte(dtype) -> None:
+    features = _rows(1001, dtype)
+    assert b"".join(dense_shards(features, min_shards=3, shard_bytes=10_000)) == encode_dense(features)
+
+
+def test_shards_keep_the_rows_in_order() -> None:
+    features = _rows(1001)
+    decoded = [decode_features(shard) for shard in dense_shards(features, shard_bytes=10_000)]
+    assert np.array_equal(np.concatenate(decoded), features)
+
+
+@pytest.mark.parametrize("min_shards", [1, 2, 7])
+def test_there_are_at_least_min_shards_of_near_equal_rows(min_shards) -> None:
+    counts = [len(decode_features(shard)) for shard in dense_shards(_rows(100), min_shards=min_shards)]
+    assert len(counts) == min_shards and sum(counts) == 100
+    assert max(counts) - min(counts) <= 1
+
+
+def test_shards_stay_within_the_shard_size() -> None:
+    record = len(encode_dense(_rows(1)))
+    shards = list(dense_shards(_rows(1000), shard_bytes=50 * record))
+    assert len(shards) == 20 and all(len(shard) <= 50 * record for shard in shards)
+
+
+def test_shards_refuse_what_they_cannot_cut() -> None:
+    with pytest.raises(ValueError, match="min_shards must be at least 1"):
+        list(dense_shards(_rows(10), min_shards=0))
+    with pytest.raises(ValueError, match="float32 or float64"):
+        list(dense_shards(np.arange(10).reshape(5, 2)))

@@ -301,3 +301,51 @@ def test_prepare_cleans_scales_and_counts() -> None:
 def test_prepare_refuses_more_segments_than_rows() -> None:
     with pytest.raises(CensusValidationError, match=r"s3://b/in.csv: k=30 segments asked for, but only 20"):
         census.prepare(synthetic_census(20, missing_rows=0).to_csv(index=False).encode(), "s3://b/in.csv", k=30)
+
+
+def test_a_bad_number_deep_in_a_large_file_is_named_with_its_row_and_column() -> None:
+    from include.segmentation.synthetic import scaled_census
+
+    frame = scaled_census(30_000, missing_rows=0)  # about 6 MB: past the typed reader's first batch
+    frame["Walk"] = frame["Walk"].astype(object)
+    frame.loc[24_999, "Walk"] = "1.2.3"
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(frame), name="s3://b/big.csv")
+    assert error.value.problems == ["column 'Walk': non-numeric or non-finite values at rows 25000 ('1.2.3')"]
+    assert str(error.value).startswith("s3://b/big.csv: ")
+
+
+def test_the_typed_read_and_the_text_read_give_the_same_frame(small) -> None:
+    small.loc[2, "County"] = "  Doña Ana "
+    small["Income"] = small["Income"].astype(object)
+    small.loc[[4, 5, 6], "Income"] = [" NA", "null ", ""]
+    raw = _csv(small)
+    typed = census._read_typed(raw, "in.csv")
+    assert typed is not None  # the fast path took it
+    pd.testing.assert_frame_equal(typed, census._read_text(raw, "in.csv", []))
+    assert typed.loc[3, "County"] == "Doña Ana" and typed.loc[[5, 6, 7], "Income"].isna().all()
+
+
+def test_blank_lines_are_skipped_and_later_rows_keep_their_numbers(small) -> None:
+    def with_blank_line(frame: pd.DataFrame) -> bytes:
+        lines = _csv(frame).split(b"\n")
+        return b"\n".join([*lines[:4], b"", *lines[4:]])  # between data rows 3 and 4
+
+    assert len(load_census(with_blank_line(small))) == 20
+    small["Poverty"] = small["Poverty"].astype(object)
+    small.loc[6, "Poverty"] = "oops"
+    with pytest.raises(
+        CensusValidationError, match=r"'Poverty': non-numeric or non-finite values at rows 7 \('oops'\)"
+    ):
+        load_census(with_blank_line(small))
+
+
+def test_a_census_padded_with_blank_lines_loads_in_memory_bounded_by_its_rows(small, tmp_path) -> None:
+    from tests.hostile_inputs import measure
+
+    path = tmp_path / "padded.csv"
+    path.write_bytes(_csv(small) + b"\n" * 100_000_000)  # 100 M lines: one float row each would be 27 GB
+    loaded = measure("census", path)
+    assert loaded.error == "accepted", loaded.message
+    # Sized by its lines, the float block alone would be 27 GB; the newline scan's indices dominate instead.
+    assert loaded.peak_rss_mib < 1024

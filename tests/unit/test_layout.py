@@ -7,7 +7,8 @@ from include.segmentation_aws.layout import RunLayout, results_prefix, work_root
 
 def test_a_run_layout_separates_work_from_results() -> None:
     layout = RunLayout("b", "seg/", "manual__2026", "tok")
-    assert layout.training_file("pca") == "seg/work/tok/pca-train/train.rec"
+    assert layout.training_file("pca") == "seg/work/tok/pca-train/part-00000.rec"
+    assert layout.training_file("pca", 12) == "seg/work/tok/pca-train/part-00012.rec"
     assert layout.training_prefix("kmeans") == "seg/work/tok/kmeans-train/"
     assert layout.models_prefix == "seg/work/tok/models/" and layout.cleaned == "seg/work/tok/cleaned.parquet"
     assert layout.result("run.json") == "seg/runs/manual__2026/run.json"
