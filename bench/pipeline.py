@@ -36,11 +36,12 @@ SAMPLE_SECONDS = 0.1
 
 
 class TreeMemory:
-    """Samples the summed RSS of a process and all its descendants in a thread: (time, bytes) pairs."""
+    """Samples, in a thread, the summed RSS of a process and all its descendants, and of the emulator's
+    process alone: (time, total bytes, emulator bytes) triples."""
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
-        self.samples: list[tuple[float, int]] = []
+        self.samples: list[tuple[float, int, int]] = []
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
@@ -54,19 +55,22 @@ class TreeMemory:
 
     def _sample(self) -> None:
         while not self._stop.wait(SAMPLE_SECONDS):
-            total = 0
+            total = emulator = 0
             try:
                 processes = [self.root, *self.root.children(recursive=True)]
             except psutil.NoSuchProcess:
                 return
             for process in processes:
                 with contextlib.suppress(psutil.NoSuchProcess):  # ended between listing and reading
-                    total += process.memory_info().rss
-            self.samples.append((time.time(), total))
+                    rss = process.memory_info().rss
+                    total += rss
+                    if "include.aws_emulator" in process.cmdline():
+                        emulator += rss
+            self.samples.append((time.time(), total, emulator))
 
-    def peak(self, start: float = 0.0, end: float = float("inf")) -> int:
-        """The largest summed RSS sampled between two Unix times, in bytes (0 when none was)."""
-        return max((rss for at, rss in self.samples if start <= at <= end), default=0)
+    def peak(self, start: float = 0.0, end: float = float("inf"), emulator: bool = False) -> int:
+        """The largest summed RSS (or the emulator's) sampled between two Unix times, in bytes (0 if none)."""
+        return max((s[2 if emulator else 1] for s in self.samples if start <= s[0] <= end), default=0)
 
 
 def run_once(rows: int, workdir: Path) -> dict:
@@ -92,6 +96,7 @@ def run_once(rows: int, workdir: Path) -> dict:
         "wall": wall,
         "dag_run": run,
         "peak": memory.peak(),
+        "emulator_peak": memory.peak(emulator=True),
         "tasks": {task: (seconds, memory.peak(start, end)) for task, (seconds, start, end) in tasks.items()},
     }
 
@@ -116,10 +121,13 @@ def _unix(stamp: str) -> float:
 
 def print_table(results: list[dict]) -> None:
     print("\nEnd to end (`make run DATA=<file>`; RSS summed over emulator, Airflow and tasks)")
-    print(f"{'rows':>10} {'CSV MB':>7} {'make run s':>10} {'DAG run s':>9} {'peak RSS MiB':>12}")
+    print(f"{'rows':>10} {'CSV MB':>7} {'make run s':>10} {'DAG run s':>9} {'peak RSS MiB':>12} {'(emulator)':>10}")
     for r in results:
-        peak = r["peak"] / 2**20
-        print(f"{r['rows']:>10,} {r['csv_mb']:>7.0f} {r['wall']:>10.1f} {r['dag_run']:>9.1f} {peak:>12.0f}")
+        peak, emulator = r["peak"] / 2**20, r["emulator_peak"] / 2**20
+        print(
+            f"{r['rows']:>10,} {r['csv_mb']:>7.0f} {r['wall']:>10.1f} {r['dag_run']:>9.1f}"
+            f" {peak:>12.0f} {emulator:>10.0f}"
+        )
     print("\nPer task: seconds | rows/s | peak RSS MiB while it ran")
     header = "".join(f"{r['rows']:>28,}" for r in results)
     print(f"{'task':<26}{header}")

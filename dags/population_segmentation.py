@@ -222,7 +222,7 @@ def population_segmentation():
         from include.airflow_popseg import steps
 
         files = {
-            "segments.csv": assigned["segments"],
+            "segments.csv": assigned["segments_csv"],
             "explained_variance.json": chosen["explained_variance"],
             **attributes,
             **documented,

@@ -157,7 +157,8 @@ def transform_with_pca(run: RunContext, plan: dict, training: TrainingResult, ch
     training file."""
     store, layout = run.store, run.layout
     features = store.read_frame(prepared["cleaned"])
-    x = np.asarray(MinMaxScaling.from_json(store.read(prepared["scaling"])).transform(features), dtype="float32")
+    scaling = MinMaxScaling.from_json(store.read(prepared["scaling"]))
+    x = scaling.transform(features.to_numpy(), dtype="float32")  # no (rows, features) float64 copy beside it
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
     answer = endpoints.transform(x, invoke, concurrency=settings.INVOKE_CONCURRENCY)
     model = read_pca_model(store.read(training["model_artifact"]))
@@ -174,7 +175,10 @@ def assign_segments(run: RunContext, plan: dict, transformed: dict) -> dict:
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
     answer = endpoints.transform(components.to_numpy("float32"), invoke, concurrency=settings.INVOKE_CONCURRENCY)
     segments = results.segments_frame(components, answer)
-    return {"segments": run.store.write_frame(run.layout.work("segments.csv"), segments)}
+    return {
+        "segments": run.store.write_frame(run.layout.work("segments.parquet"), segments),  # what later tasks read
+        "segments_csv": run.store.write_frame(run.layout.work("segments.csv"), segments),  # what is published
+    }
 
 
 def extract_attributes(
