@@ -8,7 +8,7 @@ components the model holds.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -126,13 +126,24 @@ def checked_top_components(projection: np.ndarray, x: np.ndarray, model: PCAMode
             f"PCA endpoint answered projections of shape {projection.shape}, expected {(len(x), model.num_components)}"
         )
     top = top_components_from_projection(projection, n)
-    worst = float(np.max(np.abs(top - project(x, model, n)))) if len(x) else 0.0
+    worst = max((_largest_difference(top[rows], x[rows], model, n) for rows in _row_blocks(len(x))), default=0.0)
     if worst > PROJECTION_TOLERANCE:
         raise ProjectionMismatch(
             f"PCA endpoint projections differ from (x − mean) · v of the model artifact by up to {worst:.3g} "
             f"(tolerance {PROJECTION_TOLERANCE})"
         )
     return top
+
+
+_CHECK_ROWS = 1 << 16  # rows checked at a time: float64 temporaries of a few MiB, not of the whole file
+
+
+def _row_blocks(n_rows: int) -> Iterator[slice]:
+    return (slice(start, start + _CHECK_ROWS) for start in range(0, n_rows, _CHECK_ROWS))
+
+
+def _largest_difference(top: np.ndarray, x: np.ndarray, model: PCAModel, n: int) -> float:
+    return float(np.max(np.abs(top - project(x, model, n))))
 
 
 def top_components_from_projection(projection: np.ndarray, n: int) -> np.ndarray:

@@ -142,3 +142,13 @@ def test_a_projection_that_disagrees_with_the_artifact_fails(small_model) -> Non
     projection[2, 1] += 0.01
     with pytest.raises(analysis.ProjectionMismatch, match="differ from \\(x − mean\\) · v"):
         analysis.checked_top_components(projection, x, small_model, 2)
+
+
+def test_every_row_is_checked_also_past_the_first_block(small_model) -> None:
+    """The check runs in blocks of rows; a wrong answer in the last row of a large file is still caught."""
+    x = np.random.default_rng(2).random((200_001, 4)).astype("float32")
+    projection = (x - small_model.mean) @ small_model.v
+    assert analysis.checked_top_components(projection, x, small_model, 3).shape == (200_001, 3)
+    projection[-1, 2] += 0.01
+    with pytest.raises(analysis.ProjectionMismatch):
+        analysis.checked_top_components(projection, x, small_model, 3)
