@@ -97,7 +97,10 @@ def run_once(rows: int, workdir: Path) -> dict:
         "dag_run": run,
         "peak": memory.peak(),
         "emulator_peak": memory.peak(emulator=True),
-        "tasks": {task: (seconds, memory.peak(start, end)) for task, (seconds, start, end) in tasks.items()},
+        "tasks": {
+            task: (seconds, memory.peak(start, end), memory.peak(start, end, emulator=True))
+            for task, (seconds, start, end) in tasks.items()
+        },
     }
 
 
@@ -128,16 +131,16 @@ def print_table(results: list[dict]) -> None:
             f"{r['rows']:>10,} {r['csv_mb']:>7.0f} {r['wall']:>10.1f} {r['dag_run']:>9.1f}"
             f" {peak:>12.0f} {emulator:>10.0f}"
         )
-    print("\nPer task: seconds | rows/s | peak RSS MiB while it ran")
-    header = "".join(f"{r['rows']:>28,}" for r in results)
+    print("\nPer task: seconds | rows/s | peak RSS MiB while it ran, all / emulator")
+    header = "".join(f"{r['rows']:>34,}" for r in results)
     print(f"{'task':<26}{header}")
     for task in sorted(results[0]["tasks"], key=lambda t: results[0]["tasks"][t][0], reverse=True):
         cells = []
         for r in results:
-            seconds, peak = r["tasks"].get(task, (0.0, 0))
+            seconds, peak, emulator = r["tasks"].get(task, (0.0, 0, 0))
             rate = f"{r['rows'] / seconds:,.0f}" if task in ROW_TASKS and seconds else "-"
-            cells.append(f"{seconds:>7.1f} | {rate:>9} | {peak / 2**20:>5.0f}")
-        print(f"{task:<26}" + "".join(f"{c:>28}" for c in cells))
+            cells.append(f"{seconds:>7.1f} | {rate:>9} | {peak / 2**20:>5.0f} / {emulator / 2**20:>4.0f}")
+        print(f"{task:<26}" + "".join(f"{c:>34}" for c in cells))
 
 
 def main() -> None:
