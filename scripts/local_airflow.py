@@ -37,10 +37,18 @@ from include.airflow_popseg.settings import DAG_ID  # noqa: E402
 from include.aws_emulator.connection import connection_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
-# numpy asks the kernel for transparent huge pages on large arrays; where THP defrag is "madvise" (as on many
-# Linux hosts) each such allocation may stall on memory compaction: filling 272 MB took 0.43 s rather than
-# 0.16 s here, and the 1 M-row run makes dozens. Workers that process big files may want the same setting.
-NUMPY_ENV = {"NUMPY_MADVISE_HUGEPAGE": "0"}
+# Memory settings for processes that handle whole census files (see README "Performance"):
+# - numpy asks the kernel for transparent huge pages on large arrays; where THP defrag is "madvise" (as on
+#   many Linux hosts) each such allocation may stall on compaction: 272 MB filled in 0.43 s, not 0.16 s.
+# - `airflow dags test` runs every task in one process (a real worker starts one per task), so memory that
+#   the allocators keep after a task would add up: glibc keeps freed blocks under its dynamic mmap
+#   threshold (up to 32 MiB) and one arena per thread; Arrow's jemalloc pool keeps its own.
+MEMORY_ENV = {
+    "NUMPY_MADVISE_HUGEPAGE": "0",
+    "MALLOC_MMAP_THRESHOLD_": str(1 << 20),  # blocks ≥ 1 MiB are mapped, and unmapped when freed
+    "MALLOC_ARENA_MAX": "2",
+    "ARROW_DEFAULT_MEMORY_POOL": "system",
+}
 ADMIN = "admin"
 
 
@@ -52,7 +60,7 @@ def start_emulator(log_path: Path) -> tuple[subprocess.Popen, str]:
         stdout=subprocess.PIPE,
         stderr=log_path.open("w"),
         text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **NUMPY_ENV},
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **MEMORY_ENV},
         start_new_session=True,
     )
     first = process.stdout.readline().strip()
@@ -85,7 +93,7 @@ def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__POPSEG__CHECK_INTERVAL": "1",
-        **NUMPY_ENV,
+        **MEMORY_ENV,
         **connection_env(url),
     }
 

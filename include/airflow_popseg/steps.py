@@ -159,12 +159,14 @@ def transform_with_pca(run: RunContext, plan: dict, training: TrainingResult, ch
     features = store.read_frame(prepared["cleaned"])
     scaling = MinMaxScaling.from_json(store.read(prepared["scaling"]))
     x = scaling.transform(features.to_numpy(), dtype="float32")  # no (rows, features) float64 copy beside it
+    index = features.index
+    del features  # 8 bytes a value: let it go before the endpoint's answers arrive
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
     answer = endpoints.transform(x, invoke, concurrency=settings.INVOKE_CONCURRENCY)
     model = read_pca_model(store.read(training["model_artifact"]))
     components = analysis.checked_top_components(answer["projection"], x, model, chosen["kept_components"])
     return {
-        "components": store.write_frame(layout.components, results.components_frame(features.index, components)),
+        "components": store.write_frame(layout.components, results.components_frame(index, components)),
         "train_prefix": write_training_channel(run, "kmeans", components.astype("float32")),
     }
 

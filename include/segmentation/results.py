@@ -69,7 +69,9 @@ def segment_profiles(features: pd.DataFrame, segments: pd.DataFrame, k: int) -> 
     segment = segments.set_index(KEY_NAME)["segment"].reindex(features.index)
     if segment.isna().any():
         raise ValueError(f"{int(segment.isna().sum())} counties have no segment")
-    grouped = features[list(FEATURES)].groupby(segment.to_numpy())
+    # Selecting the columns copies every value; the cleaned features already are FEATURES, in order.
+    values = features if list(features.columns) == list(FEATURES) else features[list(FEATURES)]
+    grouped = values.groupby(segment.to_numpy())
     population = features[POPULATION]
     columns: dict[str, pd.Series] = {
         "counties": grouped.size(),
