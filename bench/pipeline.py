@@ -2,10 +2,10 @@
 
 For each size it writes a synthetic census (include/segmentation/synthetic.py; unique State-County keys),
 runs `scripts/run_local.py --data <file>` (what `make run DATA=…` runs: emulator, `airflow dags test`,
-download of the results) in a throw-away AIRFLOW_HOME and output folder, and samples the resident memory
+download of the results) in a throw-away AIRFLOW_HOME and output folder, and samples the memory (PSS)
 of that whole process tree (emulator, Airflow, its tasks) every 0.1 s. Per task it prints the seconds the
 task instance took (from the run's Airflow database, deferrals included), rows per second, and the peak
-of the tree's RSS while it ran.
+of the tree's memory while it ran.
 
     .venv/bin/python bench/pipeline.py [--rows 3220,100000,1000000] [--keep DIR]
 """
@@ -36,8 +36,13 @@ SAMPLE_SECONDS = 0.1
 
 
 class TreeMemory:
-    """Samples, in a thread, the summed RSS of a process and all its descendants, and of the emulator's
-    process alone: (time, total bytes, emulator bytes) triples."""
+    """Samples, in a thread, the summed memory of a process and all its descendants, and of the emulator's
+    process alone: (time, total bytes, emulator bytes) triples.
+
+    Each process counts its PSS (proportional set size: its private pages plus its share of the pages it
+    shares, such as the libraries and the pages a forked child still shares with its parent), so that the
+    sum is the memory the run occupies; summed RSS would count every shared page once per process.
+    """
 
     def __init__(self, pid: int) -> None:
         self.root = psutil.Process(pid)
@@ -62,7 +67,7 @@ class TreeMemory:
                 return
             for process in processes:
                 with contextlib.suppress(psutil.NoSuchProcess):  # ended between listing and reading
-                    rss = process.memory_info().rss
+                    rss = process.memory_full_info().pss
                     total += rss
                     if "include.aws_emulator" in process.cmdline():
                         emulator += rss
@@ -123,15 +128,15 @@ def _unix(stamp: str) -> float:
 
 
 def print_table(results: list[dict]) -> None:
-    print("\nEnd to end (`make run DATA=<file>`; RSS summed over emulator, Airflow and tasks)")
-    print(f"{'rows':>10} {'CSV MB':>7} {'make run s':>10} {'DAG run s':>9} {'peak RSS MiB':>12} {'(emulator)':>10}")
+    print("\nEnd to end (`make run DATA=<file>`; memory summed over emulator, Airflow and tasks (PSS))")
+    print(f"{'rows':>10} {'CSV MB':>7} {'make run s':>10} {'DAG run s':>9} {'peak MiB':>12} {'(emulator)':>10}")
     for r in results:
         peak, emulator = r["peak"] / 2**20, r["emulator_peak"] / 2**20
         print(
             f"{r['rows']:>10,} {r['csv_mb']:>7.0f} {r['wall']:>10.1f} {r['dag_run']:>9.1f}"
             f" {peak:>12.0f} {emulator:>10.0f}"
         )
-    print("\nPer task: seconds | rows/s | peak RSS MiB while it ran, all / emulator")
+    print("\nPer task: seconds | rows/s | peak memory (PSS, MiB) while it ran, all / emulator")
     header = "".join(f"{r['rows']:>34,}" for r in results)
     print(f"{'task':<26}{header}")
     for task in sorted(results[0]["tasks"], key=lambda t: results[0]["tasks"][t][0], reverse=True):
