@@ -1,4 +1,4 @@
-"""The whole pipeline at 3 k, 100 k and 1 M rows: `make run` end to end, and each task's seconds, rows/s and RSS.
+"""The whole pipeline at 3 k, 100 k and 1 M rows: `make run` end to end, and each task's seconds, rows/s and memory.
 
 For each size it writes a synthetic census (include/segmentation/synthetic.py; unique State-County keys),
 runs `scripts/run_local.py --data <file>` (what `make run DATA=…` runs: emulator, `airflow dags test`,
@@ -74,12 +74,12 @@ class TreeMemory:
             self.samples.append((time.time(), total, emulator))
 
     def peak(self, start: float = 0.0, end: float = float("inf"), emulator: bool = False) -> int:
-        """The largest summed RSS (or the emulator's) sampled between two Unix times, in bytes (0 if none)."""
+        """The largest summed PSS (or the emulator's) sampled between two Unix times, in bytes (0 if none)."""
         return max((s[2 if emulator else 1] for s in self.samples if start <= s[0] <= end), default=0)
 
 
 def run_once(rows: int, workdir: Path) -> dict:
-    """`make run` on a synthetic census of `rows` rows: its wall, peak RSS, and each task's figures."""
+    """`make run` on a synthetic census of `rows` rows: its wall, peak memory, and each task's figures."""
     census = workdir / f"census-{rows}.csv"
     if not census.exists():
         scaled_census(rows).to_csv(census, index=False)
