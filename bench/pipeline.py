@@ -3,7 +3,7 @@
 For each size it writes a synthetic census (include/segmentation/synthetic.py; unique State-County keys),
 runs `scripts/run_local.py --data <file>` (what `make run DATA=…` runs: emulator, `airflow dags test`,
 download of the results) in a throw-away AIRFLOW_HOME and output folder, and samples the memory (PSS)
-of that whole process tree (emulator, Airflow, its tasks) every 0.1 s. Per task it prints the seconds the
+of that whole process tree (emulator, Airflow, its tasks) every 0.5 s. Per task it prints the seconds the
 task instance took (from the run's Airflow database, deferrals included), rows per second, and the peak
 of the tree's memory while it ran.
 
@@ -32,7 +32,7 @@ from include.segmentation.synthetic import scaled_census  # noqa: E402
 
 # The tasks whose work grows with the rows; the others take constant time (configs, waits, teardown).
 ROW_TASKS = ("preprocess", "transform_with_pca", "assign_segments", "extract_attributes", "build_report", "publish")
-SAMPLE_SECONDS = 0.1
+SAMPLE_SECONDS = 0.5  # PSS walks each process's page tables: sampled faster, it slows the run it measures
 
 
 class TreeMemory:
