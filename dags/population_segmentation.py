@@ -35,8 +35,18 @@ from include.airflow_popseg.trigger_conf import refuse_unknown_keys
 RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)
 
 INSTANCE_TYPE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
-INPUT, MODEL, SAGEMAKER = "Census file and results", "Segmentation", "SageMaker"
+# The trigger form shows params without a section first, open ("Run Parameters"): the ones people change.
+INPUT, SAGEMAKER = "Census file and results", "SageMaker"
 PARAMS = {
+    "k": Param(8, type="integer", minimum=2, maximum=50, title="Number of segments",
+               description="How many segments to group the counties into (2 to 50)"),
+    "variance_threshold": Param(0.80, type="number", minimum=0.5, maximum=0.99,
+                                title="Share of variance to keep",
+                                description="Share of the census's variation the kept PCA components must explain "
+                                            "(0.8 = 80 %); the fewest components that reach it are kept"),
+    "num_components": Param(None, type=["null", "integer"], minimum=1, title="PCA components to train",
+                            description="How many PCA components to train; leave empty for one fewer than the "
+                                        "number of census features (33)"),
     "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$",
                     title="S3 bucket", section=INPUT,
                     description="S3 bucket that holds the census file and receives the results"),
@@ -51,16 +61,6 @@ PARAMS = {
                                     title="Wait for the census file (seconds)", section=INPUT,
                                     description="How long to wait, in seconds, for the census file to appear "
                                                 "before the run fails (default 6 hours)"),
-    "k": Param(8, type="integer", minimum=2, maximum=50, title="Number of segments", section=MODEL,
-               description="How many segments to group the counties into (2 to 50)"),
-    "variance_threshold": Param(0.80, type="number", minimum=0.5, maximum=0.99,
-                                title="Share of variance to keep", section=MODEL,
-                                description="Share of the census's variation the kept PCA components must explain "
-                                            "(0.8 = 80 %); the fewest components that reach it are kept"),
-    "num_components": Param(None, type=["null", "integer"], minimum=1, title="PCA components to train",
-                            section=MODEL,
-                            description="How many PCA components to train; leave empty for one fewer than the "
-                                        "number of census features (33)"),
     "training_instance_type": Param("ml.c5.xlarge", type="string", pattern=INSTANCE_TYPE,
                                     title="Training instance type", section=SAGEMAKER,
                                     examples=["ml.c5.xlarge", "ml.c5.2xlarge", "ml.m5.xlarge", "ml.m5.2xlarge"],
