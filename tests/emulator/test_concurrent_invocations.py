@@ -36,13 +36,8 @@ class _GatedPredictor:
 
 
 def _invoke(runtime, endpoint: str, rows: np.ndarray) -> np.ndarray:
-    answer = runtime.invoke_endpoint(
-        EndpointName=endpoint,
-        ContentType="application/x-recordio-protobuf",
-        Accept="application/x-recordio-protobuf",
-        Body=encode_dense(rows),
-    )
-    return decode_labels(answer["Body"].read())["projection"]
+    """One InvokeEndpoint as the DAG's tasks make it (endpoints.invoker): rows -> projections."""
+    return decode_labels(endpoints.invoker(runtime, endpoint)(encode_dense(rows)))["projection"]
 
 
 def test_invocations_of_one_endpoint_run_at_the_same_time_and_answer_as_sequential_ones(
