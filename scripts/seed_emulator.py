@@ -15,12 +15,13 @@ def upload_census(url: str, data: str | None = None) -> str:
     """Upload `data` (a CSV path) or the bundled synthetic sample; returns its S3 URI."""
     from include.aws_emulator.connection import client
     from include.segmentation.synthetic import synthetic_census
+    from include.segmentation_aws.store import UPLOADS
 
     s3 = client("s3", url)
     s3.create_bucket(Bucket=BUCKET)
-    # upload_file goes multipart above 8 MB, as it must past the emulator's per-request cap.
+    # In parts above 48 MiB, as the DAG writes its files: it must, past the emulator's per-request cap.
     if data:
-        s3.upload_file(str(data), BUCKET, INPUT_KEY)
+        s3.upload_file(str(data), BUCKET, INPUT_KEY, Config=UPLOADS)
     else:
         s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=synthetic_census().to_csv(index=False).encode())
     return f"s3://{BUCKET}/{INPUT_KEY}"

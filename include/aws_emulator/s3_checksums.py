@@ -26,6 +26,9 @@ method (moto itself is neither copied nor edited):
    too. Unlike S3, moto has already stored a refused UploadPart's part; the client's retry replaces it.
 4. A single-part object's type was absent; it is `FULL_OBJECT`, which GetObject and HeadObject now say.
 
+Also, a copy of a single-part object takes its source's ETag (the MD5 of the same bytes) rather than
+reading the copy back to hash it.
+
 Not changed: GetObject with `PartNumber` returns the whole object (HeadObject's is right), and a
 `PartNumber` past the last part is a 500 rather than S3's 416.
 
@@ -101,6 +104,8 @@ def _copy_object(original: Any) -> Any:
         if isinstance(copy, FakeKey) and copy.checksum_algorithm and src_key.checksum_type == COMPOSITE:
             # A composite value describes the source's parts; the copy has none.
             copy.checksum_value = compute_checksum(copy.value, copy.checksum_algorithm).decode()
+        if isinstance(copy, FakeKey) and copy._etag is None and src_key._etag and "-" not in src_key._etag:
+            copy._etag = src_key._etag  # the MD5 of the same bytes: not read again to compute it
         return result
 
     return copy_object

@@ -33,8 +33,8 @@ _MAGIC_BYTES = struct.pack("<I", MAGIC)
 _LENGTH_MASK = (1 << 29) - 1
 FEATURES_KEY = "values"
 # Bytes in one shard of a training channel (dense_shards): big enough that per-object overhead does
-# not matter, small enough to hold one while encoding the next.
-SHARD_BYTES = 64 << 20
+# not matter, small enough to hold one while encoding the next and to upload in one PutObject.
+SHARD_BYTES = 32 << 20
 # Values one record's tensor may declare (its shape's product): 4 MiB of float32, far above any row a
 # built-in algorithm takes (the census has 34 features).
 MAX_RECORD_VALUES = 1 << 20

@@ -6,7 +6,17 @@ import io
 import json
 import re
 
+from boto3.s3.transfer import TransferConfig
+
 _S3_URI = re.compile(r"s3://([^/]+)/(.+)")
+
+UPLOADS = TransferConfig(multipart_threshold=48 << 20, multipart_chunksize=32 << 20)
+"""How `RunStore.write` uploads: one PutObject below 48 MiB, else multipart in 32 MiB parts.
+
+boto3's default (8 MiB, in 8 MiB parts) would send a 30 MiB training shard as four parts and a
+CompleteMultipartUpload; AWS suggests multipart from about 100 MB. Every request stays under the
+emulator's 64 MiB request limit (server.MAX_REQUEST_BYTES), its aws-chunked framing included.
+"""
 
 
 class RunStore:
@@ -32,8 +42,8 @@ class RunStore:
         return self.client.get_object(Bucket=self.bucket, Key=self.key(key_or_uri))["Body"].read()
 
     def write(self, key: str, data: bytes) -> str:
-        """Write (multipart above 8 MB, as upload_fileobj does); returns the object's URI."""
-        self.client.upload_fileobj(io.BytesIO(data), self.bucket, self.key(key))
+        """Write `data` (in parts above 48 MiB, see UPLOADS); returns the object's URI."""
+        self.client.upload_fileobj(io.BytesIO(data), self.bucket, self.key(key), Config=UPLOADS)
         return self.uri(self.key(key))
 
     def copy(self, source: str, key: str) -> str:

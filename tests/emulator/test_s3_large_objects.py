@@ -125,6 +125,18 @@ def test_a_single_part_object_has_the_full_object_checksum_of_its_bytes(large) -
     assert (answer["ChecksumType"], answer["ChecksumCRC32"]) == ("FULL_OBJECT", crc32(data))
 
 
+def test_a_copy_of_a_single_part_object_has_its_bytes_checksum_and_md5_etag(large) -> None:
+    import hashlib
+
+    data = random_bytes(3 * MiB, seed=4)
+    large.put_object(Bucket=BUCKET, Key="single-source", Body=data)
+    copied = large.copy_object(Bucket=BUCKET, Key="single-copy", CopySource={"Bucket": BUCKET, "Key": "single-source"})
+    assert copied["CopyObjectResult"]["ETag"] == f'"{hashlib.md5(data).hexdigest()}"'
+    answer = large.get_object(Bucket=BUCKET, Key="single-copy", ChecksumMode="ENABLED")
+    assert answer["Body"].read() == data and answer["ETag"] == copied["CopyObjectResult"]["ETag"]
+    assert (answer["ChecksumType"], answer["ChecksumCRC32"]) == ("FULL_OBJECT", crc32(data))
+
+
 def test_a_copy_of_a_multipart_object_reads_back_with_a_full_object_checksum(large, mb20) -> None:
     """Issue 12: the DAG's publish step copies each result; a copied multipart object was refused."""
     large.upload_fileobj(io.BytesIO(mb20), BUCKET, "to-copy")
@@ -286,3 +298,19 @@ def test_a_single_part_copy_larger_than_one_request_comes_back_in_parts_after_a_
         assert (answer["ChecksumType"], answer["ChecksumCRC32"]) == ("COMPOSITE", composite_crc32(data, PART))
         process.send_signal(signal.SIGTERM)
         assert process.wait(timeout=120) == 0
+
+
+def test_the_run_store_writes_a_training_shard_in_one_request_and_a_larger_file_in_32_mib_parts(large) -> None:
+    """store.UPLOADS: a shard (recordio.SHARD_BYTES) is one PutObject (its ETag is its MD5); above 48 MiB the
+    parts are 32 MiB (ETag `…-2` for 60 MiB), each under the emulator's per-request limit."""
+    import hashlib
+
+    from include.sagemaker_formats.recordio import SHARD_BYTES
+
+    store = RunStore(large, BUCKET)
+    shard, big = random_bytes(SHARD_BYTES + 4096, seed=32), random_bytes(60 * MiB, seed=60)
+    store.write("store/part-00000.rec", shard)
+    store.write("store/segments.csv", big)
+    assert large.head_object(Bucket=BUCKET, Key="store/part-00000.rec")["ETag"] == f'"{hashlib.md5(shard).hexdigest()}"'
+    assert large.head_object(Bucket=BUCKET, Key="store/segments.csv")["ETag"].endswith('-2"')
+    assert store.read("store/part-00000.rec") == shard and store.read("store/segments.csv") == big
