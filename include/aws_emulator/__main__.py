@@ -9,6 +9,8 @@ import signal
 import sys
 import threading
 
+from threadpoolctl import threadpool_limits
+
 from include.aws_emulator.server import DEFAULT_ALLOWED_HOSTS, DEFAULT_REGION, Emulator
 
 
@@ -32,6 +34,9 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
+    # Requests are served on threads, several at once (concurrent InvokeEndpoint calls): BLAS threads of their
+    # own on top only contend for the cores. A (30,000 x 34) @ (34 x 34) product ran 2x faster with one.
+    threadpool_limits(limits=1, user_api="blas")
     emulator = Emulator(
         host=args.host, port=args.port, data_dir=args.data_dir, region=args.region, allow_hosts=args.allow_host
     ).start()
