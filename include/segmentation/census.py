@@ -98,7 +98,8 @@ MAX_NAME_CHARS = 256
 MAX_EXTRA_COLUMNS_LISTED = 10
 _MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, short enough to read
 _MAX_QUOTED_CHARS = 40  # characters of an offending value quoted in a message
-_CHUNK = 16 << 20  # bytes inflated or scanned at a time: bounds the working memory of both
+_CHUNK = 16 << 20  # bytes read or inflated at a time: bounds the working memory of both
+_SCAN = 1 << 20  # bytes scanned for newlines at a time: small temporaries, faulted in once and reused
 # Bytes pyarrow parses per record batch: what the typed read holds beside its result.
 _CSV_BLOCK = 1 << 20
 
@@ -394,36 +395,79 @@ def _read_bytes(source: Source, label: str) -> bytes | bytearray:
 def read_census_bytes(stream: BinaryIO, name: str) -> bytearray:
     """Read a census from a binary stream (a file, an S3 body), _CHUNK bytes at a time.
 
-    Returns the bytearray it read into, not a bytes copy of it: at 1 GiB a copy is 1 GiB more.
+    Returns the bytearray it read into, not a bytes copy of it: at 1 GiB a copy is 1 GiB more. Each
+    chunk is read straight into that bytearray (readinto) and scanned for newlines _SCAN bytes at a
+    time, so that no chunk-sized temporary is made per chunk.
 
     Refuses, as soon as the bytes read show it, a stream past MAX_CENSUS_BYTES or, unless it is gzip
     (checked once inflated), a line past MAX_LINE_BYTES: a hostile file costs one chunk of memory,
     not its size.
     """
     data = bytearray()
+    size = 0  # bytes read so far; data holds room for one more chunk beyond them
     line_bytes, lines = 0, 0  # bytes since the last newline; newlines so far
-    while chunk := stream.read(min(_CHUNK, MAX_CENSUS_BYTES + 1 - len(data))):  # never past the cap + 1
-        data += chunk
-        check_census_size(len(data), name)
+    scratch = np.empty(_SCAN, dtype=bool)
+    while True:
+        want = min(_CHUNK, MAX_CENSUS_BYTES + 1 - size)  # never past the cap + 1
+        if size + want > len(data):
+            data += bytes(size + want - len(data))  # bytearray over-allocates: amortised, as `+= chunk` was
+        with memoryview(data) as view, view[size : size + want] as room:
+            got = _read_into(stream, room)
+        if not got:
+            break
+        start, size = size, size + got
+        check_census_size(size, name)
         if data[:2] == b"\x1f\x8b":
             continue
-        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 0x0A)
-        lengths = np.diff(ends, prepend=-1) - 1
-        if ends.size:
-            lengths[0] += line_bytes
-            line_bytes = len(chunk) - int(ends[-1]) - 1
-        else:
-            line_bytes += len(chunk)
         if lines == 0:  # the header: its column count is the more useful refusal
-            _check_header(bytes(data[: ends[0] if ends.size else len(data)]), name)
-        longest = int(lengths.max(initial=0))
+            header_end = data.find(b"\n", start, size)
+            _check_header(bytes(data[: header_end if header_end >= 0 else size]), name)
+        newlines, longest, longest_at, line_bytes = _scan_lines(data, start, size, line_bytes, scratch)
         if longest > MAX_LINE_BYTES or line_bytes > MAX_LINE_BYTES:
-            line = lines + (int(np.argmax(lengths)) if longest > MAX_LINE_BYTES else ends.size) + 1
+            line = lines + (longest_at if longest > MAX_LINE_BYTES else newlines) + 1
             raise CensusValidationError(
                 [f"line {line:,} is longer than the limit of {MAX_LINE_BYTES:,} bytes (MAX_LINE_BYTES)"], name
             )
-        lines += ends.size
+        lines += newlines
+    del data[size:]
     return data
+
+
+def _read_into(stream: BinaryIO, room: memoryview) -> int:
+    """Read up to len(room) bytes from `stream` into `room`; the count read, 0 at the end."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return readinto(room) or 0
+    chunk = stream.read(len(room))  # a stream with read() alone
+    room[: len(chunk)] = chunk
+    return len(chunk)
+
+
+def _scan_lines(
+    data: bytearray, start: int, end: int, line_bytes: int, scratch: np.ndarray
+) -> tuple[int, int, int, int]:
+    """The newlines of data[start:end], scanned _SCAN bytes at a time into `scratch` ((_SCAN,) bool).
+
+    `line_bytes` is the length of the line running into `start`. Returns (newlines found, the longest
+    line they end in bytes (-1 when none), its index among them (the first of equals), the length of
+    the line running past `end`).
+    """
+    newlines, longest, longest_at = 0, -1, 0
+    for block in range(start, end, _SCAN):
+        count = min(_SCAN, end - block)
+        is_newline = np.equal(np.frombuffer(data, dtype=np.uint8, count=count, offset=block), 0x0A, out=scratch[:count])
+        ends = np.flatnonzero(is_newline)
+        if not ends.size:
+            line_bytes += count
+            continue
+        lengths = np.diff(ends, prepend=-1) - 1
+        lengths[0] += line_bytes
+        line_bytes = count - int(ends[-1]) - 1
+        at = int(np.argmax(lengths))
+        if lengths[at] > longest:
+            longest, longest_at = int(lengths[at]), newlines + at
+        newlines += ends.size
+    return newlines, longest, longest_at, line_bytes
 
 
 def _gunzip(raw: bytes | bytearray, label: str) -> bytes:
@@ -454,7 +498,7 @@ def _check_lines(raw: bytes | bytearray, label: str) -> None:
     """Refuse binary data, a header of too many columns, and lines longer than MAX_LINE_BYTES.
 
     Works on the bytes, before decoding and parsing: the header first, then a vectorised scan of the
-    newline positions, _CHUNK bytes at a time.
+    newline positions, _SCAN bytes at a time.
     """
     header_end = raw.find(b"\n")
     _check_header(raw if header_end < 0 else raw[:header_end], label)
@@ -463,10 +507,12 @@ def _check_lines(raw: bytes | bytearray, label: str) -> None:
         line = raw.count(b"\n", 0, nul) + 1
         raise CensusValidationError([f"binary data, not CSV text: a NUL byte on line {line:,} (byte {nul:,})"], label)
     previous = -1  # position of the last newline seen
-    for start in range(0, len(raw), _CHUNK):
-        window = np.frombuffer(raw, dtype=np.uint8, count=min(_CHUNK, len(raw) - start), offset=start)
-        ends = np.flatnonzero(window == 0x0A) + start
-        if len(raw) - start <= _CHUNK:
+    scratch = np.empty(_SCAN, dtype=bool)
+    for start in range(0, len(raw), _SCAN):
+        count = min(_SCAN, len(raw) - start)
+        window = np.frombuffer(raw, dtype=np.uint8, count=count, offset=start)
+        ends = np.flatnonzero(np.equal(window, 0x0A, out=scratch[:count])) + start
+        if len(raw) - start <= _SCAN:
             ends = np.append(ends, len(raw))  # the last line, whether or not a newline ends it
         lengths = np.diff(ends, prepend=previous) - 1
         too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
