@@ -325,7 +325,8 @@ class PreparedCensus:
 
     @property
     def scaled(self) -> np.ndarray:
-        return np.asarray(self.scaling.transform(self.features, dtype="float32"))
+        """(n, 34) float32, C order: the features scaled 0–1 (an array in, an array out: no frame around it)."""
+        return self.scaling.transform(self.features.to_numpy(), dtype="float32")
 
 
 def prepare(source: Source | pd.DataFrame, name: str, k: int) -> PreparedCensus:
