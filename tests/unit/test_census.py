@@ -171,6 +171,20 @@ def test_empty_cells_load_as_missing_and_clean_drops_those_rows_by_key(small) ->
     assert not cleaned.features.isna().any().any()
 
 
+@pytest.mark.parametrize("max_runs", [1, 4096])  # rows gathered column by column, or copied a run at a time
+def test_clean_keeps_the_complete_rows_in_order_with_their_counties(monkeypatch, max_runs) -> None:
+    monkeypatch.setattr(census, "_MAX_RUNS", max_runs)
+    frame = load_census(_csv(synthetic_census(n_counties=60, seed=4, missing_rows=0)))
+    frame.loc[[1, 2, 7, 30, 60], "Walk"] = np.nan  # the first row, a run of two, one inside, the last
+    cleaned = clean(frame)
+    kept = frame.drop(index=[1, 2, 7, 30, 60])
+    assert cleaned.features.to_numpy().tolist() == kept[list(FEATURES)].to_numpy().tolist()
+    assert cleaned.counties.to_numpy().tolist() == kept[["CensusId", "State", "County"]].to_numpy().tolist()
+    assert (
+        list(cleaned.features.index) == list(cleaned.counties.index) == (kept["State"] + "-" + kept["County"]).tolist()
+    )
+
+
 def test_clean_names_a_row_without_a_key_by_its_number(small) -> None:
     small.loc[2, "County"] = ""
     cleaned = clean(load_census(_csv(small)))
