@@ -407,50 +407,55 @@ def _read_bytes(source: Source, label: str) -> bytes | bytearray:
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as handle:
             info = os.fstat(handle.fileno())
-            if stat.S_ISREG(info.st_mode):
-                check_census_size(info.st_size, label)
-            return read_census_bytes(handle, label)  # a pipe or device has no size to check first
+            if not stat.S_ISREG(info.st_mode):
+                return read_census_bytes(handle, label)  # a pipe or device has no size to check first
+            check_census_size(info.st_size, label)
+            return read_census_bytes(handle, label, size=info.st_size)
     return read_census_bytes(source, label)
 
 
-def read_census_bytes(stream: BinaryIO, name: str) -> bytearray:
+def read_census_bytes(stream: BinaryIO, name: str, size: int | None = None) -> bytearray:
     """Read a census from a binary stream (a file, an S3 body), _CHUNK bytes at a time.
 
     Returns the bytearray it read into, not a bytes copy of it: at 1 GiB a copy is 1 GiB more. Each
     chunk is read straight into that bytearray (readinto) and scanned for newlines _SCAN bytes at a
-    time, so that no chunk-sized temporary is made per chunk.
+    time, so that no chunk-sized temporary is made per chunk. `size`, the length announced (a file's
+    st_size, S3's ContentLength), only sizes the reads: the buffer then ends where the stream does,
+    with no room made (and faulted in) past it. A stream longer or shorter is read whole all the same.
 
     Refuses, as soon as the bytes read show it, a stream past MAX_CENSUS_BYTES or, unless it is gzip
     (checked once inflated), a line past MAX_LINE_BYTES: a hostile file costs one chunk of memory,
     not its size.
     """
     data = bytearray()
-    size = 0  # bytes read so far; data holds room for one more chunk beyond them
+    done = 0  # bytes read so far; data holds room for at most one more read beyond them
     line_bytes, lines = 0, 0  # bytes since the last newline; newlines so far
     scratch = np.empty(_SCAN, dtype=bool)
     while True:
-        want = min(_CHUNK, MAX_CENSUS_BYTES + 1 - size)  # never past the cap + 1
-        if size + want > len(data):
-            data += bytes(size + want - len(data))  # bytearray over-allocates: amortised, as `+= chunk` was
-        with memoryview(data) as view, view[size : size + want] as room:
+        want = min(_CHUNK, MAX_CENSUS_BYTES + 1 - done)  # never past the cap + 1
+        if size is not None and done <= size:
+            want = min(want, size - done) or 1  # the announced bytes, then 1 to find the end (or more)
+        if done + want > len(data):
+            data += bytes(done + want - len(data))  # bytearray over-allocates: amortised, as `+= chunk` was
+        with memoryview(data) as view, view[done : done + want] as room:
             got = _read_into(stream, room)
         if not got:
             break
-        start, size = size, size + got
-        check_census_size(size, name)
+        start, done = done, done + got
+        check_census_size(done, name)
         if data[:2] == b"\x1f\x8b":
             continue
         if lines == 0:  # the header: its column count is the more useful refusal
-            header_end = data.find(b"\n", start, size)
-            _check_header(bytes(data[: header_end if header_end >= 0 else size]), name)
-        newlines, longest, longest_at, line_bytes = _scan_lines(data, start, size, line_bytes, scratch)
+            header_end = data.find(b"\n", start, done)
+            _check_header(bytes(data[: header_end if header_end >= 0 else done]), name)
+        newlines, longest, longest_at, line_bytes = _scan_lines(data, start, done, line_bytes, scratch)
         if longest > MAX_LINE_BYTES or line_bytes > MAX_LINE_BYTES:
             line = lines + (longest_at if longest > MAX_LINE_BYTES else newlines) + 1
             raise CensusValidationError(
                 [f"line {line:,} is longer than the limit of {MAX_LINE_BYTES:,} bytes (MAX_LINE_BYTES)"], name
             )
         lines += newlines
-    del data[size:]
+    del data[done:]
     return data
 
 

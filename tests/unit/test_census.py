@@ -307,6 +307,29 @@ def test_a_stream_is_refused_at_its_first_overlong_line_whatever_the_chunk_size(
         census.read_census_bytes(io.BytesIO(b"h\n" + b"x" * 50 + b"\n" + b"z" * 51 + b"\nmore"), "s3://b/census.csv")
 
 
+@pytest.mark.parametrize("announced", [0, 1, 20, 33, 34, 35, 100])  # the stream has 34 bytes
+def test_a_stream_longer_or_shorter_than_announced_is_read_whole(monkeypatch, announced) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 8)
+    data = b"h,e,a,d\n" + b"1,2,3,4\n" * 3 + b"5,6"
+    assert census.read_census_bytes(io.BytesIO(data), "s3://b/census.csv", size=announced) == data
+
+
+def test_a_stream_is_refused_past_the_limit_whatever_size_it_announced(monkeypatch) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 8)
+    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 30)
+    with pytest.raises(CensusValidationError, match=r"the file is 31 bytes, above the limit of 30 bytes"):
+        census.read_census_bytes(io.BytesIO(b"h,e,a,d\n" + b"1,2,3,4\n" * 4), "s3://b/census.csv", size=20)
+
+
+def test_an_announced_size_does_not_change_which_overlong_line_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 1000)
+    monkeypatch.setattr(census, "MAX_LINE_BYTES", 50)
+    data = b"h\n" + b"x" * 50 + b"\n" + b"z" * 51 + b"\nmore"
+    for announced in (None, 10, len(data), 10_000):
+        with pytest.raises(CensusValidationError, match=r"line 3 is longer than the limit of 50"):
+            census.read_census_bytes(io.BytesIO(data), "s3://b/census.csv", size=announced)
+
+
 class _ReadOnlyStream:
     """A stream with read() alone, as some file-like wrappers offer."""
 
