@@ -203,12 +203,14 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
     # Data rows are at most the lines after the header (blank lines are skipped), and each line that
     # parses holds at least 36 commas: whichever bound is lower sizes the block, so a file of short
     # lines cannot claim more memory than its bytes.
-    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
-    capacity = min(lines, raw.count(b",") // (len(COLUMNS) - 1)) - 1
+    newlines, commas = _count_bytes(raw, ord("\n"), ord(","))
+    lines = newlines + (not raw.endswith(b"\n"))
+    capacity = min(lines, commas // (len(COLUMNS) - 1)) - 1
     for encoding in ("utf8", "latin1"):  # latin1 only when a name is not UTF-8, as `_decode` falls back
         options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
         values = np.empty((max(capacity, 0), len(FEATURES)), dtype="float64", order="F")  # pages touched as filled
-        ids, rows, nulls = [], 0, np.zeros(len(FEATURES), dtype=np.int64)
+        ids, rows = [], 0
+        nulls, non_finite = np.zeros(len(FEATURES), dtype=np.int64), np.zeros(len(FEATURES), dtype=np.int64)
         try:
             for batch in pacsv.open_csv(pa.py_buffer(raw), read_options=options, convert_options=convert):
                 if rows + batch.num_rows > len(values):
@@ -216,7 +218,9 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
                 for i, column in enumerate(FEATURES):
                     cells = batch.column(column)
                     nulls[i] += cells.null_count
-                    values[rows : rows + batch.num_rows, i] = cells.to_numpy(zero_copy_only=False)  # null: NaN
+                    filled = values[rows : rows + batch.num_rows, i]
+                    filled[:] = cells.to_numpy(zero_copy_only=False)  # null: NaN
+                    non_finite[i] += batch.num_rows - np.count_nonzero(np.isfinite(filled))  # counted while cached
                 ids.append(batch.select(list(ID_COLUMNS)))
                 rows += batch.num_rows
             break
@@ -227,7 +231,7 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
         return None
     if rows < len(values):
         values = np.asfortranarray(values[:rows])  # blank lines were skipped
-    if np.isinf(values).any() or not np.array_equal(np.isnan(values).sum(axis=0), nulls):
+    if not np.array_equal(non_finite, nulls):  # each null is a NaN: anything more is an inf or a spelled NaN
         return None  # inf, or a NaN spelled other than an NA token: the text path names them
     table = pa.Table.from_batches(ids)
     pa.default_memory_pool().release_unused()  # the parsed batches' pages: back to the OS, not kept idle
@@ -261,6 +265,19 @@ def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.Da
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     numeric = {column: _parse_numeric(frame[column], column, problems) for column in FEATURES}
     return pd.DataFrame({column: frame[column].str.strip() for column in ID_COLUMNS} | numeric)
+
+
+def _count_bytes(raw: bytes | bytearray, *values: int) -> list[int]:
+    """How often each byte value occurs in `raw`, counted by numpy _SCAN bytes at a time (bytes.count
+    compares a byte at a time: 5x slower)."""
+    counts = [0] * len(values)
+    scratch = np.empty(min(_SCAN, len(raw)), dtype=bool)
+    for start in range(0, len(raw), _SCAN):
+        count = min(_SCAN, len(raw) - start)
+        window = np.frombuffer(raw, dtype=np.uint8, count=count, offset=start)
+        for i, value in enumerate(values):
+            counts[i] += int(np.count_nonzero(np.equal(window, value, out=scratch[:count])))
+    return counts
 
 
 def _read_strings(raw: bytes | bytearray) -> pd.DataFrame | None:
