@@ -64,7 +64,7 @@ def child(path: Path, instance_count: int) -> None:
 
     def load():
         with open(path, "rb") as handle:
-            data = census.read_census_bytes(handle, str(path))
+            data = census.read_census_bytes(handle, str(path), size=os.fstat(handle.fileno()).st_size)
         hashlib.sha256(data).hexdigest()
         return census.load_census(data, name=str(path))
 

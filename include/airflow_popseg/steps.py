@@ -83,7 +83,8 @@ def read_census(run: RunContext) -> tuple[bytes | bytearray, dict]:
         )
     census.check_census_size(head["ContentLength"], run.input_uri)
     read = {"VersionId": head["VersionId"]} if head.get("VersionId") else {"IfMatch": head["ETag"]}
-    data = census.read_census_bytes(client.get_object(Bucket=bucket, Key=key, **read)["Body"], run.input_uri)
+    body = client.get_object(Bucket=bucket, Key=key, **read)["Body"]
+    data = census.read_census_bytes(body, run.input_uri, size=head["ContentLength"])
     pin = {"uri": run.input_uri, "etag": head["ETag"], "version_id": head.get("VersionId"), "bytes": len(data)}
     if not pinned:
         run.store.write_json(run.layout.input_version, pin)

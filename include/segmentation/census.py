@@ -98,7 +98,8 @@ MAX_NAME_CHARS = 256
 MAX_EXTRA_COLUMNS_LISTED = 10
 _MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, short enough to read
 _MAX_QUOTED_CHARS = 40  # characters of an offending value quoted in a message
-_CHUNK = 16 << 20  # bytes inflated or scanned at a time: bounds the working memory of both
+_CHUNK = 16 << 20  # bytes read or inflated at a time: bounds the working memory of both
+_SCAN = 1 << 20  # bytes scanned for newlines at a time: small temporaries, faulted in once and reused
 # Bytes pyarrow parses per record batch: what the typed read holds beside its result.
 _CSV_BLOCK = 1 << 20
 
@@ -202,12 +203,14 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
     # Data rows are at most the lines after the header (blank lines are skipped), and each line that
     # parses holds at least 36 commas: whichever bound is lower sizes the block, so a file of short
     # lines cannot claim more memory than its bytes.
-    lines = raw.count(b"\n") + (not raw.endswith(b"\n"))
-    capacity = min(lines, raw.count(b",") // (len(COLUMNS) - 1)) - 1
+    newlines, commas = _count_bytes(raw, ord("\n"), ord(","))
+    lines = newlines + (not raw.endswith(b"\n"))
+    capacity = min(lines, commas // (len(COLUMNS) - 1)) - 1
     for encoding in ("utf8", "latin1"):  # latin1 only when a name is not UTF-8, as `_decode` falls back
         options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
         values = np.empty((max(capacity, 0), len(FEATURES)), dtype="float64", order="F")  # pages touched as filled
-        ids, rows, nulls = [], 0, np.zeros(len(FEATURES), dtype=np.int64)
+        ids, rows = [], 0
+        nulls, non_finite = np.zeros(len(FEATURES), dtype=np.int64), np.zeros(len(FEATURES), dtype=np.int64)
         try:
             for batch in pacsv.open_csv(pa.py_buffer(raw), read_options=options, convert_options=convert):
                 if rows + batch.num_rows > len(values):
@@ -215,7 +218,9 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
                 for i, column in enumerate(FEATURES):
                     cells = batch.column(column)
                     nulls[i] += cells.null_count
-                    values[rows : rows + batch.num_rows, i] = cells.to_numpy(zero_copy_only=False)  # null: NaN
+                    filled = values[rows : rows + batch.num_rows, i]
+                    filled[:] = cells.to_numpy(zero_copy_only=False)  # null: NaN
+                    non_finite[i] += batch.num_rows - np.count_nonzero(np.isfinite(filled))  # counted while cached
                 ids.append(batch.select(list(ID_COLUMNS)))
                 rows += batch.num_rows
             break
@@ -226,7 +231,7 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
         return None
     if rows < len(values):
         values = np.asfortranarray(values[:rows])  # blank lines were skipped
-    if np.isinf(values).any() or not np.array_equal(np.isnan(values).sum(axis=0), nulls):
+    if not np.array_equal(non_finite, nulls):  # each null is a NaN: anything more is an inf or a spelled NaN
         return None  # inf, or a NaN spelled other than an NA token: the text path names them
     table = pa.Table.from_batches(ids)
     pa.default_memory_pool().release_unused()  # the parsed batches' pages: back to the OS, not kept idle
@@ -260,6 +265,19 @@ def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.Da
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     numeric = {column: _parse_numeric(frame[column], column, problems) for column in FEATURES}
     return pd.DataFrame({column: frame[column].str.strip() for column in ID_COLUMNS} | numeric)
+
+
+def _count_bytes(raw: bytes | bytearray, *values: int) -> list[int]:
+    """How often each byte value occurs in `raw`, counted by numpy _SCAN bytes at a time (bytes.count
+    compares a byte at a time: 5x slower)."""
+    counts = [0] * len(values)
+    scratch = np.empty(min(_SCAN, len(raw)), dtype=bool)
+    for start in range(0, len(raw), _SCAN):
+        count = min(_SCAN, len(raw) - start)
+        window = np.frombuffer(raw, dtype=np.uint8, count=count, offset=start)
+        for i, value in enumerate(values):
+            counts[i] += int(np.count_nonzero(np.equal(window, value, out=scratch[:count])))
+    return counts
 
 
 def _read_strings(raw: bytes | bytearray) -> pd.DataFrame | None:
@@ -324,7 +342,8 @@ class PreparedCensus:
 
     @property
     def scaled(self) -> np.ndarray:
-        return np.asarray(self.scaling.transform(self.features, dtype="float32"))
+        """(n, 34) float32, C order: the features scaled 0–1 (an array in, an array out: no frame around it)."""
+        return self.scaling.transform(self.features.to_numpy(), dtype="float32")
 
 
 def prepare(source: Source | pd.DataFrame, name: str, k: int) -> PreparedCensus:
@@ -355,18 +374,38 @@ def clean(frame: pd.DataFrame) -> CleanCensus:
     complete = ~incomplete.to_numpy()
     if not complete.any():
         raise CensusValidationError([f"no complete row is left after dropping {len(dropped)} incomplete rows"])
-    index = pd.Index(keys[complete], name=KEY_NAME)
+    index = pd.Index(keys.array[complete], name=KEY_NAME)  # from the array: from the Series costs 10x
     features = frame.loc[:, list(FEATURES)].astype("float64")  # no copy when nothing is dropped
     if not complete.all():
-        # Column by column into a column-major block: pandas' row take of the whole block was ~10x slower.
-        values, rows = features.to_numpy(), np.flatnonzero(complete)
-        kept = np.empty((len(rows), len(FEATURES)), dtype="float64", order="F")
-        for i in range(len(FEATURES)):
-            np.take(values[:, i], rows, out=kept[:, i])
-        features = pd.DataFrame(kept, columns=features.columns, copy=False)
+        features = pd.DataFrame(_kept_rows(features.to_numpy(), complete), columns=features.columns, copy=False)
     features = features.set_axis(index)
-    counties = frame.loc[complete, list(ID_COLUMNS)].astype(str).set_axis(index)
-    return CleanCensus(features=features, dropped=dropped, counties=counties)
+    counties = frame.loc[complete, list(ID_COLUMNS)]
+    if not (counties.dtypes == "str").all():  # load_census's are str already: astype would copy them again
+        counties = counties.astype(str)
+    return CleanCensus(features=features, dropped=dropped, counties=counties.set_axis(index))
+
+
+_MAX_RUNS = 4096  # runs of kept rows copied as slices; past this, a gather per column is cheaper
+
+
+def _kept_rows(values: np.ndarray, kept: np.ndarray) -> np.ndarray:
+    """values (n, d) float64 → the rows where `kept` ((n,) bool) holds, as a column-major (m, d) block.
+
+    A few incomplete rows (the usual case) leave a few runs of kept rows, each copied as one slice;
+    many are gathered column by column (pandas' row take of the whole block was ~10x slower).
+    """
+    edges = np.flatnonzero(np.diff(kept, prepend=False, append=False))  # start, end of each run of kept rows
+    result = np.empty((int(np.count_nonzero(kept)), values.shape[1]), dtype="float64", order="F")
+    if len(edges) <= 2 * _MAX_RUNS:
+        at = 0
+        for start, end in zip(edges[::2].tolist(), edges[1::2].tolist(), strict=True):
+            result[at : at + end - start] = values[start:end]
+            at += end - start
+    else:
+        rows = np.flatnonzero(kept)
+        for i in range(values.shape[1]):
+            np.take(values[:, i], rows, out=result[:, i])
+    return result
 
 
 def _default_name(source: Source) -> str:
@@ -385,45 +424,93 @@ def _read_bytes(source: Source, label: str) -> bytes | bytearray:
     if isinstance(source, str | os.PathLike):
         with open(source, "rb") as handle:
             info = os.fstat(handle.fileno())
-            if stat.S_ISREG(info.st_mode):
-                check_census_size(info.st_size, label)
-            return read_census_bytes(handle, label)  # a pipe or device has no size to check first
+            if not stat.S_ISREG(info.st_mode):
+                return read_census_bytes(handle, label)  # a pipe or device has no size to check first
+            check_census_size(info.st_size, label)
+            return read_census_bytes(handle, label, size=info.st_size)
     return read_census_bytes(source, label)
 
 
-def read_census_bytes(stream: BinaryIO, name: str) -> bytearray:
+def read_census_bytes(stream: BinaryIO, name: str, size: int | None = None) -> bytearray:
     """Read a census from a binary stream (a file, an S3 body), _CHUNK bytes at a time.
 
-    Returns the bytearray it read into, not a bytes copy of it: at 1 GiB a copy is 1 GiB more.
+    Returns the bytearray it read into, not a bytes copy of it: at 1 GiB a copy is 1 GiB more. Each
+    chunk is read straight into that bytearray (readinto) and scanned for newlines _SCAN bytes at a
+    time, so that no chunk-sized temporary is made per chunk. `size`, the length announced (a file's
+    st_size, S3's ContentLength), only sizes the reads: the buffer then ends where the stream does,
+    with no room made (and faulted in) past it. A stream longer or shorter is read whole all the same.
 
     Refuses, as soon as the bytes read show it, a stream past MAX_CENSUS_BYTES or, unless it is gzip
     (checked once inflated), a line past MAX_LINE_BYTES: a hostile file costs one chunk of memory,
     not its size.
     """
     data = bytearray()
+    done = 0  # bytes read so far; data holds room for at most one more read beyond them
     line_bytes, lines = 0, 0  # bytes since the last newline; newlines so far
-    while chunk := stream.read(min(_CHUNK, MAX_CENSUS_BYTES + 1 - len(data))):  # never past the cap + 1
-        data += chunk
-        check_census_size(len(data), name)
+    scratch = np.empty(_SCAN, dtype=bool)
+    while True:
+        want = min(_CHUNK, MAX_CENSUS_BYTES + 1 - done)  # never past the cap + 1
+        if size is not None and done <= size:
+            want = min(want, size - done) or 1  # the announced bytes, then 1 to find the end (or more)
+        if done + want > len(data):
+            data += bytes(done + want - len(data))  # bytearray over-allocates: amortised, as `+= chunk` was
+        with memoryview(data) as view, view[done : done + want] as room:
+            got = _read_into(stream, room)
+        if not got:
+            break
+        start, done = done, done + got
+        check_census_size(done, name)
         if data[:2] == b"\x1f\x8b":
             continue
-        ends = np.flatnonzero(np.frombuffer(chunk, dtype=np.uint8) == 0x0A)
-        lengths = np.diff(ends, prepend=-1) - 1
-        if ends.size:
-            lengths[0] += line_bytes
-            line_bytes = len(chunk) - int(ends[-1]) - 1
-        else:
-            line_bytes += len(chunk)
         if lines == 0:  # the header: its column count is the more useful refusal
-            _check_header(bytes(data[: ends[0] if ends.size else len(data)]), name)
-        longest = int(lengths.max(initial=0))
+            header_end = data.find(b"\n", start, done)
+            _check_header(bytes(data[: header_end if header_end >= 0 else done]), name)
+        newlines, longest, longest_at, line_bytes = _scan_lines(data, start, done, line_bytes, scratch)
         if longest > MAX_LINE_BYTES or line_bytes > MAX_LINE_BYTES:
-            line = lines + (int(np.argmax(lengths)) if longest > MAX_LINE_BYTES else ends.size) + 1
+            line = lines + (longest_at if longest > MAX_LINE_BYTES else newlines) + 1
             raise CensusValidationError(
                 [f"line {line:,} is longer than the limit of {MAX_LINE_BYTES:,} bytes (MAX_LINE_BYTES)"], name
             )
-        lines += ends.size
+        lines += newlines
+    del data[done:]
     return data
+
+
+def _read_into(stream: BinaryIO, room: memoryview) -> int:
+    """Read up to len(room) bytes from `stream` into `room`; the count read, 0 at the end."""
+    readinto = getattr(stream, "readinto", None)
+    if readinto is not None:
+        return readinto(room) or 0
+    chunk = stream.read(len(room))  # a stream with read() alone
+    room[: len(chunk)] = chunk
+    return len(chunk)
+
+
+def _scan_lines(
+    data: bytearray, start: int, end: int, line_bytes: int, scratch: np.ndarray
+) -> tuple[int, int, int, int]:
+    """The newlines of data[start:end], scanned _SCAN bytes at a time into `scratch` ((_SCAN,) bool).
+
+    `line_bytes` is the length of the line running into `start`. Returns (newlines found, the longest
+    line they end in bytes (-1 when none), its index among them (the first of equals), the length of
+    the line running past `end`).
+    """
+    newlines, longest, longest_at = 0, -1, 0
+    for block in range(start, end, _SCAN):
+        count = min(_SCAN, end - block)
+        is_newline = np.equal(np.frombuffer(data, dtype=np.uint8, count=count, offset=block), 0x0A, out=scratch[:count])
+        ends = np.flatnonzero(is_newline)
+        if not ends.size:
+            line_bytes += count
+            continue
+        lengths = np.diff(ends, prepend=-1) - 1
+        lengths[0] += line_bytes
+        line_bytes = count - int(ends[-1]) - 1
+        at = int(np.argmax(lengths))
+        if lengths[at] > longest:
+            longest, longest_at = int(lengths[at]), newlines + at
+        newlines += ends.size
+    return newlines, longest, longest_at, line_bytes
 
 
 def _gunzip(raw: bytes | bytearray, label: str) -> bytes:
@@ -454,7 +541,7 @@ def _check_lines(raw: bytes | bytearray, label: str) -> None:
     """Refuse binary data, a header of too many columns, and lines longer than MAX_LINE_BYTES.
 
     Works on the bytes, before decoding and parsing: the header first, then a vectorised scan of the
-    newline positions, _CHUNK bytes at a time.
+    newline positions, _SCAN bytes at a time.
     """
     header_end = raw.find(b"\n")
     _check_header(raw if header_end < 0 else raw[:header_end], label)
@@ -463,10 +550,12 @@ def _check_lines(raw: bytes | bytearray, label: str) -> None:
         line = raw.count(b"\n", 0, nul) + 1
         raise CensusValidationError([f"binary data, not CSV text: a NUL byte on line {line:,} (byte {nul:,})"], label)
     previous = -1  # position of the last newline seen
-    for start in range(0, len(raw), _CHUNK):
-        window = np.frombuffer(raw, dtype=np.uint8, count=min(_CHUNK, len(raw) - start), offset=start)
-        ends = np.flatnonzero(window == 0x0A) + start
-        if len(raw) - start <= _CHUNK:
+    scratch = np.empty(_SCAN, dtype=bool)
+    for start in range(0, len(raw), _SCAN):
+        count = min(_SCAN, len(raw) - start)
+        window = np.frombuffer(raw, dtype=np.uint8, count=count, offset=start)
+        ends = np.flatnonzero(np.equal(window, 0x0A, out=scratch[:count])) + start
+        if len(raw) - start <= _SCAN:
             ends = np.append(ends, len(raw))  # the last line, whether or not a newline ends it
         lengths = np.diff(ends, prepend=previous) - 1
         too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)

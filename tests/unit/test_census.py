@@ -171,6 +171,20 @@ def test_empty_cells_load_as_missing_and_clean_drops_those_rows_by_key(small) ->
     assert not cleaned.features.isna().any().any()
 
 
+@pytest.mark.parametrize("max_runs", [1, 4096])  # rows gathered column by column, or copied a run at a time
+def test_clean_keeps_the_complete_rows_in_order_with_their_counties(monkeypatch, max_runs) -> None:
+    monkeypatch.setattr(census, "_MAX_RUNS", max_runs)
+    frame = load_census(_csv(synthetic_census(n_counties=60, seed=4, missing_rows=0)))
+    frame.loc[[1, 2, 7, 30, 60], "Walk"] = np.nan  # the first row, a run of two, one inside, the last
+    cleaned = clean(frame)
+    kept = frame.drop(index=[1, 2, 7, 30, 60])
+    assert cleaned.features.to_numpy().tolist() == kept[list(FEATURES)].to_numpy().tolist()
+    assert cleaned.counties.to_numpy().tolist() == kept[["CensusId", "State", "County"]].to_numpy().tolist()
+    assert (
+        list(cleaned.features.index) == list(cleaned.counties.index) == (kept["State"] + "-" + kept["County"]).tolist()
+    )
+
+
 def test_clean_names_a_row_without_a_key_by_its_number(small) -> None:
     small.loc[2, "County"] = ""
     cleaned = clean(load_census(_csv(small)))
@@ -231,7 +245,7 @@ def test_line_length_limit_is_exact_and_names_the_line(small) -> None:
 
 
 def test_long_line_is_found_across_scan_windows(monkeypatch, small) -> None:
-    monkeypatch.setattr(census, "_CHUNK", 64)  # many windows; lines straddle their edges
+    monkeypatch.setattr(census, "_SCAN", 64)  # many windows; lines straddle their edges
     monkeypatch.setattr(census, "MAX_LINE_BYTES", 500)
     lines = _csv(small).splitlines()
     assert len(load_census(b"\n".join(lines))) == 20
@@ -282,14 +296,57 @@ def test_extra_columns_warning_lists_ten_and_counts_the_rest(small, caplog) -> N
     assert "extra10" not in caplog.text
 
 
-@pytest.mark.parametrize("chunk", [7, 1000, 1 << 20])
-def test_a_stream_is_refused_at_its_first_overlong_line_whatever_the_chunk_size(monkeypatch, chunk) -> None:
+@pytest.mark.parametrize(("chunk", "scan"), [(7, 1 << 20), (1000, 1 << 20), (1 << 20, 1 << 20), (1000, 7), (7, 3)])
+def test_a_stream_is_refused_at_its_first_overlong_line_whatever_the_chunk_size(monkeypatch, chunk, scan) -> None:
     monkeypatch.setattr(census, "_CHUNK", chunk)
+    monkeypatch.setattr(census, "_SCAN", scan)  # read chunks scanned in smaller blocks; lines straddle both
     monkeypatch.setattr(census, "MAX_LINE_BYTES", 50)
     fine = b"h,e,a,d\n" + b"x" * 50 + b"\n" + b"y" * 50
     assert census.read_census_bytes(io.BytesIO(fine), "s3://b/census.csv") == fine
     with pytest.raises(CensusValidationError, match=r"s3://b/census.csv: line 3 is longer than the limit of 50"):
         census.read_census_bytes(io.BytesIO(b"h\n" + b"x" * 50 + b"\n" + b"z" * 51 + b"\nmore"), "s3://b/census.csv")
+
+
+@pytest.mark.parametrize("announced", [0, 1, 20, 33, 34, 35, 100])  # the stream has 34 bytes
+def test_a_stream_longer_or_shorter_than_announced_is_read_whole(monkeypatch, announced) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 8)
+    data = b"h,e,a,d\n" + b"1,2,3,4\n" * 3 + b"5,6"
+    assert census.read_census_bytes(io.BytesIO(data), "s3://b/census.csv", size=announced) == data
+
+
+def test_a_stream_is_refused_past_the_limit_whatever_size_it_announced(monkeypatch) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 8)
+    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 30)
+    with pytest.raises(CensusValidationError, match=r"the file is 31 bytes, above the limit of 30 bytes"):
+        census.read_census_bytes(io.BytesIO(b"h,e,a,d\n" + b"1,2,3,4\n" * 4), "s3://b/census.csv", size=20)
+
+
+def test_an_announced_size_does_not_change_which_overlong_line_is_refused(monkeypatch) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 1000)
+    monkeypatch.setattr(census, "MAX_LINE_BYTES", 50)
+    data = b"h\n" + b"x" * 50 + b"\n" + b"z" * 51 + b"\nmore"
+    for announced in (None, 10, len(data), 10_000):
+        with pytest.raises(CensusValidationError, match=r"line 3 is longer than the limit of 50"):
+            census.read_census_bytes(io.BytesIO(data), "s3://b/census.csv", size=announced)
+
+
+class _ReadOnlyStream:
+    """A stream with read() alone, as some file-like wrappers offer."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = io.BytesIO(data)
+
+    def read(self, size: int = -1) -> bytes:
+        return self._data.read(size)
+
+
+def test_a_stream_without_readinto_is_read_whole_and_bounded(monkeypatch) -> None:
+    monkeypatch.setattr(census, "_CHUNK", 5)
+    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 30)
+    fine = b"h,e,a,d\n" + b"1,2,3,4\n" * 2 + b"5,6"
+    assert census.read_census_bytes(_ReadOnlyStream(fine), "s3://b/census.csv") == fine
+    with pytest.raises(CensusValidationError, match=r"the file is 31 bytes, above the limit of 30 bytes"):
+        census.read_census_bytes(_ReadOnlyStream(fine * 2), "s3://b/census.csv")
 
 
 def test_prepare_cleans_scales_and_counts() -> None:

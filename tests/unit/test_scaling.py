@@ -68,3 +68,11 @@ def test_scaled_real_census_spans_0_to_1_per_feature(census_csv) -> None:
     features = clean(load_census(census_csv)).features
     scaled = MinMaxScaling.fit(features).transform(features)
     assert np.allclose(scaled.min(), 0.0) and np.allclose(scaled.max(), 1.0)
+
+
+def test_float32_output_is_the_float64_result_rounded_once(monkeypatch) -> None:
+    monkeypatch.setattr("include.segmentation.scaling._BLOCK_ROWS", 7)  # blocks end mid-array
+    values = np.asfortranarray(np.random.default_rng(3).normal(1e4, 3e3, size=(50, 5)))  # as the census is held
+    scaling = MinMaxScaling.fit(pd.DataFrame(values))
+    rounded = scaling.transform(values).astype("float32")
+    assert np.array_equal(scaling.transform(values, dtype="float32").view(np.uint32), rounded.view(np.uint32))
