@@ -113,9 +113,14 @@ def load_atlas(path: Path = ATLAS_FILE) -> Atlas:
 def fips_code(census_id: pd.Series) -> pd.Series:
     """5-digit FIPS strings from CensusId values as the ACS file writes them (1001 -> "01001");
     NaN where a value is not a 4- or 5-digit number."""
+    return _fips_text(census_id).astype(object)
+
+
+def _fips_text(census_id: pd.Series) -> pd.Series:
+    """fips_code as pandas "string" (<NA> where none): hashed and compared without a Python object per row."""
     text = census_id.astype("string").str.strip()
     valid = text.str.fullmatch(r"\d{4,5}").fillna(False).astype(bool)
-    return text.str.zfill(5).where(valid).astype(object)
+    return text.str.zfill(5).where(valid)
 
 
 @dataclass(frozen=True)
@@ -131,13 +136,16 @@ class CountyMap:
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
     """Join segments (State-County, segment, distance) to counties (State-County index: CensusId, State,
     County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently."""
-    # Only the columns drawn: segments.csv also has the components, which a join would copy for every row.
-    joined = segments[[KEY_NAME, "segment", "distance"]].set_index(KEY_NAME).join(counties, how="left")
-    joined["fips"] = fips_code(joined["CensusId"])
-    no_fips = joined["fips"].isna()
-    # As "string" (NaN -> <NA>): pandas hashes an object column's NaNs slowly (seconds at a million rows).
-    no_shape = ~no_fips & ~joined["fips"].astype("string").isin(list(atlas.counties)).to_numpy(dtype=bool)
-    without_fips = joined.index[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
+    keys = pd.Index(segments[KEY_NAME])
+    # reindex, not join: on the keys of `counties` in their order, as the pipeline writes both, it costs nothing
+    # where join hashed a million keys. Only the columns drawn: segments.csv also has the components.
+    joined = counties.reindex(keys)
+    joined["segment"] = segments["segment"].to_numpy()
+    joined["distance"] = segments["distance"].to_numpy()
+    joined["fips"] = _fips_text(joined["CensusId"])
+    no_fips = joined["fips"].isna().to_numpy(dtype=bool)
+    no_shape = ~no_fips & ~joined["fips"].isin(list(atlas.counties)).to_numpy(dtype=bool)
+    without_fips = keys[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
     without_shape = [f"{key} ({fips})" for key, fips in joined.loc[no_shape, "fips"].items()]
     if without_fips or without_shape:
         log.warning(
@@ -148,12 +156,13 @@ def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> 
             _first(without_shape),
         )
     # One shape per county: a row repeating an earlier row's code (not a county file) is listed, not drawn on top.
-    repeated_code = ~no_fips & ~no_shape & joined["fips"].astype("string").duplicated().to_numpy(dtype=bool)
-    codes = joined.loc[repeated_code, "fips"].astype("string")
+    repeated_code = ~no_fips & ~no_shape & joined["fips"].duplicated().to_numpy(dtype=bool)
+    codes = joined.loc[repeated_code, "fips"]
     repeated = (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
     if repeated:
         log.warning("county map: %d rows repeat another row's county code (%s)", len(repeated), _first(repeated))
     drawn = joined.loc[~no_fips & ~no_shape & ~repeated_code, ["fips", "State", "County", "segment", "distance"]]
+    drawn = drawn.astype({"fips": object})  # as fips_code: a few thousand rows at most
     return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape, repeated)
 
 
