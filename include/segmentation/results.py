@@ -34,14 +34,10 @@ def components_frame(keys: pd.Index, components: np.ndarray) -> pd.DataFrame:
 
 def segments_frame(components: pd.DataFrame, assignment: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """`State-County, segment, distance, c_1…c_n`, one row per county, from the K-Means endpoint's labels."""
-    segments = pd.DataFrame(
-        {
-            "segment": np.asarray(assignment["closest_cluster"]).ravel().astype(int),
-            "distance": np.asarray(assignment["distance_to_cluster"]).ravel().astype(float),
-        },
-        index=components.index,
-    )
-    return segments.join(components).reset_index()
+    segments = components.reset_index()  # not a join: the labels come in the components' row order
+    segments.insert(1, "segment", np.asarray(assignment["closest_cluster"]).ravel().astype(int))
+    segments.insert(2, "distance", np.asarray(assignment["distance_to_cluster"]).ravel().astype(float))
+    return segments
 
 
 def segment_sizes(segments: pd.DataFrame, k: int) -> np.ndarray:
