@@ -18,8 +18,10 @@ import html
 import io
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,20 +39,36 @@ ATLAS_FILE = Path(__file__).parent / "data" / "us-atlas" / "counties-albers-10m.
 PALETTE = ("#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499")
 LISTED = 20  # counties named in a log line or on the page per kind of "not drawn"; the rest are counted
 NO_DATA = "#dddddd"  # counties on the map that the run has no segment for
-Rings = list[np.ndarray]  # each ring (n_points, 2) float64 px, closed (last point = first)
+Rings = Sequence[np.ndarray]  # each ring (n_points, 2) float64 px, closed (last point = first)
 
 
 @dataclass(frozen=True)
 class Atlas:
-    """County and state outlines in px, keyed by FIPS code, with their names."""
+    """County and state outlines in px, keyed by FIPS code, with their names.
 
-    counties: dict[str, Rings]  # 5-digit FIPS -> rings, counties with an area only
-    county_names: dict[str, str]  # every county of the file, with or without an area
-    states: dict[str, Rings]  # 2-digit FIPS -> rings
-    state_names: dict[str, str]
-    state_mesh: list[np.ndarray]  # every arc of a state outline once, (n_points, 2) px: a border two states share
-    # is one line, not two (the states' own rings would draw it twice)
+    Read-only throughout (mappings, tuples, arrays that refuse writes): load_atlas shares one per process.
+    """
+
+    counties: Mapping[str, Rings]  # 5-digit FIPS -> rings, counties with an area only
+    county_names: Mapping[str, str]  # every county of the file, with or without an area
+    states: Mapping[str, Rings]  # 2-digit FIPS -> rings
+    state_names: Mapping[str, str]
+    state_mesh: Sequence[np.ndarray]  # every arc of a state outline once, (n_points, 2) px: a border two states
+    # share is one line, not two (the states' own rings would draw it twice)
     bounds: tuple[float, float, float, float]  # x0, y0, x1, y1 px of every county point
+
+    def __post_init__(self) -> None:
+        for name in ("counties", "states"):
+            shapes = {fips: tuple(map(_read_only, rings)) for fips, rings in getattr(self, name).items()}
+            object.__setattr__(self, name, MappingProxyType(shapes))
+        for name in ("county_names", "state_names"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "state_mesh", tuple(map(_read_only, self.state_mesh)))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 def decode(topology: dict) -> Atlas:
@@ -106,7 +124,7 @@ def _arc_indices(geometry: dict) -> list[int]:
 
 @functools.cache
 def load_atlas(path: Path = ATLAS_FILE) -> Atlas:
-    """The bundled counties, decoded once per process."""
+    """The bundled counties, decoded once per process (≈ 0.2 s) and shared: the Atlas is read-only."""
     return decode(json.loads(path.read_bytes()))
 
 
