@@ -191,7 +191,9 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     frame = frame.copy(deep=False)  # columns are replaced, never written to
     for column in frame.select_dtypes(include=["object", "string"]).columns:
         text = frame[column]
-        frame[column] = text.mask(text.str.match(FORMULA_START, na=False), "'" + text.astype(str))
+        formula = text.str.match(FORMULA_START, na=False)
+        if formula.any():  # the quoted copy only where needed: building it costs as much as the check
+            frame[column] = text.mask(formula, "'" + text.astype(str))
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(frame.columns)  # quoted only where needed, as pandas does
     buffer = io.BytesIO(header.getvalue().encode())
