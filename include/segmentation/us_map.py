@@ -164,7 +164,7 @@ def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> 
     no_fips = joined["fips"].isna().to_numpy(dtype=bool)
     no_shape = ~no_fips & ~joined["fips"].isin(list(atlas.counties)).to_numpy(dtype=bool)
     without_fips = keys[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
-    without_shape = [f"{key} ({fips})" for key, fips in joined.loc[no_shape, "fips"].items()]
+    without_shape = _labelled(joined.loc[no_shape, "fips"])
     if without_fips or without_shape:
         log.warning(
             "county map: %d counties without a FIPS code (%s), %d without a shape in us-atlas (%s)",
@@ -175,13 +175,18 @@ def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> 
         )
     # One shape per county: a row repeating an earlier row's code (not a county file) is listed, not drawn on top.
     repeated_code = ~no_fips & ~no_shape & joined["fips"].duplicated().to_numpy(dtype=bool)
-    codes = joined.loc[repeated_code, "fips"]
-    repeated = (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
+    repeated = _labelled(joined.loc[repeated_code, "fips"])
     if repeated:
         log.warning("county map: %d rows repeat another row's county code (%s)", len(repeated), _first(repeated))
     drawn = joined.loc[~no_fips & ~no_shape & ~repeated_code, ["fips", "State", "County", "segment", "distance"]]
     drawn = drawn.astype({"fips": object})  # as fips_code: a few thousand rows at most
     return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape, repeated)
+
+
+def _labelled(codes: pd.Series) -> list[str]:
+    """ "State-County (FIPS)" per row of codes ("string", indexed by State-County), built column-wise: a
+    million rows may repeat a code."""
+    return (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
 
 
 def _first(keys: list[str], listed: int = LISTED) -> str:
