@@ -184,8 +184,8 @@ def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> 
 
 
 def _labelled(codes: pd.Series) -> list[str]:
-    """ "State-County (FIPS)" per row of codes ("string", indexed by State-County), built column-wise: a
-    million rows may repeat a code."""
+    """Per row of codes ("string", indexed by State-County) its label, e.g. "Alabama-Autauga (01001)"; built
+    column-wise, as a million rows may repeat a code."""
     return (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
 
 
