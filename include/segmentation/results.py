@@ -7,7 +7,8 @@ from __future__ import annotations
 
 import csv
 import io
-from collections.abc import Mapping, Sequence
+import itertools
+from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -33,14 +34,10 @@ def components_frame(keys: pd.Index, components: np.ndarray) -> pd.DataFrame:
 
 def segments_frame(components: pd.DataFrame, assignment: Mapping[str, np.ndarray]) -> pd.DataFrame:
     """`State-County, segment, distance, c_1…c_n`, one row per county, from the K-Means endpoint's labels."""
-    segments = pd.DataFrame(
-        {
-            "segment": np.asarray(assignment["closest_cluster"]).ravel().astype(int),
-            "distance": np.asarray(assignment["distance_to_cluster"]).ravel().astype(float),
-        },
-        index=components.index,
-    )
-    return segments.join(components).reset_index()
+    segments = components.reset_index()  # not a join: the labels come in the components' row order
+    segments.insert(1, "segment", np.asarray(assignment["closest_cluster"]).ravel().astype(int))
+    segments.insert(2, "distance", np.asarray(assignment["distance_to_cluster"]).ravel().astype(float))
+    return segments
 
 
 def segment_sizes(segments: pd.DataFrame, k: int) -> np.ndarray:
@@ -69,27 +66,49 @@ def segment_profiles(features: pd.DataFrame, segments: pd.DataFrame, k: int) -> 
     segment = segments.set_index(KEY_NAME)["segment"].reindex(features.index)
     if segment.isna().any():
         raise ValueError(f"{int(segment.isna().sum())} counties have no segment")
-    # Selecting the columns copies every value; the cleaned features already are FEATURES, in order.
-    values = features if list(features.columns) == list(FEATURES) else features[list(FEATURES)]
-    grouped = values.groupby(segment.to_numpy())
-    population = features[POPULATION]
-    columns: dict[str, pd.Series] = {
-        "counties": grouped.size(),
-        "population": population.groupby(segment.to_numpy()).sum(),
+    population = features[POPULATION].to_numpy(dtype="float64")
+    groups = _SegmentSlices(segment.to_numpy(dtype="int64"), k)
+    people = _each(groups.split(population), np.sum, empty=0.0)
+    columns: dict[str, np.ndarray] = {
+        "counties": groups.sizes,
+        "population": people.astype(int),
+        "population_share": people / population.sum(),
     }
-    columns["population_share"] = columns["population"] / population.sum()
-    means, medians = grouped.mean(), grouped.median()
-    weighted = features[list(PERCENT_COLUMNS)].mul(population, axis=0).groupby(segment.to_numpy()).sum()
     for feature in FEATURES:
-        columns[profile_column(feature, "mean")] = means[feature]
-        columns[profile_column(feature, "median")] = medians[feature]
+        values = features[feature].to_numpy(dtype="float64")
+        parts = groups.split(values)
+        columns[profile_column(feature, "mean")] = _each(parts, np.mean)
+        columns[profile_column(feature, "median")] = _each(parts, np.median)
         if feature in PERCENT_COLUMNS:
-            columns[profile_column(feature, "pop-weighted mean")] = weighted[feature] / columns["population"]
-    profiles = pd.DataFrame(columns).reindex(range(k))
-    profiles[["counties", "population"]] = profiles[["counties", "population"]].fillna(0).astype(int)
-    profiles["population_share"] = profiles["population_share"].fillna(0.0)
-    profiles.index.name = "segment"
-    return profiles.reset_index()
+            weighted = _each(groups.split(values * population), np.sum)
+            with np.errstate(invalid="ignore"):  # a segment without people: NaN, as for an empty one
+                columns[profile_column(feature, "pop-weighted mean")] = weighted / people
+    return pd.DataFrame(columns, index=pd.RangeIndex(k, name="segment")).reset_index()
+
+
+class _SegmentSlices:
+    """Counties grouped by segment 0…k−1 of (counties,) int codes, by numpy: ordered by segment once, so that
+    each segment is one contiguous slice of a reordered column (codes outside 0…k−1 are in no segment).
+
+    A column at a time, temporaries are one column (8 MiB at a million rows), and np.median partitions where
+    pandas' groupby median sorts; `features.mul(population)` made another (counties, 34) frame.
+    """
+
+    def __init__(self, segment: np.ndarray, k: int) -> None:
+        self.order = np.argsort(segment, kind="stable")
+        bounds = np.searchsorted(segment[self.order], np.arange(k + 1))  # segment s: bounds[s]:bounds[s + 1]
+        self.slices = [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
+        self.sizes = np.diff(bounds)  # (k,) counties
+
+    def split(self, values: np.ndarray) -> list[np.ndarray]:
+        """(counties,) values -> k arrays, segment s's (sizes[s],) values."""
+        ordered = values[self.order]
+        return [ordered[part] for part in self.slices]
+
+
+def _each(parts: list[np.ndarray], statistic: Callable[[np.ndarray], float], empty: float = np.nan) -> np.ndarray:
+    """(k,) float64 `statistic` of each part; `empty` for an empty one."""
+    return np.array([statistic(part) if len(part) else empty for part in parts], dtype="float64")
 
 
 def profile_means(profiles: pd.DataFrame) -> pd.DataFrame:
@@ -172,7 +191,9 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     frame = frame.copy(deep=False)  # columns are replaced, never written to
     for column in frame.select_dtypes(include=["object", "string"]).columns:
         text = frame[column]
-        frame[column] = text.mask(text.str.match(FORMULA_START, na=False), "'" + text.astype(str))
+        formula = text.str.match(FORMULA_START, na=False)
+        if formula.any():  # the quoted copy only where needed: building it costs as much as the check
+            frame[column] = text.mask(formula, "'" + text.astype(str))
     header = io.StringIO()
     csv.writer(header, lineterminator="\n").writerow(frame.columns)  # quoted only where needed, as pandas does
     buffer = io.BytesIO(header.getvalue().encode())

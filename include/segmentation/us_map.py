@@ -18,8 +18,10 @@ import html
 import io
 import json
 import logging
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -37,20 +39,36 @@ ATLAS_FILE = Path(__file__).parent / "data" / "us-atlas" / "counties-albers-10m.
 PALETTE = ("#332288", "#88ccee", "#44aa99", "#117733", "#999933", "#ddcc77", "#cc6677", "#882255", "#aa4499")
 LISTED = 20  # counties named in a log line or on the page per kind of "not drawn"; the rest are counted
 NO_DATA = "#dddddd"  # counties on the map that the run has no segment for
-Rings = list[np.ndarray]  # each ring (n_points, 2) float64 px, closed (last point = first)
+Rings = Sequence[np.ndarray]  # each ring (n_points, 2) float64 px, closed (last point = first)
 
 
 @dataclass(frozen=True)
 class Atlas:
-    """County and state outlines in px, keyed by FIPS code, with their names."""
+    """County and state outlines in px, keyed by FIPS code, with their names.
 
-    counties: dict[str, Rings]  # 5-digit FIPS -> rings, counties with an area only
-    county_names: dict[str, str]  # every county of the file, with or without an area
-    states: dict[str, Rings]  # 2-digit FIPS -> rings
-    state_names: dict[str, str]
-    state_mesh: list[np.ndarray]  # every arc of a state outline once, (n_points, 2) px: a border two states share
-    # is one line, not two (the states' own rings would draw it twice)
+    Read-only throughout (mappings, tuples, arrays that refuse writes): load_atlas shares one per process.
+    """
+
+    counties: Mapping[str, Rings]  # 5-digit FIPS -> rings, counties with an area only
+    county_names: Mapping[str, str]  # every county of the file, with or without an area
+    states: Mapping[str, Rings]  # 2-digit FIPS -> rings
+    state_names: Mapping[str, str]
+    state_mesh: Sequence[np.ndarray]  # every arc of a state outline once, (n_points, 2) px: a border two states
+    # share is one line, not two (the states' own rings would draw it twice)
     bounds: tuple[float, float, float, float]  # x0, y0, x1, y1 px of every county point
+
+    def __post_init__(self) -> None:
+        for name in ("counties", "states"):
+            shapes = {fips: tuple(map(_read_only, rings)) for fips, rings in getattr(self, name).items()}
+            object.__setattr__(self, name, MappingProxyType(shapes))
+        for name in ("county_names", "state_names"):
+            object.__setattr__(self, name, MappingProxyType(dict(getattr(self, name))))
+        object.__setattr__(self, "state_mesh", tuple(map(_read_only, self.state_mesh)))
+
+
+def _read_only(array: np.ndarray) -> np.ndarray:
+    array.flags.writeable = False
+    return array
 
 
 def decode(topology: dict) -> Atlas:
@@ -106,16 +124,21 @@ def _arc_indices(geometry: dict) -> list[int]:
 
 @functools.cache
 def load_atlas(path: Path = ATLAS_FILE) -> Atlas:
-    """The bundled counties, decoded once per process."""
+    """The bundled counties, decoded once per process (≈ 0.2 s) and shared: the Atlas is read-only."""
     return decode(json.loads(path.read_bytes()))
 
 
 def fips_code(census_id: pd.Series) -> pd.Series:
     """5-digit FIPS strings from CensusId values as the ACS file writes them (1001 -> "01001");
     NaN where a value is not a 4- or 5-digit number."""
+    return _fips_text(census_id).astype(object)
+
+
+def _fips_text(census_id: pd.Series) -> pd.Series:
+    """fips_code as pandas "string" (<NA> where none): hashed and compared without a Python object per row."""
     text = census_id.astype("string").str.strip()
     valid = text.str.fullmatch(r"\d{4,5}").fillna(False).astype(bool)
-    return text.str.zfill(5).where(valid).astype(object)
+    return text.str.zfill(5).where(valid)
 
 
 @dataclass(frozen=True)
@@ -131,14 +154,17 @@ class CountyMap:
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
     """Join segments (State-County, segment, distance) to counties (State-County index: CensusId, State,
     County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently."""
-    # Only the columns drawn: segments.csv also has the components, which a join would copy for every row.
-    joined = segments[[KEY_NAME, "segment", "distance"]].set_index(KEY_NAME).join(counties, how="left")
-    joined["fips"] = fips_code(joined["CensusId"])
-    no_fips = joined["fips"].isna()
-    # As "string" (NaN -> <NA>): pandas hashes an object column's NaNs slowly (seconds at a million rows).
-    no_shape = ~no_fips & ~joined["fips"].astype("string").isin(list(atlas.counties)).to_numpy(dtype=bool)
-    without_fips = joined.index[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
-    without_shape = [f"{key} ({fips})" for key, fips in joined.loc[no_shape, "fips"].items()]
+    keys = pd.Index(segments[KEY_NAME])
+    # reindex, not join: on the keys of `counties` in their order, as the pipeline writes both, it costs nothing
+    # where join hashed a million keys. Only the columns drawn: segments.csv also has the components.
+    joined = counties.reindex(keys)
+    joined["segment"] = segments["segment"].to_numpy()
+    joined["distance"] = segments["distance"].to_numpy()
+    joined["fips"] = _fips_text(joined["CensusId"])
+    no_fips = joined["fips"].isna().to_numpy(dtype=bool)
+    no_shape = ~no_fips & ~joined["fips"].isin(list(atlas.counties)).to_numpy(dtype=bool)
+    without_fips = keys[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
+    without_shape = _labelled(joined.loc[no_shape, "fips"])
     if without_fips or without_shape:
         log.warning(
             "county map: %d counties without a FIPS code (%s), %d without a shape in us-atlas (%s)",
@@ -148,13 +174,19 @@ def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> 
             _first(without_shape),
         )
     # One shape per county: a row repeating an earlier row's code (not a county file) is listed, not drawn on top.
-    repeated_code = ~no_fips & ~no_shape & joined["fips"].astype("string").duplicated().to_numpy(dtype=bool)
-    codes = joined.loc[repeated_code, "fips"].astype("string")
-    repeated = (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
+    repeated_code = ~no_fips & ~no_shape & joined["fips"].duplicated().to_numpy(dtype=bool)
+    repeated = _labelled(joined.loc[repeated_code, "fips"])
     if repeated:
         log.warning("county map: %d rows repeat another row's county code (%s)", len(repeated), _first(repeated))
     drawn = joined.loc[~no_fips & ~no_shape & ~repeated_code, ["fips", "State", "County", "segment", "distance"]]
+    drawn = drawn.astype({"fips": object})  # as fips_code: a few thousand rows at most
     return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape, repeated)
+
+
+def _labelled(codes: pd.Series) -> list[str]:
+    """Per row of codes ("string", indexed by State-County) its label, e.g. "Alabama-Autauga (01001)"; built
+    column-wise, as a million rows may repeat a code."""
+    return (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
 
 
 def _first(keys: list[str], listed: int = LISTED) -> str:

@@ -3,6 +3,9 @@
 from __future__ import annotations
 
 import io
+import subprocess
+import sys
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -103,3 +106,44 @@ def test_run_document_bills_each_jobs_wall_clock_seconds_once_per_instance() -> 
     )
     assert run["training_jobs"]["pca"]["instance_count"] == 4
     assert run["billable_seconds"] == 50 and run["billable_instance_seconds"] == 30 * 4 + 20
+
+
+# In a child process, so that its peak RSS is its own: features of ROWS × 34 float64 built column by column (no
+# transient copy), segments beside them; then the growth of the peak, in KiB, while `call` runs.
+_PEAK_GROWTH = """
+import resource, sys
+import numpy as np, pandas as pd
+from include.segmentation import report, results
+from include.segmentation.census import FEATURES, KEY_NAME
+rows = int(sys.argv[1])
+values = np.empty((rows, len(FEATURES)), order="F")
+rng = np.random.default_rng(0)
+for i in range(len(FEATURES)):
+    rng.random(out=values[:, i])
+features = pd.DataFrame(values, columns=list(FEATURES), index=pd.RangeIndex(rows, name=KEY_NAME), copy=False)
+segments = pd.DataFrame({KEY_NAME: np.arange(rows), "segment": np.arange(rows) % 6, "distance": 0.0})
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+{call}
+print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+"""
+
+
+def _peak_growth_mib(call: str, rows: int) -> float:
+    code = _PEAK_GROWTH.replace("{call}", call)
+    root = Path(__file__).resolve().parents[2]  # the project: `include` imports from there
+    out = subprocess.run([sys.executable, "-c", code, str(rows)], cwd=root, check=True, capture_output=True, text=True)
+    return int(out.stdout.split()[-1]) / 1024
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        pytest.param("results.segment_profiles(features, segments, 6)", id="segment_profiles"),
+        pytest.param("report.county_statistics(features)", id="county_statistics"),
+    ],
+)
+def test_per_segment_and_per_county_statistics_need_no_copy_of_the_features(call: str) -> None:
+    """At a million counties the features are 272 MB: the statistics take them a column at a time."""
+    rows = 400_000
+    features_mib = rows * 34 * 8 / 2**20  # 104 MiB
+    assert _peak_growth_mib(call, rows) < features_mib / 4

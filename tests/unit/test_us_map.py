@@ -73,6 +73,23 @@ def test_the_bundled_atlas_has_every_county_and_state_inside_its_bounds(atlas) -
     assert atlas.county_names["06037"] == "Los Angeles" and atlas.state_names["02"] == "Alaska"
 
 
+def test_the_atlas_shared_by_the_process_refuses_a_caller_s_changes() -> None:
+    """load_atlas returns one Atlas per process: a report that changed it would change the next one's map."""
+    atlas = us_map.load_atlas()
+    assert us_map.load_atlas() is atlas
+    with pytest.raises(ValueError, match="read-only"):
+        atlas.counties["01001"][0][0, 0] = 0.0
+    with pytest.raises(ValueError, match="read-only"):
+        atlas.state_mesh[0][0] += 1.0
+    with pytest.raises(TypeError):
+        atlas.county_names["01001"] = "Elsewhere"  # type: ignore[index]
+    with pytest.raises(TypeError):
+        del atlas.counties["01001"]  # type: ignore[attr-defined]
+    with pytest.raises(AttributeError):
+        atlas.counties["01001"].append(atlas.counties["01001"][0])  # type: ignore[attr-defined]
+    assert atlas.county_names["01001"] == "Autauga"
+
+
 def test_census_ids_become_five_digit_fips_codes_and_others_none() -> None:
     codes = us_map.fips_code(pd.Series(["1001", "48301", " 2158 ", "", "abc", "123456"]))
     assert codes.tolist()[:3] == ["01001", "48301", "02158"]
