@@ -270,7 +270,7 @@ def map_svg(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> str:
             f'<path data-fips="{row.fips}" data-segment="{segment}" fill="{colours[segment]}" '
             f'd="{_svg_path(atlas.counties[row.fips])}"><title>{title}</title></path>'
         )
-    for fips in atlas.counties.keys() - set(drawn["fips"]):  # e.g. rows dropped as incomplete: grey, not a hole
+    for fips in sorted(atlas.counties.keys() - set(drawn["fips"])):  # e.g. dropped as incomplete: grey, not a hole
         state = atlas.state_names.get(fips[:2], fips[:2])
         title = html.escape(f"{atlas.county_names[fips]}, {state} — no segment in this run")
         shape = _svg_path(atlas.counties[fips])
