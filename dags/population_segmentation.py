@@ -139,7 +139,7 @@ def population_segmentation():
             config=config,
             deferrable=True,
             print_log=True,
-            max_attempts=max(1, TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL),
+            max_attempts=max(1, int(TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL)),
         )
 
     @task

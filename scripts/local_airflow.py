@@ -92,7 +92,7 @@ def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
-        "AIRFLOW__POPSEG__CHECK_INTERVAL": "1",
+        "AIRFLOW__POPSEG__CHECK_INTERVAL": "0.5",  # the emulator's jobs and endpoints are ready within a second
         **MEMORY_ENV,
         **connection_env(url),
     }

@@ -213,7 +213,7 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
                 EndpointName=endpoint,
                 WaiterConfig={
                     "Delay": self.check_interval,
-                    "MaxAttempts": max(1, (self.max_ingestion_time or 3600) // self.check_interval),
+                    "MaxAttempts": max(1, int((self.max_ingestion_time or 3600) // self.check_interval)),
                 },
             )
         return {"Endpoint": {"EndpointName": endpoint, "EndpointStatus": "InService"}}

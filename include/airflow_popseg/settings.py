@@ -21,8 +21,9 @@ DEFAULT_CONN_ID = "aws_default"
 # The same, rendered at run time, for operator arguments Airflow templates.
 CONN_ID_TEMPLATE = f"{{{{ var.value.get('{CONN_ID_VARIABLE}', '{DEFAULT_CONN_ID}') }}}}"
 
-# Polling cadence: 1 s against the local emulator, 30 s on AWS (`[popseg] check_interval`).
-CHECK_INTERVAL = conf.getint("popseg", "check_interval", fallback=30)
+# Polling cadence in seconds, fractions allowed: 0.5 s under `make run` against the local emulator (whose jobs
+# and endpoints are ready in well under a second), 30 s on AWS (`[popseg] check_interval`).
+CHECK_INTERVAL = conf.getfloat("popseg", "check_interval", fallback=30)
 # A training job's limit: SageMaker stops it after this (MaxRuntimeInSeconds) and the operator waits as long.
 TRAINING_MAX_MINUTES = conf.getint("popseg", "training_max_minutes", fallback=120)
 # How long a teardown keeps deleting (and verifying) an endpoint, its config and model before it fails the

@@ -82,6 +82,24 @@ def test_invoke_concurrency_outside_1_to_64_is_refused_when_the_settings_load(va
         assert loaded.returncode != 0 and "invoke_concurrency" in loaded.stderr and "must be 1 to 64" in loaded.stderr
 
 
+def test_a_fractional_check_interval_polls_that_often_with_a_whole_number_of_attempts() -> None:
+    """`make run` polls the emulator every 0.5 s; the training operator's attempts still cover 120 minutes."""
+    script = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'dags')!r})\n"
+        "train = bag.dags['population_segmentation'].get_task('train_pca')\n"
+        "print(train.check_interval, train.max_attempts)\n"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "AIRFLOW__POPSEG__CHECK_INTERVAL": "0.5"},
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    assert loaded.stdout.split()[-2:] == ["0.5", str(120 * 60 * 2)]
+
+
 def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE)
 
