@@ -3,6 +3,8 @@ running (or older than `ttl_hours`), training jobs of such runs (stopped), and t
 of finished runs after a few days (failed runs' kept longer, for inspection).
 
 A run's own teardown deletes its endpoints; this catches what a killed worker or a failed teardown left.
+It deletes only where the deployment opted in (`[popseg] sweeper_deletes = True`): until then every run,
+scheduled or triggered, is a dry run whose log lists what it would sweep.
 The task log holds a table of every item found, what was done to it and why. Wiring only: the work is in
 `include.airflow_popseg.sweeper` and `include.segmentation_aws.sweep`.
 """
@@ -19,17 +21,21 @@ from include.airflow_popseg.trigger_conf import refuse_unknown_keys
 
 # bucket and output_prefix take the main DAG's defaults: the sweeper looks where the runs write.
 PARAMS = {
-    "dry_run": Param(False, type="boolean", description="Log what would be swept and change nothing"),
-    "ttl_hours": Param(24, type="number", minimum=0,
-                       description="Sweep SageMaker resources older than this even if their run shows running"),
-    "keep_succeeded_days": Param(1, type="number", minimum=0,
-                                 description="Days a succeeded run's work/ prefix is kept after its last write"),
-    "keep_failed_days": Param(3, type="number", minimum=0,
-                              description="Days a failed or dead run's work/ prefix is kept, for inspection"),
+    "dry_run": Param(False, type="boolean", title="Dry run",
+                     description="List what would be swept and change nothing. Every sweep is a dry run until the "
+                                 "deployment sets [popseg] sweeper_deletes = True"),
+    "ttl_hours": Param(24, type="number", minimum=0, title="Resource age limit (hours)",
+                       description="Sweep SageMaker resources older than this even if their run still shows "
+                                   "running (0: all of them)"),
+    "keep_succeeded_days": Param(1, type="number", minimum=0, title="Keep a succeeded run's work files (days)",
+                                 description="Days a succeeded run's work/ files are kept after their last write"),
+    "keep_failed_days": Param(3, type="number", minimum=0, title="Keep a failed run's work files (days)",
+                              description="Days a failed or killed run's work/ files are kept, for inspection"),
     "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$",
-                    description="S3 bucket the runs write to"),
+                    title="S3 bucket", description="S3 bucket the segmentation runs write to"),
     "output_prefix": Param("segmentation", type="string", minLength=1, pattern=r"^[^/].*[^/]$|^[^/]$",
-                           description="The runs' output_prefix: <prefix>/work/<token>/ is swept"),
+                           title="Results folder",
+                           description="The runs' results folder: <prefix>/work/<token>/ is swept"),
 }  # fmt: skip
 
 

@@ -93,6 +93,8 @@ def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__POPSEG__CHECK_INTERVAL": "0.5",  # the emulator's jobs and endpoints are ready within a second
+        # The sweeper lists what it would sweep and deletes nothing, even when the trigger form unpauses it.
+        "AIRFLOW__POPSEG__SWEEPER_DELETES": "False",
         **MEMORY_ENV,
         **connection_env(url),
     }

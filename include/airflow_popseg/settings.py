@@ -49,6 +49,18 @@ BOTOCORE_CONFIG = {"retries": {"mode": "standard", "max_attempts": 5}}
 RUNTIME_BOTOCORE_CONFIG = {**BOTOCORE_CONFIG, "max_pool_connections": max(10, INVOKE_CONCURRENCY)}
 
 
+# The sweeper deletes only where the deployment opted in (`[popseg] sweeper_deletes = True`, or
+# AIRFLOW__POPSEG__SWEEPER_DELETES=true): without it every sweep is a dry run, whatever its `dry_run` param says.
+# Airflow's trigger form unpauses a DAG by default, and an unpaused sweeper starts a scheduled run at once: a
+# user who only wanted a dry run must not get a real sweep. Read at run time, so a change needs no deploy.
+SWEEPER_DELETES_OPTION = ("popseg", "sweeper_deletes")
+
+
+def sweeper_deletes() -> bool:
+    """Whether this deployment lets the sweeper delete and stop (off unless set)."""
+    return conf.getboolean(*SWEEPER_DELETES_OPTION, fallback=False)
+
+
 def conn_id() -> str:
     """The AWS connection id, read at run time from its Variable."""
     from airflow.sdk import Variable

@@ -31,12 +31,23 @@ def sweep(run: RunContext, ti) -> dict:
     sagemaker, s3 = run.sagemaker(), run.store.client
     found = sweeping.find(sagemaker, s3, params["bucket"], params["output_prefix"])
     decisions = sweeping.decide(found, lambda run_id: run_state(ti, run_id), policy)
-    dry_run = bool(params["dry_run"])
+    dry_run, why = dry_run_decision(bool(params["dry_run"]), settings.sweeper_deletes())
+    log.info("%s", why)
     sweeping.execute(decisions, sagemaker, s3, params["bucket"], dry_run, poll_seconds=settings.CHECK_INTERVAL)
     summary = sweeping.report(decisions, dry_run)
     log.info("%s%s", "DRY RUN: nothing was changed\n" if dry_run else "", sweeping.table(decisions, dry_run))
     log.info("counts by action and kind: %s", summary["counts"])
     return summary
+
+
+def dry_run_decision(dry_run_param: bool, deletes_opted_in: bool) -> tuple[bool, str]:
+    """Whether this sweep is a dry run, and the sentence that says why (logged first in the task log)."""
+    option = "[popseg] sweeper_deletes (AIRFLOW__POPSEG__SWEEPER_DELETES)"
+    if not deletes_opted_in:
+        return True, f"DRY RUN: this deployment has not opted in to deleting ({option} is off); nothing is changed"
+    if dry_run_param:
+        return True, "DRY RUN: the run's dry_run param is true; nothing is changed"
+    return False, f"Sweeping for real: {option} is on and the run's dry_run param is false"
 
 
 def run_state(ti, run_id: str) -> str | None:

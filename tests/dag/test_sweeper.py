@@ -126,7 +126,20 @@ def test_a_dry_run_reports_what_it_would_sweep_and_deletes_nothing(sweeper_dag, 
     assert _left(clients["sagemaker"], killed_run["token"]) == before
 
 
-def test_a_sweep_leaves_nothing_of_the_killed_run_billing(sweeper_dag, killed_run, clients) -> None:
+def test_without_the_deployments_opt_in_a_sweep_is_a_dry_run(sweeper_dag, killed_run, clients, monkeypatch) -> None:
+    """A scheduled run (or one that the trigger form's "unpause" started) has dry_run false: without
+    [popseg] sweeper_deletes it still changes nothing."""
+    monkeypatch.delenv("AIRFLOW__POPSEG__SWEEPER_DELETES", raising=False)
+    before = _left(clients["sagemaker"], killed_run["token"])
+    state, summary = _sweep(sweeper_dag, killed_run["bucket"], dry_run=False, ttl_hours=0)
+    assert state == "success" and summary["dry_run"] is True
+    endpoint = RunNames(killed_run["token"]).endpoint("pca")
+    assert _ours(summary, killed_run["token"])[("endpoint", endpoint)] == "delete"  # what it would do
+    assert _left(clients["sagemaker"], killed_run["token"]) == before
+
+
+def test_a_sweep_leaves_nothing_of_the_killed_run_billing(sweeper_dag, killed_run, clients, monkeypatch) -> None:
+    monkeypatch.setenv("AIRFLOW__POPSEG__SWEEPER_DELETES", "true")
     sagemaker = clients["sagemaker"]
     _, dry = _sweep(sweeper_dag, killed_run["bucket"], dry_run=True, ttl_hours=0)
     state, summary = _sweep(sweeper_dag, killed_run["bucket"], ttl_hours=0)
