@@ -24,6 +24,7 @@ from include.airflow_popseg.settings import (
     CHECK_INTERVAL,
     CONN_ID_TEMPLATE,
     DAG_ID,
+    REATTACH_RETRY_DELAY_SECONDS,
     RESULTS_ASSET_NAME,
     RESULTS_ASSET_URI,
     RETRIES,
@@ -91,6 +92,11 @@ DEFAULT_ARGS = {
     "botocore_config": BOTOCORE_CONFIG,
     "check_interval": CHECK_INTERVAL,
 }
+# Training and deploy reattach to what the run started: their retries cost seconds, so they come quickly.
+REATTACH_RETRY = {
+    "retry_delay": timedelta(seconds=REATTACH_RETRY_DELAY_SECONDS),
+    "max_retry_delay": timedelta(minutes=1),
+}
 
 
 @dag(
@@ -140,6 +146,7 @@ def population_segmentation():
             deferrable=True,
             print_log=True,
             max_attempts=max(1, int(TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL)),
+            **REATTACH_RETRY,
         )
 
     @task
@@ -168,7 +175,7 @@ def population_segmentation():
         Returns (the work, the teardown)."""
         plan = endpoint_plan.override(task_id=f"plan_{algorithm}_endpoint")(algorithm, training)
         deploy = ReattachingEndpointOperator(
-            task_id=f"deploy_{algorithm}", config=plan, wait_for_completion=True, do_xcom_push=False
+            task_id=f"deploy_{algorithm}", config=plan, wait_for_completion=True, do_xcom_push=False, **REATTACH_RETRY
         )
         done = work(plan)
         delete = delete_endpoint.override(task_id=f"delete_{algorithm}_endpoint")(plan)

@@ -20,6 +20,7 @@ os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__POPSEG__CHECK_INTERVAL"] = "1"
 os.environ["AIRFLOW__POPSEG__RETRY_DELAY_SECONDS"] = "1"
+os.environ["AIRFLOW__POPSEG__REATTACH_RETRY_DELAY_SECONDS"] = "1"
 os.environ["AIRFLOW__POPSEG__TEARDOWN_TIMEOUT_SECONDS"] = "8"  # a delete that keeps failing fails in seconds
 
 

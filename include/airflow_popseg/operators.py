@@ -100,6 +100,7 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
                 super().execute(context)
             return self.result(name)
         status = existing["TrainingJobStatus"]
+        _explain_retry(self.log, context, f"Training job {name}", status)
         self.log.info("Training job %s exists (%s): reattaching instead of starting another.", name, status)
         if status in self.hook.non_terminal_states:
             self.defer(trigger=self._trigger(name), method_name="execute_complete", timeout=self._timeout())
@@ -178,6 +179,31 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         self.log.info(secondary_training_status_message(description, None))
 
 
+def retry_explanation(try_number: int, resource: str, status: str) -> str | None:
+    """Why a try after the first found its resource already there, for the task log; None on a first try.
+
+    What ended the earlier try is not in the task's reach (the Task SDK cannot read the metadata DB), but a
+    resource that is there and not Failed says that SageMaker did not fail it: Airflow ended it.
+    """
+    if try_number <= 1:
+        return None
+    if status in ("Failed", "Stopped"):
+        return f"This is try {try_number}: {resource} is {status}, so the earlier try failed in SageMaker."
+    return (
+        f"This is try {try_number}: Airflow ran this task again (a retry, or a clear) although {resource} is "
+        f"{status}, so SageMaker did not fail the earlier try. Under a real scheduler this is most likely "
+        "Airflow 3.3's deferral race (apache/airflow#72716): the scheduler failed the try as 'changed "
+        "externally' after its trigger had resumed it. Reattaching: nothing is started or paid twice."
+    )
+
+
+def _explain_retry(log, context: Any, resource: str, status: str) -> None:
+    ti = context.get("ti") if hasattr(context, "get") else None
+    explanation = retry_explanation(getattr(ti, "try_number", 1) or 1, resource, status)
+    if explanation:
+        log.warning("%s", explanation)
+
+
 def _failure(described: dict[str, Any]) -> str:
     return (
         f"SageMaker training job {described['TrainingJobName']} is {described['TrainingJobStatus']}: "
@@ -205,6 +231,7 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
                     self.config = {k: v for k, v in self.config.items() if k != key}
             return super().execute(context)
         status = described["EndpointStatus"]
+        _explain_retry(self.log, context, f"Endpoint {endpoint}", status)
         self.log.info("Endpoint %s exists (%s): reattaching instead of creating it again.", endpoint, status)
         if status == "Failed":
             raise AirflowFailException(f"Endpoint {endpoint} is Failed: {described.get('FailureReason', '')}")

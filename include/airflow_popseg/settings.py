@@ -43,6 +43,10 @@ if not INVOKE_CONCURRENCY_BOUNDS[0] <= INVOKE_CONCURRENCY <= INVOKE_CONCURRENCY_
 # exponential backoff; failures that would repeat (bad input, a failed job) fail at once instead.
 RETRIES = conf.getint("popseg", "retries", fallback=2)
 RETRY_DELAY_SECONDS = conf.getint("popseg", "retry_delay_seconds", fallback=60)
+# Training and deploy tasks reattach to what their run already started, so a retry costs a Describe call: they
+# retry after seconds, not a minute. Under a real scheduler Airflow 3.3's deferral race (README "Reliability")
+# fails such a task while its job runs on; with the general delay every race cost the night a minute or more.
+REATTACH_RETRY_DELAY_SECONDS = conf.getfloat("popseg", "reattach_retry_delay_seconds", fallback=5)
 # Every AWS client: botocore's standard mode retries throttling, 5xx and connection errors with backoff.
 BOTOCORE_CONFIG = {"retries": {"mode": "standard", "max_attempts": 5}}
 # The sagemaker-runtime client: a pooled connection per request in flight (botocore keeps 10 by default).

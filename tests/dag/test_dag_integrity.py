@@ -100,6 +100,26 @@ def test_a_fractional_check_interval_polls_that_often_with_a_whole_number_of_att
     assert loaded.stdout.split()[-2:] == ["0.5", str(120 * 60 * 2)]
 
 
+def test_training_and_deploy_retry_after_seconds_and_the_others_keep_the_backoff() -> None:
+    """A retried train_* or deploy_* task reattaches (a Describe call): a deferral race costs seconds."""
+    script = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'dags')!r})\n"
+        "dag = bag.dags['population_segmentation']\n"
+        "for task in dag.tasks:\n"
+        "    print(task.task_id, task.retries, task.retry_delay.total_seconds(), task.retry_exponential_backoff)\n"
+    )
+    env = {k: v for k, v in os.environ.items() if not k.startswith("AIRFLOW__POPSEG__")}
+    loaded = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, env={**env, "PYTHONPATH": str(PROJECT_ROOT)}
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    delays = {line.split()[0]: float(line.split()[2]) for line in loaded.stdout.splitlines() if line.count(" ") == 3}
+    reattaching = {"train_pca", "train_kmeans", "deploy_pca", "deploy_kmeans"}
+    assert {task: delays[task] for task in reattaching} == dict.fromkeys(reattaching, 5.0)
+    assert {delays[task] for task in delays.keys() - reattaching} == {60.0}
+
+
 def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
     assert sorted(dag.task_ids) == sorted(PIPELINE)
 
@@ -241,7 +261,8 @@ def test_publish_carries_a_button_to_the_runs_report_through_serialization(dag) 
     )
 
 
-def test_the_sweeper_runs_hourly_one_at_a_time_and_sweeps_for_real_unless_asked(sweeper_dag) -> None:
+def test_the_sweeper_runs_hourly_one_at_a_time_with_dry_run_off_by_default(sweeper_dag) -> None:
+    """dry_run defaults off so that a deployment that opted in sweeps on schedule (tests/unit/test_sweeper_opt_in)."""
     assert sweeper_dag.timetable.expression == "0 * * * *"
     assert sweeper_dag.catchup is False and sweeper_dag.max_active_runs == 1
     params = sweeper_dag.params.validate()
