@@ -9,7 +9,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: install test test-fast lint format run airflow clean
+.PHONY: install test test-fast lint format run airflow upload clean
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -46,9 +46,16 @@ run: install
 	$(BIN)/python scripts/run_local.py
 
 # The real Airflow UI on http://127.0.0.1:$(PORT) against the emulator, no Docker; prints the login. Ctrl-C stops it.
+# DATA=path.csv also uploads your census file (to census/<its name>, beside the bundled sample).
 PORT ?= 8080
 airflow: install
 	$(BIN)/python scripts/local_airflow.py --port $(PORT)
+
+# While `make airflow` runs: upload DATA=path.csv to census/<its name> (KEY=census/other.csv to choose the key).
+export KEY
+upload: install
+	@test -n "$$DATA" || { echo "usage: make upload DATA=path/to/census.csv [KEY=census/name.csv]" >&2; exit 2; }
+	$(BIN)/python scripts/seed_emulator.py --data "$$DATA" $${KEY:+--key "$$KEY"}
 
 clean:
 	rm -rf $(VENV) .pytest_cache .ruff_cache airflow_home output

@@ -1,10 +1,12 @@
 """`make airflow`: the real Airflow UI on 127.0.0.1 against the local emulator, no Docker; Ctrl-C stops it all.
 
-Starts the emulator, seeds it (bucket and census sample; the AWS connection and the `popseg_role_arn`
-Variable come from the environment), runs Airflow's parts as `airflow standalone` does (api-server,
-scheduler, triggerer, dag-processor, LocalExecutor) with the api-server bound to 127.0.0.1 and its base
-URL set, unpauses `population_segmentation` (its first, scheduled run succeeds: everything it needs is
-seeded), and prints the URL and the login. Ctrl-C (SIGINT) or SIGTERM stops Airflow's processes, then the emulator.
+Starts the emulator with its data kept in AIRFLOW_HOME, seeds it (bucket and census sample, and your
+`DATA=path.csv` beside it; the AWS connection and the `popseg_role_arn` Variable come from the environment),
+runs Airflow's parts as `airflow standalone` does (api-server, scheduler, triggerer, dag-processor,
+LocalExecutor) with the api-server bound to 127.0.0.1, its base URL set and its secrets kept in AIRFLOW_HOME,
+unpauses `population_segmentation` (on a first start its scheduled run succeeds: everything it needs is
+seeded), and prints the URL and the login. Ctrl-C (SIGINT) or SIGTERM stops Airflow's processes, then the
+emulator, which saves its data. A restart finds every run, report and login as it left them.
 
     .venv/bin/python scripts/local_airflow.py [--port 8080] [--home airflow_home]
 
@@ -52,10 +54,14 @@ MEMORY_ENV = {
 ADMIN = "admin"
 
 
-def start_emulator(log_path: Path) -> tuple[subprocess.Popen, str]:
-    """The emulator on a free loopback port, in its own session (a Ctrl-C reaches only our supervisor)."""
+def start_emulator(log_path: Path, data_dir: Path | None = None) -> tuple[subprocess.Popen, str]:
+    """The emulator on a free loopback port, in its own session (a Ctrl-C reaches only our supervisor).
+
+    With `data_dir` its S3 objects and SageMaker state are saved there when it stops and restored when it starts.
+    """
+    keep = ["--data-dir", str(data_dir)] if data_dir else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "include.aws_emulator", "--port", "0"],
+        [sys.executable, "-m", "include.aws_emulator", "--port", "0", *keep],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=log_path.open("w"),
@@ -107,17 +113,40 @@ def served_env(url: str, airflow_home: Path, port: int) -> dict[str, str]:
     One JWT secret for every component, so the api-server accepts the tokens the scheduler hands tasks.
     """
     base = f"http://127.0.0.1:{port}"
+    kept = local_secrets(airflow_home)
     return {
         **airflow_env(url, airflow_home),
         "PATH": f"{BIN}{os.pathsep}{os.environ.get('PATH', '')}",  # components re-run `airflow …` by name
         "AIRFLOW__API__HOST": "127.0.0.1",
         "AIRFLOW__API__PORT": str(port),
-        "AIRFLOW__API_AUTH__JWT_SECRET": secrets.token_urlsafe(32),
+        "AIRFLOW__API_AUTH__JWT_SECRET": kept["jwt_secret"],
+        "AIRFLOW__API__SECRET_KEY": kept["api_secret_key"],
         "AIRFLOW__API__BASE_URL": base,
         "AIRFLOW__CORE__EXECUTION_API_SERVER_URL": f"{base}/execution/",
         "AIRFLOW__CORE__SIMPLE_AUTH_MANAGER_USERS": f"{ADMIN}:admin",
         "AIRFLOW__CORE__EXECUTOR": "LocalExecutor",
+        # The LocalExecutor starts `parallelism` worker processes (default 32, ≈ 1.5 GB idle on a laptop); a run
+        # of the DAG has at most 3 tasks ready at once, and deferred ones hold no worker.
+        "AIRFLOW__CORE__PARALLELISM": "4",
     }
+
+
+SECRETS_FILE = "local_secrets.json"
+
+
+def local_secrets(airflow_home: Path) -> dict[str, str]:
+    """The api-server's JWT and session secrets, generated once into AIRFLOW_HOME (mode 0600) and reused, so a
+    restart keeps everyone logged in and every token valid. Local to this machine: never a deployment's secrets."""
+    path = airflow_home / SECRETS_FILE
+    if path.exists():
+        with suppress(ValueError, KeyError, TypeError):
+            kept = json.loads(path.read_text())
+            return {"jwt_secret": str(kept["jwt_secret"]), "api_secret_key": str(kept["api_secret_key"])}
+    generated = {"jwt_secret": secrets.token_urlsafe(64), "api_secret_key": secrets.token_urlsafe(64)}
+    path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
+    path.write_text(json.dumps(generated) + "\n")
+    return generated
 
 
 # Airflow's parts, as `airflow standalone` runs them, minus the log servers: those bind every interface on
@@ -181,6 +210,7 @@ def admin_password(airflow_home: Path) -> str:
             return json.loads(path.read_text())[ADMIN]
     password = secrets.token_urlsafe(12)
     path.touch(mode=0o600, exist_ok=True)
+    path.chmod(0o600)
     path.write_text(json.dumps({ADMIN: password}) + "\n")
     return password
 
@@ -227,6 +257,33 @@ def _refuse_exited(processes: list[subprocess.Popen]) -> None:
             raise SystemExit(f"airflow {name} exited ({process.returncode}); see its log in AIRFLOW_HOME")
 
 
+EMULATOR_DATA = "emulator-data"  # in AIRFLOW_HOME: the emulator's S3 and SageMaker, kept across restarts
+
+
+def seed(url: str, data: str | None) -> None:
+    """The bundled sample at the DAG's default key unless a file is there already (kept from an earlier start),
+    and the user's own file (`make airflow DATA=…`) beside it, never over it."""
+    if seed_emulator.sample_is_seeded(url):
+        print(f"Census: s3://{seed_emulator.BUCKET}/{seed_emulator.INPUT_KEY} (kept from an earlier start)", flush=True)
+    else:
+        print(f"Census: bundled synthetic sample -> {seed_emulator.upload_census(url)}", flush=True)
+    if data:
+        key = seed_emulator.own_file_key(data)
+        print(f"Your census: {data} -> {seed_emulator.upload_census(url, data, key)}", flush=True)
+        print(f'  trigger {DAG_ID} with "Census file" = {key}', flush=True)
+
+
+def runs_line(earlier_runs: int) -> str:
+    """What the unpaused DAG does now, truthfully: a first start runs the latest 02:00 interval at once; a
+    restart keeps the earlier runs and, catchup being off, runs only the latest interval if it has not run."""
+    if earlier_runs == 0:
+        return f"{DAG_ID} is unpaused: its run for the latest 02:00 UTC interval starts now. Trigger more from the UI."
+    return (
+        f"{DAG_ID} is unpaused; its {earlier_runs:,} earlier run(s) and their reports are kept. It runs nightly "
+        "at 02:00 UTC (an interval missed while stopped runs now); trigger more from the UI."
+    )
+
+
 def _interrupt(signum: int, frame) -> None:
     raise KeyboardInterrupt
 
@@ -244,10 +301,12 @@ def main() -> int:
     # (a process manager) stop everything the same way.
     signal.signal(signal.SIGINT, signal.default_int_handler)
     signal.signal(signal.SIGTERM, _interrupt)
-    emulator, url = start_emulator(home / "emulator.log")
+    emulator, url = start_emulator(home / "emulator.log", data_dir=home / EMULATOR_DATA)
+    url_file = home / seed_emulator.URL_FILE
+    url_file.write_text(url + "\n")
     processes: list[subprocess.Popen] = []
     try:
-        print(f"Census: bundled synthetic sample -> {seed_emulator.upload_census(url, None)}", flush=True)
+        seed(url, os.environ.get("DATA") or None)
         password = admin_password(home)
         print(f"Starting Airflow: {', '.join(COMPONENTS)} (logs in {home}) …", flush=True)
         # 5 s polls, not 1 s: a trigger firing within a second of its deferral races the scheduler into a
@@ -256,12 +315,14 @@ def main() -> int:
         processes = start_airflow(env, args.port)
         base = f"http://127.0.0.1:{args.port}"
         token = wait_until_up(base, password, processes)
+        earlier = api(base, "GET", f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1", token)["total_entries"]
         # Everything the DAG needs is seeded, so the run unpausing schedules (the latest interval) succeeds.
         api(base, "PATCH", f"/api/v2/dags/{DAG_ID}", token, {"is_paused": False})
         print(
-            f"\nAirflow UI: {base}\nLogin: {ADMIN} / {password}\n"
-            f"{DAG_ID} is unpaused; its first run starts now. Trigger more from the UI.\n"
-            "Press Ctrl-C to stop Airflow and the emulator.",
+            f"\nAirflow UI: {base}\nLogin: {ADMIN} / {password}\n{runs_line(earlier)}\n"
+            f"Upload another census file while this runs: make upload DATA=path.csv (emulator: {url})\n"
+            "Press Ctrl-C to stop Airflow and the emulator (runs, results and logins are kept in "
+            f"{home}).",
             flush=True,
         )
         while True:
@@ -274,6 +335,7 @@ def main() -> int:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave processes behind
         stop_airflow(processes)
         stop(emulator)
+        url_file.unlink(missing_ok=True)
         print("Stopped.", flush=True)
 
 

@@ -1,4 +1,11 @@
-"""Create the `popseg` bucket in an emulator and upload a census file (default: the synthetic sample)."""
+"""Upload a census file into a running emulator: the bundled synthetic sample, or yours.
+
+    .venv/bin/python scripts/seed_emulator.py --data path/to/census.csv [--key census/mine.csv] [--url URL]
+
+`make upload DATA=path.csv` runs it against the emulator that `make airflow` started (its URL is in
+`airflow_home/emulator.url`). Your file goes to `census/<its file name>` unless --key says otherwise, so the
+bundled sample at the DAG's default key stays as it is; trigger a run with that key as its "Census file".
+"""
 
 from __future__ import annotations
 
@@ -6,30 +13,70 @@ import argparse
 import sys
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(PROJECT_ROOT))
 
 BUCKET, INPUT_KEY = "popseg", "census/acs2015_county_data.csv"
+URL_FILE = "emulator.url"  # in AIRFLOW_HOME: where `make airflow` writes the URL of the emulator it started
 
 
-def upload_census(url: str, data: str | None = None) -> str:
-    """Upload `data` (a CSV path) or the bundled synthetic sample; returns its S3 URI."""
+def upload_census(url: str, data: str | None = None, key: str | None = None) -> str:
+    """Upload `data` (a CSV path) to `key`, or the bundled synthetic sample to INPUT_KEY; returns its S3 URI.
+
+    `key` defaults to INPUT_KEY: `make run` segments its file at the DAG's default key."""
     from include.aws_emulator.connection import client
     from include.segmentation.synthetic import synthetic_census
     from include.segmentation_aws.store import UPLOADS
 
     s3 = client("s3", url)
     s3.create_bucket(Bucket=BUCKET)
+    key = key or INPUT_KEY
     # In parts above 48 MiB, as the DAG writes its files: it must, past the emulator's per-request cap.
     if data:
-        s3.upload_file(str(data), BUCKET, INPUT_KEY, Config=UPLOADS)
+        s3.upload_file(str(data), BUCKET, key, Config=UPLOADS)
     else:
-        s3.put_object(Bucket=BUCKET, Key=INPUT_KEY, Body=synthetic_census().to_csv(index=False).encode())
-    return f"s3://{BUCKET}/{INPUT_KEY}"
+        s3.put_object(Bucket=BUCKET, Key=key, Body=synthetic_census().to_csv(index=False).encode())
+    return f"s3://{BUCKET}/{key}"
+
+
+def sample_is_seeded(url: str) -> bool:
+    """Whether the DAG's default key already holds a file (the sample, or a file the user put there)."""
+    from botocore.exceptions import ClientError
+
+    from include.aws_emulator.connection import client
+
+    try:
+        client("s3", url).head_object(Bucket=BUCKET, Key=INPUT_KEY)
+    except ClientError:
+        return False
+    return True
+
+
+def own_file_key(data: str) -> str:
+    """Where a user's own file goes by default: census/<its file name>, beside the sample, never over it."""
+    name = Path(data).name
+    if not name or name == Path(INPUT_KEY).name:
+        name = f"uploaded-{name or 'census.csv'}"
+    return f"census/{name}"
+
+
+def running_emulator_url(airflow_home: Path) -> str:
+    """The URL of the emulator `make airflow` runs with `airflow_home`; SystemExit when none is recorded."""
+    path = airflow_home / URL_FILE
+    if not path.is_file():
+        raise SystemExit(f"no emulator URL in {path}: is `make airflow` running? (or pass --url)")
+    return path.read_text().strip()
 
 
 if __name__ == "__main__":
-    parser = argparse.ArgumentParser(description=__doc__)
-    parser.add_argument("--url", required=True, help="the emulator's URL, e.g. http://emulator:4566")
-    parser.add_argument("--data", help="census CSV (default: the synthetic sample)")
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--url", help="the emulator's URL (default: the one `make airflow` is running)")
+    parser.add_argument("--home", default=str(PROJECT_ROOT / "airflow_home"), help="make airflow's AIRFLOW_HOME")
+    parser.add_argument("--data", help="census CSV (default: the synthetic sample, to the DAG's default key)")
+    parser.add_argument("--key", help="S3 key in the popseg bucket (default: census/<the file's name>)")
     arguments = parser.parse_args()
-    print(f"uploaded {upload_census(arguments.url, arguments.data)}")
+    url = arguments.url or running_emulator_url(Path(arguments.home))
+    key = arguments.key or (own_file_key(arguments.data) if arguments.data else None)
+    print(f"uploaded {upload_census(url, arguments.data, key)}")
+    if arguments.data:
+        print(f'Trigger population_segmentation with "Census file" (input_key) = {key}')

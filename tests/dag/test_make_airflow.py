@@ -1,20 +1,24 @@
 """`make airflow`: the UI on loopback with a login that works, runs that succeed under a real scheduler and
-triggerer (the one unpausing schedules, and one triggered over the REST API), and Ctrl-C leaves nothing behind."""
+triggerer (the one unpausing schedules, and one triggered over the REST API), your own census file uploaded
+beside the sample, Ctrl-C leaves nothing behind, and a restart keeps every run, report and login."""
 
 from __future__ import annotations
 
 import json
+import os
 import re
 import signal
 import socket
 import subprocess
 import sys
 import time
+import urllib.parse
 import urllib.request
 
 import psutil
 import pytest
 
+from include.segmentation.synthetic import synthetic_census
 from tests.conftest import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
@@ -56,28 +60,59 @@ def _runs_when_finished(base: str, token: str, timeout: float) -> list[dict]:
     return runs
 
 
-def test_make_airflow_serves_on_loopback_runs_the_dag_and_stops_cleanly(tmp_path) -> None:
-    port = _free_port()
-    supervisor = subprocess.Popen(
-        [sys.executable, "scripts/local_airflow.py", "--port", str(port), "--home", str(tmp_path / "home")],
+def _start(port: int, home, **env: str) -> subprocess.Popen:
+    return subprocess.Popen(
+        [sys.executable, "scripts/local_airflow.py", "--port", str(port), "--home", str(home)],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.STDOUT,
         text=True,
+        env={**os.environ, **env},
     )
+
+
+def _stop(supervisor: subprocess.Popen, processes: set[psutil.Process], port: int) -> None:
+    """Ctrl-C, then: the supervisor exited 0, every process it started is gone, the port is free."""
+    supervisor.send_signal(signal.SIGINT)  # what Ctrl-C sends
+    supervisor.wait(timeout=180)
+    assert supervisor.returncode == 0
+    _, alive = psutil.wait_procs(list(processes), timeout=10)
+    assert not alive, [p.info for p in alive]
+    with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past our own connections' TIME_WAIT
+        probe.bind(("127.0.0.1", port))  # nothing listens there any more
+
+
+def _report_status(base: str, token: str, run_id: str) -> int:
+    path = f"/segmentation/runs/{urllib.parse.quote(run_id, safe='')}/report"
+    request = urllib.request.Request(base + path, headers={"Authorization": f"Bearer {token}"})
+    with urllib.request.urlopen(request, timeout=60) as response:
+        return response.status
+
+
+def test_make_airflow_serves_on_loopback_runs_the_dag_stops_cleanly_and_restarts_as_it_left(tmp_path) -> None:
+    port, home = _free_port(), tmp_path / "home"
+    own = tmp_path / "my county data.csv"
+    own.write_text(synthetic_census(300).to_csv(index=False))
+    supervisor = _start(port, home, DATA=str(own))
     processes: set[psutil.Process] = set()
     try:
         banner = _banner(supervisor)
         base = f"http://127.0.0.1:{port}"
         assert f"Airflow UI: {base}\n" in banner, banner
+        assert "Census: bundled synthetic sample -> s3://popseg/census/acs2015_county_data.csv" in banner
+        assert "Your census: " + str(own) + " -> s3://popseg/census/my county data.csv" in banner
+        assert "its run for the latest 02:00 UTC interval starts now" in banner
         login = re.search(r"^Login: admin / (\S+)$", banner, re.MULTILINE)
         assert login, banner
         listening = {c.laddr.ip for c in psutil.net_connections("tcp") if c.status == "LISTEN" and c.laddr.port == port}
         assert listening == {"127.0.0.1"}
+        assert (home / "local_secrets.json").stat().st_mode & 0o777 == 0o600
 
         token = _call(base, "POST", "/auth/token", body={"username": "admin", "password": login[1]})["access_token"]
         assert _call(base, "GET", "/api/v2/dags/population_segmentation", token)["is_paused"] is False
-        triggered = _call(base, "POST", DAG_RUNS, token, {"logical_date": None, "conf": {"k": 4}})
+        conf = {"k": 4, "input_key": "census/my county data.csv"}
+        triggered = _call(base, "POST", DAG_RUNS, token, {"logical_date": None, "conf": conf})
         processes.update(psutil.Process(supervisor.pid).children(recursive=True))
 
         runs = _runs_when_finished(base, token, timeout=900)
@@ -86,13 +121,17 @@ def test_make_airflow_serves_on_loopback_runs_the_dag_and_stops_cleanly(tmp_path
         # The run unpausing scheduled (the latest interval) succeeds too: everything it needs was seeded.
         assert states == {"scheduled": "success", "manual": "success"}, runs
         assert triggered["dag_run_id"] in {run["dag_run_id"] for run in runs}
+        assert _report_status(base, token, triggered["dag_run_id"]) == 200
     finally:
-        supervisor.send_signal(signal.SIGINT)  # what Ctrl-C sends
-        supervisor.wait(timeout=180)
+        _stop(supervisor, processes, port)
 
-    assert supervisor.returncode == 0
-    _, alive = psutil.wait_procs(list(processes), timeout=10)
-    assert not alive, [p.info for p in alive]
-    with socket.socket() as probe:
-        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # past our own connections' TIME_WAIT
-        probe.bind(("127.0.0.1", port))  # nothing listens there any more
+    # A restart: the emulator's data, Airflow's database and the login secrets were all kept.
+    supervisor, processes = _start(port, home), set()
+    try:
+        banner = _banner(supervisor)
+        assert "(kept from an earlier start)" in banner and "its 2 earlier run(s) and their reports are kept" in banner
+        processes.update(psutil.Process(supervisor.pid).children(recursive=True))
+        assert _call(base, "GET", "/api/v2/dags/population_segmentation", token)["is_paused"] is False  # old token
+        assert _report_status(base, token, triggered["dag_run_id"]) == 200
+    finally:
+        _stop(supervisor, processes, port)
