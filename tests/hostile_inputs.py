@@ -143,7 +143,7 @@ def model_pax_bomb(directory: Path) -> Case:
     info = tarfile.TarInfo("././@PaxHeader")
     info.type, info.size = tarfile.XHDTYPE, 1 << 30
     _tar_gz_bomb(path, [(info, info.size)])
-    return Case("model.tar.gz pax header of 1 GiB", "kmeans", path, "ArtifactError", "expands past")
+    return Case("model.tar.gz pax header of 1 GiB", "kmeans", path, "ArtifactError", "MAX_EXTENDED_HEADER_BYTES")
 
 
 def model_many_members(directory: Path) -> Case:
@@ -208,6 +208,39 @@ def recordio_expanding_stream(directory: Path) -> Case:
     return Case("RecordIO 17 sparse records of 2^20", "recordio", path, "RecordIOError", "MAX_DECODED_VALUES")
 
 
+# Issue 18: headers that Python's tarfile before 3.11.10 parses in quadratic time and memory.
+
+
+def raw_archive(*members: tuple[bytes, bytes, bytes]) -> bytes:
+    """A model.tar.gz of raw (name, tar type, content) members, ustar headers written as they are, no checks."""
+    raw = b""
+    for name, kind, content in members:
+        header = tarfile.TarInfo(name.decode())
+        header.type, header.size = kind, len(content)
+        raw += header.tobuf(format=tarfile.USTAR_FORMAT) + content + bytes(-len(content) % 512)
+    return gzip.compress(raw + bytes(1024), mtime=0)
+
+
+def pax_archive(records: bytes, member: bytes = b"") -> bytes:
+    """A model.tar.gz of one pax extended header holding `records`, then model_algo-1 holding `member`."""
+    return raw_archive((b"././@PaxHeader", tarfile.XHDTYPE, records), (b"model_algo-1", tarfile.REGTYPE, member))
+
+
+def model_pax_repeated_twos(directory: Path) -> Case:
+    """`2 2 2 … 2=`: tarfile < 3.11.10 reads a record of length 2 at every other byte, each keeping a keyword
+    that runs to the `=`: 80 KB of header, 1.6 GiB of keywords (the issue's 360-byte file: 6.1 GiB)."""
+    path = directory / "model_pax_twos.tar.gz"
+    path.write_bytes(pax_archive(b"2 " * 40_000 + b"=\n"))
+    return Case("model.tar.gz pax header '2 2 2 …'", "kmeans", path, "ArtifactError", r"pax extended header at byte 0")
+
+
+def model_pax_digits(directory: Path) -> Case:
+    """40,000 digits: tarfile < 3.11.10 searches them for `\\d+ hdrcharset=`, in time square of their length."""
+    path = directory / "model_pax_digits.tar.gz"
+    path.write_bytes(pax_archive(b"7" * 40_000))
+    return Case("model.tar.gz pax header of digits", "kmeans", path, "ArtifactError", r"pax extended header at byte 0")
+
+
 CRAFTERS = (
     census_gzip_bomb,
     census_long_field,
@@ -222,6 +255,8 @@ CRAFTERS = (
     recordio_huge_shape,
     recordio_negative_shape,
     recordio_expanding_stream,
+    model_pax_repeated_twos,
+    model_pax_digits,
 )
 
 
