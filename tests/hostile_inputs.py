@@ -165,8 +165,11 @@ def ndarray_huge_shape(directory: Path) -> Case:
     return Case("NDArray (1, 268M) in 1 MiB", "kmeans", path, "ArtifactError", r"268,435,456 elements.*MAX_ELEMENTS")
 
 
-def sparse_record(shape: list[int], keys: list[int] | None = None) -> bytes:
-    """One RecordIO record: features["values"] = Float32Tensor(values=[], keys, shape); keys None: no keys field."""
+def sparse_record(shape: list[int], keys: list[int] | None = None, labels: tuple[str, ...] = ()) -> bytes:
+    """One RecordIO record: features["values"] = Float32Tensor(values=[], keys, shape); keys None: no keys field.
+
+    labels: the same tensor under each of these label keys instead, and no features.
+    """
 
     def varints(values: list[int]) -> bytes:
         out = bytearray()
@@ -183,8 +186,11 @@ def sparse_record(shape: list[int], keys: list[int] | None = None) -> bytes:
 
     keys_field = b"" if keys is None else field(0x12, varints(keys))
     tensor = field(0x0A, b"") + keys_field + field(0x1A, varints(shape))
-    entry = field(0x0A, b"values") + field(0x12, field(0x12, tensor))
-    payload = field(0x0A, entry)
+
+    def entry(key: str) -> bytes:
+        return field(0x0A, key.encode()) + field(0x12, field(0x12, tensor))
+
+    payload = b"".join(field(0x12, entry(key)) for key in labels) if labels else field(0x0A, entry("values"))
     return struct.pack("<II", 0xCED7230A, len(payload)) + payload + bytes(-len(payload) % 4)
 
 
@@ -208,7 +214,8 @@ def recordio_expanding_stream(directory: Path) -> Case:
     return Case("RecordIO 17 sparse records of 2^20", "recordio", path, "RecordIOError", "MAX_DECODED_VALUES")
 
 
-# Issue 18: headers that Python's tarfile before 3.11.10 parses in quadratic time and memory.
+# Issue 18: headers that Python's tarfile before 3.11.10 parses in quadratic time and memory, and label
+# streams of many keys.
 
 
 def raw_archive(*members: tuple[bytes, bytes, bytes]) -> bytes:
@@ -241,6 +248,26 @@ def model_pax_digits(directory: Path) -> Case:
     return Case("model.tar.gz pax header of digits", "kmeans", path, "ArtifactError", r"pax extended header at byte 0")
 
 
+def labels_many_keys(directory: Path) -> Case:
+    """Records of many label keys, each a sparse tensor of 2^20 values: 2 KB that decoded to 834 MiB."""
+    from include.sagemaker_formats.recordio import MAX_LABEL_KEYS
+
+    path = directory / "labels_many_keys.rec"
+    path.write_bytes(sparse_record([1 << 20], keys=[], labels=tuple(f"k{i}" for i in range(MAX_LABEL_KEYS + 1))))
+    return Case(
+        "RecordIO labels of many 2^20 keys", "labels", path, "RecordIOError", r"record 0 at byte 0.*MAX_LABEL_KEYS"
+    )
+
+
+def labels_expanding_keys(directory: Path) -> Case:
+    """As many keys as allowed, each of 2^20 sparse values, in records repeated: the total decoded is the bound."""
+    from include.sagemaker_formats.recordio import MAX_LABEL_KEYS
+
+    path = directory / "labels_expanding_keys.rec"
+    path.write_bytes(sparse_record([1 << 20], keys=[], labels=tuple(f"k{i}" for i in range(MAX_LABEL_KEYS))) * 4)
+    return Case("RecordIO labels expanding past the total", "labels", path, "RecordIOError", "MAX_DECODED_VALUES")
+
+
 CRAFTERS = (
     census_gzip_bomb,
     census_long_field,
@@ -257,6 +284,8 @@ CRAFTERS = (
     recordio_expanding_stream,
     model_pax_repeated_twos,
     model_pax_digits,
+    labels_many_keys,
+    labels_expanding_keys,
 )
 
 
@@ -278,6 +307,10 @@ def load(loader: str, path: str) -> None:
         from include.sagemaker_formats.recordio import decode_features
 
         decode_features(Path(path).read_bytes())
+    elif loader == "labels":
+        from include.sagemaker_formats.recordio import decode_labels
+
+        decode_labels(Path(path).read_bytes())
     elif loader != "baseline":
         raise SystemExit(f"unknown loader {loader!r}")
 
