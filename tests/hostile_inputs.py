@@ -233,18 +233,25 @@ def pax_archive(records: bytes, member: bytes = b"") -> bytes:
     return raw_archive((b"././@PaxHeader", tarfile.XHDTYPE, records), (b"model_algo-1", tarfile.REGTYPE, member))
 
 
+def _centroids() -> bytes:
+    """A valid K-Means model_algo-1 (two centroids of 3 features): only the header is hostile."""
+    from include.sagemaker_formats.mxnet_ndarray import dumps
+
+    return dumps([np.ones((2, 3), dtype="float32")])
+
+
 def model_pax_repeated_twos(directory: Path) -> Case:
     """`2 2 2 … 2=`: tarfile < 3.11.10 reads a record of length 2 at every other byte, each keeping a keyword
     that runs to the `=`: 80 KB of header, 1.6 GiB of keywords (the issue's 360-byte file: 6.1 GiB)."""
     path = directory / "model_pax_twos.tar.gz"
-    path.write_bytes(pax_archive(b"2 " * 40_000 + b"=\n"))
+    path.write_bytes(pax_archive(b"2 " * 40_000 + b"=\n", _centroids()))
     return Case("model.tar.gz pax header '2 2 2 …'", "kmeans", path, "ArtifactError", r"pax extended header at byte 0")
 
 
 def model_pax_digits(directory: Path) -> Case:
     """40,000 digits: tarfile < 3.11.10 searches them for `\\d+ hdrcharset=`, in time square of their length."""
     path = directory / "model_pax_digits.tar.gz"
-    path.write_bytes(pax_archive(b"7" * 40_000))
+    path.write_bytes(pax_archive(b"7" * 40_000, _centroids()))
     return Case("model.tar.gz pax header of digits", "kmeans", path, "ArtifactError", r"pax extended header at byte 0")
 
 
