@@ -272,7 +272,7 @@ def labels_expanding_keys(directory: Path) -> Case:
 
     path = directory / "labels_expanding_keys.rec"
     path.write_bytes(sparse_record([1 << 20], keys=[], labels=tuple(f"k{i}" for i in range(MAX_LABEL_KEYS))) * 4)
-    return Case("RecordIO labels expanding past the total", "labels", path, "RecordIOError", "MAX_DECODED_VALUES")
+    return Case("RecordIO labels past the total", "labels", path, "RecordIOError", "MAX_DECODED_VALUES")
 
 
 CRAFTERS = (
