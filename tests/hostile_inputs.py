@@ -143,7 +143,7 @@ def model_pax_bomb(directory: Path) -> Case:
     info = tarfile.TarInfo("././@PaxHeader")
     info.type, info.size = tarfile.XHDTYPE, 1 << 30
     _tar_gz_bomb(path, [(info, info.size)])
-    return Case("model.tar.gz pax header of 1 GiB", "kmeans", path, "ArtifactError", "expands past")
+    return Case("model.tar.gz pax header of 1 GiB", "kmeans", path, "ArtifactError", "MAX_EXTENDED_HEADER_BYTES")
 
 
 def model_many_members(directory: Path) -> Case:
@@ -165,8 +165,11 @@ def ndarray_huge_shape(directory: Path) -> Case:
     return Case("NDArray (1, 268M) in 1 MiB", "kmeans", path, "ArtifactError", r"268,435,456 elements.*MAX_ELEMENTS")
 
 
-def sparse_record(shape: list[int], keys: list[int] | None = None) -> bytes:
-    """One RecordIO record: features["values"] = Float32Tensor(values=[], keys, shape); keys None: no keys field."""
+def sparse_record(shape: list[int], keys: list[int] | None = None, labels: tuple[str, ...] = ()) -> bytes:
+    """One RecordIO record: features["values"] = Float32Tensor(values=[], keys, shape); keys None: no keys field.
+
+    labels: the same tensor under each of these label keys instead, and no features.
+    """
 
     def varints(values: list[int]) -> bytes:
         out = bytearray()
@@ -183,8 +186,11 @@ def sparse_record(shape: list[int], keys: list[int] | None = None) -> bytes:
 
     keys_field = b"" if keys is None else field(0x12, varints(keys))
     tensor = field(0x0A, b"") + keys_field + field(0x1A, varints(shape))
-    entry = field(0x0A, b"values") + field(0x12, field(0x12, tensor))
-    payload = field(0x0A, entry)
+
+    def entry(key: str) -> bytes:
+        return field(0x0A, key.encode()) + field(0x12, field(0x12, tensor))
+
+    payload = b"".join(field(0x12, entry(key)) for key in labels) if labels else field(0x0A, entry("values"))
     return struct.pack("<II", 0xCED7230A, len(payload)) + payload + bytes(-len(payload) % 4)
 
 
@@ -208,6 +214,67 @@ def recordio_expanding_stream(directory: Path) -> Case:
     return Case("RecordIO 17 sparse records of 2^20", "recordio", path, "RecordIOError", "MAX_DECODED_VALUES")
 
 
+# Issue 18: headers that Python's tarfile before 3.11.10 parses in quadratic time and memory, and label
+# streams of many keys.
+
+
+def raw_archive(*members: tuple[bytes, bytes, bytes]) -> bytes:
+    """A model.tar.gz of raw (name, tar type, content) members, ustar headers written as they are, no checks."""
+    raw = b""
+    for name, kind, content in members:
+        header = tarfile.TarInfo(name.decode())
+        header.type, header.size = kind, len(content)
+        raw += header.tobuf(format=tarfile.USTAR_FORMAT) + content + bytes(-len(content) % 512)
+    return gzip.compress(raw + bytes(1024), mtime=0)
+
+
+def pax_archive(records: bytes, member: bytes = b"") -> bytes:
+    """A model.tar.gz of one pax extended header holding `records`, then model_algo-1 holding `member`."""
+    return raw_archive((b"././@PaxHeader", tarfile.XHDTYPE, records), (b"model_algo-1", tarfile.REGTYPE, member))
+
+
+def _centroids() -> bytes:
+    """A valid K-Means model_algo-1 (two centroids of 3 features): only the header is hostile."""
+    from include.sagemaker_formats.mxnet_ndarray import dumps
+
+    return dumps([np.ones((2, 3), dtype="float32")])
+
+
+def model_pax_repeated_twos(directory: Path) -> Case:
+    """`2 2 2 … 2=`: tarfile < 3.11.10 reads a record of length 2 at every other byte, each keeping a keyword
+    that runs to the `=`: 80 KB of header, 1.6 GiB of keywords (the issue's 360-byte file: 6.1 GiB)."""
+    path = directory / "model_pax_twos.tar.gz"
+    path.write_bytes(pax_archive(b"2 " * 40_000 + b"=\n", _centroids()))
+    return Case("model.tar.gz pax header '2 2 2 …'", "kmeans", path, "ArtifactError", r"pax extended header at byte 0")
+
+
+def model_pax_digits(directory: Path) -> Case:
+    """40,000 digits: tarfile < 3.11.10 searches them for `\\d+ hdrcharset=`, in time square of their length."""
+    path = directory / "model_pax_digits.tar.gz"
+    path.write_bytes(pax_archive(b"7" * 40_000, _centroids()))
+    return Case("model.tar.gz pax header of digits", "kmeans", path, "ArtifactError", r"pax extended header at byte 0")
+
+
+def labels_many_keys(directory: Path) -> Case:
+    """Records of many label keys, each a sparse tensor of 2^20 values: 2 KB that decoded to 834 MiB."""
+    from include.sagemaker_formats.recordio import MAX_LABEL_KEYS
+
+    path = directory / "labels_many_keys.rec"
+    path.write_bytes(sparse_record([1 << 20], keys=[], labels=tuple(f"k{i}" for i in range(MAX_LABEL_KEYS + 1))))
+    return Case(
+        "RecordIO labels of many 2^20 keys", "labels", path, "RecordIOError", r"record 0 at byte 0.*MAX_LABEL_KEYS"
+    )
+
+
+def labels_expanding_keys(directory: Path) -> Case:
+    """As many keys as allowed, each of 2^20 sparse values, in records repeated: the total decoded is the bound."""
+    from include.sagemaker_formats.recordio import MAX_LABEL_KEYS
+
+    path = directory / "labels_expanding_keys.rec"
+    path.write_bytes(sparse_record([1 << 20], keys=[], labels=tuple(f"k{i}" for i in range(MAX_LABEL_KEYS))) * 4)
+    return Case("RecordIO labels past the total", "labels", path, "RecordIOError", "MAX_DECODED_VALUES")
+
+
 CRAFTERS = (
     census_gzip_bomb,
     census_long_field,
@@ -222,6 +289,10 @@ CRAFTERS = (
     recordio_huge_shape,
     recordio_negative_shape,
     recordio_expanding_stream,
+    model_pax_repeated_twos,
+    model_pax_digits,
+    labels_many_keys,
+    labels_expanding_keys,
 )
 
 
@@ -243,6 +314,10 @@ def load(loader: str, path: str) -> None:
         from include.sagemaker_formats.recordio import decode_features
 
         decode_features(Path(path).read_bytes())
+    elif loader == "labels":
+        from include.sagemaker_formats.recordio import decode_labels
+
+        decode_labels(Path(path).read_bytes())
     elif loader != "baseline":
         raise SystemExit(f"unknown loader {loader!r}")
 

@@ -4,11 +4,18 @@ Requests: text/csv, application/json (dense and sparse instances, or plain lists
 application/x-recordio-protobuf. Responses: application/json by default, application/jsonlines,
 application/x-recordio-protobuf, and text/csv for K-Means. JSON is written the way Python's `json.dumps`
 writes it (`", "` and `": "` separators), as the containers do.
+
+A request is at most 6 MB (runtime.MAX_PAYLOAD_BYTES); within it, JSON may nest MAX_JSON_DEPTH levels
+(checked before it is parsed), and a sparse instance's shape and keys are checked as numbers against the
+model's width before any array is made. Each refusal is an InvalidRequest, which SageMaker forwards as a
+ModelError carrying the container's 400.
 """
 
 from __future__ import annotations
 
 import json
+import math
+import re
 
 import numpy as np
 import pandas as pd
@@ -21,7 +28,11 @@ JSONLINES = "application/jsonlines"
 REQUEST_TYPES = (CSV, JSON, JSONLINES, RECORDIO_CONTENT_TYPE)
 KMEANS_KEYS = ("distance_to_cluster", "closest_cluster")  # the order the container writes JSON Lines and RecordIO
 CLUSTER_FIRST = ("closest_cluster", "distance_to_cluster")  # the order of JSON and CSV answers
-_MALFORMED = (TypeError, ValueError, IndexError, KeyError, AttributeError)
+_MALFORMED = (TypeError, ValueError, IndexError, KeyError, AttributeError, OverflowError)
+# Nesting of a JSON request: the deepest instance, {"instances": [{"data": {"features": {"values": [...]}}}]},
+# is 5 levels. Python's json parser recurses once per level: 200,000 `[` reached the recursion limit.
+MAX_JSON_DEPTH = 16
+_JSON_STRING = re.compile(rb'"(?:[^"\\]|\\.)*"')
 
 
 class InvalidRequest(Exception):
@@ -48,8 +59,10 @@ def parse_request(body: bytes, content_type: str | None, feature_dim: int) -> np
         if media == CSV:
             rows = parse_csv(body)
         elif media == JSON:
+            _check_depth(body)
             rows = _matrix(_json_rows(json.loads(body), feature_dim), feature_dim)
         elif media == JSONLINES:
+            _check_depth(body)
             lines = [json.loads(line) for line in body.splitlines() if line.strip()]
             rows = _matrix([_instance(line, feature_dim) for line in lines], feature_dim)
         else:
@@ -89,6 +102,15 @@ def render_response(outputs: dict[str, np.ndarray], accept: str | None) -> tuple
         return (f'{{"projections": [{{"projection": {rows}}}]}}' if matrix else '{"projections": []}').encode(), JSON
     rows = matrix.replace("], [", ']}\n{"projection": [')
     return (f'{{"projection": {rows}}}\n' if matrix else "").encode(), JSONLINES
+
+
+def _check_depth(body: bytes) -> None:
+    """Refuse JSON (or JSON Lines) nesting arrays and objects more than MAX_JSON_DEPTH deep, before parsing."""
+    structure = np.frombuffer(_JSON_STRING.sub(b'""', body), dtype=np.uint8)  # brackets in strings do not count
+    steps = np.isin(structure, (ord("["), ord("{"))).astype(np.int32) - np.isin(structure, (ord("]"), ord("}")))
+    depth = int(np.cumsum(steps).max(initial=0))
+    if depth > MAX_JSON_DEPTH:
+        raise InvalidRequest(f"The JSON request nests {depth:,} levels deep; at most {MAX_JSON_DEPTH} are read")
 
 
 def _media(content_type: str | None) -> str:
@@ -139,20 +161,43 @@ def _instance(item: object, feature_dim: int) -> list | np.ndarray:
         raise ValueError("an instance needs 'features' or 'data': {'features': {'values': [...]}}")
     if "keys" not in tensor:
         return tensor["values"]
-    width = int(np.prod(tensor["shape"])) if "shape" in tensor else None
-    keys = np.asarray(tensor["keys"], dtype=np.int64)
-    values = np.asarray(tensor["values"], dtype="float32")
-    if keys.shape != values.shape:
-        raise ValueError(f"a sparse instance has {keys.size} keys but {values.size} values")
-    if width is None:
-        width = int(keys.max()) + 1 if keys.size else 0
+    # Shape and keys are checked as Python ints: numpy would overflow on 2^63 or wrap a product to 0.
+    keys, values = _integers(tensor["keys"], "keys"), tensor["values"]
+    if not isinstance(values, list):
+        raise ValueError("a sparse instance's values must be a list of numbers")
+    if len(keys) != len(values):
+        raise ValueError(f"a sparse instance has {len(keys)} keys but {len(values)} values")
+    if "shape" in tensor:
+        shape = _integers(tensor["shape"], "shape")
+        if any(size < 0 for size in shape):
+            raise ValueError("a sparse instance's shape has a negative size")
+        width = math.prod(shape)
+    else:
+        width = max(keys) + 1 if keys else 0
     if width > feature_dim:
-        raise InvalidRequest(f"A sparse instance is {width} features wide; the model expects {feature_dim}")
-    if keys.size and (keys.min() < 0 or keys.max() >= width):
-        raise ValueError(f"a sparse instance's keys must lie in [0, {width}), got {keys.min()}..{keys.max()}")
+        raise InvalidRequest(f"A sparse instance is {_number(width)} features wide; the model expects {feature_dim}")
+    if keys and (min(keys) < 0 or max(keys) >= width):
+        raise ValueError(
+            f"a sparse instance's keys must lie in [0, {width}), got {_number(min(keys))}..{_number(max(keys))}"
+        )
+    keys = np.asarray(keys, dtype=np.int64)
+    values = np.asarray(values, dtype="float32")
     row = np.zeros(width, dtype="float32")
     row[keys] = values
     return row
+
+
+def _integers(value: object, what: str) -> list[int]:
+    """A sparse instance's `keys` or `shape`: a list of integers (JSON numbers without a fraction)."""
+    if not isinstance(value, list) or not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+        raise ValueError(f"a sparse instance's {what} must be a list of integers")
+    return value
+
+
+def _number(n: int) -> str:
+    """An integer for a message, cut to 20 digits: the client chose it."""
+    text = str(n)
+    return text if len(text) <= 20 else f"{text[:20]}… ({len(text):,} digits)"
 
 
 def _matrix(rows: list, feature_dim: int) -> np.ndarray:

@@ -64,6 +64,9 @@ domain is made to resolve to 127.0.0.1; those requests get 403.
 """
 
 HEALTH_PATH = "/_emulator/health"
+_CONTENT_LENGTH = re.compile(r"[0-9]{1,19}")
+"""A Content-Length the emulator reads: ASCII digits only (str.isdigit and int() also take '²' and other
+scripts' digits), at most 19 of them, the most a 64-bit length needs; anything else is answered 400."""
 _HOST = re.compile(r"(?P<name>\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9.-]+)(?::[0-9]{1,5})?")
 
 
@@ -124,8 +127,11 @@ class EmulatorApp:
         limit = self.max_request_bytes
         too_large = f"The request body exceeds the emulator's limit of {limit} bytes; upload larger files in parts."
         length = environ.get("CONTENT_LENGTH", "")
-        if length and not length.isdigit():
-            return _refuse(environ, 400, f"Content-Length {length!r} is not a number of bytes.")
+        if length and not _CONTENT_LENGTH.fullmatch(length):
+            shown = length if len(length) <= 32 else f"{length[:32]}… ({len(length):,} characters)"
+            return _refuse(
+                environ, 400, f"Content-Length {shown!r} is not a number of bytes: expected 1 to 19 digits 0-9."
+            )
         if length and int(length) > limit:
             return _refuse(environ, 413, too_large)
         if "wsgi.input_terminated" not in environ:
@@ -287,7 +293,7 @@ def _resource(body: bytes) -> str:
     """The resource a control-plane call names, for the log line."""
     try:
         params = json.loads(body or b"{}")
-    except ValueError:
+    except (ValueError, RecursionError):  # the control plane has refused such a body already
         return "-"
     if not isinstance(params, dict):
         return "-"

@@ -12,12 +12,20 @@ Reading is bounded: the archive is inflated as a stream, members are checked one
 headers arrive (at most MAX_ARCHIVE_MEMBERS, each declaring at most MAX_MODEL_BYTES), and the stream
 refuses to be read past MAX_MODEL_BYTES plus room for headers, so a gzip bomb is refused having
 inflated at most that much.
+
+`tarfile` is only handed an archive whose headers were vetted first, by a pass of our own over the
+inflated stream (`_vet_headers`): every 512-byte header's checksum and octal size, its type (files,
+folders, and the pax and GNU long-name headers that may precede them; no links, devices or sparse
+files), and each extended header's size (at most MAX_EXTENDED_HEADER_BYTES) and records (`<length>
+<keyword>=<value>\n`, covering it exactly). Python before 3.11.10 (CVE-2024-6232 and its kin) parses
+pax headers in time and memory quadratic in their size: a 360-byte archive took 6 GiB and 19 s.
 """
 
 from __future__ import annotations
 
 import gzip
 import io
+import re
 import tarfile
 import zlib
 from dataclasses import dataclass
@@ -33,6 +41,11 @@ MAX_ARCHIVE_MEMBERS = 16
 MAX_MODEL_BYTES = 256 << 20
 # Inflated bytes the archive may span: one largest member plus headers and padding (512-byte blocks).
 _MAX_ARCHIVE_BYTES = MAX_MODEL_BYTES + (MAX_ARCHIVE_MEMBERS + 8) * 4 * 512
+# Bytes of one pax or GNU long-name header: a path of Linux's PATH_MAX (4,096) with its record. Python's
+# tarfile before 3.11.10 parses pax headers in quadratic time; at this size the worst costs ~20 ms.
+MAX_EXTENDED_HEADER_BYTES = 4096
+# Extended headers before one member: a global pax header, a pax header and a GNU long name.
+MAX_EXTENDED_HEADERS = 3
 
 
 class ArtifactError(ValueError):
@@ -141,6 +154,9 @@ def _checked_centroids(centroids: np.ndarray) -> np.ndarray:
 
 def _load_member(data: bytes) -> list[np.ndarray] | dict[str, np.ndarray]:
     try:
+        # Two passes over the inflated stream: our own over its headers, then tarfile's over vetted ones.
+        with gzip.GzipFile(fileobj=io.BytesIO(data)) as inflated:
+            _vet_headers(_Capped(inflated, _MAX_ARCHIVE_BYTES))
         with (
             gzip.GzipFile(fileobj=io.BytesIO(data)) as inflated,
             tarfile.open(fileobj=_Capped(inflated, _MAX_ARCHIVE_BYTES), mode="r:") as archive,
@@ -202,6 +218,122 @@ class _Capped:
 
     def tell(self) -> int:
         return self._stream.tell()
+
+
+_BLOCK = tarfile.BLOCKSIZE
+_FILE, _FOLDER = (tarfile.REGTYPE, tarfile.AREGTYPE), tarfile.DIRTYPE
+_PAX, _GLOBAL_PAX, _LONG_NAME = tarfile.XHDTYPE, tarfile.XGLTYPE, tarfile.GNUTYPE_LONGNAME
+_LINKS_AND_DEVICES = (tarfile.LNKTYPE, tarfile.SYMTYPE, tarfile.CHRTYPE, tarfile.BLKTYPE, tarfile.FIFOTYPE)
+_OCTAL = re.compile(rb"[0-7]*")
+_PAX_RECORD_LENGTH = re.compile(rb"[1-9][0-9]{0,5} ")
+# Pax keywords refused: `size` would move the next header where tarfile, not we, would look for it;
+# GNU.sparse.* asks for sparse files, which tarfile rebuilds from maps the archive supplies.
+_REFUSED_PAX_KEYWORDS = re.compile(rb"size|GNU\.sparse\..*")
+
+
+def _vet_headers(stream: _Capped) -> None:
+    """Walk the tar's 512-byte headers as tarfile would, skipping member data, and refuse what is unsafe.
+
+    Stops at the first zero block (the end of the archive, where tarfile stops) or at the end of the stream.
+    """
+    members, extended, name = 0, 0, ""
+    while True:
+        offset = stream.tell()
+        block = stream.read(_BLOCK)
+        if not block or block == bytes(_BLOCK):
+            return
+        if len(block) < _BLOCK:
+            raise ArtifactError(f"model.tar.gz ends inside the tar header at byte {offset:,}")
+        _check_header_checksum(block, offset)
+        kind = block[156:157]
+        size = _header_size(block, offset)
+        if kind in (_PAX, _GLOBAL_PAX, _LONG_NAME):
+            what = "GNU long-name" if kind == _LONG_NAME else "pax extended"
+            extended += 1
+            if extended > MAX_EXTENDED_HEADERS:
+                raise ArtifactError(
+                    f"model.tar.gz chains more than {MAX_EXTENDED_HEADERS} extended headers before one member, "
+                    f"at byte {offset:,} (MAX_EXTENDED_HEADERS)"
+                )
+            if size > MAX_EXTENDED_HEADER_BYTES:
+                raise ArtifactError(
+                    f"the {what} header at byte {offset:,} of model.tar.gz declares {size:,} bytes, above the "
+                    f"limit of {MAX_EXTENDED_HEADER_BYTES:,} (MAX_EXTENDED_HEADER_BYTES)"
+                )
+            content = stream.read(size)
+            if len(content) < size:
+                raise ArtifactError(f"model.tar.gz ends inside the {what} header at byte {offset:,}")
+            stream.seek(-size % _BLOCK, io.SEEK_CUR)
+            if kind == _LONG_NAME:
+                name = content.split(b"\0", 1)[0].decode("utf-8", "replace")
+            else:
+                name = _vet_pax_records(content, offset) or name
+            continue
+        members += 1
+        name = name or _header_name(block)
+        if members > MAX_ARCHIVE_MEMBERS:
+            raise ArtifactError(f"model.tar.gz holds more than {MAX_ARCHIVE_MEMBERS} members (MAX_ARCHIVE_MEMBERS)")
+        if kind in _LINKS_AND_DEVICES:
+            raise ArtifactError(f"member {_shown(name)!r} in model.tar.gz is a link or device, not a file")
+        if kind not in (*_FILE, _FOLDER):
+            raise ArtifactError(
+                f"member {_shown(name)!r} at byte {offset:,} of model.tar.gz has tar type {kind!r}: only files, "
+                "folders and pax or GNU long-name headers are read"
+            )
+        if kind in _FILE:
+            if size > MAX_MODEL_BYTES:
+                raise ArtifactError(
+                    f"member {_shown(name)!r} in model.tar.gz declares {size:,} bytes, above the limit of "
+                    f"{MAX_MODEL_BYTES:,} bytes (MAX_MODEL_BYTES)"
+                )
+            stream.seek(size + -size % _BLOCK, io.SEEK_CUR)  # tarfile skips a folder's size: so do we
+        extended, name = 0, ""
+
+
+def _check_header_checksum(block: bytes, offset: int) -> None:
+    """The checksum tarfile accepts: the sum of the header's bytes, its own field counted as spaces,
+    as unsigned or (as some old tars wrote it) signed bytes."""
+    field = block[148:156].split(b"\0", 1)[0].strip()
+    unsigned = sum(block[:148]) + 8 * 32 + sum(block[156:])
+    signed = unsigned - 256 * sum(1 for byte in block[:148] + block[156:] if byte > 127)
+    if not (field and _OCTAL.fullmatch(field) and int(field, 8) in (unsigned, signed)):
+        raise ArtifactError(f"not a readable model.tar.gz: the tar header at byte {offset:,} has a bad checksum")
+
+
+def _header_size(block: bytes, offset: int) -> int:
+    field = block[124:136].split(b"\0", 1)[0].strip()
+    if not _OCTAL.fullmatch(field):  # base-256 sizes, for members above 8 GiB, are refused too
+        raise ArtifactError(f"the tar header at byte {offset:,} of model.tar.gz has a size field that is not octal")
+    return int(field or b"0", 8)
+
+
+def _header_name(block: bytes) -> str:
+    """The ustar name (prefix/name): for messages only; tarfile's reading of it is the one used."""
+    name = block[:100].split(b"\0", 1)[0]
+    prefix = block[345:500].split(b"\0", 1)[0] if block[257:262] == b"ustar" else b""
+    return (prefix + b"/" + name if prefix else name).decode("utf-8", "replace")
+
+
+def _vet_pax_records(content: bytes, offset: int) -> str:
+    """Refuse a pax header that is not a sequence of `<length> <keyword>=<value>\\n` records covering it
+    exactly, or that sets a refused keyword; its `path` (or "")."""
+    position, path = 0, ""
+    where = f"the pax extended header at byte {offset:,} of model.tar.gz"
+    while position < len(content):
+        prefix = _PAX_RECORD_LENGTH.match(content, position)
+        length = int(prefix.group()) if prefix else 0
+        record = content[position : position + length]
+        keyword, equals, value = record[prefix.end() - position if prefix else 0 :].partition(b"=")
+        if not prefix or len(record) < length or not record.endswith(b"\n") or not equals or not keyword:
+            raise ArtifactError(
+                f"{where} has a malformed record at its byte {position}: expected '<length> <keyword>=<value>\\n'"
+            )
+        if _REFUSED_PAX_KEYWORDS.fullmatch(keyword):
+            raise ArtifactError(f"{where} sets {keyword.decode('ascii', 'replace')!r}, which is not read")
+        if keyword == b"path":
+            path = value[:-1].decode("utf-8", "replace")
+        position += length
+    return path
 
 
 def _shown(name: str) -> str:

@@ -12,8 +12,9 @@ record has the same bytes around its values, so a stream is an (n_records, recor
 Decoding is bounded: a tensor's declared shape must be non-negative and hold at most MAX_RECORD_VALUES
 values (a dense tensor no more than its payload carries), checked before the record's row is allocated;
 and since sparse records can expand beyond their bytes, a stream decodes to at most
-max(MAX_DECODED_VALUES, its length in bytes) values, checked row by row. Each refusal is a
-RecordIOError naming the record and its byte offset.
+max(MAX_DECODED_VALUES, its length in bytes) values, checked row by row (for labels, over all their keys,
+of which a record holds at most MAX_LABEL_KEYS). Each refusal is a RecordIOError naming the record and
+its byte offset.
 """
 
 from __future__ import annotations
@@ -41,6 +42,9 @@ MAX_RECORD_VALUES = 1 << 20
 # Values a whole stream may decode to once sparse records are made dense, unless the stream is longer in
 # bytes (dense values never outnumber their bytes): 64 MiB of float32, held before a refusal.
 MAX_DECODED_VALUES = 1 << 24
+# Label keys in one record: the built-ins answer with one (PCA "projection") or two (K-Means); each key may
+# hold a tensor of MAX_RECORD_VALUES, so without this a 2 KB answer of sparse labels decoded to 834 MiB.
+MAX_LABEL_KEYS = 16
 
 # Value oneof field numbers -> numpy dtype of the tensor's values.
 _TENSOR_FIELDS: dict[int, str] = {2: "float32", 3: "float64", 7: "int32"}
@@ -319,8 +323,12 @@ def decode_labels(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
     uniform = _uniform_slots(buffer)
     if uniform is not None:
         records, slots = uniform
-        return {slot.key: _slot_values(records, slot) for slot in slots if slot.field == 2}
+        labels = [slot for slot in slots if slot.field == 2]
+        if len(labels) > MAX_LABEL_KEYS:
+            raise _too_many_labels(0, 0)
+        return {slot.key: _slot_values(records, slot) for slot in labels}
     columns: dict[str, list[np.ndarray]] = {}
+    decoded, limit = 0, max(MAX_DECODED_VALUES, len(buffer))
     for index, offset, payload in _records(buffer):
         _, labels = _parse_record(payload, index, offset)
         if index == 0:
@@ -337,7 +345,12 @@ def decode_labels(data: bytes | bytearray | memoryview) -> dict[str, np.ndarray]
                     f"record 0 has {columns[key][0].shape[0]} (ragged rows)"
                 )
             columns[key].append(row)
-            _check_decoded(columns[key], len(buffer), index, offset)
+            decoded += row.shape[0]
+            if decoded > limit:
+                raise RecordIOError(
+                    f"record {index} at byte {offset}: the labels decode to more than {limit:,} values over all "
+                    f"their keys (MAX_DECODED_VALUES, or the stream's {len(buffer):,} bytes)"
+                )
     return {key: np.stack(rows) for key, rows in columns.items()}
 
 
@@ -454,9 +467,15 @@ def _parse_record(payload: memoryview, index: int, offset: int) -> tuple[dict[st
             end = reader.length_delimited_end()
             key, tensor = _parse_map_entry(reader, end)
             maps[field][key] = tensor
+            if field == 2 and len(maps[2]) > MAX_LABEL_KEYS:
+                raise _too_many_labels(index, offset)
         else:
             reader.skip(wire)
     return maps[1], maps[2]
+
+
+def _too_many_labels(index: int, offset: int) -> RecordIOError:
+    return RecordIOError(f"record {index} at byte {offset}: more than {MAX_LABEL_KEYS} label keys (MAX_LABEL_KEYS)")
 
 
 def _parse_map_entry(reader: _Reader, end: int) -> tuple[str, _Tensor]:

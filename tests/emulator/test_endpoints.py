@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import resource
+
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
+from tests import hostile_inputs
 from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, deploy
 from tests.emulator.conftest import create_model_and_config as _config
 
@@ -43,6 +46,25 @@ def test_an_artifact_of_the_wrong_algorithm_fails_the_endpoint(sagemaker, unique
     with pytest.raises(WaiterError):
         sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
     assert "not a K-Means model" in sagemaker.describe_endpoint(EndpointName=name)["FailureReason"]
+
+
+@pytest.mark.parametrize("craft", [hostile_inputs.model_pax_repeated_twos, hostile_inputs.model_pax_digits])
+def test_an_artifact_with_a_quadratic_pax_header_fails_the_endpoint_without_growing(
+    sagemaker, s3, bucket, unique, tmp_path, craft
+) -> None:
+    # As SageMaker untars the model data while it deploys: the endpoint goes Failed, with the reason.
+    name = unique("pax")
+    s3.put_object(Bucket=bucket, Key=f"{name}/model.tar.gz", Body=craft(tmp_path).path.read_bytes())
+    _config(sagemaker, name, KMEANS_IMAGE, f"s3://{bucket}/{name}/model.tar.gz")
+    peak_before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB; the emulator runs in this process
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    with pytest.raises(WaiterError):
+        sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1})
+    described = sagemaker.describe_endpoint(EndpointName=name)
+    assert described["EndpointStatus"] == "Failed"
+    assert "pax extended header at byte 0 of model.tar.gz declares" in described["FailureReason"]
+    assert "(MAX_EXTENDED_HEADER_BYTES)" in described["FailureReason"]
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - peak_before < 200 * 1024
 
 
 def test_creating_an_endpoint_for_a_missing_config_is_refused(sagemaker) -> None:

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from include.aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
+from include.aws_emulator.inference_formats import MAX_JSON_DEPTH, InvalidRequest, parse_request, render_response
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
 
 ROWS = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype="float32")
@@ -191,3 +191,52 @@ def test_a_sparse_instance_shaped_unlike_the_model_is_refused_before_it_is_made_
     with pytest.raises(InvalidRequest) as error:
         parse_request(body.encode(), "application/json", 3)
     assert error.value.status == 400
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/jsonlines"])
+def test_json_nested_deeper_than_the_limit_is_refused_before_it_is_parsed(content_type) -> None:
+    with pytest.raises(InvalidRequest, match=r"nests 200,000 levels deep; at most 16 are read") as error:
+        parse_request(b"[" * 200_000, content_type, 3)
+    assert error.value.status == 400
+
+
+def test_json_at_the_depth_limit_is_parsed_and_one_level_more_is_refused() -> None:
+    def nested(depth: int) -> bytes:
+        return b"[" * (depth - 2) + b"[[1, 2, 3]]" + b"]" * (depth - 2)
+
+    with pytest.raises(InvalidRequest, match="expects 3 features per record, record 0 has 1"):
+        parse_request(nested(MAX_JSON_DEPTH), "application/json", 3)  # parsed, then refused for its shape
+    with pytest.raises(InvalidRequest, match="nests 17 levels deep"):
+        parse_request(nested(MAX_JSON_DEPTH + 1), "application/json", 3)
+
+
+def test_brackets_inside_json_strings_are_not_nesting() -> None:
+    body = json.dumps({"note": "[" * 100 + '\\"{' * 100, "instances": [[1, 2, 3]]}).encode()
+    assert np.array_equal(parse_request(body, "application/json", 3), [[1, 2, 3]])
+
+
+@pytest.mark.parametrize(
+    "features",
+    [
+        {"keys": [2**63], "shape": [3], "values": [1]},  # beyond int64: numpy would raise OverflowError
+        {"keys": [2**64 + 1], "values": [1]},  # no shape: the width would come from the key
+        {"keys": [0], "shape": [2**63, 2], "values": [1]},  # a product numpy wraps to 0
+        {"keys": [0], "shape": [2**32, 2**32], "values": [1]},
+        {"keys": [1.5], "shape": [3], "values": [1]},
+        {"keys": [0], "shape": [3], "values": 1},
+    ],
+    ids=[
+        "key-2^63",
+        "key-2^64-no-shape",
+        "shape-wraps-uint64",
+        "shape-wraps-int64",
+        "fractional-key",
+        "values-not-list",
+    ],
+)
+def test_sparse_keys_and_shapes_beyond_the_model_are_a_400_not_a_crash(features) -> None:
+    body = json.dumps({"instances": [{"data": {"features": features}}]}).encode()
+    with pytest.raises(InvalidRequest) as error:
+        parse_request(body, "application/json", 3)
+    assert error.value.status == 400
+    assert "sparse instance" in error.value.message and len(error.value.message) < 300

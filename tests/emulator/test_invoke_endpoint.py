@@ -12,6 +12,7 @@ from botocore.exceptions import ClientError
 
 from include.sagemaker_formats.artifacts import read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
+from tests.hostile_inputs import sparse_record
 
 
 @pytest.fixture(scope="module")
@@ -118,6 +119,29 @@ def test_a_recordio_tensor_with_an_impossible_shape_is_a_client_error_not_a_cras
     )
     assert error.response["Error"]["Code"] == "ModelError"
     assert error.response["OriginalStatusCode"] == 400
+
+
+def test_json_nested_200000_deep_is_a_model_error_400(runtime, pca_endpoint) -> None:
+    error = _error(runtime, EndpointName=pca_endpoint, ContentType="application/json", Body=b"[" * 200_000)
+    assert error.response["Error"]["Code"] == "ModelError"
+    assert error.response["OriginalStatusCode"] == 400
+    assert "nests 200,000 levels deep; at most 16 are read" in error.response["OriginalMessage"]
+
+
+def test_a_json_sparse_key_of_2_63_is_a_model_error_400(runtime, pca_endpoint) -> None:
+    body = json.dumps({"instances": [{"data": {"features": {"keys": [2**63], "shape": [6], "values": [1.0]}}}]})
+    error = _error(runtime, EndpointName=pca_endpoint, ContentType="application/json", Body=body.encode())
+    assert error.response["Error"]["Code"] == "ModelError"
+    assert error.response["OriginalStatusCode"] == 400
+    assert "keys must lie in [0, 6), got 9223372036854775808" in error.response["OriginalMessage"]
+
+
+def test_a_recordio_sparse_key_of_2_63_is_a_model_error_400(runtime, pca_endpoint) -> None:
+    body = sparse_record([6], keys=[2**63])
+    error = _error(runtime, EndpointName=pca_endpoint, ContentType="application/x-recordio-protobuf", Body=body)
+    assert error.response["Error"]["Code"] == "ModelError"
+    assert error.response["OriginalStatusCode"] == 400
+    assert "record 0 at byte 0: negative sparse key" in error.response["OriginalMessage"]
 
 
 def test_a_malformed_body_is_a_model_error(runtime, pca_endpoint) -> None:

@@ -117,6 +117,41 @@ def test_a_body_declared_over_the_cap_is_refused_413_without_being_read(emulator
     assert status_line.split()[1] == b"413"
 
 
+def _raw_status_and_body(url: str, request: bytes) -> tuple[bytes, bytes]:
+    parts = urlsplit(url)
+    with socket.create_connection((parts.hostname, parts.port), timeout=30) as connection:
+        connection.sendall(request)
+        head, _, body = connection.makefile("rb").read().partition(b"\r\n\r\n")
+    return head.split()[1], body
+
+
+@pytest.mark.parametrize(
+    "length",
+    [b"\xb2", "\u0663".encode(), b"1" * 5000, b"1" * 20],  # ² as latin-1 (the header's charset), Arabic-Indic 3
+    ids=["superscript-two", "arabic-indic-three", "5000-digits", "20-digits"],
+)
+def test_a_content_length_of_other_than_ascii_digits_is_refused_400(emulator, length) -> None:
+    status, body = _raw_status_and_body(
+        emulator.endpoint_url,
+        b"PUT /popseg-emulator-tests/odd-length HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n"
+        b"Content-Length: " + length + b"\r\n\r\n",
+    )
+    assert status == b"400"
+    assert b"is not a number of bytes: expected 1 to 19 digits 0-9" in body and len(body) < 200
+
+
+def test_a_control_plane_body_nested_200000_deep_is_a_serialization_error(emulator) -> None:
+    status, body, _ = _call(
+        emulator.endpoint_url,
+        "POST",
+        "/",
+        b"[" * 200_000,
+        **{"X-Amz-Target": "SageMaker.CreateModel", "Content-Type": "application/x-amz-json-1.1"},
+    )
+    assert status == 400
+    assert json.loads(body)["__type"] == "SerializationException"
+
+
 def test_an_invocation_declared_over_6_mb_is_refused_in_sagemakers_format_without_being_read(
     emulator, pca_endpoint
 ) -> None:

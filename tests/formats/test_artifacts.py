@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import io
 import json
 import tarfile
@@ -12,6 +13,8 @@ import pytest
 from include.sagemaker_formats import artifacts
 from include.sagemaker_formats.artifacts import (
     MAX_ARCHIVE_MEMBERS,
+    MAX_EXTENDED_HEADER_BYTES,
+    MAX_EXTENDED_HEADERS,
     MEMBER,
     ArtifactError,
     PCAModel,
@@ -22,6 +25,7 @@ from include.sagemaker_formats.artifacts import (
 )
 from include.sagemaker_formats.mxnet_ndarray import dumps
 from tests.conftest import shared_path
+from tests.hostile_inputs import pax_archive, raw_archive
 
 
 def _golden(name: str) -> bytes:
@@ -249,4 +253,96 @@ def test_archive_inflating_past_its_limit_is_refused(monkeypatch) -> None:
 
 def test_a_long_member_name_is_cut_in_the_message() -> None:
     with pytest.raises(ArtifactError, match=r"no model_algo-1 at its root \(it holds a{100}…\)$"):
-        read_kmeans_model(_tar({"a" * 5000: b"x"}))
+        read_kmeans_model(_tar({"a" * 1000: b"x"}))
+
+
+def _pax_record(keyword: bytes, value: bytes) -> bytes:
+    """One `<length> <keyword>=<value>\\n` record, its length counting its own digits."""
+    body = b" " + keyword + b"=" + value + b"\n"
+    length = len(body) + 1
+    while len(str(length)) + len(body) != length:
+        length += 1
+    return str(length).encode() + body
+
+
+def test_pax_header_above_the_limit_is_refused_naming_it_and_the_limit() -> None:
+    records = _pax_record(b"comment", b"x" * MAX_EXTENDED_HEADER_BYTES)
+    with pytest.raises(ArtifactError, match=r"pax extended header at byte 0 .* above the limit of 4,096 \(MAX_EXT"):
+        read_kmeans_model(pax_archive(records, _kmeans_bytes()))
+
+
+def test_pax_header_at_the_limit_is_read() -> None:
+    records = _pax_record(b"comment", b"x" * (MAX_EXTENDED_HEADER_BYTES - len(b"4096 comment=\n")))
+    assert len(records) == MAX_EXTENDED_HEADER_BYTES
+    assert read_kmeans_model(pax_archive(records, _kmeans_bytes())).shape == (2, 3)
+
+
+@pytest.mark.parametrize(
+    "records, where",
+    [
+        (b"2 2 2 2 2 2=\n", 0),  # the quadratic attack's shape, small: a record of length 2 holds no '='
+        (_pax_record(b"path", b"model_algo-1") + b"99 comment=short\n", 21),  # runs past the header
+        (_pax_record(b"path", b"model_algo-1")[:-1] + b"x", 0),  # does not end with a newline
+        (b"7" * 300, 0),  # digits, no record
+        (b"07 a=b\n", 0),  # a length with a leading zero
+    ],
+    ids=["twos", "past-the-end", "no-newline", "digits", "leading-zero"],
+)
+def test_pax_header_of_malformed_records_is_refused_naming_where(records, where) -> None:
+    with pytest.raises(ArtifactError, match=rf"pax extended header at byte 0 .* malformed record at its byte {where}:"):
+        read_kmeans_model(pax_archive(records, _kmeans_bytes()))
+
+
+@pytest.mark.parametrize("keyword", [b"size", b"GNU.sparse.map", b"GNU.sparse.major"])
+def test_pax_keywords_that_move_data_are_refused(keyword) -> None:
+    with pytest.raises(ArtifactError, match=rf"sets '{keyword.decode()}', which is not read"):
+        read_kmeans_model(pax_archive(_pax_record(keyword, b"4"), _kmeans_bytes()))
+
+
+def test_member_named_by_a_pax_path_is_read() -> None:
+    archive = raw_archive(
+        (b"././@PaxHeader", tarfile.XHDTYPE, _pax_record(b"path", MEMBER.encode())),
+        (b"renamed", tarfile.REGTYPE, _kmeans_bytes()),
+    )
+    assert read_kmeans_model(archive).shape == (2, 3)
+
+
+def test_gnu_long_name_is_read_and_one_above_the_limit_is_refused() -> None:
+    long_name = b"./" + b"d/" * 100 + b"notes.txt\0"
+    archive = raw_archive(
+        (b"././@LongLink", tarfile.GNUTYPE_LONGNAME, long_name),
+        (b"notes", tarfile.REGTYPE, b"x"),
+        (MEMBER.encode(), tarfile.REGTYPE, _kmeans_bytes()),
+    )
+    assert read_kmeans_model(archive).shape == (2, 3)
+    too_long = b"a" * MAX_EXTENDED_HEADER_BYTES + b"\0"
+    archive = raw_archive((b"././@LongLink", tarfile.GNUTYPE_LONGNAME, too_long), (b"notes", tarfile.REGTYPE, b"x"))
+    with pytest.raises(ArtifactError, match=r"GNU long-name header at byte 0 .* declares 4,097 bytes"):
+        read_kmeans_model(archive)
+
+
+def test_extended_headers_chained_past_the_limit_are_refused() -> None:
+    headers = [(b"././@PaxHeader", tarfile.XHDTYPE, _pax_record(b"comment", b"x"))] * (MAX_EXTENDED_HEADERS + 1)
+    with pytest.raises(ArtifactError, match=r"more than 3 extended headers before one member, at byte 3,072"):
+        read_kmeans_model(raw_archive(*headers, (MEMBER.encode(), tarfile.REGTYPE, _kmeans_bytes())))
+
+
+@pytest.mark.parametrize("kind", [tarfile.CONTTYPE, tarfile.GNUTYPE_SPARSE, tarfile.GNUTYPE_LONGLINK, b"V"])
+def test_member_types_that_are_not_read_are_refused_naming_the_type(kind) -> None:
+    with pytest.raises(ArtifactError, match=rf"has tar type {kind!r}: only files, folders"):
+        read_kmeans_model(raw_archive((b"notes", kind, b"x"), (MEMBER.encode(), tarfile.REGTYPE, _kmeans_bytes())))
+
+
+def test_header_with_a_bad_checksum_is_refused_naming_its_byte() -> None:
+    archive = bytearray(gzip.decompress(_tar({"notes": b"x", MEMBER: _kmeans_bytes()})))
+    archive[1024 + 10] ^= 1  # the second header's name
+    with pytest.raises(ArtifactError, match=r"tar header at byte 1,024 has a bad checksum"):
+        read_kmeans_model(gzip.compress(bytes(archive)))
+
+
+def test_size_that_is_not_octal_is_refused() -> None:
+    archive = bytearray(gzip.decompress(_tar({MEMBER: _kmeans_bytes()})))
+    archive[124:136] = b"\x80" + (1 << 40).to_bytes(11, "big")  # base-256, as GNU tar writes > 8 GiB
+    archive[148:156] = b"%06o\0 " % (sum(archive[:148]) + 256 + sum(archive[156:512]))
+    with pytest.raises(ArtifactError, match=r"tar header at byte 0 of model.tar.gz has a size field that is not octal"):
+        read_kmeans_model(gzip.compress(bytes(archive)))

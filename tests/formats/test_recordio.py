@@ -9,6 +9,8 @@ import numpy as np
 import pytest
 
 from include.sagemaker_formats.recordio import (
+    MAX_DECODED_VALUES,
+    MAX_LABEL_KEYS,
     MAX_RECORD_VALUES,
     RecordIOError,
     decode_features,
@@ -197,6 +199,30 @@ def test_shape_whose_product_overflows_int64_is_refused_not_wrapped() -> None:
 def test_negative_sparse_key_is_refused() -> None:
     with pytest.raises(RecordIOError, match="record 0 at byte 0: negative sparse key"):
         decode_features(sparse_record([4], keys=[-1]))
+
+
+def test_labels_of_the_key_limit_decode_and_one_more_key_is_refused() -> None:
+    keys = tuple(f"k{i}" for i in range(MAX_LABEL_KEYS))
+    assert len(decode_labels(sparse_record([2], keys=[], labels=keys))) == MAX_LABEL_KEYS
+    first = sparse_record([2], keys=[], labels=keys)
+    with pytest.raises(
+        RecordIOError, match=rf"record 1 at byte {len(first)}: more than 16 label keys \(MAX_LABEL_KEYS\)"
+    ):
+        decode_labels(first + sparse_record([2], keys=[], labels=(*keys, "one-more")))
+
+
+def test_dense_labels_of_more_keys_than_the_limit_are_refused() -> None:
+    many = {f"k{i}": np.ones((2, 1)) for i in range(MAX_LABEL_KEYS + 1)}
+    with pytest.raises(RecordIOError, match=r"record 0 at byte 0: more than 16 label keys"):
+        decode_labels(encode_labels(many))
+
+
+def test_labels_decoding_past_the_total_over_all_keys_are_refused() -> None:
+    # Each key stays within the per-stream total; together they pass it in the second record.
+    keys = tuple(f"k{i}" for i in range(MAX_DECODED_VALUES // MAX_RECORD_VALUES // 2 + 1))
+    record = sparse_record([MAX_RECORD_VALUES], keys=[], labels=keys)
+    with pytest.raises(RecordIOError, match=rf"record 1 at byte {len(record)}: the labels decode to more than "):
+        decode_labels(record * 2)
 
 
 def test_dense_tensor_declaring_more_values_than_it_holds_is_refused() -> None:

@@ -24,6 +24,10 @@ BOMBS = {
     hostile_inputs.ndarray_huge_shape,
     hostile_inputs.recordio_huge_shape,
     hostile_inputs.recordio_expanding_stream,
+    hostile_inputs.model_pax_repeated_twos,
+    hostile_inputs.model_pax_digits,
+    hostile_inputs.labels_many_keys,
+    hostile_inputs.labels_expanding_keys,
 }
 
 

@@ -84,6 +84,8 @@ def _parse(body: bytes) -> dict[str, Any]:
         params = json.loads(body or b"{}")
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise SerializationException(f"The request body is not valid JSON: {exc}") from exc
+    except RecursionError as exc:  # json's parser stops at the interpreter's recursion limit
+        raise SerializationException("The request body nests JSON arrays or objects too deeply") from exc
     if not isinstance(params, dict):
         raise SerializationException("The request body must be a JSON object")
     return params
