@@ -156,6 +156,13 @@ def census_rows_over_limit(directory: Path) -> Case:
     )
 
 
+def census_quoted_newline(directory: Path) -> Case:
+    """A county name with a quoted newline and a forged log line after it."""
+    path = directory / "census_quoted_newline.csv"
+    path.write_bytes(_census_header() + _census_row() + _census_row(county='"Doña\nINFO - Task succeeded"'))
+    return Case("census name with a quoted newline", "census", path, "CensusValidationError", r"'County': control char")
+
+
 def _tar_gz_bomb(path: Path, members: list[tuple[tarfile.TarInfo, int]]) -> None:
     """A tar.gz whose members are declared headers followed by that many zero bytes, as gzip members."""
     with open(path, "wb") as out:
@@ -259,6 +266,7 @@ CRAFTERS = (
     census_gzip_rows_of_a,
     census_gzip_empty_cells,
     census_rows_over_limit,
+    census_quoted_newline,
     model_gzip_bomb,
     model_pax_bomb,
     model_many_members,

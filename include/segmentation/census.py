@@ -175,6 +175,8 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
     problems = [
         *_name_length_problems(result["State"], "State"),
         *_name_length_problems(result["County"], "County"),
+        *_control_character_problems(result["State"], "State"),
+        *_control_character_problems(result["County"], "County"),
         *unparsable,
         *_range_problems(result),
         *_duplicate_key_problems(result),
@@ -186,6 +188,9 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
 
 _BOM = b"\xef\xbb\xbf"
 _NEWLINE = b"\n"
+# Unicode category Cc (C0 and C1 controls, tab and newline among them) and the line and paragraph
+# separators, as characters (the same pattern for pyarrow's RE2 and Python's re); NUL is refused as binary.
+_CONTROL_CHARACTERS = "[\x01-\x1f\x7f-\x9f\u2028\u2029]"
 _SPACED_QUOTE = b', "'  # a quoted field after a comma and a space: pandas (skipinitialspace) unquotes it
 _NON_SPACE = re.compile(rb"\S")
 _MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")  # empty cells, once stripped
@@ -759,6 +764,15 @@ def _name_length_problems(names: pd.Series, column: str) -> list[str]:
         f"column '{column}': names longer than {MAX_NAME_CHARS} characters (MAX_NAME_CHARS) at rows "
         f"{', '.join(rows)}" + (f" and {rest} more" if rest else "")
     ]
+
+
+def _control_character_problems(names: pd.Series, column: str) -> list[str]:
+    """Names holding a control character (a quoted newline, a tab...): refused, as they would forge lines
+    in logs and break the report's and the CSVs' rows."""
+    bad = names.str.contains(_CONTROL_CHARACTERS, regex=True, na=False)
+    if not bad.any():
+        return []
+    return [f"column '{column}': control characters (Unicode Cc, U+2028, U+2029) {_examples(names[bad])}"]
 
 
 def _range_problems(frame: pd.DataFrame) -> list[str]:

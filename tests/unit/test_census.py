@@ -461,3 +461,17 @@ def test_a_feature_block_above_its_limit_is_refused_before_it_is_allocated(monke
     load_census(_rows(4))
     with pytest.raises(CensusValidationError, match=r"5 rows need a feature block of 1,360 bytes, above .*BLOCK"):
         load_census(_rows(5))
+
+
+@pytest.mark.parametrize("column", ["State", "County"])
+@pytest.mark.parametrize(
+    "name", ["Doña\nAna", "Doña\r\nAna", "Doña\tAna", "Doña\x1bAna", "Doña\x85Ana", "Doña\u2028Ana"]
+)
+def test_control_characters_in_names_are_refused_with_row_and_column(small, column, name) -> None:
+    small[column] = small[column].astype(object)
+    small.loc[2, column] = name  # to_csv quotes a name with a newline: a quoted newline
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small))
+    assert error.value.problems == [
+        f"column '{column}': control characters (Unicode Cc, U+2028, U+2029) at rows 3 ({name!r})"
+    ]
