@@ -30,6 +30,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
 
 log = logging.getLogger(__name__)
@@ -121,12 +122,13 @@ Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 
 
 class CensusValidationError(ValueError):
-    """The census input breaks the data contract. `problems` lists each one; the message joins them."""
+    """The census input breaks the data contract. `problems` lists each one; the message joins them, after
+    the source's name with its control characters escaped (an S3 key may hold a newline)."""
 
     def __init__(self, problems: list[str], source: str = "census input") -> None:
         self.problems = problems
         self.source = source
-        super().__init__(f"{source}: " + "; ".join(problems))
+        super().__init__(f"{printable(source)}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -436,7 +438,7 @@ def _check_columns(names: list[str], label: str) -> None:
         listed = ", ".join(_shorten(c, _MAX_QUOTED_CHARS) for c in extra[:MAX_EXTRA_COLUMNS_LISTED])
         rest = len(extra) - MAX_EXTRA_COLUMNS_LISTED
         more = f" … and {rest} more" if rest > 0 else ""
-        log.warning("%s: ignoring %d extra columns: %s%s", label, len(extra), listed, more)
+        log.warning("%s: ignoring %d extra columns: %s%s", printable(label), len(extra), printable(listed), more)
 
 
 @dataclass(frozen=True)
@@ -480,7 +482,7 @@ def clean(frame: pd.DataFrame) -> CleanCensus:
     incomplete = keys.isna() | frame[list(FEATURES)].isna().any(axis=1)
     dropped = [key if isinstance(key, str) else f"row {row}" for row, key in keys[incomplete].items()]
     if dropped:
-        log.info("dropping %d incomplete rows: %s", len(dropped), _join_limited(dropped))
+        log.info("dropping %d incomplete rows: %s", len(dropped), printable(_join_limited(dropped)))
     complete = ~incomplete.to_numpy()
     if not complete.any():
         raise CensusValidationError([f"no complete row is left after dropping {len(dropped)} incomplete rows"])
