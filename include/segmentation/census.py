@@ -202,11 +202,11 @@ _NULL_VALUES = sorted(
 )
 
 
-def _read_typed(raw: bytes | bytearray, label: str, rows: int | None = None) -> pd.DataFrame | None:
+def _read_typed(raw: bytes | bytearray, label: str, counted: int | None = None) -> pd.DataFrame | None:
     """The fast path: the contract's columns parsed typed by pyarrow, straight from the bytes.
 
     Streams record batches of _CSV_BLOCK bytes into one column-major float64 block sized from the
-    rows counted (`rows`, from `_check_lines`; counted here when None), so the parsed table is never
+    rows counted (`counted`, from `_check_lines`; counted here when None), so the parsed table is never
     held whole beside it: pandas takes the block without a copy. Returns None whenever the file is not
     plainly well formed (duplicate header names, a cell that is not a number or an NA token, a
     non-finite number, no rows), leaving `_read_text` to find and name each problem. Refuses missing
@@ -229,7 +229,9 @@ def _read_typed(raw: bytes | bytearray, label: str, rows: int | None = None) -> 
     # line that parses holds at least 36 commas: whichever bound is lower sizes the block, so a file of
     # short lines cannot claim more memory than its bytes.
     (commas,) = _count_bytes(raw, ord(","))
-    capacity = max(min(_check_lines(raw, label) if rows is None else rows, commas // (len(COLUMNS) - 1) - 1), 0)
+    if counted is None:
+        counted = _check_lines(raw, label)
+    capacity = max(min(counted, commas // (len(COLUMNS) - 1) - 1), 0)
     _check_feature_block(capacity, label)
     invalid = _InvalidRows()
     parse = pacsv.ParseOptions(invalid_row_handler=invalid)
