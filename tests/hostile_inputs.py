@@ -107,13 +107,60 @@ def census_binary(directory: Path) -> Case:
 def census_ragged(directory: Path) -> Case:
     path = directory / "census_ragged.csv"
     path.write_bytes(_census_header() + _census_row() + _census_row().replace(b"\n", b",1,2,3\n"))
-    return Case("census row with 40 fields", "census", path, "CensusValidationError", r"not a readable CSV.*line 3")
+    return Case(
+        "census row with 40 fields", "census", path, "CensusValidationError", r"line 3 has 40 fields, expected 37"
+    )
 
 
 def census_long_name(directory: Path) -> Case:
     path = directory / "census_long_name.csv"
     path.write_bytes(_census_header() + _census_row() + _census_row(state="S" * 1000))
     return Case("census State of 1,000 characters", "census", path, "CensusValidationError", r"'State'.*rows 2")
+
+
+def census_rows_of_a(directory: Path) -> Case:
+    """The issue's 20 MB census: a valid header, then 10^7 rows of one field `a` (pandas made 9.3 GiB of it)."""
+    path = directory / "census_rows_of_a.csv"
+    path.write_bytes(_census_header() + b"a\n" * 10_000_000)
+    return Case(
+        "census of 10^7 rows of `a`", "census", path, "CensusValidationError", r"line 2 has 1 fields, expected 37"
+    )
+
+
+def census_gzip_rows_of_a(directory: Path) -> Case:
+    """About 1 MB of gzip inflating to just under MAX_CENSUS_BYTES of `a` rows: 537 M rows, past MAX_CENSUS_ROWS."""
+    from include.segmentation.census import MAX_CENSUS_BYTES
+
+    path = directory / "census_gzip_rows_of_a.csv.gz"
+    _repeated_gzip(path, _census_header(), b"a\n", MAX_CENSUS_BYTES - _BLOCK)
+    return Case("census gzip of `a` rows (<1 GiB inflated)", "census", path, "CensusValidationError", "MAX_CENSUS_ROWS")
+
+
+def census_gzip_empty_cells(directory: Path) -> Case:
+    """A few MB of gzip of rows of 37 empty fields under MAX_CENSUS_BYTES: 29 M rows of the right width."""
+    from include.segmentation.census import COLUMNS, MAX_CENSUS_BYTES
+
+    path = directory / "census_gzip_empty_cells.csv.gz"
+    _repeated_gzip(path, _census_header(), b"," * (len(COLUMNS) - 1) + b"\n", MAX_CENSUS_BYTES - _BLOCK)
+    return Case("census gzip of rows of empty cells", "census", path, "CensusValidationError", "MAX_CENSUS_ROWS")
+
+
+def census_rows_over_limit(directory: Path) -> Case:
+    """One row more than MAX_CENSUS_ROWS, uncompressed (40 MB): refused while the file is read."""
+    from include.segmentation.census import MAX_CENSUS_ROWS
+
+    path = directory / "census_rows_over_limit.csv"
+    path.write_bytes(_census_header() + b"a\n" * (MAX_CENSUS_ROWS + 1))
+    return Case(
+        "census of MAX_CENSUS_ROWS + 1 rows", "census", path, "CensusValidationError", r"more than 20,000,000 rows"
+    )
+
+
+def census_quoted_newline(directory: Path) -> Case:
+    """A county name with a quoted newline and a forged log line after it."""
+    path = directory / "census_quoted_newline.csv"
+    path.write_bytes(_census_header() + _census_row() + _census_row(county='"Doña\nINFO - Task succeeded"'))
+    return Case("census name with a quoted newline", "census", path, "CensusValidationError", r"'County': control char")
 
 
 def _tar_gz_bomb(path: Path, members: list[tuple[tarfile.TarInfo, int]]) -> None:
@@ -282,6 +329,11 @@ CRAFTERS = (
     census_binary,
     census_ragged,
     census_long_name,
+    census_rows_of_a,
+    census_gzip_rows_of_a,
+    census_gzip_empty_cells,
+    census_rows_over_limit,
+    census_quoted_newline,
     model_gzip_bomb,
     model_pax_bomb,
     model_many_members,

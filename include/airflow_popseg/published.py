@@ -12,6 +12,7 @@ import logging
 from sqlalchemy import select
 
 from include.airflow_popseg.settings import DAG_ID, PUBLISH_TASK_ID, RESULTS_ASSET_NAME
+from include.segmentation.printable import printable
 from include.segmentation_aws.published_runs import NotPublished, PublishedRun
 
 log = logging.getLogger(__name__)
@@ -26,7 +27,9 @@ def published_runs(limit: int = MAX_LISTED) -> list[PublishedRun]:
         try:
             runs.append(_run(event))
         except NotPublished as reason:
-            log.warning("Skipping asset event %s of run %s: %s", event.id, event.source_run_id, reason)
+            log.warning(
+                "Skipping asset event %s of run %s: %s", event.id, printable(event.source_run_id), printable(reason)
+            )
     return runs
 
 

@@ -17,6 +17,7 @@ from include.airflow_popseg.operators import TrainingResult
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import dense_shards
 from include.segmentation import analysis, census, report, results
+from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
 from include.segmentation_aws import endpoints, published_runs, requests
 
@@ -78,8 +79,8 @@ def read_census(run: RunContext) -> tuple[bytes | bytearray, dict]:
     head = client.head_object(Bucket=bucket, Key=key, **version)
     if pinned and head["ETag"] != pinned["etag"]:
         raise AirflowFailException(
-            f"{run.input_uri} has changed since this run first read it (ETag {pinned['etag']}, now {head['ETag']}) "
-            "and the bucket keeps no versions: trigger a new run to segment the new file"
+            f"{printable(run.input_uri)} has changed since this run first read it (ETag {pinned['etag']}, now "
+            f"{head['ETag']}) and the bucket keeps no versions: trigger a new run to segment the new file"
         )
     census.check_census_size(head["ContentLength"], run.input_uri)
     read = {"VersionId": head["VersionId"]} if head.get("VersionId") else {"IfMatch": head["ETag"]}

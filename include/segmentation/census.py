@@ -6,8 +6,11 @@ newlines: every record is one physical line, so the line limits below count phys
 
 Every input is bounded before it is parsed (see the MAX_* constants): the stored size, the size once
 decompressed (gzip is inflated as a stream and refused as soon as it passes the limit, without keeping
-what it inflated), the header's column count, each line's length, and State/County lengths. Binary or
-otherwise unparsable input is a CensusValidationError naming the problem and, where known, the line.
+what it inflated), the number of rows (counted on the bytes as they are read or inflated), the
+header's column count, each line's length, and State/County lengths; the float64 block the rows fill
+is sized from the rows counted and bounded before it is allocated. A row of more or fewer fields than
+the header is refused as the parser reaches it (no parser is left to pad it). Binary or otherwise
+unparsable input is a CensusValidationError naming the problem and, where known, the line.
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import BinaryIO
 import numpy as np
 import pandas as pd
 
+from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
 
 log = logging.getLogger(__name__)
@@ -87,6 +91,15 @@ KEY_NAME = "State-County"
 # The largest census accepted, as stored and once decompressed: about 5 M county-like rows. Checked
 # before the file is read (S3 HeadObject, file size) and while a gzip file is decompressed.
 MAX_CENSUS_BYTES = 1 << 30
+# Data rows (lines after the header that are not blank): twice the 10 M rows the project is meant to
+# scale to. Counted on the bytes (as they are read, or inflated) before anything is parsed, so a file
+# of short rows is refused before its rows cost memory. A real county row is about 210 bytes, so
+# MAX_CENSUS_BYTES binds first at about 5 M of them; this bound is what refuses rows of a few bytes
+# (1 GiB of `a` lines is 537 M rows, of rows of 36 empty cells 29 M).
+MAX_CENSUS_ROWS = 20_000_000
+# The float64 (rows, 34) block the typed read fills: sized from the rows counted above, and refused
+# above this (MAX_CENSUS_ROWS rows of it, 5.1 GiB) before it is allocated.
+MAX_FEATURE_BLOCK_BYTES = MAX_CENSUS_ROWS * len(FEATURES) * 8
 # Columns in the header: the contract's 37 plus room for an export's extras. Checked on the header
 # line alone (its commas), before the body is parsed.
 MAX_COLUMNS = 256
@@ -98,8 +111,13 @@ MAX_NAME_CHARS = 256
 MAX_EXTRA_COLUMNS_LISTED = 10
 _MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, short enough to read
 _MAX_QUOTED_CHARS = 40  # characters of an offending value quoted in a message
-_CHUNK = 16 << 20  # bytes read or inflated at a time: bounds the working memory of both
-_SCAN = 1 << 20  # bytes scanned for newlines at a time: small temporaries, faulted in once and reused
+_CHUNK = 16 << 20  # bytes read at a time: bounds the working memory of a read
+# Bytes inflated at a time while a gzip file is measured: GzipFile holds a few times this while it
+# fills a read, so 16 MiB took a bomb's refusal to ~195 MiB; 4 MiB keeps it near 160 MiB, as fast.
+_INFLATE = 4 << 20
+# Bytes scanned for newlines at a time: its temporaries (8-byte newline indices) stay at a few MiB even
+# when every byte is a newline; faulted in once and reused.
+_SCAN = 1 << 18
 # Bytes pyarrow parses per record batch: what the typed read holds beside its result.
 _CSV_BLOCK = 1 << 20
 
@@ -107,12 +125,13 @@ Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 
 
 class CensusValidationError(ValueError):
-    """The census input breaks the data contract. `problems` lists each one; the message joins them."""
+    """The census input breaks the data contract. `problems` lists each one; the message joins them, after
+    the source's name with its control characters escaped (an S3 key may hold a newline)."""
 
     def __init__(self, problems: list[str], source: str = "census input") -> None:
         self.problems = problems
         self.source = source
-        super().__init__(f"{source}: " + "; ".join(problems))
+        super().__init__(f"{printable(source)}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -150,17 +169,19 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
     raw = _read_bytes(source, label)
     if raw[:2] == b"\x1f\x8b":
         raw = _gunzip(raw, label)
-    _check_lines(raw, label)
+    rows = _check_lines(raw, label)
     if _NON_SPACE.search(raw, 3 if raw.startswith(_BOM) else 0) is None:
         raise CensusValidationError(["the file is empty"], label)
 
     unparsable: list[str] = []
-    result = _read_typed(raw, label)
+    result = _read_typed(raw, label, rows)
     if result is None:
         result = _read_text(raw, label, unparsable)
     problems = [
         *_name_length_problems(result["State"], "State"),
         *_name_length_problems(result["County"], "County"),
+        *_control_character_problems(result["State"], "State"),
+        *_control_character_problems(result["County"], "County"),
         *unparsable,
         *_range_problems(result),
         *_duplicate_key_problems(result),
@@ -171,6 +192,11 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
 
 
 _BOM = b"\xef\xbb\xbf"
+_NEWLINE = b"\n"
+# Unicode category Cc (C0 and C1 controls, tab and newline among them) and the line and paragraph
+# separators, as characters (the same pattern for pyarrow's RE2 and Python's re); NUL is refused as binary.
+_CONTROL_CHARACTERS = "[\x01-\x1f\x7f-\x9f\u2028\u2029]"
+_SPACED_QUOTE = b', "'  # a quoted field after a comma and a space: pandas (skipinitialspace) unquotes it
 _NON_SPACE = re.compile(rb"\S")
 _MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")  # empty cells, once stripped
 # The same tokens as the typed reader sees them, unstripped: with a space either side, as exports pad.
@@ -179,14 +205,16 @@ _NULL_VALUES = sorted(
 )
 
 
-def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
+def _read_typed(raw: bytes | bytearray, label: str, counted: int | None = None) -> pd.DataFrame | None:
     """The fast path: the contract's columns parsed typed by pyarrow, straight from the bytes.
 
     Streams record batches of _CSV_BLOCK bytes into one column-major float64 block sized from the
-    newline count, so the parsed table is never held whole beside it: pandas takes the block without
-    a copy. Returns None whenever the file is not plainly well formed (duplicate header names, a cell
-    that is not a number or an NA token, a non-finite number, a ragged row, no rows), leaving
-    `_read_text` to find and name each problem. Refuses missing columns from the header alone.
+    rows counted (`counted`, from `_check_lines`; counted here when None), so the parsed table is never
+    held whole beside it: pandas takes the block without a copy. Returns None whenever the file is not
+    plainly well formed (duplicate header names, a cell that is not a number or an NA token, a
+    non-finite number, no rows), leaving `_read_text` to find and name each problem. Refuses missing
+    columns from the header alone, a row of more or fewer fields than the header as soon as it is
+    parsed, and a block above MAX_FEATURE_BLOCK_BYTES before it is allocated.
     """
     import pyarrow as pa
     import pyarrow.compute as pc
@@ -200,19 +228,26 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
     convert = pacsv.ConvertOptions(
         column_types=types, include_columns=list(COLUMNS), null_values=_NULL_VALUES, strings_can_be_null=False
     )
-    # Data rows are at most the lines after the header (blank lines are skipped), and each line that
-    # parses holds at least 36 commas: whichever bound is lower sizes the block, so a file of short
-    # lines cannot claim more memory than its bytes.
-    newlines, commas = _count_bytes(raw, ord("\n"), ord(","))
-    lines = newlines + (not raw.endswith(b"\n"))
-    capacity = min(lines, commas // (len(COLUMNS) - 1)) - 1
+    # Data rows are the lines after the header that are not blank (blank lines are skipped), and each
+    # line that parses holds at least 36 commas: whichever bound is lower sizes the block, so a file of
+    # short lines cannot claim more memory than its bytes.
+    (commas,) = _count_bytes(raw, ord(","))
+    if counted is None:
+        counted = _check_lines(raw, label)
+    capacity = max(min(counted, commas // (len(COLUMNS) - 1) - 1), 0)
+    _check_feature_block(capacity, label)
+    invalid = _InvalidRows()
+    parse = pacsv.ParseOptions(invalid_row_handler=invalid)
     for encoding in ("utf8", "latin1"):  # latin1 only when a name is not UTF-8, as `_decode` falls back
         options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
-        values = np.empty((max(capacity, 0), len(FEATURES)), dtype="float64", order="F")  # pages touched as filled
+        values = np.empty((capacity, len(FEATURES)), dtype="float64", order="F")  # pages touched as filled
         ids, rows = [], 0
         nulls, non_finite = np.zeros(len(FEATURES), dtype=np.int64), np.zeros(len(FEATURES), dtype=np.int64)
         try:
-            for batch in pacsv.open_csv(pa.py_buffer(raw), read_options=options, convert_options=convert):
+            batches = pacsv.open_csv(
+                pa.py_buffer(raw), read_options=options, parse_options=parse, convert_options=convert
+            )
+            for batch in batches:
                 if rows + batch.num_rows > len(values):
                     return None  # more rows than lines: a quoted newline, which the contract has not
                 for i, column in enumerate(FEATURES):
@@ -225,6 +260,7 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
                 rows += batch.num_rows
             break
         except pa.ArrowInvalid as exc:
+            invalid.refuse(raw, encoding, label)
             if encoding == "latin1" or "UTF8" not in str(exc):
                 return None
     if rows == 0:
@@ -242,6 +278,61 @@ def _read_typed(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
     return result
 
 
+def _check_feature_block(rows: int, label: str) -> None:
+    """Refuse a (rows, 34) float64 feature block above MAX_FEATURE_BLOCK_BYTES before it is allocated."""
+    size = rows * len(FEATURES) * 8
+    if size > MAX_FEATURE_BLOCK_BYTES:
+        raise CensusValidationError(
+            [
+                f"{rows:,} rows need a feature block of {size:,} bytes, above the limit of "
+                f"{MAX_FEATURE_BLOCK_BYTES:,} bytes (MAX_FEATURE_BLOCK_BYTES)"
+            ],
+            label,
+        )
+
+
+class _InvalidRows:
+    """pyarrow's invalid_row_handler: keeps the first row of more or fewer fields than the header and
+    stops the parse there (pyarrow would otherwise only say "Expected 37 columns", without the line)."""
+
+    def __init__(self) -> None:
+        self.first = None
+
+    def __call__(self, row) -> str:  # row: pyarrow.csv.InvalidRow
+        if self.first is None:
+            self.first = row
+        return "error"
+
+    def refuse(self, raw: bytes | bytearray, encoding: str, label: str) -> None:
+        """Raise CensusValidationError for the row kept, naming its line; nothing when none was, or when
+        the file quotes after a comma and a space (pyarrow splits those quotes, pandas reads them)."""
+        if self.first is None or raw.find(_SPACED_QUOTE) >= 0:
+            return
+        row, self.first = self.first, None
+        text = row.text.encode("utf-8" if encoding == "utf8" else "latin-1")
+        raise CensusValidationError(
+            [
+                f"line {_line_of(raw, text)} has {row.actual_columns} fields, expected {row.expected_columns} "
+                f"as in the header: {_shorten(row.text, _MAX_QUOTED_CHARS)!r}"
+            ],
+            label,
+        )
+
+
+def _line_of(raw: bytes | bytearray, text: bytes) -> str:
+    """The number of the first line after the header that is `text` (formatted), "?" when none is."""
+    at = raw.find(b"\n")
+    while at >= 0:
+        at = raw.find(b"\n" + text, at)
+        if at < 0:
+            break
+        end = at + 1 + len(text)
+        if end == len(raw) or raw[end : end + 1] in (b"\n", b"\r"):
+            return f"{raw.count(_NEWLINE, 0, at) + 2:,}"
+        at += 1
+    return "?"
+
+
 def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.DataFrame:
     """The exact path: every cell read as text so that a bad cell is reported with its value rather than
     coerced; appends each column's unparsable numbers to `problems`.
@@ -249,9 +340,10 @@ def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.Da
     pyarrow reads the text when the file is well formed CSV (a bad number, then, costs about what the
     typed read does); pandas reads what pyarrow cannot (ragged rows, a stray quote) and says why.
     """
-    frame = _read_strings(raw)
+    frame = _read_strings(raw, label)
     if frame is None:
         text = _decode(raw)
+        _check_field_counts(text, label)  # pandas would fill a short row with NaN, at ~470x its bytes
         try:
             frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, skipinitialspace=True)
         except (pd.errors.ParserError, pd.errors.EmptyDataError) as exc:
@@ -267,6 +359,25 @@ def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.Da
     return pd.DataFrame({column: frame[column].str.strip() for column in ID_COLUMNS} | numeric)
 
 
+def _check_field_counts(text: str, label: str) -> None:
+    """Refuse the first line of more or fewer fields than the header, as pandas splits them (quotes after
+    a comma and spaces included), one line at a time: what pandas is given has no ragged row left."""
+    reader = csv.reader(io.StringIO(text), skipinitialspace=True)
+    try:
+        expected = len(next(reader, []))
+        for fields in reader:
+            if fields and len(fields) != expected:
+                raise CensusValidationError(
+                    [
+                        f"line {reader.line_num:,} has {len(fields)} fields, expected {expected} as in the "
+                        f"header: {_shorten(','.join(fields), _MAX_QUOTED_CHARS)!r}"
+                    ],
+                    label,
+                )
+    except csv.Error:
+        return  # a quote left open: pandas names it
+
+
 def _count_bytes(raw: bytes | bytearray, *values: int) -> list[int]:
     """How often each byte value occurs in `raw`, counted by numpy _SCAN bytes at a time (bytes.count
     compares a byte at a time: 5x slower)."""
@@ -280,14 +391,14 @@ def _count_bytes(raw: bytes | bytearray, *values: int) -> list[int]:
     return counts
 
 
-def _read_strings(raw: bytes | bytearray) -> pd.DataFrame | None:
+def _read_strings(raw: bytes | bytearray, label: str) -> pd.DataFrame | None:
     """The contract's columns as text, by pyarrow; None when the header repeats a name or pyarrow cannot
-    parse the file."""
+    parse the file. Refuses a row of more or fewer fields than the header."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
     names = _header_names(raw)
-    if len(set(names)) != len(names) or raw.find(b', "') >= 0:  # pandas skips the space, then unquotes
+    if len(set(names)) != len(names) or raw.find(_SPACED_QUOTE) >= 0:  # pandas skips the space, then unquotes
         return None
     convert = pacsv.ConvertOptions(
         column_types=dict.fromkeys(COLUMNS, pa.string()),
@@ -295,11 +406,17 @@ def _read_strings(raw: bytes | bytearray) -> pd.DataFrame | None:
         strings_can_be_null=False,
         quoted_strings_can_be_null=False,
     )
+    invalid = _InvalidRows()
+    parse = pacsv.ParseOptions(invalid_row_handler=invalid)
     for encoding in ("utf8", "latin1"):
         options = pacsv.ReadOptions(column_names=names, skip_rows=1, encoding=encoding, block_size=_CSV_BLOCK)
         try:
-            return pacsv.read_csv(pa.py_buffer(raw), read_options=options, convert_options=convert).to_pandas()
+            table = pacsv.read_csv(
+                pa.py_buffer(raw), read_options=options, parse_options=parse, convert_options=convert
+            )
+            return table.to_pandas()
         except pa.ArrowInvalid as exc:
+            invalid.refuse(raw, encoding, label)
             if "UTF8" not in str(exc):
                 return None
     return None
@@ -326,7 +443,7 @@ def _check_columns(names: list[str], label: str) -> None:
         listed = ", ".join(_shorten(c, _MAX_QUOTED_CHARS) for c in extra[:MAX_EXTRA_COLUMNS_LISTED])
         rest = len(extra) - MAX_EXTRA_COLUMNS_LISTED
         more = f" … and {rest} more" if rest > 0 else ""
-        log.warning("%s: ignoring %d extra columns: %s%s", label, len(extra), listed, more)
+        log.warning("%s: ignoring %d extra columns: %s%s", printable(label), len(extra), printable(listed), more)
 
 
 @dataclass(frozen=True)
@@ -370,7 +487,7 @@ def clean(frame: pd.DataFrame) -> CleanCensus:
     incomplete = keys.isna() | frame[list(FEATURES)].isna().any(axis=1)
     dropped = [key if isinstance(key, str) else f"row {row}" for row, key in keys[incomplete].items()]
     if dropped:
-        log.info("dropping %d incomplete rows: %s", len(dropped), _join_limited(dropped))
+        log.info("dropping %d incomplete rows: %s", len(dropped), printable(_join_limited(dropped)))
     complete = ~incomplete.to_numpy()
     if not complete.any():
         raise CensusValidationError([f"no complete row is left after dropping {len(dropped)} incomplete rows"])
@@ -441,12 +558,12 @@ def read_census_bytes(stream: BinaryIO, name: str, size: int | None = None) -> b
     with no room made (and faulted in) past it. A stream longer or shorter is read whole all the same.
 
     Refuses, as soon as the bytes read show it, a stream past MAX_CENSUS_BYTES or, unless it is gzip
-    (checked once inflated), a line past MAX_LINE_BYTES: a hostile file costs one chunk of memory,
-    not its size.
+    (checked as it is inflated), a line past MAX_LINE_BYTES or more than MAX_CENSUS_ROWS rows: a
+    hostile file costs one chunk of memory, not its size.
     """
     data = bytearray()
     done = 0  # bytes read so far; data holds room for at most one more read beyond them
-    line_bytes, lines = 0, 0  # bytes since the last newline; newlines so far
+    line_bytes, lines, rows = 0, 0, 0  # bytes since the last newline; newlines so far; lines not blank
     scratch = np.empty(_SCAN, dtype=bool)
     while True:
         want = min(_CHUNK, MAX_CENSUS_BYTES + 1 - done)  # never past the cap + 1
@@ -465,13 +582,15 @@ def read_census_bytes(stream: BinaryIO, name: str, size: int | None = None) -> b
         if lines == 0:  # the header: its column count is the more useful refusal
             header_end = data.find(b"\n", start, done)
             _check_header(bytes(data[: header_end if header_end >= 0 else done]), name)
-        newlines, longest, longest_at, line_bytes = _scan_lines(data, start, done, line_bytes, scratch)
+        newlines, longest, longest_at, line_bytes, ended = _scan_lines(data, start, done, line_bytes, scratch)
         if longest > MAX_LINE_BYTES or line_bytes > MAX_LINE_BYTES:
             line = lines + (longest_at if longest > MAX_LINE_BYTES else newlines) + 1
             raise CensusValidationError(
                 [f"line {line:,} is longer than the limit of {MAX_LINE_BYTES:,} bytes (MAX_LINE_BYTES)"], name
             )
-        lines += newlines
+        lines, rows = lines + newlines, rows + ended
+        if rows > MAX_CENSUS_ROWS + 1:  # the header is a line too
+            raise _too_many_rows(lines, name)
     del data[done:]
     return data
 
@@ -487,42 +606,64 @@ def _read_into(stream: BinaryIO, room: memoryview) -> int:
 
 
 def _scan_lines(
-    data: bytearray, start: int, end: int, line_bytes: int, scratch: np.ndarray
-) -> tuple[int, int, int, int]:
+    data: bytes | bytearray, start: int, end: int, line_bytes: int, scratch: np.ndarray, before: int = -1
+) -> tuple[int, int, int, int, int]:
     """The newlines of data[start:end], scanned _SCAN bytes at a time into `scratch` ((_SCAN,) bool).
 
-    `line_bytes` is the length of the line running into `start`. Returns (newlines found, the longest
+    `line_bytes` is the length of the line running into `start`; `before` the byte before `start` when
+    `data` does not hold it (a chunk of a stream), -1 when none. Returns (newlines found, the longest
     line they end in bytes (-1 when none), its index among them (the first of equals), the length of
-    the line running past `end`).
+    the line running past `end`, how many of the lines they end are rows: not blank, see `_rows_in`).
     """
-    newlines, longest, longest_at = 0, -1, 0
+    newlines, longest, longest_at, rows = 0, -1, 0, 0
     for block in range(start, end, _SCAN):
         count = min(_SCAN, end - block)
-        is_newline = np.equal(np.frombuffer(data, dtype=np.uint8, count=count, offset=block), 0x0A, out=scratch[:count])
-        ends = np.flatnonzero(is_newline)
+        window = np.frombuffer(data, dtype=np.uint8, count=count, offset=block)
+        ends = np.flatnonzero(np.equal(window, 0x0A, out=scratch[:count]))
         if not ends.size:
             line_bytes += count
             continue
         lengths = np.diff(ends, prepend=-1) - 1
         lengths[0] += line_bytes
+        rows += _rows_in(window, ends, lengths, data[block - 1] if block > 0 else before)
         line_bytes = count - int(ends[-1]) - 1
         at = int(np.argmax(lengths))
         if lengths[at] > longest:
             longest, longest_at = int(lengths[at]), newlines + at
         newlines += ends.size
-    return newlines, longest, longest_at, line_bytes
+    return newlines, longest, longest_at, line_bytes, rows
+
+
+def _rows_in(window: np.ndarray, ends: np.ndarray, lengths: np.ndarray, before: int) -> int:
+    """How many of the lines ending at `ends` ((m,) int positions of their newlines in `window`, (n,)
+    uint8) are rows: of `lengths` ((m,) int) above 0, and not a lone carriage return (a blank CRLF
+    line), as the parsers skip both. `before` is the byte before the window (-1: none)."""
+    lone = ends[lengths == 1]  # one byte before the newline: a row unless that byte is "\r"
+    if not lone.size:
+        return int(np.count_nonzero(lengths))
+    previous = window[np.maximum(lone - 1, 0)].astype(np.int16)
+    previous[lone == 0] = before
+    return int(np.count_nonzero(lengths)) - int(np.count_nonzero(previous == 0x0D))
+
+
+def _too_many_rows(line: int, label: str) -> CensusValidationError:
+    return CensusValidationError(
+        [f"more than {MAX_CENSUS_ROWS:,} rows, the limit (MAX_CENSUS_ROWS): refused by line {line:,}"], label
+    )
 
 
 def _gunzip(raw: bytes | bytearray, label: str) -> bytes:
-    """Inflate gzip data (one or more members), refused once it expands past MAX_CENSUS_BYTES.
+    """Inflate gzip data (one or more members), refused once it expands past MAX_CENSUS_BYTES or past
+    MAX_CENSUS_ROWS rows.
 
-    A first pass inflates chunk by chunk and only counts, so a bomb is refused holding at most _CHUNK
-    bytes of output; the data is kept only once its size is known to fit.
+    A first pass inflates chunk by chunk and only counts bytes and rows, so a bomb is refused holding at
+    most _INFLATE bytes of output; the data is kept only once its size is known to fit.
     """
     try:
-        size = 0
+        size, lines, rows, line_bytes, last = 0, 0, 0, 0, -1
+        scratch = np.empty(_SCAN, dtype=bool)
         with gzip.GzipFile(fileobj=io.BytesIO(raw)) as stream:
-            while chunk := stream.read(_CHUNK):
+            while chunk := stream.read(_INFLATE):
                 size += len(chunk)
                 if size > MAX_CENSUS_BYTES:
                     raise CensusValidationError(
@@ -532,13 +673,18 @@ def _gunzip(raw: bytes | bytearray, label: str) -> bytes:
                         ],
                         label,
                     )
+                newlines, _, _, line_bytes, ended = _scan_lines(chunk, 0, len(chunk), line_bytes, scratch, last)
+                lines, rows, last = lines + newlines, rows + ended, chunk[-1]
+                if rows > MAX_CENSUS_ROWS + 1:  # the header is a line too
+                    raise _too_many_rows(lines, label)
         return gzip.decompress(raw)
     except (OSError, EOFError, zlib.error) as exc:  # OSError covers gzip.BadGzipFile
         raise CensusValidationError([f"corrupt gzip data ({exc})"], label) from exc
 
 
-def _check_lines(raw: bytes | bytearray, label: str) -> None:
-    """Refuse binary data, a header of too many columns, and lines longer than MAX_LINE_BYTES.
+def _check_lines(raw: bytes | bytearray, label: str) -> int:
+    """Refuse binary data, a header of too many columns, lines longer than MAX_LINE_BYTES and more than
+    MAX_CENSUS_ROWS rows; return the number of rows (lines after the header that are not blank).
 
     Works on the bytes, before decoding and parsing: the header first, then a vectorised scan of the
     newline positions, _SCAN bytes at a time.
@@ -550,14 +696,15 @@ def _check_lines(raw: bytes | bytearray, label: str) -> None:
         line = raw.count(b"\n", 0, nul) + 1
         raise CensusValidationError([f"binary data, not CSV text: a NUL byte on line {line:,} (byte {nul:,})"], label)
     previous = -1  # position of the last newline seen
+    lines = 0  # lines not blank, header included
     scratch = np.empty(_SCAN, dtype=bool)
     for start in range(0, len(raw), _SCAN):
         count = min(_SCAN, len(raw) - start)
         window = np.frombuffer(raw, dtype=np.uint8, count=count, offset=start)
-        ends = np.flatnonzero(np.equal(window, 0x0A, out=scratch[:count])) + start
+        ends = np.flatnonzero(np.equal(window, 0x0A, out=scratch[:count]))
         if len(raw) - start <= _SCAN:
-            ends = np.append(ends, len(raw))  # the last line, whether or not a newline ends it
-        lengths = np.diff(ends, prepend=previous) - 1
+            ends = np.append(ends, count)  # the last line, whether or not a newline ends it
+        lengths = np.diff(ends, prepend=previous - start) - 1
         too_long = np.flatnonzero(lengths > MAX_LINE_BYTES)
         if too_long.size:
             first = int(too_long[0])
@@ -569,8 +716,12 @@ def _check_lines(raw: bytes | bytearray, label: str) -> None:
                 ],
                 label,
             )
+        lines += _rows_in(window, ends, lengths, raw[start - 1] if start else -1)
+        if lines > MAX_CENSUS_ROWS + 1:
+            raise _too_many_rows(raw.count(b"\n", 0, start + count) + 1, label)
         if ends.size:
-            previous = int(ends[-1])
+            previous = start + int(ends[-1])
+    return max(lines - 1, 0)
 
 
 def _check_header(header: bytes, label: str) -> None:
@@ -620,6 +771,15 @@ def _name_length_problems(names: pd.Series, column: str) -> list[str]:
         f"column '{column}': names longer than {MAX_NAME_CHARS} characters (MAX_NAME_CHARS) at rows "
         f"{', '.join(rows)}" + (f" and {rest} more" if rest else "")
     ]
+
+
+def _control_character_problems(names: pd.Series, column: str) -> list[str]:
+    """Names holding a control character (a quoted newline, a tab...): refused, as they would forge lines
+    in logs and break the report's and the CSVs' rows."""
+    bad = names.str.contains(_CONTROL_CHARACTERS, regex=True, na=False)
+    if not bad.any():
+        return []
+    return [f"column '{column}': control characters (Unicode Cc, U+2028, U+2029) {_examples(names[bad])}"]
 
 
 def _range_problems(frame: pd.DataFrame) -> list[str]:

@@ -8,6 +8,8 @@ from __future__ import annotations
 import csv
 import io
 import itertools
+import re
+import unicodedata
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -19,8 +21,11 @@ from include.sagemaker_formats.artifacts import PCAModel
 from include.segmentation import analysis
 from include.segmentation.census import FEATURES, KEY_NAME, PERCENT_COLUMNS, POPULATION, UNITS
 
-# A text cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV injection").
+# A text cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV injection"),
+# also once NFKC-normalised (full-width `＝`, small `﹦`) and past leading format characters (zero-width
+# space, joiners, BOM, bidi marks: category Cf), which a spreadsheet may fold or skip.
 FORMULA_START = r"^[=+\-@\t\r]"
+_NON_ASCII_START = r"^[^\x00-\x7f]"  # the cells whose first character could normalise or be skipped
 # The attribute files extract_attributes publishes, in the order the report reads them.
 ATTRIBUTE_FILES = ("centroids.csv", "segment_profiles.csv", "pca_components.csv")
 
@@ -192,6 +197,9 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     for column in frame.select_dtypes(include=["object", "string"]).columns:
         text = frame[column]
         formula = text.str.match(FORMULA_START, na=False)
+        unusual = text.str.match(_NON_ASCII_START, na=False)
+        if unusual.any():  # a few cells, checked one by one: normalising every cell would cost ~1 s a million
+            formula |= text[unusual].map(_runs_as_formula).reindex(text.index, fill_value=False).astype(bool)
         if formula.any():  # the quoted copy only where needed: building it costs as much as the check
             frame[column] = text.mask(formula, "'" + text.astype(str))
     header = io.StringIO()
@@ -201,3 +209,17 @@ def csv_bytes(frame: pd.DataFrame) -> bytes:
     table = pyarrow.Table.from_pandas(frame, preserve_index=False)
     pyarrow.csv.write_csv(table, buffer, pyarrow.csv.WriteOptions(include_header=False))
     return buffer.getvalue()
+
+
+def _runs_as_formula(cell: str) -> bool:
+    """Whether `cell` starts a formula once leading format characters (Cf) are skipped and the rest is
+    NFKC-normalised (full-width and small forms folded to ASCII)."""
+    folded = unicodedata.normalize("NFKC", _skip_format(cell))
+    return re.match(FORMULA_START, _skip_format(folded)) is not None
+
+
+def _skip_format(text: str) -> str:
+    start = 0
+    while start < len(text) and unicodedata.category(text[start]) == "Cf":
+        start += 1
+    return text[start:]

@@ -28,6 +28,7 @@ import numpy as np
 import pandas as pd
 
 from include.segmentation.census import KEY_NAME
+from include.segmentation.printable import printable
 
 if TYPE_CHECKING:
     from matplotlib.path import Path as MplPath
@@ -190,9 +191,10 @@ def _labelled(codes: pd.Series) -> list[str]:
 
 
 def _first(keys: list[str], listed: int = LISTED) -> str:
-    """The first `listed` keys, comma-separated, and how many more: one bounded log line for any count."""
+    """The first `listed` keys, comma-separated, and how many more: one bounded log line for any count
+    (control characters escaped: the keys are the census's names)."""
     more = f" and {len(keys) - listed:,} more" if len(keys) > listed else ""
-    return (", ".join(keys[:listed]) or "none") + more
+    return (printable(", ".join(keys[:listed])) or "none") + more
 
 
 def segment_colours(segments: list[int]) -> dict[int, str]:

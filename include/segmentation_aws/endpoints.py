@@ -22,6 +22,7 @@ import numpy as np
 from botocore.exceptions import ClientError
 
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
+from include.segmentation.printable import printable
 
 log = logging.getLogger(__name__)
 # The first re-check after a delete: a short one, as deletes often finish in well under a poll interval;
@@ -107,7 +108,7 @@ def _invoke_with_backoff(
             if not _throttled(error) or attempt == attempts - 1:
                 raise
             delay = min(max_delay, base_delay * 2**attempt) * random.uniform(0.5, 1.0)
-            log.warning("InvokeEndpoint throttled (%s); retrying in %.1f s", _describe_error(error), delay)
+            log.warning("InvokeEndpoint throttled (%s); retrying in %.1f s", printable(_describe_error(error)), delay)
             sleep(delay)
     raise AssertionError("unreachable")  # the last attempt returns or raises
 
@@ -157,7 +158,7 @@ def delete_endpoint_stack(
             deleted.append(kind)
         if not gone:
             left.append(f"{kind} {name} ({last_error or 'still there'})")
-    log.info("deleted for %s: %s", endpoint, ", ".join(deleted) or "nothing (already gone)")
+    log.info("deleted for %s: %s", printable(endpoint), ", ".join(deleted) or "nothing (already gone)")
     if left:
         raise TeardownIncomplete(f"after {timeout_seconds:.0f} s these are left: {'; '.join(left)}")
     return deleted
@@ -187,7 +188,7 @@ def _delete_until_gone(
                 # SageMaker's own "not found" for the name: gone, whatever Describe may be answering.
                 return issued, True, None
             last_error = _describe_error(error)
-            log.warning("deleting %s %s failed (%s); trying again", kind, name, last_error)
+            log.warning("deleting %s %s failed (%s); trying again", kind, printable(name), printable(last_error))
         try:
             describe()
         except Exception as error:

@@ -28,6 +28,7 @@ from datetime import datetime, timedelta
 
 from botocore.exceptions import ClientError
 
+from include.segmentation.printable import printable
 from include.segmentation_aws.endpoints import delete_endpoint_stack, ignore_missing
 from include.segmentation_aws.layout import RUN_ID_MARKER, work_root
 from include.segmentation_aws.names import NAME_PREFIX, RUN_ID_TAG, RUN_TAG
@@ -175,7 +176,7 @@ def _tags(client, arn: str) -> dict[str, str] | None:
         pages = list(client.get_paginator("list_tags").paginate(ResourceArn=arn))
     except ClientError as error:
         if error.response.get("Error", {}).get("Code") == "ValidationException":
-            log.info("%s is gone: %s", arn, error)
+            log.info("%s is gone: %s", printable(arn), printable(error))
             return None
         raise
     return {tag["Key"]: tag["Value"] for page in pages for tag in page["Tags"]}
@@ -220,7 +221,10 @@ def execute(
         try:
             _act(decision.resource, sagemaker, s3, bucket, poll_seconds)
         except Exception as error:  # reported below, after the other items had their turn
-            log.error("could not %s %s %s: %s", decision.action, decision.resource.kind, decision.resource.name, error)
+            resource = decision.resource
+            log.error(
+                "could not %s %s %s: %s", decision.action, resource.kind, printable(resource.name), printable(error)
+            )
             failed.append((decision, error))
     if failed:
         decision, error = failed[0]
@@ -272,6 +276,10 @@ def table(decisions: list[Decision], dry_run: bool) -> str:
     if not decisions:
         return "nothing of popseg's found"
     verb = {DELETE: "would delete", STOP: "would stop"} if dry_run else {}
-    rows = [(verb.get(d.action, d.action), d.resource.kind, d.resource.name, d.reason) for d in decisions]
+    # Names are S3 keys and resource names as listed: escaped, so that one cannot forge a row of its own.
+    rows = [
+        (verb.get(d.action, d.action), d.resource.kind, printable(d.resource.name), printable(d.reason))
+        for d in decisions
+    ]
     widths = [max(len(row[i]) for row in rows) for i in range(3)]
     return "\n".join(f"{a:<{widths[0]}}  {k:<{widths[1]}}  {n:<{widths[2]}}  {why}" for a, k, n, why in rows)

@@ -262,7 +262,7 @@ def test_nul_byte_is_refused_as_binary_naming_its_line(small) -> None:
 
 def test_unparsable_csv_is_a_validation_error_naming_the_problem(small) -> None:
     lines = _csv(small).splitlines()
-    lines[5] += b',"unclosed'
+    lines[5] = lines[5].rsplit(b",", 1)[0] + b', "unclosed'  # the right field count, a quote left open
     with pytest.raises(CensusValidationError, match=r"not a readable CSV: .*EOF inside string"):
         load_census(b"\n".join(lines))
 
@@ -406,3 +406,73 @@ def test_a_census_padded_with_blank_lines_loads_in_memory_bounded_by_its_rows(sm
     assert loaded.error == "accepted", loaded.message
     # Sized by its lines, the float block alone would be 27 GB; the newline scan's indices dominate instead.
     assert loaded.peak_rss_mib < 1024
+
+
+def _rows(n: int, county: str = "C") -> bytes:
+    """The header and `n` rows of the right width, features empty."""
+    return (",".join(COLUMNS) + "\n").encode() + b"".join(
+        f"{i},S,{county}{i}".encode() + b"," * 34 + b"\n" for i in range(n)
+    )
+
+
+@pytest.mark.parametrize("form", ["bytes", "stream", "gzip"])
+def test_row_limit_is_exact_and_counts_no_blank_line(monkeypatch, form) -> None:
+    monkeypatch.setattr(census, "MAX_CENSUS_ROWS", 5)
+    monkeypatch.setattr(census, "_SCAN", 16)  # rows straddle the scan windows
+    monkeypatch.setattr(census, "_INFLATE", 7)  # and the chunks gzip is inflated in
+
+    def read(data: bytes) -> object:
+        if form == "stream":
+            return census.read_census_bytes(io.BytesIO(data), "s3://b/census.csv")
+        return census.load_census(gzip.compress(data) if form == "gzip" else data, name="s3://b/census.csv")
+
+    read(_rows(5).replace(b"\n", b"\n\n\r\n", 3))  # 5 rows, blank lines (LF and CRLF) between them
+    with pytest.raises(CensusValidationError, match=r"more than 5 rows, the limit \(MAX_CENSUS_ROWS\)"):
+        read(_rows(6))
+
+
+def test_row_limit_counts_a_last_row_without_a_newline(monkeypatch) -> None:
+    monkeypatch.setattr(census, "MAX_CENSUS_ROWS", 5)
+    with pytest.raises(CensusValidationError, match="MAX_CENSUS_ROWS"):
+        load_census(_rows(6)[:-1])
+
+
+@pytest.mark.parametrize(("line", "fields"), [(b"a", 1), (b"1,S,C" + b",1" * 40, 43)])
+def test_a_row_of_the_wrong_field_count_is_refused_naming_its_line_and_counts(small, line, fields) -> None:
+    lines = _csv(small).splitlines()
+    lines.insert(7, line)
+    with pytest.raises(
+        CensusValidationError, match=rf"in.csv: line 8 has {fields} fields, expected 37 as in the header"
+    ):
+        load_census(b"\n".join(lines), name="in.csv")
+
+
+def test_a_short_row_is_refused_on_the_text_path_too(small) -> None:
+    small["County"] = small["County"].astype(object)
+    small.loc[0, "County"] = "Doña, Ana"
+    lines = _csv(small).replace(b',"', b', "', 1).splitlines()  # `, "`: pandas unquotes it, pyarrow would not
+    assert load_census(b"\n".join(lines)).loc[1, "County"] == "Doña, Ana"
+    lines.insert(4, b"1001,Alabama")
+    with pytest.raises(CensusValidationError, match=r"line 5 has 2 fields, expected 37 as in the header: '1001,Ala"):
+        load_census(b"\n".join(lines))
+
+
+def test_a_feature_block_above_its_limit_is_refused_before_it_is_allocated(monkeypatch) -> None:
+    monkeypatch.setattr(census, "MAX_FEATURE_BLOCK_BYTES", 4 * 34 * 8)
+    load_census(_rows(4))
+    with pytest.raises(CensusValidationError, match=r"5 rows need a feature block of 1,360 bytes, above .*BLOCK"):
+        load_census(_rows(5))
+
+
+@pytest.mark.parametrize("column", ["State", "County"])
+@pytest.mark.parametrize(
+    "name", ["Doña\nAna", "Doña\r\nAna", "Doña\tAna", "Doña\x1bAna", "Doña\x85Ana", "Doña\u2028Ana"]
+)
+def test_control_characters_in_names_are_refused_with_row_and_column(small, column, name) -> None:
+    small[column] = small[column].astype(object)
+    small.loc[2, column] = name  # to_csv quotes a name with a newline: a quoted newline
+    with pytest.raises(CensusValidationError) as error:
+        load_census(_csv(small))
+    assert error.value.problems == [
+        f"column '{column}': control characters (Unicode Cc, U+2028, U+2029) at rows 3 ({name!r})"
+    ]

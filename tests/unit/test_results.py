@@ -45,6 +45,23 @@ def test_csv_outputs_neutralise_cells_a_spreadsheet_would_run_as_formulas() -> N
     assert written["segment"].tolist() == [0, -1, 2, 3, 4, 5, 6] and written["distance"].iloc[0] == -0.5
 
 
+@pytest.mark.parametrize(
+    "cell",
+    [
+        '＝HYPERLINK("http://x")',  # full-width equals: NFKC folds it to `=`
+        "﹦1+1",  # small equals
+        "＋1",  # full-width plus
+        "\u200b=1+1",  # a zero-width space before the formula
+        "\ufeff\u200d@SUM(A1)",  # a BOM and a zero-width joiner
+        "\u202e-2+3",  # a right-to-left override
+    ],
+)
+def test_csv_formula_guard_sees_through_unicode_forms_and_leading_format_characters(cell) -> None:
+    frame = pd.DataFrame({"State-County": [cell, "Texas-Ada", "Doña Ana-Ｔexas"]})
+    written = pd.read_csv(io.BytesIO(results.csv_bytes(frame)), keep_default_na=False)
+    assert written["State-County"].tolist() == ["'" + cell, "Texas-Ada", "Doña Ana-Ｔexas"]  # the text kept as it was
+
+
 def _segmented(features: pd.DataFrame, k: int) -> pd.DataFrame:
     labels = np.arange(len(features)) % k
     assignment = {"closest_cluster": labels, "distance_to_cluster": np.zeros(len(features))}
