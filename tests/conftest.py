@@ -21,6 +21,8 @@ os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
 os.environ["AIRFLOW__POPSEG__CHECK_INTERVAL"] = "1"
 os.environ["AIRFLOW__POPSEG__RETRY_DELAY_SECONDS"] = "1"
 os.environ["AIRFLOW__POPSEG__REATTACH_RETRY_DELAY_SECONDS"] = "1"
+# The tests' deployment opted in to the sweeper's deletes; tests of the opt-in itself unset it.
+os.environ["AIRFLOW__POPSEG__SWEEPER_DELETES"] = "true"
 os.environ["AIRFLOW__POPSEG__TEARDOWN_TIMEOUT_SECONDS"] = "8"  # a delete that keeps failing fails in seconds
 
 
