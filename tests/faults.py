@@ -27,8 +27,11 @@ import urllib3
 from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 
-Mode = Literal["hard", "transient"]
+# hard: an error no retry can fix, every time; transient: an error once; lost: the request reaches the emulator
+# (it takes effect) and its answer is lost, every time: the client sees a 500 for a write that happened.
+Mode = Literal["hard", "transient", "lost"]
 S3_PUT = "S3 PUT"
+S3_PUT_LATEST = "S3 PUT latest.json"  # an S3 PUT of <prefix>/latest.json: the one write that publishes a run
 INVOKE = "InvokeEndpoint"
 _INVOCATIONS = re.compile(r"/endpoints/[^/]+/invocations")
 # Not forwarded either way: the proxy's server and the emulator's frame each message themselves.
@@ -37,7 +40,7 @@ _HOP_BY_HOP = {"connection", "keep-alive", "transfer-encoding", "content-length"
 
 @dataclass
 class Fault:
-    """Fail requests of `call` whose path or body contains `needle`: hard ones always, transient ones once."""
+    """Fail requests of `call` whose path or body contains `needle`: hard and lost ones always, transient ones once."""
 
     call: str  # "CreateModel" (X-Amz-Target SageMaker.CreateModel), INVOKE or S3_PUT
     mode: Mode
@@ -47,7 +50,7 @@ class Fault:
     @property
     def times(self) -> int | None:
         """How many matching requests fail: None is every one."""
-        return None if self.mode == "hard" else 1
+        return 1 if self.mode == "transient" else None
 
     def error(self) -> tuple[int, dict[str, str], bytes]:
         """(status, headers, body) of the injected error, in the protocol of `call`."""
@@ -63,14 +66,22 @@ class Fault:
 # (error code, HTTP status) by protocol and mode: hard is an error no retry can fix; transient is what AWS
 # answers under load (SageMaker's control plane throttles; the runtime and S3 have internal errors).
 ERRORS: dict[str, dict[Mode, tuple[str, int]]] = {
-    "sagemaker": {"hard": ("ValidationException", 400), "transient": ("ThrottlingException", 400)},
-    "runtime": {"hard": ("ValidationError", 400), "transient": ("InternalFailure", 500)},
-    "s3": {"hard": ("InvalidRequest", 400), "transient": ("InternalError", 500)},
+    "sagemaker": {
+        "hard": ("ValidationException", 400),
+        "transient": ("ThrottlingException", 400),
+        "lost": ("InternalFailure", 500),
+    },
+    "runtime": {
+        "hard": ("ValidationError", 400),
+        "transient": ("InternalFailure", 500),
+        "lost": ("InternalFailure", 500),
+    },
+    "s3": {"hard": ("InvalidRequest", 400), "transient": ("InternalError", 500), "lost": ("InternalError", 500)},
 }
 
 
 def _protocol(call: str) -> str:
-    return {S3_PUT: "s3", INVOKE: "runtime"}.get(call, "sagemaker")
+    return {S3_PUT: "s3", S3_PUT_LATEST: "s3", INVOKE: "runtime"}.get(call, "sagemaker")
 
 
 def call_kind(request: Request) -> str | None:
@@ -98,7 +109,7 @@ class FaultProxy:
         request = Request(environ)
         body = request.get_data()
         fault = self._fault_for(request, body)
-        if fault is not None:
+        if fault is not None and fault.mode != "lost":
             status, headers, error = fault.error()
             return Response(error, status=status, headers=headers)(environ, start_response)
         url = self.upstream + request.full_path.rstrip("?") if request.query_string else self.upstream + request.path
@@ -107,6 +118,9 @@ class FaultProxy:
         answer = self._pool.request(
             request.method, url, body=body or None, headers=headers, preload_content=True, decode_content=False
         )
+        if fault is not None:  # lost: the emulator did it, the client hears an error
+            status, headers, error = fault.error()
+            return Response(error, status=status, headers=headers)(environ, start_response)
         kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP]
         return Response(answer.data, status=answer.status, headers=kept)(environ, start_response)
 
@@ -151,22 +165,33 @@ class Case:
     def id(self) -> str:
         return f"{self.call.replace(' ', '-')}-{self.mode}"
 
+    @property
+    def fault_call(self) -> str:
+        """The call kind the proxy matches (a PUT of latest.json is an S3 PUT)."""
+        return S3_PUT if self.call == S3_PUT_LATEST else self.call
+
 
 _FAILED = "run failed, latest.json unchanged, nothing left"
 _SWEPT = "run failed (TeardownIncomplete names it), latest.json unchanged; the sweeper deletes it"
 _SUCCEEDED = "run succeeded (botocore retried)"
+_CONFIRMED = "run succeeded: publish read latest.json back and found it names the run"
+_NOT_PUBLISHED = "run failed: publish read latest.json back and found the earlier run; latest.json unchanged"
 SAGEMAKER_CALLS = ("CreateTrainingJob", "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "DescribeEndpoint")
 DELETE_CALLS = ("DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel")
 CASES: list[Case] = [
     *(Case(call, "hard", _FAILED) for call in (*SAGEMAKER_CALLS, INVOKE)),
     *(Case(call, "hard", _SWEPT) for call in DELETE_CALLS),
     Case(S3_PUT, "hard", _FAILED),
+    Case(S3_PUT_LATEST, "hard", _NOT_PUBLISHED),
+    Case(S3_PUT_LATEST, "lost", _CONFIRMED),
     *(Case(call, "transient", _SUCCEEDED) for call in (*SAGEMAKER_CALLS, INVOKE, *DELETE_CALLS, S3_PUT)),
 ]
 
 
 def _where(call: str) -> str:
     """Which requests the case's needle picks out."""
+    if call == S3_PUT_LATEST:
+        return "the PUT of `<prefix>/latest.json`"
     return "PUTs of the run's results (`<prefix>/runs/…`)" if call == S3_PUT else "calls naming the run's resources"
 
 
@@ -178,7 +203,9 @@ def fault_table() -> str:
     ]
     for case in CASES:
         code, status = ERRORS[_protocol(case.call)][case.mode]
-        how = f"{status} {code}, {'every time' if case.mode == 'hard' else 'once'}"
+        how = f"{status} {code}, {'once' if case.mode == 'transient' else 'every time'}"
+        if case.mode == "lost":
+            how += ", after the request reached S3"
         rows.append(f"| {case.call} | {how} | {_where(case.call)} | {case.expected} |")
     return "\n".join(rows)
 

@@ -245,5 +245,6 @@ def publish(run: RunContext, files: dict[str, str]) -> dict:
         store.copy(uri, layout.result(name))
     results_uri = layout.uri(layout.results_prefix)
     latest = {"run_id": run.run_id, "results": results_uri, "report": f"{results_uri}report.html"}
-    store.write_json(layout.latest, latest)
+    # A lost answer to this PUT must not fail a run that did publish (nor a lost write pass): read back on error.
+    store.write_json_confirmed(layout.latest, latest)
     return published_runs.run_summary(store.read_json(files["run.json"]), results_uri)

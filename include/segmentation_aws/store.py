@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import re
 
+from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
+from botocore.exceptions import BotoCoreError, ClientError
+
+from include.segmentation.printable import printable
+
+log = logging.getLogger(__name__)
 
 _S3_URI = re.compile(r"s3://([^/]+)/(.+)")
 
@@ -17,6 +24,10 @@ boto3's default (8 MiB, in 8 MiB parts) would send a 30 MiB training shard as fo
 CompleteMultipartUpload; AWS suggests multipart from about 100 MB. Every request stays under the
 emulator's 64 MiB request limit (server.MAX_REQUEST_BYTES), its aws-chunked framing included.
 """
+
+
+class WriteNotConfirmed(RuntimeError):
+    """A write failed, and reading the object back shows it did not happen."""
 
 
 class RunStore:
@@ -64,6 +75,32 @@ class RunStore:
 
     def write_json(self, key: str, document: object) -> str:
         return self.write(key, json.dumps(document, indent=2, default=str).encode())
+
+    def write_json_confirmed(self, key: str, document: object) -> str:
+        """`write_json` that tells a lost answer from a lost write: when the PUT fails (after botocore's own
+        retries), the object is read back, and if it holds `document` the write happened and this returns.
+        Otherwise the PUT's error is raised, with what the object holds instead said in the message."""
+        try:
+            return self.write_json(key, document)
+        except (ClientError, BotoCoreError, S3UploadFailedError) as error:
+            written = json.loads(json.dumps(document, default=str))
+            try:
+                found = self.read_json_if_exists(key)
+            except (ClientError, BotoCoreError, ValueError) as unreadable:
+                raise WriteNotConfirmed(
+                    f"writing {self.uri(self.key(key))} failed ({error}); reading it back failed too ({unreadable})"
+                ) from error
+            if found != written:
+                raise WriteNotConfirmed(
+                    f"writing {self.uri(self.key(key))} failed ({error}), and reading it back shows "
+                    f"{'no object' if found is None else 'another document'}: it was not written"
+                ) from error
+            log.warning(
+                "The PUT of %s answered %s, but reading it back shows it was written: its answer was lost.",
+                printable(self.uri(self.key(key))),
+                printable(str(error)),
+            )
+            return self.uri(self.key(key))
 
     # --- frames: parquet keeps dtypes and the index; CSV is what users open ---------------------------------
     def read_frame(self, key_or_uri: str):

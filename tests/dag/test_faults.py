@@ -1,10 +1,13 @@
 """The whole DAG through a fault-injecting proxy: each SageMaker call kind and S3 PUT failing hard (every
-time) or transiently (once). Hard: the run fails, latest.json stays, nothing of the run is left billing
-(after the sweeper, when the delete itself keeps failing). Transient: the run succeeds. The cases and their
+time) or transiently (once), and the PUT of latest.json answered with an error every time after it was done
+(lost). Hard: the run fails, latest.json stays, nothing of the run is left billing (after the sweeper, when
+the delete itself keeps failing). Transient: the run succeeds. Lost: publish reads latest.json back; it names
+the run, so the run succeeded. The cases and their
 expected outcomes are tests/faults.py CASES, which the README's fault table is generated from."""
 
 from __future__ import annotations
 
+import json
 import uuid
 from collections.abc import Iterator
 
@@ -14,7 +17,7 @@ from include.aws_emulator.connection import airflow_env
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws.layout import latest_key
 from include.segmentation_aws.names import RunNames
-from tests.faults import CASES, S3_PUT, Case, Fault, FaultProxy, running_proxy
+from tests.faults import CASES, S3_PUT, S3_PUT_LATEST, Case, Fault, FaultProxy, running_proxy
 
 pytestmark = pytest.mark.slow
 
@@ -70,7 +73,8 @@ def test_a_fault_fails_the_run_cleanly_or_is_retried(
     s3.put_object(Bucket=bucket, Key=latest_key("segmentation"), Body=EARLIER)
     date, run_id = _planned_run(dag)
     token = RunNames.for_run(run_id).token
-    fault = Fault(case.call, case.mode, f"/{bucket}/segmentation/runs/" if case.call == S3_PUT else token)
+    needle = {S3_PUT: f"/{bucket}/segmentation/runs/", S3_PUT_LATEST: f"/{bucket}/{latest_key('segmentation')}"}
+    fault = Fault(case.fault_call, case.mode, needle.get(case.call, token))
     through_proxy.faults.append(fault)
 
     run = dag.test(
@@ -85,6 +89,9 @@ def test_a_fault_fails_the_run_cleanly_or_is_retried(
     if case.mode == "transient":
         assert (run.state, fault.hits) == ("success", 1), states
         assert b"an earlier run" not in latest
+    elif case.mode == "lost":  # every answer lost, the write done: publish confirms it by reading it back
+        assert run.state == "success", states
+        assert json.loads(latest)["run_id"] == run.run_id
     else:
         assert run.state == "failed", states
         assert latest == EARLIER and states["publish"] != "success"
