@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
+import hashlib
 import re
 
 import pytest
 
 from include.segmentation_aws.images import image_uri
-from include.segmentation_aws.names import RunNames
+from include.segmentation_aws.names import MAX_NAME, RunNames
 from include.segmentation_aws.requests import (
     endpoint_request,
     kmeans_hyperparameters,
@@ -50,6 +51,28 @@ def test_run_names_are_valid_sagemaker_names(run_id) -> None:
     names = RunNames.for_run(run_id)
     for name in (names.training_job("kmeans"), names.endpoint("pca")):
         assert NAME.fullmatch(name) and len(name) <= 63
+
+
+def test_the_longest_names_of_a_run_stay_within_sagemakers_limit() -> None:
+    """kmeans is the longest algorithm; a model takes its job's name, a config its endpoint's."""
+    names = RunNames.for_run("manual__2026-11-23T04:03:30.108407+00:00")
+    for name in (names.training_job("kmeans"), names.endpoint("kmeans")):
+        assert NAME.fullmatch(name) and len(name) <= MAX_NAME
+        assert name.endswith(names.token)  # nothing of the token was cut to fit
+
+
+def test_the_run_token_carries_64_bits_of_the_run_id() -> None:
+    token = RunNames.for_run("manual__2026-11-23T02:00:00+00:00").token
+    assert re.fullmatch(r"20261123t020000-[0-9a-f]{16}", token)
+
+
+def test_run_ids_that_collided_in_a_32_bit_token_get_distinct_tokens() -> None:
+    """Two run ids at the same second whose sha256 share their first 8 hex digits (found by a birthday search,
+    as anyone who may trigger runs could): with 32 bits they shared every resource name."""
+    first, second = "manual__2026-11-23T02:00:00+00:00-14579", "manual__2026-11-23T02:00:00+00:00-70505"
+    assert hashlib.sha256(first.encode()).hexdigest()[:8] == hashlib.sha256(second.encode()).hexdigest()[:8]
+    assert RunNames.for_run(first).token != RunNames.for_run(second).token
+    assert RunNames.for_run(first).endpoint("pca") != RunNames.for_run(second).endpoint("pca")
 
 
 def test_different_runs_never_share_names_even_at_the_same_second() -> None:
