@@ -16,7 +16,11 @@ VARIANT = "AllTraffic"
 
 def pca_hyperparameters(feature_dim: int, rows: int, num_components: int | None = None) -> dict[str, object]:
     """The notebook's PCA: regular mode, mean subtracted, features − 1 components unless asked; the SDK's
-    mini-batch size."""
+    mini-batch size. PCA computes at most `feature_dim` components: a larger `num_components` is refused."""
+    if num_components is not None and not 1 <= num_components <= feature_dim:
+        raise ValueError(
+            f"num_components={num_components} must be 1 to {feature_dim}, the number of features PCA trains on"
+        )
     return {
         "feature_dim": feature_dim,
         "num_components": num_components or feature_dim - 1,

@@ -167,3 +167,13 @@ def test_endpoint_request_deploys_the_job_that_ran() -> None:
     assert config["Model"]["PrimaryContainer"]["ModelDataUrl"].endswith("popseg-pca-run-1795400000/output/model.tar.gz")
     assert config["EndpointConfig"]["ProductionVariants"][0]["ModelName"] == "popseg-pca-run-1795400000"
     assert config["Endpoint"] == {"EndpointName": "popseg-pca-run", "EndpointConfigName": "popseg-pca-run", "Tags": []}
+
+
+@pytest.mark.parametrize("num_components", [35, 2147483647, 0])
+def test_pca_components_outside_one_to_the_feature_count_are_refused(num_components) -> None:
+    with pytest.raises(ValueError, match=rf"num_components={num_components} must be 1 to 34, the number of features"):
+        pca_hyperparameters(34, 3218, num_components)
+
+
+def test_pca_may_compute_as_many_components_as_features() -> None:
+    assert pca_hyperparameters(34, 3218, 34)["num_components"] == 34
