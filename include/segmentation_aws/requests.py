@@ -2,6 +2,10 @@
 
 Plain dicts in the shape of CreateTrainingJob / CreateModel / CreateEndpointConfig / CreateEndpoint, as
 the Amazon provider's operators take them. The hyperparameters own their defaults (the notebook's).
+
+Training jobs and models run network-isolated (EnableNetworkIsolation): the built-in PCA and K-Means
+containers need no network, SageMaker itself moves the data and artifacts with the execution role, and
+iam/airflow-policy.json refuses a CreateTrainingJob or CreateModel without it.
 """
 
 from __future__ import annotations
@@ -80,6 +84,7 @@ def training_request(
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": instance_count, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        "EnableNetworkIsolation": True,
         "Tags": _tags(tags),
     }
 
@@ -106,6 +111,7 @@ def endpoint_request(
             "ModelName": model_name,
             "PrimaryContainer": {"Image": image_uri(algorithm, region), "ModelDataUrl": model_data_uri},
             "ExecutionRoleArn": role_arn,
+            "EnableNetworkIsolation": True,
             "Tags": _tags(tags),
         },
         "EndpointConfig": {

@@ -177,3 +177,17 @@ def test_pca_components_outside_one_to_the_feature_count_are_refused(num_compone
 
 def test_pca_may_compute_as_many_components_as_features() -> None:
     assert pca_hyperparameters(34, 3218, 34)["num_components"] == 34
+
+
+def test_training_jobs_and_models_run_network_isolated() -> None:
+    """iam/airflow-policy.json refuses CreateTrainingJob and CreateModel without it."""
+    job = training_request(
+        name="popseg-pca-x", algorithm="pca", region="us-east-1", role_arn="arn:aws:iam::1:role/r",
+        train_uri="s3://b/train/", output_uri="s3://b/models", hyperparameters=pca_hyperparameters(34, 100),
+        instance_type="ml.c5.xlarge", max_runtime_seconds=7200,
+    )  # fmt: skip
+    plan = endpoint_request(
+        endpoint_name="popseg-pca-x", training_job_name="popseg-pca-x", model_data_uri="s3://b/m.tar.gz",
+        algorithm="pca", region="us-east-1", role_arn="arn:aws:iam::1:role/r", instance_type="ml.t2.medium",
+    )  # fmt: skip
+    assert job["EnableNetworkIsolation"] is True and plan["Model"]["EnableNetworkIsolation"] is True
