@@ -191,3 +191,15 @@ def test_training_jobs_and_models_run_network_isolated() -> None:
         algorithm="pca", region="us-east-1", role_arn="arn:aws:iam::1:role/r", instance_type="ml.t2.medium",
     )  # fmt: skip
     assert job["EnableNetworkIsolation"] is True and plan["Model"]["EnableNetworkIsolation"] is True
+
+
+def test_num_components_above_the_features_read_fails_the_task_before_any_sagemaker_call() -> None:
+    """The Param allows up to the census's 34 features; the file actually read is what bounds it."""
+    from airflow.sdk.exceptions import AirflowFailException
+
+    from include.airflow_popseg import steps
+    from include.airflow_popseg.context import RunContext
+
+    run = RunContext(params={"num_components": 34}, run_id="manual__2026-11-23T02:00:00+00:00", conn_id="none")
+    with pytest.raises(AirflowFailException, match="num_components=34 must be 1 to 30, the number of features"):
+        steps.pca_training(run, {"features": 30, "rows": 3218, "train_prefix": "s3://b/work/t/pca-train/"})
