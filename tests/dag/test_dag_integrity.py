@@ -334,7 +334,10 @@ def test_the_sweeper_runs_hourly_one_at_a_time_and_sweeps_for_real_unless_asked(
     assert sweeper_dag.task_ids == ["sweep"]
 
 
-@pytest.mark.parametrize(("name", "value"), [("ttl_hours", -1), ("keep_failed_days", -1), ("dry_run", "yes")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ttl_hours", -1), ("keep_failed_days", -1), ("dry_run", "yes"), ("bucket", "a..b"), ("output_prefix", "x\ny")],
+)
 def test_invalid_sweeper_params_are_refused_at_trigger_time(sweeper_dag, name, value) -> None:
     from airflow.sdk.definitions.param import ParamsDict
     from airflow.sdk.exceptions import ParamValidationError
