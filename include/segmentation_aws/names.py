@@ -9,11 +9,11 @@ from dataclasses import dataclass
 MAX_NAME = 63  # SageMaker's limit for job, model, endpoint config and endpoint names
 NAME_PREFIX = "popseg-"  # every resource the DAG creates; the IAM policy is scoped to it
 RUN_TAG = "popseg:run"  # the run's token, on every resource the DAG creates
-RUN_ID_TAG = "popseg:run-id"
+RUN_ID_TAG = "popseg:run-id"  # the Airflow run id, so the sweeper can ask Airflow whether the run still runs
 # Hex digits of sha256(run id) in the token: 16 = 64 bits, so that someone who may trigger runs cannot pick a
 # run id whose names collide with another run's (a 32-bit hash falls to a birthday search in seconds).
 # The longest name, "popseg-kmeans-" + "20261123t020000-" + 16 hex, is 46 characters: within MAX_NAME.
-TOKEN_HASH_HEX = 16  # the Airflow run id, so the sweeper can ask Airflow whether the run still runs
+TOKEN_HASH_HEX = 16
 # SageMaker's tag value constraint (botocore's TagValue shape): a run id outside it is not tagged.
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
 
