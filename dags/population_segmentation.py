@@ -24,18 +24,30 @@ from include.airflow_popseg.settings import (
     CHECK_INTERVAL,
     CONN_ID_TEMPLATE,
     DAG_ID,
+    ENDPOINT_INSTANCE_TYPES,
     REATTACH_RETRY_DELAY_SECONDS,
     RESULTS_ASSET_NAME,
     RESULTS_ASSET_URI,
     RETRIES,
     RETRY_DELAY_SECONDS,
+    TRAINING_INSTANCE_TYPES,
     TRAINING_MAX_MINUTES,
 )
-from include.airflow_popseg.trigger_conf import refuse_unknown_keys
+from include.airflow_popseg.trigger_conf import (
+    BUCKET_PATTERN,
+    INPUT_KEY_PATTERN,
+    MAX_KEY_BYTES,
+    MAX_OUTPUT_PREFIX_BYTES,
+    OUTPUT_PREFIX_PATTERN,
+    refuse_params_out_of_bounds,
+    refuse_unknown_keys,
+)
 
 RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)
 
-INSTANCE_TYPE = r"^ml\.[a-z0-9]+\.[a-z0-9]+$"
+# The census's numeric features (len(include.segmentation.census.FEATURES), not imported here: pandas). PCA
+# computes at most feature_dim components, so num_components is bounded by it.
+CENSUS_FEATURES = 34
 # The trigger form shows params without a section first, open ("Run Parameters"): the ones people change.
 INPUT, SAGEMAKER = "Census file and results", "SageMaker"
 PARAMS = {
@@ -45,16 +57,18 @@ PARAMS = {
                                 title="Share of variance to keep",
                                 description="Share of the census's variation the kept PCA components must explain "
                                             "(0.8 = 80 %); the fewest components that reach it are kept"),
-    "num_components": Param(None, type=["null", "integer"], minimum=1, title="PCA components to train",
-                            description="How many PCA components to train; leave empty for one fewer than the "
-                                        "number of census features (33)"),
-    "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=r"^[a-z0-9][a-z0-9.\-]*[a-z0-9]$",
+    "num_components": Param(None, type=["null", "integer"], minimum=1, maximum=CENSUS_FEATURES,
+                            title="PCA components to train",
+                            description="How many PCA components to train (1 to 34, the census features); leave "
+                                        "empty for one fewer than the number of census features (33)"),
+    "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=BUCKET_PATTERN,
                     title="S3 bucket", section=INPUT,
                     description="S3 bucket that holds the census file and receives the results"),
-    "input_key": Param("census/acs2015_county_data.csv", type="string", minLength=1,
-                       title="Census file", section=INPUT,
+    "input_key": Param("census/acs2015_county_data.csv", type="string", minLength=1, maxLength=MAX_KEY_BYTES,
+                       pattern=INPUT_KEY_PATTERN, title="Census file", section=INPUT,
                        description="Path of the census CSV inside the bucket (one row per county, 37 columns)"),
-    "output_prefix": Param("segmentation", type="string", minLength=1, pattern=r"^[^/].*[^/]$|^[^/]$",
+    "output_prefix": Param("segmentation", type="string", minLength=1, maxLength=MAX_OUTPUT_PREFIX_BYTES,
+                           pattern=OUTPUT_PREFIX_PATTERN,
                            title="Results folder", section=INPUT,
                            description="Folder in the bucket for the results: each run's files go to "
                                        "<prefix>/runs/<run id>/, and <prefix>/latest.json names the newest"),
@@ -62,16 +76,15 @@ PARAMS = {
                                     title="Wait for the census file (seconds)", section=INPUT,
                                     description="How long to wait, in seconds, for the census file to appear "
                                                 "before the run fails (default 6 hours)"),
-    "training_instance_type": Param("ml.c5.xlarge", type="string", pattern=INSTANCE_TYPE,
+    # Instance types: only those of the [popseg] allow-lists (the form shows a select of them).
+    "training_instance_type": Param(TRAINING_INSTANCE_TYPES[0], type="string", enum=list(TRAINING_INSTANCE_TYPES),
                                     title="Training instance type", section=SAGEMAKER,
-                                    examples=["ml.c5.xlarge", "ml.c5.2xlarge", "ml.m5.xlarge", "ml.m5.2xlarge"],
                                     description="SageMaker machine type for the PCA and K-Means training jobs"),
     "instance_count": Param(1, type="integer", minimum=1, maximum=20, title="Training instances", section=SAGEMAKER,
                             description="How many machines each training job runs on (1 to 20); with more "
                                         "than one, each reads its share of the training files"),
-    "endpoint_instance_type": Param("ml.t2.medium", type="string", pattern=INSTANCE_TYPE,
+    "endpoint_instance_type": Param(ENDPOINT_INSTANCE_TYPES[0], type="string", enum=list(ENDPOINT_INSTANCE_TYPES),
                                     title="Endpoint instance type", section=SAGEMAKER,
-                                    examples=["ml.t2.medium", "ml.m5.large", "ml.c5.large", "ml.c5.xlarge"],
                                     description="SageMaker machine type for the two temporary endpoints that "
                                                 "transform and assign the counties (deleted after use)"),
     "role_arn": Param(None, type=["null", "string"], pattern=r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$",
@@ -114,8 +127,14 @@ REATTACH_RETRY = {
 def population_segmentation():
     @task
     def check_params() -> None:
-        """Refuse a trigger conf with a key that is not a param (a typo would be ignored), before any AWS call."""
-        refuse_unknown_keys(get_current_context()["dag_run"].conf or {}, PARAMS)
+        """Refuse, before any AWS call, a trigger conf with a key that is not a param (a typo would be ignored)
+        and params outside their bounds (instance types off the allow-lists, S3 names S3 would refuse)."""
+        context = get_current_context()
+        refuse_unknown_keys(context["dag_run"].conf or {}, PARAMS)
+        refuse_params_out_of_bounds(
+            context["params"], training_instance_types=TRAINING_INSTANCE_TYPES,
+            endpoint_instance_types=ENDPOINT_INSTANCE_TYPES, max_components=CENSUS_FEATURES,
+        )  # fmt: skip
 
     wait_for_census = TemplatedTimeoutS3KeySensor(
         task_id="wait_for_census",

@@ -6,6 +6,8 @@ connection and the role are Airflow Variables, so that they can be changed witho
 
 from __future__ import annotations
 
+import re
+
 from airflow.configuration import conf
 
 DAG_ID = "population_segmentation"
@@ -26,6 +28,29 @@ CONN_ID_TEMPLATE = f"{{{{ var.value.get('{CONN_ID_VARIABLE}', '{DEFAULT_CONN_ID}
 CHECK_INTERVAL = conf.getfloat("popseg", "check_interval", fallback=30)
 # A training job's limit: SageMaker stops it after this (MaxRuntimeInSeconds) and the operator waits as long.
 TRAINING_MAX_MINUTES = conf.getint("popseg", "training_max_minutes", fallback=120)
+# The instance types a run may ask for (`[popseg] training_instance_types` / `endpoint_instance_types`,
+# comma-separated; the first is the param's default): a trigger cannot buy an ml.p5.48xlarge. The trigger form
+# offers exactly these, check_params refuses any other, and iam/airflow-policy.json's sagemaker:InstanceTypes
+# conditions list the same defaults (extend both together).
+DEFAULT_TRAINING_INSTANCE_TYPES = ("ml.c5.xlarge", "ml.c5.2xlarge", "ml.m5.xlarge", "ml.m5.2xlarge")
+DEFAULT_ENDPOINT_INSTANCE_TYPES = ("ml.t2.medium", "ml.m5.large", "ml.c5.large", "ml.c5.xlarge")
+_INSTANCE_TYPE = re.compile(r"ml\.[a-z0-9]+\.[a-z0-9]+")
+
+
+def _instance_types(key: str, default: tuple[str, ...]) -> tuple[str, ...]:
+    listed = conf.get("popseg", key, fallback=",".join(default))
+    types = tuple(dict.fromkeys(part.strip() for part in listed.split(",") if part.strip()))
+    wrong = [t for t in types if not _INSTANCE_TYPE.fullmatch(t)]
+    if not types or wrong:
+        raise ValueError(
+            f"[popseg] {key} (AIRFLOW__POPSEG__{key.upper()}) must list SageMaker instance types like ml.c5.xlarge, "
+            f"comma-separated; got {listed!r}"
+        )
+    return types
+
+
+TRAINING_INSTANCE_TYPES = _instance_types("training_instance_types", DEFAULT_TRAINING_INSTANCE_TYPES)
+ENDPOINT_INSTANCE_TYPES = _instance_types("endpoint_instance_types", DEFAULT_ENDPOINT_INSTANCE_TYPES)
 # How long a teardown keeps deleting (and verifying) an endpoint, its config and model before it fails the
 # run with TeardownIncomplete and leaves the rest to the sweeper.
 TEARDOWN_TIMEOUT_SECONDS = conf.getint("popseg", "teardown_timeout_seconds", fallback=1800)

@@ -93,7 +93,12 @@ def read_census(run: RunContext) -> tuple[bytes | bytearray, dict]:
 
 
 def pca_training(run: RunContext, prepared: dict) -> dict:
-    hyperparameters = requests.pca_hyperparameters(prepared["features"], prepared["rows"], run.params["num_components"])
+    try:  # num_components above the features the census actually has: refused before any SageMaker call
+        hyperparameters = requests.pca_hyperparameters(
+            prepared["features"], prepared["rows"], run.params["num_components"]
+        )
+    except ValueError as error:
+        raise AirflowFailException(str(error)) from None
     return training_request(run, "pca", prepared["train_prefix"], hyperparameters)
 
 

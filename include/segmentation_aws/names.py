@@ -10,6 +10,10 @@ MAX_NAME = 63  # SageMaker's limit for job, model, endpoint config and endpoint 
 NAME_PREFIX = "popseg-"  # every resource the DAG creates; the IAM policy is scoped to it
 RUN_TAG = "popseg:run"  # the run's token, on every resource the DAG creates
 RUN_ID_TAG = "popseg:run-id"  # the Airflow run id, so the sweeper can ask Airflow whether the run still runs
+# Hex digits of sha256(run id) in the token: 16 = 64 bits, so that someone who may trigger runs cannot pick a
+# run id whose names collide with another run's (a 32-bit hash falls to a birthday search in seconds).
+# The longest name, "popseg-kmeans-" + "20261123t020000-" + 16 hex, is 46 characters: within MAX_NAME.
+TOKEN_HASH_HEX = 16
 # SageMaker's tag value constraint (botocore's TagValue shape): a run id outside it is not tagged.
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
 
@@ -18,11 +22,11 @@ _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
 class RunNames:
     """SageMaker names of one Airflow run: valid (≤ 63, `[a-zA-Z0-9](-*[a-zA-Z0-9])*`) and unique per run."""
 
-    token: str  # e.g. "20261123t020000-1a2b3c4d": the run's time and a hash of its run id
+    token: str  # e.g. "20261123t020000-1a2b3c4d5e6f7a8b": the run's time and 64 bits of a hash of its run id
 
     @classmethod
     def for_run(cls, run_id: str) -> RunNames:
-        digest = hashlib.sha256(run_id.encode()).hexdigest()[:8]
+        digest = hashlib.sha256(run_id.encode()).hexdigest()[:TOKEN_HASH_HEX]
         stamp = re.search(r"(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})", run_id)
         prefix = "".join(stamp.groups()[:3]) + "t" + "".join(stamp.groups()[3:]) if stamp else "run"
         return cls(f"{prefix}-{digest}")

@@ -2,6 +2,10 @@
 
 Plain dicts in the shape of CreateTrainingJob / CreateModel / CreateEndpointConfig / CreateEndpoint, as
 the Amazon provider's operators take them. The hyperparameters own their defaults (the notebook's).
+
+Training jobs and models run network-isolated (EnableNetworkIsolation): the built-in PCA and K-Means
+containers need no network, SageMaker itself moves the data and artifacts with the execution role, and
+iam/airflow-policy.json refuses a CreateTrainingJob or CreateModel without it.
 """
 
 from __future__ import annotations
@@ -16,7 +20,11 @@ VARIANT = "AllTraffic"
 
 def pca_hyperparameters(feature_dim: int, rows: int, num_components: int | None = None) -> dict[str, object]:
     """The notebook's PCA: regular mode, mean subtracted, features − 1 components unless asked; the SDK's
-    mini-batch size."""
+    mini-batch size. PCA computes at most `feature_dim` components: a larger `num_components` is refused."""
+    if num_components is not None and not 1 <= num_components <= feature_dim:
+        raise ValueError(
+            f"num_components={num_components} must be 1 to {feature_dim}, the number of features PCA trains on"
+        )
     return {
         "feature_dim": feature_dim,
         "num_components": num_components or feature_dim - 1,
@@ -76,6 +84,7 @@ def training_request(
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": instance_count, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
+        "EnableNetworkIsolation": True,
         "Tags": _tags(tags),
     }
 
@@ -102,6 +111,7 @@ def endpoint_request(
             "ModelName": model_name,
             "PrimaryContainer": {"Image": image_uri(algorithm, region), "ModelDataUrl": model_data_uri},
             "ExecutionRoleArn": role_arn,
+            "EnableNetworkIsolation": True,
             "Tags": _tags(tags),
         },
         "EndpointConfig": {

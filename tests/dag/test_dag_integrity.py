@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 import os
 import subprocess
 import sys
@@ -211,10 +212,33 @@ def test_the_trigger_form_shows_every_param_titled_and_the_segmentation_ones_fir
         ("variance_threshold", 1.0),
         ("training_instance_type", "c5.xlarge"),
         ("endpoint_instance_type", "ml.t2"),
+        ("training_instance_type", "ml.p5.48xlarge"),  # well formed, but not on the allow-list: $98/hour
+        ("endpoint_instance_type", "ml.p5.48xlarge"),
+        ("num_components", 35),  # more than the census's 34 features
+        ("num_components", 2147483647),
         ("sensor_timeout_seconds", 0),
         ("instance_count", 0),
         ("instance_count", 21),
         ("bucket", "Bad_Bucket"),
+        ("bucket", "a..b"),
+        ("bucket", "192.168.5.4"),
+        ("bucket", "xn--popseg"),
+        ("bucket", "sthree-popseg"),
+        ("bucket", "amzn-s3-demo-popseg"),
+        ("bucket", "popseg-s3alias"),
+        ("bucket", "popseg--ol-s3"),
+        ("bucket", "popseg.mrap"),
+        ("bucket", "popseg--x-s3"),
+        ("bucket", "popseg--table-s3"),
+        ("bucket", "popseg-"),
+        ("bucket", "p" * 64),
+        ("input_key", "census/x.csv\nINFO forged log line"),
+        ("input_key", "census/\x00.csv"),
+        ("input_key", "census/\u2028.csv"),
+        ("input_key", "k" * 1025),
+        ("output_prefix", "results\r"),
+        ("output_prefix", "/results"),
+        ("output_prefix", "p" * 513),
         ("role_arn", "not-an-arn"),
     ],
 )
@@ -225,6 +249,66 @@ def test_invalid_params_are_refused_at_trigger_time(dag, name, value) -> None:
     params = ParamsDict(dag.params)
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}:"):
         params[name] = value  # what the trigger form and the REST API run on each value
+
+
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("bucket", "my.popseg-bucket.2026"),
+        ("bucket", "abc"),
+        ("bucket", "p" * 63),
+        ("bucket", "192.168.5.4x"),
+        ("bucket", "xn-popseg"),
+        ("input_key", "census/ünïcode county file.csv"),
+        ("output_prefix", "a"),
+        ("output_prefix", "team/popseg"),
+        ("num_components", 34),
+        ("training_instance_type", "ml.m5.2xlarge"),
+        ("endpoint_instance_type", "ml.c5.xlarge"),
+    ],
+)
+def test_valid_edge_params_are_accepted_at_trigger_time(dag, name, value) -> None:
+    param = copy.deepcopy(dag.params.get_param(name))  # resolve() keeps the value: not on the DAG's own param
+    assert param.resolve(value) == value
+
+
+def test_the_trigger_form_offers_exactly_the_allowed_instance_types(dag) -> None:
+    from include.airflow_popseg import settings
+
+    training, endpoint = (dag.params.get_param(f"{kind}_instance_type").schema for kind in ("training", "endpoint"))
+    assert training["enum"] == list(settings.TRAINING_INSTANCE_TYPES) == list(settings.DEFAULT_TRAINING_INSTANCE_TYPES)
+    assert endpoint["enum"] == list(settings.ENDPOINT_INSTANCE_TYPES) == list(settings.DEFAULT_ENDPOINT_INSTANCE_TYPES)
+    assert dag.params.validate()["training_instance_type"] == "ml.c5.xlarge"
+    assert dag.params.validate()["endpoint_instance_type"] == "ml.t2.medium"
+
+
+def test_num_components_is_bounded_by_the_census_features(dag) -> None:
+    from include.segmentation.census import FEATURES
+
+    assert dag.params.get_param("num_components").schema["maximum"] == len(FEATURES) == 34
+
+
+def test_the_instance_type_allow_lists_come_from_the_popseg_config() -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from include.airflow_popseg import settings; print(settings.TRAINING_INSTANCE_TYPES)"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT),
+             "AIRFLOW__POPSEG__TRAINING_INSTANCE_TYPES": " ml.m5.large, ml.g4dn.xlarge ,"},
+    )  # fmt: skip
+    assert loaded.returncode == 0 and loaded.stdout.strip() == "('ml.m5.large', 'ml.g4dn.xlarge')", loaded.stderr
+
+
+@pytest.mark.parametrize("value", ["", "ml.m5.large,p5.48xlarge", " , "])
+def test_a_malformed_instance_type_allow_list_is_refused_when_the_settings_load(value) -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from include.airflow_popseg import settings"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "AIRFLOW__POPSEG__ENDPOINT_INSTANCE_TYPES": value},
+    )
+    assert loaded.returncode != 0
+    assert "[popseg] endpoint_instance_types (AIRFLOW__POPSEG__ENDPOINT_INSTANCE_TYPES) must list" in loaded.stderr
 
 
 def test_the_sensor_defers_with_the_timeout_from_its_param(monkeypatch) -> None:
@@ -271,7 +355,10 @@ def test_the_sweeper_runs_hourly_one_at_a_time_with_dry_run_off_by_default(sweep
     assert sweeper_dag.task_ids == ["sweep"]
 
 
-@pytest.mark.parametrize(("name", "value"), [("ttl_hours", -1), ("keep_failed_days", -1), ("dry_run", "yes")])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [("ttl_hours", -1), ("keep_failed_days", -1), ("dry_run", "yes"), ("bucket", "a..b"), ("output_prefix", "x\ny")],
+)
 def test_invalid_sweeper_params_are_refused_at_trigger_time(sweeper_dag, name, value) -> None:
     from airflow.sdk.definitions.param import ParamsDict
     from airflow.sdk.exceptions import ParamValidationError

@@ -8,6 +8,8 @@ execution role and are checked against iam/sagemaker-execution-role.json.
 
 from __future__ import annotations
 
+import copy
+import dataclasses
 import threading
 import time
 import uuid
@@ -181,3 +183,44 @@ def test_each_call_maps_to_the_resource_types_aws_authorises_its_actions_on(run_
             if required - covered:
                 wrong.append(f"{call.operation}: {action} also needs {sorted(required - covered)}")
     assert wrong == []
+
+
+def _on_p5(call: Call) -> Call:
+    """The same recorded call asking for ml.p5.48xlarge instances (what an unchecked trigger could buy)."""
+    params = copy.deepcopy(call.params)
+    if call.operation == "CreateTrainingJob":
+        params["ResourceConfig"]["InstanceType"] = "ml.p5.48xlarge"
+    else:
+        for variant in params["ProductionVariants"]:
+            variant["InstanceType"] = "ml.p5.48xlarge"
+    return dataclasses.replace(call, params=params)
+
+
+def test_the_recorded_creates_met_the_cost_guard_rails_and_the_same_on_p5_would_be_denied(run_calls) -> None:
+    """The guard rails were evaluated on the DAG's real requests, not vacuously: each create carried its
+    instance types, runtime limit, isolation and run tag, and was allowed by the conditioned statement."""
+    deployment, calls, _ = run_calls
+    policy = load("airflow", deployment)
+    creates = [
+        c for c in calls if c.principal == AIRFLOW and c.operation in ("CreateTrainingJob", "CreateEndpointConfig")
+    ]
+    assert {c.operation for c in creates} == {"CreateTrainingJob", "CreateEndpointConfig"}
+    for call in creates:
+        request = requests_for(call, deployment.Account)[0]
+        assert request.context["sagemaker:InstanceTypes"] and request.context["aws:RequestTag/popseg:run"]
+        if call.operation == "CreateTrainingJob":
+            assert request.context["sagemaker:NetworkIsolation"] == "true"
+            assert int(request.context["sagemaker:MaxRuntimeInSeconds"]) <= int(deployment.TrainingMaxSeconds)
+        assert evaluate(policy, request).allowed
+        assert not evaluate(policy, requests_for(_on_p5(call), deployment.Account)[0]).allowed
+
+
+def test_every_recorded_create_carried_the_run_tag(run_calls) -> None:
+    _, calls, _ = run_calls
+    creates = [
+        c for c in calls if c.principal == AIRFLOW and c.operation.startswith("Create") and c.service == "sagemaker"
+    ]
+    assert {"CreateTrainingJob", "CreateModel", "CreateEndpointConfig", "CreateEndpoint"} <= {
+        c.operation for c in creates
+    }
+    assert all(RUN_TAG in {tag["Key"] for tag in c.params.get("Tags", [])} for c in creates)

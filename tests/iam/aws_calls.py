@@ -156,18 +156,71 @@ def _s3_bucket(action: str) -> Callable[[Call, str], list[Request]]:
     return lambda call, account: [Request(action, f"arn:aws:s3:::{call.params['Bucket']}")]
 
 
+def _tag_context(params: dict) -> dict[str, str | tuple[str, ...]]:
+    """aws:RequestTag/<key> for each tag a create call carries, and aws:TagKeys (multivalued)."""
+    tags = params.get("Tags") or []
+    if not tags:
+        return {}
+    return {
+        **{f"aws:RequestTag/{tag['Key']}": tag.get("Value", "") for tag in tags},
+        "aws:TagKeys": tuple(t["Key"] for t in tags),
+    }
+
+
+def _isolation(params: dict) -> dict[str, str]:
+    return {"sagemaker:NetworkIsolation": "true" if params.get("EnableNetworkIsolation") else "false"}
+
+
+def _training_context(params: dict) -> dict[str, str | tuple[str, ...]]:
+    """CreateTrainingJob's condition keys, from its request: instance types (of the instance groups too),
+    runtime limit, network isolation, volume key."""
+    resources = params.get("ResourceConfig", {})
+    types = [resources["InstanceType"]] if "InstanceType" in resources else []
+    types += [group["InstanceType"] for group in resources.get("InstanceGroups", [])]
+    context: dict[str, str | tuple[str, ...]] = {**_tag_context(params), **_isolation(params)}
+    if types:
+        context["sagemaker:InstanceTypes"] = tuple(types)
+    if "MaxRuntimeInSeconds" in params.get("StoppingCondition", {}):
+        context["sagemaker:MaxRuntimeInSeconds"] = str(params["StoppingCondition"]["MaxRuntimeInSeconds"])
+    if resources.get("VolumeKmsKeyId"):
+        context["sagemaker:VolumeKmsKey"] = resources["VolumeKmsKeyId"]
+    return context
+
+
+def _endpoint_config_context(params: dict) -> dict[str, str | tuple[str, ...]]:
+    """CreateEndpointConfig's condition keys: the variants' instance types, the volume key."""
+    context: dict[str, str | tuple[str, ...]] = {**_tag_context(params)}
+    types = tuple(v["InstanceType"] for v in params.get("ProductionVariants", []) if "InstanceType" in v)
+    if types:
+        context["sagemaker:InstanceTypes"] = types
+    if params.get("KmsKeyId"):
+        context["sagemaker:VolumeKmsKey"] = params["KmsKeyId"]
+    return context
+
+
+# The condition keys AWS puts in the request context of each create call (Service Authorization Reference;
+# `test_each_context_key_is_one_aws_defines_for_its_action` checks them against it).
+_CREATE_CONTEXT: dict[str, Callable[[dict], dict]] = {
+    "sagemaker:CreateTrainingJob": _training_context,
+    "sagemaker:CreateModel": lambda params: {**_tag_context(params), **_isolation(params)},
+    "sagemaker:CreateEndpointConfig": _endpoint_config_context,
+    "sagemaker:CreateEndpoint": _tag_context,
+}
+
+
 def _sagemaker(action: str, kind: str, name_param: str, role_param: str | None = None) -> Callable:
     """A SageMaker action on `arn:aws:sagemaker:<region>:<account>:<kind>/<name>` (names lowercased).
 
-    Creating with Tags also needs sagemaker:AddTags on the new resource; passing a role needs
-    iam:PassRole on it, with iam:PassedToService.
+    A create call carries its condition keys (`_CREATE_CONTEXT`). Creating with Tags also needs
+    sagemaker:AddTags on the new resource, with the request's tags; passing a role needs iam:PassRole on
+    it, with iam:PassedToService.
     """
 
     def requests(call: Call, account: str) -> list[Request]:
         arn = f"arn:aws:sagemaker:{call.region}:{account}:{kind}/{call.params[name_param].lower()}"
-        found = [Request(action, arn)]
+        found = [Request(action, arn, _CREATE_CONTEXT.get(action, lambda params: {})(call.params))]
         if call.params.get("Tags"):
-            found.append(Request("sagemaker:AddTags", arn))
+            found.append(Request("sagemaker:AddTags", arn, _tag_context(call.params)))
         if role_param:
             found.append(Request("iam:PassRole", call.params[role_param], {"iam:PassedToService": SAGEMAKER_SERVICE}))
         return found
@@ -180,7 +233,11 @@ def _create_endpoint(call: Call, account: str) -> list[Request]:
     config = call.params["EndpointConfigName"].lower()
     return [
         *_sagemaker("sagemaker:CreateEndpoint", "endpoint", "EndpointName")(call, account),
-        Request("sagemaker:CreateEndpoint", f"arn:aws:sagemaker:{call.region}:{account}:endpoint-config/{config}"),
+        Request(
+            "sagemaker:CreateEndpoint",
+            f"arn:aws:sagemaker:{call.region}:{account}:endpoint-config/{config}",
+            _tag_context(call.params),
+        ),
     ]
 
 

@@ -9,10 +9,15 @@ Resource (or NotResource) and every Condition match.
   that never cross a segment; `"*"` matches any resource.
 - Conditions: every operator must hold (AND), every key within an operator must hold (AND), and a key
   holds when the request's value matches any of the listed values (OR). Operators: StringEquals,
-  StringNotEquals, StringLike, StringNotLike, ArnEquals, ArnLike, ArnNotLike, Bool, each with an
-  `IfExists` suffix. A key the request lacks fails a positive operator and passes a negated one (as
-  in AWS); with `IfExists` it passes. An operator not listed here raises: a condition is never
-  ignored silently.
+  StringNotEquals, StringLike, StringNotLike, ArnEquals, ArnLike, ArnNotLike, Bool, NumericEquals,
+  NumericNotEquals, NumericLessThan(Equals), NumericGreaterThan(Equals), each with an `IfExists`
+  suffix, and Null ("true": the key is absent, "false": present). A key the request lacks fails a
+  positive operator and passes a negated one (as in AWS); with `IfExists` it passes. An operator not
+  listed here raises: a condition is never ignored silently.
+- Multivalued keys (a tuple in the request context, as `sagemaker:InstanceTypes` or `aws:TagKeys`) take a
+  set operator: `ForAllValues:` holds when every request value matches a listed value (also when the key
+  is absent or empty, as in AWS: pair it with Null "false"), `ForAnyValue:` when at least one does. A
+  multivalued key under a plain operator raises, as its meaning in AWS is not what it reads like.
 
 Why not moto's `IAMPolicy`: it matches actions case-sensitively, treats `.` in an ARN as a regex
 wildcard, supports only StringEquals and ignores every other condition operator (so a StringLike
@@ -40,7 +45,8 @@ class Request:
 
     action: str  # "s3:GetObject"
     resource: str  # "arn:aws:s3:::bucket/key", or "*" for actions without resource types
-    context: Mapping[str, str] = field(default_factory=dict)  # "iam:PassedToService" -> "sagemaker.amazonaws.com"
+    # "iam:PassedToService" -> "sagemaker.amazonaws.com"; a multivalued key -> a tuple ("sagemaker:InstanceTypes")
+    context: Mapping[str, str | tuple[str, ...]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -116,23 +122,67 @@ _OPERATORS = {
     "ArnLike": (arn_like, False),
     "ArnNotLike": (arn_like, True),
     "Bool": (lambda expected, actual: str(expected).lower() == str(actual).lower(), False),
+    "NumericEquals": (lambda expected, actual: _numbers(expected, actual, float.__eq__), False),
+    "NumericNotEquals": (lambda expected, actual: _numbers(expected, actual, float.__eq__), True),
+    "NumericLessThan": (lambda expected, actual: _numbers(expected, actual, float.__lt__), False),
+    "NumericLessThanEquals": (lambda expected, actual: _numbers(expected, actual, float.__le__), False),
+    "NumericGreaterThan": (lambda expected, actual: _numbers(expected, actual, float.__gt__), False),
+    "NumericGreaterThanEquals": (lambda expected, actual: _numbers(expected, actual, float.__ge__), False),
 }
+_SET_OPERATORS = ("ForAllValues:", "ForAnyValue:")
 
 
-def _conditions(block: Mapping, context: Mapping[str, str]) -> bool:
+def _numbers(expected: object, actual: object, holds) -> bool:
+    """`actual <op> expected` as numbers; a value that is not a number matches nothing (as in AWS)."""
+    try:
+        return holds(float(actual), float(expected))
+    except (TypeError, ValueError):
+        return False
+
+
+def _conditions(block: Mapping, context: Mapping[str, str | tuple[str, ...]]) -> bool:
     present = {key.lower(): value for key, value in context.items()}  # condition keys are case-insensitive
     for operator, keys in block.items():
-        name, if_exists = (operator[: -len("IfExists")], True) if operator.endswith("IfExists") else (operator, False)
+        quantifier = next((q for q in _SET_OPERATORS if operator.startswith(q)), None)
+        name = operator[len(quantifier) :] if quantifier else operator
+        name, if_exists = (name[: -len("IfExists")], True) if name.endswith("IfExists") else (name, False)
+        if name == "Null" and not quantifier:
+            if not all(
+                (present.get(key.lower()) is None) == (str(expected).lower() == "true")
+                for key, expected in keys.items()
+            ):
+                return False
+            continue
         if name not in _OPERATORS:
             raise PolicyError(f"condition operator {operator!r} is not supported by this evaluator")
         compare, negated = _OPERATORS[name]
         for key, expected in keys.items():
+            listed = [expected] if isinstance(expected, str | int | float | bool) else list(expected)
             actual = present.get(key.lower())
+
+            if quantifier == "ForAllValues:":
+                if actual is not None and not all(_holds(compare, negated, listed, v) for v in _values(actual)):
+                    return False
+                continue
+            if quantifier == "ForAnyValue:":
+                if actual is None or not any(_holds(compare, negated, listed, v) for v in _values(actual)):
+                    return False
+                continue
+            if isinstance(actual, tuple):
+                raise PolicyError(f"{key} is multivalued: {operator} needs ForAllValues: or ForAnyValue:")
             if actual is None:
                 if not (if_exists or negated):
                     return False
                 continue
-            hit = any(compare(value, actual) for value in ([expected] if isinstance(expected, str) else expected))
-            if hit == negated:
+            if not _holds(compare, negated, listed, actual):
                 return False
     return True
+
+
+def _holds(compare, negated: bool, listed: list, value: str) -> bool:
+    """One request value against the listed values: any matches (OR), negated for the Not operators."""
+    return any(compare(want, value) for want in listed) != negated
+
+
+def _values(actual: str | tuple[str, ...]) -> tuple[str, ...]:
+    return actual if isinstance(actual, tuple) else (actual,)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass
 
+from include.airflow_popseg.settings import TRAINING_MAX_MINUTES
 from include.segmentation_aws.images import IMAGE_ACCOUNTS
 from tests.conftest import PROJECT_ROOT
 from tests.iam.evaluator import load_policy
@@ -46,6 +47,7 @@ class Deployment:
     OutputPrefix: str = "segmentation"
     ExecutionRoleName: str = "popseg-sagemaker"
     ImageAccount: str = IMAGE_ACCOUNTS["us-east-1"]
+    TrainingMaxSeconds: str = str(TRAINING_MAX_MINUTES * 60)  # the MaxRuntimeInSeconds the DAG asks for
 
     def values(self) -> Mapping[str, str]:
         return asdict(self)

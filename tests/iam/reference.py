@@ -18,10 +18,14 @@ from tests.iam.evaluator import arn_like
 
 
 @functools.cache
+def _definition() -> list[dict]:
+    return json.loads((Path(parliament.__file__).parent / "iam_definition.json").read_text())
+
+
+@functools.cache
 def _privileges() -> dict[str, dict]:
-    definition = json.loads((Path(parliament.__file__).parent / "iam_definition.json").read_text())
     found = {}
-    for service in definition:
+    for service in _definition():
         formats = {resource["resource"]: resource["arn"] for resource in service["resources"]}
         for privilege in service["privileges"]:
             types = {}
@@ -48,3 +52,28 @@ def types_of(action: str, arn: str) -> set[str]:
         for name, (_, arn_format) in resource_types(action).items()
         if arn_format and arn_like(re.sub(r"\$\{[^}]+\}", "*", arn_format), arn)
     }
+
+
+@functools.cache
+def condition_keys(action: str) -> frozenset[str]:
+    """The condition keys AWS lists for `action` (on any of its resource types or the action itself),
+    lowercased, with `${TagKey}` left as it is written (`aws:requesttag/${tagkey}`)."""
+    prefix, name = action.lower().split(":", 1)
+    for service in _definition():
+        if service["prefix"].lower() != prefix:
+            continue
+        for privilege in service["privileges"]:
+            if privilege["privilege"].lower() == name:
+                return frozenset(
+                    key.lower() for entry in privilege["resource_types"] for key in entry["condition_keys"]
+                )
+    raise LookupError(f"{action} is not an IAM action in the Service Authorization Reference")
+
+
+def defines_condition_key(action: str, key: str) -> bool:
+    """Whether AWS defines `key` for `action`: listed for it (a tag key matched against `${TagKey}`)."""
+    listed = condition_keys(action)
+    key = key.lower()
+    return key in listed or any(
+        template.endswith("/${tagkey}") and key.startswith(template[: -len("${tagkey}")]) for template in listed
+    )

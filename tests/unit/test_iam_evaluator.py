@@ -8,6 +8,7 @@ import pytest
 
 from tests.iam.aws_calls import AIRFLOW, Call, UnmappedOperation, requests_for
 from tests.iam.evaluator import PolicyError, Request, arn_like, evaluate, load_policy
+from tests.iam.policies import Deployment, load
 
 BUCKET_ARN = "arn:aws:s3:::my.bucket"
 
@@ -98,9 +99,52 @@ def test_if_exists_lets_an_absent_key_pass() -> None:
 
 
 def test_an_operator_it_cannot_evaluate_is_refused_not_ignored() -> None:
-    document = policy(allow("x:Do", "*", Condition={"NumericLessThan": {"k:n": "3"}}))
-    with pytest.raises(PolicyError, match="NumericLessThan"):
-        evaluate(document, Request("x:Do", "*", {"k:n": "1"}))
+    document = policy(allow("x:Do", "*", Condition={"DateLessThan": {"aws:CurrentTime": "2030-01-01T00:00:00Z"}}))
+    with pytest.raises(PolicyError, match="DateLessThan"):
+        evaluate(document, Request("x:Do", "*", {"aws:CurrentTime": "2026-01-01T00:00:00Z"}))
+
+
+def test_numeric_operators_compare_numbers_not_strings() -> None:
+    document = policy(allow("x:Do", "*", Condition={"NumericLessThanEquals": {"k:n": "7200"}}))
+    assert evaluate(document, Request("x:Do", "*", {"k:n": "7200"})).allowed
+    assert evaluate(document, Request("x:Do", "*", {"k:n": "900"})).allowed  # "900" > "7200" as strings
+    assert not evaluate(document, Request("x:Do", "*", {"k:n": "7201"})).allowed
+    assert not evaluate(document, Request("x:Do", "*", {"k:n": "lots"})).allowed
+    assert not evaluate(document, Request("x:Do", "*")).allowed
+
+
+def test_null_false_needs_the_key_present_and_null_true_absent() -> None:
+    present = policy(allow("x:Do", "*", Condition={"Null": {"aws:RequestTag/popseg:run": "false"}}))
+    assert evaluate(present, Request("x:Do", "*", {"aws:RequestTag/popseg:run": "t1"})).allowed
+    assert not evaluate(present, Request("x:Do", "*")).allowed
+    absent = policy(allow("x:Do", "*", Condition={"Null": {"k:a": "true"}}))
+    assert evaluate(absent, Request("x:Do", "*")).allowed
+    assert not evaluate(absent, Request("x:Do", "*", {"k:a": "x"})).allowed
+
+
+def test_for_all_values_needs_every_request_value_listed_and_passes_an_absent_key() -> None:
+    condition = {"ForAllValues:StringEquals": {"sagemaker:InstanceTypes": ["ml.c5.xlarge", "ml.m5.xlarge"]}}
+    document = policy(allow("x:Do", "*", Condition=condition))
+    assert evaluate(
+        document, Request("x:Do", "*", {"sagemaker:InstanceTypes": ("ml.c5.xlarge", "ml.m5.xlarge")})
+    ).allowed
+    assert not evaluate(
+        document, Request("x:Do", "*", {"sagemaker:InstanceTypes": ("ml.c5.xlarge", "ml.p5.48xlarge")})
+    ).allowed
+    assert evaluate(document, Request("x:Do", "*")).allowed  # vacuously true, as in AWS: hence Null "false" beside it
+
+
+def test_for_any_value_needs_one_request_value_listed() -> None:
+    document = policy(allow("x:Do", "*", Condition={"ForAnyValue:StringLike": {"aws:TagKeys": "popseg:*"}}))
+    assert evaluate(document, Request("x:Do", "*", {"aws:TagKeys": ("owner", "popseg:run")})).allowed
+    assert not evaluate(document, Request("x:Do", "*", {"aws:TagKeys": ("owner",)})).allowed
+    assert not evaluate(document, Request("x:Do", "*")).allowed
+
+
+def test_a_multivalued_key_under_a_single_valued_operator_is_refused() -> None:
+    document = policy(allow("x:Do", "*", Condition={"StringEquals": {"sagemaker:InstanceTypes": "ml.c5.xlarge"}}))
+    with pytest.raises(PolicyError, match="sagemaker:InstanceTypes is multivalued"):
+        evaluate(document, Request("x:Do", "*", {"sagemaker:InstanceTypes": ("ml.c5.xlarge",)}))
 
 
 def test_a_principal_in_an_identity_policy_is_refused() -> None:
@@ -126,17 +170,46 @@ def test_an_operation_without_a_mapping_fails_naming_it() -> None:
         requests_for(call("sagemaker", "CreateTransformJob", TransformJobName="popseg-x"), "1")
 
 
+TRAINING_JOB = {
+    "TrainingJobName": "PopSeg-PCA",
+    "RoleArn": "arn:aws:iam::1:role/popseg-sagemaker",
+    "ResourceConfig": {"InstanceType": "ml.c5.xlarge", "InstanceCount": 1, "VolumeSizeInGB": 10},
+    "StoppingCondition": {"MaxRuntimeInSeconds": 7200},
+    "EnableNetworkIsolation": True,
+    "Tags": [{"Key": "popseg:run", "Value": "t1"}],
+}
+
+
 def test_create_training_job_also_needs_add_tags_and_pass_role_to_sagemaker() -> None:
-    role = "arn:aws:iam::1:role/popseg-sagemaker"
-    found = requests_for(
-        call("sagemaker", "CreateTrainingJob", TrainingJobName="PopSeg-PCA", RoleArn=role, Tags=[{"Key": "k"}]), "1"
-    )
+    found = requests_for(call("sagemaker", "CreateTrainingJob", **TRAINING_JOB), "1")
     arn = "arn:aws:sagemaker:us-east-1:1:training-job/popseg-pca"  # names are lower case in ARNs
+    tags = {"aws:RequestTag/popseg:run": "t1", "aws:TagKeys": ("popseg:run",)}
     assert found == [
-        Request("sagemaker:CreateTrainingJob", arn),
-        Request("sagemaker:AddTags", arn),
-        Request("iam:PassRole", role, {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+        Request(
+            "sagemaker:CreateTrainingJob",
+            arn,
+            {
+                **tags,
+                "sagemaker:NetworkIsolation": "true",
+                "sagemaker:InstanceTypes": ("ml.c5.xlarge",),
+                "sagemaker:MaxRuntimeInSeconds": "7200",
+            },
+        ),
+        Request("sagemaker:AddTags", arn, tags),
+        Request("iam:PassRole", TRAINING_JOB["RoleArn"], {"iam:PassedToService": "sagemaker.amazonaws.com"}),
     ]
+
+
+def test_an_endpoint_config_carries_the_instance_types_of_its_variants() -> None:
+    variants = [
+        {"VariantName": "a", "InstanceType": "ml.t2.medium"},
+        {"VariantName": "b", "InstanceType": "ml.p5.48xlarge"},
+    ]
+    (creating, _) = requests_for(
+        call("sagemaker", "CreateEndpointConfig", EndpointConfigName="popseg-pca-1", ProductionVariants=variants,
+             Tags=[{"Key": "popseg:run", "Value": "t1"}]), "1",
+    )  # fmt: skip
+    assert creating.context["sagemaker:InstanceTypes"] == ("ml.t2.medium", "ml.p5.48xlarge")
 
 
 def test_a_missing_key_answered_404_also_needed_list_bucket() -> None:
@@ -166,3 +239,39 @@ def test_create_endpoint_is_authorised_on_the_endpoint_and_its_config() -> None:
         Request("sagemaker:CreateEndpoint", "arn:aws:sagemaker:us-east-1:1:endpoint/popseg-pca-1"),
         Request("sagemaker:CreateEndpoint", "arn:aws:sagemaker:us-east-1:1:endpoint-config/cfg"),
     ]
+
+
+def _airflow_allows(operation: str, **params) -> bool:
+    """Whether iam/airflow-policy.json allows every IAM request of this call, as the recorded-calls test asks."""
+    deployment = Deployment()
+    policy = load("airflow", deployment)
+    return all(
+        evaluate(policy, r).allowed for r in requests_for(call("sagemaker", operation, **params), deployment.Account)
+    )
+
+
+def _job(**changed) -> dict:
+    role = "arn:aws:iam::123456789012:role/popseg-sagemaker"
+    return {**TRAINING_JOB, "TrainingJobName": "popseg-pca-t1", "RoleArn": role, **changed}
+
+
+def test_a_recorded_training_job_as_the_dag_makes_it_is_allowed() -> None:
+    assert _airflow_allows("CreateTrainingJob", **_job())
+
+
+def test_a_recorded_training_job_on_a_p5_instance_is_denied() -> None:
+    resources = {"InstanceType": "ml.p5.48xlarge", "InstanceCount": 20, "VolumeSizeInGB": 10}
+    assert not _airflow_allows("CreateTrainingJob", **_job(ResourceConfig=resources))
+
+
+def test_a_recorded_training_job_without_the_run_tag_is_denied() -> None:
+    assert not _airflow_allows("CreateTrainingJob", **_job(Tags=[{"Key": "owner", "Value": "me"}]))
+    assert not _airflow_allows("CreateTrainingJob", **{k: v for k, v in _job().items() if k != "Tags"})
+
+
+def test_a_recorded_endpoint_config_on_a_p5_instance_is_denied() -> None:
+    config = {"EndpointConfigName": "popseg-pca-t1", "Tags": [{"Key": "popseg:run", "Value": "t1"}]}
+    assert _airflow_allows("CreateEndpointConfig", **config, ProductionVariants=[{"InstanceType": "ml.t2.medium"}])
+    assert not _airflow_allows(
+        "CreateEndpointConfig", **config, ProductionVariants=[{"InstanceType": "ml.p5.48xlarge"}]
+    )

@@ -9,21 +9,26 @@ import re
 import pytest
 from parliament import analyze_policy_string
 
+from include.airflow_popseg import settings
 from tests.iam.evaluator import PLACEHOLDER, Request, evaluate, statements
 from tests.iam.policies import FILES, RESOURCE_STAR, SERVICE_SIDE_SIDS, Deployment, load
+from tests.iam.reference import defines_condition_key
 
 D = Deployment()
 IDENTITY_POLICIES = ("airflow", "execution-role", "view")
 ROLE_ARN = f"arn:aws:iam::{D.Account}:role/{D.ExecutionRoleName}"
 SAGEMAKER = f"arn:aws:sagemaker:{D.Region}:{D.Account}"
-PLACEHOLDERS = {"Account", "Region", "Bucket", "InputPrefix", "OutputPrefix", "ExecutionRoleName", "ImageAccount"}
+PLACEHOLDERS = {
+    "Account", "Region", "Bucket", "InputPrefix", "OutputPrefix", "ExecutionRoleName", "ImageAccount",
+    "TrainingMaxSeconds",
+}  # fmt: skip
 
 
 def _list(value: str | list[str]) -> list[str]:
     return [value] if isinstance(value, str) else value
 
 
-def allowed(name: str, action: str, resource: str, **context: str) -> bool:
+def allowed(name: str, action: str, resource: str, **context: str | tuple[str, ...]) -> bool:
     return evaluate(load(name, D), Request(action, resource, context)).allowed
 
 
@@ -149,11 +154,24 @@ def test_only_sagemaker_of_this_account_can_assume_the_execution_role() -> None:
     (statement,) = statements(load("trust", D))
     assert statement["Effect"] == "Allow" and statement["Action"] == "sts:AssumeRole"
     assert statement["Principal"] == {"Service": "sagemaker.amazonaws.com"}
-    # The condition alone, as an identity statement: aws:SourceAccount must be this account.
+    # The condition alone, as an identity statement: aws:SourceAccount must be this account, and aws:SourceArn
+    # one of its SageMaker resources in the deployment's region (AWS's confused deputy prevention).
     bare = {"Statement": [{k: v for k, v in statement.items() if k != "Principal"} | {"Resource": "*"}]}
-    assert evaluate(bare, Request("sts:AssumeRole", "*", {"aws:SourceAccount": D.Account})).allowed
-    assert not evaluate(bare, Request("sts:AssumeRole", "*", {"aws:SourceAccount": "210987654321"})).allowed
-    assert not evaluate(bare, Request("sts:AssumeRole", "*")).allowed
+    job = f"{SAGEMAKER}:training-job/popseg-pca-t1"
+
+    def assumed(**context: str) -> bool:
+        return evaluate(bare, Request("sts:AssumeRole", "*", context)).allowed
+
+    assert assumed(**{"aws:SourceAccount": D.Account, "aws:SourceArn": job})
+    assert assumed(**{"aws:SourceAccount": D.Account, "aws:SourceArn": f"{SAGEMAKER}:model/popseg-pca-t1"})
+    other = "210987654321"
+    assert not assumed(**{"aws:SourceAccount": other, "aws:SourceArn": job.replace(D.Account, other)})
+    assert not assumed(**{"aws:SourceAccount": D.Account, "aws:SourceArn": job.replace(D.Region, "eu-west-1")})
+    assert not assumed(
+        **{"aws:SourceAccount": D.Account, "aws:SourceArn": f"arn:aws:glue:{D.Region}:{D.Account}:job/x"}
+    )
+    assert not assumed(**{"aws:SourceAccount": D.Account})
+    assert not assumed()
 
 
 # What parliament (a maintained IAM policy linter, with AWS's action reference) may say, and why it is so.
@@ -173,3 +191,101 @@ def test_parliament_finds_only_the_expected_findings(name) -> None:
         for action in f.location.get("actions") or [None]
     }
     assert found == EXPECTED_FINDINGS[name]
+
+
+# --- Cost guard rails: what a CreateTrainingJob / CreateEndpointConfig / CreateModel must carry ----------------
+
+JOB = f"{SAGEMAKER}:training-job/popseg-pca-20261123t020000-0123456789abcdef"
+CONFIG = f"{SAGEMAKER}:endpoint-config/popseg-pca-20261123t020000-0123456789abcdef"
+MODEL = f"{SAGEMAKER}:model/popseg-pca-20261123t020000-0123456789abcdef"
+TAGGED = {"aws:RequestTag/popseg:run": "20261123t020000-0123456789abcdef", "aws:TagKeys": ("popseg:run",)}
+TRAINING = {
+    **TAGGED,
+    "sagemaker:InstanceTypes": ("ml.c5.xlarge",),
+    "sagemaker:MaxRuntimeInSeconds": D.TrainingMaxSeconds,
+    "sagemaker:NetworkIsolation": "true",
+}
+
+
+def test_a_training_job_as_the_dag_requests_it_is_allowed() -> None:
+    assert allowed("airflow", "sagemaker:CreateTrainingJob", JOB, **TRAINING)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"sagemaker:InstanceTypes": ("ml.p5.48xlarge",)},
+        {"sagemaker:InstanceTypes": ("ml.c5.xlarge", "ml.p5.48xlarge")},  # an instance group on a GPU
+        {"sagemaker:InstanceTypes": None},
+        {"sagemaker:MaxRuntimeInSeconds": str(int(D.TrainingMaxSeconds) + 1)},
+        {"sagemaker:MaxRuntimeInSeconds": None},  # SageMaker's default would be a day
+        {"sagemaker:NetworkIsolation": "false"},
+        {"aws:RequestTag/popseg:run": None},  # untagged: the sweeper would never find it
+    ],
+    ids=["p5", "p5-group", "no-type", "over-time-limit", "no-time-limit", "not-isolated", "untagged"],
+)
+def test_a_training_job_outside_the_guard_rails_is_refused(changed) -> None:
+    context = {key: value for key, value in {**TRAINING, **changed}.items() if value is not None}
+    assert not allowed("airflow", "sagemaker:CreateTrainingJob", JOB, **context)
+
+
+def test_an_endpoint_config_on_an_allowed_instance_type_is_allowed_and_a_p5_refused() -> None:
+    assert allowed(
+        "airflow", "sagemaker:CreateEndpointConfig", CONFIG, **TAGGED, **{"sagemaker:InstanceTypes": ("ml.t2.medium",)}
+    )
+    assert not allowed(
+        "airflow",
+        "sagemaker:CreateEndpointConfig",
+        CONFIG,
+        **TAGGED,
+        **{"sagemaker:InstanceTypes": ("ml.p5.48xlarge",)},
+    )
+    assert not allowed("airflow", "sagemaker:CreateEndpointConfig", CONFIG, **TAGGED)  # serverless: no instance type
+    assert not allowed(
+        "airflow", "sagemaker:CreateEndpointConfig", CONFIG, **{"sagemaker:InstanceTypes": ("ml.t2.medium",)}
+    )
+
+
+def test_a_model_must_be_network_isolated_and_tagged() -> None:
+    assert allowed("airflow", "sagemaker:CreateModel", MODEL, **TAGGED, **{"sagemaker:NetworkIsolation": "true"})
+    assert not allowed("airflow", "sagemaker:CreateModel", MODEL, **TAGGED, **{"sagemaker:NetworkIsolation": "false"})
+    assert not allowed("airflow", "sagemaker:CreateModel", MODEL, **{"sagemaker:NetworkIsolation": "true"})
+
+
+@pytest.mark.parametrize("action, resource", [("sagemaker:CreateEndpoint", f"{SAGEMAKER}:endpoint/popseg-pca-1"),
+                                              ("sagemaker:AddTags", JOB)])  # fmt: skip
+def test_creating_or_tagging_without_the_run_tag_is_refused(action, resource) -> None:
+    assert allowed("airflow", action, resource, **TAGGED)
+    assert not allowed("airflow", action, resource)
+    assert not allowed("airflow", action, resource, **{"aws:RequestTag/owner": "x", "aws:TagKeys": ("owner",)})
+
+
+def test_the_policys_instance_types_are_the_settings_defaults() -> None:
+    listed = {
+        statement["Action"]: statement["Condition"]["ForAllValues:StringEquals"]["sagemaker:InstanceTypes"]
+        for statement in statements(load("airflow", D))
+        if "ForAllValues:StringEquals" in statement.get("Condition", {})
+    }
+    assert listed == {
+        "sagemaker:CreateTrainingJob": list(settings.DEFAULT_TRAINING_INSTANCE_TYPES),
+        "sagemaker:CreateEndpointConfig": list(settings.DEFAULT_ENDPOINT_INSTANCE_TYPES),
+    }
+
+
+# Global condition keys: AWS defines them for every request, not per action.
+GLOBAL_KEYS = {"aws:sourceaccount", "aws:sourcearn"}
+
+
+@pytest.mark.parametrize("name", list(FILES))
+def test_each_condition_key_is_one_aws_defines_for_every_action_of_its_statement(name) -> None:
+    """Checked against the Service Authorization Reference as parliament ships it: a key AWS does not put in
+    an action's request context would make the statement never match, or (negated) always."""
+    undefined = [
+        f"{statement['Sid']}: {key} for {action}"
+        for statement in statements(load(name, D))
+        for keys in statement.get("Condition", {}).values()
+        for key in keys
+        for action in _list(statement["Action"])
+        if key.lower() not in GLOBAL_KEYS and not defines_condition_key(action, key)
+    ]
+    assert undefined == []
