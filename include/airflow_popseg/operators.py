@@ -80,7 +80,8 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
       with the job's reason. Only a run with no job starts one: one CreateTrainingJob per algorithm per run.
     - A failed job fails the task without retries (AirflowFailException): training it again would fail again.
     - XCom: a TrainingResult (ISO 8601 UTC times) instead of the whole description.
-    - Log: deferred, provider 9.39.0 prints the CloudWatch lines it finds before deferring twice and none
+    - Log: the job config once (the provider's execute would preprocess and print it a second time).
+      Deferred, provider 9.39.0 prints the CloudWatch lines it finds before deferring twice and none
       after. Here the provider prints nothing when deferrable, and the whole log is printed once when the
       job has ended, completed or failed.
     """
@@ -90,6 +91,13 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         self.print_job_log = print_log and self.deferrable
         if self.print_job_log:
             self.print_log = False
+
+    def preprocess_config(self) -> None:
+        """Once per try: `execute` needs the job's name before the provider's `execute` preprocesses again,
+        and each pass logs the whole 45-line job config."""
+        if not getattr(self, "_preprocessed", False):
+            super().preprocess_config()
+            self._preprocessed = True
 
     def execute(self, context: Any) -> TrainingResult:
         self.preprocess_config()

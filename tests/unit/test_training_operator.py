@@ -1,4 +1,4 @@
-"""A retried training or deploy task says in its log why it ran again, as far as the task can know."""
+"""The training operator: a retried try says in its log why it ran again; one try logs its job config once."""
 
 from __future__ import annotations
 
@@ -35,3 +35,16 @@ def test_a_retried_training_task_logs_why_before_it_reattaches(monkeypatch, caps
     assert (
         "This is try 2: Airflow ran this task again (a retry, or a clear) although Training job popseg-pca-x" in logged
     )
+
+
+def test_a_training_try_preprocesses_and_logs_its_job_config_once() -> None:
+    from types import SimpleNamespace
+
+    from include.airflow_popseg.operators import BuiltInTrainingOperator
+
+    configured = []
+    operator = BuiltInTrainingOperator(task_id="train_pca", config={"TrainingJobName": "popseg-pca-x"}, print_log=False)
+    operator.__dict__["hook"] = SimpleNamespace(configure_s3_resources=configured.append)
+    operator.preprocess_config()  # ours, for the job's name
+    operator.preprocess_config()  # the provider's execute, again
+    assert configured == [operator.config]
