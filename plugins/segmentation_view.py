@@ -4,7 +4,8 @@ Mounted by the api-server at /segmentation, linked from the nav ("Segments") and
 each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
 credentials, 403 without that access), by bearer token or the UI's session cookie. The run list comes from
 the publish task's Asset events (no S3 call); a report, plot or the report's `segments.csv` is read from
-S3, from where that run published it, through the DAG's AWS connection. Read-only.
+S3, from where that run published it, through the view's own AWS connection (`popseg_view_aws_conn_id`,
+by default the DAG's). Read-only.
 """
 
 from __future__ import annotations
@@ -47,10 +48,11 @@ PLOT_POLICY = "default-src 'none'; sandbox"
 
 
 def _s3():
-    """An S3 client through the DAG's AWS connection (the Variable the DAG reads), per request."""
+    """An S3 client through the view's AWS connection (Variable `popseg_view_aws_conn_id`, else the DAG's), per
+    request: give the view its own connection to apply iam/segmentation-view-policy.json to it."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=settings.conn_id(), config=settings.BOTOCORE_CONFIG).get_conn()
+    return S3Hook(aws_conn_id=settings.view_conn_id(), config=settings.BOTOCORE_CONFIG).get_conn()
 
 
 can_read_runs = requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=settings.DAG_ID)

@@ -4,10 +4,12 @@ iam/segmentation-view-policy.json allows: nothing refused, nothing granted unuse
 from __future__ import annotations
 
 import importlib.util
+import json
 import uuid
 
 import boto3
 import pytest
+from botocore.exceptions import EndpointConnectionError
 from fastapi.testclient import TestClient
 
 from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
@@ -56,3 +58,47 @@ def test_the_views_calls_are_exactly_what_its_policy_allows(airflow_db, emulator
         used = [r for r, d in zip(requests, decisions, strict=True) if statement["Sid"] in d.allowed_by]
         resources = [statement["Resource"]] if isinstance(statement["Resource"], str) else statement["Resource"]
         assert used and all(any(arn_like(p, r.resource) for r in used) for p in resources), statement["Sid"]
+
+
+def _published_report(s3) -> str:
+    """A run whose report the view can serve; its run id."""
+    bucket, run_id = f"popseg-view-{uuid.uuid4().hex[:8]}", f"manual__{uuid.uuid4().hex[:8]}"
+    prefix = f"segmentation/runs/{run_id}/"
+    s3.create_bucket(Bucket=bucket)
+    s3.put_object(Bucket=bucket, Key=prefix + "report.html", Body=b"<h1>report</h1>")
+    run = {"run_id": run_id, "rows": 10, "n_components": 2, "explained_variance": 0.85, "params": {"k": 3}}
+    record_publication(run_summary(run, f"s3://{bucket}/{prefix}"))
+    return run_id
+
+
+# A connection nothing answers on (the discard port): S3 read through it fails, naming this endpoint.
+UNREACHABLE = "http://127.0.0.1:9"
+
+
+def _connection_to(aws_env: dict, endpoint_url: str) -> str:
+    connection = json.loads(aws_env["AIRFLOW_CONN_AWS_DEFAULT"])
+    return json.dumps({**connection, "extra": {**connection["extra"], "endpoint_url": endpoint_url}})
+
+
+def test_the_view_reads_s3_through_its_own_connection_when_its_variable_is_set(
+    airflow_db, emulator, aws_env, monkeypatch
+) -> None:
+    run_id = _published_report(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"))
+    monkeypatch.setenv("AIRFLOW_CONN_POPSEG_DAG", _connection_to(aws_env, UNREACHABLE))
+    monkeypatch.setenv("AIRFLOW_VAR_POPSEG_AWS_CONN_ID", "popseg_dag")
+    monkeypatch.setenv("AIRFLOW_CONN_POPSEG_VIEW", _connection_to(aws_env, emulator.endpoint_url))
+    monkeypatch.setenv("AIRFLOW_VAR_POPSEG_VIEW_AWS_CONN_ID", "popseg_view")
+    view = _view_module()
+    view.app.dependency_overrides[view.can_read_runs] = lambda: None
+    assert TestClient(view.app).get(f"/runs/{run_id}/report").status_code == 200
+
+
+def test_without_its_own_connection_the_view_reads_through_the_dags(airflow_db, emulator, aws_env, monkeypatch) -> None:
+    run_id = _published_report(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"))
+    monkeypatch.setenv("AIRFLOW_CONN_POPSEG_DAG", _connection_to(aws_env, UNREACHABLE))
+    monkeypatch.setenv("AIRFLOW_VAR_POPSEG_AWS_CONN_ID", "popseg_dag")
+    monkeypatch.delenv("AIRFLOW_VAR_POPSEG_VIEW_AWS_CONN_ID", raising=False)
+    view = _view_module()
+    view.app.dependency_overrides[view.can_read_runs] = lambda: None
+    with pytest.raises(EndpointConnectionError, match="127.0.0.1:9"):
+        TestClient(view.app).get(f"/runs/{run_id}/report")
