@@ -245,11 +245,15 @@ def test_a_report_with_script_runs_sandboxed_without_the_airflow_api_or_download
         frame = page.frame(url=re.compile(r"/report\.html$"))
         frame.wait_for_function("document.getElementById('out').textContent.includes('api ')", timeout=20_000)
         outcome = report.locator("#out").inner_text().splitlines()
+        # Opened directly, only the report's own CSP sandbox applies (the run page's frame adds its own).
+        page.goto(f"{base}/segmentation/runs/{hostile_report}/report.html")
+        page.wait_for_function("document.getElementById('out').textContent.includes('api ')", timeout=20_000)
+        direct = page.locator("#out").inner_text().splitlines()
         page.wait_for_timeout(500)  # time for a download to start, had it been allowed
         browser.close()
     # The script ran (the report's own sorting and filtering need that), in an opaque origin off the network.
-    assert outcome == ["script ran", "cookie blocked", "storage blocked", "api blocked"], outcome
-    assert seen["api reached"] == [] and seen["api blocked"] == ["csp"], seen  # the <img>, stopped by the CSP
+    assert outcome == direct == ["script ran", "cookie blocked", "storage blocked", "api blocked"], (outcome, direct)
+    assert seen["api reached"] == [] and seen["api blocked"] == ["csp", "csp"], seen  # each <img>, stopped by the CSP
     assert seen["downloads"] == []  # no download without a click: the sandbox has no allow-downloads
 
 
