@@ -133,8 +133,8 @@ def _report_page(run_id: str, run: PublishedRun | None, status: int, refused: st
     else:
         bar = (
             f"<span>Run <code>{name}</code>, published {run.published:%Y-%m-%d %H:%M:%S} UTC</span>"
-            f"<a id='segments-csv' href='{files}/segments.csv' download>Download segments.csv</a>"
-            "<span>(every county with its segment, distance and components)</span>"
+            f"<a id='segments-csv' href='{files}/segments.csv' download "
+            "title='Every county with its segment, distance and components'>Download segments.csv</a>"
         )
         # sandbox as the report's own CSP says, should a proxy drop that header
         body = f"<iframe id='report' title='Report of run {name}' src='{files}/report.html' sandbox='allow-scripts'>"

@@ -109,7 +109,7 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         rendered = frame.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         assert rendered, "every plot in the report is decoded and drawn"
         page.screenshot(path=SCREENSHOTS / "3-report-top.png")
-        report.locator("#kmeans").scroll_into_view_if_needed()
+        report.locator("#kmeans").evaluate("section => section.scrollIntoView()")
         page.screenshot(path=SCREENSHOTS / "4-report-segments.png")
 
         assert report.locator("#shown").inner_text() == f"{counties} of {counties} counties"
