@@ -109,12 +109,15 @@ def run_summary(run: dict, results_uri: str, sha256: Mapping[str, str]) -> dict:
     }
 
 
-def served_digests(s3, bucket: str, prefix: str, names) -> dict[str, str]:
-    """The sha256 (hex) of each of the run's files `names` under `prefix` that the view serves (SERVED), each
-    read back from S3 in SEGMENTS_CHUNK pieces (memory stays bounded whatever its size)."""
+def served_digests(s3, bucket: str, keys: Mapping[str, str]) -> dict[str, str]:
+    """The sha256 (hex) of each file the view serves (SERVED) among the run's result files (name -> key in
+    `bucket`), read from S3 in SEGMENTS_CHUNK pieces (memory stays bounded whatever its size).
+
+    Publish hashes the files its tasks wrote before it copies them under runs/<run_id>/: a file replaced
+    after it was hashed is published with other bytes, and the view refuses it."""
     return {
-        name: _hash_body(s3.get_object(Bucket=bucket, Key=prefix + name)["Body"])[0]
-        for name in sorted(names)
+        name: _hash_body(s3.get_object(Bucket=bucket, Key=key)["Body"])[0]
+        for name, key in sorted(keys.items())
         if SERVED.fullmatch(name)
     }
 

@@ -233,7 +233,7 @@ def test_publish_records_the_digest_of_each_file_the_view_serves_and_only_those(
         "centroids.csv": b"segment\n",
     }
     run = _published(s3, bucket, files)
-    digests = served_digests(s3, run.bucket, run.prefix, files)
+    digests = served_digests(s3, run.bucket, {name: run.prefix + name for name in files})
     assert digests == {
         name: hashlib.sha256(files[name]).hexdigest()
         for name in ("plots/segment_sizes.png", "report.html", "segments.csv")
