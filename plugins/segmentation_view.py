@@ -102,8 +102,14 @@ def runs() -> HTMLResponse:
 def _row(run: PublishedRun) -> str:
     run_id = html.escape(run.run_id, quote=True)
     results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True)
+    # A run published before digests were recorded serves nothing (published_runs): no link, and why.
+    name = (
+        f'<a href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
+        if run.sha256
+        else f"{run_id}<br><small class='legacy'>published before files were checked: re-run to view</small>"
+    )
     return (
-        f'<tr><td><a href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a></td>'
+        f"<tr><td>{name}</td>"
         f"<td>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
         f"<td>{run.k:d}</td><td>{run.explained_variance:.4f}</td><td><code>{results}</code></td></tr>"
     )
