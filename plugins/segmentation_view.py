@@ -3,8 +3,11 @@
 Mounted by the api-server at /segmentation, linked from the nav ("Segments") and shown as a "Report" tab on
 each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
 credentials, 403 without that access), by bearer token or the UI's session cookie. The run list comes from
-the publish task's Asset events (no S3 call); a report, plot or the report's `segments.csv` is read from
-S3, from where that run published it, through the DAG's AWS connection. Read-only.
+the publish task's Asset events (no S3 call); a run's page frames its report and links its `segments.csv`.
+A report, plot or `segments.csv` is served only when its bytes have the sha256 the publish task recorded
+(else 409 with the reason, never the bytes; see published_runs). They are read from S3, from where that
+run published them, through the view's own AWS connection (`popseg_view_aws_conn_id`, by default the
+DAG's). Read-only.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
 from include.segmentation_aws.published_runs import (
     RUN_ID,
+    NotAsPublished,
     NotPublished,
     PublishedRun,
     open_segments,
@@ -36,21 +40,27 @@ URL_PREFIX = settings.VIEW_URL_PREFIX
 PAGE_POLICY = (
     "default-src 'none'; style-src 'unsafe-inline'; frame-ancestors 'self'; base-uri 'none'; form-action 'none'"
 )
+# A run's page around its report: no script either; it frames only this origin (the report), which also keeps the
+# report's frame from being navigated anywhere else (CSP checks a frame's navigations against its parent's frame-src).
+REPORT_PAGE_POLICY = f"{PAGE_POLICY}; frame-src 'self'"
 # A report is a self-contained page with inline script (sort, filter) and style and data: images. It is
-# sandboxed (an opaque origin: no Airflow cookies, storage or same-origin API) and may not reach the network;
-# a link the reader follows may download (its `segments.csv` link: Chromium blocks downloads from a sandbox).
+# sandboxed (an opaque origin: no Airflow cookies, storage or same-origin API, no downloads, no popups, no
+# navigating the page around it) and may not reach the network. Its segments.csv link is the run page's.
 REPORT_POLICY = (
-    "sandbox allow-scripts allow-downloads; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
+    "sandbox allow-scripts; default-src 'none'; script-src 'unsafe-inline'; style-src 'unsafe-inline'; "
     "img-src data:; connect-src 'none'; form-action 'none'; base-uri 'none'; frame-ancestors 'self'"
 )
 PLOT_POLICY = "default-src 'none'; sandbox"
+# A file in S3 that is not the one the run published (NotAsPublished): refused as in conflict with the record.
+CHANGED_STATUS = 409
 
 
 def _s3():
-    """An S3 client through the DAG's AWS connection (the Variable the DAG reads), per request."""
+    """An S3 client through the view's AWS connection (Variable `popseg_view_aws_conn_id`, else the DAG's), per
+    request: give the view its own connection to apply iam/segmentation-view-policy.json to it."""
     from airflow.providers.amazon.aws.hooks.s3 import S3Hook
 
-    return S3Hook(aws_conn_id=settings.conn_id(), config=settings.BOTOCORE_CONFIG).get_conn()
+    return S3Hook(aws_conn_id=settings.view_conn_id(), config=settings.BOTOCORE_CONFIG).get_conn()
 
 
 can_read_runs = requires_access_dag("GET", DagAccessEntity.RUN, param_dag_id=settings.DAG_ID)
@@ -92,15 +102,65 @@ def runs() -> HTMLResponse:
 def _row(run: PublishedRun) -> str:
     run_id = html.escape(run.run_id, quote=True)
     results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True)
+    # A run published before digests were recorded serves nothing (published_runs): no link, and why.
+    name = (
+        f'<a href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
+        if run.sha256
+        else f"{run_id}<br><small class='legacy'>published before files were checked: re-run to view</small>"
+    )
     return (
-        f'<tr><td><a href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a></td>'
+        f"<tr><td>{name}</td>"
         f"<td>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
         f"<td>{run.k:d}</td><td>{run.explained_variance:.4f}</td><td><code>{results}</code></td></tr>"
     )
 
 
-@app.get("/runs/{run_id}/report")
+@app.get("/runs/{run_id}/report", response_class=HTMLResponse)
+def report_page(run_id: str) -> HTMLResponse:
+    """The run's page: a bar with the segments.csv download, around the report in a sandboxed frame. The report
+    is checked here too, so that a refused one shows its reason instead of the frame."""
+    if not RUN_ID.fullmatch(run_id):
+        return _report_page(run_id, None, 404, "No such run")
+    try:
+        run = published_run(run_id)
+        read_report(_s3(), run)
+    except NotPublished as reason:
+        status = CHANGED_STATUS if isinstance(reason, NotAsPublished) else 404
+        return _report_page(run_id, None, status, str(reason))
+    return _report_page(run_id, run, 200)
+
+
+def _report_page(run_id: str, run: PublishedRun | None, status: int, refused: str = "") -> HTMLResponse:
+    name = html.escape(run_id, quote=True)
+    files = f"{URL_PREFIX}/runs/{name}"
+    if run is None:
+        bar = f"<span>Run <code>{name}</code></span>"
+        body = f"<p id='refused'><strong>This report is not shown.</strong> {html.escape(refused)}</p>"
+    else:
+        bar = (
+            f"<span>Run <code>{name}</code>, published {run.published:%Y-%m-%d %H:%M:%S} UTC</span>"
+            f"<a id='segments-csv' href='{files}/segments.csv' download "
+            "title='Every county with its segment, distance and components'>Download segments.csv</a>"
+        )
+        # sandbox as the report's own CSP says, should a proxy drop that header
+        body = f"<iframe id='report' title='Report of run {name}' src='{files}/report.html' sandbox='allow-scripts'>"
+        body += "</iframe>"
+    return HTMLResponse(
+        "<!doctype html><html><head><meta charset='utf-8'>"
+        f"<title>Report of {name}</title><style>html,body{{height:100%;margin:0}}"
+        "body{display:flex;flex-direction:column;font-family:system-ui,sans-serif}"
+        "nav{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:baseline;padding:.5rem 1rem;"
+        "border-bottom:1px solid #ddd;font-size:.9rem}iframe{flex:1;border:0;width:100%}"
+        "#refused{margin:2rem 1rem;padding:1rem;border:1px solid #b91c1c;background:#fef2f2;max-width:60rem}</style>"
+        f"</head><body><nav><a href='{URL_PREFIX}/'>All runs</a>{bar}</nav>{body}</body></html>",
+        status_code=status,
+        headers={"Content-Security-Policy": REPORT_PAGE_POLICY},
+    )
+
+
+@app.get("/runs/{run_id}/report.html")
 def report(run_id: str) -> Response:
+    """The report itself, sandboxed, as the run published it (the run's page frames it)."""
     data = _serve(run_id, read_report)
     return Response(data, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_POLICY})
 
@@ -113,7 +173,7 @@ def plot(run_id: str, name: str) -> Response:
 
 @app.get("/runs/{run_id}/segments.csv")
 def segments(run_id: str) -> StreamingResponse:
-    """The run's segments.csv, which its report links (relative href, as beside report.html in S3), streamed."""
+    """The run's segments.csv, linked from the run's page, streamed once it is checked (open_segments)."""
     chunks = _serve(run_id, open_segments)
     return StreamingResponse(
         chunks,
@@ -123,10 +183,13 @@ def segments(run_id: str) -> StreamingResponse:
 
 
 def _serve(run_id: str, read):
+    """`read(s3, run)` for a published run; its refusal as an error with its reason, never the file."""
     if not RUN_ID.fullmatch(run_id):
         raise HTTPException(status_code=404, detail="No such run")
     try:
         return read(_s3(), published_run(run_id))
+    except NotAsPublished as reason:
+        raise HTTPException(status_code=CHANGED_STATUS, detail=str(reason)) from None
     except NotPublished as reason:
         raise HTTPException(status_code=404, detail=str(reason)) from None
 

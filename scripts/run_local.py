@@ -13,6 +13,7 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -90,7 +91,11 @@ def _finished_line(log: Path) -> str:
 
 
 def download_results(url: str, output: Path) -> Path:
-    """The published run's files into output/<run_id>/ and output/latest/; nothing is written outside output/."""
+    """The published run's files into output/<run_id>/ and output/latest/; nothing is written outside output/.
+
+    Everything is checked first (the run id, then every key's target), then downloaded into a staging folder
+    in output/; only a complete download replaces output/<run_id>/ and output/latest/, so a refused or failed
+    run leaves the previous results where they were."""
     s3 = client("s3", url)
     latest = json.loads(s3.get_object(Bucket=BUCKET, Key=latest_key(OUTPUT_PREFIX))["Body"].read())
     run_id = str(latest.get("run_id"))
@@ -98,15 +103,27 @@ def download_results(url: str, output: Path) -> Path:
         raise SystemExit(f"latest.json names run {run_id!r}, which is not an Airflow run id; nothing downloaded")
     prefix = results_prefix(OUTPUT_PREFIX, run_id)
     run_dir, latest_dir = inside(output, run_id), inside(output, "latest")
-    for folder in (run_dir, latest_dir):
-        shutil.rmtree(folder, ignore_errors=True)
-        folder.mkdir(parents=True)
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix):
-        for item in page.get("Contents", []):
-            target = inside(run_dir, item["Key"][len(prefix) :])
+    keys = [
+        item["Key"]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=BUCKET, Prefix=prefix)
+        for item in page.get("Contents", [])
+    ]
+    for key in keys:
+        inside(run_dir, key[len(prefix) :])  # refused before anything is deleted or written
+    output.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=".download-", dir=output))
+    try:
+        for key in keys:
+            target = inside(staging / "run", key[len(prefix) :])
             target.parent.mkdir(parents=True, exist_ok=True)
-            s3.download_file(BUCKET, item["Key"], str(target), Config=WHOLE_OBJECT)
-    shutil.copytree(run_dir, latest_dir, dirs_exist_ok=True)
+            s3.download_file(BUCKET, key, str(target), Config=WHOLE_OBJECT)
+        (staging / "run").mkdir(exist_ok=True)  # a run that published nothing still gets its (empty) folder
+        shutil.copytree(staging / "run", staging / "latest")
+        for folder, name in ((run_dir, "run"), (latest_dir, "latest")):
+            shutil.rmtree(folder, ignore_errors=True)
+            (staging / name).rename(folder)
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
     return run_dir
 
 

@@ -18,6 +18,8 @@ RESULTS_ASSET_URI = "popseg://population_segmentation/latest"
 VIEW_URL_PREFIX = "/segmentation"  # where the api-server mounts the Segmentation view
 
 CONN_ID_VARIABLE = "popseg_aws_conn_id"
+# The Segmentation view's own connection (unset: the DAG's), for an identity with iam/segmentation-view-policy.json.
+VIEW_CONN_ID_VARIABLE = "popseg_view_aws_conn_id"
 ROLE_ARN_VARIABLE = "popseg_role_arn"
 DEFAULT_CONN_ID = "aws_default"
 # The same, rendered at run time, for operator arguments Airflow templates.
@@ -95,3 +97,10 @@ def conn_id() -> str:
     from airflow.sdk import Variable
 
     return Variable.get(CONN_ID_VARIABLE, default=DEFAULT_CONN_ID)
+
+
+def view_conn_id() -> str:
+    """The Segmentation view's AWS connection id, read per request from its Variable; the DAG's when unset."""
+    from airflow.sdk import Variable
+
+    return Variable.get(VIEW_CONN_ID_VARIABLE, default=None) or conn_id()

@@ -244,12 +244,14 @@ def build_report(
 
 def publish(run: RunContext, files: dict[str, str]) -> dict:
     """Copy every result file (name -> URI) under runs/<run_id>/, then move latest.json last.
-    Returns the run's summary, which the publish task records on the results Asset."""
+    Returns the run's summary, which the publish task records on the results Asset, with the sha256 of each
+    file the Segmentation view serves, hashed before the copy (the view serves no file whose bytes differ)."""
     store, layout = run.store, run.layout
+    sha256 = published_runs.served_digests(store.client, store.bucket, {n: store.key(u) for n, u in files.items()})
     for name, uri in files.items():
         store.copy(uri, layout.result(name))
     results_uri = layout.uri(layout.results_prefix)
     latest = {"run_id": run.run_id, "results": results_uri, "report": f"{results_uri}report.html"}
     # A lost answer to this PUT must not fail a run that did publish (nor a lost write pass): read back on error.
     store.write_json_confirmed(layout.latest, latest)
-    return published_runs.run_summary(store.read_json(files["run.json"]), results_uri)
+    return published_runs.run_summary(store.read_json(files["run.json"]), results_uri, sha256)

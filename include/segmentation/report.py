@@ -38,7 +38,7 @@ LABEL_FEATURES = 3  # features in a segment's generated label
 TABLE_ROWS = 5_000
 EXTREMES = 5  # per segment, above TABLE_ROWS: the counties closest to and farthest from its centroid
 SAMPLE = 5  # per segment, above TABLE_ROWS: counties drawn at random (fixed seed: the same page every build)
-FULL_DATA = "segments.csv"  # published next to report.html: a relative link works wherever the pair is
+FULL_DATA = "segments.csv"  # published next to report.html; named, not linked (the report links nothing)
 
 
 @dataclass(frozen=True)

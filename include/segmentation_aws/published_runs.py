@@ -4,13 +4,20 @@ The publish task records each run's summary (`run_summary`) on its Asset event; 
 (no S3 listing) and reads a run's report or plot from the location the summary names. Everything read back
 is validated and typed here, since whoever can write the results bucket or post an Asset event is not
 necessarily who opens the page. Takes a boto3 S3 client; no Airflow imports.
+
+Only files the pipeline wrote are served: the summary records the sha256 of every file the view serves
+(`SERVED`: report.html, segments.csv, plots/*.png), in Airflow's database where a bucket writer cannot reach
+it, and a file whose bytes in S3 have another digest, or have none recorded, is refused (`NotAsPublished`,
+`NotPublished`) and never handed out. Runs published before digests were recorded have none: all their files
+are refused, with a message to re-run (a digest computed now would vouch for whatever the bucket holds now).
 """
 
 from __future__ import annotations
 
+import hashlib
 import re
-from collections.abc import Iterator
-from dataclasses import dataclass
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from botocore.exceptions import ClientError
@@ -29,11 +36,20 @@ MAX_SEGMENTS_BYTES = 1 << 30
 SEGMENTS_CHUNK = 1 << 20
 # The header every segments.csv starts with (results.segments_frame), then the components c_1…c_n.
 SEGMENTS_HEADER = b"State-County,segment,distance,c_1"
+# The files the view serves, by their name under runs/<run_id>/; publish records the sha256 of each.
+SERVED = re.compile(rf"report\.html|segments\.csv|plots/{PLOT_NAME.pattern}")
+SHA256 = re.compile(r"[0-9a-f]{64}")
+# Digests a summary may record: a report has 15–25 plots; the bound keeps a planted event's extra small to read.
+MAX_DIGESTS = 200
 _S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/((?:[^/]+/)*)runs/([^/]+)/")
 
 
 class NotPublished(LookupError):
     """The run, or the file asked for, is not a published result the view may serve."""
+
+
+class NotAsPublished(NotPublished):
+    """The file in S3 is not the one the run published: its sha256 differs from the one publish recorded."""
 
 
 @dataclass(frozen=True)
@@ -48,6 +64,8 @@ class PublishedRun:
     explained_variance: float  # share 0–1
     bucket: str
     prefix: str  # key prefix of the run's files, ending in "/"
+    # sha256 (hex) of each served file as published, by name (SERVED); empty for runs published before digests.
+    sha256: Mapping[str, str] = field(default_factory=dict)
 
     @classmethod
     def from_summary(cls, summary: object, published: datetime) -> PublishedRun:
@@ -72,11 +90,13 @@ class PublishedRun:
             explained_variance=float(variance),
             bucket=location.group(1),
             prefix=f"{location.group(2)}runs/{run_id}/",
+            sha256=_digests(summary),
         )
 
 
-def run_summary(run: dict, results_uri: str) -> dict:
-    """What the publish task records on its Asset event: the run's figures and where its results are."""
+def run_summary(run: dict, results_uri: str, sha256: Mapping[str, str]) -> dict:
+    """What the publish task records on its Asset event: the run's figures, where its results are, and the
+    sha256 (hex) of each file the view serves as it was published (`served_digests`)."""
     return {
         "run_id": run["run_id"],
         "results": results_uri,
@@ -85,30 +105,59 @@ def run_summary(run: dict, results_uri: str) -> dict:
         "n_components": int(run["n_components"]),
         "k": int(run["params"]["k"]),
         "explained_variance": float(run["explained_variance"]),
+        "sha256": dict(sorted(sha256.items())),
+    }
+
+
+def served_digests(s3, bucket: str, keys: Mapping[str, str]) -> dict[str, str]:
+    """The sha256 (hex) of each file the view serves (SERVED) among the run's result files (name -> key in
+    `bucket`), read from S3 in SEGMENTS_CHUNK pieces (memory stays bounded whatever its size).
+
+    Publish hashes the files its tasks wrote before it copies them under runs/<run_id>/: a file replaced
+    after it was hashed is published with other bytes, and the view refuses it."""
+    return {
+        name: _hash_body(s3.get_object(Bucket=bucket, Key=key)["Body"])[0]
+        for name, key in sorted(keys.items())
+        if SERVED.fullmatch(name)
     }
 
 
 def read_report(s3, run: PublishedRun) -> bytes:
-    """The run's report.html (≤ MAX_REPORT_BYTES)."""
-    return _read(s3, run, "report.html", MAX_REPORT_BYTES)
+    """The run's report.html (≤ MAX_REPORT_BYTES), refused unless it is the one the run published."""
+    expected = _recorded(run, "report.html")
+    return _verified(run, "report.html", _read(s3, run, "report.html", MAX_REPORT_BYTES), expected)
 
 
 def read_plot(s3, run: PublishedRun, name: str) -> bytes:
-    """A plot of the run, `plots/<name>`; refused unless the name is a plot name and the file is a PNG."""
+    """A plot of the run, `plots/<name>`; refused unless the name is a plot name, the file is the one the run
+    published and it is a PNG."""
     if not PLOT_NAME.fullmatch(name):
         raise NotPublished(f"{name!r} is not a plot name")
-    data = _read(s3, run, f"plots/{name}", MAX_PLOT_BYTES)
+    expected = _recorded(run, f"plots/{name}")
+    data = _verified(run, f"plots/{name}", _read(s3, run, f"plots/{name}", MAX_PLOT_BYTES), expected)
     if not data.startswith(PNG_MAGIC):
         raise NotPublished(f"plots/{name} of run {run.run_id} is not a PNG image")
     return data
 
 
 def open_segments(s3, run: PublishedRun) -> Iterator[bytes]:
-    """The run's segments.csv (≤ MAX_SEGMENTS_BYTES) as chunks of ≤ SEGMENTS_CHUNK bytes. Refused (NotPublished)
-    before the first chunk is handed out unless the file starts with SEGMENTS_HEADER; a body longer than its
-    bound stops the stream with an error (the client sees a cut-off download, never more than the bound)."""
+    """The run's segments.csv (≤ MAX_SEGMENTS_BYTES) as chunks of ≤ SEGMENTS_CHUNK bytes, once it is known to be
+    the file the run published.
+
+    Verified before the first byte goes out, in bounded memory: a first pass hashes the object in chunks
+    (NotAsPublished when its sha256 is not the recorded one), then the same object is streamed, asked for
+    by the first pass's ETag (S3 answers 412 if it was replaced in between: NotAsPublished). The stream is
+    hashed again as it goes and its last chunk is held back until that digest matches too, so a file S3
+    swapped anyway ends as a cut-off download, never a whole one. Refused (NotPublished) before the first
+    chunk unless the file starts with SEGMENTS_HEADER; a body longer than its bound stops the stream."""
     name = "segments.csv"
-    answer = _get(s3, run, name, MAX_SEGMENTS_BYTES)
+    expected = _recorded(run, name)
+    checked = _get(s3, run, name, MAX_SEGMENTS_BYTES)
+    actual, size = _hash_body(checked["Body"], stop_after=MAX_SEGMENTS_BYTES)
+    if size > MAX_SEGMENTS_BYTES:  # a body whose length header was wrong
+        raise NotPublished(f"{name} of run {run.run_id} is larger than {MAX_SEGMENTS_BYTES:,} bytes")
+    _verified_digest(run, name, actual, expected)
+    answer = _get(s3, run, name, MAX_SEGMENTS_BYTES, IfMatch=checked["ETag"])
     body = answer["Body"]
     try:
         first = body.read(SEGMENTS_CHUNK)
@@ -120,29 +169,91 @@ def open_segments(s3, run: PublishedRun) -> Iterator[bytes]:
         raise NotPublished(f"{name} of run {run.run_id} is not a segments table")
 
     def chunks() -> Iterator[bytes]:
-        sent = len(first)
+        digest, held, sent = hashlib.sha256(first), first, len(first)
         try:
-            yield first
             while chunk := body.read(SEGMENTS_CHUNK):
                 sent += len(chunk)
                 if sent > MAX_SEGMENTS_BYTES:  # a body whose length header was wrong
                     raise NotPublished(f"{name} of run {run.run_id} is larger than {MAX_SEGMENTS_BYTES:,} bytes")
-                yield chunk
+                digest.update(chunk)
+                yield held
+                held = chunk
+            _verified_digest(run, name, digest.hexdigest(), expected)
+            yield held
         finally:
             body.close()
 
     return chunks()
 
 
-def _get(s3, run: PublishedRun, name: str, max_bytes: int) -> dict:
-    """The get_object answer for the run's file `name`, refused when missing or above `max_bytes` by its length."""
+def _digests(summary: dict) -> dict[str, str]:
+    """The summary's `sha256` map, checked; {} for a run published before digests were recorded."""
+    recorded = summary.get("sha256")
+    if recorded is None:
+        return {}
+    if not isinstance(recorded, dict) or len(recorded) > MAX_DIGESTS:
+        raise NotPublished(f"sha256 is not a map of at most {MAX_DIGESTS} file names to digests")
+    for name, digest in recorded.items():
+        if not isinstance(name, str) or not SERVED.fullmatch(name):
+            raise NotPublished(f"sha256 names {str(name)[:80]!r}, which is not a file the view serves")
+        if not isinstance(digest, str) or not SHA256.fullmatch(digest):
+            raise NotPublished(f"sha256 of {name} is not 64 lowercase hex digits")
+    return dict(recorded)
+
+
+def _recorded(run: PublishedRun, name: str) -> str:
+    """The sha256 publish recorded for the run's file `name`; NotPublished when it recorded none."""
+    if not run.sha256:
+        raise NotPublished(
+            f"run {run.run_id} was published before the view checked files against their sha256 (its summary "
+            "records none), so none of its files is served: re-run it to view its report"
+        )
+    if name not in run.sha256:
+        raise NotPublished(f"run {run.run_id} published no {name} (its summary records no sha256 for it)")
+    return run.sha256[name]
+
+
+def _verified(run: PublishedRun, name: str, data: bytes, expected: str) -> bytes:
+    _verified_digest(run, name, hashlib.sha256(data).hexdigest(), expected)
+    return data
+
+
+def _verified_digest(run: PublishedRun, name: str, actual: str, expected: str) -> None:
+    if actual != expected:
+        raise NotAsPublished(
+            f"{name} of run {run.run_id} is not the file the run published: its sha256 is {actual[:16]}…, "
+            f"publish recorded {expected[:16]}… (the object was changed in S3 after publishing)"
+        )
+
+
+def _hash_body(body, stop_after: int | None = None) -> tuple[str, int]:
+    """(sha256 hex, bytes read) of a get_object body, read in SEGMENTS_CHUNK pieces and closed; reading stops
+    once more than `stop_after` bytes were read."""
+    digest, read = hashlib.sha256(), 0
+    try:
+        while chunk := body.read(SEGMENTS_CHUNK):
+            read += len(chunk)
+            digest.update(chunk)
+            if stop_after is not None and read > stop_after:
+                break
+    finally:
+        body.close()
+    return digest.hexdigest(), read
+
+
+def _get(s3, run: PublishedRun, name: str, max_bytes: int, **conditions: str) -> dict:
+    """The get_object answer for the run's file `name`, refused when missing or above `max_bytes` by its length;
+    `conditions` such as IfMatch=etag, refused (NotAsPublished) when the object no longer meets them."""
     key = run.prefix + name
     try:
-        answer = s3.get_object(Bucket=run.bucket, Key=key)
+        answer = s3.get_object(Bucket=run.bucket, Key=key, **conditions)
     except ClientError as error:
+        code = error.response.get("Error", {}).get("Code")
         # Without s3:ListBucket (the view's policy has none) S3 answers a missing key with 403.
-        if error.response.get("Error", {}).get("Code") in ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"):
+        if code in ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"):
             raise NotPublished(f"no {name} for run {run.run_id}") from error
+        if code in ("PreconditionFailed", "412"):
+            raise NotAsPublished(f"{name} of run {run.run_id} was replaced in S3 while it was being checked") from error
         raise
     if answer.get("ContentLength", 0) > max_bytes:
         answer["Body"].close()

