@@ -48,6 +48,7 @@ from include.aws_emulator.sagemaker.models import (
     SageMakerBackends,
     TrainingJob,
 )
+from include.segmentation.printable import printable
 
 log = logging.getLogger("popseg.emulator.persistence")
 CURRENT = "CURRENT"
@@ -191,7 +192,11 @@ class StateStore:
         for entry in listing["objects"]:
             path = snapshot / OBJECTS / str(entry["file"])
             if not _OBJECT.fullmatch(str(entry["file"])) or not _regular_file(path, snapshot):
-                log.warning("skipped s3://%s/%s: %s is not a regular file", entry["bucket"], entry["key"], path.name)
+                log.warning(
+                    "skipped %s: %s is not a regular file",
+                    printable(f"s3://{entry['bucket']}/{entry['key']}"),
+                    path.name,
+                )
                 continue
             if "parts" not in entry:  # a snapshot written before layouts were kept
                 s3.upload_file(str(path), entry["bucket"], entry["key"])
@@ -199,9 +204,8 @@ class StateStore:
             parts = entry["parts"]
             if not parts and self.max_request_bytes is not None and path.stat().st_size > self.max_request_bytes:
                 log.warning(
-                    "s3://%s/%s is larger than one request may be; it comes back in parts, with a composite checksum",
-                    entry["bucket"],
-                    entry["key"],
+                    "%s is larger than one request may be; it comes back in parts, with a composite checksum",
+                    printable(f"s3://{entry['bucket']}/{entry['key']}"),
                 )
                 s3.upload_file(str(path), entry["bucket"], entry["key"])
                 continue
@@ -229,7 +233,9 @@ def _upload_as_before(s3, path: Path, bucket: str, key: str, parts: list[int], c
     checksum algorithm and type when this process can compute it; logs a checksum that came out different."""
     algorithm = checksum["algorithm"] if checksum else None
     if algorithm is not None and algorithm not in ("CRC32", "SHA1", "SHA256") and not HAS_CRT:
-        log.warning("s3://%s/%s: %s needs awscrt, absent here; restoring with CRC32", bucket, key, algorithm)
+        log.warning(
+            "%s: %s needs awscrt, absent here; restoring with CRC32", printable(f"s3://{bucket}/{key}"), algorithm
+        )
         algorithm = None
     with_algorithm = {"ChecksumAlgorithm": algorithm} if algorithm else {}
     with path.open("rb") as body:
@@ -258,7 +264,9 @@ def _upload_as_before(s3, path: Path, bucket: str, key: str, parts: list[int], c
     if checksum is not None:
         now = s3.head_object(Bucket=bucket, Key=key, ChecksumMode="ENABLED").get(f"Checksum{checksum['algorithm']}")
         if now != checksum["value"]:
-            log.warning("s3://%s/%s came back with checksum %s, not %s", bucket, key, now, checksum["value"])
+            log.warning(
+                "%s came back with checksum %s, not %s", printable(f"s3://{bucket}/{key}"), now, checksum["value"]
+            )
 
 
 def _regular_file(path: Path, root: Path | None = None) -> bool:

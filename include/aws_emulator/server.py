@@ -38,6 +38,7 @@ from include.aws_emulator.sagemaker.models import SageMakerBackends
 from include.aws_emulator.sagemaker.responses import ControlPlane
 from include.aws_emulator.sagemaker.runtime import MAX_PAYLOAD_BYTES, Runtime
 from include.aws_emulator.sagemaker.training import TrainingRunner
+from include.segmentation.printable import printable
 
 log = logging.getLogger("popseg.emulator")
 
@@ -166,7 +167,7 @@ class EmulatorApp:
         body = request.get_data()
         status, document = self.control_plane.handle(operation, body, region)
         outcome = status if status == 200 else f"{status} {document.get('__type')}"
-        log.info("sagemaker %s %s -> %s", operation, _resource(body), outcome)
+        log.info("sagemaker %s %s -> %s", printable(operation), printable(_resource(body)), outcome)
         return Response(
             json.dumps(document),
             status=status,
@@ -182,12 +183,12 @@ class EmulatorApp:
         body = b"" if declared > MAX_PAYLOAD_BYTES else io.BufferedReader(request.stream).read(MAX_PAYLOAD_BYTES + 1)
         answer = self.runtime.invoke(name, body, headers, region)
         outcome = answer.status if answer.status == 200 else f"{answer.status} {answer.headers.get('x-amzn-ErrorType')}"
-        log.info("sagemaker-runtime InvokeEndpoint %s -> %s", name, outcome)
+        log.info("sagemaker-runtime InvokeEndpoint %s -> %s", printable(name), outcome)
         return Response(answer.body, status=answer.status, headers=answer.headers)
 
     def _moto(self, service: str | None, operation: str, environ: dict[str, Any], start_response: Any) -> Any:
         def logged_start_response(status: str, headers: Any, exc_info: Any = None) -> Any:
-            log.info("%s %s -> %s", service or "aws", operation, status.split(" ")[0])
+            log.info("%s %s -> %s", service or "aws", printable(operation), status.split(" ")[0])
             return start_response(status, headers, exc_info)
 
         return self.moto(environ, logged_start_response)
@@ -325,5 +326,11 @@ def _is_loopback(host: str) -> bool:
 
 def _refuse(environ: dict[str, Any], status: int, message: str) -> Response:
     """A plain-text refusal, logged with what was asked for (never the body)."""
-    log.warning("refused %s %s -> %s: %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"), status, message)
+    log.warning(
+        "refused %s %s -> %s: %s",
+        printable(environ.get("REQUEST_METHOD")),
+        printable(environ.get("PATH_INFO")),
+        status,
+        printable(message),
+    )
     return Response(message + "\n", status=status, content_type="text/plain; charset=utf-8")

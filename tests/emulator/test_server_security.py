@@ -190,3 +190,11 @@ def test_a_chunked_body_is_read_through_the_cap(small_cap) -> None:
     assert s3.get_object(Bucket="chunked-cap", Key="small")["Body"].read() == b"x" * 1024
     assert _chunked_put(small_cap.endpoint_url, "large", 4096) == 413
     assert "large" not in [item["Key"] for item in s3.list_objects_v2(Bucket="chunked-cap").get("Contents", [])]
+
+
+def test_a_refusal_logs_the_requested_path_on_one_line(caplog) -> None:
+    from include.aws_emulator.server import _refuse
+
+    _refuse({"REQUEST_METHOD": "GET", "PATH_INFO": "/bucket/key\nINFO forged line"}, 403, "no")
+    refused = [record.getMessage() for record in caplog.records if record.getMessage().startswith("refused")]
+    assert refused == ["refused GET /bucket/key\\nINFO forged line -> 403: no"]
