@@ -26,6 +26,7 @@ import seed_emulator  # noqa: E402  # beside this script
 from local_airflow import airflow_env, start_emulator, stop  # noqa: E402
 
 from include.aws_emulator.connection import client  # noqa: E402
+from include.segmentation import inputs  # noqa: E402
 from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: E402
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
@@ -142,6 +143,7 @@ def summarise(run_dir: Path, seconds: float) -> None:
     run = json.loads((run_dir / "run.json").read_text())
     sizes = pd.read_csv(run_dir / "segments.csv")["segment"].value_counts().sort_index()
     print(f"\nRun {run['run_id']} succeeded in {seconds:.0f} s.")
+    print(f"Input: {inputs.describe(run['input'], run.get('input_sha256'))}")
     print(f"Rows: {run['rows_in']:,} in, {run['rows']:,} segmented ({len(run['dropped'])} incomplete dropped)")
     print(f"PCA: {run['n_components']} components keep {run['explained_variance']:.4f} of the variance")
     print("Segments: " + ", ".join(f"{segment}: {count}" for segment, count in sizes.items()))

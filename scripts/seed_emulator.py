@@ -25,7 +25,7 @@ def upload_census(url: str, data: str | None = None, key: str | None = None) -> 
 
     `key` defaults to INPUT_KEY: `make run` segments its file at the DAG's default key."""
     from include.aws_emulator.connection import client
-    from include.segmentation.synthetic import synthetic_census
+    from include.segmentation.synthetic import bundled_sample_csv
     from include.segmentation_aws.store import UPLOADS
 
     s3 = client("s3", url)
@@ -35,7 +35,7 @@ def upload_census(url: str, data: str | None = None, key: str | None = None) -> 
     if data:
         s3.upload_file(str(data), BUCKET, key, Config=UPLOADS)
     else:
-        s3.put_object(Bucket=BUCKET, Key=key, Body=synthetic_census().to_csv(index=False).encode())
+        s3.put_object(Bucket=BUCKET, Key=key, Body=bundled_sample_csv())
     return f"s3://{BUCKET}/{key}"
 
 

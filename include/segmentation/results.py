@@ -18,7 +18,7 @@ import pyarrow
 import pyarrow.csv
 
 from include.sagemaker_formats.artifacts import PCAModel
-from include.segmentation import analysis
+from include.segmentation import analysis, inputs
 from include.segmentation.census import FEATURES, KEY_NAME, PERCENT_COLUMNS, POPULATION, UNITS
 
 # A text cell starting with one of these is run as a formula by spreadsheet programs (OWASP "CSV injection"),
@@ -170,6 +170,7 @@ def run_document(
         "params": dict(params),
         "input": input_uri,
         "input_sha256": prepared.get("input_sha256"),
+        "input_is_bundled_sample": inputs.is_bundled_sample(prepared.get("input_sha256")),
         "input_etag": prepared.get("input_etag"),
         "input_version_id": prepared.get("input_version_id"),
         "rows_in": prepared["rows_in"],

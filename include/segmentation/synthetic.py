@@ -76,6 +76,12 @@ _WORK = ("PrivateWork", "PublicWork", "SelfEmployed", "FamilyWork")
 _CONCENTRATION = 60.0  # Dirichlet concentration: how closely a county follows its type's shares
 
 
+def bundled_sample_csv() -> bytes:
+    """The bundled sample: `synthetic_census()` as CSV bytes, what `make run` and `make airflow` upload when no
+    DATA is given. Its sha256 is `inputs.BUNDLED_SAMPLE_SHA256`, so that its runs say they ran on it."""
+    return synthetic_census().to_csv(index=False).encode()
+
+
 def synthetic_census(n_counties: int = 3220, seed: int = 0, missing_rows: int = 2) -> pd.DataFrame:
     """A census frame with the real file's 37 columns (contract order), deterministic per `seed`.
 

@@ -66,6 +66,8 @@ class PublishedRun:
     prefix: str  # key prefix of the run's files, ending in "/"
     # sha256 (hex) of each served file as published, by name (SERVED); empty for runs published before digests.
     sha256: Mapping[str, str] = field(default_factory=dict)
+    input: str = ""  # the census file the run read, s3://…; "" for runs published before it was recorded
+    input_is_bundled_sample: bool = False  # the bundled synthetic sample (made-up figures), recognised by digest
 
     @classmethod
     def from_summary(cls, summary: object, published: datetime) -> PublishedRun:
@@ -91,6 +93,7 @@ class PublishedRun:
             bucket=location.group(1),
             prefix=f"{location.group(2)}runs/{run_id}/",
             sha256=_digests(summary),
+            **_input(summary),
         )
 
 
@@ -105,6 +108,8 @@ def run_summary(run: dict, results_uri: str, sha256: Mapping[str, str]) -> dict:
         "n_components": int(run["n_components"]),
         "k": int(run["params"]["k"]),
         "explained_variance": float(run["explained_variance"]),
+        "input": run["input"],
+        "input_is_bundled_sample": bool(run.get("input_is_bundled_sample", False)),
         "sha256": dict(sorted(sha256.items())),
     }
 
@@ -277,6 +282,22 @@ def _text(summary: dict, field: str) -> str:
     if not isinstance(value, str):
         raise NotPublished(f"{field} {value!r} is not text")
     return value
+
+
+# The input's URI as a summary may record it: s3:// + a bucket name (≤ 63) + a key (≤ 1,024 bytes).
+MAX_INPUT_URI = 1100
+
+
+def _input(summary: dict) -> dict:
+    """The input fields of a summary; none for runs published before they were recorded."""
+    if "input" not in summary:
+        return {}
+    uri, sample = _text(summary, "input"), summary.get("input_is_bundled_sample", False)
+    if not uri.startswith("s3://") or len(uri) > MAX_INPUT_URI:
+        raise NotPublished(f"input {uri[:80]!r} is not an s3:// URI of at most {MAX_INPUT_URI} characters")
+    if not isinstance(sample, bool):
+        raise NotPublished(f"input_is_bundled_sample {sample!r} is not true or false")
+    return {"input": uri, "input_is_bundled_sample": sample}
 
 
 def _count(summary: dict, field: str) -> int:

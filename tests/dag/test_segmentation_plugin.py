@@ -56,7 +56,8 @@ def published(airflow_db, clients) -> dict[str, str]:
     s3 = clients["s3"]
     bucket, other = (f"popseg-view-{uuid.uuid4().hex[:8]}" for _ in range(2))
     runs = {RUN_ID: (bucket, "segmentation/"), f"{RUN_ID}-other": (other, "teams/a/")}
-    run = {"run_id": RUN_ID, "rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8}}
+    run = {"run_id": RUN_ID, "rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8},
+           "input": "s3://popseg/census/acs2015_county_data.csv"}  # fmt: skip
     for run_id, (name, prefix) in runs.items():
         s3.create_bucket(Bucket=name)
         files = {

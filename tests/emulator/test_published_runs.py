@@ -27,6 +27,8 @@ RUN = {
     "n_components": 7,
     "params": {"k": 8},
     "explained_variance": 0.8017,
+    "input": "s3://popseg/census/acs2015_county_data.csv",
+    "input_is_bundled_sample": True,
 }
 TABLE = b"State-County,segment,distance,c_1\n" + b"".join(b"Texas-Travis %d,1,0.5,0.25\n" % i for i in range(50))
 DIGEST = "0" * 64
@@ -54,6 +56,13 @@ def test_a_summary_gives_the_runs_figures_and_where_its_files_are() -> None:
     run = PublishedRun.from_summary(_summary("other-bucket", "teams/a/"), WHEN)
     assert (run.rows, run.n_components, run.k, run.explained_variance) == (3218, 7, 8, 0.8017)
     assert (run.bucket, run.prefix) == ("other-bucket", f"teams/a/runs/{RUN['run_id']}/")
+    assert (run.input, run.input_is_bundled_sample) == ("s3://popseg/census/acs2015_county_data.csv", True)
+
+
+def test_a_summary_published_before_inputs_were_recorded_still_lists() -> None:
+    summary = {key: value for key, value in _summary().items() if not key.startswith("input")}
+    run = PublishedRun.from_summary(summary, WHEN)
+    assert (run.input, run.input_is_bundled_sample) == ("", False)
 
 
 @pytest.mark.parametrize(
@@ -69,6 +78,9 @@ def test_a_summary_gives_the_runs_figures_and_where_its_files_are() -> None:
         ("results", "s3://popseg-emulator-tests/views/runs/another-run/", "results"),
         ("results", "https://evil.example/runs/x/", "results"),
         ("sha256", "abc", "sha256"),
+        ("input", "javascript:alert(1)", "input"),
+        ("input", "s3://b/" + "k" * 2000, "input"),
+        ("input_is_bundled_sample", "yes", "input_is_bundled_sample"),
         ("sha256", {"../../report.html": DIGEST}, "sha256"),
         ("sha256", {"report.html": "ABC"}, "sha256 of report.html"),
         ("sha256", {f"plots/p{i}.png": DIGEST for i in range(published_runs.MAX_DIGESTS + 1)}, "sha256"),

@@ -107,3 +107,24 @@ def test_make_run_hands_data_to_the_script_through_the_environment_only() -> Non
         ["make", "-n", "run", f"DATA={hostile}"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
     ).stdout
     assert "scripts/run_local.py" in printed and "popseg-pwned" not in printed
+
+
+@pytest.mark.parametrize(
+    ("sha256", "says"),
+    [
+        ("5c932e0bf821de46f7e1cfda5b3945055ffb5f8e28608acc83b55f423afd7dfa", "(bundled synthetic sample: made-up"),
+        ("0" * 64, None),
+    ],
+)
+def test_the_summary_names_the_input_and_says_when_it_is_the_bundled_sample(tmp_path, capsys, sha256, says) -> None:
+    run = {
+        "run_id": "manual__x", "input": "s3://popseg/census/acs2015_county_data.csv", "input_sha256": sha256,
+        "rows_in": 3220, "rows": 3218, "dropped": ["a", "b"], "n_components": 7, "explained_variance": 0.8017,
+        "billable_seconds": 4,
+    }  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    (tmp_path / "segments.csv").write_text("State-County,segment\nTexas-Travis,0\n")
+    run_local.summarise(tmp_path, 30.0)
+    line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Input: "))
+    assert line.startswith("Input: s3://popseg/census/acs2015_county_data.csv")
+    assert (says in line) if says else line == "Input: s3://popseg/census/acs2015_county_data.csv"

@@ -81,6 +81,19 @@ def test_dropped_rows_and_the_input_checksum_are_shown(built, results) -> None:
     assert "ab" * 32 in html
 
 
+def test_a_run_on_the_bundled_sample_says_so_at_the_top(results) -> None:
+    sample = dataclasses.replace(results, run={**results.run, "input_is_bundled_sample": True})
+    html, _ = report.build_report(sample)
+    top = html.split('<section id="data">', 1)[0]
+    assert '<p id="sample-notice" class="notice">Input: the bundled synthetic sample' in top
+    assert "show no real pattern" in top
+
+
+def test_a_run_on_other_data_has_no_sample_notice(built) -> None:
+    html, _ = built
+    assert "sample-notice" not in html and "the bundled synthetic sample" not in html
+
+
 def test_segment_labels_name_what_sets_each_segment_apart(results) -> None:
     labels = report.segment_labels(results.profiles, results.features)
     assert set(labels) == set(range(K))

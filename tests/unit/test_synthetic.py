@@ -100,3 +100,16 @@ def test_a_census_past_the_real_file_keeps_unique_keys_and_passes_validation() -
     loaded = load_census(frame.to_csv(index=False).encode())
     assert len(loaded) == MAX_COUNTIES + 500
     assert not (loaded["State"] + "-" + loaded["County"]).duplicated().any()
+
+
+def test_the_bundled_sample_is_recognised_by_its_digest() -> None:
+    """inputs.BUNDLED_SAMPLE_SHA256 must follow the sample: a report of it then says it is the sample."""
+    import hashlib
+
+    from include.segmentation import inputs
+    from include.segmentation.synthetic import bundled_sample_csv
+
+    digest = hashlib.sha256(bundled_sample_csv()).hexdigest()
+    assert inputs.is_bundled_sample(digest), f"update inputs.BUNDLED_SAMPLE_SHA256 to {digest}"
+    assert "bundled synthetic sample" in inputs.describe("s3://popseg/census/x.csv", digest)
+    assert inputs.describe("s3://popseg/census/x.csv", "0" * 64) == "s3://popseg/census/x.csv"
