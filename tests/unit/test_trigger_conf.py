@@ -38,10 +38,12 @@ def test_every_unknown_key_is_named_and_the_params_listed() -> None:
 
 # --- check_params' bounds: what reaches a run outside the Param schemas is refused before any AWS call --------
 
+CENSUS = "census/acs2015_county_data.csv"  # the DAG's default input_key
+
 TRAINING, ENDPOINT = ("ml.c5.xlarge", "ml.m5.xlarge"), ("ml.t2.medium", "ml.c5.large")
 VALID = {
     "bucket": "popseg",
-    "input_key": "census/acs2015_county_data.csv",
+    "input_key": CENSUS,
     "output_prefix": "segmentation",
     "num_components": None,
     "training_instance_type": "ml.c5.xlarge",
