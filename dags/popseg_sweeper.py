@@ -24,6 +24,18 @@ from include.airflow_popseg.trigger_conf import (
     refuse_unknown_keys,
 )
 
+DOC_MD = """
+### popseg sweeper
+
+Finds what population_segmentation runs left behind in SageMaker (endpoints, endpoint configs, models, training
+jobs still running) and their `work/` files in S3, and deletes what no running run needs. Its log lists every
+item found, what was done to it and why.
+
+**It deletes nothing until the deployment opts in** (`[popseg] sweeper_deletes = True`, or the environment
+variable `AIRFLOW__POPSEG__SWEEPER_DELETES=true`): until then every run, scheduled or triggered, is a dry run.
+Read a dry run's table first, then opt in.
+"""
+
 # bucket and output_prefix take the main DAG's defaults: the sweeper looks where the runs write.
 PARAMS = {
     "dry_run": Param(False, type="boolean", title="Dry run",
@@ -54,7 +66,7 @@ PARAMS = {
     params=PARAMS,
     default_args={"retries": 1, "retry_delay": timedelta(minutes=5)},
     tags=["sagemaker", "cleanup"],
-    doc_md=__doc__,
+    doc_md=DOC_MD,
 )
 def popseg_sweeper():
     @task

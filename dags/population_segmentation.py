@@ -93,6 +93,26 @@ PARAMS = {
                                   "popseg_role_arn Airflow Variable"),
 }  # fmt: skip
 
+# What the Airflow UI shows on the DAG's page ("Docs"): for the people who trigger and read runs.
+DOC_MD = """
+### Population segmentation
+
+Groups US counties into segments of similar census profile, nightly at 02:00 UTC or when you trigger it.
+
+1. **Waits** for the census CSV at `s3://<bucket>/<input_key>` (one row per county, 37 columns: `CensusId`,
+   `State`, `County` and 34 numeric features), up to *Wait for the census file (seconds)*.
+2. **Checks** it: a file that breaks the contract fails the run here, naming the row and column, before anything
+   is paid for. Rows with an empty cell are dropped and listed.
+3. **PCA** on SageMaker keeps the fewest components that explain the *Share of variance to keep*.
+4. **K-Means** on SageMaker puts every county in one of *Number of segments* segments.
+5. **Publishes** `report.html`, `segments.csv` (FIPS code, segment, label, distance) and the model files under
+   `s3://<bucket>/<output_prefix>/runs/<run id>/`, then points `<output_prefix>/latest.json` at them.
+
+Open a run's report from the **Report** button of its `publish` task, or from **Segments** in the menu. The two
+temporary SageMaker endpoints are deleted as soon as their work is done, also when the run fails; a failed
+run never moves `latest.json`. Instance types are limited to the deployment's allow-list (trigger form).
+"""
+
 # Every task may be repeated: training and deploy reattach to what the run created, the others rewrite the
 # same keys. Failures that would repeat (bad input, a failed job) raise AirflowFailException and skip retries.
 # The AWS arguments reach the sensor and the SageMaker operators (tasks ignore what they do not take).
@@ -122,7 +142,7 @@ REATTACH_RETRY = {
     params=PARAMS,
     default_args=DEFAULT_ARGS,
     tags=["sagemaker", "segmentation"],
-    doc_md=__doc__,
+    doc_md=DOC_MD,
 )
 def population_segmentation():
     @task

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import os
+import re
 import subprocess
 import sys
 
@@ -366,3 +367,12 @@ def test_invalid_sweeper_params_are_refused_at_trigger_time(sweeper_dag, name, v
     params = ParamsDict(sweeper_dag.params)
     with pytest.raises(ParamValidationError, match=f"Invalid input for param {name}:"):
         params[name] = value
+
+
+def test_the_docs_page_is_written_for_users_and_names_params_by_their_form_titles(dag, sweeper_dag) -> None:
+    titles = {param.schema.get("title") for param in dag.params.values()}
+    named = set(re.findall(r"\*([^*]+)\*", dag.doc_md.replace("**", "")))
+    assert named and named <= titles, named - titles
+    for doc in (dag.doc_md, sweeper_dag.doc_md):
+        assert not re.search(r"XCom|include\.|TaskGroup|setup/teardown", doc)  # developers' words: in the code
+    assert "sweeper_deletes" in sweeper_dag.doc_md
