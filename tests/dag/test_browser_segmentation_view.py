@@ -111,9 +111,9 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         page.locator("#kmeans").scroll_into_view_if_needed()
         page.screenshot(path=SCREENSHOTS / "4-report-segments.png")
 
-        assert page.locator("#shown").inner_text() == f"{counties} of {counties} counties"
+        assert page.locator("#shown").inner_text() == f"{counties:,} of {counties:,} counties"
         page.fill("#filter", "segment-that-does-not-exist")
-        assert page.locator("#shown").inner_text() == f"0 of {counties} counties"
+        assert page.locator("#shown").inner_text() == f"0 of {counties:,} counties"
         page.fill("#filter", "")
         page.select_option("#segment-filter", "0")  # an exact segment, not every row with a 0 in it
         in_segment_0 = int(page.locator("#shown").inner_text().split()[0])

@@ -212,3 +212,12 @@ def test_figures_keep_the_pages_white_background(built) -> None:
     for name, data in plots.items():
         corner = plt.imread(io.BytesIO(data), format="png")[2, 2, :3]
         assert corner.tolist() == [1.0, 1.0, 1.0], name  # an off-white figure shows as a grey box on the page
+
+
+def test_the_input_path_has_a_line_of_its_own_so_its_underscores_stay_visible(results) -> None:
+    # At 1× the checksum wrapped under the path, and its code background painted over the path's underscores.
+    run = {**results.run, "input": "s3://popseg-data/census_2015/acs2015_county_data.csv"}
+    html, _ = report.build_report(dataclasses.replace(results, run=run))
+    assert "<tr><th>input</th><td><code>s3://popseg-data/census_2015/acs2015_county_data.csv</code></td></tr>" in html
+    assert f"<tr><th>input sha256</th><td><code>{'ab' * 32}</code></td></tr>" in html
+    assert "td { line-height: 1.4; }" in html
