@@ -82,8 +82,10 @@ def segment_traits(features: pd.DataFrame, segment: np.ndarray, k: int) -> Segme
     medians, percentiles, overall = {}, {}, {}
     for trait in TRAITS:
         values = trait_values(features, trait)
-        known = values[~np.isnan(values)]
-        middle = np.array([np.nanmedian(part) if np.isfinite(part).any() else np.nan for part in groups.split(values)])
+        missing = np.isnan(values)  # shares of counties without people
+        known = values[~missing] if missing.any() else values
+        median = np.nanmedian if missing.any() else np.median  # nanmedian copies: only where it must
+        middle = np.array([median(part) if (~np.isnan(part)).any() else np.nan for part in groups.split(values)])
         medians[trait], overall[trait] = middle, float(np.median(known)) if len(known) else np.nan
         percentiles[trait] = _mid_rank_percentiles(known, middle)
     index = pd.RangeIndex(k, name="segment")
