@@ -243,7 +243,7 @@ def population_segmentation():
 
     @task
     def extract_attributes(pca: dict, kmeans: dict, chosen: dict, prepared: dict, assigned: dict) -> dict:
-        """Centroids in component space and census units, component makeup, segment sizes."""
+        """Centroids, segment profiles, component makeup, and segments.csv with FIPS codes and segment labels."""
         from include.airflow_popseg import steps
 
         return steps.extract_attributes(RunContext.current(), pca, kmeans, chosen, prepared, assigned)
@@ -268,7 +268,6 @@ def population_segmentation():
         from include.airflow_popseg import steps
 
         files = {
-            "segments.csv": assigned["segments_csv"],
             "explained_variance.json": chosen["explained_variance"],
             **attributes,
             **documented,

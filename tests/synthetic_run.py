@@ -28,11 +28,19 @@ def census_rows(rows: int) -> pd.DataFrame:
     return pd.concat(blocks, ignore_index=True)
 
 
-def synthetic_run(counties: int = 300, k: int = 4) -> report.RunResults:
-    """PCA by numpy and K-Means by scikit-learn on a synthetic census, shaped like published results. Up to
-    MAX_COUNTIES rows the census goes through census.prepare as a CSV; above, through census.clean directly
-    (a million-row CSV round trip would be most of the time)."""
-    if counties <= MAX_COUNTIES:
+def census_run(census_file: bytes, k: int = 8) -> report.RunResults:
+    """synthetic_run's pipeline (numpy PCA, scikit-learn K-Means) on a census file, e.g. the real one."""
+    return synthetic_run(k=k, census_file=census_file)
+
+
+def synthetic_run(counties: int = 300, k: int = 4, census_file: bytes | None = None) -> report.RunResults:
+    """PCA by numpy and K-Means by scikit-learn on a synthetic census (or `census_file`), shaped like published
+    results. Up to MAX_COUNTIES rows the census goes through census.prepare as a CSV; above, through
+    census.clean directly (a million-row CSV round trip would be most of the time)."""
+    if census_file is not None:
+        prepared = census.prepare(census_file, "s3://b/census.csv", k=k)
+        counties = prepared.rows_in
+    elif counties <= MAX_COUNTIES:
         prepared = census.prepare(synthetic_census(counties).to_csv(index=False).encode(), "s3://b/census.csv", k=k)
     else:
         cleaned = census.clean(census_rows(counties))

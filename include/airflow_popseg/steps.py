@@ -16,7 +16,7 @@ from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.operators import TrainingResult
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import dense_shards
-from include.segmentation import analysis, census, report, results
+from include.segmentation import analysis, census, report, results, traits
 from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
 from include.segmentation_aws import endpoints, published_runs, requests
@@ -184,25 +184,27 @@ def assign_segments(run: RunContext, plan: dict, transformed: dict) -> dict:
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
     answer = endpoints.transform(components.to_numpy("float32"), invoke, concurrency=settings.INVOKE_CONCURRENCY)
     segments = results.segments_frame(components, answer)
-    return {
-        "segments": run.store.write_frame(run.layout.work("segments.parquet"), segments),  # what later tasks read
-        "segments_csv": run.store.write_frame(run.layout.work("segments.csv"), segments),  # what is published
-    }
+    return {"segments": run.store.write_frame(run.layout.work("segments.parquet"), segments)}
 
 
 def extract_attributes(
     run: RunContext, pca: TrainingResult, kmeans: TrainingResult, chosen: dict, prepared: dict, assigned: dict
 ) -> dict:
-    """Centroids with sizes, each segment's profile from its counties, component makeup: file name -> URI."""
-    store = run.store
+    """Centroids with sizes, each segment's profile from its counties, component makeup, and segments.csv with
+    each county's FIPS code and segment label (the report's): file name -> URI."""
+    store, k = run.store, run.params["k"]
+    features, segments = store.read_frame(prepared["cleaned"]), store.read_frame(assigned["segments"])
     frames = results.attribute_frames(
         read_pca_model(store.read(pca["model_artifact"])),
         read_kmeans_model(store.read(kmeans["model_artifact"])),
-        store.read_frame(prepared["cleaned"]),
-        store.read_frame(assigned["segments"]),
-        run.params["k"],
+        features,
+        segments,
+        k,
         chosen["kept_components"],
     )
+    labels = traits.segment_labels(traits.of_segments(features, segments, k))
+    del features  # 8 bytes a value: let it go before segments.csv is built
+    frames["segments.csv"] = results.published_segments(segments, store.read_frame(prepared["counties"]), labels)
     return {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
 
 

@@ -10,6 +10,7 @@ import base64
 import io
 import json
 import struct
+import unicodedata
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,13 +27,13 @@ import numpy as np
 import pandas as pd
 import PIL.Image
 
-from include.segmentation import analysis, us_map
+from include.segmentation import analysis, traits, us_map
 from include.segmentation import results as segmentation_results
-from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, PERCENT_COLUMNS, POPULATION, SUBSTANTIVE, UNITS
+from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, UNITS
 
 EDA_GROUPS = ("commuting", "employment type", "race/ethnicity", "income/poverty")
 TOP_WEIGHTS = 8  # features shown per component
-LABEL_FEATURES = 3  # features in a segment's generated label
+DISTINGUISHING = 5  # traits listed per segment under "what sets it apart"
 # Up to this many rows the county table lists every one (sortable, filterable in the page); above it a browser
 # would choke on the table, so the page summarises each segment and links the full data instead.
 TABLE_ROWS = 5_000
@@ -53,107 +54,6 @@ class RunResults:
     profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, population, per feature mean/median [unit]
     segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
     counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
-
-
-def segment_labels(
-    profiles: pd.DataFrame,
-    features: pd.DataFrame,
-    top: int = LABEL_FEATURES,
-    statistics: CountyStatistics | None = None,
-) -> dict[int, str]:
-    """A label per segment from the features that most set it apart: z-scores of its counties' mean against
-    all counties (mean and spread over counties), e.g. "high Transit · high Income · low Drive"."""
-    labels = {}
-    means = segmentation_results.profile_means(profiles)
-    scored = _z_scores(means, statistics or county_statistics(features))
-    for (_, scores), segment in zip(scored.iterrows(), means["segment"], strict=True):
-        strongest = analysis.by_magnitude(scores, top)
-        labels[int(segment)] = " · ".join(f"{'high' if z > 0 else 'low'} {f}" for f, z in strongest.items())
-    return labels
-
-
-def distinguishing_features(
-    profiles: pd.DataFrame, features: pd.DataFrame, top: int = 5, statistics: CountyStatistics | None = None
-) -> dict[int, list[dict]]:
-    """Per segment, the `top` features furthest from all counties (z of its counties' mean, over counties), each
-    with the segment's value and the reference it is set against, in census units: for a percentage, both
-    population-weighted (weighted by TotalPop: a share of people, not of counties); otherwise means over counties.
-    """
-    statistics = statistics or county_statistics(features)
-    means = segmentation_results.profile_means(profiles)
-    scored, result = _z_scores(means, statistics), {}
-    for (_, z), (_, profile) in zip(scored.iterrows(), profiles.iterrows(), strict=True):
-        result[int(profile["segment"])] = [
-            {
-                "feature": f,
-                "value": _human(profile[segmentation_results.profile_column(f, _statistic(f))], f),
-                "population": _human(statistics.reference[f], f),
-                "weighted": f in PERCENT_COLUMNS,
-                "z": float(score),
-            }
-            for f, score in analysis.by_magnitude(z, top).items()
-        ]
-    return result
-
-
-@dataclass(frozen=True)
-class CountyStatistics:
-    """Per feature (features,), over all counties: the mean, the spread (standard deviation, ddof 0; 1 for a
-    constant feature, as analysis.z_scores) and the population reference a segment is set against."""
-
-    mean: pd.Series
-    spread: pd.Series
-    reference: pd.Series
-
-
-def county_statistics(features: pd.DataFrame) -> CountyStatistics:
-    """One pass of numpy over (counties, 34) features: pandas' std alone takes seconds at a million rows."""
-    values = features.to_numpy(dtype="float64")  # one float64 block: a view, not a copy
-    mean = values.mean(axis=0)
-    # Column by column: values.std(axis=0) holds every deviation at once (272 MB at a million rows), one column
-    # at a time is 8 MB, the same numbers, and ≈ 7× less time.
-    spread = np.array([values[:, i].std() for i in range(values.shape[1])])
-    spread[spread == 0] = 1.0
-    weights = features[POPULATION].to_numpy(dtype="float64")
-    weighted = weights @ values / weights.sum()
-    # Percentages as a share of all people (county values weighted by TotalPop); head counts, dollars, minutes
-    # as the mean over counties.
-    reference = np.where(features.columns.isin(PERCENT_COLUMNS), weighted, mean)
-    return CountyStatistics(*(pd.Series(v, index=features.columns) for v in (mean, spread, reference)))
-
-
-def population_reference(features: pd.DataFrame) -> pd.Series:
-    """(features,) what a segment is set against: percentages as a share of all people (county values weighted
-    by TotalPop), the other features (head counts, dollars, minutes) as the mean over counties."""
-    return county_statistics(features).reference
-
-
-def _statistic(feature: str) -> str:
-    """The segment_profiles.csv statistic that matches population_reference for `feature`."""
-    return "pop-weighted mean" if feature in PERCENT_COLUMNS else "mean"
-
-
-def _z_scores(means: pd.DataFrame, statistics: CountyStatistics) -> pd.DataFrame:
-    """analysis.z_scores of the substantive features, from statistics computed once. means: (k, ≥ d) -> (k, d)."""
-    names = [c for c in statistics.mean.index if c in SUBSTANTIVE]
-    return (means[names].astype("float64") - statistics.mean[names]) / statistics.spread[names]
-
-
-def _substantive(features: pd.DataFrame) -> list[str]:
-    """The feature columns a label may use: margins of error describe the survey, not the county."""
-    return [c for c in features.columns if c in SUBSTANTIVE]
-
-
-def _human(value: float, feature: str) -> str:
-    """A value in its unit, as people read it: 12,345 people, $52,300, 23.4 %, 25.1 minutes."""
-    unit = UNITS.get(feature, "")
-    if unit == "%":
-        return f"{value:.1f} %"
-    if unit == "US$":
-        return f"${value:,.0f}"
-    if unit == "minutes":
-        return f"{value:.1f} min"
-    return f"{value:,.0f}"
 
 
 def describe_component(weights: pd.Series, top: int = 3) -> str:
@@ -177,8 +77,9 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     drawn["plots/segment_sizes.png"] = _sizes_plot(results.centroids)
     drawn["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
 
-    statistics = county_statistics(results.features)
-    labels = segment_labels(results.profiles, results.features, statistics=statistics)
+    k = len(results.profiles)
+    described = traits.of_segments(results.features, results.segments, k)
+    labels = traits.segment_labels(described)
     segment_map, map_png = _segment_map(results, labels)
     plots = {name: png.result() for name, png in drawn.items()} | {"plots/segment_map.png": map_png}
     context = {
@@ -206,8 +107,9 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
             }
             for row in results.profiles.itertuples()
         ],
-        "distinguishing": distinguishing_features(results.profiles, results.features, statistics=statistics),
-        "county_table": county_table(results.segments, labels),
+        "distinguishing": traits.distinguishing_traits(described, DISTINGUISHING),
+        "ordinal": traits.ordinal,
+        "county_table": county_table(results.segments, labels, results.counties),
         "full_data": FULL_DATA,
         "images": {name: _image(data) for name, data in plots.items()},
         "segment_map": segment_map,
@@ -216,16 +118,24 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     return html, plots
 
 
-def county_table(segments: pd.DataFrame, labels: dict[int, str]) -> dict:
-    """The page's county section from segments.csv (State-County, segment, distance, …).
+def county_table(segments: pd.DataFrame, labels: dict[int, str], counties: pd.DataFrame) -> dict:
+    """The page's county section from segments.csv (State-County, segment, distance, …) and the counties'
+    CensusId, State and County (indexed by State-County).
 
-    Up to TABLE_ROWS rows: {"complete": True, "rows": every county with its segment label}. Above:
+    Up to TABLE_ROWS rows: {"complete": True, "rows": every county with its FIPS code, its segment label and
+    the words the page's filter searches (search_words)}. Above:
     {"complete": False, "rows": count, "segments": per segment its counties, median and largest distance, and
     its EXTREMES closest and farthest counties and SAMPLE random ones}; the page links FULL_DATA for the rest.
     """
     frame = segments[[KEY_NAME, "segment", "distance"]]
     if len(frame) <= TABLE_ROWS:
-        rows = [{**county, "label": labels[int(county["segment"])]} for county in frame.to_dict("records")]
+        fips = segmentation_results.fips_codes(counties["CensusId"].reindex(frame[KEY_NAME])).to_pylist()
+        # The State-County key holds the state's and the county's words ("Texas-Travis" -> "texas travis").
+        rows = [
+            {**county, "fips": code or "", "label": labels[int(county["segment"])]}
+            | {"search": search_words(county[KEY_NAME], code)}
+            for county, code in zip(frame.to_dict("records"), fips, strict=True)
+        ]
         return {"complete": True, "rows": rows}
     # numpy on the two numeric columns, keys looked up for the few rows listed: sorting and grouping the frame
     # with its million keys took most of a second.
@@ -256,6 +166,16 @@ def county_table(segments: pd.DataFrame, labels: dict[int, str]) -> dict:
             }
         )
     return {"complete": False, "rows": len(frame), "segments": per_segment}
+
+
+def search_words(*texts: str | None) -> str:
+    """What the county filter matches typed words against: the texts' words, lower case, accents dropped
+    ("Doña Ana" -> "dona ana"), joined by spaces. The page's script folds what is typed the same way (NFKD,
+    combining marks dropped, split on anything but letters and digits) and shows a row when every typed word
+    is in it, in any order."""
+    folded = unicodedata.normalize("NFKD", " ".join(t for t in texts if t)).lower()  # as JavaScript's toLowerCase
+    kept = "".join(c if c.isalnum() else " " for c in folded if not unicodedata.category(c).startswith("M"))
+    return " ".join(kept.split())
 
 
 def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, bytes]:

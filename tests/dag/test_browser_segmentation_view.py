@@ -112,12 +112,12 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         report.locator("#kmeans").evaluate("section => section.scrollIntoView()")
         page.screenshot(path=SCREENSHOTS / "4-report-segments.png")
 
-        assert report.locator("#shown").inner_text() == f"{counties} of {counties} counties"
+        assert report.locator("#shown").inner_text() == f"{counties:,} of {counties:,} counties"
         report.locator("#filter").fill("segment-that-does-not-exist")
-        assert report.locator("#shown").inner_text() == f"0 of {counties} counties"
+        assert report.locator("#shown").inner_text() == f"0 of {counties:,} counties"
         report.locator("#filter").fill("")
         report.locator("#segment-filter").select_option("0")  # an exact segment, not every row with a 0 in it
-        in_segment_0 = int(report.locator("#shown").inner_text().split()[0])
+        in_segment_0 = int(report.locator("#shown").inner_text().split()[0].replace(",", ""))
         assert 0 < in_segment_0 < counties
         report.locator("#segment-filter").select_option("")
         report.locator("#county-table th", has_text="distance").click()

@@ -87,15 +87,21 @@ def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.
     assert {"plots/explained_variance.png", "plots/centroid_heatmap.png", "plots/segment_sizes.png"} <= set(files)
     run = json.loads(files["run.json"])
     n = run["n_components"]
-    segments = pd.read_csv(io.BytesIO(files["segments.csv"]))
-    assert list(segments.columns) == ["State-County", "segment", "distance", *[f"c_{i}" for i in range(1, n + 1)]]
+    segments = pd.read_csv(io.BytesIO(files["segments.csv"]), dtype={"CensusId": str})
+    c = [f"c_{i}" for i in range(1, n + 1)]
+    assert list(segments.columns) == ["State-County", "segment", "distance", *c, "CensusId", "segment_label"]
+    assert segments["CensusId"].str.fullmatch(r"\d{5}").all()  # every county's FIPS code, zero-padded
+    # One label per segment, the report's (its segment table and county table show the same texts).
+    labels = segments.groupby("segment")["segment_label"].unique()
+    assert labels.map(len).eq(1).all() and all(
+        f'<td class="label">{label[0]}</td>'.encode() in files["report.html"] for label in labels
+    )
     assert len(segments) == rows == run["rows"] and segments["State-County"].is_unique
     assert segments["segment"].between(0, k - 1).all() and (segments["distance"] >= 0).all()
     centroids = pd.read_csv(io.BytesIO(files["centroids.csv"]))
     sizes = segments["segment"].value_counts().reindex(range(k), fill_value=0).to_numpy()
     assert len(centroids) == k and np.array_equal(centroids["counties"].to_numpy(), sizes)
     # Each county's segment is its nearest centroid, at the distance reported.
-    c = [f"c_{i}" for i in range(1, n + 1)]
     distances = np.linalg.norm(segments[c].to_numpy()[:, None] - centroids[c].to_numpy()[None], axis=2)
     assert np.array_equal(distances.argmin(axis=1), segments["segment"].to_numpy())
     assert np.allclose(distances.min(axis=1), segments["distance"], atol=1e-4)

@@ -67,7 +67,7 @@ def test_the_page_needs_no_network(built) -> None:
 def test_the_county_table_has_one_row_per_county(built, results) -> None:
     html, _ = built
     table = html.split('<table id="county-table">', 1)[1].split("</table>", 1)[0]
-    assert table.count("<tr><td>") == len(results.segments) == 298
+    assert table.count("<tr data-segment=") == len(results.segments) == 298
 
 
 def test_one_component_section_per_kept_component(built, results) -> None:
@@ -94,13 +94,38 @@ def test_a_run_on_other_data_has_no_sample_notice(built) -> None:
     assert "sample-notice" not in html and "the bundled synthetic sample" not in html
 
 
-def test_segment_labels_name_what_sets_each_segment_apart(results) -> None:
-    labels = report.segment_labels(results.profiles, results.features)
-    assert set(labels) == set(range(K))
-    for label in labels.values():
+def test_segment_labels_name_three_traits_each_high_or_low(built) -> None:
+    html, _ = built
+    labels = re.findall(r'<td class="label">(.*?)</td>', html.split('<table id="segment-table">', 1)[1])
+    assert len(labels) == K
+    for label in labels:
         parts = label.split(" · ")
-        assert len(parts) == 3 and all(re.fullmatch(r"(high|low) \w+", part) for part in parts)
+        assert len(parts) == 3 and all(re.fullmatch(r"(high|low) \w+( share)?", part) for part in parts)
         assert "Err" not in label  # margins of error describe the survey, not the segment
+
+
+def test_what_sets_a_segment_apart_shows_the_percentile_that_ranks_it(results, built) -> None:
+    html, _ = built
+    described = report.traits.of_segments(results.features, results.segments, K)
+    for segment, rows in report.traits.distinguishing_traits(described, report.DISTINGUISHING).items():
+        row = html.split('<table id="segment-table">', 1)[1].split(f"<tr><td>{segment}</td>", 1)[1].split("</tr>")[0]
+        shown = re.findall(r'<span class="trait">([^<:]+): [^<]* vs [^<]* \((\d+)(?:st|nd|rd|th)\)</span>', row)
+        assert [name for name, _ in shown] == [r["feature"] for r in rows]
+        distances = [abs(int(p) - 50) for _, p in shown]
+        assert distances == sorted(distances, reverse=True)  # ranked by the number shown
+
+
+def test_the_page_states_the_measure_it_ranks_by(built) -> None:
+    html, _ = built
+    measure = html.split('<p id="measure">', 1)[1].split("</p>", 1)[0]
+    assert "median county" in measure and "percentile" in measure
+
+
+def test_a_segments_share_of_people_stays_on_the_line_of_its_count(built) -> None:
+    html, _ = built
+    table = html.split('<table id="segment-table">', 1)[1].split("</table>", 1)[0]
+    assert re.search(r'<td class="num">[\d,]+ \(\d+\.\d&nbsp;%\)</td>', table)
+    assert ".num { text-align: right; font-variant-numeric: tabular-nums; white-space: nowrap; }" in html
 
 
 def test_a_component_is_described_by_its_heaviest_signed_weights() -> None:
@@ -172,26 +197,29 @@ def test_figures_are_drawn_at_twice_the_size_they_are_shown(built) -> None:
     assert max(int(width) for width, _, _ in images) <= 1100  # the page's column
 
 
-def test_segments_are_set_against_the_population_weighted_by_people_for_percentages(results) -> None:
-    features = results.features
-    reference = report.population_reference(features)
-    assert reference["Transit"] == pytest.approx(np.average(features["Transit"], weights=features["TotalPop"]))
-    assert reference["Income"] == pytest.approx(features["Income"].mean())  # not a percentage: over counties
-    for segment, rows in report.distinguishing_features(results.profiles, features, top=34).items():
-        transit = next(row for row in rows if row["feature"] == "Transit")
-        members = results.segments.loc[results.segments["segment"] == segment, "State-County"]
-        chosen = features.loc[members]
-        expected = np.average(chosen["Transit"], weights=chosen["TotalPop"])
-        assert transit["weighted"] and transit["value"] == f"{expected:.1f} %"
-        assert transit["population"] == f"{reference['Transit']:.1f} %"
+def test_each_county_row_carries_its_fips_code_and_the_words_the_filter_searches(built, results) -> None:
+    html, _ = built
+    key, code = results.counties.index[0], results.counties["CensusId"].iloc[0]
+    row = html.split('<table id="county-table">', 1)[1].split(f"<td>{key}</td>", 1)[0].rsplit("<tr ", 1)[1]
+    assert f'data-search="{report.search_words(key, code.zfill(5))}"' in row
 
 
-def test_segments_are_scored_as_analysis_z_scores_scores_them(results) -> None:
-    means = report.segmentation_results.profile_means(results.profiles)
-    substantive = results.features[report._substantive(results.features)]
-    expected = report.analysis.z_scores(means, substantive)
-    statistics = report.county_statistics(results.features)
-    np.testing.assert_allclose(report._z_scores(means, statistics).to_numpy(), expected.to_numpy())
+@pytest.mark.parametrize(
+    ("key", "code", "words"),
+    [
+        ("New Mexico-Doña Ana", "35013", "new mexico dona ana 35013"),
+        ("Texas-Travis", "48453", "texas travis 48453"),
+        ("Louisiana-St. John the Baptist", None, "louisiana st john the baptist"),
+    ],
+)
+def test_the_filter_searches_lower_case_words_without_accents(key, code, words) -> None:
+    assert report.search_words(key, code) == words
+
+
+def test_the_filter_counts_counties_with_a_thousands_separator(built) -> None:
+    html, _ = built
+    script = html.split("<script>", 1)[1]
+    assert 'shown.toLocaleString("en-US") + " of " + rows.length.toLocaleString("en-US")' in script
 
 
 def test_figures_keep_the_pages_white_background(built) -> None:
@@ -199,3 +227,12 @@ def test_figures_keep_the_pages_white_background(built) -> None:
     for name, data in plots.items():
         corner = plt.imread(io.BytesIO(data), format="png")[2, 2, :3]
         assert corner.tolist() == [1.0, 1.0, 1.0], name  # an off-white figure shows as a grey box on the page
+
+
+def test_the_input_path_has_a_line_of_its_own_so_its_underscores_stay_visible(results) -> None:
+    # At 1× the checksum wrapped under the path, and its code background painted over the path's underscores.
+    run = {**results.run, "input": "s3://popseg-data/census_2015/acs2015_county_data.csv"}
+    html, _ = report.build_report(dataclasses.replace(results, run=run))
+    assert "<tr><th>input</th><td><code>s3://popseg-data/census_2015/acs2015_county_data.csv</code></td></tr>" in html
+    assert f"<tr><th>input sha256</th><td><code>{'ab' * 32}</code></td></tr>" in html
+    assert "td { line-height: 1.4; }" in html

@@ -130,7 +130,7 @@ def test_run_document_bills_each_jobs_wall_clock_seconds_once_per_instance() -> 
 _PEAK_GROWTH = """
 import resource, sys
 import numpy as np, pandas as pd
-from include.segmentation import report, results
+from include.segmentation import results, traits
 from include.segmentation.census import FEATURES, KEY_NAME
 rows = int(sys.argv[1])
 values = np.empty((rows, len(FEATURES)), order="F")
@@ -156,7 +156,7 @@ def _peak_growth_mib(call: str, rows: int) -> float:
     "call",
     [
         pytest.param("results.segment_profiles(features, segments, 6)", id="segment_profiles"),
-        pytest.param("report.county_statistics(features)", id="county_statistics"),
+        pytest.param("traits.of_segments(features, segments, 6)", id="segment_traits"),
     ],
 )
 def test_per_segment_and_per_county_statistics_need_no_copy_of_the_features(call: str) -> None:
@@ -164,3 +164,34 @@ def test_per_segment_and_per_county_statistics_need_no_copy_of_the_features(call
     rows = 400_000
     features_mib = rows * 34 * 8 / 2**20  # 104 MiB
     assert _peak_growth_mib(call, rows) < features_mib / 4
+
+
+def test_published_segments_carry_the_fips_code_and_the_segment_label() -> None:
+    keys = ["Alabama-Autauga", "Texas-Travis", "Area-Finer", "Nowhere-Blank"]
+    components = results.components_frame(pd.Index(keys), np.zeros((4, 1)))
+    assignment = {"closest_cluster": np.array([[0], [1], [1], [0]]), "distance_to_cluster": np.zeros((4, 1))}
+    segments = results.segments_frame(components, assignment)
+    counties = pd.DataFrame({"CensusId": ["1001", " 48453 ", "1234567", ""]}, index=pd.Index(keys, name="State-County"))
+    labels = {0: "high Transit · low Drive", 1: "=HYPERLINK(1)"}
+    published = results.published_segments(segments, counties, labels)
+    table = pd.read_csv(io.BytesIO(results.csv_bytes(published)), dtype={"CensusId": str}, keep_default_na=False)
+    assert list(table.columns) == ["State-County", "segment", "distance", "c_1", "CensusId", "segment_label"]
+    assert table["CensusId"].tolist() == ["01001", "48453", "", ""]  # no county code: left empty, not invented
+    # A label is text like any other: one that would run as a formula is neutralised.
+    assert table["segment_label"].tolist() == [
+        "high Transit · low Drive",
+        "'=HYPERLINK(1)",
+        "'=HYPERLINK(1)",
+        "high Transit · low Drive",
+    ]
+
+
+def test_published_segments_start_with_the_header_the_segmentation_view_checks() -> None:
+    from include.segmentation_aws.published_runs import SEGMENTS_HEADER
+
+    components = results.components_frame(pd.Index(["A-a"]), np.zeros((1, 2)))
+    segments = results.segments_frame(components, {"closest_cluster": [[0]], "distance_to_cluster": [[0.0]]})
+    counties = pd.DataFrame({"CensusId": ["1001"]}, index=pd.Index(["A-a"], name="State-County"))
+    assert results.csv_bytes(results.published_segments(segments, counties, {0: "high Walk"})).startswith(
+        SEGMENTS_HEADER
+    )
