@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import atexit
 import os
+import shutil
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -15,6 +17,7 @@ SHARED = PROJECT_ROOT.parent / "shared"
 # Airflow reads its configuration once, at first import: give the whole session one throw-away
 # AIRFLOW_HOME (SQLite) with this project's dags/, before any test module imports Airflow.
 os.environ["AIRFLOW_HOME"] = tempfile.mkdtemp(prefix="popseg-airflow-")
+atexit.register(shutil.rmtree, os.environ["AIRFLOW_HOME"], ignore_errors=True)  # one per session, not one per run
 os.environ["AIRFLOW__CORE__DAGS_FOLDER"] = str(PROJECT_ROOT / "dags")
 os.environ["AIRFLOW__CORE__PLUGINS_FOLDER"] = str(PROJECT_ROOT / "plugins")
 os.environ["AIRFLOW__CORE__LOAD_EXAMPLES"] = "False"
