@@ -110,11 +110,13 @@ def runs() -> HTMLResponse:
     empty = "<tr><td colspan=7>No published run yet.</td></tr>"
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Segmentation</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{border:1px solid #ddd;padding:.3rem .6rem}"
-        "table{border-collapse:collapse}</style></head><body><h1>Segmentation runs</h1>"
+        f"<style>{STYLE}td,th{{border:1px solid oklch(0.915 0.01 253);padding:.3rem .6rem;text-align:left}}"
+        # A run id is read whole: it does not wrap, the table scrolls sideways when the frame is narrow.
+        "table{border-collapse:collapse}.runs{overflow-x:auto}.run{white-space:nowrap}"
+        "td:last-child{overflow-wrap:anywhere;min-width:16rem}</style></head><body><h1>Segmentation runs</h1>"
         "<p>Runs of the <code>population_segmentation</code> DAG that published their results, newest first.</p>"
-        "<table id='runs'><tr><th>run</th><th>published</th><th>counties</th><th>components</th><th>k</th>"
-        f"<th>variance kept</th><th>results</th></tr>{rows or empty}</table></body></html>"
+        "<div class='runs'><table id='runs'><tr><th>run</th><th>published</th><th>counties</th><th>components</th>"
+        f"<th>k</th><th>variance kept</th><th>results</th></tr>{rows or empty}</table></div></body></html>"
     )
 
 
@@ -123,13 +125,14 @@ def _row(run: PublishedRun) -> str:
     results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True)
     # A run published before digests were recorded serves nothing (published_runs): no link, and why.
     name = (
-        f'<a href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
+        f'<a class="run" href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
         if run.sha256
-        else f"{run_id}<br><small class='legacy'>published before files were checked: re-run to view</small>"
+        else f"<span class='run'>{run_id}</span><br><small class='legacy'>published before files were checked: "
+        "re-run to view</small>"
     )
     return (
         f"<tr><td>{name}</td>"
-        f"<td>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
+        f"<td class='run'>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
         f"<td>{run.k:d}</td><td>{run.explained_variance:.4f}</td><td><code>{results}</code></td></tr>"
     )
 
@@ -210,8 +213,8 @@ def _serve(run_id: str, read):
             404,
             "The results of this run are no longer in S3",
             str(reason),
-            f"The run is still listed, but its files are gone from {reason.uri.rsplit('/', 1)[0]}/. Re-run the DAG "
-            "to publish them again, or check that the bucket exists and that the view's AWS connection may read it.",
+            "The run is still listed, but its files are gone. Re-run the DAG to publish them again, or check that "
+            "the bucket exists and that the view's AWS connection may read it.",
         ) from None
     except NotPublished as reason:
         raise ViewError(

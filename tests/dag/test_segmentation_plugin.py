@@ -194,7 +194,7 @@ def test_files_changed_in_s3_after_publishing_are_refused_with_their_reason_neve
             assert b"evil.example" not in body and b"x,1,0,0" not in body and b"picture" not in body
         # A run published before digests were recorded is still listed, unlinked and saying why, but serves nothing.
         listed = http_get(f"{base}/segmentation/", auth)[1].decode()
-        assert "manual__legacy<br><small class='legacy'>published before files were checked: re-run" in listed
+        assert "manual__legacy</span><br><small class='legacy'>published before files were checked: re-run" in listed
         assert "/runs/manual__legacy/report" not in listed and "/runs/manual__planted/report" in listed
         status, _, page = http_response(f"{base}/segmentation/runs/manual__legacy/report", auth)
         assert status == 404 and "re-run it to view its report" in page.decode() and b"an old report" not in page
