@@ -113,7 +113,7 @@ def runs() -> HTMLResponse:
         f"<style>{STYLE}td,th{{border:1px solid oklch(0.915 0.01 253);padding:.3rem .6rem;text-align:left}}"
         # A run id is read whole: it does not wrap, the table scrolls sideways when the frame is narrow.
         "table{border-collapse:collapse}.runs{overflow-x:auto}.run{white-space:nowrap}"
-        "td:last-child{overflow-wrap:anywhere;min-width:16rem}</style></head><body><h1>Segmentation runs</h1>"
+        "</style></head><body><h1>Segmentation runs</h1>"
         "<p>Runs of the <code>population_segmentation</code> DAG that published their results, newest first.</p>"
         "<div class='runs'><table id='runs'><tr><th>run</th><th>published</th><th>counties</th><th>components</th>"
         f"<th>k</th><th>variance kept</th><th>results</th></tr>{rows or empty}</table></div></body></html>"
@@ -122,7 +122,8 @@ def runs() -> HTMLResponse:
 
 def _row(run: PublishedRun) -> str:
     run_id = html.escape(run.run_id, quote=True)
-    results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True)
+    # A long location may break after a "/", not inside a name.
+    results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True).replace("/", "/<wbr>")
     # A run published before digests were recorded serves nothing (published_runs): no link, and why.
     name = (
         f'<a class="run" href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
@@ -149,13 +150,15 @@ def report_page(run_id: str) -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>Report of {name}</title><style>html,body{{height:100%;margin:0}}"
-        "body{display:flex;flex-direction:column;font-family:system-ui,sans-serif}"
+        "body{display:flex;flex-direction:column;font-family:system-ui,sans-serif;color:oklch(0.28 0.035 251)}"
+        "a{color:oklch(0.469 0.084 257.657)}.nowrap{white-space:nowrap}"
         "nav{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:baseline;padding:.5rem 1rem;"
         "border-bottom:1px solid #ddd;font-size:.9rem}iframe{flex:1;border:0;width:100%}"
         # In the run page's details panel (≈ 340 px beside the graph) say how to get the report wider.
         "#narrow{display:none;flex-basis:100%;color:#555}@media (max-width:700px){#narrow{display:block}}</style>"
         f"</head><body><nav><a href='{URL_PREFIX}/'>All runs</a>"
-        f"<span>Run <code>{name}</code>, published {run.published:%Y-%m-%d %H:%M:%S} UTC</span>"
+        f"<span>Run <code class='nowrap'>{name}</code>, published "
+        f"<span class='nowrap'>{run.published:%Y-%m-%d %H:%M:%S} UTC</span></span>"
         f"<a id='segments-csv' href='{files}/segments.csv' download "
         "title='Every county with its segment, distance and components'>Download segments.csv</a>"
         "<small id='narrow'>Too narrow? Drag the divider beside the graph to the left, switch the run to Grid "
