@@ -2,8 +2,10 @@
 
 Mounted by the api-server at /segmentation, linked from the nav ("Segments") and shown as a "Report" tab on
 each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
-credentials, 403 without that access), by bearer token or the UI's session cookie. The run list comes from
-the publish task's Asset events (no S3 call); a run's page frames its report and links its `segments.csv`.
+credentials, 403 without that access), by bearer token or the UI's session cookie. Errors are JSON for API
+clients and pages for a browser, which is sent to Airflow's login when it is not logged in (`error_page`).
+The run list comes from the publish task's Asset events (no S3 call); a run's page frames its report and links
+its `segments.csv`.
 A report, plot or `segments.csv` is served only when its bytes have the sha256 the publish task recorded
 (else 409 with the reason, never the bytes; see published_runs). They are read from S3, from where that
 run published them, through the view's own AWS connection (`popseg_view_aws_conn_id`, by default the
@@ -111,6 +113,7 @@ def runs() -> HTMLResponse:
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Segmentation</title>"
         f"<style>{STYLE}td,th{{border:1px solid oklch(0.915 0.01 253);padding:.3rem .6rem;text-align:left}}"
+        "td:nth-child(n+3):nth-child(-n+6){text-align:right;font-variant-numeric:tabular-nums}"
         # A run id is read whole: it does not wrap, the table scrolls sideways when the frame is narrow.
         "table{border-collapse:collapse}.runs{overflow-x:auto}.run{white-space:nowrap}"
         "</style></head><body><h1>Segmentation runs</h1>"
