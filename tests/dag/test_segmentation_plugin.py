@@ -6,6 +6,7 @@ import html
 import json
 import os
 import re
+import socket
 import subprocess
 import sys
 import uuid
@@ -14,6 +15,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
+from include.aws_emulator.connection import airflow_env
 from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, http_get, http_response, record_publication, running_api_server
@@ -305,3 +307,19 @@ def test_an_error_page_escapes_what_the_request_named(aws_env, published, tmp_pa
         cookie = {**BROWSER, "Cookie": f"_token={api_token(base, 'viewer')}"}
         status, _, page = http_response(f"{base}/segmentation/runs/{RUN_ID}/plots/{quote(HOSTILE_NAME)}", cookie)
     assert status == 404 and "<img" not in page.decode() and html.escape(HOSTILE_NAME) in page.decode()
+
+
+def test_when_s3_does_not_answer_a_browser_gets_a_page_and_an_api_client_a_502(aws_env, published, tmp_path) -> None:
+    with socket.socket() as probe:  # a port nothing listens on once the probe is closed
+        probe.bind(("127.0.0.1", 0))
+        dead = f"http://127.0.0.1:{probe.getsockname()[1]}"
+    with running_api_server(aws_env, tmp_path, **airflow_env(dead)) as base:
+        token = api_token(base, "viewer")
+        route = f"{base}/segmentation/runs/{RUN_ID}/report"
+        # botocore retries a refused connection with backoff (BOTOCORE_CONFIG) before the view answers.
+        page = http_response(route, {**BROWSER, "Cookie": f"_token={token}"}, timeout=120)
+        api = http_response(route, {"Authorization": f"Bearer {token}"}, timeout=120)
+    assert (page[0], page[1]["content-type"]) == (502, "text/html; charset=utf-8")
+    assert "<h1>S3 did not answer</h1>" in page[2].decode() and "EndpointConnectionError" in page[2].decode()
+    assert (api[0], api[1]["content-type"]) == (502, "application/json")
+    assert json.loads(api[2])["detail"] == f"Reading run {RUN_ID}'s files from S3 failed: EndpointConnectionError."
