@@ -61,6 +61,8 @@ PLOT_POLICY = "default-src 'none'; sandbox"
 CHANGED_STATUS = 409
 # S3 could not be asked (no answer, or an error other than a missing or refused object).
 S3_FAILED_STATUS = 502
+# botocore's message for it (endpoint, operation, code) is a line; longer is not a message.
+MAX_S3_ERROR = 300
 # Airflow's colours (its UI theme's brand, gray and red scales) for the view's own pages.
 STYLE = (
     "body{font-family:system-ui,sans-serif;margin:2rem;color:oklch(0.28 0.035 251);background:#fff}"
@@ -234,7 +236,7 @@ def _serve(run_id: str, read):
         raise ViewError(
             S3_FAILED_STATUS,
             "S3 did not answer",
-            f"Reading run {run_id}'s files from S3 failed: {type(error).__name__}.",
+            f"Reading run {run_id}'s files from S3 failed: {type(error).__name__}: {str(error)[:MAX_S3_ERROR]}",
             "Check that S3 (or the emulator under make airflow) is running and that the view's AWS connection "
             "is set up, then reload the page.",
         ) from None

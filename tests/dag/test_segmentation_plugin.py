@@ -136,7 +136,7 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
         auth = {"Authorization": f"Bearer {api_token(base, 'viewer')}"}
         status, headers, page = http_response(f"{base}/segmentation/", auth)
         assert status == 200, page
-        text = page.decode()
+        text = page.decode().replace("<wbr>", "")  # where a location may break
         assert RUN_ID in text and f"{RUN_ID}-other" in text and "3,218" in text and "0.8017" in text
         assert f"s3://{published['other']}/teams/a/runs/" in text
         assert "<script" not in text and "manual__hostile" not in text and "manual__posted" not in text
@@ -322,4 +322,5 @@ def test_when_s3_does_not_answer_a_browser_gets_a_page_and_an_api_client_a_502(a
     assert (page[0], page[1]["content-type"]) == (502, "text/html; charset=utf-8")
     assert "<h1>S3 did not answer</h1>" in page[2].decode() and "EndpointConnectionError" in page[2].decode()
     assert (api[0], api[1]["content-type"]) == (502, "application/json")
-    assert json.loads(api[2])["detail"] == f"Reading run {RUN_ID}'s files from S3 failed: EndpointConnectionError."
+    detail = f"Reading run {RUN_ID}'s files from S3 failed: EndpointConnectionError: Could not connect to the endpoint"
+    assert json.loads(api[2])["detail"].startswith(detail)
