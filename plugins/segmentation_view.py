@@ -2,8 +2,10 @@
 
 Mounted by the api-server at /segmentation, linked from the nav ("Segments") and shown as a "Report" tab on
 each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
-credentials, 403 without that access), by bearer token or the UI's session cookie. The run list comes from
-the publish task's Asset events (no S3 call); a run's page frames its report and links its `segments.csv`.
+credentials, 403 without that access), by bearer token or the UI's session cookie. Errors are JSON for API
+clients and pages for a browser, which is sent to Airflow's login when it is not logged in (`error_page`).
+The run list comes from the publish task's Asset events (no S3 call); a run's page frames its report and links
+its `segments.csv`.
 A report, plot or `segments.csv` is served only when its bytes have the sha256 the publish task recorded
 (else 409 with the reason, never the bytes; see published_runs). They are read from S3, from where that
 run published them, through the view's own AWS connection (`popseg_view_aws_conn_id`, by default the
@@ -19,13 +21,17 @@ from urllib.parse import quote
 from airflow.api_fastapi.auth.managers.models.resource_details import DagAccessEntity
 from airflow.api_fastapi.core_api.security import requires_access_dag
 from airflow.plugins_manager import AirflowPlugin
+from botocore.exceptions import BotoCoreError, ClientError
 from fastapi import Depends, FastAPI, HTTPException, Request
-from fastapi.responses import HTMLResponse, Response, StreamingResponse
+from fastapi.exception_handlers import http_exception_handler
+from fastapi.responses import HTMLResponse, RedirectResponse, Response, StreamingResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
 from include.segmentation_aws.published_runs import (
     RUN_ID,
+    NoLongerInS3,
     NotAsPublished,
     NotPublished,
     PublishedRun,
@@ -53,6 +59,23 @@ REPORT_POLICY = (
 PLOT_POLICY = "default-src 'none'; sandbox"
 # A file in S3 that is not the one the run published (NotAsPublished): refused as in conflict with the record.
 CHANGED_STATUS = 409
+# S3 could not be asked (no answer, or an error other than a missing or refused object).
+S3_FAILED_STATUS = 502
+# botocore's message for it (endpoint, operation, code) is a line; longer is not a message.
+MAX_S3_ERROR = 300
+# Airflow's colours (its UI theme's brand, gray and red scales) for the view's own pages.
+STYLE = (
+    "body{font-family:system-ui,sans-serif;margin:2rem;color:oklch(0.28 0.035 251);background:#fff}"
+    "a{color:oklch(0.469 0.084 257.657)}code{font-family:ui-monospace,monospace;font-size:.9em}"
+)
+ERROR_STYLE = (
+    "main{max-width:46rem;border:1px solid oklch(0.915 0.01 253);border-left:4px solid oklch(0.577 0.215 27);"
+    "border-radius:.375rem;padding:1rem 1.5rem;background:oklch(0.985 0.004 253)}"
+    "h1{font-size:1.25rem;margin:.25rem 0 .75rem}p{line-height:1.5}.detail{overflow-wrap:anywhere}"
+    ".status{color:oklch(0.45 0.055 251);font-size:.85rem;margin:0}"
+)
+# Where the login may send the browser back to: the page asked for, within bounds (Airflow checks it is ours).
+MAX_NEXT_URL = 2000
 
 
 def _s3():
@@ -91,26 +114,31 @@ def runs() -> HTMLResponse:
     empty = "<tr><td colspan=7>No published run yet.</td></tr>"
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Segmentation</title>"
-        "<style>body{font-family:system-ui,sans-serif;margin:2rem}td,th{border:1px solid #ddd;padding:.3rem .6rem}"
-        "table{border-collapse:collapse}</style></head><body><h1>Segmentation runs</h1>"
+        f"<style>{STYLE}td,th{{border:1px solid oklch(0.915 0.01 253);padding:.3rem .6rem;text-align:left}}"
+        "td:nth-child(n+3):nth-child(-n+6){text-align:right;font-variant-numeric:tabular-nums}"
+        # A run id is read whole: it does not wrap, the table scrolls sideways when the frame is narrow.
+        "table{border-collapse:collapse}.runs{overflow-x:auto}.run{white-space:nowrap}"
+        "</style></head><body><h1>Segmentation runs</h1>"
         "<p>Runs of the <code>population_segmentation</code> DAG that published their results, newest first.</p>"
-        "<table id='runs'><tr><th>run</th><th>published</th><th>counties</th><th>components</th><th>k</th>"
-        f"<th>variance kept</th><th>results</th></tr>{rows or empty}</table></body></html>"
+        "<div class='runs'><table id='runs'><tr><th>run</th><th>published</th><th>counties</th><th>components</th>"
+        f"<th>k</th><th>variance kept</th><th>results</th></tr>{rows or empty}</table></div></body></html>"
     )
 
 
 def _row(run: PublishedRun) -> str:
     run_id = html.escape(run.run_id, quote=True)
-    results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True)
+    # A long location may break after a "/", not inside a name.
+    results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True).replace("/", "/<wbr>")
     # A run published before digests were recorded serves nothing (published_runs): no link, and why.
     name = (
-        f'<a href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
+        f'<a class="run" href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
         if run.sha256
-        else f"{run_id}<br><small class='legacy'>published before files were checked: re-run to view</small>"
+        else f"<span class='run'>{run_id}</span><br><small class='legacy'>published before files were checked: "
+        "re-run to view</small>"
     )
     return (
         f"<tr><td>{name}</td>"
-        f"<td>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
+        f"<td class='run'>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
         f"<td>{run.k:d}</td><td>{run.explained_variance:.4f}</td><td><code>{results}</code></td></tr>"
     )
 
@@ -118,44 +146,36 @@ def _row(run: PublishedRun) -> str:
 @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
 def report_page(run_id: str) -> HTMLResponse:
     """The run's page: a bar with the segments.csv download, around the report in a sandboxed frame. The report
-    is checked here too, so that a refused one shows its reason instead of the frame."""
-    if not RUN_ID.fullmatch(run_id):
-        return _report_page(run_id, None, 404, "No such run")
-    try:
-        run = published_run(run_id)
-        read_report(_s3(), run)
-    except NotPublished as reason:
-        status = CHANGED_STATUS if isinstance(reason, NotAsPublished) else 404
-        return _report_page(run_id, None, status, str(reason))
-    return _report_page(run_id, run, 200)
-
-
-def _report_page(run_id: str, run: PublishedRun | None, status: int, refused: str = "") -> HTMLResponse:
+    is checked here too, so that a refused one shows its reason (an error page) instead of the frame."""
+    run = _serve(run_id, _checked)
     name = html.escape(run_id, quote=True)
     files = f"{URL_PREFIX}/runs/{name}"
-    if run is None:
-        bar = f"<span>Run <code>{name}</code></span>"
-        body = f"<p id='refused'><strong>This report is not shown.</strong> {html.escape(refused)}</p>"
-    else:
-        bar = (
-            f"<span>Run <code>{name}</code>, published {run.published:%Y-%m-%d %H:%M:%S} UTC</span>"
-            f"<a id='segments-csv' href='{files}/segments.csv' download "
-            "title='Every county with its segment, distance and components'>Download segments.csv</a>"
-        )
-        # sandbox as the report's own CSP says, should a proxy drop that header
-        body = f"<iframe id='report' title='Report of run {name}' src='{files}/report.html' sandbox='allow-scripts'>"
-        body += "</iframe>"
+    # sandbox as the report's own CSP says, should a proxy drop that header
+    frame = f"<iframe id='report' title='Report of run {name}' src='{files}/report.html' sandbox='allow-scripts'>"
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>Report of {name}</title><style>html,body{{height:100%;margin:0}}"
-        "body{display:flex;flex-direction:column;font-family:system-ui,sans-serif}"
+        "body{display:flex;flex-direction:column;font-family:system-ui,sans-serif;color:oklch(0.28 0.035 251)}"
+        "a{color:oklch(0.469 0.084 257.657)}.nowrap{white-space:nowrap}"
         "nav{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:baseline;padding:.5rem 1rem;"
         "border-bottom:1px solid #ddd;font-size:.9rem}iframe{flex:1;border:0;width:100%}"
-        "#refused{margin:2rem 1rem;padding:1rem;border:1px solid #b91c1c;background:#fef2f2;max-width:60rem}</style>"
-        f"</head><body><nav><a href='{URL_PREFIX}/'>All runs</a>{bar}</nav>{body}</body></html>",
-        status_code=status,
+        # In the run page's details panel (≈ 340 px beside the graph) say how to get the report wider.
+        "#narrow{display:none;flex-basis:100%;color:#555}@media (max-width:700px){#narrow{display:block}}</style>"
+        f"</head><body><nav><a href='{URL_PREFIX}/'>All runs</a>"
+        f"<span>Run <code class='nowrap'>{name}</code>, published "
+        f"<span class='nowrap'>{run.published:%Y-%m-%d %H:%M:%S} UTC</span></span>"
+        f"<a id='segments-csv' href='{files}/segments.csv' download "
+        "title='Every county with its segment, distance and components'>Download segments.csv</a>"
+        "<small id='narrow'>Too narrow? Drag the divider beside the graph to the left, switch the run to Grid "
+        "view, or open the report from <b>Segments</b> in Airflow's menu.</small>"
+        f"</nav>{frame}</iframe></body></html>",
         headers={"Content-Security-Policy": REPORT_PAGE_POLICY},
     )
+
+
+def _checked(s3, run: PublishedRun) -> PublishedRun:
+    read_report(s3, run)
+    return run
 
 
 @app.get("/runs/{run_id}/report.html")
@@ -185,13 +205,101 @@ def segments(run_id: str) -> StreamingResponse:
 def _serve(run_id: str, read):
     """`read(s3, run)` for a published run; its refusal as an error with its reason, never the file."""
     if not RUN_ID.fullmatch(run_id):
-        raise HTTPException(status_code=404, detail="No such run")
+        raise ViewError(404, "No such run", "There is no run by that name.", "Open a run from the list of runs.")
     try:
         return read(_s3(), published_run(run_id))
     except NotAsPublished as reason:
-        raise HTTPException(status_code=CHANGED_STATUS, detail=str(reason)) from None
+        raise ViewError(
+            CHANGED_STATUS,
+            "This file is not the one the run published",
+            str(reason),
+            "The view shows only what the pipeline wrote. Re-run the DAG to publish its results again, and check "
+            "who else can write to the results bucket.",
+        ) from None
+    except NoLongerInS3 as reason:
+        raise ViewError(
+            404,
+            "The results of this run are no longer in S3",
+            str(reason),
+            "The run is still listed, but its files are gone. Re-run the DAG to publish them again, or check that "
+            "the bucket exists and that the view's AWS connection may read it.",
+        ) from None
     except NotPublished as reason:
-        raise HTTPException(status_code=404, detail=str(reason)) from None
+        raise ViewError(
+            404,
+            "Nothing published to show",
+            str(reason),
+            "Only runs that finished their publish task have results here (a failed run or a sweeper run has "
+            "none). Open one from the list of runs.",
+        ) from None
+    except (BotoCoreError, ClientError) as error:
+        raise ViewError(
+            S3_FAILED_STATUS,
+            "S3 did not answer",
+            f"Reading run {run_id}'s files from S3 failed: {type(error).__name__}: {str(error)[:MAX_S3_ERROR]}",
+            "Check that S3 (or the emulator under make airflow) is running and that the view's AWS connection "
+            "is set up, then reload the page.",
+        ) from None
+
+
+class ViewError(HTTPException):
+    """An error of the view: `detail` is what API clients get as JSON; a browser gets a page with `title` (what
+    happened), `detail` and `advice` (what to do)."""
+
+    def __init__(self, status_code: int, title: str, detail: str, advice: str) -> None:
+        super().__init__(status_code=status_code, detail=detail)
+        self.title = title
+        self.advice = advice
+
+
+# Pages for the errors the view does not raise itself: the auth manager's (401, 403) and unknown routes (404).
+GENERIC_ERRORS = {
+    403: (
+        "You may not see the segmentation results",
+        "Your Airflow user has no read access to the runs of the population_segmentation DAG.",
+        "Ask an Airflow admin for read access to that DAG's runs, or log in as another user.",
+    ),
+    404: ("Page not found", "The Segmentation view has no such page.", "Start from the list of runs."),
+}
+
+
+@app.exception_handler(StarletteHTTPException)
+async def error_page(request: Request, error: StarletteHTTPException) -> Response:
+    """JSON with the status for API clients (a bearer token, or no text/html in Accept); for a browser, the login
+    when it is not logged in (or its session is no longer valid), else a page saying what happened and what to do."""
+    browser = "text/html" in request.headers.get("accept", "") and not request.headers.get("authorization")
+    if not browser:
+        return await http_exception_handler(request, error)
+    # Not logged in, or a session the auth manager no longer accepts (expired, or signed with another secret).
+    if error.status_code == 401 or (error.status_code == 403 and error.detail == "Invalid JWT token"):
+        return RedirectResponse(_login_url(request), status_code=303)
+    if isinstance(error, ViewError):
+        title, detail, advice = error.title, error.detail, error.advice
+    else:
+        title, detail, advice = GENERIC_ERRORS.get(error.status_code, ("Something went wrong", str(error.detail), ""))
+    return _error_page(request, error.status_code, title, detail, advice)
+
+
+def _login_url(request: Request) -> str:
+    """Airflow's login page, sending the browser back to the page it asked for once logged in."""
+    from airflow.api_fastapi.app import get_auth_manager
+
+    back = request.url.path + (f"?{request.url.query}" if request.url.query else "")
+    return get_auth_manager().get_url_login(next_url=back[:MAX_NEXT_URL])
+
+
+def _error_page(request: Request, status: int, title: str, detail: str, advice: str) -> HTMLResponse:
+    links = f"<a href='{URL_PREFIX}/'>Back to the list of runs</a>"
+    if status == 403:
+        links += f" · <a href='{html.escape(_login_url(request), quote=True)}'>Log in as another user</a>"
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}{ERROR_STYLE}</style></head><body><main id='error'>"
+        f"<p class='status'>Segmentation · error {status:d}</p><h1>{html.escape(title)}</h1>"
+        f"<p class='detail' id='detail'>{html.escape(detail)}</p><p id='advice'>{html.escape(advice)}</p>"
+        f"<p>{links}</p></main></body></html>",
+        status_code=status,
+    )
 
 
 def _icon(colour: str) -> str:

@@ -37,7 +37,7 @@ def published_run(run_id: str) -> PublishedRun:
     """The latest publication of `run_id`; NotPublished when there is none."""
     for event in _events(limit=1, run_id=run_id):
         return _run(event)
-    raise NotPublished(f"run {run_id!r} has published no results")
+    raise NotPublished(f"Run {run_id} has published no results (no publish task of it succeeded)")
 
 
 def _run(event) -> PublishedRun:

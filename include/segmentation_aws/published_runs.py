@@ -52,6 +52,15 @@ class NotAsPublished(NotPublished):
     """The file in S3 is not the one the run published: its sha256 differs from the one publish recorded."""
 
 
+class NoLongerInS3(NotPublished):
+    """The run published the file, but S3 no longer has it where the summary says (deleted, or its bucket is gone,
+    or the view may no longer read it): `uri` is where it was."""
+
+    def __init__(self, message: str, uri: str) -> None:
+        super().__init__(message)
+        self.uri = uri
+
+
 @dataclass(frozen=True)
 class PublishedRun:
     """One published run: its figures and where its result files are (`s3://bucket/<prefix>/runs/<run_id>/`)."""
@@ -256,7 +265,11 @@ def _get(s3, run: PublishedRun, name: str, max_bytes: int, **conditions: str) ->
         code = error.response.get("Error", {}).get("Code")
         # Without s3:ListBucket (the view's policy has none) S3 answers a missing key with 403.
         if code in ("NoSuchKey", "404", "NoSuchBucket", "AccessDenied", "403"):
-            raise NotPublished(f"no {name} for run {run.run_id}") from error
+            uri = f"s3://{run.bucket}/{key}"
+            gone = (
+                "its bucket no longer exists" if code == "NoSuchBucket" else "S3 has no object there the view may read"
+            )
+            raise NoLongerInS3(f"{name} of run {run.run_id} is no longer at {uri}: {gone}", uri) from error
         if code in ("PreconditionFailed", "412"):
             raise NotAsPublished(f"{name} of run {run.run_id} was replaced in S3 while it was being checked") from error
         raise

@@ -94,10 +94,19 @@ def http_get(url: str, headers: dict[str, str] | None = None) -> tuple[int, byte
     return status, body
 
 
-def http_response(url: str, headers: dict[str, str] | None = None) -> tuple[int, dict[str, str], bytes]:
-    """(status, headers, body) of a GET, also for error statuses."""
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args, **kwargs) -> None:
+        return None  # the redirect itself is the answer
+
+
+def http_response(
+    url: str, headers: dict[str, str] | None = None, follow: bool = True, timeout: float = 10
+) -> tuple[int, dict[str, str], bytes]:
+    """(status, headers, body) of a GET, also for error statuses; `follow=False` answers a redirect itself.
+    Header names as the api-server sends them: lower case."""
+    opener = urllib.request.build_opener() if follow else urllib.request.build_opener(_NoRedirect)
     try:
-        with urllib.request.urlopen(urllib.request.Request(url, headers=headers or {}), timeout=10) as answer:
+        with opener.open(urllib.request.Request(url, headers=headers or {}), timeout=timeout) as answer:
             return answer.status, dict(answer.headers), answer.read()
     except urllib.error.HTTPError as error:
         return error.code, dict(error.headers), error.read()

@@ -11,6 +11,7 @@ import re
 import shutil
 import uuid
 from pathlib import Path
+from urllib.parse import urlencode
 
 import pytest
 
@@ -210,7 +211,7 @@ def test_a_report_changed_in_s3_after_publishing_is_refused_with_its_reason(
         seen = _watched(page)
         page_url = f"{base}/segmentation/runs/{planted_report}/report"
         answer = page.goto(page_url)
-        refused = page.locator("#refused").inner_text()
+        refused = page.locator("#detail").inner_text()
         frames = page.locator("iframe").count()
         page.screenshot(path=SCREENSHOTS / "7-planted-report-refused.png")
         # Opened directly, the report's own address answers the refusal too: nothing runs, nothing redirects.
@@ -279,3 +280,129 @@ def test_a_report_cannot_send_its_frame_to_another_site(airflow_db, aws_env, nav
     # The run page's frame-src 'self' stops the navigation before any request leaves for the other site.
     assert seen["phishing"] == [] and not any(url.startswith(PHISHING) for url in frame_urls), frame_urls
     assert violations, "the browser reports the blocked navigation as a frame-src violation"
+
+
+# The widths the pages are read at (a laptop, a desktop), each at 1× and 2× device pixels.
+SIZES = [(1280, 900, 1), (1280, 900, 2), (1920, 1080, 1), (1920, 1080, 2)]
+NO_SIDEWAYS_SCROLL = "document.scrollingElement.scrollWidth <= window.innerWidth"
+
+
+def _contexts(browser, base: str, user: str | None = "viewer"):
+    """(name, browser context) at each of SIZES, with the session cookie of `user` (None: not logged in)."""
+    token = api_token(base, user) if user else None
+    for width, height, scale in SIZES:
+        context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
+        if token:
+            context.add_cookies([{"name": "_token", "value": token, "url": base}])
+        yield f"{width}px-{scale}x", context
+
+
+def test_a_browser_that_is_not_logged_in_logs_in_and_comes_back_to_the_report(
+    airflow_db, aws_env, published_report, tmp_path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    run_id, _ = published_report
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        report_url = f"{base}/segmentation/runs/{run_id}/report"
+        for size, context in _contexts(browser, base, user=None):
+            page = context.new_page()
+            page.goto(report_url)
+            page.get_by_role("button", name="Sign in").wait_for()
+            at_login = page.url
+            page.screenshot(path=SCREENSHOTS / f"login-redirect-{size}.png")
+            page.get_by_label("Username").fill("viewer")
+            page.get_by_label("Password").fill("viewer")
+            page.get_by_role("button", name="Sign in").click()
+            page.wait_for_url(report_url)
+            page.frame_locator("#report").locator("#kmeans").wait_for()
+            context.close()
+            assert at_login == f"{base}/auth/login?{urlencode({'next': report_url.removeprefix(base)})}", size
+        browser.close()
+
+
+@pytest.fixture
+def gone_report(airflow_db, clients) -> str:
+    """A run whose report was deleted from S3 after the run published it: the run id."""
+    s3, run_id = clients["s3"], "manual__gone"
+    bucket, prefix = _publish_report(s3, run_id, "<h1>a report</h1>").removeprefix("s3://").split("/", 1)
+    s3.delete_object(Bucket=bucket, Key=prefix + "report.html")
+    return run_id
+
+
+def test_error_pages_say_what_happened_and_what_to_do_at_each_width(
+    airflow_db, aws_env, gone_report, planted_report, tmp_path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    errors = [  # (user, route, status, heading, screenshot name)
+        ("viewer", f"/runs/{gone_report}/report", 404, "The results of this run are no longer in S3", "gone"),
+        ("viewer", f"/runs/{planted_report}/report", 409, "This file is not the one the run published", "changed"),
+        ("viewer", "/runs/manual__never_published/report", 404, "Nothing published to show", "not-published"),
+        ("viewer", "/runs/not%20a%20run/report", 404, "No such run", "no-such-run"),
+        ("viewer", "/no-such-page", 404, "Page not found", "not-found"),
+        ("nobody", "/", 403, "You may not see the segmentation results", "no-access"),
+    ]
+    seen = []
+    with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for user in ("viewer", "nobody"):
+            for size, context in _contexts(browser, base, user):
+                page = context.new_page()
+                for _, route, _, _, name in (error for error in errors if error[0] == user):
+                    answer = page.goto(f"{base}/segmentation{route}")
+                    page.screenshot(path=SCREENSHOTS / f"error-{name}-{size}.png", full_page=True)
+                    seen.append(
+                        (
+                            route,
+                            size,
+                            answer.status,
+                            page.locator("h1").inner_text(),
+                            page.get_by_role("link", name="Back to the list of runs").is_visible(),
+                            page.evaluate(NO_SIDEWAYS_SCROLL),
+                        )
+                    )
+                context.close()
+        browser.close()
+    expected = [
+        (route, size, status, heading, True, True)
+        for user in ("viewer", "nobody")
+        for size in (f"{width}px-{scale}x" for width, _, scale in SIZES)
+        for who, route, status, heading, _ in errors
+        if who == user
+    ]
+    assert seen == expected
+
+
+def test_the_runs_list_and_a_run_page_read_whole_at_each_width(
+    airflow_db, aws_env, published_report, gone_report, tmp_path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    run_id, _ = published_report
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for size, context in _contexts(browser, base):
+            page = context.new_page()
+            page.goto(f"{base}/plugin/segmentation")  # the list as the nav's "Segments" shows it, in Airflow's frame
+            view = page.frame_locator("iframe[title='Segments']")
+            link = view.get_by_role("link", name=run_id).first  # the newest publication of it
+            link.wait_for(timeout=60_000)
+            # The run id on one line (it used to break inside: one box per line), and the list within the frame.
+            assert link.evaluate("a => a.getClientRects().length") == 1, size
+            assert link.evaluate(f"() => {NO_SIDEWAYS_SCROLL}"), size
+            page.screenshot(path=SCREENSHOTS / f"list-{size}.png")
+            link.click()
+            view.frame_locator("#report").locator("#kmeans").wait_for()
+            page.screenshot(path=SCREENSHOTS / f"run-page-{size}.png")
+            context.close()
+        # In the details panel of Airflow's run page (≈ 340 px at 1280) the run page says how to get it wider.
+        context = browser.new_context(viewport={"width": 340, "height": 800})
+        context.add_cookies([{"name": "_token", "value": api_token(base, "viewer"), "url": base}])
+        page = context.new_page()
+        page.goto(f"{base}/segmentation/runs/{run_id}/report")
+        narrow_hint = page.locator("#narrow").is_visible()
+        page.screenshot(path=SCREENSHOTS / "run-page-340px.png")
+        browser.close()
+    assert narrow_hint

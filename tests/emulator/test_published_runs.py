@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import hashlib
+import re
 from datetime import UTC, datetime
 
 import pytest
 
 from include.segmentation_aws import published_runs
 from include.segmentation_aws.published_runs import (
+    NoLongerInS3,
     NotAsPublished,
     NotPublished,
     PublishedRun,
@@ -96,9 +98,18 @@ def test_a_report_is_read_from_where_the_run_published_it(s3, bucket) -> None:
     assert read_report(s3, run) == b"<h1>the report</h1>"
 
 
-def test_missing_files_are_not_published(s3, bucket) -> None:
+def test_a_published_file_deleted_from_s3_is_no_longer_there_naming_where_it_was(s3, bucket) -> None:
     run = PublishedRun.from_summary(_summary(bucket, "nothing-here/"), WHEN)
-    with pytest.raises(NotPublished, match="no report.html"):
+    where = f"s3://{bucket}/nothing-here/runs/{RUN['run_id']}/report.html"
+    message = f"report.html of run .* is no longer at {re.escape(where)}: S3 has no object there"
+    with pytest.raises(NoLongerInS3, match=message) as gone:
+        read_report(s3, run)
+    assert gone.value.uri == where
+
+
+def test_a_file_whose_bucket_is_gone_is_no_longer_there_saying_so(s3) -> None:
+    run = PublishedRun.from_summary(_summary("popseg-deleted-bucket"), WHEN)
+    with pytest.raises(NoLongerInS3, match="s3://popseg-deleted-bucket/views/runs/.*: its bucket no longer exists"):
         read_report(s3, run)
 
 
