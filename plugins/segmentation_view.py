@@ -111,17 +111,19 @@ async def security_headers(request: Request, call_next) -> Response:
 @app.get("/", response_class=HTMLResponse)
 def runs() -> HTMLResponse:
     rows = "".join(_row(run) for run in published_runs())
-    empty = "<tr><td colspan=7>No published run yet.</td></tr>"
+    empty = "<tr><td colspan=8>No published run yet.</td></tr>"
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Segmentation</title>"
         f"<style>{STYLE}td,th{{border:1px solid oklch(0.915 0.01 253);padding:.3rem .6rem;text-align:left}}"
-        "td:nth-child(n+3):nth-child(-n+6){text-align:right;font-variant-numeric:tabular-nums}"
+        "td:nth-child(n+4):nth-child(-n+7){text-align:right;font-variant-numeric:tabular-nums}"
+        ".sample{color:oklch(0.55 0.15 60);font-weight:600}"
         # A run id is read whole: it does not wrap, the table scrolls sideways when the frame is narrow.
         "table{border-collapse:collapse}.runs{overflow-x:auto}.run{white-space:nowrap}"
         "</style></head><body><h1>Segmentation runs</h1>"
         "<p>Runs of the <code>population_segmentation</code> DAG that published their results, newest first.</p>"
-        "<div class='runs'><table id='runs'><tr><th>run</th><th>published</th><th>counties</th><th>components</th>"
-        f"<th>k</th><th>variance kept</th><th>results</th></tr>{rows or empty}</table></div></body></html>"
+        "<div class='runs'><table id='runs'><tr><th>run</th><th>published</th><th>input</th><th>counties</th>"
+        f"<th>components</th><th>k</th><th>variance kept</th><th>results</th></tr>{rows or empty}</table></div>"
+        "</body></html>"
     )
 
 
@@ -137,10 +139,19 @@ def _row(run: PublishedRun) -> str:
         "re-run to view</small>"
     )
     return (
-        f"<tr><td>{name}</td>"
-        f"<td class='run'>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
+        f"<tr><td>{name}</td><td class='run'>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{_input(run)}</td>"
+        f"<td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
         f"<td>{run.k:d}</td><td>{run.explained_variance:.4f}</td><td><code>{results}</code></td></tr>"
     )
+
+
+def _input(run: PublishedRun) -> str:
+    """The census file the run read, and whether it was the bundled synthetic sample (made-up figures)."""
+    if not run.input:
+        return "—"  # published before inputs were recorded
+    path = html.escape(run.input.removeprefix("s3://"), quote=True).replace("/", "/<wbr>")  # breaks after a "/"
+    shown = f"<code>s3://{path}</code>"
+    return shown + ("<br><small class='sample'>bundled synthetic sample</small>" if run.input_is_bundled_sample else "")
 
 
 @app.get("/runs/{run_id}/report", response_class=HTMLResponse)

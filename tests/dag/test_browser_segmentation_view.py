@@ -63,7 +63,7 @@ def published_report(airflow_db, clients) -> tuple[str, int]:
     bucket, run_id = f"popseg-browser-{uuid.uuid4().hex[:8]}", "manual__2026-11-23T02:00:00+00:00"
     s3.create_bucket(Bucket=bucket)
     files = {"report.html": html.encode(), **plots, "segments.csv": results_module.csv_bytes(results.segments)}
-    run = {**results.run, "run_id": run_id}
+    run = {**results.run, "run_id": run_id, "input_is_bundled_sample": True}  # synthetic data, as the sample is
     record_publication(publish_files(s3, run, f"s3://{bucket}/segmentation/runs/{run_id}/", files))
     return run_id, len(results.segments)
 
@@ -392,6 +392,9 @@ def test_the_runs_list_and_a_run_page_read_whole_at_each_width(
             # The run id on one line (it used to break inside: one box per line), and the list within the frame.
             assert link.evaluate("a => a.getClientRects().length") == 1, size
             assert link.evaluate(f"() => {NO_SIDEWAYS_SCROLL}"), size
+            # Which input each run read (other tests of the session publish this run id too: any of its rows).
+            rows = view.locator("tr").filter(has=view.get_by_role("link", name=run_id, exact=True)).all_inner_texts()
+            assert any("bundled synthetic sample" in row for row in rows), size
             page.screenshot(path=SCREENSHOTS / f"list-{size}.png")
             link.click()
             view.frame_locator("#report").locator("#kmeans").wait_for()
