@@ -86,7 +86,7 @@ def test_a_run_on_the_bundled_sample_says_so_at_the_top(results) -> None:
     html, _ = report.build_report(sample)
     top = html.split('<section id="data">', 1)[0]
     assert '<p id="sample-notice" class="notice">Input: the bundled synthetic sample' in top
-    assert "show no real pattern" in top
+    assert "say nothing about real counties" in top
 
 
 def test_a_run_on_other_data_has_no_sample_notice(built) -> None:
