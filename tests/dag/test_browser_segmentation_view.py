@@ -6,7 +6,6 @@ them the test skips, except under CI=true where it must run. Screenshots go to t
 
 from __future__ import annotations
 
-import os
 import re
 import shutil
 import uuid
@@ -17,41 +16,15 @@ import pytest
 
 from include.segmentation import report
 from include.segmentation import results as results_module
+from tests.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.browser import sync_playwright_or_skip as _browser_or_skip
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, record_publication, running_api_server
 from tests.published_files import publish_files
 from tests.synthetic_run import synthetic_run
 
 pytestmark = pytest.mark.slow
-CHROMIUM = "/usr/bin/chromium"
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
-# Chromium as root in a sandbox without a network: no sandbox, no GPU, no background traffic.
-CHROMIUM_ARGS = [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-    "--disable-component-update", "--disable-sync",
-]  # fmt: skip
-
-
-def _browser_or_skip():
-    missing = [
-        what for what, ok in (("chromium", Path(CHROMIUM).exists()), ("playwright", _has_playwright())) if not ok
-    ]
-    if missing:
-        reason = f"browser test needs {' and '.join(missing)} ({CHROMIUM}, pip playwright)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    from playwright.sync_api import sync_playwright
-
-    return sync_playwright
-
-
-def _has_playwright() -> bool:
-    try:
-        import playwright.sync_api  # noqa: F401
-    except ImportError:
-        return False
-    return True
 
 
 @pytest.fixture

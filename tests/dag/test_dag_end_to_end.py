@@ -229,37 +229,34 @@ def test_k_larger_than_the_rows_is_refused_before_any_training(dag, airflow_db, 
     assert len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]) == jobs_before
 
 
-def test_a_misspelled_trigger_param_is_refused_before_any_aws_call(dag, airflow_db, capfd, monkeypatch) -> None:
+@pytest.fixture
+def aws_calls(monkeypatch) -> list[str]:
+    """The operation name of every AWS API call made in this process during the test, in order."""
     import botocore.client
 
-    calls = []
+    calls: list[str] = []
     real_call = botocore.client.BaseClient._make_api_call
     monkeypatch.setattr(
         botocore.client.BaseClient,
         "_make_api_call",
         lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
     )
+    return calls
+
+
+def test_a_misspelled_trigger_param_is_refused_before_any_aws_call(dag, airflow_db, capfd, aws_calls) -> None:
     run, states = _run(dag, "popseg-never-read", kk=5)
     assert run.state == "failed" and states["check_params"] == "failed"
     assert states["wait_for_census"] == "upstream_failed" and states["preprocess"] == "upstream_failed"
     assert "Unknown trigger parameter: 'kk' (did you mean 'k'?)" in "".join(capfd.readouterr())
-    assert calls == []
+    assert aws_calls == []
 
 
 def test_an_instance_type_off_the_allow_list_is_refused_by_check_params_before_any_aws_call(
-    dag, airflow_db, capfd, monkeypatch
+    dag, airflow_db, capfd, monkeypatch, aws_calls
 ) -> None:
     """The allow-list narrowed after the trigger form was built (the schema still lists ml.c5.xlarge):
     check_params holds it before anything is bought."""
-    import botocore.client
-
-    calls = []
-    real_call = botocore.client.BaseClient._make_api_call
-    monkeypatch.setattr(
-        botocore.client.BaseClient,
-        "_make_api_call",
-        lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
-    )
     monkeypatch.setitem(
         dag.get_task("check_params").python_callable.__globals__, "TRAINING_INSTANCE_TYPES", ("ml.m5.xlarge",)
     )
@@ -268,4 +265,4 @@ def test_an_instance_type_off_the_allow_list_is_refused_by_check_params_before_a
     assert states["wait_for_census"] == "upstream_failed"
     log = "".join(capfd.readouterr())
     assert "training_instance_type='ml.c5.xlarge' is not an allowed instance type (ml.m5.xlarge)" in log
-    assert calls == []
+    assert aws_calls == []
