@@ -141,7 +141,6 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
         assert RUN_ID in text and f"{RUN_ID}-other" in text and "3,218" in text and "0.8017" in text
         assert f"s3://{published['other']}/teams/a/runs/" in text
         assert "<code>s3://popseg/census/acs2015_county_data.csv</code>" in text  # the input of each run
-        assert "bundled synthetic sample" not in text  # none of these runs read it
         # Other tests of the session publish runs too (one is "manual__hostile_script"): look for these runs' links.
         assert "<script" not in text and "/runs/manual__hostile/" not in text and "/runs/manual__posted/" not in text
         assert "script-src" not in headers["content-security-policy"] and headers["x-content-type-options"] == "nosniff"
