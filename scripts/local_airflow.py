@@ -52,6 +52,8 @@ MEMORY_ENV = {
     "ARROW_DEFAULT_MEMORY_POOL": "system",
 }
 ADMIN = "admin"
+# Loggers whose INFO lines repeat without news in every task log (README "Logs"); their warnings still show.
+QUIET_LOGGERS = "airflow.providers.amazon.aws.utils.connection_wrapper=WARNING"
 
 
 def start_emulator(log_path: Path, data_dir: Path | None = None) -> tuple[subprocess.Popen, str]:
@@ -99,6 +101,8 @@ def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__CORE__PLUGINS_FOLDER": str(PROJECT_ROOT / "plugins"),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "False",
         "AIRFLOW__POPSEG__CHECK_INTERVAL": "0.5",  # the emulator's jobs and endpoints are ready within a second
+        # The provider logs "credentials retrieved" at INFO for every AWS hook a task builds (4 in a training task).
+        "AIRFLOW__LOGGING__NAMESPACE_LEVELS": QUIET_LOGGERS,
         # The sweeper lists what it would sweep and deletes nothing, even when the trigger form unpauses it.
         "AIRFLOW__POPSEG__SWEEPER_DELETES": "False",
         **MEMORY_ENV,
