@@ -376,3 +376,10 @@ def test_the_docs_page_is_written_for_users_and_names_params_by_their_form_title
     for doc in (dag.doc_md, sweeper_dag.doc_md):
         assert not re.search(r"XCom|include\.|TaskGroup|setup/teardown", doc)  # developers' words: in the code
     assert "sweeper_deletes" in sweeper_dag.doc_md
+
+
+def test_the_num_components_bound_is_the_census_feature_count(dag) -> None:
+    """The DAG file states 34 (CENSUS_FEATURES) rather than import pandas through include.segmentation.census."""
+    from include.segmentation.census import FEATURES
+
+    assert dag.params.get_param("num_components").schema["maximum"] == len(FEATURES)
