@@ -16,9 +16,9 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
 
 # Not --quiet: the first install takes minutes, and a silent terminal looks like a hang.
-$(STAMP): $(BIN)/python requirements.txt requirements-dev.txt
-	@echo "Installing Airflow, the Amazon provider and the tools into $(VENV)/ (the first time takes about 2 minutes) …"
-	$(BIN)/pip install --progress-bar off -r requirements.txt -r requirements-dev.txt 2>&1 | $(QUIET_PIP)
+$(STAMP): $(BIN)/python requirements.txt requirements-emulator.txt requirements-dev.txt
+	@echo "Installing Airflow, the Amazon provider, the local AWS emulator and the tools into $(VENV)/ (the first time takes about 2 minutes) …"
+	$(BIN)/pip install --progress-bar off -r requirements-emulator.txt -r requirements-dev.txt 2>&1 | $(QUIET_PIP)
 	touch $(STAMP)
 
 install: $(STAMP)

@@ -18,7 +18,7 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
-from include.aws_emulator.server import running_emulator
+from aws_emulator.server import running_emulator
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
 
 ROLE = "arn:aws:iam::123456789012:role/bench"

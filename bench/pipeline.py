@@ -69,7 +69,7 @@ class TreeMemory:
                 with contextlib.suppress(psutil.NoSuchProcess):  # ended between listing and reading
                     rss = process.memory_full_info().pss
                     total += rss
-                    if "include.aws_emulator" in process.cmdline():
+                    if "aws_emulator" in process.cmdline():
                         emulator += rss
             self.samples.append((time.time(), total, emulator))
 

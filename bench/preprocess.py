@@ -112,7 +112,7 @@ def run_task(path: Path, instance_count: int) -> str:
         "AWS_DEFAULT_REGION": "us-east-1",
     }
     emulator = subprocess.Popen(
-        [sys.executable, "-m", "include.aws_emulator", "--port", "0", "--log-level", "WARNING"],
+        [sys.executable, "-m", "aws_emulator", "--port", "0", "--log-level", "WARNING"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,

@@ -27,7 +27,7 @@ sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
 import local_airflow  # noqa: E402
 import seed_emulator  # noqa: E402
 
-from include.aws_emulator.connection import client  # noqa: E402
+from aws_emulator.connection import client  # noqa: E402
 from include.segmentation_aws.names import RunNames  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")

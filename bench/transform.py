@@ -17,8 +17,8 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+from aws_emulator.server import running_emulator
 from bench.emulator import deploy, train
-from include.aws_emulator.server import running_emulator
 from include.segmentation_aws import endpoints
 
 

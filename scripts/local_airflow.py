@@ -35,8 +35,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import seed_emulator  # noqa: E402  # beside this script
 
+from aws_emulator.connection import connection_env  # noqa: E402
 from include.airflow_popseg.settings import DAG_ID  # noqa: E402
-from include.aws_emulator.connection import connection_env  # noqa: E402
 
 BIN = Path(sys.executable).parent
 # Memory settings for processes that handle whole census files (see README "Performance"):
@@ -63,7 +63,7 @@ def start_emulator(log_path: Path, data_dir: Path | None = None) -> tuple[subpro
     """
     keep = ["--data-dir", str(data_dir)] if data_dir else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "include.aws_emulator", "--port", "0", *keep],
+        [sys.executable, "-m", "aws_emulator", "--port", "0", *keep],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=log_path.open("w"),

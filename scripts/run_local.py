@@ -25,7 +25,7 @@ sys.path.insert(0, str(PROJECT_ROOT))
 import seed_emulator  # noqa: E402  # beside this script
 from local_airflow import airflow_env, start_emulator, stop  # noqa: E402
 
-from include.aws_emulator.connection import client  # noqa: E402
+from aws_emulator.connection import client  # noqa: E402
 from include.segmentation import inputs  # noqa: E402
 from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: E402
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402

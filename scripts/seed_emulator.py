@@ -24,7 +24,7 @@ def upload_census(url: str, data: str | None = None, key: str | None = None) -> 
     """Upload `data` (a CSV path) to `key`, or the bundled synthetic sample to INPUT_KEY; returns its S3 URI.
 
     `key` defaults to INPUT_KEY: `make run` segments its file at the DAG's default key."""
-    from include.aws_emulator.connection import client
+    from aws_emulator.connection import client
     from include.segmentation.synthetic import bundled_sample_csv
     from include.segmentation_aws.store import UPLOADS
 
@@ -43,7 +43,7 @@ def sample_is_seeded(url: str) -> bool:
     """Whether the DAG's default key already holds a file (the sample, or a file the user put there)."""
     from botocore.exceptions import ClientError
 
-    from include.aws_emulator.connection import client
+    from aws_emulator.connection import client
 
     try:
         client("s3", url).head_object(Bucket=BUCKET, Key=INPUT_KEY)

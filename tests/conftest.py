@@ -54,7 +54,7 @@ def emulator() -> Iterator:
     """The local AWS on a free loopback port, one for the whole session (SageMaker transitions of 0.3 s).
 
     Tests share it: each uses its own buckets and names, and checks only what it made."""
-    from include.aws_emulator.server import running_emulator
+    from aws_emulator.server import running_emulator
 
     with running_emulator(transition_seconds=0.3) as running:
         yield running

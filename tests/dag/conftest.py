@@ -17,7 +17,7 @@ from pathlib import Path
 import boto3
 import pytest
 
-from include.aws_emulator.connection import connection_env
+from aws_emulator.connection import connection_env
 from tests.conftest import PROJECT_ROOT
 
 

@@ -15,8 +15,8 @@ import pytest
 import yaml
 from cryptography.fernet import Fernet
 
-from include.aws_emulator.connection import airflow_env
-from include.aws_emulator.server import HEALTH_PATH
+from aws_emulator.connection import airflow_env
+from aws_emulator.server import HEALTH_PATH
 from tests.conftest import PROJECT_ROOT
 
 AIRFLOW_SERVICES = {
@@ -39,7 +39,7 @@ def compose() -> dict:
 
 
 def test_the_deployment_has_every_airflow_3_component_postgres_and_the_emulator(compose) -> None:
-    assert set(compose["services"]) == {"postgres", "emulator", "airflow-init", *AIRFLOW_SERVICES}
+    assert set(compose["services"]) == {"postgres", "emulator", "emulator-init", "airflow-init", *AIRFLOW_SERVICES}
 
 
 def test_airflow_services_run_their_component_with_the_local_executor_on_postgres(compose) -> None:
@@ -54,14 +54,34 @@ def test_the_image_is_airflow_3_3_2_with_our_pinned_requirements(compose) -> Non
     service = compose["services"]["airflow-scheduler"]
     assert service["image"] == "popseg-airflow:3.3.2"
     dockerfile = (PROJECT_ROOT / service["build"]["dockerfile"]).read_text()
-    assert re.search(r"^FROM apache/airflow:3\.3\.2(-python3\.11)?$", dockerfile, re.MULTILINE)
-    assert "requirements.txt" in dockerfile
+    assert re.search(r"^FROM apache/airflow:3\.3\.2(-python3\.11)? AS airflow$", dockerfile, re.MULTILINE)
     assert "apache-airflow==3.3.2" in (PROJECT_ROOT / "requirements.txt").read_text()
+
+
+def _stage(dockerfile: str, target: str) -> str:
+    """The instructions of one `FROM … AS target` stage of a multi-stage Dockerfile."""
+    stages = re.split(r"^(?=FROM )", dockerfile, flags=re.MULTILINE)
+    return next(stage for stage in stages if re.match(rf"FROM \S+ AS {target}$", stage, re.MULTILINE))
+
+
+def test_the_airflow_image_installs_the_deployment_requirements_and_nothing_of_the_emulator(compose) -> None:
+    dockerfile = (PROJECT_ROOT / "Dockerfile").read_text()
+    for name in [*AIRFLOW_SERVICES, "airflow-init"]:
+        service = compose["services"][name]
+        assert service["build"]["target"] == "airflow", name
+        # Only dags/, include/ and plugins/ reach an Airflow container, as on MWAA or Astronomer.
+        assert sorted(volume.split(":")[0] for volume in service["volumes"]) == ["./dags", "./include", "./plugins"]
+    airflow_stage = _stage(dockerfile, "airflow")
+    assert re.findall(r"-r (\S+)", airflow_stage) == ["/tmp/requirements.txt"]
+    assert "emulator" not in airflow_stage
+    for name in ("emulator", "emulator-init"):
+        assert compose["services"][name]["build"]["target"] == "emulator", name
+    assert re.findall(r"-r (\S+)", _stage(dockerfile, "emulator")) == ["/tmp/requirements-emulator.txt"]
 
 
 def test_long_running_services_have_healthchecks(compose) -> None:
     for name, service in compose["services"].items():
-        if name != "airflow-init":
+        if name not in {"airflow-init", "emulator-init"}:
             assert service.get("healthcheck", {}).get("test"), name
 
 
@@ -77,10 +97,12 @@ def test_commands_point_at_modules_and_scripts_that_exist(compose) -> None:
     emulator = compose["services"]["emulator"]
     assert emulator["entrypoint"][:2] == ["python", "-m"]
     assert importlib.util.find_spec(emulator["entrypoint"][2]) is not None
-    init = " ".join(compose["services"]["airflow-init"]["command"])
-    for script in re.findall(r"/opt/airflow/(scripts/\S+\.py)", init):
-        assert (PROJECT_ROOT / script).is_file()
-    assert "airflow db migrate" in init
+    assert " ".join(compose["services"]["airflow-init"]["command"]) == "-c airflow db migrate"
+    seed = compose["services"]["emulator-init"]
+    (script,) = re.findall(r"/opt/airflow/(scripts/\S+\.py)", " ".join(seed["entrypoint"]))
+    assert (PROJECT_ROOT / script).is_file()
+    assert seed["command"] == ["--url", "http://emulator:4566"]
+    assert seed["depends_on"] == {"emulator": {"condition": "service_healthy"}}
 
 
 def test_the_aws_connection_points_at_the_emulator_service_with_dummy_keys(compose) -> None:

@@ -13,7 +13,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from include.aws_emulator.connection import airflow_env
+from aws_emulator.connection import airflow_env
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws.layout import latest_key
 from include.segmentation_aws.names import RunNames

@@ -19,7 +19,7 @@ import boto3
 import numpy as np
 import pytest
 
-from include.aws_emulator.connection import ROLE_ARN, client
+from aws_emulator.connection import ROLE_ARN, client
 from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests

@@ -15,7 +15,7 @@ from urllib.parse import quote, urlencode
 
 import pytest
 
-from include.aws_emulator.connection import airflow_env
+from aws_emulator.connection import airflow_env
 from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, http_get, http_response, record_publication, running_api_server

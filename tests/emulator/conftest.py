@@ -11,9 +11,9 @@ import boto3
 import numpy as np
 import pytest
 
-from include.aws_emulator.connection import ROLE_ARN as ROLE
-from include.aws_emulator.connection import credentials_env
-from include.aws_emulator.server import Emulator
+from aws_emulator.connection import ROLE_ARN as ROLE
+from aws_emulator.connection import credentials_env
+from aws_emulator.server import Emulator
 from include.sagemaker_formats.recordio import encode_dense
 
 REGION = "us-east-1"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from include.aws_emulator.algorithms.base import ClientError
-from include.aws_emulator.algorithms.channels import decode_channel
+from aws_emulator.algorithms.base import ClientError
+from aws_emulator.algorithms.channels import decode_channel
 from include.sagemaker_formats.recordio import encode_dense
 
 

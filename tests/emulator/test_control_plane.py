@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from include.aws_emulator.connection import client
+from aws_emulator.connection import client
 from tests.emulator.conftest import PCA_IMAGE, ROLE
 
 

@@ -7,7 +7,7 @@ import json
 import numpy as np
 import pytest
 
-from include.aws_emulator.inference_formats import MAX_JSON_DEPTH, InvalidRequest, parse_request, render_response
+from aws_emulator.inference_formats import MAX_JSON_DEPTH, InvalidRequest, parse_request, render_response
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
 
 ROWS = np.array([[1.0, 2.0, 3.0], [4.0, 5.0, 6.0]], dtype="float32")

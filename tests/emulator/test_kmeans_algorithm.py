@@ -7,8 +7,8 @@ import re
 import numpy as np
 import pytest
 
-from include.aws_emulator.algorithms import ALGORITHMS
-from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
+from aws_emulator.algorithms import ALGORITHMS
+from aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
 from include.sagemaker_formats.artifacts import read_kmeans_model
 
 KMEANS = ALGORITHMS["kmeans"]

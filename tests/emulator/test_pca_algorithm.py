@@ -8,8 +8,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from include.aws_emulator.algorithms import ALGORITHMS, algorithm_for_image
-from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
+from aws_emulator.algorithms import ALGORITHMS, algorithm_for_image
+from aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
 from include.sagemaker_formats.artifacts import read_pca_model
 
 PCA = ALGORITHMS["pca"]

@@ -11,9 +11,9 @@ import boto3
 import numpy as np
 import pytest
 
-from include.aws_emulator.connection import client
-from include.aws_emulator.persistence import CURRENT
-from include.aws_emulator.server import Emulator, running_emulator
+from aws_emulator.connection import client
+from aws_emulator.persistence import CURRENT
+from aws_emulator.server import Emulator, running_emulator
 from include.sagemaker_formats.recordio import encode_dense
 from tests.emulator.conftest import PCA_IMAGE, ROLE, deploy, training_request, wait_for_job
 from tests.emulator.test_server import emulator_process

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from include.aws_emulator.connection import airflow_env
+from aws_emulator.connection import airflow_env
 from tests.emulator.conftest import PCA_IMAGE, ROLE, training_request
 
 

@@ -21,7 +21,7 @@ from boto3.s3.transfer import TransferConfig
 from botocore.config import Config
 from botocore.exceptions import ClientError, FlexibleChecksumError
 
-from include.aws_emulator.connection import airflow_env
+from aws_emulator.connection import airflow_env
 from include.segmentation_aws.store import RunStore
 from tests.conftest import PROJECT_ROOT
 from tests.emulator.test_server import emulator_process

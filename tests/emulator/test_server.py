@@ -15,8 +15,8 @@ from pathlib import Path
 import boto3
 import pytest
 
-from include.aws_emulator.connection import client
-from include.aws_emulator.server import running_emulator
+from aws_emulator.connection import client
+from aws_emulator.server import running_emulator
 from tests.emulator.conftest import PCA_IMAGE, create_model_and_config, training_request, wait_for_job
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
@@ -68,7 +68,7 @@ def test_no_thread_the_emulator_started_outlives_it() -> None:
 @contextmanager
 def emulator_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
     process = subprocess.Popen(
-        [sys.executable, "-m", "include.aws_emulator", "--port", "0", *args],
+        [sys.executable, "-m", "aws_emulator", "--port", "0", *args],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=subprocess.DEVNULL,

@@ -11,7 +11,7 @@ from urllib.parse import urlsplit
 import boto3
 import pytest
 
-from include.aws_emulator.server import running_emulator
+from aws_emulator.server import running_emulator
 from tests.emulator.test_server import emulator_process
 
 
@@ -193,7 +193,7 @@ def test_a_chunked_body_is_read_through_the_cap(small_cap) -> None:
 
 
 def test_a_refusal_logs_the_requested_path_on_one_line(caplog) -> None:
-    from include.aws_emulator.server import _refuse
+    from aws_emulator.server import _refuse
 
     _refuse({"REQUEST_METHOD": "GET", "PATH_INFO": "/bucket/key\nINFO forged line"}, 403, "no")
     refused = [record.getMessage() for record in caplog.records if record.getMessage().startswith("refused")]

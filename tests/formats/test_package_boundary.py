@@ -19,7 +19,7 @@ FORBIDDEN = (
     "moto",
     "sklearn",
     "include.segmentation",
-    "include.aws_emulator",
+    "aws_emulator",
 )
 
 

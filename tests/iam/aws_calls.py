@@ -23,7 +23,7 @@ from aiobotocore.client import AioBaseClient
 from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
-from include.aws_emulator.aws_clients import AwsClients
+from aws_emulator.aws_clients import AwsClients
 from tests.iam.evaluator import Request
 
 AIRFLOW = "airflow"

@@ -20,7 +20,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from include.aws_emulator.algorithms.channels import CSV, parse_csv
+from aws_emulator.algorithms.channels import CSV, parse_csv
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, RecordIOError, decode_features, encode_labels
 
 JSON = "application/json"

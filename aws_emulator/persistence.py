@@ -35,11 +35,11 @@ from typing import Any
 
 from botocore.compat import HAS_CRT
 
-from include.aws_emulator import s3_checksums
-from include.aws_emulator.algorithms import ClientError, ModelLoadError
-from include.aws_emulator.aws_clients import AwsClients
-from include.aws_emulator.sagemaker.hosting import Hosting
-from include.aws_emulator.sagemaker.models import (
+from aws_emulator import s3_checksums
+from aws_emulator.algorithms import ClientError, ModelLoadError
+from aws_emulator.aws_clients import AwsClients
+from aws_emulator.sagemaker.hosting import Hosting
+from aws_emulator.sagemaker.models import (
     TRAINING_NON_TERMINAL,
     Deployment,
     Endpoint,

@@ -6,7 +6,7 @@ import json
 from collections.abc import Callable, Iterable
 from typing import Any
 
-from include.aws_emulator.algorithms.base import ClientError
+from aws_emulator.algorithms.base import ClientError
 
 Parser = Callable[[str, str], Any]
 

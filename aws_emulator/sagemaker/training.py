@@ -13,10 +13,10 @@ from typing import Any
 import numpy as np
 from botocore.exceptions import ClientError as BotoClientError
 
-from include.aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_image
-from include.aws_emulator.algorithms.channels import decode_channel
-from include.aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
-from include.aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackends, TrainingJob
+from aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_image
+from aws_emulator.algorithms.channels import decode_channel
+from aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
+from aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackends, TrainingJob
 
 log = logging.getLogger("popseg.emulator.training")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"

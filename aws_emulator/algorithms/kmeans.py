@@ -23,9 +23,9 @@ import numpy as np
 import scipy.sparse
 from sklearn.cluster import KMeans, kmeans_plusplus
 
-from include.aws_emulator.algorithms import hyperparameters as hp
-from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
-from include.aws_emulator.algorithms.channels import check_channels
+from aws_emulator.algorithms import hyperparameters as hp
+from aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
+from aws_emulator.algorithms.channels import check_channels
 from include.sagemaker_formats.artifacts import ArtifactError, read_kmeans_model, write_kmeans_model
 
 _SCHEMA = {

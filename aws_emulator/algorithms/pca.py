@@ -22,9 +22,9 @@ from typing import ClassVar
 
 import numpy as np
 
-from include.aws_emulator.algorithms import hyperparameters as hp
-from include.aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
-from include.aws_emulator.algorithms.channels import check_channels
+from aws_emulator.algorithms import hyperparameters as hp
+from aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
+from aws_emulator.algorithms.channels import check_channels
 from include.sagemaker_formats.artifacts import ArtifactError, PCAModel, read_pca_model, write_pca_model
 
 _SCHEMA = {

@@ -11,7 +11,7 @@ import re
 import numpy as np
 import pandas as pd
 
-from include.aws_emulator.algorithms.base import ClientError
+from aws_emulator.algorithms.base import ClientError
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, RecordIOError, decode_features
 
 CSV = "text/csv"

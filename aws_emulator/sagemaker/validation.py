@@ -14,7 +14,7 @@ from typing import Any
 import botocore.session
 from botocore.model import ListShape, MapShape, OperationModel, ServiceModel, Shape, StructureShape
 
-from include.aws_emulator.sagemaker.exceptions import ValidationException
+from aws_emulator.sagemaker.exceptions import ValidationException
 
 
 @functools.cache

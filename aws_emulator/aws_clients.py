@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from include.aws_emulator.connection import DUMMY_KEY_ID, DUMMY_SECRET
+from aws_emulator.connection import DUMMY_KEY_ID, DUMMY_SECRET
 
 
 class S3Error(Exception):

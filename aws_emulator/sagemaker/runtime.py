@@ -6,9 +6,9 @@ import json
 import uuid
 from dataclasses import dataclass, field
 
-from include.aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
-from include.aws_emulator.sagemaker.exceptions import ModelError, RuntimeValidationError, SageMakerError
-from include.aws_emulator.sagemaker.models import ACCOUNT_ID, SageMakerBackends
+from aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
+from aws_emulator.sagemaker.exceptions import ModelError, RuntimeValidationError, SageMakerError
+from aws_emulator.sagemaker.models import ACCOUNT_ID, SageMakerBackends
 
 MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
 """InvokeEndpoint's request limit (6 MB), as SageMaker's; the server reads no more than this plus one byte."""

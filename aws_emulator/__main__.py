@@ -1,4 +1,4 @@
-"""`python -m include.aws_emulator --host 127.0.0.1 --port 4566 [--data-dir DIR] [--allow-host NAME]...`
+"""`python -m aws_emulator --host 127.0.0.1 --port 4566 [--data-dir DIR] [--allow-host NAME]...`
 from the project root."""
 
 from __future__ import annotations
@@ -11,12 +11,12 @@ import threading
 
 from threadpoolctl import threadpool_limits
 
-from include.aws_emulator.server import DEFAULT_ALLOWED_HOSTS, DEFAULT_REGION, Emulator
+from aws_emulator.server import DEFAULT_ALLOWED_HOSTS, DEFAULT_REGION, Emulator
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
-        prog="python -m include.aws_emulator",
+        prog="python -m aws_emulator",
         description="Local AWS for popseg: S3/IAM/STS/Logs through moto, SageMaker PCA and K-Means for real.",
     )
     parser.add_argument("--host", default="127.0.0.1", help="address to bind (default: loopback only)")

@@ -30,14 +30,14 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import LimitedStream
 
-from include.aws_emulator import s3_checksums
-from include.aws_emulator.aws_clients import AwsClients
-from include.aws_emulator.persistence import StateStore
-from include.aws_emulator.sagemaker.hosting import Hosting
-from include.aws_emulator.sagemaker.models import SageMakerBackends
-from include.aws_emulator.sagemaker.responses import ControlPlane
-from include.aws_emulator.sagemaker.runtime import MAX_PAYLOAD_BYTES, Runtime
-from include.aws_emulator.sagemaker.training import TrainingRunner
+from aws_emulator import s3_checksums
+from aws_emulator.aws_clients import AwsClients
+from aws_emulator.persistence import StateStore
+from aws_emulator.sagemaker.hosting import Hosting
+from aws_emulator.sagemaker.models import SageMakerBackends
+from aws_emulator.sagemaker.responses import ControlPlane
+from aws_emulator.sagemaker.runtime import MAX_PAYLOAD_BYTES, Runtime
+from aws_emulator.sagemaker.training import TrainingRunner
 from include.segmentation.printable import printable
 
 log = logging.getLogger("popseg.emulator")

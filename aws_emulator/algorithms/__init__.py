@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import re
 
-from include.aws_emulator.algorithms.base import Algorithm, ClientError, ModelLoadError, TrainingStopped
-from include.aws_emulator.algorithms.kmeans import KMeansAlgorithm
-from include.aws_emulator.algorithms.pca import PCAAlgorithm
+from aws_emulator.algorithms.base import Algorithm, ClientError, ModelLoadError, TrainingStopped
+from aws_emulator.algorithms.kmeans import KMeansAlgorithm
+from aws_emulator.algorithms.pca import PCAAlgorithm
 
 ALGORITHMS: dict[str, Algorithm] = {"pca": PCAAlgorithm(), "kmeans": KMeansAlgorithm()}
 

@@ -7,9 +7,9 @@ import logging
 import time
 from concurrent.futures import ThreadPoolExecutor
 
-from include.aws_emulator.algorithms import ClientError, ModelLoadError, algorithm_for_image
-from include.aws_emulator.aws_clients import AwsClients, S3Error
-from include.aws_emulator.sagemaker.models import Deployment, Endpoint, SageMakerBackends
+from aws_emulator.algorithms import ClientError, ModelLoadError, algorithm_for_image
+from aws_emulator.aws_clients import AwsClients, S3Error
+from aws_emulator.sagemaker.models import Deployment, Endpoint, SageMakerBackends
 
 log = logging.getLogger("popseg.emulator.hosting")
 

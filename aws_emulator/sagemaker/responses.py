@@ -6,11 +6,11 @@ import json
 from collections.abc import Callable
 from typing import Any
 
-from include.aws_emulator.sagemaker.exceptions import SageMakerError, SerializationException, UnknownOperationException
-from include.aws_emulator.sagemaker.hosting import Hosting
-from include.aws_emulator.sagemaker.models import SageMakerBackend, SageMakerBackends
-from include.aws_emulator.sagemaker.training import TrainingRunner
-from include.aws_emulator.sagemaker.validation import validate_request
+from aws_emulator.sagemaker.exceptions import SageMakerError, SerializationException, UnknownOperationException
+from aws_emulator.sagemaker.hosting import Hosting
+from aws_emulator.sagemaker.models import SageMakerBackend, SageMakerBackends
+from aws_emulator.sagemaker.training import TrainingRunner
+from aws_emulator.sagemaker.validation import validate_request
 
 DEFAULT_PAGE = 10
 

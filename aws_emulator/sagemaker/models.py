@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
-from include.aws_emulator.sagemaker.exceptions import (
+from aws_emulator.sagemaker.exceptions import (
     ResourceInUse,
     ValidationException,
     already_exists,
