@@ -68,7 +68,7 @@ def test_the_deployment_requirements_leave_out_the_emulators_and_the_emulators_b
 _PARSE_AND_IMPORT = """
 import importlib, json, pkgutil, sys
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder="dags", include_examples=False)
+bag = DagBag(dag_folder="dags")
 import include
 modules = [m.name for m in pkgutil.walk_packages(include.__path__, "include.")]
 for name in modules:
