@@ -77,8 +77,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     drawn["plots/segment_sizes.png"] = _sizes_plot(results.centroids)
     drawn["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
 
-    k = len(results.profiles)
-    described = traits.of_segments(results.features, results.segments, k)
+    described = traits.of_segments(results.features, results.segments, results.profiles["segment"])
     labels = traits.segment_labels(described)
     segment_map, map_png = _segment_map(results, labels)
     plots = {name: png.result() for name, png in drawn.items()} | {"plots/segment_map.png": map_png}

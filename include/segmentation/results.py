@@ -7,10 +7,9 @@ from __future__ import annotations
 
 import csv
 import io
-import itertools
 import re
 import unicodedata
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -46,6 +45,17 @@ def segments_frame(components: pd.DataFrame, assignment: Mapping[str, np.ndarray
     return segments
 
 
+def segment_ids(segments: int | Iterable[int]) -> np.ndarray:
+    """A run's segment IDs, sorted, (k,) int64. The ID is the segment's stable number across runs
+    (include.segmentation.continuity); an int k stands for K-Means' own numbering 0…k−1, a prefix's first run."""
+    if isinstance(segments, int | np.integer):
+        return np.arange(int(segments), dtype=np.int64)
+    ids = np.unique(np.fromiter(segments, dtype=np.int64))
+    if ids.size == 0 or ids[0] < 0:
+        raise ValueError(f"segment IDs must be non-negative integers, got {ids.tolist()}")
+    return ids
+
+
 FIPS = "CensusId"  # segments.csv's join key beside State-County: the county FIPS code, 5 digits
 LABEL = "segment_label"  # segments.csv's column with the label the report gives the county's segment
 
@@ -60,8 +70,9 @@ def published_segments(segments: pd.DataFrame, counties: pd.DataFrame, labels: M
     ids = counties[FIPS] if counties.index.equals(keys) else counties[FIPS].reindex(keys)
     fips = fips_codes(ids)
     # The label as a categorical: a million rows share k texts (the CSV writer writes each as text).
-    names, position = np.unique([labels[s] for s in range(max(labels) + 1)], return_inverse=True)
-    segment = segments["segment"].to_numpy()
+    ids = segment_ids(labels)
+    names, position = np.unique([labels[int(s)] for s in ids], return_inverse=True)
+    segment = np.searchsorted(ids, segments["segment"].to_numpy())  # each county's segment's place in ids
     published = segments.copy(deep=False)
     published[FIPS] = pd.Series(pd.arrays.ArrowStringArray(fips), index=segments.index)
     published[LABEL] = pd.Categorical.from_codes(position[segment], names)
@@ -76,16 +87,17 @@ def fips_codes(census_ids: pd.Series) -> pyarrow.Array:
     return pyarrow.compute.if_else(county_code, pyarrow.compute.utf8_lpad(text, 5, "0"), None)
 
 
-def segment_sizes(segments: pd.DataFrame, k: int) -> np.ndarray:
-    """(k,) counties per segment."""
-    return np.bincount(segments["segment"].to_numpy(), minlength=k)
+def segment_sizes(segments: pd.DataFrame, ids: int | Iterable[int]) -> np.ndarray:
+    """(k,) counties per segment, in segment_ids(ids) order."""
+    return SegmentSlices(segments["segment"].to_numpy(dtype="int64"), ids).sizes
 
 
-def centroids_frame(centroids: np.ndarray, sizes: np.ndarray) -> pd.DataFrame:
-    """(k, n) centroids in component space with each segment's size."""
+def centroids_frame(centroids: np.ndarray, sizes: np.ndarray, ids: int | Iterable[int] | None = None) -> pd.DataFrame:
+    """(k, n) centroids in component space with each segment's size; row i is segment segment_ids(ids)[i]
+    (default: segments 0…k−1, K-Means' order)."""
     frame = pd.DataFrame(centroids, columns=analysis.component_names(centroids.shape[1]))
     frame.insert(0, "counties", sizes)
-    frame.index.name = "segment"
+    frame.index = pd.Index(segment_ids(len(centroids) if ids is None else ids), name="segment")
     return frame.reset_index()
 
 
@@ -94,16 +106,17 @@ def profile_column(feature: str, statistic: str) -> str:
     return f"{feature} {statistic} [{UNITS[feature]}]"
 
 
-def segment_profiles(features: pd.DataFrame, segments: pd.DataFrame, k: int) -> pd.DataFrame:
+def segment_profiles(features: pd.DataFrame, segments: pd.DataFrame, ids: int | Iterable[int]) -> pd.DataFrame:
     """Each segment described by its counties, in census units: counties, population and its share, then per
     feature the mean and median over the segment's counties and, for percentages, the population-weighted
     mean (a share of the segment's people rather than of its counties). features: (counties, 34) indexed by
-    State-County; segments: segments_frame. One row per segment 0…k−1 (an empty one has NaN statistics)."""
+    State-County; segments: segments_frame. One row per segment of segment_ids(ids) (an empty one has NaN
+    statistics)."""
     segment = segments.set_index(KEY_NAME)["segment"].reindex(features.index)
     if segment.isna().any():
         raise ValueError(f"{int(segment.isna().sum())} counties have no segment")
     population = features[POPULATION].to_numpy(dtype="float64")
-    groups = SegmentSlices(segment.to_numpy(dtype="int64"), k)
+    groups = SegmentSlices(segment.to_numpy(dtype="int64"), ids)
     people = _each(groups.split(population), np.sum, empty=0.0)
     columns: dict[str, np.ndarray] = {
         "counties": groups.sizes,
@@ -119,25 +132,28 @@ def segment_profiles(features: pd.DataFrame, segments: pd.DataFrame, k: int) -> 
             weighted = _each(groups.split(values * population), np.sum)
             with np.errstate(invalid="ignore"):  # a segment without people: NaN, as for an empty one
                 columns[profile_column(feature, "pop-weighted mean")] = weighted / people
-    return pd.DataFrame(columns, index=pd.RangeIndex(k, name="segment")).reset_index()
+    return pd.DataFrame(columns, index=pd.Index(groups.ids, name="segment")).reset_index()
 
 
 class SegmentSlices:
-    """Counties grouped by segment 0…k−1 of (counties,) int codes, by numpy: ordered by segment once, so that
-    each segment is one contiguous slice of a reordered column (codes outside 0…k−1 are in no segment).
+    """Counties grouped by segment of (counties,) int segment IDs, for the k segments of segment_ids(ids), by
+    numpy: ordered by segment once, so that each segment is one contiguous slice of a reordered column (IDs
+    not in `ids` are in no segment).
 
     A column at a time, temporaries are one column (8 MiB at a million rows), and np.median partitions where
     pandas' groupby median sorts; `features.mul(population)` made another (counties, 34) frame.
     """
 
-    def __init__(self, segment: np.ndarray, k: int) -> None:
+    def __init__(self, segment: np.ndarray, ids: int | Iterable[int]) -> None:
+        self.ids = segment_ids(ids)  # (k,) sorted
         self.order = np.argsort(segment, kind="stable")
-        bounds = np.searchsorted(segment[self.order], np.arange(k + 1))  # segment s: bounds[s]:bounds[s + 1]
-        self.slices = [slice(start, stop) for start, stop in itertools.pairwise(bounds)]
-        self.sizes = np.diff(bounds)  # (k,) counties
+        ordered = segment[self.order]
+        starts, stops = np.searchsorted(ordered, self.ids, "left"), np.searchsorted(ordered, self.ids, "right")
+        self.slices = [slice(int(start), int(stop)) for start, stop in zip(starts, stops, strict=True)]
+        self.sizes = stops - starts  # (k,) counties
 
     def split(self, values: np.ndarray) -> list[np.ndarray]:
-        """(counties,) values -> k arrays, segment s's (sizes[s],) values."""
+        """(counties,) values -> k arrays, the i-th segment's (sizes[i],) values."""
         ordered = values[self.order]
         return [ordered[part] for part in self.slices]
 
@@ -155,13 +171,19 @@ def profile_means(profiles: pd.DataFrame) -> pd.DataFrame:
 
 
 def attribute_frames(
-    model: PCAModel, centroids: np.ndarray, features: pd.DataFrame, segments: pd.DataFrame, k: int, n_components: int
+    model: PCAModel,
+    centroids: np.ndarray,
+    features: pd.DataFrame,
+    segments: pd.DataFrame,
+    ids: int | Iterable[int],
+    n_components: int,
 ) -> dict[str, pd.DataFrame]:
     """The results made readable, by ATTRIBUTE_FILES name: centroids with sizes, each segment's profile from
-    its counties (census units), and the kept components' feature weights."""
+    its counties (census units), and the kept components' feature weights. centroids: (k, n), row i the
+    centroid of segment segment_ids(ids)[i]."""
     return {
-        "centroids.csv": centroids_frame(centroids, segment_sizes(segments, k)),
-        "segment_profiles.csv": segment_profiles(features, segments, k),
+        "centroids.csv": centroids_frame(centroids, segment_sizes(segments, ids), ids),
+        "segment_profiles.csv": segment_profiles(features, segments, ids),
         "pca_components.csv": analysis.component_weights(model, FEATURES, n_components).reset_index(),
     }
 

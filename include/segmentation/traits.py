@@ -14,6 +14,7 @@ not the county, and are left out too. Percentages, dollars and minutes are taken
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import numpy as np
@@ -49,7 +50,7 @@ def trait_values(features: pd.DataFrame, trait: str) -> np.ndarray:
 
 @dataclass(frozen=True)
 class SegmentTraits:
-    """Per segment 0…k−1 (rows) and trait (columns): its median county's value, where that value sits among all
+    """Per segment (rows, by segment ID) and trait (columns): its median county's value, where that value sits among all
     counties (percentile, 0–100), and per trait the median over all counties. An empty segment's row is NaN."""
 
     medians: pd.DataFrame  # (k, traits) in TRAIT_UNITS
@@ -63,7 +64,7 @@ class SegmentTraits:
         return scores.mask(self.medians.eq(self.overall, axis=1), 0.0)
 
 
-def of_segments(features: pd.DataFrame, segments: pd.DataFrame, k: int) -> SegmentTraits:
+def of_segments(features: pd.DataFrame, segments: pd.DataFrame, ids: int | Iterable[int]) -> SegmentTraits:
     """segment_traits of segments.csv's rows (State-County, segment, …) for (counties, 34) features indexed by
     State-County, in whatever order the two come."""
     keys = pd.Index(segments[KEY_NAME])
@@ -72,13 +73,14 @@ def of_segments(features: pd.DataFrame, segments: pd.DataFrame, k: int) -> Segme
         segment = segment.reindex(features.index)
     if segment.isna().any():
         raise ValueError(f"{int(segment.isna().sum())} counties have no segment")
-    return segment_traits(features, segment.to_numpy(dtype="int64"), k)
+    return segment_traits(features, segment.to_numpy(dtype="int64"), ids)
 
 
-def segment_traits(features: pd.DataFrame, segment: np.ndarray, k: int) -> SegmentTraits:
-    """Medians and percentiles of every trait for segments 0…k−1 of (counties,) int `segment` codes, in the
-    rows' order of (counties, 34) `features`. A column at a time: no copy of the features."""
-    groups = SegmentSlices(np.asarray(segment, dtype="int64"), k)
+def segment_traits(features: pd.DataFrame, segment: np.ndarray, ids: int | Iterable[int]) -> SegmentTraits:
+    """Medians and percentiles of every trait for the segments of segment_ids(ids) (an int k: 0…k−1), from
+    (counties,) int `segment` IDs in the rows' order of (counties, 34) `features`. A column at a time: no
+    copy of the features."""
+    groups = SegmentSlices(np.asarray(segment, dtype="int64"), ids)
     medians, percentiles, overall = {}, {}, {}
     for trait in TRAITS:
         values = trait_values(features, trait)
@@ -88,7 +90,7 @@ def segment_traits(features: pd.DataFrame, segment: np.ndarray, k: int) -> Segme
         middle = np.array([median(part) if (~np.isnan(part)).any() else np.nan for part in groups.split(values)])
         medians[trait], overall[trait] = middle, float(np.median(known)) if len(known) else np.nan
         percentiles[trait] = _mid_rank_percentiles(known, middle)
-    index = pd.RangeIndex(k, name="segment")
+    index = pd.Index(groups.ids, name="segment")
     return SegmentTraits(pd.DataFrame(medians, index=index), pd.DataFrame(percentiles, index=index), pd.Series(overall))
 
 

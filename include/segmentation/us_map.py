@@ -198,15 +198,22 @@ def _first(keys: list[str], listed: int = LISTED) -> str:
 
 
 def segment_colours(segments: list[int]) -> dict[int, str]:
-    """A distinct colour per segment, in segment order: PALETTE up to 9 segments (colour-blind safe), then
-    matplotlib's tab20, then evenly spaced turbo colours (k may be up to 50; hover names the segment)."""
-    ordered = sorted(segments)
-    if len(ordered) <= len(PALETTE):
-        return dict(zip(ordered, PALETTE, strict=False))
+    """A colour per segment ID, in ID order, that is the ID's own: segment 3 has the same colour in every run
+    (IDs are stable across runs, include.segmentation.continuity), whatever other segments the run has."""
+    return {s: segment_colour(s) for s in sorted(segments)}
+
+
+def segment_colour(segment: int) -> str:
+    """Segment ID -> its colour: PALETTE for IDs 0–8 (colour-blind safe), matplotlib's tab20 for the next 20,
+    then hues a golden angle apart (k may be up to 50, and IDs grow as segments are born; hover names them)."""
+    if segment < len(PALETTE):
+        return PALETTE[segment]
     from matplotlib import colormaps, colors
 
-    cmap = colormaps["tab20"] if len(ordered) <= 20 else colormaps["turbo"].resampled(len(ordered))
-    return {s: colors.to_hex(cmap(i)) for i, s in enumerate(ordered)}
+    if segment < len(PALETTE) + 20:
+        return colors.to_hex(colormaps["tab20"](segment - len(PALETTE)))
+    hue = (segment * 0.6180339887498949) % 1.0
+    return colors.to_hex(colors.hsv_to_rgb((hue, 0.55 + 0.3 * (segment % 2), 0.85 - 0.25 * (segment % 3 == 0))))
 
 
 def map_png(drawn: pd.DataFrame, atlas: Atlas, labels: dict[int, str]) -> bytes:

@@ -91,6 +91,31 @@ def test_an_empty_segment_has_a_row_with_no_counties() -> None:
     assert results.profile_means(profiles).columns.tolist()[1:4] == ["TotalPop", "Men", "Women"]
 
 
+def test_stable_segment_ids_need_not_be_0_to_k_and_every_file_keeps_them() -> None:
+    # After a retrain the IDs are last run's (include.segmentation.continuity): e.g. 0, 3, 7, 12.
+    features = census.prepare(synthetic_census(200).to_csv(index=False).encode(), "s", k=4).features
+    ids = np.array([12, 0, 7, 3])
+    segments = _segmented(features, 4)
+    segments["segment"] = ids[segments["segment"]]
+    profiles = results.segment_profiles(features, segments, ids)
+    assert profiles["segment"].tolist() == [0, 3, 7, 12]
+    members = features[segments["segment"].to_numpy() == 7]
+    assert profiles.set_index("segment").loc[7, "counties"] == len(members)
+    assert profiles.set_index("segment").loc[7, "Income mean [US$]"] == pytest.approx(members["Income"].mean())
+    centroids = np.arange(8.0).reshape(4, 2)  # row i: segment sorted(ids)[i]
+    frame = results.centroids_frame(centroids, results.segment_sizes(segments, ids), ids)
+    assert frame["segment"].tolist() == [0, 3, 7, 12] and frame.loc[2, "counties"] == len(members)
+    labels = {0: "zero", 3: "three", 7: "seven", 12: "twelve"}
+    counties = pd.DataFrame({"CensusId": np.arange(len(features)) + 1001}, index=features.index)
+    published = results.published_segments(segments, counties, labels)
+    assert (published["segment_label"].astype(str) == segments["segment"].map(labels)).all()
+
+
+def test_segment_ids_refuse_negative_ids() -> None:
+    with pytest.raises(ValueError, match="non-negative"):
+        results.segment_ids([3, -1])
+
+
 def test_real_census_profiles_are_never_negative_and_are_their_counties_means(census_csv) -> None:
     from sklearn.cluster import KMeans
 

@@ -28,6 +28,14 @@ def test_head_counts_are_shares_of_people_or_left_out() -> None:
     np.testing.assert_array_equal(traits.trait_values(features, "Citizen share"), [75.0, 20.0, np.nan])
 
 
+def test_traits_and_labels_are_keyed_by_stable_segment_ids() -> None:
+    features = _features(Transit=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
+    described = traits.segment_traits(features, np.array([9, 9, 9, 9, 9, 4, 4, 4, 4, 4]), [4, 9])
+    assert described.medians.index.tolist() == [4, 9]
+    assert described.medians["Transit"].tolist() == [7.0, 2.0]
+    assert set(traits.segment_labels(described)) == {4, 9}
+
+
 def test_a_percentile_is_the_mid_rank_of_the_segments_median_county_among_all() -> None:
     features = _features(Transit=[0, 1, 2, 3, 4, 5, 6, 7, 8, 9])
     described = traits.segment_traits(features, np.array([0, 0, 0, 0, 0, 1, 1, 1, 1, 1]), 2)

@@ -192,6 +192,12 @@ def test_every_segment_gets_its_own_colour(k) -> None:
         assert set(colours.values()) <= set(us_map.PALETTE)  # the colour-blind-safe scheme while it lasts
 
 
+def test_a_segment_keeps_its_colour_whatever_other_segments_the_run_has() -> None:
+    first, later = us_map.segment_colours([0, 1, 2, 3]), us_map.segment_colours([1, 3, 9, 31])
+    assert later[1] == first[1] and later[3] == first[3]
+    assert len(set(later.values())) == 4
+
+
 def _edges(lines: list[np.ndarray]) -> list[tuple]:
     """Every segment of the lines as an undirected pair of points (rounded: the same point decodes the same)."""
     pairs = (np.round(pair, 6).tolist() for line in lines for pair in itertools.pairwise(line))
