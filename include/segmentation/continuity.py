@@ -140,3 +140,64 @@ def churn(previous: pd.Series, current: pd.Series) -> Churn:
         added=tuple(current.index.difference(previous.index).astype(str)),
         removed=tuple(previous.index.difference(current.index).astype(str)),
     )
+
+
+LISTED = 100
+"""Counties named per list (moved, added, removed) in run.json and the report; files have them all."""
+
+
+def moved_counties(previous: pd.Series, current: pd.Series) -> pd.DataFrame:
+    """`State-County, previous_segment, segment` of every shared county whose segment changed, in current order
+    (segment_changes.csv). previous/current: stable segment ID per county key."""
+    shared = current.index.intersection(previous.index, sort=False)
+    old = previous.reindex(shared).to_numpy(dtype=np.int64)
+    new = current.reindex(shared).to_numpy(dtype=np.int64)
+    changed = old != new
+    return pd.DataFrame(
+        {
+            current.index.name or "State-County": shared[changed],
+            "previous_segment": old[changed],
+            "segment": new[changed],
+        }
+    )
+
+
+def continuity_document(
+    previous_run: str | None, ids: SegmentIds, change: Churn | None, moved: pd.DataFrame | None
+) -> dict:
+    """run.json's `continuity`: the run it was matched to (None for a prefix's first run), how raw clusters
+    became segment IDs, and the churn (None for a first run) with at most LISTED counties per list."""
+    document: dict = {
+        "previous_run": previous_run,
+        "segment_ids": {
+            "by_cluster": list(ids.by_cluster),
+            "kept": sorted(ids.matched),
+            "new": list(ids.new),
+            "retired": list(ids.retired),
+            "next_id": ids.next_id,
+        },
+        "churn": None,
+    }
+    if change is None or moved is None:
+        return document
+    transitions = change.transitions.stack()
+    document["churn"] = {
+        "shared": change.shared,
+        "changed": change.changed,
+        "changed_share": change.changed_share,
+        "adjusted_rand": change.adjusted_rand,
+        "added": len(change.added),
+        "removed": len(change.removed),
+        "added_counties": list(change.added[:LISTED]),
+        "removed_counties": list(change.removed[:LISTED]),
+        "sizes": [
+            {"segment": int(segment), "previous": int(row.previous), "current": int(row.current)}
+            for segment, row in change.sizes.iterrows()
+        ],
+        "transitions": [
+            {"previous_segment": int(old), "segment": int(new), "counties": int(count)}
+            for (old, new), count in transitions[transitions > 0].items()
+        ],
+        "moved_counties": moved.head(LISTED).to_dict("records"),
+    }
+    return document

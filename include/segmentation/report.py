@@ -112,9 +112,23 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         "full_data": FULL_DATA,
         "images": {name: _image(data) for name, data in plots.items()},
         "segment_map": segment_map,
+        "since": since_last_run(results.run.get("continuity")),
     }
     html = _TEMPLATE.render(**context)
     return html, plots
+
+
+def since_last_run(continuity: dict | None) -> dict | None:
+    """The "Since the last run" section from run.json's `continuity` (None for runs from before it): its
+    figures, plus the transition table as rows (previous segment, counts per this run's segment)."""
+    if not continuity or not continuity.get("churn"):
+        return continuity
+    churn = continuity["churn"]
+    counts = {(t["previous_segment"], t["segment"]): t["counties"] for t in churn["transitions"]}
+    previous = sorted({old for old, _ in counts})
+    current = sorted({new for _, new in counts})
+    rows = [(old, [counts.get((old, new), 0) for new in current]) for old in previous]
+    return {**continuity, "columns": current, "rows": rows}
 
 
 def county_table(segments: pd.DataFrame, labels: dict[int, str], counties: pd.DataFrame) -> dict:

@@ -236,3 +236,47 @@ def test_the_input_path_has_a_line_of_its_own_so_its_underscores_stay_visible(re
     assert "<tr><th>input</th><td><code>s3://popseg-data/census_2015/acs2015_county_data.csv</code></td></tr>" in html
     assert f"<tr><th>input sha256</th><td><code>{'ab' * 32}</code></td></tr>" in html
     assert "td { line-height: 1.4; }" in html
+
+
+def _since(results: report.RunResults, moved: int) -> dict:
+    """run.json's continuity for this run against a previous one where `moved` counties were elsewhere."""
+    import json
+
+    import pandas as pd
+
+    from include.segmentation import continuity
+
+    current = pd.Series(results.segments["segment"].to_numpy(), index=pd.Index(results.segments["State-County"]))
+    previous = current.copy()
+    previous.iloc[:moved] = (previous.iloc[:moved] + 1) % K
+    previous = pd.concat([previous.iloc[5:], pd.Series([0], index=pd.Index(["Gone-County"]))])
+    change = continuity.churn(previous, current)
+    ids = continuity.match_ids(previous, current, K, next_id=K)
+    document = continuity.continuity_document(
+        "scheduled__before", ids, change, continuity.moved_counties(previous, current)
+    )
+    return json.loads(json.dumps(document))  # as run.json holds it
+
+
+def test_since_the_last_run_shows_churn_the_transition_table_and_the_counties_that_moved(results) -> None:
+    run = {**results.run, "continuity": _since(results, moved=20)}
+    html, _ = report.build_report(dataclasses.replace(results, run=run))
+    section = html.split('<section id="since">', 1)[1].split("</section>", 1)[0]
+    assert "<code>scheduled__before</code>" in section
+    assert "15 (5.1 %) changed segment" in section  # the first 5 of the 20 moved are not in the previous run
+    assert "5 counties are new in this census, 1 are no longer in it" in section
+    rows = re.findall(r"<tr><th>(\d+)</th>(.*?)</tr>", section.split('id="transitions"', 1)[1])
+    assert len(rows) == K
+    total = sum(int(n.replace(",", "")) for _, cells in rows for n in re.findall(r">([\d,]+)</td>", cells))
+    assert total == run["continuity"]["churn"]["shared"]
+    moved = run["continuity"]["churn"]["moved_counties"][0]
+    assert f"{moved['State-County']}: {moved['previous_segment']} → {moved['segment']}" in section
+    assert "Gone-County" in section
+
+
+def test_a_first_run_says_segment_numbers_are_k_means_own(results) -> None:
+    from include.segmentation import continuity
+
+    first = continuity.continuity_document(None, continuity.first_ids(K), None, None)
+    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "continuity": first}))
+    assert "The first published run of these results" in html.split('<section id="since">', 1)[1]
