@@ -23,71 +23,66 @@ import os
 import re
 import stat
 import zlib
-from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import BinaryIO
 
 import numpy as np
 import pandas as pd
 
+from include.segmentation.census.contract import (
+    _MAX_EXAMPLES,
+    _MAX_QUOTED_CHARS,
+    COLUMNS,
+    COUNT_COLUMNS,
+    FEATURE_GROUPS,
+    FEATURES,
+    ID_COLUMNS,
+    KEY_NAME,
+    MARGIN_OF_ERROR,
+    PERCENT_COLUMNS,
+    POPULATION,
+    SUBSTANTIVE,
+    UNITS,
+    CensusValidationError,
+    _examples,
+    _join_limited,
+    _shorten,
+)
 from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
 
 log = logging.getLogger(__name__)
 
-ID_COLUMNS: tuple[str, ...] = ("CensusId", "State", "County")
+__all__ = [
+    "COLUMNS",
+    "COUNT_COLUMNS",
+    "FEATURES",
+    "FEATURE_GROUPS",
+    "ID_COLUMNS",
+    "KEY_NAME",
+    "MARGIN_OF_ERROR",
+    "MAX_CENSUS_BYTES",
+    "MAX_CENSUS_ROWS",
+    "MAX_COLUMNS",
+    "MAX_EXTRA_COLUMNS_LISTED",
+    "MAX_FEATURE_BLOCK_BYTES",
+    "MAX_LINE_BYTES",
+    "MAX_NAME_CHARS",
+    "PERCENT_COLUMNS",
+    "POPULATION",
+    "SUBSTANTIVE",
+    "UNITS",
+    "CensusValidationError",
+    "CleanCensus",
+    "PreparedCensus",
+    "Source",
+    "check_census_size",
+    "clean",
+    "load_census",
+    "prepare",
+    "read_census_bytes",
+]
 
-FEATURES: tuple[str, ...] = (
-    "TotalPop", "Men", "Women",
-    "Hispanic", "White", "Black", "Native", "Asian", "Pacific",
-    "Citizen", "Income", "IncomeErr", "IncomePerCap", "IncomePerCapErr",
-    "Poverty", "ChildPoverty",
-    "Professional", "Service", "Office", "Construction", "Production",
-    "Drive", "Carpool", "Transit", "Walk", "OtherTransp", "WorkAtHome", "MeanCommute",
-    "Employed", "PrivateWork", "PublicWork", "SelfEmployed", "FamilyWork", "Unemployment",
-)  # fmt: skip
-
-COLUMNS: tuple[str, ...] = ID_COLUMNS + FEATURES
-
-# Head counts, dollars and minutes: never negative.
-COUNT_COLUMNS: tuple[str, ...] = (
-    "TotalPop", "Men", "Women", "Citizen", "Income", "IncomeErr", "IncomePerCap",
-    "IncomePerCapErr", "Employed", "MeanCommute",
-)  # fmt: skip
-
-# Shares of a population in percent: 0–100.
-PERCENT_COLUMNS: tuple[str, ...] = tuple(c for c in FEATURES if c not in COUNT_COLUMNS)
-
-# The unit of each feature, as the ACS publishes it.
-UNITS: dict[str, str] = {
-    **{column: "%" for column in PERCENT_COLUMNS},
-    **{column: "people" for column in ("TotalPop", "Men", "Women", "Citizen", "Employed")},
-    **{column: "US$" for column in ("Income", "IncomeErr", "IncomePerCap", "IncomePerCapErr")},
-    "MeanCommute": "minutes",
-}
-POPULATION = "TotalPop"  # what population-weighted means weigh by
-# Margins of error of other columns: they describe the survey, not the county, so labels leave them out.
-MARGIN_OF_ERROR: tuple[str, ...] = ("IncomeErr", "IncomePerCapErr")
-SUBSTANTIVE: tuple[str, ...] = tuple(c for c in FEATURES if c not in MARGIN_OF_ERROR)
-
-# Feature groups the report and the notebook's EDA look at together.
-FEATURE_GROUPS: dict[str, tuple[str, ...]] = {
-    "population": ("TotalPop", "Men", "Women", "Citizen"),
-    "race/ethnicity": ("Hispanic", "White", "Black", "Native", "Asian", "Pacific"),
-    "income/poverty": ("Income", "IncomeErr", "IncomePerCap", "IncomePerCapErr", "Poverty", "ChildPoverty"),
-    "occupation": ("Professional", "Service", "Office", "Construction", "Production"),
-    "commuting": ("Drive", "Carpool", "Transit", "Walk", "OtherTransp", "WorkAtHome", "MeanCommute"),
-    "employment type": (
-        "Employed",
-        "PrivateWork",
-        "PublicWork",
-        "SelfEmployed",
-        "FamilyWork",
-        "Unemployment",
-    ),
-}
-
-KEY_NAME = "State-County"
 # The largest census accepted, as stored and once decompressed: about 5 M county-like rows. Checked
 # before the file is read (S3 HeadObject, file size) and while a gzip file is decompressed.
 MAX_CENSUS_BYTES = 1 << 30
@@ -109,8 +104,6 @@ MAX_LINE_BYTES = 64 * 1024
 MAX_NAME_CHARS = 256
 # Extra column names the warning lists before "… and N more".
 MAX_EXTRA_COLUMNS_LISTED = 10
-_MAX_EXAMPLES = 5  # offending rows quoted per problem; enough to find them, short enough to read
-_MAX_QUOTED_CHARS = 40  # characters of an offending value quoted in a message
 _CHUNK = 16 << 20  # bytes read at a time: bounds the working memory of a read
 # Bytes inflated at a time while a gzip file is measured: GzipFile holds a few times this while it
 # fills a read, so 16 MiB took a bomb's refusal to ~195 MiB; 4 MiB keeps it near 160 MiB, as fast.
@@ -122,16 +115,6 @@ _SCAN = 1 << 18
 _CSV_BLOCK = 1 << 20
 
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
-
-
-class CensusValidationError(ValueError):
-    """The census input breaks the data contract. `problems` lists each one; the message joins them, after
-    the source's name with its control characters escaped (an S3 key may hold a newline)."""
-
-    def __init__(self, problems: list[str], source: str = "census input") -> None:
-        self.problems = problems
-        self.source = source
-        super().__init__(f"{printable(source)}: " + "; ".join(problems))
 
 
 @dataclass(frozen=True)
@@ -812,24 +795,3 @@ def _keys(frame: pd.DataFrame) -> pd.Series:
     state = frame["State"].replace("", np.nan)
     county = frame["County"].replace("", np.nan)
     return state + "-" + county
-
-
-def _examples(values: pd.Series) -> str:
-    """'at rows 3 ('abc'), 9 ('x')' for the first offending rows, with a count of the rest."""
-    quoted = [f"{row} ({_shorten(value, _MAX_QUOTED_CHARS)!r})" for row, value in values.head(_MAX_EXAMPLES).items()]
-    rest = len(values) - len(quoted)
-    more = f" and {rest} more" if rest else ""
-    return f"at rows {', '.join(quoted)}{more}"
-
-
-def _join_limited(items: Iterable[str]) -> str:
-    items = list(items)
-    shown = ", ".join(items[:_MAX_EXAMPLES])
-    return shown + (f" and {len(items) - _MAX_EXAMPLES} more" if len(items) > _MAX_EXAMPLES else "")
-
-
-def _shorten(value: object, limit: int) -> object:
-    """A long string cut to `limit` characters with an ellipsis; anything else unchanged."""
-    if isinstance(value, str) and len(value) > limit:
-        return value[:limit] + "…"
-    return value
