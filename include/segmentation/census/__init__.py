@@ -38,7 +38,6 @@ from include.segmentation.census.bounded_read import (
     read_census_bytes,
 )
 from include.segmentation.census.contract import (
-    _MAX_EXAMPLES,
     _MAX_QUOTED_CHARS,
     COLUMNS,
     COUNT_COLUMNS,
@@ -55,6 +54,14 @@ from include.segmentation.census.contract import (
     _examples,
     _join_limited,
     _shorten,
+)
+from include.segmentation.census.validation import (
+    MAX_NAME_CHARS,
+    _control_character_problems,
+    _duplicate_key_problems,
+    _keys,
+    _name_length_problems,
+    _range_problems,
 )
 from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
@@ -94,8 +101,6 @@ __all__ = [
 # The float64 (rows, 34) block the typed read fills: sized from the rows counted above, and refused
 # above this (MAX_CENSUS_ROWS rows of it, 5.1 GiB) before it is allocated.
 MAX_FEATURE_BLOCK_BYTES = MAX_CENSUS_ROWS * len(FEATURES) * 8
-# Characters in a State or County name after stripping (the longest real one has 33).
-MAX_NAME_CHARS = 256
 # Extra column names the warning lists before "… and N more".
 MAX_EXTRA_COLUMNS_LISTED = 10
 # Bytes pyarrow parses per record batch: what the typed read holds beside its result.
@@ -150,9 +155,6 @@ def load_census(source: Source, name: str | None = None) -> pd.DataFrame:
 
 _BOM = b"\xef\xbb\xbf"
 _NEWLINE = b"\n"
-# Unicode category Cc (C0 and C1 controls, tab and newline among them) and the line and paragraph
-# separators, as characters (the same pattern for pyarrow's RE2 and Python's re); NUL is refused as binary.
-_CONTROL_CHARACTERS = "[\x01-\x1f\x7f-\x9f\u2028\u2029]"
 _SPACED_QUOTE = b', "'  # a quoted field after a comma and a space: pandas (skipinitialspace) unquotes it
 _NON_SPACE = re.compile(rb"\S")
 _MISSING_TOKENS = ("", "NA", "N/A", "NaN", "nan", "null", "NULL")  # empty cells, once stripped
@@ -495,56 +497,3 @@ def _parse_numeric(values: pd.Series, column: str, problems: list[str]) -> pd.Se
         kind = "non-numeric or non-finite values"
         problems.append(f"column '{column}': {kind} {_examples(text[bad])}")
     return parsed.where(~bad)
-
-
-def _name_length_problems(names: pd.Series, column: str) -> list[str]:
-    long = names[names.str.len() > MAX_NAME_CHARS]
-    if long.empty:
-        return []
-    rows = [f"{row} ({len(value):,} characters)" for row, value in long.head(_MAX_EXAMPLES).items()]
-    rest = len(long) - len(rows)
-    return [
-        f"column '{column}': names longer than {MAX_NAME_CHARS} characters (MAX_NAME_CHARS) at rows "
-        f"{', '.join(rows)}" + (f" and {rest} more" if rest else "")
-    ]
-
-
-def _control_character_problems(names: pd.Series, column: str) -> list[str]:
-    """Names holding a control character (a quoted newline, a tab...): refused, as they would forge lines
-    in logs and break the report's and the CSVs' rows."""
-    bad = names.str.contains(_CONTROL_CHARACTERS, regex=True, na=False)
-    if not bad.any():
-        return []
-    return [f"column '{column}': control characters (Unicode Cc, U+2028, U+2029) {_examples(names[bad])}"]
-
-
-def _range_problems(frame: pd.DataFrame) -> list[str]:
-    problems = []
-    for column in COUNT_COLUMNS:
-        negative = frame[column] < 0
-        if negative.any():
-            problems.append(f"column '{column}': negative counts {_examples(frame.loc[negative, column])}")
-    for column in PERCENT_COLUMNS:
-        outside = (frame[column] < 0) | (frame[column] > 100)
-        if outside.any():
-            problems.append(f"column '{column}': percentages outside 0–100 {_examples(frame.loc[outside, column])}")
-    return problems
-
-
-def _duplicate_key_problems(frame: pd.DataFrame) -> list[str]:
-    keys = _keys(frame).dropna()
-    duplicated = keys[keys.duplicated(keep=False)]
-    if duplicated.empty:
-        return []
-    described = [
-        f"'{key}' (rows {', '.join(str(r) for r in rows)})"
-        for key, rows in duplicated.groupby(duplicated, sort=False).groups.items()
-    ]
-    return [f"duplicate {KEY_NAME} keys: {_join_limited(described)}"]
-
-
-def _keys(frame: pd.DataFrame) -> pd.Series:
-    """`State-County` per row; NaN where either part is empty."""
-    state = frame["State"].replace("", np.nan)
-    county = frame["County"].replace("", np.nan)
-    return state + "-" + county
