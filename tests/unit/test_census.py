@@ -21,6 +21,7 @@ from include.segmentation.census import (
     bounded_read,
     clean,
     load_census,
+    parsing,
 )
 from include.segmentation.synthetic import synthetic_census
 
@@ -378,9 +379,9 @@ def test_the_typed_read_and_the_text_read_give_the_same_frame(small) -> None:
     small["Income"] = small["Income"].astype(object)
     small.loc[[4, 5, 6], "Income"] = [" NA", "null ", ""]
     raw = _csv(small)
-    typed = census._read_typed(raw, "in.csv")
+    typed = parsing._read_typed(raw, "in.csv")
     assert typed is not None  # the fast path took it
-    pd.testing.assert_frame_equal(typed, census._read_text(raw, "in.csv", []))
+    pd.testing.assert_frame_equal(typed, parsing._read_text(raw, "in.csv", []))
     assert typed.loc[3, "County"] == "Doña Ana" and typed.loc[[5, 6, 7], "Income"].isna().all()
 
 
@@ -459,7 +460,7 @@ def test_a_short_row_is_refused_on_the_text_path_too(small) -> None:
 
 
 def test_a_feature_block_above_its_limit_is_refused_before_it_is_allocated(monkeypatch) -> None:
-    monkeypatch.setattr(census, "MAX_FEATURE_BLOCK_BYTES", 4 * 34 * 8)
+    monkeypatch.setattr(parsing, "MAX_FEATURE_BLOCK_BYTES", 4 * 34 * 8)
     load_census(_rows(4))
     with pytest.raises(CensusValidationError, match=r"5 rows need a feature block of 1,360 bytes, above .*BLOCK"):
         load_census(_rows(5))
