@@ -20,6 +20,7 @@ from include.segmentation.census import (
     CensusValidationError,
     bounded_read,
     clean,
+    cleaning,
     load_census,
     parsing,
 )
@@ -175,7 +176,7 @@ def test_empty_cells_load_as_missing_and_clean_drops_those_rows_by_key(small) ->
 
 @pytest.mark.parametrize("max_runs", [1, 4096])  # rows gathered column by column, or copied a run at a time
 def test_clean_keeps_the_complete_rows_in_order_with_their_counties(monkeypatch, max_runs) -> None:
-    monkeypatch.setattr(census, "_MAX_RUNS", max_runs)
+    monkeypatch.setattr(cleaning, "_MAX_RUNS", max_runs)
     frame = load_census(_csv(synthetic_census(n_counties=60, seed=4, missing_rows=0)))
     frame.loc[[1, 2, 7, 30, 60], "Walk"] = np.nan  # the first row, a run of two, one inside, the last
     cleaned = clean(frame)
