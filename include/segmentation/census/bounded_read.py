@@ -42,6 +42,7 @@ _INFLATE = 4 << 20
 # when every byte is a newline; faulted in once and reused.
 _SCAN = 1 << 18
 
+# What a census is read from: its bytes, a path, or a binary stream (an open file, an S3 body).
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 
 
