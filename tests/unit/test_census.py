@@ -18,8 +18,11 @@ from include.segmentation.census import (
     KEY_NAME,
     PERCENT_COLUMNS,
     CensusValidationError,
+    bounded_read,
     clean,
+    cleaning,
     load_census,
+    parsing,
 )
 from include.segmentation.synthetic import synthetic_census
 
@@ -173,7 +176,7 @@ def test_empty_cells_load_as_missing_and_clean_drops_those_rows_by_key(small) ->
 
 @pytest.mark.parametrize("max_runs", [1, 4096])  # rows gathered column by column, or copied a run at a time
 def test_clean_keeps_the_complete_rows_in_order_with_their_counties(monkeypatch, max_runs) -> None:
-    monkeypatch.setattr(census, "_MAX_RUNS", max_runs)
+    monkeypatch.setattr(cleaning, "_MAX_RUNS", max_runs)
     frame = load_census(_csv(synthetic_census(n_counties=60, seed=4, missing_rows=0)))
     frame.loc[[1, 2, 7, 30, 60], "Walk"] = np.nan  # the first row, a run of two, one inside, the last
     cleaned = clean(frame)
@@ -206,20 +209,20 @@ def test_census_above_the_size_limit_is_refused_with_its_size_and_the_limit() ->
 def test_stored_file_above_the_limit_is_refused_before_reading(tmp_path, monkeypatch, small) -> None:
     path = tmp_path / "census.csv"
     path.write_bytes(_csv(small))
-    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 100)
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_BYTES", 100)
     with pytest.raises(CensusValidationError, match=rf"the file is {path.stat().st_size:,} bytes, above .* 100 bytes"):
         load_census(path)
 
 
 def test_binary_file_object_above_the_limit_is_refused(monkeypatch, small) -> None:
-    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 100)
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_BYTES", 100)
     with pytest.raises(CensusValidationError, match=r"the file is 101 bytes"):
         load_census(io.BytesIO(_csv(small)))  # read up to one byte past the limit, no further
 
 
 def test_gzip_within_the_limit_loads_and_past_it_is_refused(monkeypatch, small) -> None:
     data = _csv(small)
-    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", len(data))
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_BYTES", len(data))
     assert len(load_census(gzip.compress(data))) == 20
     with pytest.raises(CensusValidationError, match="the gzip data expands past"):
         load_census(gzip.compress(data + b"\n"))
@@ -245,8 +248,8 @@ def test_line_length_limit_is_exact_and_names_the_line(small) -> None:
 
 
 def test_long_line_is_found_across_scan_windows(monkeypatch, small) -> None:
-    monkeypatch.setattr(census, "_SCAN", 64)  # many windows; lines straddle their edges
-    monkeypatch.setattr(census, "MAX_LINE_BYTES", 500)
+    monkeypatch.setattr(bounded_read, "_SCAN", 64)  # many windows; lines straddle their edges
+    monkeypatch.setattr(bounded_read, "MAX_LINE_BYTES", 500)
     lines = _csv(small).splitlines()
     assert len(load_census(b"\n".join(lines))) == 20
     lines[17] += b"9" * 500
@@ -298,9 +301,9 @@ def test_extra_columns_warning_lists_ten_and_counts_the_rest(small, caplog) -> N
 
 @pytest.mark.parametrize(("chunk", "scan"), [(7, 1 << 20), (1000, 1 << 20), (1 << 20, 1 << 20), (1000, 7), (7, 3)])
 def test_a_stream_is_refused_at_its_first_overlong_line_whatever_the_chunk_size(monkeypatch, chunk, scan) -> None:
-    monkeypatch.setattr(census, "_CHUNK", chunk)
-    monkeypatch.setattr(census, "_SCAN", scan)  # read chunks scanned in smaller blocks; lines straddle both
-    monkeypatch.setattr(census, "MAX_LINE_BYTES", 50)
+    monkeypatch.setattr(bounded_read, "_CHUNK", chunk)
+    monkeypatch.setattr(bounded_read, "_SCAN", scan)  # read chunks scanned in smaller blocks; lines straddle both
+    monkeypatch.setattr(bounded_read, "MAX_LINE_BYTES", 50)
     fine = b"h,e,a,d\n" + b"x" * 50 + b"\n" + b"y" * 50
     assert census.read_census_bytes(io.BytesIO(fine), "s3://b/census.csv") == fine
     with pytest.raises(CensusValidationError, match=r"s3://b/census.csv: line 3 is longer than the limit of 50"):
@@ -309,21 +312,21 @@ def test_a_stream_is_refused_at_its_first_overlong_line_whatever_the_chunk_size(
 
 @pytest.mark.parametrize("announced", [0, 1, 20, 33, 34, 35, 100])  # the stream has 34 bytes
 def test_a_stream_longer_or_shorter_than_announced_is_read_whole(monkeypatch, announced) -> None:
-    monkeypatch.setattr(census, "_CHUNK", 8)
+    monkeypatch.setattr(bounded_read, "_CHUNK", 8)
     data = b"h,e,a,d\n" + b"1,2,3,4\n" * 3 + b"5,6"
     assert census.read_census_bytes(io.BytesIO(data), "s3://b/census.csv", size=announced) == data
 
 
 def test_a_stream_is_refused_past_the_limit_whatever_size_it_announced(monkeypatch) -> None:
-    monkeypatch.setattr(census, "_CHUNK", 8)
-    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 30)
+    monkeypatch.setattr(bounded_read, "_CHUNK", 8)
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_BYTES", 30)
     with pytest.raises(CensusValidationError, match=r"the file is 31 bytes, above the limit of 30 bytes"):
         census.read_census_bytes(io.BytesIO(b"h,e,a,d\n" + b"1,2,3,4\n" * 4), "s3://b/census.csv", size=20)
 
 
 def test_an_announced_size_does_not_change_which_overlong_line_is_refused(monkeypatch) -> None:
-    monkeypatch.setattr(census, "_CHUNK", 1000)
-    monkeypatch.setattr(census, "MAX_LINE_BYTES", 50)
+    monkeypatch.setattr(bounded_read, "_CHUNK", 1000)
+    monkeypatch.setattr(bounded_read, "MAX_LINE_BYTES", 50)
     data = b"h\n" + b"x" * 50 + b"\n" + b"z" * 51 + b"\nmore"
     for announced in (None, 10, len(data), 10_000):
         with pytest.raises(CensusValidationError, match=r"line 3 is longer than the limit of 50"):
@@ -341,8 +344,8 @@ class _ReadOnlyStream:
 
 
 def test_a_stream_without_readinto_is_read_whole_and_bounded(monkeypatch) -> None:
-    monkeypatch.setattr(census, "_CHUNK", 5)
-    monkeypatch.setattr(census, "MAX_CENSUS_BYTES", 30)
+    monkeypatch.setattr(bounded_read, "_CHUNK", 5)
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_BYTES", 30)
     fine = b"h,e,a,d\n" + b"1,2,3,4\n" * 2 + b"5,6"
     assert census.read_census_bytes(_ReadOnlyStream(fine), "s3://b/census.csv") == fine
     with pytest.raises(CensusValidationError, match=r"the file is 31 bytes, above the limit of 30 bytes"):
@@ -377,9 +380,9 @@ def test_the_typed_read_and_the_text_read_give_the_same_frame(small) -> None:
     small["Income"] = small["Income"].astype(object)
     small.loc[[4, 5, 6], "Income"] = [" NA", "null ", ""]
     raw = _csv(small)
-    typed = census._read_typed(raw, "in.csv")
+    typed = parsing._read_typed(raw, "in.csv")
     assert typed is not None  # the fast path took it
-    pd.testing.assert_frame_equal(typed, census._read_text(raw, "in.csv", []))
+    pd.testing.assert_frame_equal(typed, parsing._read_text(raw, "in.csv", []))
     assert typed.loc[3, "County"] == "Doña Ana" and typed.loc[[5, 6, 7], "Income"].isna().all()
 
 
@@ -417,9 +420,9 @@ def _rows(n: int, county: str = "C") -> bytes:
 
 @pytest.mark.parametrize("form", ["bytes", "stream", "gzip"])
 def test_row_limit_is_exact_and_counts_no_blank_line(monkeypatch, form) -> None:
-    monkeypatch.setattr(census, "MAX_CENSUS_ROWS", 5)
-    monkeypatch.setattr(census, "_SCAN", 16)  # rows straddle the scan windows
-    monkeypatch.setattr(census, "_INFLATE", 7)  # and the chunks gzip is inflated in
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_ROWS", 5)
+    monkeypatch.setattr(bounded_read, "_SCAN", 16)  # rows straddle the scan windows
+    monkeypatch.setattr(bounded_read, "_INFLATE", 7)  # and the chunks gzip is inflated in
 
     def read(data: bytes) -> object:
         if form == "stream":
@@ -432,7 +435,7 @@ def test_row_limit_is_exact_and_counts_no_blank_line(monkeypatch, form) -> None:
 
 
 def test_row_limit_counts_a_last_row_without_a_newline(monkeypatch) -> None:
-    monkeypatch.setattr(census, "MAX_CENSUS_ROWS", 5)
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_ROWS", 5)
     with pytest.raises(CensusValidationError, match="MAX_CENSUS_ROWS"):
         load_census(_rows(6)[:-1])
 
@@ -458,7 +461,7 @@ def test_a_short_row_is_refused_on_the_text_path_too(small) -> None:
 
 
 def test_a_feature_block_above_its_limit_is_refused_before_it_is_allocated(monkeypatch) -> None:
-    monkeypatch.setattr(census, "MAX_FEATURE_BLOCK_BYTES", 4 * 34 * 8)
+    monkeypatch.setattr(parsing, "MAX_FEATURE_BLOCK_BYTES", 4 * 34 * 8)
     load_census(_rows(4))
     with pytest.raises(CensusValidationError, match=r"5 rows need a feature block of 1,360 bytes, above .*BLOCK"):
         load_census(_rows(5))
