@@ -16,6 +16,7 @@ from datetime import datetime, timedelta
 from airflow.sdk import Param, dag, get_current_context, task
 
 from include.airflow_popseg.context import RunContext
+from include.airflow_popseg.handoffs import SweepReport
 from include.airflow_popseg.settings import SWEEPER_DAG_ID
 from include.airflow_popseg.trigger_conf import (
     BUCKET_PATTERN,
@@ -70,7 +71,7 @@ PARAMS = {
 )
 def popseg_sweeper():
     @task
-    def sweep() -> dict:
+    def sweep() -> SweepReport:
         """Find, decide, sweep (unless dry_run), log the table; returns counts and items. Safe to retry:
         what is already gone is skipped."""
         from include.airflow_popseg import sweeper

@@ -13,6 +13,17 @@ from datetime import datetime, timedelta
 from airflow.sdk import Asset, Param, TaskGroup, chain, dag, get_current_context, task, teardown
 
 from include.airflow_popseg.context import RunContext
+from include.airflow_popseg.handoffs import (
+    Assigned,
+    Chosen,
+    EndpointPlan,
+    Prepared,
+    Published,
+    ResultFiles,
+    TrainingConfig,
+    TrainingResult,
+    Transformed,
+)
 from include.airflow_popseg.links import SegmentationReportLink
 from include.airflow_popseg.operators import (
     BuiltInTrainingOperator,
@@ -166,14 +177,14 @@ def population_segmentation():
     )
 
     @task
-    def preprocess() -> dict:
+    def preprocess() -> Prepared:
         """Validate, clean and scale the census; write PCA's training file. Fails before any SageMaker call."""
         from include.airflow_popseg import steps
 
         return steps.preprocess(RunContext.current())
 
     @task
-    def pca_training_config(prepared: dict) -> dict:
+    def pca_training_config(prepared: Prepared) -> TrainingConfig:
         from include.airflow_popseg import steps
 
         return steps.pca_training(RunContext.current(), prepared)
@@ -189,21 +200,21 @@ def population_segmentation():
         )
 
     @task
-    def choose_components(training: dict) -> dict:
+    def choose_components(training: TrainingResult) -> Chosen:
         """The fewest components reaching the variance threshold, from the artifact of the job that ran."""
         from include.airflow_popseg import steps
 
         return steps.choose_components(RunContext.current(), training)
 
     @task
-    def endpoint_plan(algorithm: str, training: dict) -> dict:
+    def endpoint_plan(algorithm: str, training: TrainingResult) -> EndpointPlan:
         """Setup: the endpoint's model, config and endpoint, for the training job that actually ran."""
         from include.airflow_popseg import steps
 
         return steps.endpoint_plan(RunContext.current(), algorithm, training)
 
     @teardown
-    def delete_endpoint(plan: dict) -> None:
+    def delete_endpoint(plan: EndpointPlan) -> None:
         """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine."""
         from include.airflow_popseg import steps
 
@@ -222,60 +233,62 @@ def population_segmentation():
         return done, delete
 
     @task
-    def transform_with_pca(plan: dict, training: dict, chosen: dict, prepared: dict) -> dict:
+    def transform_with_pca(
+        plan: EndpointPlan, training: TrainingResult, chosen: Chosen, prepared: Prepared
+    ) -> Transformed:
         """Every county through the PCA endpoint; keep c_1…c_n, checked against (x − mean) · v."""
         from include.airflow_popseg import steps
 
         return steps.transform_with_pca(RunContext.current(), plan, training, chosen, prepared)
 
     @task
-    def kmeans_training_config(prepared: dict, chosen: dict, transformed: dict) -> dict:
+    def kmeans_training_config(prepared: Prepared, chosen: Chosen, transformed: Transformed) -> TrainingConfig:
         from include.airflow_popseg import steps
 
         return steps.kmeans_training(RunContext.current(), prepared, chosen, transformed)
 
     @task
-    def assign_segments(plan: dict, transformed: dict) -> dict:
+    def assign_segments(plan: EndpointPlan, transformed: Transformed) -> Assigned:
         """Every county's segment and distance from the K-Means endpoint."""
         from include.airflow_popseg import steps
 
         return steps.assign_segments(RunContext.current(), plan, transformed)
 
     @task
-    def extract_attributes(pca: dict, kmeans: dict, chosen: dict, prepared: dict, assigned: dict) -> dict:
+    def extract_attributes(
+        pca: TrainingResult, kmeans: TrainingResult, chosen: Chosen, prepared: Prepared, assigned: Assigned
+    ) -> ResultFiles:
         """Centroids, segment profiles, component makeup, and segments.csv with FIPS codes and segment labels."""
         from include.airflow_popseg import steps
 
         return steps.extract_attributes(RunContext.current(), pca, kmeans, chosen, prepared, assigned)
 
     @task
-    def document_run(prepared: dict, chosen: dict, pca: dict, kmeans: dict) -> dict:
+    def document_run(prepared: Prepared, chosen: Chosen, pca: TrainingResult, kmeans: TrainingResult) -> ResultFiles:
         """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds."""
         from include.airflow_popseg import steps
 
         return steps.document_run(RunContext.current(), prepared, chosen, pca, kmeans)
 
     @task
-    def build_report(prepared: dict, chosen: dict, assigned: dict, attributes: dict, documented: dict) -> dict:
+    def build_report(
+        prepared: Prepared, chosen: Chosen, assigned: Assigned, attributes: ResultFiles, documented: ResultFiles
+    ) -> ResultFiles:
         """report.html (self-contained) and its plots as PNG files."""
         from include.airflow_popseg import steps
 
         return steps.build_report(RunContext.current(), prepared, chosen, assigned, attributes, documented)
 
     @task(outlets=[RESULTS])
-    def publish(chosen: dict, assigned: dict, attributes: dict, documented: dict, reported: dict) -> dict:
+    def publish(
+        chosen: Chosen, assigned: Assigned, attributes: ResultFiles, documented: ResultFiles, reported: ResultFiles
+    ) -> Published:
         """Copy the results under runs/<run_id>/, move latest.json last, and record the run on the Asset."""
         from include.airflow_popseg import steps
 
-        files = {
-            "explained_variance.json": chosen["explained_variance"],
-            **attributes,
-            **documented,
-            **reported,
-        }
-        summary = steps.publish(RunContext.current(), files)
+        summary = steps.publish(RunContext.current(), chosen, attributes, documented, reported)
         get_current_context()["outlet_events"][RESULTS].extra = summary  # the Segmentation view's index
-        return {"results": summary["results"]}
+        return Published(results=summary["results"])
 
     prepared = preprocess()
     # The graph shows each stage as one box to expand (fewer, shorter edges); task ids keep no group prefix.

@@ -29,6 +29,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
+from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS
 from include.segmentation_aws.published_runs import (
     RUN_ID,
     NoLongerInS3,
@@ -162,7 +163,7 @@ def report_page(run_id: str) -> HTMLResponse:
     name = html.escape(run_id, quote=True)
     files = f"{URL_PREFIX}/runs/{name}"
     # sandbox as the report's own CSP says, should a proxy drop that header
-    frame = f"<iframe id='report' title='Report of run {name}' src='{files}/report.html' sandbox='allow-scripts'>"
+    frame = f"<iframe id='report' title='Report of run {name}' src='{files}/{REPORT}' sandbox='allow-scripts'>"
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'>"
         f"<title>Report of {name}</title><style>html,body{{height:100%;margin:0}}"
@@ -175,8 +176,8 @@ def report_page(run_id: str) -> HTMLResponse:
         f"</head><body><nav><a href='{URL_PREFIX}/'>All runs</a>"
         f"<span>Run <code class='nowrap'>{name}</code>, published "
         f"<span class='nowrap'>{run.published:%Y-%m-%d %H:%M:%S} UTC</span></span>"
-        f"<a id='segments-csv' href='{files}/segments.csv' download "
-        "title='Every county with its segment, distance and components'>Download segments.csv</a>"
+        f"<a id='segments-csv' href='{files}/{SEGMENTS}' download "
+        f"title='Every county with its segment, distance and components'>Download {SEGMENTS}</a>"
         "<small id='narrow'>Too narrow? Drag the divider beside the graph to the left, switch the run to Grid "
         "view, or open the report from <b>Segments</b> in Airflow's menu.</small>"
         f"</nav>{frame}</iframe></body></html>",
@@ -189,27 +190,27 @@ def _checked(s3, run: PublishedRun) -> PublishedRun:
     return run
 
 
-@app.get("/runs/{run_id}/report.html")
+@app.get(f"/runs/{{run_id}}/{REPORT}")
 def report(run_id: str) -> Response:
     """The report itself, sandboxed, as the run published it (the run's page frames it)."""
     data = _serve(run_id, read_report)
     return Response(data, media_type="text/html; charset=utf-8", headers={"Content-Security-Policy": REPORT_POLICY})
 
 
-@app.get("/runs/{run_id}/plots/{name}")
+@app.get(f"/runs/{{run_id}}/{PLOTS}{{name}}")
 def plot(run_id: str, name: str) -> Response:
     data = _serve(run_id, lambda s3, run: read_plot(s3, run, name))
     return Response(data, media_type="image/png", headers={"Content-Security-Policy": PLOT_POLICY})
 
 
-@app.get("/runs/{run_id}/segments.csv")
+@app.get(f"/runs/{{run_id}}/{SEGMENTS}")
 def segments(run_id: str) -> StreamingResponse:
     """The run's segments.csv, linked from the run's page, streamed once it is checked (open_segments)."""
     chunks = _serve(run_id, open_segments)
     return StreamingResponse(
         chunks,
         media_type="text/csv; charset=utf-8",
-        headers={"Content-Security-Policy": PLOT_POLICY, "Content-Disposition": 'attachment; filename="segments.csv"'},
+        headers={"Content-Security-Policy": PLOT_POLICY, "Content-Disposition": f'attachment; filename="{SEGMENTS}"'},
     )
 
 

@@ -27,7 +27,15 @@ from local_airflow import airflow_env, start_emulator, stop  # noqa: E402
 
 from aws_emulator.connection import client  # noqa: E402
 from include.segmentation import inputs  # noqa: E402
-from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: E402
+from include.segmentation_aws.layout import (  # noqa: E402
+    LATEST,
+    PLOTS,
+    REPORT,
+    RUN_DOCUMENT,
+    SEGMENTS,
+    latest_key,
+    results_prefix,
+)
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
 BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
@@ -101,7 +109,7 @@ def download_results(url: str, output: Path) -> Path:
     latest = json.loads(s3.get_object(Bucket=BUCKET, Key=latest_key(OUTPUT_PREFIX))["Body"].read())
     run_id = str(latest.get("run_id"))
     if not RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
-        raise SystemExit(f"latest.json names run {run_id!r}, which is not an Airflow run id; nothing downloaded")
+        raise SystemExit(f"{LATEST} names run {run_id!r}, which is not an Airflow run id; nothing downloaded")
     prefix = results_prefix(OUTPUT_PREFIX, run_id)
     run_dir, latest_dir = inside(output, run_id), inside(output, "latest")
     keys = [
@@ -140,8 +148,8 @@ def inside(root: Path, relative: str) -> Path:
 def summarise(run_dir: Path, seconds: float) -> None:
     import pandas as pd
 
-    run = json.loads((run_dir / "run.json").read_text())
-    sizes = pd.read_csv(run_dir / "segments.csv")["segment"].value_counts().sort_index()
+    run = json.loads((run_dir / RUN_DOCUMENT).read_text())
+    sizes = pd.read_csv(run_dir / SEGMENTS)["segment"].value_counts().sort_index()
     print(f"\nRun {run['run_id']} succeeded in {seconds:.0f} s.")
     print(f"Input: {inputs.describe(run['input'], run.get('input_sha256'))}")
     print(f"Rows: {run['rows_in']:,} in, {run['rows']:,} segmented ({len(run['dropped'])} incomplete dropped)")
@@ -150,7 +158,7 @@ def summarise(run_dir: Path, seconds: float) -> None:
     billed = run.get("billable_instance_seconds", run["billable_seconds"])
     print(f"Billable SageMaker seconds: {run['billable_seconds']} wall-clock, {billed} instance-seconds")
     print(f"Results: {run_dir}/ (also {run_dir.parent / 'latest'}/)")
-    print(f"Report: {run_dir.parent / 'latest' / 'report.html'} (plots in {run_dir.parent / 'latest' / 'plots'}/)")
+    print(f"Report: {run_dir.parent / 'latest' / REPORT} (plots in {run_dir.parent / 'latest' / PLOTS}/)")
 
 
 if __name__ == "__main__":

@@ -64,17 +64,22 @@ def synthetic_run(counties: int = 300, k: int = 4, census_file: bytes | None = N
         components,
         {"closest_cluster": distances.argmin(axis=1)[:, None], "distance_to_cluster": distances.min(axis=1)[:, None]},
     )
-    training = {"job_name": "job", "model_artifact": "s3://b/m", "billable_seconds": 3}
-    counts = {"rows_in": counties, "rows": len(prepared.features), "features": 34, "input_sha256": "ab" * 32}
+    training = results.TrainingJob("job", "s3://b/m", billable_seconds=3)
     run = results.run_document(
-        params={"k": k},
         run_id="manual__test",
-        prepared=counts,
-        chosen={"kept_components": n, "explained": variance.explained},
-        trainings={"pca": training, "kmeans": training},
-        endpoints={"pca": "e1", "kmeans": "e2"},
-        dropped=prepared.dropped,
+        params={"k": k},
         input_uri="s3://b/census.csv",
+        input_sha256="ab" * 32,
+        input_etag=None,
+        input_version_id=None,
+        rows_in=counties,
+        rows=len(prepared.features),
+        features=34,
+        dropped=prepared.dropped,
+        n_components=n,
+        explained_variance=variance.explained,
+        training_jobs={"pca": training, "kmeans": training},
+        endpoints={"pca": "e1", "kmeans": "e2"},
     )
     attributes = results.attribute_frames(model, kmeans.cluster_centers_, prepared.features, segments, k, n)
     return report.RunResults(

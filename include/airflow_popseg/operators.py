@@ -6,7 +6,7 @@ import contextlib
 import time
 from collections.abc import Iterator, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, TypedDict
+from typing import Any
 
 from airflow.providers.amazon.aws.hooks.sagemaker import LogState, secondary_training_status_message
 from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator, SageMakerTrainingOperator
@@ -15,20 +15,7 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from botocore.exceptions import ClientError
 
-
-class TrainingResult(TypedDict):
-    """What downstream tasks read of a training job, flat; the full DescribeTrainingJob stays out of XCom."""
-
-    job_name: str
-    job_arn: str
-    status: str
-    model_artifact: str  # s3://…/model.tar.gz
-    hyperparameters: dict[str, str]
-    start: str | None  # ISO 8601
-    end: str | None
-    training_seconds: int | None
-    billable_seconds: int | None  # wall-clock, as SageMaker reports it: billed once per instance
-    instance_count: int
+from include.airflow_popseg.handoffs import TrainingResult
 
 
 def training_result(description: dict[str, Any]) -> TrainingResult:

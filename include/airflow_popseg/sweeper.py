@@ -11,12 +11,13 @@ from datetime import UTC, datetime
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.context import RunContext
+from include.airflow_popseg.handoffs import SweepReport
 from include.segmentation_aws import sweep as sweeping
 
 log = logging.getLogger(__name__)
 
 
-def sweep(run: RunContext, ti) -> dict:
+def sweep(run: RunContext, ti) -> SweepReport:
     """Sweep per the run's params; `ti` is the running task instance (it asks Airflow for run states).
 
     Returns the report: {"dry_run", "counts": {action: {kind: n}}, "items": [{kind, name, action, reason}]}.
@@ -34,7 +35,7 @@ def sweep(run: RunContext, ti) -> dict:
     dry_run, why = dry_run_decision(bool(params["dry_run"]), settings.sweeper_deletes())
     log.info("%s", why)
     sweeping.execute(decisions, sagemaker, s3, params["bucket"], dry_run, poll_seconds=settings.CHECK_INTERVAL)
-    summary = sweeping.report(decisions, dry_run)
+    summary: SweepReport = sweeping.report(decisions, dry_run)
     log.info("%s%s", "DRY RUN: nothing was changed\n" if dry_run else "", sweeping.table(decisions, dry_run))
     log.info("counts by action and kind: %s", summary["counts"])
     return summary

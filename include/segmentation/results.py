@@ -10,6 +10,7 @@ import io
 import re
 import unicodedata
 from collections.abc import Callable, Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
 
 import numpy as np
 import pandas as pd
@@ -27,7 +28,8 @@ from include.segmentation.census import FEATURES, KEY_NAME, PERCENT_COLUMNS, POP
 FORMULA_START = r"^[=+\-@\t\r]"
 _NON_ASCII_START = r"^[^\x00-\x7f]"  # the cells whose first character could normalise or be skipped
 # The attribute files extract_attributes publishes, in the order the report reads them.
-ATTRIBUTE_FILES = ("centroids.csv", "segment_profiles.csv", "pca_components.csv")
+CENTROIDS, PROFILES, WEIGHTS = "centroids.csv", "segment_profiles.csv", "pca_components.csv"
+ATTRIBUTE_FILES = (CENTROIDS, PROFILES, WEIGHTS)
 
 
 def components_frame(keys: pd.Index, components: np.ndarray) -> pd.DataFrame:
@@ -182,56 +184,78 @@ def attribute_frames(
     its counties (census units), and the kept components' feature weights. centroids: (k, n), row i the
     centroid of segment segment_ids(ids)[i]."""
     return {
-        "centroids.csv": centroids_frame(centroids, segment_sizes(segments, ids), ids),
-        "segment_profiles.csv": segment_profiles(features, segments, ids),
-        "pca_components.csv": analysis.component_weights(model, FEATURES, n_components).reset_index(),
+        CENTROIDS: centroids_frame(centroids, segment_sizes(segments, ids), ids),
+        PROFILES: segment_profiles(features, segments, ids),
+        WEIGHTS: analysis.component_weights(model, FEATURES, n_components).reset_index(),
     }
+
+
+@dataclass(frozen=True)
+class TrainingJob:
+    """One training job of the run, as run.json records it."""
+
+    name: str
+    model_artifact: str  # s3://…/model.tar.gz
+    start: str | None = None  # ISO 8601
+    end: str | None = None
+    training_seconds: int | None = None
+    billable_seconds: int | None = None  # wall-clock, as SageMaker reports it: billed once per instance
+    instance_count: int = 1
+    hyperparameters: Mapping[str, str] = field(default_factory=dict)
 
 
 def run_document(
     *,
-    params: Mapping[str, object],
     run_id: str,
-    prepared: Mapping[str, object],
-    chosen: Mapping[str, object],
-    trainings: Mapping[str, Mapping[str, object]],
-    endpoints: Mapping[str, str],
-    dropped: Sequence[str],
+    params: Mapping[str, object],
     input_uri: str,
+    input_sha256: str | None,
+    input_etag: str | None,
+    input_version_id: str | None,
+    rows_in: int,
+    rows: int,
+    features: int,
+    dropped: Sequence[str],
+    n_components: int,
+    explained_variance: float,
+    training_jobs: Mapping[str, TrainingJob],
+    endpoints: Mapping[str, str],
 ) -> dict:
     """run.json: what ran, on what, with which resources, how long it took and what it cost in seconds.
 
-    trainings: algorithm -> TrainingResult (job_name, model_artifact, hyperparameters, times, seconds,
-    instance_count). `billable_seconds` is wall-clock, as SageMaker reports it; `billable_instance_seconds`
-    is what is billed: BillableTimeInSeconds × InstanceCount, summed over the jobs.
+    input_*: the census file read, its sha256 and the object version read (ETag, VersionId or None); rows_in
+    its rows, rows those kept, dropped the names of the others; n_components the PCA components kept, which
+    explain `explained_variance` (0–1); training_jobs and endpoints by algorithm. `billable_seconds` is
+    wall-clock, as SageMaker reports it; `billable_instance_seconds` is what is billed: BillableTimeInSeconds ×
+    InstanceCount, summed over the jobs.
     """
     jobs = {
         algorithm: {
-            "training_job": job["job_name"],
-            "model_artifact": job["model_artifact"],
-            "training_start": job.get("start"),
-            "training_end": job.get("end"),
-            "training_seconds": job.get("training_seconds"),
-            "billable_seconds": job.get("billable_seconds"),
-            "instance_count": job.get("instance_count", 1),
-            "hyperparameters": job.get("hyperparameters", {}),
+            "training_job": job.name,
+            "model_artifact": job.model_artifact,
+            "training_start": job.start,
+            "training_end": job.end,
+            "training_seconds": job.training_seconds,
+            "billable_seconds": job.billable_seconds,
+            "instance_count": job.instance_count,
+            "hyperparameters": dict(job.hyperparameters),
         }
-        for algorithm, job in trainings.items()
+        for algorithm, job in training_jobs.items()
     }
     return {
         "run_id": run_id,
         "params": dict(params),
         "input": input_uri,
-        "input_sha256": prepared.get("input_sha256"),
-        "input_is_bundled_sample": inputs.is_bundled_sample(prepared.get("input_sha256")),
-        "input_etag": prepared.get("input_etag"),
-        "input_version_id": prepared.get("input_version_id"),
-        "rows_in": prepared["rows_in"],
-        "rows": prepared["rows"],
-        "features": prepared["features"],
+        "input_sha256": input_sha256,
+        "input_is_bundled_sample": inputs.is_bundled_sample(input_sha256),
+        "input_etag": input_etag,
+        "input_version_id": input_version_id,
+        "rows_in": rows_in,
+        "rows": rows,
+        "features": features,
         "dropped": list(dropped),
-        "n_components": chosen["kept_components"],
-        "explained_variance": chosen["explained"],
+        "n_components": n_components,
+        "explained_variance": explained_variance,
         "training_jobs": jobs,
         "endpoints": dict(endpoints),
         "billable_seconds": sum(job["billable_seconds"] or 0 for job in jobs.values()),

@@ -3,27 +3,55 @@
 <output_prefix>/work/<token>/…      intermediates of one run (training files, models, frames)
 <output_prefix>/runs/<run_id>/…     its published results (what users and the Segmentation view read)
 <output_prefix>/latest.json         the last run that published everything
+
+A published file keeps the name it had under work/<token>/; the names every reader looks for are below.
 """
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 
+RUNS, WORK, LATEST = "runs/", "work/", "latest.json"
 RUN_ID_MARKER = "run-id"
+# Files of a run's results that readers look for by name (the Segmentation view, `make run`, the report's text).
+RUN_DOCUMENT = "run.json"  # what ran, on what, with which resources and seconds
+REPORT = "report.html"
+SEGMENTS = "segments.csv"  # every county with its segment
+EXPLAINED_VARIANCE = "explained_variance.json"
+PLOTS = "plots/"  # the report's figures, plots/<name>.png
+# A run's results URI as publish records it: s3://<bucket>/<output_prefix>/runs/<run_id>/ (bucket, the key
+# prefix above runs/, the run id).
+RESULTS_URI = re.compile(rf"s3://([a-z0-9][a-z0-9.\-]{{1,61}}[a-z0-9])/((?:[^/]+/)*){RUNS}([^/]+)/")
 
 
 def results_prefix(output_prefix: str, run_id: str) -> str:
     """`<output_prefix>/runs/<run_id>/`: a run's published results, for readers that only know the run id."""
-    return f"{output_prefix.strip('/')}/runs/{run_id}/"
+    return f"{output_prefix.strip('/')}/{RUNS}{run_id}/"
+
+
+def results_location(uri: str) -> tuple[str, str, str] | None:
+    """(bucket, key prefix, run id) of a run's results URI, `s3://<bucket>/<output_prefix>/runs/<run_id>/`, the
+    key prefix ending in `runs/<run_id>/`; None for any other text."""
+    match = RESULTS_URI.fullmatch(uri)
+    if match is None:
+        return None
+    bucket, above, run_id = match.groups()
+    return bucket, f"{above}{RUNS}{run_id}/", run_id
+
+
+def report_uri(results_uri: str) -> str:
+    """The report of the run whose results are at `results_uri` (`s3://…/runs/<run_id>/`)."""
+    return results_uri + REPORT
 
 
 def work_root(output_prefix: str) -> str:
     """`<output_prefix>/work/`: one `<token>/` prefix per run below it."""
-    return f"{output_prefix.strip('/')}/work/"
+    return f"{output_prefix.strip('/')}/{WORK}"
 
 
 def latest_key(output_prefix: str) -> str:
-    return f"{output_prefix.strip('/')}/latest.json"
+    return f"{output_prefix.strip('/')}/{LATEST}"
 
 
 @dataclass(frozen=True)
@@ -93,6 +121,11 @@ class RunLayout:
         """(counties, n) kept PCA components, parquet."""
         return self.work("components.parquet")
 
+    @property
+    def segments(self) -> str:
+        """Every county's segment and distance from the K-Means endpoint, with its components, parquet."""
+        return self.work("segments.parquet")
+
     # --- results ------------------------------------------------------------------------------------------
     @property
     def results_prefix(self) -> str:
@@ -100,6 +133,14 @@ class RunLayout:
 
     def result(self, name: str) -> str:
         return self.results_prefix + name
+
+    def published_name(self, uri: str) -> str:
+        """The name the work file at `uri` is published under: its name below `work/<token>/`. ValueError for a
+        URI that is not a file of this run's work prefix."""
+        work = self.uri(self.work_prefix)
+        if not uri.startswith(work) or uri == work:
+            raise ValueError(f"{uri} is not a file under run {self.run_id}'s work prefix {work}")
+        return uri[len(work) :]
 
     @property
     def latest(self) -> str:

@@ -22,6 +22,8 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
+from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS, report_uri, results_location
+
 # Airflow's own default `[core] allowed_run_id_pattern`, anchored and bounded.
 RUN_ID = re.compile(r"[A-Za-z0-9_.~:+\-]{1,250}")
 # The report's plot files (`plots/<name>.png`) as the report module names them.
@@ -37,11 +39,10 @@ SEGMENTS_CHUNK = 1 << 20
 # The header every segments.csv starts with (results.segments_frame), then the components c_1…c_n.
 SEGMENTS_HEADER = b"State-County,segment,distance,c_1"
 # The files the view serves, by their name under runs/<run_id>/; publish records the sha256 of each.
-SERVED = re.compile(rf"report\.html|segments\.csv|plots/{PLOT_NAME.pattern}")
+SERVED = re.compile(rf"{re.escape(REPORT)}|{re.escape(SEGMENTS)}|{re.escape(PLOTS)}{PLOT_NAME.pattern}")
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # Digests a summary may record: a report has 15–25 plots; the bound keeps a planted event's extra small to read.
 MAX_DIGESTS = 200
-_S3_URI = re.compile(r"s3://([a-z0-9][a-z0-9.\-]{1,61}[a-z0-9])/((?:[^/]+/)*)runs/([^/]+)/")
 
 
 class NotPublished(LookupError):
@@ -86,8 +87,8 @@ class PublishedRun:
         run_id = _text(summary, "run_id")
         if not RUN_ID.fullmatch(run_id) or run_id in (".", ".."):
             raise NotPublished(f"run_id {run_id!r} is not an Airflow run id")
-        location = _S3_URI.fullmatch(_text(summary, "results"))
-        if location is None or location.group(3) != run_id:
+        location = results_location(_text(summary, "results"))
+        if location is None or location[2] != run_id:
             raise NotPublished(f"results of run {run_id!r} are not at s3://<bucket>/<prefix>/runs/{run_id}/")
         variance = summary.get("explained_variance")
         if isinstance(variance, bool) or not isinstance(variance, int | float) or not 0 <= variance <= 1:
@@ -99,8 +100,8 @@ class PublishedRun:
             n_components=_count(summary, "n_components"),
             k=_count(summary, "k"),
             explained_variance=float(variance),
-            bucket=location.group(1),
-            prefix=f"{location.group(2)}runs/{run_id}/",
+            bucket=location[0],
+            prefix=location[1],
             sha256=_digests(summary),
             **_input(summary),
         )
@@ -112,7 +113,7 @@ def run_summary(run: dict, results_uri: str, sha256: Mapping[str, str]) -> dict:
     return {
         "run_id": run["run_id"],
         "results": results_uri,
-        "report": f"{results_uri}report.html",
+        "report": report_uri(results_uri),
         "rows": int(run["rows"]),
         "n_components": int(run["n_components"]),
         "k": int(run["params"]["k"]),
@@ -138,8 +139,8 @@ def served_digests(s3, bucket: str, keys: Mapping[str, str]) -> dict[str, str]:
 
 def read_report(s3, run: PublishedRun) -> bytes:
     """The run's report.html (≤ MAX_REPORT_BYTES), refused unless it is the one the run published."""
-    expected = _recorded(run, "report.html")
-    return _verified(run, "report.html", _read(s3, run, "report.html", MAX_REPORT_BYTES), expected)
+    expected = _recorded(run, REPORT)
+    return _verified(run, REPORT, _read(s3, run, REPORT, MAX_REPORT_BYTES), expected)
 
 
 def read_plot(s3, run: PublishedRun, name: str) -> bytes:
@@ -147,10 +148,11 @@ def read_plot(s3, run: PublishedRun, name: str) -> bytes:
     published and it is a PNG."""
     if not PLOT_NAME.fullmatch(name):
         raise NotPublished(f"{name!r} is not a plot name")
-    expected = _recorded(run, f"plots/{name}")
-    data = _verified(run, f"plots/{name}", _read(s3, run, f"plots/{name}", MAX_PLOT_BYTES), expected)
+    plot = PLOTS + name
+    expected = _recorded(run, plot)
+    data = _verified(run, plot, _read(s3, run, plot, MAX_PLOT_BYTES), expected)
     if not data.startswith(PNG_MAGIC):
-        raise NotPublished(f"plots/{name} of run {run.run_id} is not a PNG image")
+        raise NotPublished(f"{plot} of run {run.run_id} is not a PNG image")
     return data
 
 
@@ -164,7 +166,7 @@ def open_segments(s3, run: PublishedRun) -> Iterator[bytes]:
     hashed again as it goes and its last chunk is held back until that digest matches too, so a file S3
     swapped anyway ends as a cut-off download, never a whole one. Refused (NotPublished) before the first
     chunk unless the file starts with SEGMENTS_HEADER; a body longer than its bound stops the stream."""
-    name = "segments.csv"
+    name = SEGMENTS
     expected = _recorded(run, name)
     checked = _get(s3, run, name, MAX_SEGMENTS_BYTES)
     actual, size = _hash_body(checked["Body"], stop_after=MAX_SEGMENTS_BYTES)

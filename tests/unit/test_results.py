@@ -134,17 +134,23 @@ def test_real_census_profiles_are_never_negative_and_are_their_counties_means(ce
 
 def test_run_document_bills_each_jobs_wall_clock_seconds_once_per_instance() -> None:
     run = results.run_document(
-        params={"k": 3, "instance_count": 4},
         run_id="manual__test",
-        prepared={"rows_in": 10, "rows": 10, "features": 3},
-        chosen={"kept_components": 2, "explained": 0.9},
-        trainings={
-            "pca": {"job_name": "p", "model_artifact": "s3://b/p", "billable_seconds": 30, "instance_count": 4},
-            "kmeans": {"job_name": "k", "model_artifact": "s3://b/k", "billable_seconds": 20, "instance_count": 1},
+        params={"k": 3, "instance_count": 4},
+        input_uri="s3://b/census.csv",
+        input_sha256=None,
+        input_etag=None,
+        input_version_id=None,
+        rows_in=10,
+        rows=10,
+        features=3,
+        dropped=[],
+        n_components=2,
+        explained_variance=0.9,
+        training_jobs={
+            "pca": results.TrainingJob("p", "s3://b/p", billable_seconds=30, instance_count=4),
+            "kmeans": results.TrainingJob("k", "s3://b/k", billable_seconds=20, instance_count=1),
         },
         endpoints={"pca": "e1", "kmeans": "e2"},
-        dropped=[],
-        input_uri="s3://b/census.csv",
     )
     assert run["training_jobs"]["pca"]["instance_count"] == 4
     assert run["billable_seconds"] == 50 and run["billable_instance_seconds"] == 30 * 4 + 20

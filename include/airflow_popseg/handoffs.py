@@ -1,0 +1,102 @@
+"""What each task of the two DAGs hands the next, through XCom: one type per payload.
+
+XCom carries names, counts and s3:// URIs, never data, so every payload is JSON as it stands: TypedDicts of
+str, int, float, bool and None (a task returning one is pushed whole and, being a mapping, key by key too,
+as the untyped dicts were). The file names inside a run's prefix come from `include.segmentation_aws.layout`.
+
+Imported when the DAG files are parsed (Airflow reads a task's return type there): standard library only.
+"""
+
+from __future__ import annotations
+
+from typing import Any, TypedDict
+
+# A SageMaker request as the provider's operators take it (`include.segmentation_aws.requests` builds them):
+# CreateTrainingJob's for the training operator.
+TrainingConfig = dict[str, Any]
+
+# A run's files for publishing: the name each has under runs/<run_id>/ -> the s3:// URI a task wrote it to.
+ResultFiles = dict[str, str]
+
+
+class Prepared(TypedDict):
+    """preprocess: the checked census, cleaned and scaled, and PCA's training channel."""
+
+    train_prefix: str  # s3://…/pca-train/: PCA's training channel
+    cleaned: str  # URI of (counties, 34) features in census units, parquet
+    counties: str  # URI of CensusId, State, County per cleaned row, parquet
+    scaling: str  # URI of the min-max scaling, JSON
+    dropped: str  # URI of the dropped (incomplete) rows' names, JSON
+    rows_in: int  # rows of the census file
+    rows: int  # rows kept
+    features: int  # feature columns
+    input_sha256: str  # of the census bytes read
+    input_etag: str
+    input_version_id: str | None  # None on a bucket without versioning
+
+
+class TrainingResult(TypedDict):
+    """A training job (BuiltInTrainingOperator): what downstream tasks read of it, flat; the full
+    DescribeTrainingJob stays out of XCom."""
+
+    job_name: str
+    job_arn: str
+    status: str
+    model_artifact: str  # s3://…/model.tar.gz
+    hyperparameters: dict[str, str]
+    start: str | None  # ISO 8601
+    end: str | None
+    training_seconds: int | None
+    billable_seconds: int | None  # wall-clock, as SageMaker reports it: billed once per instance
+    instance_count: int
+
+
+class Chosen(TypedDict):
+    """choose_components: the fewest PCA components reaching the variance threshold."""
+
+    kept_components: int
+    explained: float  # share of the variance they explain, 0–1
+    explained_variance: str  # URI of the variance summary, JSON (published)
+
+
+class EndpointPlan(TypedDict):
+    """endpoint_plan: CreateModel, CreateEndpointConfig and CreateEndpoint requests, as the provider's
+    SageMakerEndpointOperator takes them; the teardown deletes what they name."""
+
+    Model: dict[str, Any]
+    EndpointConfig: dict[str, Any]
+    Endpoint: dict[str, Any]
+
+
+class Transformed(TypedDict):
+    """transform_with_pca: every county's kept components, and K-Means' training channel."""
+
+    components: str  # URI of (counties, n) components, parquet
+    train_prefix: str  # s3://…/kmeans-train/
+
+
+class Assigned(TypedDict):
+    """assign_segments: every county's segment and distance."""
+
+    segments: str  # URI of State-County, segment, distance, c_1…c_n, parquet
+
+
+class Published(TypedDict):
+    """publish: where the run's results are."""
+
+    results: str  # s3://…/runs/<run_id>/
+
+
+class SweptItem(TypedDict):
+    kind: str
+    name: str
+    action: str
+    reason: str
+
+
+class SweepReport(TypedDict):
+    """The sweeper's sweep: what it found and what it did (or, in a dry run, would do) to each."""
+
+    dry_run: bool
+    counts: dict[str, dict[str, int]]  # action -> kind -> items
+    items: list[SweptItem]
