@@ -15,6 +15,8 @@ from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from botocore.exceptions import ClientError
 
+from include.segmentation_aws.sagemaker_errors import is_not_found
+
 
 class TrainingResult(TypedDict):
     """What downstream tasks read of a training job, flat; the full DescribeTrainingJob stays out of XCom."""
@@ -130,7 +132,7 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         try:
             return self.hook.describe_training_job(job_name)
         except ClientError as error:
-            if "Requested resource not found" in error.response["Error"].get("Message", ""):
+            if is_not_found(error):
                 return None
             raise
 
@@ -258,7 +260,6 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
         try:
             return describe(**name)
         except ClientError as error:
-            message = error.response["Error"].get("Message", "")
-            if error.response["Error"].get("Code") == "ValidationException" and "Could not find" in message:
+            if is_not_found(error):
                 return None
             raise

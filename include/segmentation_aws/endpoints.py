@@ -23,6 +23,7 @@ from botocore.exceptions import ClientError
 
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
 from include.segmentation.printable import printable
+from include.segmentation_aws.sagemaker_errors import is_not_found
 
 log = logging.getLogger(__name__)
 # The first re-check after a delete: a short one, as deletes often finish in well under a poll interval;
@@ -184,7 +185,7 @@ def _delete_until_gone(
             delete()
             issued = True
         except Exception as error:  # any failure is retried until the deadline
-            if isinstance(error, ClientError) and _missing(error):
+            if is_not_found(error):
                 # SageMaker's own "not found" for the name: gone, whatever Describe may be answering.
                 return issued, True, None
             last_error = _describe_error(error)
@@ -192,7 +193,7 @@ def _delete_until_gone(
         try:
             describe()
         except Exception as error:
-            if isinstance(error, ClientError) and _missing(error):
+            if is_not_found(error):
                 return issued, True, None
             last_error = _describe_error(error)
         if time.monotonic() + wait > deadline:
@@ -213,13 +214,7 @@ def ignore_missing(call: Callable[[], object]) -> bool:
     try:
         call()
     except ClientError as error:
-        if _missing(error):
+        if is_not_found(error):
             return False
         raise
     return True
-
-
-def _missing(error: ClientError) -> bool:
-    # SageMaker answers "not found" as ValidationException "Could not find …".
-    details = error.response.get("Error", {})
-    return details.get("Code") == "ValidationException" and "Could not find" in details.get("Message", "")
