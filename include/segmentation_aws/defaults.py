@@ -1,0 +1,12 @@
+"""Where popseg looks when nothing says otherwise: the DAGs' default bucket, census file and results folder.
+The DAGs' params (`include.airflow_popseg.params`), `make run`, `make airflow` and the
+emulator's seed script take them from here, so the sample is uploaded where a run with defaults reads it.
+
+Plain values, no imports: the emulator and the scripts read them without Airflow.
+"""
+
+from __future__ import annotations
+
+DEFAULT_BUCKET = "popseg"
+DEFAULT_INPUT_KEY = "census/acs2015_county_data.csv"
+DEFAULT_OUTPUT_PREFIX = "segmentation"
