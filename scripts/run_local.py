@@ -27,10 +27,11 @@ from local_airflow import airflow_env, start_emulator, stop  # noqa: E402
 
 from aws_emulator.connection import client  # noqa: E402
 from include.segmentation import inputs  # noqa: E402
+from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX  # noqa: E402
 from include.segmentation_aws.layout import latest_key, results_prefix  # noqa: E402
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
-BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
+BUCKET, OUTPUT_PREFIX = DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX  # where a run with the DAG's defaults writes
 WHOLE_OBJECT = TransferConfig(multipart_threshold=2**63)
 """Each result is streamed to disk by one GetObject, never held in memory: ranged gets (boto3's way above
 8 MiB) carry no checksum, while a whole-object get lets botocore check the object's full checksum."""
