@@ -40,7 +40,7 @@ from include.airflow_popseg.trigger_conf import (
     refuse_params_out_of_bounds,
     refuse_unknown_keys,
 )
-from include.segmentation_aws.defaults import DEFAULT_INPUT_KEY
+from include.segmentation_aws.defaults import DEFAULT_CENSUS_FILE
 
 RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)
 
@@ -61,7 +61,7 @@ PARAMS = {
                             description="How many PCA components to train (1 to 34, the census features); leave "
                                         "empty for one fewer than the number of census features (33)"),
     "bucket": bucket_param("S3 bucket that holds the census file and receives the results", section=INPUT),
-    "input_key": Param(DEFAULT_INPUT_KEY, type="string", minLength=1, maxLength=MAX_KEY_BYTES,
+    "input_key": Param(DEFAULT_CENSUS_FILE, type="string", minLength=1, maxLength=MAX_KEY_BYTES,
                        pattern=INPUT_KEY_PATTERN, title="Census file", section=INPUT,
                        description="Path of the census CSV inside the bucket (one row per county, 37 columns)"),
     "output_prefix": output_prefix_param("Folder in the bucket for the results: each run's files go to "

@@ -16,9 +16,9 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_INPUT_KEY  # noqa: E402
+from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_CENSUS_FILE  # noqa: E402
 
-BUCKET, INPUT_KEY = DEFAULT_BUCKET, DEFAULT_INPUT_KEY  # the DAG's defaults: the sample goes where a run reads
+BUCKET, INPUT_KEY = DEFAULT_BUCKET, DEFAULT_CENSUS_FILE  # the DAG's defaults: the sample goes where a run reads
 URL_FILE = "emulator.url"  # in AIRFLOW_HOME: where `make airflow` writes the URL of the emulator it started
 
 

@@ -8,5 +8,5 @@ Plain values, no imports: the emulator and the scripts read them without Airflow
 from __future__ import annotations
 
 DEFAULT_BUCKET = "popseg"
-DEFAULT_INPUT_KEY = "census/acs2015_county_data.csv"
+DEFAULT_CENSUS_FILE = "census/acs2015_county_data.csv"  # the input_key param's default
 DEFAULT_OUTPUT_PREFIX = "segmentation"
