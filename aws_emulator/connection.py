@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import json
 
-DEFAULT_REGION = "us-east-1"
+from include.segmentation_aws.defaults import DEFAULT_REGION
+
 DUMMY_KEY_ID = DUMMY_SECRET = "testing"
 ROLE_ARN = "arn:aws:iam::123456789012:role/popseg-sagemaker"
 """The SageMaker execution role the DAG passes (Variable `popseg_role_arn`); the emulator's fixed account."""

@@ -32,6 +32,7 @@ from werkzeug.wsgi import LimitedStream
 
 from aws_emulator import s3_checksums
 from aws_emulator.aws_clients import AwsClients
+from aws_emulator.connection import DEFAULT_REGION
 from aws_emulator.persistence import StateStore
 from aws_emulator.sagemaker.hosting import Hosting
 from aws_emulator.sagemaker.models import SageMakerBackends
@@ -44,7 +45,6 @@ log = logging.getLogger("popseg.emulator")
 
 _INVOCATIONS = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
-DEFAULT_REGION = "us-east-1"
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The largest request body the emulator reads, in bytes (64 MiB).
