@@ -60,9 +60,15 @@ def write_training_channel(run: RunContext, algorithm: str, features: np.ndarray
     are a function of the pinned input and the params, so a retry overwrites the same keys.
     """
     layout = run.layout
-    for part, shard in enumerate(dense_shards(features, min_shards=run.params.get("instance_count", 1))):
+    for part, shard in enumerate(dense_shards(features, min_shards=instance_count(run))):
         run.store.write(layout.training_file(algorithm, part), shard)
     return layout.uri(layout.training_prefix(algorithm))
+
+
+def instance_count(run: RunContext) -> int:
+    """How many instances each training job runs on: the `instance_count` param, 1 for a run without it. The
+    channel's shards and the job's ResourceConfig read it here, so that every instance gets a shard."""
+    return run.params.get("instance_count", 1)
 
 
 def read_census(run: RunContext) -> tuple[bytes | bytearray, dict]:
@@ -119,7 +125,7 @@ def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperpa
         output_uri=run.layout.uri(run.layout.models_prefix),
         hyperparameters=hyperparameters,
         instance_type=run.params["training_instance_type"],
-        instance_count=run.params["instance_count"],
+        instance_count=instance_count(run),
         max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
         tags=run.names.tags(run.run_id),
     )
