@@ -46,7 +46,7 @@ def main() -> int:
         help="census CSV to segment (default: $DATA, else the bundled synthetic sample)",
     )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "output"))
-    parser.add_argument("--home", default=str(PROJECT_ROOT / "airflow_home"), help="AIRFLOW_HOME for the run")
+    parser.add_argument("--home", default=str(seed_emulator.AIRFLOW_HOME), help="AIRFLOW_HOME for the run")
     args = parser.parse_args()
     airflow_home = Path(args.home)
     airflow_home.mkdir(parents=True, exist_ok=True)
