@@ -11,7 +11,8 @@ import threading
 
 from threadpoolctl import threadpool_limits
 
-from aws_emulator.server import DEFAULT_ALLOWED_HOSTS, DEFAULT_REGION, Emulator
+from aws_emulator.connection import DEFAULT_REGION
+from aws_emulator.server import DEFAULT_ALLOWED_HOSTS, Emulator
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -13,7 +13,7 @@ import boto3
 from botocore.config import Config
 from botocore.exceptions import ClientError
 
-from aws_emulator.connection import DUMMY_KEY_ID, DUMMY_SECRET
+from aws_emulator.connection import DEFAULT_REGION, DUMMY_KEY_ID, DUMMY_SECRET
 
 
 class S3Error(Exception):
@@ -34,7 +34,7 @@ class AwsClients:
         self.endpoint_url = endpoint_url
         self._local = threading.local()
 
-    def client(self, service: str, region: str = "us-east-1"):  # boto3 clients are untyped
+    def client(self, service: str, region: str = DEFAULT_REGION):  # boto3 clients are untyped
         cache = self._local.__dict__.setdefault("clients", {})
         key = (service, region)
         if key not in cache:

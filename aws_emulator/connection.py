@@ -9,9 +9,11 @@ from __future__ import annotations
 
 import json
 
-DEFAULT_REGION = "us-east-1"
+from aws_emulator.sagemaker.models import ACCOUNT_ID
+from include.segmentation_aws.defaults import DEFAULT_REGION
+
 DUMMY_KEY_ID = DUMMY_SECRET = "testing"
-ROLE_ARN = "arn:aws:iam::123456789012:role/popseg-sagemaker"
+ROLE_ARN = f"arn:aws:iam::{ACCOUNT_ID}:role/popseg-sagemaker"
 """The SageMaker execution role the DAG passes (Variable `popseg_role_arn`); the emulator's fixed account."""
 
 

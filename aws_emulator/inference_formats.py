@@ -5,7 +5,7 @@ application/x-recordio-protobuf. Responses: application/json by default, applica
 application/x-recordio-protobuf, and text/csv for K-Means. JSON is written the way Python's `json.dumps`
 writes it (`", "` and `": "` separators), as the containers do.
 
-A request is at most 6 MB (runtime.MAX_PAYLOAD_BYTES); within it, JSON may nest MAX_JSON_DEPTH levels
+A request is at most 6 MB (runtime.INVOKE_ENDPOINT_MAX_BYTES); within it, JSON may nest MAX_JSON_DEPTH levels
 (checked before it is parsed), and a sparse instance's shape and keys are checked as numbers against the
 model's width before any array is made. Each refusal is an InvalidRequest, which SageMaker forwards as a
 ModelError carrying the container's 400.

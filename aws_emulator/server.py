@@ -32,11 +32,12 @@ from werkzeug.wsgi import LimitedStream
 
 from aws_emulator import s3_checksums
 from aws_emulator.aws_clients import AwsClients
+from aws_emulator.connection import DEFAULT_REGION
 from aws_emulator.persistence import StateStore
 from aws_emulator.sagemaker.hosting import Hosting
 from aws_emulator.sagemaker.models import SageMakerBackends
 from aws_emulator.sagemaker.responses import ControlPlane
-from aws_emulator.sagemaker.runtime import MAX_PAYLOAD_BYTES, Runtime
+from aws_emulator.sagemaker.runtime import INVOKE_ENDPOINT_MAX_BYTES, Runtime
 from aws_emulator.sagemaker.training import TrainingRunner
 from include.segmentation.printable import printable
 
@@ -44,7 +45,6 @@ log = logging.getLogger("popseg.emulator")
 
 _INVOCATIONS = re.compile(r"/endpoints/(?P<name>[^/]+)/invocations")
 _SCOPE = re.compile(r"Credential=[^/]+/\d{8}/(?P<region>[^/]+)/(?P<service>[^/]+)/aws4_request")
-DEFAULT_REGION = "us-east-1"
 
 MAX_REQUEST_BYTES = 64 * 1024 * 1024
 """The largest request body the emulator reads, in bytes (64 MiB).
@@ -54,7 +54,7 @@ through a reader that stops at this many bytes plus one. It bounds S3 PutObject 
 files bigger than this (a census may in principle reach 1 GiB) go by multipart upload, which boto3's
 `upload_file`/`upload_fileobj` do by themselves above 8 MiB, in 8 MiB parts (the DAG's store above
 48 MiB, in 32 MiB parts: `store.UPLOADS`). InvokeEndpoint keeps SageMaker's own, smaller limit
-(`runtime.MAX_PAYLOAD_BYTES`, 6 MB) and reads at most that much plus one.
+(`runtime.INVOKE_ENDPOINT_MAX_BYTES`, 6 MB) and reads at most that much plus one.
 """
 
 DEFAULT_ALLOWED_HOSTS = ("localhost", "127.0.0.1", "::1", "emulator")
@@ -180,7 +180,11 @@ class EmulatorApp:
         # SageMaker's limit is far below the server's: a body declared larger is refused unread (the
         # runtime judges it by Content-Length), any other is read to at most one byte more than allowed.
         declared = request.content_length or 0
-        body = b"" if declared > MAX_PAYLOAD_BYTES else io.BufferedReader(request.stream).read(MAX_PAYLOAD_BYTES + 1)
+        body = (
+            b""
+            if declared > INVOKE_ENDPOINT_MAX_BYTES
+            else io.BufferedReader(request.stream).read(INVOKE_ENDPOINT_MAX_BYTES + 1)
+        )
         answer = self.runtime.invoke(name, body, headers, region)
         outcome = answer.status if answer.status == 200 else f"{answer.status} {answer.headers.get('x-amzn-ErrorType')}"
         log.info("sagemaker-runtime InvokeEndpoint %s -> %s", printable(name), outcome)

@@ -17,13 +17,9 @@ from airflow.sdk import Param, dag, get_current_context, task
 
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import SweepReport
+from include.airflow_popseg.params import bucket_param, output_prefix_param
 from include.airflow_popseg.settings import SWEEPER_DAG_ID
-from include.airflow_popseg.trigger_conf import (
-    BUCKET_PATTERN,
-    MAX_OUTPUT_PREFIX_BYTES,
-    OUTPUT_PREFIX_PATTERN,
-    refuse_unknown_keys,
-)
+from include.airflow_popseg.trigger_conf import refuse_unknown_keys
 
 DOC_MD = """
 ### popseg sweeper
@@ -37,7 +33,7 @@ variable `AIRFLOW__POPSEG__SWEEPER_DELETES=true`): until then every run, schedul
 Read a dry run's table first, then opt in.
 """
 
-# bucket and output_prefix take the main DAG's defaults: the sweeper looks where the runs write.
+# bucket and output_prefix as the main DAG declares them (params.py): the sweeper looks where the runs write.
 PARAMS = {
     "dry_run": Param(False, type="boolean", title="Dry run",
                      description="List what would be swept and change nothing. Every sweep is a dry run until the "
@@ -49,11 +45,8 @@ PARAMS = {
                                  description="Days a succeeded run's work/ files are kept after their last write"),
     "keep_failed_days": Param(3, type="number", minimum=0, title="Keep a failed run's work files (days)",
                               description="Days a failed or killed run's work/ files are kept, for inspection"),
-    "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=BUCKET_PATTERN,
-                    title="S3 bucket", description="S3 bucket the segmentation runs write to"),
-    "output_prefix": Param("segmentation", type="string", minLength=1, maxLength=MAX_OUTPUT_PREFIX_BYTES,
-                           pattern=OUTPUT_PREFIX_PATTERN, title="Results folder",
-                           description="The runs' results folder: <prefix>/work/<token>/ is swept"),
+    "bucket": bucket_param("S3 bucket the segmentation runs write to"),
+    "output_prefix": output_prefix_param("The runs' results folder: <prefix>/work/<token>/ is swept"),
 }  # fmt: skip
 
 

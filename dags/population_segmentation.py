@@ -30,6 +30,7 @@ from include.airflow_popseg.operators import (
     ReattachingEndpointOperator,
     TemplatedTimeoutS3KeySensor,
 )
+from include.airflow_popseg.params import bucket_param, output_prefix_param
 from include.airflow_popseg.settings import (
     BOTOCORE_CONFIG,
     CHECK_INTERVAL,
@@ -45,14 +46,12 @@ from include.airflow_popseg.settings import (
     TRAINING_MAX_MINUTES,
 )
 from include.airflow_popseg.trigger_conf import (
-    BUCKET_PATTERN,
     INPUT_KEY_PATTERN,
     MAX_KEY_BYTES,
-    MAX_OUTPUT_PREFIX_BYTES,
-    OUTPUT_PREFIX_PATTERN,
     refuse_params_out_of_bounds,
     refuse_unknown_keys,
 )
+from include.segmentation_aws.defaults import DEFAULT_CENSUS_FILE
 
 RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)
 
@@ -72,17 +71,13 @@ PARAMS = {
                             title="PCA components to train",
                             description="How many PCA components to train (1 to 34, the census features); leave "
                                         "empty for one fewer than the number of census features (33)"),
-    "bucket": Param("popseg", type="string", minLength=3, maxLength=63, pattern=BUCKET_PATTERN,
-                    title="S3 bucket", section=INPUT,
-                    description="S3 bucket that holds the census file and receives the results"),
-    "input_key": Param("census/acs2015_county_data.csv", type="string", minLength=1, maxLength=MAX_KEY_BYTES,
+    "bucket": bucket_param("S3 bucket that holds the census file and receives the results", section=INPUT),
+    "input_key": Param(DEFAULT_CENSUS_FILE, type="string", minLength=1, maxLength=MAX_KEY_BYTES,
                        pattern=INPUT_KEY_PATTERN, title="Census file", section=INPUT,
                        description="Path of the census CSV inside the bucket (one row per county, 37 columns)"),
-    "output_prefix": Param("segmentation", type="string", minLength=1, maxLength=MAX_OUTPUT_PREFIX_BYTES,
-                           pattern=OUTPUT_PREFIX_PATTERN,
-                           title="Results folder", section=INPUT,
-                           description="Folder in the bucket for the results: each run's files go to "
-                                       "<prefix>/runs/<run id>/, and <prefix>/latest.json names the newest"),
+    "output_prefix": output_prefix_param("Folder in the bucket for the results: each run's files go to "
+                                         "<prefix>/runs/<run id>/, and <prefix>/latest.json names the newest",
+                                         section=INPUT),
     "sensor_timeout_seconds": Param(6 * 3600, type="integer", minimum=1, maximum=7 * 24 * 3600,
                                     title="Wait for the census file (seconds)", section=INPUT,
                                     description="How long to wait, in seconds, for the census file to appear "

@@ -295,7 +295,7 @@ def _interrupt(signum: int, frame) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080, help="the UI's port on 127.0.0.1 (default 8080)")
-    parser.add_argument("--home", default=str(PROJECT_ROOT / "airflow_home"), help="AIRFLOW_HOME (SQLite inside)")
+    parser.add_argument("--home", default=str(seed_emulator.AIRFLOW_HOME), help="AIRFLOW_HOME (SQLite inside)")
     args = parser.parse_args()
     if not port_is_free(args.port):
         raise SystemExit(f"127.0.0.1:{args.port} is in use; choose another port: make airflow PORT=8081")

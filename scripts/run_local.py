@@ -27,6 +27,7 @@ from local_airflow import airflow_env, start_emulator, stop  # noqa: E402
 
 from aws_emulator.connection import client  # noqa: E402
 from include.segmentation import inputs  # noqa: E402
+from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX  # noqa: E402
 from include.segmentation_aws.layout import (  # noqa: E402
     LATEST,
     PLOTS,
@@ -38,7 +39,7 @@ from include.segmentation_aws.layout import (  # noqa: E402
 )
 from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
-BUCKET, OUTPUT_PREFIX = seed_emulator.BUCKET, "segmentation"
+BUCKET, OUTPUT_PREFIX = DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX  # where a run with the DAG's defaults writes
 WHOLE_OBJECT = TransferConfig(multipart_threshold=2**63)
 """Each result is streamed to disk by one GetObject, never held in memory: ranged gets (boto3's way above
 8 MiB) carry no checksum, while a whole-object get lets botocore check the object's full checksum."""
@@ -53,7 +54,7 @@ def main() -> int:
         help="census CSV to segment (default: $DATA, else the bundled synthetic sample)",
     )
     parser.add_argument("--output", default=str(PROJECT_ROOT / "output"))
-    parser.add_argument("--home", default=str(PROJECT_ROOT / "airflow_home"), help="AIRFLOW_HOME for the run")
+    parser.add_argument("--home", default=str(seed_emulator.AIRFLOW_HOME), help="AIRFLOW_HOME for the run")
     args = parser.parse_args()
     airflow_home = Path(args.home)
     airflow_home.mkdir(parents=True, exist_ok=True)

@@ -16,7 +16,10 @@ from pathlib import Path
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(PROJECT_ROOT))
 
-BUCKET, INPUT_KEY = "popseg", "census/acs2015_county_data.csv"
+from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_CENSUS_FILE  # noqa: E402
+
+BUCKET, INPUT_KEY = DEFAULT_BUCKET, DEFAULT_CENSUS_FILE  # the DAG's defaults: the sample goes where a run reads
+AIRFLOW_HOME = PROJECT_ROOT / "airflow_home"  # the default of `make airflow`, `make run` and `make upload`
 URL_FILE = "emulator.url"  # in AIRFLOW_HOME: where `make airflow` writes the URL of the emulator it started
 
 
@@ -71,7 +74,7 @@ def running_emulator_url(airflow_home: Path) -> str:
 if __name__ == "__main__":
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--url", help="the emulator's URL (default: the one `make airflow` is running)")
-    parser.add_argument("--home", default=str(PROJECT_ROOT / "airflow_home"), help="make airflow's AIRFLOW_HOME")
+    parser.add_argument("--home", default=str(AIRFLOW_HOME), help="make airflow's AIRFLOW_HOME")
     parser.add_argument("--data", help="census CSV (default: the synthetic sample, to the DAG's default key)")
     parser.add_argument("--key", help="S3 key in the popseg bucket (default: census/<the file's name>)")
     arguments = parser.parse_args()

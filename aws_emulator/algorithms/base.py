@@ -24,6 +24,23 @@ class ModelLoadError(Exception):
     """A model artifact the endpoint cannot serve; the endpoint goes `Failed` with this message."""
 
 
+PROGRESS_METRICS: tuple[dict[str, str], ...] = (
+    {"Name": "train:progress", "Regex": r"#progress_metric: host=\S+, completed (\S+) %"},
+    {"Name": "train:throughput", "Regex": r"#throughput_metric: host=\S+, train throughput=(\S+) records/second"},
+)
+"""The metrics both built-ins report as training ends, as DescribeTrainingJob defines them; `progress_lines`
+writes the log lines they read."""
+
+
+def progress_lines(records: int, seconds: float) -> list[str]:
+    """The container's closing progress and throughput lines, for `records` trained in `seconds`."""
+    throughput = records / max(seconds, 1e-6)
+    return [
+        "#progress_metric: host=algo-1, completed 100.0 % of epochs",
+        f"#throughput_metric: host=algo-1, train throughput={throughput} records/second",
+    ]
+
+
 @dataclass
 class TrainingOutput:
     """model_tar_gz: the artifact in SageMaker's format; final_metrics: e.g. {"test:msd": 0.06}."""

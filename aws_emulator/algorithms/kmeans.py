@@ -24,7 +24,14 @@ import scipy.sparse
 from sklearn.cluster import KMeans, kmeans_plusplus
 
 from aws_emulator.algorithms import hyperparameters as hp
-from aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
+from aws_emulator.algorithms.base import (
+    PROGRESS_METRICS,
+    ClientError,
+    ModelLoadError,
+    TrainingOutput,
+    TrainingStopped,
+    progress_lines,
+)
 from aws_emulator.algorithms.channels import check_channels
 from include.sagemaker_formats.artifacts import ArtifactError, read_kmeans_model, write_kmeans_model
 
@@ -98,8 +105,7 @@ class KMeansAlgorithm:
         {"Name": "test:msd", "Regex": r"#quality_metric: host=\S+, test msd <loss>=(\S+)"},
         {"Name": "test:ssd", "Regex": r"#quality_metric: host=\S+, test ssd <loss>=(\S+)"},
         {"Name": "train:msd", "Regex": r"#quality_metric: host=\S+, train msd <loss>=(\S+)"},
-        {"Name": "train:progress", "Regex": r"#progress_metric: host=\S+, completed (\S+) %"},
-        {"Name": "train:throughput", "Regex": r"#throughput_metric: host=\S+, train throughput=(\S+) records/second"},
+        *PROGRESS_METRICS,
     ]
 
     def validate(self, hyperparameters: dict[str, str]) -> KMeansConfig:
@@ -134,9 +140,8 @@ class KMeansAlgorithm:
         x = train.astype("float64")
         centers, weights = _web_scale(x, config, min(config.k * factor, len(x)), should_stop)
         log(f"processed a total of {len(x) * config.epochs} examples")
-        log("#progress_metric: host=algo-1, completed 100.0 % of epochs")
-        throughput = len(x) * config.epochs / max(time.time() - started, 1e-6)
-        log(f"#throughput_metric: host=algo-1, train throughput={throughput} records/second")
+        for line in progress_lines(len(x) * config.epochs, time.time() - started):
+            log(line)
         if len(centers) > config.k:
             log(f"shrinking {len(centers)} centers into {config.k}")
             centroids, train_msd = _shrink(centers, weights, config, log)

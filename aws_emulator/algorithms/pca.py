@@ -23,7 +23,14 @@ from typing import ClassVar
 import numpy as np
 
 from aws_emulator.algorithms import hyperparameters as hp
-from aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingOutput, TrainingStopped
+from aws_emulator.algorithms.base import (
+    PROGRESS_METRICS,
+    ClientError,
+    ModelLoadError,
+    TrainingOutput,
+    TrainingStopped,
+    progress_lines,
+)
 from aws_emulator.algorithms.channels import check_channels
 from include.sagemaker_formats.artifacts import ArtifactError, PCAModel, read_pca_model, write_pca_model
 
@@ -74,10 +81,7 @@ class PCAConfig:
 
 class PCAAlgorithm:
     name = "pca"
-    metric_definitions: ClassVar[list[dict[str, str]]] = [
-        {"Name": "train:progress", "Regex": r"#progress_metric: host=\S+, completed (\S+) %"},
-        {"Name": "train:throughput", "Regex": r"#throughput_metric: host=\S+, train throughput=(\S+) records/second"},
-    ]
+    metric_definitions: ClassVar[list[dict[str, str]]] = [*PROGRESS_METRICS]
 
     def validate(self, hyperparameters: dict[str, str]) -> PCAConfig:
         values = hp.parse_all(hyperparameters, _SCHEMA, _REQUIRED, _DEFAULTS, "PCA")
@@ -111,9 +115,8 @@ class PCAAlgorithm:
             singular_values, components, mean = _randomized(train, config, should_stop)
         model = PCAModel.from_largest_first(singular_values, _fix_signs(components), mean)
         finished = time.time()
-        log("#progress_metric: host=algo-1, completed 100.0 % of epochs")
-        throughput = len(train) / max(finished - started, 1e-6)
-        log(f"#throughput_metric: host=algo-1, train throughput={throughput} records/second")
+        for line in progress_lines(len(train), finished - started):
+            log(line)
         if test is None:
             log("Test data is not provided.")
         log(_metrics_line(started, finished, len(train), config.mini_batch_size))

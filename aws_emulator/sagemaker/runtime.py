@@ -10,8 +10,9 @@ from aws_emulator.inference_formats import InvalidRequest, parse_request, render
 from aws_emulator.sagemaker.exceptions import ModelError, RuntimeValidationError, SageMakerError
 from aws_emulator.sagemaker.models import ACCOUNT_ID, SageMakerBackends
 
-MAX_PAYLOAD_BYTES = 6 * 1024 * 1024
-"""InvokeEndpoint's request limit (6 MB), as SageMaker's; the server reads no more than this plus one byte."""
+INVOKE_ENDPOINT_MAX_BYTES = 6 * 1024 * 1024
+"""SageMaker's cap on an InvokeEndpoint request body (6 MB: botocore's BodyBlob max, 6,291,456 bytes); the server
+reads no more than this plus one byte."""
 
 
 @dataclass
@@ -46,11 +47,11 @@ class Runtime:
                 f"Endpoint {name} of account {ACCOUNT_ID} is in status {endpoint.status}; "
                 "only InService endpoints can be invoked."
             )
-        # The server reads at most MAX_PAYLOAD_BYTES + 1; Content-Length says how much was sent.
+        # The server reads at most INVOKE_ENDPOINT_MAX_BYTES + 1; Content-Length says how much was sent.
         size = max(len(body), int(headers.get("content-length") or 0))
-        if size > MAX_PAYLOAD_BYTES:
+        if size > INVOKE_ENDPOINT_MAX_BYTES:
             raise RuntimeValidationError(
-                f"Request body of {size} bytes exceeds the maximum of {MAX_PAYLOAD_BYTES} bytes."
+                f"Request body of {size} bytes exceeds the maximum of {INVOKE_ENDPOINT_MAX_BYTES} bytes."
             )
         predictor = deployment.predictor
         variant = deployment.variant["VariantName"]

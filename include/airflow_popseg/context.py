@@ -6,6 +6,7 @@ import functools
 from dataclasses import dataclass
 
 from include.airflow_popseg import settings
+from include.segmentation_aws.defaults import DEFAULT_REGION
 from include.segmentation_aws.layout import RunLayout
 from include.segmentation_aws.names import RunNames
 from include.segmentation_aws.store import RunStore
@@ -46,7 +47,9 @@ class RunContext:
     def region(self) -> str:
         from airflow.providers.amazon.aws.hooks.sagemaker import SageMakerHook
 
-        return SageMakerHook(aws_conn_id=self.conn_id, config=settings.BOTOCORE_CONFIG).conn_region_name or "us-east-1"
+        return (
+            SageMakerHook(aws_conn_id=self.conn_id, config=settings.BOTOCORE_CONFIG).conn_region_name or DEFAULT_REGION
+        )
 
     @property
     def role_arn(self) -> str:

@@ -16,6 +16,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from botocore.exceptions import ClientError
 
 from include.airflow_popseg.handoffs import TrainingResult
+from include.segmentation_aws.sagemaker_errors import is_not_found
 
 
 def training_result(description: dict[str, Any]) -> TrainingResult:
@@ -117,7 +118,7 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         try:
             return self.hook.describe_training_job(job_name)
         except ClientError as error:
-            if "Requested resource not found" in error.response["Error"].get("Message", ""):
+            if is_not_found(error):
                 return None
             raise
 
@@ -245,7 +246,6 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
         try:
             return describe(**name)
         except ClientError as error:
-            message = error.response["Error"].get("Message", "")
-            if error.response["Error"].get("Code") == "ValidationException" and "Could not find" in message:
+            if is_not_found(error):
                 return None
             raise

@@ -76,7 +76,8 @@ def write_training_channel(run: RunContext, algorithm: str, features: np.ndarray
 
 
 def instance_count(run: RunContext) -> int:
-    """The instances each training job runs on: the `instance_count` param, 1 (its default) when a run has none."""
+    """How many instances each training job runs on: the `instance_count` param, 1 for a run without it. The
+    channel's shards and the job's ResourceConfig read it here, so that every instance gets a shard."""
     return run.params.get("instance_count", 1)
 
 

@@ -23,12 +23,15 @@ from botocore.exceptions import ClientError
 
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE, decode_labels, encode_dense
 from include.segmentation.printable import printable
+from include.segmentation_aws.sagemaker_errors import is_not_found
 
 log = logging.getLogger(__name__)
 # The first re-check after a delete: a short one, as deletes often finish in well under a poll interval;
 # then the wait doubles up to the poll interval.
 FIRST_CHECK_SECONDS = 0.25
-MAX_PAYLOAD_BYTES = 5_000_000  # under InvokeEndpoint's 6 MB cap with room to spare
+# The most bytes of RecordIO one of our InvokeEndpoint requests carries: our batching budget, under
+# SageMaker's 6 MB cap on a request body (6,291,456 bytes) with room to spare.
+MAX_BATCH_BYTES = 5_000_000
 MAX_CONCURRENCY = 64
 # Error codes worth asking again after a pause: the endpoint is busy, not wrong. Any HTTP 429 counts too.
 THROTTLING_CODES = frozenset(
@@ -45,7 +48,7 @@ def invoker(runtime, endpoint: str) -> Invoke:
     )["Body"].read()
 
 
-def batches(rows: np.ndarray, max_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[np.ndarray]:
+def batches(rows: np.ndarray, max_bytes: int = MAX_BATCH_BYTES) -> Iterator[np.ndarray]:
     """Consecutive row blocks whose RecordIO-protobuf encoding stays under `max_bytes`."""
     per_row = len(encode_dense(np.ascontiguousarray(rows[:1])))
     step = max(1, max_bytes // per_row)
@@ -56,7 +59,7 @@ def batches(rows: np.ndarray, max_bytes: int = MAX_PAYLOAD_BYTES) -> Iterator[np
 def transform(
     rows: np.ndarray,
     invoke: Invoke,
-    max_bytes: int = MAX_PAYLOAD_BYTES,
+    max_bytes: int = MAX_BATCH_BYTES,
     concurrency: int = 1,
     attempts: int = 6,
     base_delay: float = 0.5,
@@ -184,7 +187,7 @@ def _delete_until_gone(
             delete()
             issued = True
         except Exception as error:  # any failure is retried until the deadline
-            if isinstance(error, ClientError) and _missing(error):
+            if is_not_found(error):
                 # SageMaker's own "not found" for the name: gone, whatever Describe may be answering.
                 return issued, True, None
             last_error = _describe_error(error)
@@ -192,7 +195,7 @@ def _delete_until_gone(
         try:
             describe()
         except Exception as error:
-            if isinstance(error, ClientError) and _missing(error):
+            if is_not_found(error):
                 return issued, True, None
             last_error = _describe_error(error)
         if time.monotonic() + wait > deadline:
@@ -213,13 +216,7 @@ def ignore_missing(call: Callable[[], object]) -> bool:
     try:
         call()
     except ClientError as error:
-        if _missing(error):
+        if is_not_found(error):
             return False
         raise
     return True
-
-
-def _missing(error: ClientError) -> bool:
-    # SageMaker answers "not found" as ValidationException "Could not find …".
-    details = error.response.get("Error", {})
-    return details.get("Code") == "ValidationException" and "Could not find" in details.get("Message", "")

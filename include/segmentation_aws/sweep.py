@@ -32,6 +32,7 @@ from include.segmentation.printable import printable
 from include.segmentation_aws.endpoints import delete_endpoint_stack, ignore_missing
 from include.segmentation_aws.layout import RUN_ID_MARKER, work_root
 from include.segmentation_aws.names import NAME_PREFIX, RUN_ID_TAG, RUN_TAG
+from include.segmentation_aws.sagemaker_errors import is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +176,7 @@ def _tags(client, arn: str) -> dict[str, str] | None:
     try:
         pages = list(client.get_paginator("list_tags").paginate(ResourceArn=arn))
     except ClientError as error:
-        if error.response.get("Error", {}).get("Code") == "ValidationException":
+        if is_not_found(error):
             log.info("%s is gone: %s", printable(arn), printable(error))
             return None
         raise

@@ -356,6 +356,15 @@ def test_the_sweeper_runs_hourly_one_at_a_time_with_dry_run_off_by_default(sweep
     assert sweeper_dag.task_ids == ["sweep"]
 
 
+@pytest.mark.parametrize("name", ["bucket", "output_prefix"])
+def test_the_sweeper_looks_where_the_runs_write_with_the_same_default_and_bounds(dag, sweeper_dag, name) -> None:
+    def schema(param) -> dict:  # what the form explains differs: what the folder is to each DAG, and its section
+        return {k: v for k, v in param.schema.items() if k not in ("description", "section")}
+
+    runs, sweeper = dag.params.get_param(name), sweeper_dag.params.get_param(name)
+    assert sweeper.value == runs.value and schema(sweeper) == schema(runs)
+
+
 @pytest.mark.parametrize(
     ("name", "value"),
     [("ttl_hours", -1), ("keep_failed_days", -1), ("dry_run", "yes"), ("bucket", "a..b"), ("output_prefix", "x\ny")],

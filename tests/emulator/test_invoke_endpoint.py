@@ -6,12 +6,15 @@ import json
 import struct
 from concurrent.futures import ThreadPoolExecutor
 
+import botocore.session
 import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
+from aws_emulator.sagemaker.runtime import INVOKE_ENDPOINT_MAX_BYTES
 from include.sagemaker_formats.artifacts import read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
+from include.segmentation_aws.endpoints import MAX_BATCH_BYTES
 from tests.hostile_inputs import sparse_record
 
 
@@ -158,6 +161,12 @@ def test_a_body_over_6_mb_is_refused(runtime, pca_endpoint) -> None:
     error = _error(runtime, EndpointName=pca_endpoint, ContentType="text/csv", Body=b"1" * (6 * 1024 * 1024 + 1))
     assert error.response["Error"]["Code"] == "ValidationError"
     assert "exceeds the maximum of 6291456 bytes" in error.response["Error"]["Message"]
+
+
+def test_the_cap_is_sagemakers_and_our_batches_stay_under_it() -> None:
+    body = botocore.session.get_session().get_service_model("sagemaker-runtime").shape_for("BodyBlob")
+    assert body.metadata["max"] == INVOKE_ENDPOINT_MAX_BYTES
+    assert MAX_BATCH_BYTES < INVOKE_ENDPOINT_MAX_BYTES
 
 
 def test_an_endpoint_not_in_service_cannot_be_invoked(sagemaker, runtime, unique, pca_job) -> None:

@@ -14,12 +14,18 @@ from pathlib import Path
 
 import boto3
 import pytest
+from moto.core import DEFAULT_ACCOUNT_ID
 
-from aws_emulator.connection import client
+from aws_emulator.connection import ROLE_ARN, client
+from aws_emulator.sagemaker.models import ACCOUNT_ID
 from aws_emulator.server import running_emulator
 from tests.emulator.conftest import PCA_IMAGE, create_model_and_config, training_request, wait_for_job
 
 PROJECT_ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_sagemakers_account_is_motos_so_the_dags_role_is_in_the_account_iam_and_sts_answer_for() -> None:
+    assert ACCOUNT_ID == DEFAULT_ACCOUNT_ID and ROLE_ARN.startswith(f"arn:aws:iam::{ACCOUNT_ID}:role/")
 
 
 def test_s3_iam_sts_and_logs_are_served_by_moto_on_the_same_url(emulator) -> None:

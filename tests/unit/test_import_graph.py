@@ -17,8 +17,13 @@ LAYERS = {
     "dags": 4,
     "plugins": 4,
 }
-EMULATOR_MAY_IMPORT = ("include.sagemaker_formats", "include.segmentation.printable")
-"""What the emulator shares with the app: SageMaker's formats, and how text is made safe to log."""
+EMULATOR_MAY_IMPORT = (
+    "include.sagemaker_formats",
+    "include.segmentation.printable",
+    "include.segmentation_aws.defaults",
+)
+"""What the emulator shares with the app: SageMaker's formats, how text is made safe to log, and the defaults
+(region, bucket) the DAG's params start from."""
 
 
 def _module_name(path: Path) -> str:
@@ -76,7 +81,7 @@ def test_each_layer_imports_only_layers_below_it_or_itself() -> None:
     assert upward == []
 
 
-def test_the_emulator_shares_only_the_formats_and_log_escaping_with_the_app() -> None:
+def test_the_emulator_shares_only_the_formats_log_escaping_and_defaults_with_the_app() -> None:
     shared = sorted(
         f"{module} -> {imported}"
         for module, imports in GRAPH.items()
