@@ -9,11 +9,8 @@ difference is what the refusal itself cost. Time is the one call in the child, i
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from tests.hostile_inputs import CRAFTERS, measure
 

@@ -10,11 +10,9 @@ bundled sample at the DAG's default key stays as it is; trigger a run with that 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
 
 BUCKET, INPUT_KEY = "popseg", "census/acs2015_county_data.csv"
 URL_FILE = "emulator.url"  # in AIRFLOW_HOME: where `make airflow` writes the URL of the emulator it started
