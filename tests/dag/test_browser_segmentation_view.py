@@ -14,6 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
+from devtools.synthetic_run import synthetic_run
 from include.segmentation import report
 from include.segmentation import results as results_module
 from tests.browser import CHROMIUM, CHROMIUM_ARGS
@@ -21,7 +22,6 @@ from tests.browser import sync_playwright_or_skip as _browser_or_skip
 from tests.conftest import PROJECT_ROOT
 from tests.dag.conftest import api_token, record_publication, running_api_server
 from tests.published_files import publish_files
-from tests.synthetic_run import synthetic_run
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"

@@ -19,7 +19,7 @@ from tests.conftest import PROJECT_ROOT
 DEPLOYED = ("dags", "include", "plugins")
 EMULATOR_ONLY = {"aws_emulator", "moto", "flask", "werkzeug", "sklearn", "scipy", "threadpoolctl"}
 """Top-level modules only the emulator needs (its requirements file installs them)."""
-DEVELOPMENT_ONLY = {"tests", "bench", "scripts"}
+DEVELOPMENT_ONLY = {"tests", "bench", "scripts", "devtools"}
 
 
 def _imported_top_level_modules(path: Path) -> set[str]:

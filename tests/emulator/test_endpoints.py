@@ -7,7 +7,7 @@ import resource
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests import hostile_inputs
+from devtools import hostile_inputs
 from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, deploy
 from tests.emulator.conftest import create_model_and_config as _config
 

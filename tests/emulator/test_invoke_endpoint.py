@@ -10,9 +10,9 @@ import numpy as np
 import pytest
 from botocore.exceptions import ClientError
 
+from devtools.hostile_inputs import sparse_record
 from include.sagemaker_formats.artifacts import read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
-from tests.hostile_inputs import sparse_record
 
 
 @pytest.fixture(scope="module")

@@ -8,6 +8,7 @@ import struct
 import numpy as np
 import pytest
 
+from devtools.hostile_inputs import sparse_record
 from include.sagemaker_formats.recordio import (
     MAX_DECODED_VALUES,
     MAX_LABEL_KEYS,
@@ -20,7 +21,6 @@ from include.sagemaker_formats.recordio import (
     encode_labels,
 )
 from tests.conftest import shared_path
-from tests.hostile_inputs import sparse_record
 
 
 def _golden(name: str) -> bytes:
