@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 DEPLOYED = ("dags", "include", "plugins")
 EMULATOR_ONLY = {"aws_emulator", "moto", "flask", "werkzeug", "sklearn", "scipy", "threadpoolctl"}

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 
 from aws_emulator.connection import airflow_env
 from aws_emulator.server import HEALTH_PATH
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 AIRFLOW_SERVICES = {
     "airflow-apiserver": "api-server",

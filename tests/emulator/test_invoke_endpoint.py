@@ -161,7 +161,7 @@ def test_a_body_over_6_mb_is_refused(runtime, pca_endpoint) -> None:
 
 
 def test_an_endpoint_not_in_service_cannot_be_invoked(sagemaker, runtime, unique, pca_job) -> None:
-    from tests.emulator.conftest import create_model_and_config as _config
+    from tests.support.sagemaker_requests import create_model_and_config as _config
 
     name = unique("creating")
     _config(

@@ -8,7 +8,7 @@ import subprocess
 import pytest
 
 from scripts import run_local
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 
 @pytest.fixture

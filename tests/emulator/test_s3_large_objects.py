@@ -23,8 +23,8 @@ from botocore.exceptions import ClientError, FlexibleChecksumError
 from aws_emulator.connection import airflow_env
 from include.segmentation_aws.store import RunStore
 from scripts import run_local
-from tests.conftest import PROJECT_ROOT
-from tests.emulator.test_server import emulator_process
+from tests.support.emulator_process import emulator_process
+from tests.support.paths import PROJECT_ROOT
 
 MiB = 1024 * 1024
 PART = 8 * MiB  # boto3's default multipart_chunksize (and threshold)

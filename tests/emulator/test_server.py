@@ -3,23 +3,16 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import boto3
 import pytest
 
 from aws_emulator.connection import client
 from aws_emulator.server import running_emulator
-from tests.emulator.conftest import PCA_IMAGE, create_model_and_config, training_request, wait_for_job
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.emulator_process import emulator_process
+from tests.support.sagemaker_requests import PCA_IMAGE, create_model_and_config, training_request, wait_for_job
 
 
 def test_s3_iam_sts_and_logs_are_served_by_moto_on_the_same_url(emulator) -> None:
@@ -63,26 +56,6 @@ def test_no_thread_the_emulator_started_outlives_it() -> None:
         assert any(name.startswith("emulator-training") for name in started), started
         assert any(name.startswith("emulator-hosting") for name in started), started
     assert set(threading.enumerate()) - before == set()
-
-
-@contextmanager
-def emulator_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aws_emulator", "--port", "0", *args],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )
-    try:
-        first = process.stdout.readline().strip()
-        assert first.startswith("popseg AWS emulator listening on http://127.0.0.1:"), first
-        yield process, first.rsplit(" ", 1)[1]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_the_command_line_binds_loopback_on_a_free_port_and_stops_cleanly_on_sigterm() -> None:

@@ -25,7 +25,7 @@ from include.sagemaker_formats.artifacts import (
     write_pca_model,
 )
 from include.sagemaker_formats.mxnet_ndarray import dumps
-from tests.conftest import shared_path
+from tests.support.paths import shared_path
 
 
 def _golden(name: str) -> bytes:

@@ -20,7 +20,7 @@ from include.sagemaker_formats.recordio import (
     encode_dense,
     encode_labels,
 )
-from tests.conftest import shared_path
+from tests.support.paths import shared_path
 
 
 def _golden(name: str) -> bytes:
