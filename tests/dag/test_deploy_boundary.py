@@ -66,14 +66,13 @@ def test_the_deployment_requirements_leave_out_the_emulators_and_the_emulators_b
 # What the fresh environment runs: parse both DAGs as the dag-processor does, then import every module of
 # include/ and plugins/ as a task or the api-server would, and report what the emulator would have brought.
 _PARSE_AND_IMPORT = """
-import importlib, json, pkgutil, sys
+import importlib, json, pkgutil
 from airflow.dag_processing.dagbag import DagBag
 bag = DagBag(dag_folder="dags", include_examples=False)
 import include
 modules = [m.name for m in pkgutil.walk_packages(include.__path__, "include.")]
 for name in modules:
     importlib.import_module(name)
-sys.path.insert(0, "plugins")
 import segmentation_view
 absent = []
 for name in ("moto", "flask", "werkzeug", "sklearn", "scipy", "aws_emulator"):
@@ -110,7 +109,8 @@ def test_the_deployment_requirements_alone_install_parse_both_dags_and_import_ev
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
         "AIRFLOW__CORE__DAGS_FOLDER": str(deployed / "dags"),
-        "PYTHONPATH": str(deployed),  # the Astronomer convention: the project root, nothing installed
+        # The Astronomer convention: the project root, nothing installed; and plugins/, as Airflow puts it on the path.
+        "PYTHONPATH": os.pathsep.join([str(deployed), str(deployed / "plugins")]),
     }
     result = subprocess.run(
         [python, "-c", _PARSE_AND_IMPORT], cwd=deployed, env=env, capture_output=True, text=True, timeout=600
