@@ -66,9 +66,9 @@ def test_the_deployment_requirements_leave_out_the_emulators_and_the_emulators_b
 # What the fresh environment runs: parse both DAGs as the dag-processor does, then import every module of
 # include/ and plugins/ as a task or the api-server would, and report what the emulator would have brought.
 _PARSE_AND_IMPORT = """
-import importlib, json, pkgutil
+import importlib, json, pkgutil, sys
 from airflow.dag_processing.dagbag import DagBag
-bag = DagBag(dag_folder="dags", include_examples=False)
+bag = DagBag(dag_folder="dags")
 import include
 modules = [m.name for m in pkgutil.walk_packages(include.__path__, "include.")]
 for name in modules:
