@@ -16,9 +16,11 @@ $(BIN)/python:
 	$(BIN)/pip install --quiet --upgrade pip 2>&1 | $(QUIET_PIP)
 
 # Not --quiet: the first install takes minutes, and a silent terminal looks like a hang.
-$(STAMP): $(BIN)/python requirements.txt requirements-emulator.txt requirements-dev.txt
+# Then the project itself, editable: scripts, bench and tests import its packages (pyproject.toml) from here.
+$(STAMP): $(BIN)/python requirements.txt requirements-emulator.txt requirements-dev.txt pyproject.toml
 	@echo "Installing Airflow, the Amazon provider, the local AWS emulator and the tools into $(VENV)/ (the first time takes about 2 minutes) …"
 	$(BIN)/pip install --progress-bar off -r requirements-emulator.txt -r requirements-dev.txt 2>&1 | $(QUIET_PIP)
+	$(BIN)/pip install --quiet --no-deps -e . 2>&1 | $(QUIET_PIP)
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -58,4 +60,4 @@ upload: install
 	$(BIN)/python scripts/seed_emulator.py --data "$$DATA" $${KEY:+--key "$$KEY"}
 
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache airflow_home output
+	rm -rf $(VENV) .pytest_cache .ruff_cache airflow_home output popseg.egg-info

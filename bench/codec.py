@@ -6,13 +6,9 @@ of each pays for fresh pages from the kernel, so it is reported separately.
 
 from __future__ import annotations
 
-import sys
 import time
-from pathlib import Path
 
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from include.sagemaker_formats.recordio import decode_features, encode_dense
 

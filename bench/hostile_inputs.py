@@ -1,7 +1,7 @@
 """Refusing hostile inputs: error, message, peak memory and time of each refusal in a fresh process.
 
 Run from the project root: `python bench/hostile_inputs.py`. Crafts every input of
-`tests/hostile_inputs.py` in a temporary folder, refuses each in its own child process (which does
+`devtools/hostile_inputs.py` in a temporary folder, refuses each in its own child process (which does
 that one refusal and nothing else) and prints a table. Peak RSS is the child's ru_maxrss as its
 launcher's RUSAGE_CHILDREN reports it, raw; the baseline child only imports the modules, so the
 difference is what the refusal itself cost. Time is the one call in the child, imports excluded.
@@ -9,13 +9,10 @@ difference is what the refusal itself cost. Time is the one call in the child, i
 
 from __future__ import annotations
 
-import sys
 import tempfile
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
-
-from tests.hostile_inputs import CRAFTERS, measure
+from devtools.hostile_inputs import CRAFTERS, measure
 
 
 def main() -> None:

@@ -25,10 +25,9 @@ from pathlib import Path
 
 import psutil
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
+from include.segmentation.synthetic import scaled_census
 
-from include.segmentation.synthetic import scaled_census  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The tasks whose work grows with the rows; the others take constant time (configs, waits, teardown).
 ROW_TASKS = ("preprocess", "transform_with_pca", "assign_segments", "extract_attributes", "build_report", "publish")

@@ -1,10 +1,10 @@
 """build_report at 3 k, 100 k and 1 M rows: seconds and the peak RSS of each, on synthetic runs.
 
 Run from the project root: `python bench/report.py [rows …]`. Each size runs in its own child process, so its
-peak RSS is its own: the child builds the frames steps.build_report reads (tests.synthetic_run: the same
+peak RSS is its own: the child builds the frames steps.build_report reads (devtools.synthetic_run: the same
 RunResults), then times report.build_report alone. "before it" is the child's peak RSS once the frames are
 built: where the two peaks are equal, build_report did not raise it. Rows past 3,220 are areas without a
-county FIPS code (tests.synthetic_run.census_rows), which the map lists, bounded, rather than draws.
+county FIPS code (devtools.synthetic_run.census_rows), which the map lists, bounded, rather than draws.
 """
 
 from __future__ import annotations
@@ -17,15 +17,14 @@ import time
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(ROOT))
 
 SIZES = (3_000, 100_000, 1_000_000)
 
 
 def measure(rows: int) -> dict:
     """In this process: build the run's frames, then time build_report. Peak RSS covers both."""
+    from devtools.synthetic_run import synthetic_run
     from include.segmentation import report
-    from tests.synthetic_run import synthetic_run
 
     results = synthetic_run(rows, k=6)
     frames_peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss  # KiB: making the frames (PCA, K-Means)

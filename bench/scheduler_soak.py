@@ -20,15 +20,11 @@ import tempfile
 import time
 from pathlib import Path
 
+from aws_emulator.connection import client
+from include.segmentation_aws.names import RunNames
+from scripts import local_airflow, seed_emulator
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))
-
-import local_airflow  # noqa: E402
-import seed_emulator  # noqa: E402
-
-from aws_emulator.connection import client  # noqa: E402
-from include.segmentation_aws.names import RunNames  # noqa: E402
 
 AIRFLOW = str(Path(sys.executable).parent / "airflow")
 

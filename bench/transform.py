@@ -10,12 +10,9 @@ import os
 import resource
 import sys
 import time
-from pathlib import Path
 
 import boto3
 import numpy as np
-
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 from aws_emulator.server import running_emulator
 from bench.emulator import deploy, train

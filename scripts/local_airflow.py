@@ -29,14 +29,11 @@ import urllib.request
 from contextlib import suppress
 from pathlib import Path
 
+from aws_emulator.connection import connection_env
+from include.airflow_popseg.settings import DAG_ID
+from scripts import seed_emulator
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
-sys.path.insert(0, str(Path(__file__).resolve().parent))
-
-import seed_emulator  # noqa: E402  # beside this script
-
-from aws_emulator.connection import connection_env  # noqa: E402
-from include.airflow_popseg.settings import DAG_ID  # noqa: E402
 
 BIN = Path(sys.executable).parent
 # Memory settings for processes that handle whole census files (see README "Performance"):

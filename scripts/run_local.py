@@ -19,25 +19,15 @@ from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
 
+from aws_emulator.connection import client
+from include.segmentation import inputs
+from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX
+from include.segmentation_aws.layout import LATEST, PLOTS, REPORT, RUN_DOCUMENT, SEGMENTS, latest_key, results_prefix
+from include.segmentation_aws.published_runs import RUN_ID
+from scripts import seed_emulator
+from scripts.local_airflow import airflow_env, start_emulator, stop
+
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
-
-import seed_emulator  # noqa: E402  # beside this script
-from local_airflow import airflow_env, start_emulator, stop  # noqa: E402
-
-from aws_emulator.connection import client  # noqa: E402
-from include.segmentation import inputs  # noqa: E402
-from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX  # noqa: E402
-from include.segmentation_aws.layout import (  # noqa: E402
-    LATEST,
-    PLOTS,
-    REPORT,
-    RUN_DOCUMENT,
-    SEGMENTS,
-    latest_key,
-    results_prefix,
-)
-from include.segmentation_aws.published_runs import RUN_ID  # noqa: E402
 
 BUCKET, OUTPUT_PREFIX = DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX  # where a run with the DAG's defaults writes
 WHOLE_OBJECT = TransferConfig(multipart_threshold=2**63)

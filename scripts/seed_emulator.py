@@ -10,11 +10,9 @@ bundled sample at the DAG's default key stays as it is; trigger a run with that 
 from __future__ import annotations
 
 import argparse
-import sys
 from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
-sys.path.insert(0, str(PROJECT_ROOT))
 
 from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_CENSUS_FILE  # noqa: E402
 

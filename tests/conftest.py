@@ -1,4 +1,4 @@
-"""Shared test helpers: locating ../shared (golden fixtures and the real census) in place."""
+"""The session's Airflow settings, and the fixtures every suite shares: the real census and one emulator."""
 
 from __future__ import annotations
 
@@ -11,8 +11,7 @@ from pathlib import Path
 
 import pytest
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
-SHARED = PROJECT_ROOT.parent / "shared"
+from tests.support.paths import PROJECT_ROOT, shared_path
 
 # Airflow reads its configuration once, at first import: give the whole session one throw-away
 # AIRFLOW_HOME (SQLite) with this project's dags/, before any test module imports Airflow.
@@ -27,20 +26,6 @@ os.environ["AIRFLOW__POPSEG__REATTACH_RETRY_DELAY_SECONDS"] = "1"
 # The tests' deployment opted in to the sweeper's deletes; tests of the opt-in itself unset it.
 os.environ["AIRFLOW__POPSEG__SWEEPER_DELETES"] = "true"
 os.environ["AIRFLOW__POPSEG__TEARDOWN_TIMEOUT_SECONDS"] = "8"  # a delete that keeps failing fails in seconds
-
-
-def shared_path(relative: str) -> Path:
-    """Path of a file under ../shared, read in place and never copied.
-
-    Skips the calling test when it is absent, except under CI=true where its absence is a failure.
-    """
-    path = SHARED / relative
-    if not path.exists():
-        reason = f"{path} is absent (../shared holds the golden fixtures and the real census)"
-        if os.environ.get("CI", "").lower() == "true":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return path
 
 
 @pytest.fixture

@@ -14,14 +14,15 @@ from urllib.parse import urlencode
 
 import pytest
 
+from devtools.synthetic_run import synthetic_run
 from include.segmentation import report
 from include.segmentation import results as results_module
-from tests.browser import CHROMIUM, CHROMIUM_ARGS
-from tests.browser import sync_playwright_or_skip as _browser_or_skip
-from tests.conftest import PROJECT_ROOT
-from tests.dag.conftest import api_token, record_publication, running_api_server
-from tests.published_files import publish_files
-from tests.synthetic_run import synthetic_run
+from tests.support.airflow_db import record_publication
+from tests.support.api_server import api_token, running_api_server
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
+from tests.support.browser import sync_playwright_or_skip as _browser_or_skip
+from tests.support.paths import PROJECT_ROOT
+from tests.support.published_files import publish_files
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"

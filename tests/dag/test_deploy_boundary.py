@@ -14,13 +14,13 @@ from pathlib import Path
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 DEPLOYED = ("dags", "include", "plugins")
 EMULATOR_ONLY = {"aws_emulator", "moto", "flask", "werkzeug"}
 """Top-level modules only the emulator needs (its requirements file installs them). scikit-learn and scipy
 are the deployment's too: the DAG's own tasks match segments across runs with them."""
-DEVELOPMENT_ONLY = {"tests", "bench", "scripts"}
+DEVELOPMENT_ONLY = {"tests", "bench", "scripts", "devtools"}
 
 
 def _imported_top_level_modules(path: Path) -> set[str]:
@@ -74,7 +74,6 @@ import include
 modules = [m.name for m in pkgutil.walk_packages(include.__path__, "include.")]
 for name in modules:
     importlib.import_module(name)
-sys.path.insert(0, "plugins")
 import segmentation_view
 absent = []
 for name in ("moto", "flask", "werkzeug", "aws_emulator"):
@@ -111,7 +110,8 @@ def test_the_deployment_requirements_alone_install_parse_both_dags_and_import_ev
         "AIRFLOW_HOME": str(home),
         "AIRFLOW__CORE__LOAD_EXAMPLES": "false",
         "AIRFLOW__CORE__DAGS_FOLDER": str(deployed / "dags"),
-        "PYTHONPATH": str(deployed),  # the Astronomer convention: the project root, nothing installed
+        # The Astronomer convention: the project root, nothing installed; and plugins/, as Airflow puts it on the path.
+        "PYTHONPATH": os.pathsep.join([str(deployed), str(deployed / "plugins")]),
     }
     result = subprocess.run(
         [python, "-c", _PARSE_AND_IMPORT], cwd=deployed, env=env, capture_output=True, text=True, timeout=600

@@ -17,7 +17,7 @@ from cryptography.fernet import Fernet
 
 from aws_emulator.connection import airflow_env
 from aws_emulator.server import HEALTH_PATH
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 AIRFLOW_SERVICES = {
     "airflow-apiserver": "api-server",
@@ -128,11 +128,8 @@ def test_every_airflow_service_gets_the_connection_and_role_the_python_helper_gi
 
 def test_task_logs_leave_out_the_providers_repeated_credentials_line_here_and_under_make_airflow(compose) -> None:
     """One "credentials retrieved" INFO line per AWS hook (22 in a make run) says nothing new: both quiet it."""
-    import importlib.util
+    from scripts import local_airflow
 
-    spec = importlib.util.spec_from_file_location("local_airflow", PROJECT_ROOT / "scripts" / "local_airflow.py")
-    local_airflow = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(local_airflow)
     levels = local_airflow.airflow_env("http://emulator:4566", PROJECT_ROOT / "airflow_home")
     assert levels["AIRFLOW__LOGGING__NAMESPACE_LEVELS"] == local_airflow.QUIET_LOGGERS
     for name in AIRFLOW_SERVICES:

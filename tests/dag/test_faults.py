@@ -3,7 +3,7 @@ time) or transiently (once), and the PUT of latest.json answered with an error e
 (lost). Hard: the run fails, latest.json stays, nothing of the run is left billing (after the sweeper, when
 the delete itself keeps failing). Transient: the run succeeds. Lost: publish reads latest.json back; it names
 the run, so the run succeeded. The cases and their
-expected outcomes are tests/faults.py CASES, which the README's fault table is generated from."""
+expected outcomes are tests/support/faults.py CASES, which the README's fault table is generated from."""
 
 from __future__ import annotations
 
@@ -17,7 +17,7 @@ from aws_emulator.connection import airflow_env
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws.layout import latest_key
 from include.segmentation_aws.names import RunNames
-from tests.faults import CASES, S3_PUT, S3_PUT_LATEST, Case, Fault, FaultProxy, running_proxy
+from tests.support.faults import CASES, S3_PUT, S3_PUT_LATEST, Case, Fault, FaultProxy, running_proxy
 
 pytestmark = pytest.mark.slow
 

@@ -24,10 +24,10 @@ from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.names import RUN_ID_TAG, RUN_TAG
-from tests.iam.aws_calls import AIRFLOW, EXECUTION_ROLE, Call, mark_principal, record_calls, requests_for
-from tests.iam.evaluator import Decision, Request, arn_like, evaluate, statements
-from tests.iam.policies import SERVICE_SIDE_SIDS, Deployment, load
-from tests.iam.reference import resource_types, types_of
+from tests.support.iam.aws_calls import AIRFLOW, EXECUTION_ROLE, Call, mark_principal, record_calls, requests_for
+from tests.support.iam.evaluator import Decision, Request, arn_like, evaluate, statements
+from tests.support.iam.policies import SERVICE_SIDE_SIDS, Deployment, load
+from tests.support.iam.reference import resource_types, types_of
 
 pytestmark = pytest.mark.slow
 

@@ -12,12 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from include.segmentation_aws.published_runs import PNG_MAGIC, SEGMENTS_HEADER
-from tests.conftest import PROJECT_ROOT
-from tests.dag.conftest import record_publication
-from tests.iam.aws_calls import record_calls, requests_for
-from tests.iam.evaluator import arn_like, evaluate, statements
-from tests.iam.policies import Deployment, load
-from tests.published_files import publish_files
+from tests.support.airflow_db import record_publication
+from tests.support.iam.aws_calls import record_calls, requests_for
+from tests.support.iam.evaluator import arn_like, evaluate, statements
+from tests.support.iam.policies import Deployment, load
+from tests.support.paths import PROJECT_ROOT
+from tests.support.published_files import publish_files
 
 pytestmark = pytest.mark.slow
 

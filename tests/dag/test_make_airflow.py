@@ -19,7 +19,7 @@ import psutil
 import pytest
 
 from include.segmentation.synthetic import synthetic_census
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

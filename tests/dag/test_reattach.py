@@ -15,7 +15,7 @@ import pytest
 
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws.names import RunNames
-from tests.conftest import PROJECT_ROOT
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 

@@ -17,9 +17,10 @@ import pytest
 
 from aws_emulator.connection import airflow_env
 from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
-from tests.conftest import PROJECT_ROOT
-from tests.dag.conftest import api_token, http_get, http_response, record_publication, running_api_server
-from tests.published_files import legacy_summary, publish_files
+from tests.support.airflow_db import record_publication
+from tests.support.api_server import api_token, http_get, http_response, running_api_server
+from tests.support.paths import PROJECT_ROOT
+from tests.support.published_files import legacy_summary, publish_files
 
 pytestmark = pytest.mark.slow
 

@@ -18,8 +18,8 @@ from botocore.exceptions import ClientError
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws.layout import RUN_ID_MARKER, work_root
 from include.segmentation_aws.names import RunNames
-from tests.conftest import PROJECT_ROOT
-from tests.dag.conftest import task_xcom
+from tests.support.airflow_db import task_xcom
+from tests.support.paths import PROJECT_ROOT
 
 pytestmark = pytest.mark.slow
 OUTPUT_PREFIX = "segmentation"

@@ -11,7 +11,7 @@ import numpy as np
 
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
 from include.segmentation_aws import endpoints
-from tests.emulator.conftest import PCA_IMAGE, REGION, deploy
+from tests.support.sagemaker_requests import PCA_IMAGE, REGION, deploy
 
 CALLERS = 4
 

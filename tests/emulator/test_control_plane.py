@@ -6,7 +6,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aws_emulator.connection import client
-from tests.emulator.conftest import PCA_IMAGE, ROLE
+from tests.support.sagemaker_requests import PCA_IMAGE, ROLE
 
 
 def _error(call, **kwargs) -> dict:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from include.segmentation_aws.endpoints import delete_endpoint_stack
-from tests.emulator.conftest import PCA_IMAGE, deploy
+from tests.support.sagemaker_requests import PCA_IMAGE, deploy
 
 
 def test_an_in_service_endpoint_its_config_and_model_are_deleted(sagemaker, unique, pca_job) -> None:
@@ -14,7 +14,7 @@ def test_an_in_service_endpoint_its_config_and_model_are_deleted(sagemaker, uniq
 
 
 def test_an_endpoint_still_creating_is_waited_out_then_deleted(sagemaker, unique, pca_job) -> None:
-    from tests.emulator.conftest import create_model_and_config as _config
+    from tests.support.sagemaker_requests import create_model_and_config as _config
 
     name = unique("creating")
     _config(sagemaker, name, PCA_IMAGE, pca_job["ModelArtifacts"]["S3ModelArtifacts"])

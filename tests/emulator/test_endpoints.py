@@ -7,9 +7,9 @@ import resource
 import pytest
 from botocore.exceptions import ClientError, WaiterError
 
-from tests import hostile_inputs
-from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, deploy
-from tests.emulator.conftest import create_model_and_config as _config
+from devtools import hostile_inputs
+from tests.support.sagemaker_requests import KMEANS_IMAGE, PCA_IMAGE, deploy
+from tests.support.sagemaker_requests import create_model_and_config as _config
 
 
 def test_an_endpoint_is_creating_then_in_service(sagemaker, unique, pca_job) -> None:

@@ -12,10 +12,10 @@ import pytest
 from botocore.exceptions import ClientError
 
 from aws_emulator.sagemaker.runtime import INVOKE_ENDPOINT_MAX_BYTES
+from devtools.hostile_inputs import sparse_record
 from include.sagemaker_formats.artifacts import read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
 from include.segmentation_aws.endpoints import MAX_BATCH_BYTES
-from tests.hostile_inputs import sparse_record
 
 
 @pytest.fixture(scope="module")
@@ -170,7 +170,7 @@ def test_the_cap_is_sagemakers_and_our_batches_stay_under_it() -> None:
 
 
 def test_an_endpoint_not_in_service_cannot_be_invoked(sagemaker, runtime, unique, pca_job) -> None:
-    from tests.emulator.conftest import create_model_and_config as _config
+    from tests.support.sagemaker_requests import create_model_and_config as _config
 
     name = unique("creating")
     _config(

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 
 from include.sagemaker_formats.artifacts import read_pca_model
-from tests.emulator.conftest import PCA_IMAGE, training_request, wait_for_job
+from tests.support.sagemaker_requests import PCA_IMAGE, training_request, wait_for_job
 
 PCA_HP = {"feature_dim": "6", "mini_batch_size": "100", "num_components": "3"}
 

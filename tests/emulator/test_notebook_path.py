@@ -8,7 +8,7 @@ import pytest
 
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, encode_dense
-from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, deploy, training_request, wait_for_job
+from tests.support.sagemaker_requests import KMEANS_IMAGE, PCA_IMAGE, deploy, training_request, wait_for_job
 
 PAYLOAD_BYTES = 5_000_000
 

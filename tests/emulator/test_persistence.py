@@ -15,8 +15,8 @@ from aws_emulator.connection import client
 from aws_emulator.persistence import CURRENT
 from aws_emulator.server import Emulator, running_emulator
 from include.sagemaker_formats.recordio import encode_dense
-from tests.emulator.conftest import PCA_IMAGE, ROLE, deploy, training_request, wait_for_job
-from tests.emulator.test_server import emulator_process
+from tests.support.emulator_process import emulator_process
+from tests.support.sagemaker_requests import PCA_IMAGE, ROLE, deploy, training_request, wait_for_job
 
 
 def _clients(url: str):

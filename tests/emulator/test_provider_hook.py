@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from aws_emulator.connection import airflow_env
-from tests.emulator.conftest import PCA_IMAGE, ROLE, training_request
+from tests.support.sagemaker_requests import PCA_IMAGE, ROLE, training_request
 
 
 @pytest.fixture(scope="module")

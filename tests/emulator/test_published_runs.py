@@ -20,7 +20,7 @@ from include.segmentation_aws.published_runs import (
     run_summary,
     served_digests,
 )
-from tests.published_files import legacy_summary, publish_files
+from tests.support.published_files import legacy_summary, publish_files
 
 WHEN = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 RUN = {

@@ -2,19 +2,13 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import subprocess
-import sys
 
 import pytest
 
-from tests.conftest import PROJECT_ROOT
-
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))  # run_local imports seed_emulator from beside it
-_spec = importlib.util.spec_from_file_location("run_local", PROJECT_ROOT / "scripts" / "run_local.py")
-run_local = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run_local)
+from scripts import run_local
+from tests.support.paths import PROJECT_ROOT
 
 
 @pytest.fixture

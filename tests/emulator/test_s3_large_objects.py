@@ -5,7 +5,6 @@ checksum, single-part objects and copies a full-object one, as issue 12's `make 
 from __future__ import annotations
 
 import base64
-import importlib.util
 import io
 import json
 import signal
@@ -23,17 +22,13 @@ from botocore.exceptions import ClientError, FlexibleChecksumError
 
 from aws_emulator.connection import airflow_env
 from include.segmentation_aws.store import RunStore
-from tests.conftest import PROJECT_ROOT
-from tests.emulator.test_server import emulator_process
+from scripts import run_local
+from tests.support.emulator_process import emulator_process
+from tests.support.paths import PROJECT_ROOT
 
 MiB = 1024 * 1024
 PART = 8 * MiB  # boto3's default multipart_chunksize (and threshold)
 BUCKET = "popseg-large-objects"
-
-sys.path.insert(0, str(PROJECT_ROOT / "scripts"))  # run_local imports seed_emulator from beside it
-_spec = importlib.util.spec_from_file_location("run_local", PROJECT_ROOT / "scripts" / "run_local.py")
-run_local = importlib.util.module_from_spec(_spec)
-_spec.loader.exec_module(run_local)
 
 
 def random_bytes(size: int, seed: int) -> bytes:
@@ -221,16 +216,13 @@ def test_download_results_fetches_a_published_run_with_a_large_file(emulator, pu
 
 _GROWTH = textwrap.dedent(
     """
-    import importlib.util, pathlib, re, sys
-    sys.path.insert(0, sys.argv[1] + "/scripts")
-    spec = importlib.util.spec_from_file_location("run_local", sys.argv[1] + "/scripts/run_local.py")
-    run_local = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(run_local)
+    import pathlib, re, sys
+    from scripts import run_local
     status = lambda field: int(re.search(field + r":\\s+(\\d+) kB", pathlib.Path("/proc/self/status").read_text())[1])
-    run_local.client("s3", sys.argv[2]).list_buckets()  # botocore's models, loaded once per process
+    run_local.client("s3", sys.argv[1]).list_buckets()  # botocore's models, loaded once per process
     before = status("VmRSS")
     pathlib.Path("/proc/self/clear_refs").write_text("5")  # peak RSS (VmHWM) := current RSS
-    run_local.download_results(sys.argv[2], pathlib.Path(sys.argv[3]))
+    run_local.download_results(sys.argv[1], pathlib.Path(sys.argv[2]))
     print(status("VmHWM") - before)
     """
 )
@@ -241,7 +233,7 @@ def test_download_results_streams_to_disk_rather_than_holding_a_file_in_memory(e
     """Peak RSS growth of a child process while it downloads the run (getrusage's peak would include the
     pytest process it was forked from)."""
     done = subprocess.run(
-        [sys.executable, "-c", _GROWTH, str(PROJECT_ROOT), emulator.endpoint_url, str(tmp_path / "output")],
+        [sys.executable, "-c", _GROWTH, emulator.endpoint_url, str(tmp_path / "output")],
         capture_output=True,
         text=True,
         check=True,

@@ -3,14 +3,8 @@
 from __future__ import annotations
 
 import logging
-import os
 import signal
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
-from pathlib import Path
 
 import boto3
 import pytest
@@ -19,9 +13,8 @@ from moto.core import DEFAULT_ACCOUNT_ID
 from aws_emulator.connection import ROLE_ARN, client
 from aws_emulator.sagemaker.models import ACCOUNT_ID
 from aws_emulator.server import running_emulator
-from tests.emulator.conftest import PCA_IMAGE, create_model_and_config, training_request, wait_for_job
-
-PROJECT_ROOT = Path(__file__).resolve().parents[2]
+from tests.support.emulator_process import emulator_process
+from tests.support.sagemaker_requests import PCA_IMAGE, create_model_and_config, training_request, wait_for_job
 
 
 def test_sagemakers_account_is_motos_so_the_dags_role_is_in_the_account_iam_and_sts_answer_for() -> None:
@@ -69,26 +62,6 @@ def test_no_thread_the_emulator_started_outlives_it() -> None:
         assert any(name.startswith("emulator-training") for name in started), started
         assert any(name.startswith("emulator-hosting") for name in started), started
     assert set(threading.enumerate()) - before == set()
-
-
-@contextmanager
-def emulator_process(*args: str) -> Iterator[tuple[subprocess.Popen, str]]:
-    process = subprocess.Popen(
-        [sys.executable, "-m", "aws_emulator", "--port", "0", *args],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        stderr=subprocess.DEVNULL,
-        text=True,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
-    )
-    try:
-        first = process.stdout.readline().strip()
-        assert first.startswith("popseg AWS emulator listening on http://127.0.0.1:"), first
-        yield process, first.rsplit(" ", 1)[1]
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait()
 
 
 def test_the_command_line_binds_loopback_on_a_free_port_and_stops_cleanly_on_sigterm() -> None:

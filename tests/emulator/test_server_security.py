@@ -12,7 +12,7 @@ import boto3
 import pytest
 
 from aws_emulator.server import running_emulator
-from tests.emulator.test_server import emulator_process
+from tests.support.emulator_process import emulator_process
 
 
 def _call(url: str, method: str, path: str, body: bytes | None = None, **headers: str):

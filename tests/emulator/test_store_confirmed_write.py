@@ -11,7 +11,7 @@ import pytest
 from botocore.config import Config
 
 from include.segmentation_aws.store import RunStore, WriteNotConfirmed
-from tests.faults import S3_PUT, Fault, FaultProxy, running_proxy
+from tests.support.faults import S3_PUT, Fault, FaultProxy, running_proxy
 
 KEY = "segmentation/latest.json"
 EARLIER = {"run_id": "an earlier run"}

@@ -13,7 +13,7 @@ import pytest
 from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation_aws import sweep
 from include.segmentation_aws.names import RUN_ID_TAG, RUN_TAG
-from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, create_model_and_config, training_request
+from tests.support.sagemaker_requests import KMEANS_IMAGE, PCA_IMAGE, create_model_and_config, training_request
 
 DEAD, LIVE = "scheduled__2026-11-01T02:00:00+00:00", "manual__2026-12-02T10:00:00+00:00"
 STATES = {DEAD: "failed", LIVE: "running"}

@@ -11,7 +11,7 @@ import pytest
 from botocore.exceptions import ClientError
 
 from include.sagemaker_formats.artifacts import read_pca_model
-from tests.emulator.conftest import KMEANS_IMAGE, PCA_IMAGE, training_request, wait_for_job
+from tests.support.sagemaker_requests import KMEANS_IMAGE, PCA_IMAGE, training_request, wait_for_job
 
 PCA_HP = {"feature_dim": "6", "mini_batch_size": "100", "num_components": "3"}
 

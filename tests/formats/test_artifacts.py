@@ -10,6 +10,7 @@ import tarfile
 import numpy as np
 import pytest
 
+from devtools.hostile_inputs import pax_archive, raw_archive
 from include.sagemaker_formats import artifacts
 from include.sagemaker_formats.artifacts import (
     MAX_ARCHIVE_MEMBERS,
@@ -24,8 +25,7 @@ from include.sagemaker_formats.artifacts import (
     write_pca_model,
 )
 from include.sagemaker_formats.mxnet_ndarray import dumps
-from tests.conftest import shared_path
-from tests.hostile_inputs import pax_archive, raw_archive
+from tests.support.paths import shared_path
 
 
 def _golden(name: str) -> bytes:

@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 
 from include.sagemaker_formats.mxnet_ndarray import MAX_ELEMENTS, V1_MAGIC, V3_MAGIC, NDArrayFormatError, dumps, loads
-from tests.conftest import shared_path
+from tests.support.paths import shared_path
 
 GOLDEN = ["pca_census_model_algo-1", "kmeans_k8_model_algo-1", "float64_and_int32_dict", "scalar_shapes_list"]
 

@@ -8,6 +8,7 @@ import struct
 import numpy as np
 import pytest
 
+from devtools.hostile_inputs import sparse_record
 from include.sagemaker_formats.recordio import (
     MAX_DECODED_VALUES,
     MAX_LABEL_KEYS,
@@ -19,8 +20,7 @@ from include.sagemaker_formats.recordio import (
     encode_dense,
     encode_labels,
 )
-from tests.conftest import shared_path
-from tests.hostile_inputs import sparse_record
+from tests.support.paths import shared_path
 
 
 def _golden(name: str) -> bytes:

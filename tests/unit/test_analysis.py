@@ -22,7 +22,7 @@ from include.segmentation.analysis import (
 )
 from include.segmentation.census import FEATURES, clean, load_census
 from include.segmentation.scaling import MinMaxScaling
-from tests.conftest import shared_path
+from tests.support.paths import shared_path
 
 NOTEBOOK_SINGULAR_VALUES = [19.59, 13.04, 11.72, 10.18, 7.99, 7.70, 6.39]
 

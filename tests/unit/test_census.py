@@ -401,7 +401,7 @@ def test_blank_lines_are_skipped_and_later_rows_keep_their_numbers(small) -> Non
 
 
 def test_a_census_padded_with_blank_lines_loads_in_memory_bounded_by_its_rows(small, tmp_path) -> None:
-    from tests.hostile_inputs import measure
+    from devtools.hostile_inputs import measure
 
     path = tmp_path / "padded.csv"
     path.write_bytes(_csv(small) + b"\n" * 100_000_000)  # 100 M lines: one float row each would be 27 GB

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import pytest
 
+from devtools import hostile_inputs
+from devtools.hostile_inputs import load, measure
 from include.sagemaker_formats.artifacts import ArtifactError
 from include.sagemaker_formats.recordio import RecordIOError
 from include.segmentation.census import CensusValidationError
-from tests import hostile_inputs
-from tests.hostile_inputs import load, measure
 
 ERRORS = {e.__name__: e for e in (CensusValidationError, ArtifactError, RecordIOError)}
 

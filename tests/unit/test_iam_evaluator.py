@@ -6,9 +6,9 @@ import json
 
 import pytest
 
-from tests.iam.aws_calls import AIRFLOW, Call, UnmappedOperation, requests_for
-from tests.iam.evaluator import PolicyError, Request, arn_like, evaluate, load_policy
-from tests.iam.policies import Deployment, load
+from tests.support.iam.aws_calls import AIRFLOW, Call, UnmappedOperation, requests_for
+from tests.support.iam.evaluator import PolicyError, Request, arn_like, evaluate, load_policy
+from tests.support.iam.policies import Deployment, load
 
 BUCKET_ARN = "arn:aws:s3:::my.bucket"
 

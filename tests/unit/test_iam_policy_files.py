@@ -10,9 +10,9 @@ import pytest
 from parliament import analyze_policy_string
 
 from include.airflow_popseg import settings
-from tests.iam.evaluator import PLACEHOLDER, Request, evaluate, statements
-from tests.iam.policies import FILES, RESOURCE_STAR, SERVICE_SIDE_SIDS, Deployment, load
-from tests.iam.reference import defines_condition_key
+from tests.support.iam.evaluator import PLACEHOLDER, Request, evaluate, statements
+from tests.support.iam.policies import FILES, RESOURCE_STAR, SERVICE_SIDE_SIDS, Deployment, load
+from tests.support.iam.reference import defines_condition_key
 
 D = Deployment()
 IDENTITY_POLICIES = ("airflow", "execution-role", "view")

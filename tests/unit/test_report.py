@@ -11,8 +11,8 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
+from devtools.synthetic_run import synthetic_run
 from include.segmentation import report, us_map
-from tests.synthetic_run import synthetic_run
 
 K = 4
 

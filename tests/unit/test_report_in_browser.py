@@ -7,9 +7,9 @@ from collections.abc import Iterator
 
 import pytest
 
+from devtools.synthetic_run import synthetic_run
 from include.segmentation import report
-from tests.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
-from tests.synthetic_run import synthetic_run
+from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
 
 
 @pytest.fixture(scope="module")

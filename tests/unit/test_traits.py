@@ -7,9 +7,9 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from devtools.synthetic_run import census_run
 from include.segmentation import traits
 from include.segmentation.census import FEATURES, KEY_NAME
-from tests.synthetic_run import census_run
 
 
 def _features(**columns: list[float]) -> pd.DataFrame:

@@ -14,7 +14,7 @@ import pytest
 
 from include.segmentation import census, us_map
 from include.segmentation.synthetic import synthetic_census
-from tests.conftest import shared_path
+from tests.support.paths import shared_path
 
 SVG = "{http://www.w3.org/2000/svg}"
 # Counties of the real census that the map cannot draw, and why.

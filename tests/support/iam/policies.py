@@ -7,8 +7,8 @@ from dataclasses import asdict, dataclass
 
 from include.airflow_popseg.settings import TRAINING_MAX_MINUTES
 from include.segmentation_aws.images import IMAGE_ACCOUNTS
-from tests.conftest import PROJECT_ROOT
-from tests.iam.evaluator import load_policy
+from tests.support.iam.evaluator import load_policy
+from tests.support.paths import PROJECT_ROOT
 
 IAM = PROJECT_ROOT / "iam"
 FILES = {

@@ -2,7 +2,7 @@
 
 Shared by `tests/unit/test_hostile_inputs.py` and `bench/hostile_inputs.py`: `craft_all(directory)`
 writes each input as a small file, and `measure(case)` refuses it in a fresh child process
-(`python -m tests.hostile_inputs LOADER PATH`), reporting the error and that child's peak RSS.
+(`python -m devtools.hostile_inputs LOADER PATH`), reporting the error and that child's peak RSS.
 
 The bombs are concatenated gzip members: one member holds a block of repeated bytes and is written
 many times, so a file of about 1–2 MB inflates to more than 1–2 GiB while crafting it takes a
@@ -405,7 +405,7 @@ print(json.dumps(result))
 def measure(loader: str, path: Path | str = "") -> Refusal:
     """Run one load in a fresh child (`loader` "baseline" only imports) and report how it ended."""
     output = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "tests.hostile_inputs", loader, str(path)],
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "devtools.hostile_inputs", loader, str(path)],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},

@@ -9,7 +9,7 @@ error, S3's XML error). The emulator's own workers (training reading S3, hosting
 own at the emulator's URL, so they never pass through here.
 
 It lives in tests/ rather than in the emulator: it exists only to test the DAG's reliability, and the
-emulator stays an honest AWS. `python -m tests.faults` prints the README's fault table from `CASES`.
+emulator stays an honest AWS. `python -m tests.support.faults` prints the README's fault table from `CASES`.
 """
 
 from __future__ import annotations

@@ -24,7 +24,7 @@ from botocore.client import BaseClient
 from botocore.exceptions import ClientError
 
 from aws_emulator.aws_clients import AwsClients
-from tests.iam.evaluator import Request
+from tests.support.iam.evaluator import Request
 
 AIRFLOW = "airflow"
 EXECUTION_ROLE = "execution-role"
@@ -311,6 +311,6 @@ def requests_for(call: Call, account: str) -> list[Request]:
     except KeyError:
         raise UnmappedOperation(
             f"{call.principal} called {call.service} {call.operation}, which no IAM mapping covers: review "
-            "iam/*.json for it and add it to tests/iam/aws_calls.py"
+            "iam/*.json for it and add it to tests/support/iam/aws_calls.py"
         ) from None
     return mapping(call, account)

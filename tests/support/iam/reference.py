@@ -14,7 +14,7 @@ from pathlib import Path
 
 import parliament
 
-from tests.iam.evaluator import arn_like
+from tests.support.iam.evaluator import arn_like
 
 
 @functools.cache

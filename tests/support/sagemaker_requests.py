@@ -1,0 +1,63 @@
+"""SageMaker calls as the provider's operators make them, for the emulator's tests: requests, waits, a deploy."""
+
+from __future__ import annotations
+
+import time
+
+from aws_emulator.connection import ROLE_ARN as ROLE
+
+REGION = "us-east-1"
+PCA_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/pca:1"
+KMEANS_IMAGE = "382416733822.dkr.ecr.us-east-1.amazonaws.com/kmeans:1"
+
+
+def training_request(name: str, image: str, hyperparameters: dict[str, str], train_uri: str, output: str, **extra):
+    """A CreateTrainingJob request as the provider's operator sends one."""
+    return {
+        "TrainingJobName": name,
+        "RoleArn": ROLE,
+        "AlgorithmSpecification": {"TrainingImage": image, "TrainingInputMode": "File"},
+        "HyperParameters": hyperparameters,
+        "InputDataConfig": [
+            {
+                "ChannelName": "train",
+                "DataSource": {"S3DataSource": {"S3DataType": extra.pop("data_type", "S3Prefix"), "S3Uri": train_uri}},
+                "ContentType": extra.pop("content_type", "application/x-recordio-protobuf"),
+            }
+        ],
+        "OutputDataConfig": {"S3OutputPath": output},
+        "ResourceConfig": {"InstanceType": "ml.m5.large", "InstanceCount": 1, "VolumeSizeInGB": 5},
+        "StoppingCondition": {"MaxRuntimeInSeconds": extra.pop("max_runtime", 600)},
+        **extra,
+    }
+
+
+def wait_for_job(sagemaker, name: str) -> dict:
+    """Poll every 0.1 s (botocore's waiter counts whole seconds) until the job is terminal."""
+    for _ in range(1200):
+        description = sagemaker.describe_training_job(TrainingJobName=name)
+        if description["TrainingJobStatus"] not in ("InProgress", "Stopping"):
+            return description
+        time.sleep(0.1)
+    raise TimeoutError(name)
+
+
+def create_model_and_config(sagemaker, name: str, image: str, model_data: str) -> None:
+    """A model and an endpoint config, both named `name`."""
+    sagemaker.create_model(
+        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image, "ModelDataUrl": model_data}
+    )
+    sagemaker.create_endpoint_config(
+        EndpointConfigName=name,
+        ProductionVariants=[
+            {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
+        ],
+    )
+
+
+def deploy(sagemaker, name: str, image: str, model_data: str) -> str:
+    """Model, config and endpoint named `name`; waits for InService."""
+    create_model_and_config(sagemaker, name, image, model_data)
+    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
+    sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
+    return name
