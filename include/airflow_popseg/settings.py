@@ -13,8 +13,15 @@ from airflow.configuration import conf
 DAG_ID = "population_segmentation"
 SWEEPER_DAG_ID = "popseg_sweeper"  # deletes what runs of DAG_ID left behind
 PUBLISH_TASK_ID = "publish"
+# Updated when latest.json moves: a run's results became the latest (what downstream DAGs schedule on).
 RESULTS_ASSET_NAME = "population_segmentation_results"
 RESULTS_ASSET_URI = "popseg://population_segmentation/latest"
+# Updated for every run that recorded itself under runs/<run_id>/: published, held by the churn gate, or
+# unchanged (skipped). Its events are the Segmentation view's index of runs.
+RUNS_ASSET_NAME = "population_segmentation_runs"
+RUNS_ASSET_URI = "popseg://population_segmentation/runs"
+UNCHANGED_TASK_ID = "record_unchanged"  # records a skipped run on the runs Asset, as publish records the others
+PROMOTE_TASK_ID = "promote"  # moves latest.json (and updates the results Asset) unless the churn gate holds it
 VIEW_URL_PREFIX = "/segmentation"  # where the api-server mounts the Segmentation view
 
 CONN_ID_VARIABLE = "popseg_aws_conn_id"
