@@ -16,7 +16,9 @@ from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import (
     Assigned,
     Chosen,
+    Comparison,
     EndpointPlan,
+    Matched,
     Prepared,
     Published,
     ResultFiles,
@@ -42,6 +44,8 @@ from include.airflow_popseg.settings import (
     RESULTS_ASSET_URI,
     RETRIES,
     RETRY_DELAY_SECONDS,
+    RUNS_ASSET_NAME,
+    RUNS_ASSET_URI,
     TRAINING_INSTANCE_TYPES,
     TRAINING_MAX_MINUTES,
 )
@@ -53,13 +57,14 @@ from include.airflow_popseg.trigger_conf import (
 )
 from include.segmentation_aws.defaults import DEFAULT_CENSUS_FILE
 
-RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)
+RESULTS = Asset(name=RESULTS_ASSET_NAME, uri=RESULTS_ASSET_URI)  # latest.json moved
+RUNS = Asset(name=RUNS_ASSET_NAME, uri=RUNS_ASSET_URI)  # a run recorded itself: the Segmentation view's index
 
 # The census's numeric features (len(include.segmentation.census.FEATURES), not imported here: pandas). PCA
 # computes at most feature_dim components, so num_components is bounded by it.
 CENSUS_FEATURES = 34
 # The trigger form shows params without a section first, open ("Run Parameters"): the ones people change.
-INPUT, SAGEMAKER = "Census file and results", "SageMaker"
+INPUT, SAGEMAKER, NIGHTLY = "Census file and results", "SageMaker", "Nightly runs"
 PARAMS = {
     "k": Param(8, type="integer", minimum=2, maximum=50, title="Number of segments",
                description="How many segments to group the counties into (2 to 50)"),
@@ -97,6 +102,21 @@ PARAMS = {
                       title="SageMaker execution role", section=SAGEMAKER,
                       description="IAM role SageMaker runs the jobs as; leave empty to use the "
                                   "popseg_role_arn Airflow Variable"),
+    "force": Param(False, type="boolean", title="Retrain even if nothing changed", section=NIGHTLY,
+                   description="A run whose census and settings equal the last published run's trains nothing "
+                               "and records 'unchanged'; tick to retrain anyway"),
+    "max_churn": Param(0.40, type=["null", "number"], minimum=0, maximum=1, title="Churn gate", section=NIGHTLY,
+                       description="Largest share of counties that may change segment against the last published "
+                                   "run (0.4 = 40 %); above it the run's results are kept for review but do not "
+                                   "become the latest, and the run fails. Empty: no gate"),
+    "max_row_change": Param(0.10, type=["null", "number"], minimum=0, maximum=1, section=NIGHTLY,
+                            title="Row-count gate",
+                            description="Largest change in the census's row count against the last published "
+                                        "run (0.1 = 10 %) before anything is trained. Empty: no gate"),
+    "max_dropped_share": Param(0.05, type=["null", "number"], minimum=0, maximum=1, section=NIGHTLY,
+                               title="Incomplete-row gate",
+                               description="Largest share of census rows with an empty cell (dropped) before "
+                                           "anything is trained (0.05 = 5 %). Empty: no gate"),
 }  # fmt: skip
 
 # What the Airflow UI shows on the DAG's page ("Docs"): for the people who trigger and read runs.
@@ -172,11 +192,33 @@ def population_segmentation():
     )
 
     @task
-    def preprocess() -> Prepared:
-        """Validate, clean and scale the census; write PCA's training file. Fails before any SageMaker call."""
+    def compare_with_last_run() -> Comparison:
+        """The census and settings against the last published run's: anything changed that decides results?"""
         from include.airflow_popseg import steps
 
-        return steps.preprocess(RunContext.current())
+        return steps.compare_with_last_run(RunContext.current())
+
+    @task.branch
+    def retrain_or_skip(comparison: Comparison) -> str:
+        """Retrain (preprocess …) unless nothing changed (record_unchanged), or the `force` param is set."""
+        return "record_unchanged" if comparison["unchanged"] else "preprocess"
+
+    @task(outlets=[RUNS])
+    def record_unchanged(comparison: Comparison) -> Published:
+        """Nothing changed: record the run as unchanged since the last published run; train nothing."""
+        from include.airflow_popseg import steps
+
+        summary = steps.record_unchanged(RunContext.current(), comparison)
+        get_current_context()["outlet_events"][RUNS].extra = summary  # the Segmentation view's index
+        return Published(results=summary["results"])
+
+    @task
+    def preprocess(comparison: Comparison) -> Prepared:
+        """Validate, clean and scale the census, check it against the last run's (row count, dropped rows);
+        write PCA's training file. Fails before any SageMaker call."""
+        from include.airflow_popseg import steps
+
+        return steps.preprocess(RunContext.current(), comparison)
 
     @task
     def pca_training_config(prepared: Prepared) -> TrainingConfig:
@@ -250,42 +292,62 @@ def population_segmentation():
         return steps.assign_segments(RunContext.current(), plan, transformed)
 
     @task
+    def match_segments(assigned: Assigned, comparison: Comparison) -> Matched:
+        """Segment IDs that stay from run to run: each cluster matched to the last run's segments; the churn."""
+        from include.airflow_popseg import steps
+
+        return steps.match_segments(RunContext.current(), assigned, comparison)
+
+    @task
     def extract_attributes(
-        pca: TrainingResult, kmeans: TrainingResult, chosen: Chosen, prepared: Prepared, assigned: Assigned
+        pca: TrainingResult, kmeans: TrainingResult, chosen: Chosen, prepared: Prepared, matched: Matched
     ) -> ResultFiles:
         """Centroids, segment profiles, component makeup, and segments.csv with FIPS codes and segment labels."""
         from include.airflow_popseg import steps
 
-        return steps.extract_attributes(RunContext.current(), pca, kmeans, chosen, prepared, assigned)
+        return steps.extract_attributes(RunContext.current(), pca, kmeans, chosen, prepared, matched)
 
     @task
-    def document_run(prepared: Prepared, chosen: Chosen, pca: TrainingResult, kmeans: TrainingResult) -> ResultFiles:
-        """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds."""
+    def document_run(
+        prepared: Prepared, chosen: Chosen, pca: TrainingResult, kmeans: TrainingResult, matched: Matched
+    ) -> ResultFiles:
+        """run.json: params, input and its checksum, jobs, timings, billable seconds, fingerprint, churn, gate."""
         from include.airflow_popseg import steps
 
-        return steps.document_run(RunContext.current(), prepared, chosen, pca, kmeans)
+        return steps.document_run(RunContext.current(), prepared, chosen, pca, kmeans, matched)
 
     @task
     def build_report(
-        prepared: Prepared, chosen: Chosen, assigned: Assigned, attributes: ResultFiles, documented: ResultFiles
+        prepared: Prepared, chosen: Chosen, matched: Matched, attributes: ResultFiles, documented: ResultFiles
     ) -> ResultFiles:
         """report.html (self-contained) and its plots as PNG files."""
         from include.airflow_popseg import steps
 
-        return steps.build_report(RunContext.current(), prepared, chosen, assigned, attributes, documented)
+        return steps.build_report(RunContext.current(), prepared, chosen, matched, attributes, documented)
 
-    @task(outlets=[RESULTS])
+    @task(outlets=[RUNS])
     def publish(
-        chosen: Chosen, assigned: Assigned, attributes: ResultFiles, documented: ResultFiles, reported: ResultFiles
+        chosen: Chosen, matched: Matched, attributes: ResultFiles, documented: ResultFiles, reported: ResultFiles
     ) -> Published:
-        """Copy the results under runs/<run_id>/, move latest.json last, and record the run on the Asset."""
+        """Copy the results under runs/<run_id>/ and record the run on the runs Asset (the view's index)."""
         from include.airflow_popseg import steps
 
-        summary = steps.publish(RunContext.current(), chosen, attributes, documented, reported)
-        get_current_context()["outlet_events"][RESULTS].extra = summary  # the Segmentation view's index
+        summary = steps.publish(RunContext.current(), chosen, matched, attributes, documented, reported)
+        get_current_context()["outlet_events"][RUNS].extra = summary  # the Segmentation view's index
         return Published(results=summary["results"])
 
-    prepared = preprocess()
+    @task(outlets=[RESULTS])
+    def promote(published: Published) -> None:
+        """Move latest.json to this run, last; fail instead when the churn gate holds the run."""
+        from include.airflow_popseg import steps
+
+        latest = steps.promote(RunContext.current())
+        get_current_context()["outlet_events"][RESULTS].extra = latest
+
+    comparison = compare_with_last_run()
+    decision = retrain_or_skip(comparison)
+    prepared = preprocess(comparison)
+    chain(decision, [prepared, record_unchanged(comparison)])
     # The graph shows each stage as one box to expand (fewer, shorter edges); task ids keep no group prefix.
     with TaskGroup("PCA", prefix_group_id=False, tooltip="Train PCA, choose components, project every county"):
         train_pca = train("train_pca", pca_training_config(prepared))
@@ -298,16 +360,20 @@ def population_segmentation():
         train_kmeans = train("train_kmeans", kmeans_training_config(prepared, chosen, transformed))
         assigned, kmeans_deleted = serve("kmeans", train_kmeans.output, lambda plan: assign_segments(plan, transformed))
 
-    with TaskGroup("Results", prefix_group_id=False, tooltip="Segment profiles, run.json, the report; publish"):
-        attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, assigned)
-        documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output)
-        reported = build_report(prepared, chosen, assigned, attributes, documented)
-        published = publish(chosen, assigned, attributes, documented, reported)
+    with TaskGroup(
+        "Results", prefix_group_id=False, tooltip="Stable segment IDs, churn, profiles, run.json, the report; publish"
+    ):
+        matched = match_segments(assigned, comparison)
+        attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, matched)
+        documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output, matched)
+        reported = build_report(prepared, chosen, matched, attributes, documented)
+        published = publish(chosen, matched, attributes, documented, reported)
         published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
+        promoted = promote(published)
 
-    chain(check_params(), wait_for_census, prepared)
+    chain(check_params(), wait_for_census, comparison)
     # A run whose teardown left an endpoint billing fails: it must not move latest.json on its way.
-    chain([pca_deleted, kmeans_deleted], published)
+    chain([pca_deleted, kmeans_deleted], published, promoted)
 
 
 population_segmentation()

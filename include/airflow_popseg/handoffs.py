@@ -19,6 +19,18 @@ TrainingConfig = dict[str, Any]
 ResultFiles = dict[str, str]
 
 
+class Comparison(TypedDict):
+    """compare_with_last_run: this run against the last published run of the same results folder
+    (latest.json), before anything is read or paid for."""
+
+    previous_run: str | None  # run id latest.json names; None for a folder's first run
+    previous_results: str | None  # s3://…/runs/<run id>/ of that run
+    previous_rows_in: int | None  # its census's rows, for the row-change gate
+    previous_rows: int | None
+    unchanged: bool  # the same census bytes and result-deciding settings: nothing to retrain
+    reason: str  # why it is (or is not) retrained, for the log and the record
+
+
 class Prepared(TypedDict):
     """preprocess: the checked census, cleaned and scaled, and PCA's training channel."""
 
@@ -33,6 +45,7 @@ class Prepared(TypedDict):
     input_sha256: str  # of the census bytes read
     input_etag: str
     input_version_id: str | None  # None on a bucket without versioning
+    input_bytes: int  # size of the census object as stored
 
 
 class TrainingResult(TypedDict):
@@ -79,6 +92,17 @@ class Assigned(TypedDict):
     """assign_segments: every county's segment and distance."""
 
     segments: str  # URI of State-County, segment, distance, c_1…c_n, parquet
+
+
+class Matched(TypedDict):
+    """match_segments: every county's stable segment ID (its K-Means cluster kept beside it), and how the IDs
+    and the churn came out against the last published run."""
+
+    segments: str  # URI of State-County, segment (stable ID), distance, c_1…c_n, cluster, parquet
+    continuity: str  # URI of run.json's `continuity` document, JSON
+    changes: str | None  # URI of segment_changes.csv (counties whose segment changed); None for a first run
+    segment_ids: list[int]  # this run's segment IDs, sorted
+    by_cluster: list[int]  # cluster c's segment ID at [c]
 
 
 class Published(TypedDict):

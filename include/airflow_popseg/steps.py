@@ -7,8 +7,10 @@ The DAG imports this module inside its tasks: it pulls in numpy and pandas, whic
 from __future__ import annotations
 
 import hashlib
+import logging
 
 import numpy as np
+import pandas as pd
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.airflow_popseg import settings
@@ -16,7 +18,9 @@ from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import (
     Assigned,
     Chosen,
+    Comparison,
     EndpointPlan,
+    Matched,
     Prepared,
     ResultFiles,
     TrainingConfig,
@@ -25,17 +29,131 @@ from include.airflow_popseg.handoffs import (
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import dense_shards
-from include.segmentation import analysis, census, report, results, traits
+from include.segmentation import analysis, census, continuity, gates, report, results, traits
+from include.segmentation.census import KEY_NAME
+from include.segmentation.fingerprint import CensusIdentity, Fingerprint, settings_digest
 from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
-from include.segmentation_aws import endpoints, published_runs, requests
-from include.segmentation_aws.layout import REPORT, RUN_DOCUMENT, SEGMENTS, report_uri
+from include.segmentation_aws import endpoints, images, published_runs, requests
+from include.segmentation_aws.layout import (
+    REPORT,
+    RUN_DOCUMENT,
+    SEGMENTS,
+    report_uri,
+    results_location,
+    results_prefix,
+)
+
+log = logging.getLogger(__name__)
 
 TRAINING = {"pca": requests.pca_hyperparameters, "kmeans": requests.kmeans_hyperparameters}
+HASH_CHUNK = 8 << 20  # bytes read at a time when the census must be hashed to be compared
 
 
-def preprocess(run: RunContext) -> Prepared:
-    """Validate, clean and scale the census; write PCA's training file. Fails before any SageMaker call."""
+def compare_with_last_run(run: RunContext) -> Comparison:
+    """This run against the last published run of its results folder (latest.json): whether anything that
+    decides the results changed (the census's bytes, the params that matter, the algorithm images, the result
+    format), from one HeadObject when the census is the same object version, else from its sha256."""
+    previous = last_published_run(run)
+    if previous is None:
+        return _comparison(None, None, False, f"the first run of {run.layout.uri(run.layout.latest)}")
+    standing, results_uri = previous
+    name = standing["run_id"]
+    if run.params.get("force"):
+        return _comparison(standing, results_uri, False, f"force: retrained although {name} may be the same")
+    recorded = standing.get("fingerprint")
+    if not recorded:
+        return _comparison(standing, results_uri, False, f"{name} recorded no fingerprint to compare with")
+    current = census_fingerprint(run)
+    verdict = current.unchanged_since(Fingerprint.from_dict(recorded))
+    if verdict is None:  # another object version of the same size: the bytes tell
+        current = Fingerprint(census_identity(run, with_sha256=True), current.settings)
+        verdict = current.unchanged_since(Fingerprint.from_dict(recorded))
+    if verdict:
+        return _comparison(standing, results_uri, True, f"unchanged since {name}: the same census and settings")
+    what = "settings (params, images or result format)" if current.settings != recorded["settings"] else "census"
+    return _comparison(standing, results_uri, False, f"the {what} changed since {name}")
+
+
+def _comparison(standing: dict | None, results_uri: str | None, unchanged: bool, reason: str) -> Comparison:
+    log.info("Compared with the last published run: %s", printable(reason))
+    return Comparison(
+        previous_run=standing["run_id"] if standing else None,
+        previous_results=results_uri,
+        previous_rows_in=standing.get("rows_in") if standing else None,
+        previous_rows=standing.get("rows") if standing else None,
+        unchanged=unchanged,
+        reason=reason,
+    )
+
+
+def last_published_run(run: RunContext) -> tuple[dict, str] | None:
+    """(run.json, results URI) of the run latest.json names in this run's results folder; None when there is
+    none yet. A latest.json that names a run outside this folder, or whose run.json is missing, is refused."""
+    store, layout = run.store, run.layout
+    latest = store.read_json_if_exists(layout.latest)
+    if latest is None:
+        return None
+    where = layout.uri(layout.latest)
+    location = results_location(str(latest.get("results", ""))) if isinstance(latest, dict) else None
+    run_id = location[2] if location else None
+    if location is None or layout.uri(results_prefix(run.params["output_prefix"], run_id)) != latest["results"]:
+        raise AirflowFailException(
+            f"{where} does not name a run of this results folder ({printable(str(latest)[:300])}): restore it from "
+            "the last good run's runs/<run id>/ folder, or delete it to start the folder afresh"
+        )
+    standing = store.read_json_if_exists(f"{latest['results']}{RUN_DOCUMENT}")
+    if not isinstance(standing, dict) or standing.get("run_id") != run_id:
+        raise AirflowFailException(
+            f"{where} names run {printable(run_id)}, whose {RUN_DOCUMENT} is missing or not its own"
+        )
+    return standing, latest["results"]
+
+
+def run_settings(run: RunContext) -> str:
+    """The settings part of the run's fingerprint: its params, the algorithm images of its region."""
+    return settings_digest(run.params, {algorithm: images.image_uri(algorithm, run.region) for algorithm in TRAINING})
+
+
+def census_identity(run: RunContext, with_sha256: bool = False) -> CensusIdentity:
+    """The census object as S3 has it now (HeadObject), and its sha256 when asked (streamed, bounded)."""
+    client, bucket, key = run.store.client, run.params["bucket"], run.params["input_key"]
+    head = client.head_object(Bucket=bucket, Key=key)
+    sha256 = None
+    if with_sha256:
+        census.check_census_size(head["ContentLength"], run.input_uri)
+        read = {"VersionId": head["VersionId"]} if head.get("VersionId") else {"IfMatch": head["ETag"]}
+        body, digest = client.get_object(Bucket=bucket, Key=key, **read)["Body"], hashlib.sha256()
+        while chunk := body.read(HASH_CHUNK):
+            digest.update(chunk)
+        sha256 = digest.hexdigest()
+    return CensusIdentity(head["ETag"], head["ContentLength"], head.get("VersionId"), sha256)
+
+
+def census_fingerprint(run: RunContext) -> Fingerprint:
+    return Fingerprint(census_identity(run), run_settings(run))
+
+
+def record_unchanged(run: RunContext, comparison: Comparison) -> dict:
+    """A run that found nothing changed: its run.json under runs/<run_id>/ says since when, and names the run
+    whose results still stand; latest.json stays. Returns its summary, for the runs Asset."""
+    store, layout = run.store, run.layout
+    standing = store.read_json(f"{comparison['previous_results']}{RUN_DOCUMENT}")
+    document = results.unchanged_document(
+        run_id=run.run_id,
+        params=run.params,
+        input_uri=run.input_uri,
+        fingerprint=census_fingerprint(run).to_dict(),
+        standing=standing,
+    )
+    store.write_json(layout.result(RUN_DOCUMENT), document)
+    log.info("Unchanged since %s: no SageMaker job or endpoint created", printable(standing["run_id"]))
+    return published_runs.run_summary(document, layout.uri(layout.results_prefix), {})
+
+
+def preprocess(run: RunContext, comparison: Comparison | None = None) -> Prepared:
+    """Validate, clean and scale the census; check it against the last published run's (row count) and its
+    own incomplete rows (the gates' params); write PCA's training file. Fails before any SageMaker call."""
     try:
         data, version = read_census(run)
         digest = hashlib.sha256(data).hexdigest()
@@ -43,7 +161,8 @@ def preprocess(run: RunContext) -> Prepared:
         del data  # as large as the file: let it go before cleaning copies the features
         prepared = census.prepare(frame, run.input_uri, run.params["k"])
         del frame
-    except census.CensusValidationError as refused:
+        check_input_gates(run, comparison, prepared.rows_in, len(prepared.dropped))
+    except (census.CensusValidationError, gates.GateRefused) as refused:
         raise AirflowFailException(str(refused)) from refused  # the same input would be refused again
     layout, store = run.layout, run.store
     store.write(layout.run_id_marker, run.run_id.encode())  # maps work/<token>/ to its run, for the sweeper
@@ -59,7 +178,21 @@ def preprocess(run: RunContext) -> Prepared:
         input_sha256=digest,
         input_etag=version["etag"],
         input_version_id=version["version_id"],
+        input_bytes=version.get("size", version["bytes"]),  # a pin from before sizes were pinned: as read
     )
+
+
+def check_input_gates(run: RunContext, comparison: Comparison | None, rows_in: int, dropped: int) -> None:
+    """The census against the last published run's row count (`max_row_change`) and its share of incomplete
+    rows (`max_dropped_share`); gates.GateRefused naming both numbers and the param."""
+    previous = None
+    if comparison and comparison["previous_run"] and comparison["previous_rows_in"] is not None:
+        previous = gates.Previous(
+            comparison["previous_run"], comparison["previous_rows_in"], comparison["previous_rows"]
+        )
+    source = printable(run.input_uri)
+    gates.check_row_change(rows_in, previous, run.params.get("max_row_change"), source)
+    gates.check_dropped_share(dropped, rows_in, run.params.get("max_dropped_share"), source)
 
 
 def write_training_channel(run: RunContext, algorithm: str, features: np.ndarray) -> str:
@@ -102,7 +235,13 @@ def read_census(run: RunContext) -> tuple[bytes | bytearray, dict]:
     read = {"VersionId": head["VersionId"]} if head.get("VersionId") else {"IfMatch": head["ETag"]}
     body = client.get_object(Bucket=bucket, Key=key, **read)["Body"]
     data = census.read_census_bytes(body, run.input_uri, size=head["ContentLength"])
-    pin = {"uri": run.input_uri, "etag": head["ETag"], "version_id": head.get("VersionId"), "bytes": len(data)}
+    pin = {
+        "uri": run.input_uri,
+        "etag": head["ETag"],
+        "version_id": head.get("VersionId"),
+        "size": head["ContentLength"],  # as stored (the fingerprint's), where `bytes` is what was read, inflated
+        "bytes": len(data),
+    }
     if not pinned:
         run.store.write_json(run.layout.input_version, pin)
     return data, pin
@@ -205,36 +344,93 @@ def assign_segments(run: RunContext, plan: EndpointPlan, transformed: Transforme
     return Assigned(segments=run.store.write_frame(run.layout.segments, segments))
 
 
+def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison) -> Matched:
+    """Each K-Means cluster matched to the last published run's segment with the most counties in common, so
+    that segment numbers stay from run to run (new ones get numbers never used before); the churn against that
+    run. The cluster number stays beside the segment ID."""
+    store, layout, k = run.store, run.layout, run.params["k"]
+    segments = store.read_frame(assigned["segments"])
+    clusters = segments["segment"].to_numpy(dtype=np.int64)
+    keys = pd.Index(segments[KEY_NAME])
+    change = changes = moved = None
+    if comparison["previous_run"] is None:
+        ids = continuity.first_ids(k)
+    else:
+        previous = results.segment_assignments(store.read(f"{comparison['previous_results']}{SEGMENTS}"))
+        standing = store.read_json(f"{comparison['previous_results']}{RUN_DOCUMENT}")
+        next_id = ((standing.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0)
+        ids = continuity.match_ids(previous, pd.Series(clusters, index=keys), k, next_id)
+        current = pd.Series(ids.stable(clusters), index=keys)
+        change, moved = continuity.churn(previous, current), continuity.moved_counties(previous, current)
+        changes = store.write(layout.segment_changes, results.csv_bytes(moved))
+    segments["segment"] = ids.stable(clusters)
+    segments[results.CLUSTER] = clusters
+    document = continuity.continuity_document(comparison["previous_run"], ids, change, moved)
+    if change is not None:
+        log.info(
+            "Since %s: %d of %d shared counties changed segment (%.1f %%), adjusted Rand index %.3f; new IDs %s, "
+            "retired %s",
+            printable(comparison["previous_run"]), change.changed, change.shared, 100 * change.changed_share,
+            change.adjusted_rand, list(ids.new), list(ids.retired),
+        )  # fmt: skip
+    return Matched(
+        segments=store.write_frame(layout.matched_segments, segments),
+        continuity=store.write_json(layout.continuity, document),
+        changes=changes,
+        segment_ids=sorted(ids.by_cluster),
+        by_cluster=list(ids.by_cluster),
+    )
+
+
 def extract_attributes(
     run: RunContext,
     pca: TrainingResult,
     kmeans: TrainingResult,
     chosen: Chosen,
     prepared: Prepared,
-    assigned: Assigned,
+    matched: Matched,
 ) -> ResultFiles:
     """Centroids with sizes, each segment's profile from its counties, component makeup, and segments.csv with
-    each county's FIPS code and segment label (the report's): file name -> URI."""
-    store, k = run.store, run.params["k"]
-    features, segments = store.read_frame(prepared["cleaned"]), store.read_frame(assigned["segments"])
+    each county's FIPS code and segment label (the report's), all by stable segment ID: file name -> URI."""
+    store, ids = run.store, matched["segment_ids"]
+    features, segments = store.read_frame(prepared["cleaned"]), store.read_frame(matched["segments"])
+    centroids = read_kmeans_model(store.read(kmeans["model_artifact"]))  # (k, n), row c: cluster c
     frames = results.attribute_frames(
         read_pca_model(store.read(pca["model_artifact"])),
-        read_kmeans_model(store.read(kmeans["model_artifact"])),
+        centroids[np.argsort(matched["by_cluster"])],  # row i: segment ids[i]
         features,
         segments,
-        k,
+        ids,
         chosen["kept_components"],
     )
-    labels = traits.segment_labels(traits.of_segments(features, segments, k))
+    labels = traits.segment_labels(traits.of_segments(features, segments, ids))
     del features  # 8 bytes a value: let it go before segments.csv is built
     frames[SEGMENTS] = results.published_segments(segments, store.read_frame(prepared["counties"]), labels)
     return {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
 
 
 def document_run(
-    run: RunContext, prepared: Prepared, chosen: Chosen, pca: TrainingResult, kmeans: TrainingResult
+    run: RunContext,
+    prepared: Prepared,
+    chosen: Chosen,
+    pca: TrainingResult,
+    kmeans: TrainingResult,
+    matched: Matched,
 ) -> ResultFiles:
-    """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds."""
+    """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds, the run's
+    fingerprint, its segment IDs and churn against the last published run, and the churn gate's verdict."""
+    store = run.store
+    census_read = CensusIdentity(
+        prepared["input_etag"], prepared["input_bytes"], prepared["input_version_id"], prepared["input_sha256"]
+    )
+    document_continuity = store.read_json(matched["continuity"])
+    churn = document_continuity.get("churn")
+    held = None
+    if churn:
+        held = gates.churn_refusal(
+            churn["changed_share"], churn["changed"], churn["shared"], run.params.get("max_churn"),
+            document_continuity["previous_run"],
+        )  # fmt: skip
     document = results.run_document(
         run_id=run.run_id,
         params=run.params,
@@ -250,8 +446,12 @@ def document_run(
         explained_variance=chosen["explained"],
         training_jobs={"pca": training_job(pca), "kmeans": training_job(kmeans)},
         endpoints={a: run.names.endpoint(a) for a in TRAINING},
+        fingerprint=Fingerprint(census_read, run_settings(run)).to_dict(),
+        continuity=document_continuity,
+        max_churn=run.params.get("max_churn"),
+        held_reason=held,
     )
-    return {RUN_DOCUMENT: run.store.write_json(run.layout.work(RUN_DOCUMENT), document)}
+    return {RUN_DOCUMENT: store.write_json(run.layout.work(RUN_DOCUMENT), document)}
 
 
 def training_job(training: TrainingResult) -> results.TrainingJob:
@@ -272,7 +472,7 @@ def build_report(
     run: RunContext,
     prepared: Prepared,
     chosen: Chosen,
-    assigned: Assigned,
+    matched: Matched,
     attributes: ResultFiles,
     documented: ResultFiles,
 ) -> ResultFiles:
@@ -284,7 +484,7 @@ def build_report(
             variance=store.read_json(chosen["explained_variance"]),
             features=store.read_frame(prepared["cleaned"]),
             counties=store.read_frame(prepared["counties"]),
-            segments=store.read_frame(assigned["segments"]),
+            segments=store.read_frame(matched["segments"]),
             weights=store.read_frame(attributes[results.WEIGHTS]),
             centroids=store.read_frame(attributes[results.CENTROIDS]),
             profiles=store.read_frame(attributes[results.PROFILES]),
@@ -295,20 +495,40 @@ def build_report(
 
 
 def publish(
-    run: RunContext, chosen: Chosen, attributes: ResultFiles, documented: ResultFiles, reported: ResultFiles
+    run: RunContext,
+    chosen: Chosen,
+    matched: Matched,
+    attributes: ResultFiles,
+    documented: ResultFiles,
+    reported: ResultFiles,
 ) -> dict:
-    """Copy every result file the tasks wrote under runs/<run_id>/, each by its name below work/<token>/, then
-    move latest.json last. Returns the run's summary, which the publish task records on the results Asset, with
-    the sha256 of each file the Segmentation view serves, hashed before the copy (the view serves no file whose
-    bytes differ)."""
+    """Copy every result file the tasks wrote under runs/<run_id>/, each by its name below work/<token>/.
+    Returns the run's summary, which the publish task records on the runs Asset (the Segmentation view's
+    index), with the sha256 of each file the view serves, hashed before the copy (the view serves no file whose
+    bytes differ). latest.json is promote's: a run the churn gate holds is published but not promoted."""
     store, layout = run.store, run.layout
     written = [chosen["explained_variance"], *attributes.values(), *documented.values(), *reported.values()]
+    if matched["changes"]:
+        written.append(matched["changes"])
     files = {layout.published_name(uri): uri for uri in written}
     sha256 = published_runs.served_digests(store.client, store.bucket, {n: store.key(u) for n, u in files.items()})
     for name, uri in files.items():
         store.copy(uri, layout.result(name))
     results_uri = layout.uri(layout.results_prefix)
+    return published_runs.run_summary(store.read_json(files[RUN_DOCUMENT]), results_uri, sha256)
+
+
+def promote(run: RunContext) -> dict:
+    """Move latest.json to this run, unless the churn gate holds it: then fail, naming the churn, the gate and
+    how to accept the run (its results stay under runs/<run_id>/ for review). Returns latest.json's document,
+    for the results Asset."""
+    store, layout = run.store, run.layout
+    document = store.read_json(layout.result(RUN_DOCUMENT))
+    held = (document.get("gate") or {}).get("refusal")
+    if document.get("state") == results.HELD:
+        raise AirflowFailException(str(held))
+    results_uri = layout.uri(layout.results_prefix)
     latest = {"run_id": run.run_id, "results": results_uri, "report": report_uri(results_uri)}
     # A lost answer to this PUT must not fail a run that did publish (nor a lost write pass): read back on error.
     store.write_json_confirmed(layout.latest, latest)
-    return published_runs.run_summary(store.read_json(files[RUN_DOCUMENT]), results_uri, sha256)
+    return latest

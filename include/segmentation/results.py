@@ -58,6 +58,7 @@ def segment_ids(segments: int | Iterable[int]) -> np.ndarray:
     return ids
 
 
+CLUSTER = "cluster"  # segments.csv's column with the county's K-Means cluster, as the endpoint numbered it
 FIPS = "CensusId"  # segments.csv's join key beside State-County: the county FIPS code, 5 digits
 LABEL = "segment_label"  # segments.csv's column with the label the report gives the county's segment
 
@@ -78,6 +79,8 @@ def published_segments(segments: pd.DataFrame, counties: pd.DataFrame, labels: M
     published = segments.copy(deep=False)
     published[FIPS] = pd.Series(pd.arrays.ArrowStringArray(fips), index=segments.index)
     published[LABEL] = pd.Categorical.from_codes(position[segment], names)
+    if CLUSTER in published:  # K-Means' own number last: the columns before it keep their places
+        published[CLUSTER] = published.pop(CLUSTER)
     return published
 
 
@@ -220,8 +223,17 @@ def run_document(
     explained_variance: float,
     training_jobs: Mapping[str, TrainingJob],
     endpoints: Mapping[str, str],
+    fingerprint: Mapping[str, object] | None = None,
+    continuity: Mapping[str, object] | None = None,
+    max_churn: float | None = None,
+    held_reason: str | None = None,
 ) -> dict:
     """run.json: what ran, on what, with which resources, how long it took and what it cost in seconds.
+
+    fingerprint: fingerprint.Fingerprint.to_dict() (what the next run compares with to skip unchanged input);
+    continuity: continuity.continuity_document() (segment IDs, churn against the previous published run);
+    max_churn: the churn gate; held_reason: why the gate holds this run (its `state` is then "held": its files
+    are published under runs/<run_id>/, latest.json does not move), None when it passed.
 
     input_*: the census file read, its sha256 and the object version read (ETag, VersionId or None); rows_in
     its rows, rows those kept, dropped the names of the others; n_components the PCA components kept, which
@@ -244,6 +256,7 @@ def run_document(
     }
     return {
         "run_id": run_id,
+        "state": HELD if held_reason else PUBLISHED,
         "params": dict(params),
         "input": input_uri,
         "input_sha256": input_sha256,
@@ -262,7 +275,56 @@ def run_document(
         "billable_instance_seconds": sum(
             (job["billable_seconds"] or 0) * job["instance_count"] for job in jobs.values()
         ),
+        "fingerprint": dict(fingerprint) if fingerprint else None,
+        "continuity": dict(continuity) if continuity else None,
+        "gate": {"max_churn": max_churn, "refusal": held_reason},
     }
+
+
+# A run's state in run.json: it published its results and latest.json names it; the churn gate held it (its
+# results are under runs/<run_id>/ for review, latest.json did not move); nothing changed, nothing was retrained.
+PUBLISHED, HELD, UNCHANGED = "published", "held", "unchanged"
+# What an unchanged run's run.json repeats of the run whose results still stand.
+STANDING = ("rows_in", "rows", "features", "n_components", "explained_variance", "input_sha256")
+
+
+def unchanged_document(
+    *, run_id: str, params: Mapping[str, object], input_uri: str, fingerprint: Mapping[str, object], standing: Mapping
+) -> dict:
+    """run.json of a run that found nothing changed since the run whose run.json is `standing` (the census
+    bytes and every result-deciding setting the same): no job ran, that run's results still stand."""
+    return {
+        "run_id": run_id,
+        "state": UNCHANGED,
+        "unchanged_since": standing["run_id"],
+        "params": dict(params),
+        "input": input_uri,
+        "input_is_bundled_sample": inputs.is_bundled_sample(standing.get("input_sha256")),
+        **{name: standing.get(name) for name in STANDING},
+        "fingerprint": dict(fingerprint),
+        "training_jobs": {},
+        "endpoints": {},
+        "billable_seconds": 0,
+        "billable_instance_seconds": 0,
+    }
+
+
+def segment_assignments(segments_csv: bytes) -> pd.Series:
+    """A published segments.csv -> each county's segment ID (int64) by State-County, keys as the census had
+    them (csv_bytes' leading `'` before a formula-like name taken off again)."""
+    table = pyarrow.csv.read_csv(
+        io.BytesIO(segments_csv),
+        convert_options=pyarrow.csv.ConvertOptions(
+            include_columns=[KEY_NAME, "segment"],
+            column_types={KEY_NAME: pyarrow.string(), "segment": pyarrow.int64()},
+            strings_can_be_null=False,
+        ),
+    )
+    keys = pd.Series(table.column(KEY_NAME).to_pandas(), dtype=object)
+    quoted = keys[keys.str.startswith("'")].str[1:]  # a few keys at most: checked one by one
+    guarded = quoted[quoted.map(lambda key: re.match(FORMULA_START, key) is not None or _runs_as_formula(key))]
+    keys[guarded.index] = guarded
+    return pd.Series(table.column("segment").to_numpy(), index=pd.Index(keys, name=KEY_NAME), name="segment")
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -18,6 +18,7 @@ RUN_ID_MARKER = "run-id"
 RUN_DOCUMENT = "run.json"  # what ran, on what, with which resources and seconds
 REPORT = "report.html"
 SEGMENTS = "segments.csv"  # every county with its segment
+SEGMENT_CHANGES = "segment_changes.csv"  # the counties whose segment changed since the previous published run
 EXPLAINED_VARIANCE = "explained_variance.json"
 PLOTS = "plots/"  # the report's figures, plots/<name>.png
 # A run's results URI as publish records it: s3://<bucket>/<output_prefix>/runs/<run_id>/ (bucket, the key
@@ -125,6 +126,20 @@ class RunLayout:
     def segments(self) -> str:
         """Every county's segment and distance from the K-Means endpoint, with its components, parquet."""
         return self.work("segments.parquet")
+
+    @property
+    def matched_segments(self) -> str:
+        """segments with each K-Means cluster matched to its stable segment ID (`segment`; `cluster` kept), parquet."""
+        return self.work("segments-matched.parquet")
+
+    @property
+    def continuity(self) -> str:
+        """How this run's segment IDs and churn came out against the previous published run, JSON."""
+        return self.work("continuity.json")
+
+    @property
+    def segment_changes(self) -> str:
+        return self.work(SEGMENT_CHANGES)
 
     # --- results ------------------------------------------------------------------------------------------
     @property

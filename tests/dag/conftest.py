@@ -62,3 +62,18 @@ def sweeper_dag():
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
     return bag.dags["popseg_sweeper"]
+
+
+@pytest.fixture
+def aws_calls(monkeypatch) -> list[str]:
+    """The operation name of every AWS API call made in this process during the test, in order."""
+    import botocore.client
+
+    calls: list[str] = []
+    real_call = botocore.client.BaseClient._make_api_call
+    monkeypatch.setattr(
+        botocore.client.BaseClient,
+        "_make_api_call",
+        lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
+    )
+    return calls

@@ -89,7 +89,9 @@ def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.
     n = run["n_components"]
     segments = pd.read_csv(io.BytesIO(files["segments.csv"]), dtype={"CensusId": str})
     c = [f"c_{i}" for i in range(1, n + 1)]
-    assert list(segments.columns) == ["State-County", "segment", "distance", *c, "CensusId", "segment_label"]
+    assert list(segments.columns) == [
+        "State-County", "segment", "distance", *c, "CensusId", "segment_label", "cluster",
+    ]  # fmt: skip
     assert segments["CensusId"].str.fullmatch(r"\d{5}").all()  # every county's FIPS code, zero-padded
     # One label per segment, the report's (its segment table and county table show the same texts).
     labels = segments.groupby("segment")["segment_label"].unique()
@@ -97,13 +99,19 @@ def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.
         f'<td class="label">{label[0]}</td>'.encode() in files["report.html"] for label in labels
     )
     assert len(segments) == rows == run["rows"] and segments["State-County"].is_unique
-    assert segments["segment"].between(0, k - 1).all() and (segments["distance"] >= 0).all()
+    assert (segments["distance"] >= 0).all()
+    # Segment IDs are stable across runs; each is one K-Means cluster (0…k−1), one-to-one.
+    assert segments["cluster"].between(0, k - 1).all()
+    assert segments.groupby("segment")["cluster"].nunique().eq(1).all()
+    assert segments.groupby("cluster")["segment"].nunique().eq(1).all()
     centroids = pd.read_csv(io.BytesIO(files["centroids.csv"]))
-    sizes = segments["segment"].value_counts().reindex(range(k), fill_value=0).to_numpy()
-    assert len(centroids) == k and np.array_equal(centroids["counties"].to_numpy(), sizes)
+    ids = centroids["segment"].to_numpy()
+    assert len(centroids) == k and list(ids) == sorted(ids) and set(segments["segment"]) <= set(ids)
+    sizes = segments["segment"].value_counts().reindex(ids, fill_value=0).to_numpy()
+    assert np.array_equal(centroids["counties"].to_numpy(), sizes)
     # Each county's segment is its nearest centroid, at the distance reported.
     distances = np.linalg.norm(segments[c].to_numpy()[:, None] - centroids[c].to_numpy()[None], axis=2)
-    assert np.array_equal(distances.argmin(axis=1), segments["segment"].to_numpy())
+    assert np.array_equal(ids[distances.argmin(axis=1)], segments["segment"].to_numpy())
     assert np.allclose(distances.min(axis=1), segments["distance"], atol=1e-4)
     profiles = pd.read_csv(io.BytesIO(files["segment_profiles.csv"]))
     assert len(profiles) == k and np.array_equal(profiles["counties"].to_numpy(), sizes)
@@ -227,21 +235,6 @@ def test_k_larger_than_the_rows_is_refused_before_any_training(dag, airflow_db, 
     assert run.state == "failed" and states["preprocess"] == "failed"
     assert "k=30 segments asked for, but only 20 complete rows remain" in "".join(capfd.readouterr())
     assert len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]) == jobs_before
-
-
-@pytest.fixture
-def aws_calls(monkeypatch) -> list[str]:
-    """The operation name of every AWS API call made in this process during the test, in order."""
-    import botocore.client
-
-    calls: list[str] = []
-    real_call = botocore.client.BaseClient._make_api_call
-    monkeypatch.setattr(
-        botocore.client.BaseClient,
-        "_make_api_call",
-        lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
-    )
-    return calls
 
 
 def test_a_misspelled_trigger_param_is_refused_before_any_aws_call(dag, airflow_db, capfd, aws_calls) -> None:

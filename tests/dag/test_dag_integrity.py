@@ -15,6 +15,9 @@ from tests.support.paths import PROJECT_ROOT
 PIPELINE = [
     "check_params",
     "wait_for_census",
+    "compare_with_last_run",
+    "retrain_or_skip",
+    "record_unchanged",
     "preprocess",
     "pca_training_config",
     "train_pca",
@@ -29,10 +32,12 @@ PIPELINE = [
     "deploy_kmeans",
     "assign_segments",
     "delete_kmeans_endpoint",
+    "match_segments",
     "extract_attributes",
     "document_run",
     "build_report",
     "publish",
+    "promote",
 ]
 
 
@@ -136,7 +141,9 @@ def test_the_graph_groups_the_stages_without_renaming_tasks(dag) -> None:
         "kmeans_training_config", "train_kmeans",
         "plan_kmeans_endpoint", "deploy_kmeans", "assign_segments", "delete_kmeans_endpoint",
     }  # fmt: skip
-    assert groups["Results"] == {"extract_attributes", "document_run", "build_report", "publish"}
+    assert groups["Results"] == {
+        "match_segments", "extract_attributes", "document_run", "build_report", "publish", "promote",
+    }  # fmt: skip
 
 
 def test_nightly_at_two_utc_without_catchup_one_run_at_a_time(dag) -> None:
@@ -152,14 +159,30 @@ def _upstream(dag, task_id: str) -> set[str]:
 
 def test_the_order_reads_like_the_pipeline(dag) -> None:
     assert _upstream(dag, "wait_for_census") == {"check_params"}
-    assert _upstream(dag, "preprocess") == {"wait_for_census"}
+    assert _upstream(dag, "compare_with_last_run") == {"wait_for_census"}
+    assert _upstream(dag, "retrain_or_skip") == {"compare_with_last_run"}
+    assert _upstream(dag, "preprocess") == _upstream(dag, "record_unchanged") == {
+        "compare_with_last_run", "retrain_or_skip",
+    }  # fmt: skip
     assert "preprocess" in _upstream(dag, "pca_training_config")
     assert "train_pca" in _upstream(dag, "plan_pca_endpoint")
     assert _upstream(dag, "deploy_pca") == {"plan_pca_endpoint"}
     assert {"deploy_pca", "choose_components"} <= _upstream(dag, "transform_with_pca")
     assert "transform_with_pca" in _upstream(dag, "kmeans_training_config")
     assert {"deploy_kmeans", "transform_with_pca"} <= _upstream(dag, "assign_segments")
-    assert {"extract_attributes", "assign_segments", "build_report", "document_run"} <= _upstream(dag, "publish")
+    assert {"assign_segments", "compare_with_last_run"} <= _upstream(dag, "match_segments")
+    assert {"extract_attributes", "match_segments", "build_report", "document_run"} <= _upstream(dag, "publish")
+    # latest.json moves last, after both endpoints are gone and everything is published.
+    assert {"delete_pca_endpoint", "delete_kmeans_endpoint"} <= _upstream(dag, "publish")
+    assert _upstream(dag, "promote") == {"publish"}
+
+
+def test_a_run_with_nothing_changed_branches_to_record_it_and_skips_all_the_paid_work(dag) -> None:
+    branch = dag.get_task("retrain_or_skip")
+    assert set(branch.downstream_task_ids) == {"preprocess", "record_unchanged"}
+    paid = {"train_pca", "deploy_pca", "train_kmeans", "deploy_kmeans"}
+    assert paid <= {task.task_id for task in dag.get_task("preprocess").get_flat_relatives(upstream=False)}
+    assert not paid & {t.task_id for t in dag.get_task("record_unchanged").get_flat_relatives(upstream=False)}
 
 
 @pytest.mark.parametrize(("algorithm", "work"), [("pca", "transform_with_pca"), ("kmeans", "assign_segments")])
@@ -183,8 +206,10 @@ def test_the_sensor_waits_deferrable(dag) -> None:
     assert dag.get_task("wait_for_census").deferrable
 
 
-def test_publish_emits_the_results_asset(dag) -> None:
-    assert [outlet.name for outlet in dag.get_task("publish").outlets] == ["population_segmentation_results"]
+def test_promote_emits_the_results_asset_and_every_recorded_run_the_runs_asset(dag) -> None:
+    assert [outlet.name for outlet in dag.get_task("promote").outlets] == ["population_segmentation_results"]
+    for task_id in ("publish", "record_unchanged"):
+        assert [outlet.name for outlet in dag.get_task(task_id).outlets] == ["population_segmentation_runs"]
 
 
 def test_default_params_are_valid_and_every_one_is_described(dag) -> None:
@@ -201,7 +226,9 @@ def test_the_trigger_form_shows_every_param_titled_and_the_segmentation_ones_fir
     assert len({schema["title"] for schema in schemas.values()}) == len(schemas)  # no two fields look alike
     unsectioned = [name for name, schema in schemas.items() if "section" not in schema]
     assert unsectioned == ["k", "variance_threshold", "num_components"] == list(schemas)[:3]
-    assert {schema.get("section") for schema in schemas.values()} == {None, "Census file and results", "SageMaker"}
+    assert {schema.get("section") for schema in schemas.values()} == {
+        None, "Census file and results", "SageMaker", "Nightly runs",
+    }  # fmt: skip
 
 
 @pytest.mark.parametrize(
