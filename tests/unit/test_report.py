@@ -280,3 +280,11 @@ def test_a_first_run_says_segment_numbers_are_k_means_own(results) -> None:
     first = continuity.continuity_document(None, continuity.first_ids(K), None, None)
     html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "continuity": first}))
     assert "The first published run of these results" in html.split('<section id="since">', 1)[1]
+
+
+def test_a_run_the_churn_gate_holds_says_so_at_the_top(results) -> None:
+    gate = {"max_churn": 0.1, "refusal": "1,000 of the 3,218 counties … changed segment: churn 31.1%, above max_churn"}
+    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "state": "held", "gate": gate}))
+    notice = html.split('<p id="held-notice" class="notice">', 1)[1].split("</p>", 1)[0]
+    assert notice.startswith("Held by the churn gate: 1,000 of the 3,218 counties")
+    assert '<p id="held-notice"' not in report.build_report(results)[0]
