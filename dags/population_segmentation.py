@@ -127,12 +127,17 @@ Groups US counties into segments of similar census profile, nightly at 02:00 UTC
 
 1. **Waits** for the census CSV at `s3://<bucket>/<input_key>` (one row per county, 37 columns: `CensusId`,
    `State`, `County` and 34 numeric features), up to *Wait for the census file (seconds)*.
-2. **Checks** it: a file that breaks the contract fails the run here, naming the row and column, before anything
-   is paid for. Rows with an empty cell are dropped and listed.
-3. **PCA** on SageMaker keeps the fewest components that explain the *Share of variance to keep*.
-4. **K-Means** on SageMaker puts every county in one of *Number of segments* segments.
-5. **Publishes** `report.html`, `segments.csv` (FIPS code, segment, label, distance) and the model files under
-   `s3://<bucket>/<output_prefix>/runs/<run id>/`, then points `<output_prefix>/latest.json` at them.
+2. **Compares** it with the last published run: the same file and settings train nothing; the run is recorded
+   as *unchanged* and finishes in seconds (tick *Retrain even if nothing changed* to retrain anyway).
+3. **Checks** it: a file that breaks the contract, or whose row count moved too far from the last run's, fails
+   the run here, naming the row, column or counts, before anything is paid for. Rows with an empty cell are
+   dropped and listed.
+4. **PCA** on SageMaker keeps the fewest components that explain the *Share of variance to keep*.
+5. **K-Means** on SageMaker puts every county in one of *Number of segments* segments; each segment keeps the
+   number it had in the last published run (matched by the counties they share), and the churn is measured.
+6. **Publishes** `report.html`, `segments.csv` (FIPS code, segment, label, distance) and the model files under
+   `s3://<bucket>/<output_prefix>/runs/<run id>/`, then points `<output_prefix>/latest.json` at them, unless
+   more counties changed segment than the *Churn gate* allows: then the run is kept for review and fails.
 
 Open a run's report from the **Report** button of its `publish` task, or from **Segments** in the menu. The two
 temporary SageMaker endpoints are deleted as soon as their work is done, also when the run fails; a failed
