@@ -71,6 +71,14 @@ class NoLongerInS3(NotPublished):
         self.uri = uri
 
 
+class TrainedNothing(NotPublished):
+    """The run found nothing changed and published no file: the results of run `since` still stand."""
+
+    def __init__(self, message: str, since: str) -> None:
+        super().__init__(message)
+        self.since = since
+
+
 @dataclass(frozen=True)
 class PublishedRun:
     """One recorded run: its figures, how it compares with the run before, and where its result files are
@@ -256,9 +264,10 @@ def _digests(summary: dict) -> dict[str, str]:
 def _recorded(run: PublishedRun, name: str) -> str:
     """The sha256 publish recorded for the run's file `name`; NotPublished when it recorded none."""
     if run.state == UNCHANGED:
-        raise NotPublished(
+        raise TrainedNothing(
             f"run {run.run_id} trained nothing and published no {name}: its input and params were unchanged since "
-            f"run {run.unchanged_since}, whose results still stand: open that run's report"
+            f"run {run.unchanged_since}, whose results still stand: open that run's report",
+            since=run.unchanged_since,
         )
     if not run.sha256:
         raise NotPublished(

@@ -286,6 +286,64 @@ def test_files_changed_in_s3_after_publishing_are_refused_with_their_reason_neve
         assert status == 404 and "re-run it" in json.loads(body)["detail"]
 
 
+@pytest.fixture
+def unchanged(airflow_db, clients) -> dict[str, str]:
+    """A run that published, a run unchanged since it (with files planted under the unchanged run's id), and a
+    held run whose gate refusal carries markup: their run ids."""
+    s3, tag = clients["s3"], uuid.uuid4().hex[:8]
+    bucket = f"popseg-view-{tag}"
+    s3.create_bucket(Bucket=bucket)
+    ids = {name: f"manual__{tag}_{name}" for name in ("standing", "unchanged", "held")}
+    trained = {"rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8},
+               "input": "s3://popseg/census/acs2015_county_data.csv"}  # fmt: skip
+    files = {"report.html": b"<h1>the standing report</h1>", "segments.csv": SEGMENTS_CSV}
+    standing = f"s3://{bucket}/segmentation/runs/{ids['standing']}/"
+    record_publication(publish_files(s3, {**trained_run(trained), "run_id": ids["standing"]}, standing, files))
+    same = f"s3://{bucket}/segmentation/runs/{ids['unchanged']}/"
+    document = unchanged_run(trained, ids["unchanged"], since=ids["standing"])
+    record_publication(run_summary(document, same, {}), task_id="record_unchanged")
+    for name, data in {"report.html": PLANTED_REPORT, "segments.csv": SEGMENTS_CSV}.items():
+        s3.put_object(Bucket=bucket, Key=f"segmentation/runs/{ids['unchanged']}/{name}", Body=data)
+    held = trained_run(trained, previous_run=ids["standing"], churn=0.6, refusal=f"churn {HOSTILE} above the gate")
+    record_publication(
+        publish_files(s3, {**held, "run_id": ids["held"]}, f"s3://{bucket}/segmentation/runs/{ids['held']}/", files)
+    )
+    return ids
+
+
+def test_an_unchanged_run_points_to_the_run_that_stands_and_serves_no_file_under_its_id(
+    aws_env, unchanged, tmp_path
+) -> None:
+    run, standing = unchanged["unchanged"], unchanged["standing"]
+    with running_api_server(aws_env, tmp_path) as base:
+        token = api_token(base, "viewer")
+        api, cookie = {"Authorization": f"Bearer {token}"}, {**BROWSER, "Cookie": f"_token={token}"}
+        status, _, page = http_response(f"{base}/segmentation/runs/{run}/report", cookie)
+        files = {name: http_response(f"{base}/segmentation/runs/{run}/{name}", api)
+                 for name in ("report.html", "segments.csv", "plots/a.png")}  # fmt: skip
+        refused_page = http_response(f"{base}/segmentation/runs/{run}/report.html", cookie)
+    assert status == 200 and b"<iframe" not in page and b"evil.example" not in page
+    assert f"href='/segmentation/runs/{standing}/report'>Open the report of run {standing}</a>" in page.decode()
+    for name, (status, _, body) in files.items():
+        assert status == 404, name
+        assert f"unchanged since run {standing}, whose results still stand" in json.loads(body)["detail"], name
+        assert b"evil.example" not in body and b"Alabama" not in body, name
+    assert refused_page[0] == 404 and "<h1>This run trained nothing</h1>" in refused_page[2].decode()
+    assert f"id='instead' href='/segmentation/runs/{standing}/report'" in refused_page[2].decode()
+
+
+def test_the_list_shows_each_runs_state_and_escapes_the_gates_reason(aws_env, unchanged, tmp_path) -> None:
+    with running_api_server(aws_env, tmp_path) as base:
+        listed = http_get(f"{base}/segmentation/", {"Authorization": f"Bearer {api_token(base, 'viewer')}"})[1]
+    text = listed.decode()
+    assert "<script" not in text and f"churn {html.escape(HOSTILE, quote=True)} above the gate" in text
+    assert "held</span>: churn above the gate — <code>latest.json</code> not moved" in text
+    assert f"<span class='run'>{unchanged['unchanged']}</span>" in text  # no report of its own: not a link
+    assert f"since <a href='/segmentation/runs/{unchanged['standing']}/report'>" in text
+    assert "churn hint' title='60.0% of shared counties changed segment since run " in text
+    assert "'>60.0&nbsp;%</span>" in text
+
+
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}
 # What each error of the view is, as (route under /segmentation, status, the error page's heading).
 ERRORS = [

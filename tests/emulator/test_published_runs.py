@@ -14,6 +14,7 @@ from include.segmentation_aws.published_runs import (
     NotAsPublished,
     NotPublished,
     PublishedRun,
+    TrainedNothing,
     open_segments,
     read_plot,
     read_report,
@@ -123,8 +124,11 @@ def test_an_unchanged_run_has_the_figures_of_the_run_that_stands_and_no_file_of_
     assert (run.state, run.unchanged_since, run.churn) == ("unchanged", RUN["run_id"], None)
     assert (run.rows, run.n_components, run.k, run.explained_variance) == (3218, 7, 8, 0.8017)
     s3.put_object(Bucket=bucket, Key=run.prefix + "report.html", Body=b"<h1>planted under its id</h1>")
-    with pytest.raises(NotPublished, match=rf"unchanged since run {re.escape(RUN['run_id'])}, whose results still"):
+    with pytest.raises(
+        TrainedNothing, match=rf"unchanged since run {re.escape(RUN['run_id'])}, whose results still"
+    ) as refused:
         read_report(s3, run)
+    assert refused.value.since == RUN["run_id"]
 
 
 def test_a_summary_recorded_before_states_is_a_published_run_without_churn() -> None:
