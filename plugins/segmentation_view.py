@@ -200,9 +200,11 @@ def _churn(run: PublishedRun) -> str:
     """The share of counties that changed segment since the previous run ("12.3 %"), its adjusted Rand index
     in the tooltip; "—" when there is no previous run to compare with, or it was not measured."""
     if run.churn is None:
-        why = {
-            UNCHANGED: "Nothing changed: this run trained nothing",
-        }.get(run.state, "No churn: the first run of its results prefix, or recorded before churn was measured")
+        why = (
+            "Nothing changed: this run trained nothing"
+            if run.state == UNCHANGED
+            else "No churn: the first run of its results prefix, or recorded before churn was measured"
+        )
         return f"<span class='hint' title='{html.escape(why, quote=True)}'>—</span>"
     against = f" since run {run.previous_run}" if run.previous_run else ""
     ari = "" if run.adjusted_rand is None else f"; adjusted Rand index {run.adjusted_rand:.3f}"
