@@ -1,11 +1,13 @@
-"""The Segmentation view: published runs (newest first) and each run's report, behind Airflow's auth manager.
+"""The Segmentation view: the DAG's runs (newest first) and each run's report, behind Airflow's auth manager.
 
 Mounted by the api-server at /segmentation, linked from the nav ("Segments") and shown as a "Report" tab on
 each run's page. Every route requires read access to the `population_segmentation` DAG's runs (401 without
 credentials, 403 without that access), by bearer token or the UI's session cookie. Errors are JSON for API
 clients and pages for a browser, which is sent to Airflow's login when it is not logged in (`error_page`).
-The run list comes from the publish task's Asset events (no S3 call); a run's page frames its report and links
-its `segments.csv`.
+The run list comes from the runs' Asset events (no S3 call) and reads as a trend: each run's figures, its churn
+since the run before, and its state (published; held by the churn gate; unchanged, linking the run that stands).
+A run's page frames its report and links its `segments.csv`; an unchanged run's page points to the run it is
+unchanged since, and none of its addresses serves another run's files.
 A report, plot or `segments.csv` is served only when its bytes have the sha256 the publish task recorded
 (else 409 with the reason, never the bytes; see published_runs). They are read from S3, from where that
 run published them, through the view's own AWS connection (`popseg_view_aws_conn_id`, by default the
@@ -31,11 +33,14 @@ from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
 from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS
 from include.segmentation_aws.published_runs import (
+    HELD,
     RUN_ID,
+    UNCHANGED,
     NoLongerInS3,
     NotAsPublished,
     NotPublished,
     PublishedRun,
+    TrainedNothing,
     open_segments,
     read_plot,
     read_report,
@@ -75,6 +80,29 @@ ERROR_STYLE = (
     "h1{font-size:1.25rem;margin:.25rem 0 .75rem}p{line-height:1.5}.detail{overflow-wrap:anywhere}"
     ".status{color:oklch(0.45 0.055 251);font-size:.85rem;margin:0}"
 )
+# A page that is not an error (an unchanged run's): the same box, Airflow's blue instead of its red.
+NOTE_STYLE = "main{border-left-color:oklch(0.623 0.214 259.815)}"
+# The run list. Numbers right-aligned in tabular figures; a state reads by its word first, its colour second.
+# Every column fits in Airflow's frame at 1280 px but the results location, shown from RESULTS_COLUMN_MIN_WIDTH
+# up (a run id is in it, and it does not wrap); narrower, it is the run cell's tooltip.
+RESULTS_COLUMN_MIN_WIDTH = 1600
+LIST_STYLE = (
+    "table{font-size:.875rem}td,th{border:1px solid oklch(0.915 0.01 253);padding:.3rem .4rem;text-align:left;"
+    "vertical-align:top}th{background:oklch(0.967 0.003 264.542);font-weight:600;vertical-align:bottom}"
+    ".num{text-align:right;font-variant-numeric:tabular-nums}td.num{white-space:nowrap}"
+    f"@media (max-width:{RESULTS_COLUMN_MIN_WIDTH - 1}px){{.results{{display:none}}}}"
+    ".state-cell{min-width:11rem}table code{font-size:.85em}"
+    ".sample{color:oklch(0.55 0.15 60);font-weight:600}.legacy,.why{color:oklch(0.45 0.055 251)}"
+    # What has a tooltip says so: a dotted underline.
+    ".hint{text-decoration:underline dotted oklch(0.6 0.02 253);text-underline-offset:.2em;cursor:help}"
+    ".state{font-weight:600}.published{color:oklch(0.448 0.119 151.328)}.held{color:oklch(0.505 0.213 27.518)}"
+    ".unchanged{color:oklch(0.45 0.055 251)}tr.held-run{background:oklch(0.971 0.013 17.38)}"
+    # An unchanged run's figures repeat the standing run's: muted, so that the trend reads by the runs that trained.
+    "tr.unchanged-run td{color:oklch(0.5 0.03 253)}"
+    # A run id is read whole: it does not wrap, the table scrolls sideways when the frame is narrow.
+    "table{border-collapse:collapse}.runs{overflow-x:auto}.run{white-space:nowrap}"
+    "p.intro{max-width:60rem;line-height:1.5}"
+)
 # Where the login may send the browser back to: the page asked for, within bounds (Airflow checks it is ours).
 MAX_NEXT_URL = 2000
 
@@ -112,38 +140,102 @@ async def security_headers(request: Request, call_next) -> Response:
 @app.get("/", response_class=HTMLResponse)
 def runs() -> HTMLResponse:
     rows = "".join(_row(run) for run in published_runs())
-    empty = "<tr><td colspan=8>No published run yet.</td></tr>"
+    empty = f"<tr><td colspan={len(COLUMNS)}>No run yet.</td></tr>"
+    header = "".join(f"<th class='{kind}'>{name}</th>" for name, kind in COLUMNS)
     return HTMLResponse(
         "<!doctype html><html><head><meta charset='utf-8'><title>Segmentation</title>"
-        f"<style>{STYLE}td,th{{border:1px solid oklch(0.915 0.01 253);padding:.3rem .6rem;text-align:left}}"
-        "td:nth-child(n+4):nth-child(-n+7){text-align:right;font-variant-numeric:tabular-nums}"
-        ".sample{color:oklch(0.55 0.15 60);font-weight:600}"
-        # A run id is read whole: it does not wrap, the table scrolls sideways when the frame is narrow.
-        "table{border-collapse:collapse}.runs{overflow-x:auto}.run{white-space:nowrap}"
-        "</style></head><body><h1>Segmentation runs</h1>"
-        "<p>Runs of the <code>population_segmentation</code> DAG that published their results, newest first.</p>"
-        "<div class='runs'><table id='runs'><tr><th>run</th><th>published</th><th>input</th><th>counties</th>"
-        f"<th>components</th><th>k</th><th>variance kept</th><th>results</th></tr>{rows or empty}</table></div>"
+        f"<style>{STYLE}{LIST_STYLE}</style></head><body><h1>Segmentation runs</h1>"
+        "<p class='intro'>Every run of the <code>population_segmentation</code> DAG that recorded its results, "
+        "newest first. <b>Churn</b> is the share of counties whose segment changed since the run before (hover it "
+        "for the adjusted Rand index). A run the churn gate <b>held</b> published its report here, but "
+        "<code>latest.json</code> still names the run before it; an <b>unchanged</b> run found the same census "
+        "file and params as the run it names, and trained nothing.</p>"
+        f"<div class='runs'><table id='runs'><tr>{header}</tr>{rows or empty}</table></div>"
         "</body></html>"
     )
 
 
+# The run list's columns: (heading, class of its cells).
+COLUMNS = (
+    ("run", ""),
+    ("date (UTC)", ""),
+    ("input", ""),
+    ("counties", "num"),
+    ("k", "num"),
+    ("components", "num"),
+    ("variance kept", "num"),
+    ("churn", "num"),
+    ("state", "state-cell"),
+    ("results", "results"),
+)
+
+
 def _row(run: PublishedRun) -> str:
     run_id = html.escape(run.run_id, quote=True)
-    # A long location may break after a "/", not inside a name.
-    results = html.escape(f"s3://{run.bucket}/{run.prefix}", quote=True).replace("/", "/<wbr>")
-    # A run published before digests were recorded serves nothing (published_runs): no link, and why.
-    name = (
-        f'<a class="run" href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
-        if run.sha256
-        else f"<span class='run'>{run_id}</span><br><small class='legacy'>published before files were checked: "
-        "re-run to view</small>"
-    )
+    # A long location may break after a "/", not inside a name (nor inside the run id, at one of its hyphens).
+    above = html.escape(f"s3://{run.bucket}/{run.prefix.removesuffix(f'{run.run_id}/')}", quote=True)
+    results = f"{above.replace('/', '/<wbr>')}<span class='run'>{run_id}/</span>"
+    if run.state == UNCHANGED:  # it has no report: its state links the run whose report stands
+        name = f"<span class='run'>{run_id}</span>"
+    elif run.sha256:
+        name = f'<a class="run" href="{URL_PREFIX}/runs/{run_id}/report">{run_id}</a>'
+    else:  # published before digests were recorded, it serves nothing (published_runs): no link, and why
+        name = (
+            f"<span class='run'>{run_id}</span><br><small class='legacy'>published before files were checked: "
+            "re-run to view</small>"
+        )
+    marked = {HELD: " class='held-run'", UNCHANGED: " class='unchanged-run'"}.get(run.state, "")
+    where = html.escape(f"results in s3://{run.bucket}/{run.prefix}", quote=True)
     return (
-        f"<tr><td>{name}</td><td class='run'>{run.published:%Y-%m-%d %H:%M:%S} UTC</td><td>{_input(run)}</td>"
-        f"<td>{run.rows:,d}</td><td>{run.n_components:d}</td>"
-        f"<td>{run.k:d}</td><td>{run.explained_variance:.4f}</td><td><code>{results}</code></td></tr>"
+        f"<tr{marked}><td title='{where}'>{name}</td><td><span class='run'>{run.published:%Y-%m-%d}</span> "
+        f"<span class='run'>{run.published:%H:%M}</span></td>"
+        f"<td>{_input(run)}</td><td class='num'>{run.rows:,d}</td><td class='num'>{run.k:d}</td>"
+        f"<td class='num'>{run.n_components:d}</td><td class='num'>{run.explained_variance:.4f}</td>"
+        f"<td class='num'>{_churn(run)}</td><td class='state-cell'>{_state(run)}</td>"
+        f"<td class='results'><code>{results}</code></td></tr>"
     )
+
+
+def _churn(run: PublishedRun) -> str:
+    """The share of counties that changed segment since the previous run ("12.3 %"), its adjusted Rand index
+    in the tooltip; "—" when there is no previous run to compare with, or it was not measured."""
+    if run.churn is None:
+        why = (
+            "Nothing changed: this run trained nothing"
+            if run.state == UNCHANGED
+            else "No churn: the first run of its results prefix, or recorded before churn was measured"
+        )
+        return f"<span class='hint' title='{html.escape(why, quote=True)}'>—</span>"
+    against = f" since run {run.previous_run}" if run.previous_run else ""
+    ari = "" if run.adjusted_rand is None else f"; adjusted Rand index {run.adjusted_rand:.3f}"
+    title = html.escape(f"{run.churn:.1%} of shared counties changed segment{against}{ari}", quote=True)
+    return f"<span class='churn hint' title='{title}'>{run.churn * 100:.1f}&nbsp;%</span>"
+
+
+def _breakable(run_id: str) -> str:
+    """A run id (escaped) that may break after its kind and before its time ("scheduled__ | 2026-12-01T | 02:00…"),
+    never inside a date or a time, so that it fits a narrow cell."""
+    kind, mark, stamp = run_id.rpartition("__")
+    day, t, time = stamp.partition("T")
+    parts = [part for part in (kind + mark, day + t, time) if part]
+    return "<wbr>".join(f"<span class='run'>{html.escape(part, quote=True)}</span>" for part in parts)
+
+
+def _state(run: PublishedRun) -> str:
+    """What the run did: published; held by the churn gate (with the gate's reason); unchanged since a run."""
+    if run.state == HELD:
+        reason = html.escape(run.held_reason or "the churn is above max_churn", quote=True)
+        return (
+            f"<span class='state held hint' title='{reason}'>held</span>: churn above the gate — "
+            "<code>latest.json</code> not moved"
+        )
+    if run.state == UNCHANGED:
+        since = html.escape(run.unchanged_since or "", quote=True)
+        return (
+            "<span class='state unchanged'>unchanged</span> since "
+            f"<a href='{URL_PREFIX}/runs/{since}/report'>{_breakable(run.unchanged_since or '')}</a>"
+        )
+    return "<span class='state published'>published</span>"
 
 
 def _input(run: PublishedRun) -> str:
@@ -158,8 +250,11 @@ def _input(run: PublishedRun) -> str:
 @app.get("/runs/{run_id}/report", response_class=HTMLResponse)
 def report_page(run_id: str) -> HTMLResponse:
     """The run's page: a bar with the segments.csv download, around the report in a sandboxed frame. The report
-    is checked here too, so that a refused one shows its reason (an error page) instead of the frame."""
+    is checked here too, so that a refused one shows its reason (an error page) instead of the frame. An
+    unchanged run has no report: its page points to the run whose report stands."""
     run = _serve(run_id, _checked)
+    if run.state == UNCHANGED:
+        return _unchanged_page(run)
     name = html.escape(run_id, quote=True)
     files = f"{URL_PREFIX}/runs/{name}"
     # sandbox as the report's own CSP says, should a proxy drop that header
@@ -172,10 +267,11 @@ def report_page(run_id: str) -> HTMLResponse:
         "nav{display:flex;flex-wrap:wrap;gap:.4rem 1.2rem;align-items:baseline;padding:.5rem 1rem;"
         "border-bottom:1px solid #ddd;font-size:.9rem}iframe{flex:1;border:0;width:100%}"
         # In the run page's details panel (≈ 340 px beside the graph) say how to get the report wider.
-        "#narrow{display:none;flex-basis:100%;color:#555}@media (max-width:700px){#narrow{display:block}}</style>"
+        "#narrow{display:none;flex-basis:100%;color:#555}@media (max-width:700px){#narrow{display:block}}"
+        "#held{flex-basis:100%;color:oklch(0.505 0.213 27.518)}#held small{color:#555;margin-left:.4rem}</style>"
         f"</head><body><nav><a href='{URL_PREFIX}/'>All runs</a>"
         f"<span>Run <code class='nowrap'>{name}</code>, published "
-        f"<span class='nowrap'>{run.published:%Y-%m-%d %H:%M:%S} UTC</span></span>"
+        f"<span class='nowrap'>{run.published:%Y-%m-%d %H:%M:%S} UTC</span></span>{_held_note(run)}"
         f"<a id='segments-csv' href='{files}/{SEGMENTS}' download "
         f"title='Every county with its segment, distance and components'>Download {SEGMENTS}</a>"
         "<small id='narrow'>Too narrow? Drag the divider beside the graph to the left, switch the run to Grid "
@@ -185,8 +281,36 @@ def report_page(run_id: str) -> HTMLResponse:
     )
 
 
+def _held_note(run: PublishedRun) -> str:
+    """On a held run's page: that its results are not the latest, and the gate's reason."""
+    if run.state != HELD:
+        return ""
+    reason = html.escape(run.held_reason or "the churn is above max_churn")
+    return (
+        "<span id='held'><b>Held by the churn gate: latest.json not moved</b> "
+        f"<small id='held-reason'>{reason}</small></span>"
+    )
+
+
+def _unchanged_page(run: PublishedRun) -> HTMLResponse:
+    """An unchanged run's page: it trained nothing and has no report; the run it is unchanged since does."""
+    name, since = (html.escape(value or "", quote=True) for value in (run.run_id, run.unchanged_since))
+    return HTMLResponse(
+        f"<!doctype html><html><head><meta charset='utf-8'><title>Run {name}: unchanged</title>"
+        f"<style>{STYLE}{ERROR_STYLE}{NOTE_STYLE}</style></head><body><main id='unchanged'>"
+        "<p class='status'>Segmentation · unchanged run</p><h1>Nothing changed: this run trained nothing</h1>"
+        f"<p class='detail'>Run <code>{name}</code> ({run.published:%Y-%m-%d %H:%M:%S} UTC) found the same census "
+        f"file and params as run <code>{since}</code>, so it created no SageMaker resource and published no "
+        f"report of its own: the results of run <code>{since}</code> still stand.</p>"
+        "<p>To retrain anyway, trigger the DAG with the param <code>force</code> set.</p>"
+        f"<p><a id='standing' href='{URL_PREFIX}/runs/{since}/report'>Open the report of run {since}</a> · "
+        f"<a href='{URL_PREFIX}/'>All runs</a></p></main></body></html>"
+    )
+
+
 def _checked(s3, run: PublishedRun) -> PublishedRun:
-    read_report(s3, run)
+    if run.state != UNCHANGED:  # it has no report to check: report_page says where the results are
+        read_report(s3, run)
     return run
 
 
@@ -228,6 +352,14 @@ def _serve(run_id: str, read):
             "The view shows only what the pipeline wrote. Re-run the DAG to publish its results again, and check "
             "who else can write to the results bucket.",
         ) from None
+    except TrainedNothing as reason:
+        raise ViewError(
+            404,
+            "This run trained nothing",
+            str(reason),
+            "Nothing had changed since that run, so this one published no files: its results are that run's.",
+            link=(f"{URL_PREFIX}/runs/{reason.since}/report", f"Open the report of run {reason.since}"),
+        ) from None
     except NoLongerInS3 as reason:
         raise ViewError(
             404,
@@ -256,12 +388,15 @@ def _serve(run_id: str, read):
 
 class ViewError(HTTPException):
     """An error of the view: `detail` is what API clients get as JSON; a browser gets a page with `title` (what
-    happened), `detail` and `advice` (what to do)."""
+    happened), `detail`, `advice` (what to do) and, when given, a `link` (href, text) to where to go instead."""
 
-    def __init__(self, status_code: int, title: str, detail: str, advice: str) -> None:
+    def __init__(
+        self, status_code: int, title: str, detail: str, advice: str, link: tuple[str, str] | None = None
+    ) -> None:
         super().__init__(status_code=status_code, detail=detail)
         self.title = title
         self.advice = advice
+        self.link = link
 
 
 # Pages for the errors the view does not raise itself: the auth manager's (401, 403) and unknown routes (404).
@@ -285,11 +420,12 @@ async def error_page(request: Request, error: StarletteHTTPException) -> Respons
     # Not logged in, or a session the auth manager no longer accepts (expired, or signed with another secret).
     if error.status_code == 401 or (error.status_code == 403 and error.detail == "Invalid JWT token"):
         return RedirectResponse(_login_url(request), status_code=303)
+    link = None
     if isinstance(error, ViewError):
-        title, detail, advice = error.title, error.detail, error.advice
+        title, detail, advice, link = error.title, error.detail, error.advice, error.link
     else:
         title, detail, advice = GENERIC_ERRORS.get(error.status_code, ("Something went wrong", str(error.detail), ""))
-    return _error_page(request, error.status_code, title, detail, advice)
+    return _error_page(request, error.status_code, title, detail, advice, link)
 
 
 def _login_url(request: Request) -> str:
@@ -300,8 +436,13 @@ def _login_url(request: Request) -> str:
     return get_auth_manager().get_url_login(next_url=back[:MAX_NEXT_URL])
 
 
-def _error_page(request: Request, status: int, title: str, detail: str, advice: str) -> HTMLResponse:
+def _error_page(
+    request: Request, status: int, title: str, detail: str, advice: str, link: tuple[str, str] | None = None
+) -> HTMLResponse:
     links = f"<a href='{URL_PREFIX}/'>Back to the list of runs</a>"
+    if link is not None:
+        href, text = (html.escape(part, quote=True) for part in link)
+        links = f"<a id='instead' href='{href}'>{text}</a> · {links}"
     if status == 403:
         links += f" · <a href='{html.escape(_login_url(request), quote=True)}'>Log in as another user</a>"
     return HTMLResponse(

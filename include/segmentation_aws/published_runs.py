@@ -1,9 +1,12 @@
-"""What a published run is, for the Segmentation view: its summary, where its files are, and reading them safely.
+"""What a recorded run is, for the Segmentation view: its summary, where its files are, and reading them safely.
 
-The publish task records each run's summary (`run_summary`) on its Asset event; the view lists those events
-(no S3 listing) and reads a run's report or plot from the location the summary names. Everything read back
-is validated and typed here, since whoever can write the results bucket or post an Asset event is not
-necessarily who opens the page. Takes a boto3 S3 client; no Airflow imports.
+The publish task (a run that trained) and the record_unchanged task (a run that found nothing changed) record
+each run's summary (`run_summary`) on an Asset event; the view lists those events (no S3 listing) and reads a
+run's report or plot from the location the summary names. A run is in one of STATES: published (its results
+are the latest), held (published under runs/<run_id>/, but the churn gate kept latest.json where it was) or
+unchanged (it trained nothing: the run it names in `unchanged_since` still stands, and it has no file to serve).
+Everything read back is validated and typed here, since whoever can write the results bucket or post an Asset
+event is not necessarily who opens the page. Takes a boto3 S3 client; no Airflow imports.
 
 Only files the pipeline wrote are served: the summary records the sha256 of every file the view serves
 (`SERVED`: report.html, segments.csv, plots/*.png), in Airflow's database where a bucket writer cannot reach
@@ -43,6 +46,12 @@ SERVED = re.compile(rf"{re.escape(REPORT)}|{re.escape(SEGMENTS)}|{re.escape(PLOT
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # Digests a summary may record: a report has 15–25 plots; the bound keeps a planted event's extra small to read.
 MAX_DIGESTS = 200
+# What a run did (run.json's "state"): summaries from before states were recorded are all "published".
+PUBLISHED, HELD, UNCHANGED = "published", "held", "unchanged"
+STATES = (PUBLISHED, HELD, UNCHANGED)
+# The churn gate's refusal as a held run records it: a sentence or two naming the churn, the gate and how to
+# accept the run (≈ 300 characters); the bound keeps a planted one from filling the page.
+MAX_HELD_REASON = 2000
 
 
 class NotPublished(LookupError):
@@ -62,9 +71,19 @@ class NoLongerInS3(NotPublished):
         self.uri = uri
 
 
+class TrainedNothing(NotPublished):
+    """The run found nothing changed and published no file: the results of run `since` still stand."""
+
+    def __init__(self, message: str, since: str) -> None:
+        super().__init__(message)
+        self.since = since
+
+
 @dataclass(frozen=True)
 class PublishedRun:
-    """One published run: its figures and where its result files are (`s3://bucket/<prefix>/runs/<run_id>/`)."""
+    """One recorded run: its figures, how it compares with the run before, and where its result files are
+    (`s3://bucket/<prefix>/runs/<run_id>/`). An unchanged run's figures are those of `unchanged_since`, whose
+    results still stand; it has no file of its own to serve (`sha256` is empty)."""
 
     run_id: str
     published: datetime
@@ -78,6 +97,12 @@ class PublishedRun:
     sha256: Mapping[str, str] = field(default_factory=dict)
     input: str = ""  # the census file the run read, s3://…; "" for runs published before it was recorded
     input_is_bundled_sample: bool = False  # the bundled synthetic sample (made-up figures), recognised by digest
+    state: str = PUBLISHED  # one of STATES
+    previous_run: str | None = None  # the run its segments were matched to; None for a first run, or unchanged
+    churn: float | None = None  # share 0–1 of shared counties whose segment changed since previous_run
+    adjusted_rand: float | None = None  # adjusted Rand index against previous_run (1.0: the same partition)
+    unchanged_since: str | None = None  # state "unchanged": the run whose results still stand
+    held_reason: str | None = None  # state "held": the churn gate's refusal
 
     @classmethod
     def from_summary(cls, summary: object, published: datetime) -> PublishedRun:
@@ -104,24 +129,43 @@ class PublishedRun:
             prefix=location[1],
             sha256=_digests(summary),
             **_input(summary),
+            **_continuity(summary, run_id),
         )
 
 
 def run_summary(run: dict, results_uri: str, sha256: Mapping[str, str]) -> dict:
-    """What the publish task records on its Asset event: the run's figures, where its results are, and the
-    sha256 (hex) of each file the view serves as it was published (`served_digests`)."""
+    """What the publish or record_unchanged task records on its Asset event, from the run's run.json: the run's
+    figures, its state and churn, where its results are, and the sha256 (hex) of each file the view serves as
+    it was published (`served_digests`).
+
+    An unchanged run (state "unchanged") published only its run.json, with the figures copied from the run it
+    is unchanged since: its summary serves nothing (sha256 {}, whatever is passed, and no report)."""
+    state = run.get("state", PUBLISHED)
+    unchanged = state == UNCHANGED
+    continuity = run.get("continuity") or {}
+    churn = continuity.get("churn") or {}
     return {
         "run_id": run["run_id"],
         "results": results_uri,
-        "report": report_uri(results_uri),
+        "report": None if unchanged else report_uri(results_uri),
         "rows": int(run["rows"]),
         "n_components": int(run["n_components"]),
         "k": int(run["params"]["k"]),
         "explained_variance": float(run["explained_variance"]),
         "input": run["input"],
         "input_is_bundled_sample": bool(run.get("input_is_bundled_sample", False)),
-        "sha256": dict(sorted(sha256.items())),
+        "sha256": {} if unchanged else dict(sorted(sha256.items())),
+        "state": state,
+        "previous_run": continuity.get("previous_run"),
+        "churn": _float_or_none(churn.get("changed_share")),
+        "adjusted_rand": _float_or_none(churn.get("adjusted_rand")),
+        "unchanged_since": run.get("unchanged_since") if unchanged else None,
+        "held_reason": (run.get("gate") or {}).get("refusal") if state == HELD else None,
     }
+
+
+def _float_or_none(value) -> float | None:
+    return None if value is None else float(value)
 
 
 def served_digests(s3, bucket: str, keys: Mapping[str, str]) -> dict[str, str]:
@@ -219,6 +263,12 @@ def _digests(summary: dict) -> dict[str, str]:
 
 def _recorded(run: PublishedRun, name: str) -> str:
     """The sha256 publish recorded for the run's file `name`; NotPublished when it recorded none."""
+    if run.state == UNCHANGED:
+        raise TrainedNothing(
+            f"run {run.run_id} trained nothing and published no {name}: its input and params were unchanged since "
+            f"run {run.unchanged_since}, whose results still stand: open that run's report",
+            since=run.unchanged_since,
+        )
     if not run.sha256:
         raise NotPublished(
             f"run {run.run_id} was published before the view checked files against their sha256 (its summary "
@@ -313,6 +363,53 @@ def _input(summary: dict) -> dict:
     if not isinstance(sample, bool):
         raise NotPublished(f"input_is_bundled_sample {sample!r} is not true or false")
     return {"input": uri, "input_is_bundled_sample": sample}
+
+
+def _continuity(summary: dict, run_id: str) -> dict:
+    """The state and churn fields of a summary; the defaults (published, no churn) for runs recorded before."""
+    state = summary.get("state", PUBLISHED)
+    if state not in STATES:
+        raise NotPublished(f"state {str(state)[:80]!r} is not one of {', '.join(STATES)}")
+    since = _run_id_or_none(summary, "unchanged_since")
+    if state == UNCHANGED and since is None:
+        raise NotPublished("unchanged_since is missing: an unchanged run names the run whose results still stand")
+    if state != UNCHANGED and since is not None:
+        raise NotPublished(
+            f"unchanged_since {since!r} is set on a run in state {state!r} (only unchanged runs name one)"
+        )
+    if since == run_id:
+        raise NotPublished(f"unchanged_since names the run itself ({run_id!r})")
+    if state == UNCHANGED and summary.get("sha256"):
+        raise NotPublished("sha256 is recorded for an unchanged run, which published no file the view serves")
+    reason = summary.get("held_reason")
+    if reason is not None and (not isinstance(reason, str) or len(reason) > MAX_HELD_REASON):
+        raise NotPublished(f"held_reason is not text of at most {MAX_HELD_REASON} characters")
+    return {
+        "state": state,
+        "previous_run": _run_id_or_none(summary, "previous_run"),
+        "churn": _share_or_none(summary, "churn", 0.0),
+        "adjusted_rand": _share_or_none(summary, "adjusted_rand", -1.0),
+        "unchanged_since": since,
+        "held_reason": reason,
+    }
+
+
+def _run_id_or_none(summary: dict, field: str) -> str | None:
+    value = summary.get(field)
+    if value is not None and (not isinstance(value, str) or not RUN_ID.fullmatch(value) or value in (".", "..")):
+        raise NotPublished(f"{field} {str(value)[:80]!r} is not an Airflow run id")
+    return value
+
+
+def _share_or_none(summary: dict, field: str, lowest: float) -> float | None:
+    """A number from `lowest` to 1 (NaN refused), or None. The adjusted Rand index goes below 0 (down to -0.5
+    for two partitions that disagree more than chance would); a share does not."""
+    value = summary.get(field)
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or not lowest <= value <= 1:
+        raise NotPublished(f"{field} {value!r} is not a number from {lowest:g} to 1")
+    return float(value)
 
 
 def _count(summary: dict, field: str) -> int:

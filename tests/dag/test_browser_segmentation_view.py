@@ -17,12 +17,13 @@ import pytest
 from devtools.synthetic_run import synthetic_run
 from include.segmentation import report
 from include.segmentation import results as results_module
+from include.segmentation_aws.published_runs import run_summary
 from tests.support.airflow_db import record_publication
 from tests.support.api_server import api_token, running_api_server
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS
 from tests.support.browser import sync_playwright_or_skip as _browser_or_skip
 from tests.support.paths import PROJECT_ROOT
-from tests.support.published_files import publish_files
+from tests.support.published_files import publish_files, trained_run, unchanged_run
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
@@ -383,3 +384,119 @@ def test_the_runs_list_and_a_run_page_read_whole_at_each_width(
         page.screenshot(path=SCREENSHOTS / "run-page-340px.png")
         browser.close()
     assert narrow_hint
+
+
+# A week of nightly runs as the list shows them, oldest first: a first run, a night with nothing new, a run on a new
+# census file, a run the churn gate held, and a night unchanged since the last run that was not held.
+FIRST, SAME, NEW_DATA, HELD, SAME_AGAIN = (
+    "scheduled__2026-12-01T02:00:00+00:00",
+    "scheduled__2026-12-02T02:00:00+00:00",
+    "manual__2026-12-02T09:30:00+00:00",
+    "scheduled__2026-12-03T02:00:00+00:00",
+    "scheduled__2026-12-04T02:00:00+00:00",
+)
+GATE_REFUSAL = (
+    "churn 52.0 % (1,673 of 3,218 shared counties changed segment) is above max_churn 40.0 %: latest.json still "
+    "names manual__2026-12-02T09:30:00+00:00. Review this run's report, then re-run with a higher max_churn to "
+    "accept it"
+)
+
+
+@pytest.fixture
+def nightly_runs(airflow_db, clients) -> None:
+    """FIRST … SAME_AGAIN recorded as the DAG records them, those that trained with a report in S3."""
+    s3, bucket = clients["s3"], f"popseg-nightly-{uuid.uuid4().hex[:8]}"
+    s3.create_bucket(Bucket=bucket)
+    census = {"rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8},
+              "input": "s3://popseg/census/acs2015_county_data.csv"}  # fmt: skip
+    new_census = {**census, "rows": 3220, "explained_variance": 0.8102, "input": "s3://popseg/census/acs2016.csv"}
+
+    def trained(run_id: str, document: dict) -> None:
+        report = f"<!doctype html><h1 id='kmeans'>Report of {run_id}</h1>".encode()
+        results = f"s3://{bucket}/segmentation/runs/{run_id}/"
+        record_publication(publish_files(s3, {**document, "run_id": run_id}, results, {"report.html": report}))
+
+    def unchanged(run_id: str, document: dict, since: str) -> None:
+        summary = run_summary(unchanged_run(document, run_id, since), f"s3://{bucket}/segmentation/runs/{run_id}/", {})
+        record_publication(summary, task_id="record_unchanged")
+
+    trained(FIRST, trained_run(census))
+    unchanged(SAME, census, since=FIRST)
+    trained(NEW_DATA, trained_run(new_census, previous_run=FIRST, churn=0.123))
+    trained(
+        HELD, trained_run({**new_census, "params": {"k": 9}}, previous_run=NEW_DATA, churn=0.52, refusal=GATE_REFUSAL)
+    )
+    unchanged(SAME_AGAIN, new_census, since=NEW_DATA)
+
+
+def _row(view, run_id: str):
+    """The run's row of the list (its first cell names it; an unchanged run's state names another run)."""
+    return view.locator("#runs tr").filter(has=view.locator("td:first-child", has_text=run_id)).first
+
+
+def _cells(view, run_id: str) -> dict[str, str]:
+    """The run's row of the list, heading -> text."""
+    headings = view.locator("#runs th").all_inner_texts()
+    cells = _row(view, run_id).locator("td").all_inner_texts()
+    return dict(zip(headings, (text.replace("\xa0", " ") for text in cells), strict=True))
+
+
+def test_the_runs_list_reads_as_a_trend_with_churn_held_and_unchanged_runs(
+    airflow_db, aws_env, nightly_runs, tmp_path
+) -> None:
+    sync_playwright = _browser_or_skip()
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    with running_api_server(aws_env, tmp_path) as base, sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+        for size, context in _contexts(browser, base):
+            page = context.new_page()
+            page.goto(f"{base}/segmentation/")
+            page.locator("#runs").wait_for()
+            page.screenshot(path=SCREENSHOTS / f"trend-{size}.png", full_page=True)
+            context.close()
+        page = _signed_in(browser, base)
+        page.goto(f"{base}/segmentation/")
+        listed = [text.split("\t")[0] for text in page.locator("#runs tr").all_inner_texts()]
+        order = [run_id for run_id in listed if run_id in (FIRST, SAME, NEW_DATA, HELD, SAME_AGAIN)]
+        rows = {run_id: _cells(page, run_id) for run_id in (FIRST, SAME, NEW_DATA, HELD, SAME_AGAIN)}
+        churn_title = _row(page, NEW_DATA).locator(".churn").get_attribute("title")
+        held_reason = _row(page, HELD).locator(".state").get_attribute("title")
+        # A held run published its report under runs/: it opens, saying it is not the latest.
+        page.get_by_role("link", name=HELD, exact=True).click()
+        page.frame_locator("#report").locator("#kmeans").wait_for()
+        held_note = page.locator("#held b").inner_text(), page.locator("#held-reason").inner_text()
+        page.screenshot(path=SCREENSHOTS / "trend-held-run-page.png")
+        # An unchanged run links the run whose results stand.
+        page.goto(f"{base}/segmentation/")
+        _row(page, SAME_AGAIN).get_by_role("link", name=NEW_DATA).click()
+        page.frame_locator("#report").locator("#kmeans").wait_for()
+        standing_url = page.url
+        # Its own address (the run page's "Report" tab) says so, and serves no file under its id.
+        answer = page.goto(f"{base}/segmentation/runs/{SAME_AGAIN}/report")
+        unchanged_heading, unchanged_frames = page.locator("h1").inner_text(), page.locator("iframe").count()
+        page.screenshot(path=SCREENSHOTS / "trend-unchanged-run-page.png")
+        page.locator("#standing").click()
+        page.frame_locator("#report").locator("#kmeans").wait_for()
+        from_unchanged_page = page.url
+        refused = page.goto(f"{base}/segmentation/runs/{SAME_AGAIN}/report.html")
+        instead = page.locator("#instead").get_attribute("href")
+        page.screenshot(path=SCREENSHOTS / "trend-unchanged-report-html.png")
+        browser.close()
+    assert order == [SAME_AGAIN, HELD, NEW_DATA, SAME, FIRST]  # newest first
+    shown = {heading: text for heading, text in rows[NEW_DATA].items() if heading not in ("date (UTC)", "results")}
+    assert shown == {
+        "run": NEW_DATA, "input": "s3://popseg/census/acs2016.csv", "counties": "3,220", "k": "8", "components": "7",
+        "variance kept": "0.8102", "churn": "12.3 %", "state": "published",
+    }  # fmt: skip
+    assert churn_title == f"12.3% of shared counties changed segment since run {FIRST}; adjusted Rand index 0.877"
+    assert rows[FIRST]["churn"] == "—" and rows[FIRST]["state"] == "published"
+    assert (rows[HELD]["churn"], rows[HELD]["k"]) == ("52.0 %", "9")
+    assert rows[HELD]["state"] == "held: churn above the gate — latest.json not moved" and held_reason == GATE_REFUSAL
+    assert held_note == ("Held by the churn gate: latest.json not moved", GATE_REFUSAL)
+    assert (
+        rows[SAME_AGAIN]["state"] == f"unchanged since {NEW_DATA}" and rows[SAME]["state"] == f"unchanged since {FIRST}"
+    )
+    assert (rows[SAME_AGAIN]["churn"], rows[SAME_AGAIN]["counties"]) == ("—", "3,220")  # the figures that stand
+    assert standing_url == from_unchanged_page == f"{base}/segmentation/runs/{NEW_DATA}/report"
+    assert (answer.status, unchanged_heading, unchanged_frames) == (200, "Nothing changed: this run trained nothing", 0)
+    assert refused.status == 404 and instead == f"/segmentation/runs/{NEW_DATA}/report"

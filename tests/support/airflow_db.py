@@ -23,20 +23,28 @@ def task_xcom(run, task_id: str):
     return json.loads(value) if isinstance(value, str) else value  # plain JSON: dicts, lists, str, numbers
 
 
-def record_publication(summary: dict, run_id: str | None = None, task_id: str = "publish") -> None:
-    """An Asset event on the results asset as the publish task of `run_id` records it (a planted run)."""
+def record_publication(
+    summary: dict, run_id: str | None = None, task_id: str = "publish", asset: str = "population_segmentation_runs"
+) -> None:
+    """An Asset event on `asset` as task `task_id` of the DAG's run `run_id` records it (a planted run): by
+    default on the runs Asset from publish, as the DAG records a run that trained; the record_unchanged task
+    records a run that found nothing changed, and runs from before the runs Asset are on the results Asset."""
     from airflow.models.asset import AssetEvent, AssetModel
     from airflow.utils.session import create_session
     from sqlalchemy import select
 
+    uris = {
+        "population_segmentation_runs": "popseg://population_segmentation/runs",
+        "population_segmentation_results": "popseg://population_segmentation/latest",
+    }
     with create_session() as session:
-        asset = session.scalar(select(AssetModel).where(AssetModel.name == "population_segmentation_results"))
-        if asset is None:
-            asset = AssetModel(name="population_segmentation_results", uri="popseg://population_segmentation/latest")
-            session.add(asset)
+        model = session.scalar(select(AssetModel).where(AssetModel.name == asset))
+        if model is None:
+            model = AssetModel(name=asset, uri=uris[asset])
+            session.add(model)
             session.flush()
         event = AssetEvent(
-            asset_id=asset.id,
+            asset_id=model.id,
             extra=summary,
             source_dag_id="population_segmentation",
             source_task_id=task_id,

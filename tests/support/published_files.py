@@ -23,3 +23,28 @@ def legacy_summary(run: dict, results_uri: str) -> dict:
     summary = run_summary(run, results_uri, {})
     del summary["sha256"]
     return summary
+
+
+def trained_run(run: dict, previous_run: str | None = None, churn: float | None = None, refusal: str | None = None):
+    """`run` as the DAG's run.json records a run that trained (issue 21's spec): matched to `previous_run` with
+    `churn` (its changed share; ARI 1 - churn, a stand-in), held when the churn gate gave a `refusal`."""
+    measured = None if churn is None else {"changed_share": churn, "adjusted_rand": round(1 - churn, 4)}
+    return {
+        **run,
+        "state": "held" if refusal else "published",
+        "continuity": {"previous_run": previous_run, "churn": measured},
+        "gate": {"max_churn": 0.4, "refusal": refusal},
+    }
+
+
+def unchanged_run(run: dict, run_id: str, since: str) -> dict:
+    """The run.json of run `run_id` that found nothing changed since run `since`, whose run.json is `run`: the
+    figures copied from it, nothing else of it."""
+    copied = ("rows_in", "rows", "features", "n_components", "explained_variance", "input", "params")
+    return {
+        "run_id": run_id,
+        "state": "unchanged",
+        "unchanged_since": since,
+        "fingerprint": {"census": {}, "settings": "0" * 64},
+        **{key: run[key] for key in copied if key in run},
+    }
