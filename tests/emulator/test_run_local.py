@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
+import sys
 
 import pytest
 
 from scripts import run_local
+from scripts.local_airflow import EMULATOR_DATA
 from tests.support.paths import PROJECT_ROOT
 
 
@@ -122,3 +125,91 @@ def test_the_summary_names_the_input_and_says_when_it_is_the_bundled_sample(tmp_
     line = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("Input: "))
     assert line.startswith("Input: s3://popseg/census/acs2015_county_data.csv")
     assert (says in line) if says else line == "Input: s3://popseg/census/acs2015_county_data.csv"
+
+
+# --- CONF: the trigger conf, refused before anything starts -----------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def dag():
+    """The DAG as `make run` parses it to check a conf (the session's Airflow settings from tests/conftest.py)."""
+    return run_local.load_dag()
+
+
+def test_an_unset_conf_is_an_empty_trigger_conf() -> None:
+    assert run_local.read_conf(None) == {} and run_local.read_conf("") == {}
+
+
+def test_a_conf_that_is_not_json_is_refused_naming_where() -> None:
+    with pytest.raises(SystemExit, match=r"CONF is not valid JSON: Expecting property name .*line 1 column 2"):
+        run_local.read_conf("{k: 9}")
+
+
+@pytest.mark.parametrize(("text", "kind"), [("[9]", "array"), ('"k"', "string"), ("9", "number"), ("null", "null")])
+def test_a_conf_that_is_not_a_json_object_is_refused_naming_its_type(text, kind) -> None:
+    with pytest.raises(SystemExit, match=f"CONF must be a JSON object of param names and values.*not a JSON {kind}$"):
+        run_local.read_conf(text)
+
+
+def test_a_conf_over_the_size_bound_is_refused_with_its_size_and_the_bound() -> None:
+    text = json.dumps({"input_key": "x" * run_local.MAX_CONF_BYTES})
+    with pytest.raises(SystemExit, match=f"CONF is {len(text):,} bytes; .* at most {run_local.MAX_CONF_BYTES:,} bytes"):
+        run_local.read_conf(text)
+
+
+def test_a_deeply_nested_conf_is_refused_without_a_traceback() -> None:
+    with pytest.raises(SystemExit, match="CONF nests too deeply"):
+        run_local.read_conf('{"k": ' + "[" * 5000 + "]" * 5000 + "}")
+
+
+def test_a_value_outside_its_param_schema_is_refused_with_the_triggers_message(dag) -> None:
+    with pytest.raises(SystemExit) as refused:
+        run_local.check_conf({"k": 60}, dag)
+    # What POST /dags/{id}/dagRuns answers 400 with, and `airflow dags test --conf` raises: create_dagrun's check.
+    assert str(refused.value).startswith(
+        "CONF refused: Invalid input for param k: 60 is greater than the maximum of 50"
+    )
+
+
+def test_a_value_of_the_wrong_type_is_refused_with_the_triggers_message(dag) -> None:
+    with pytest.raises(SystemExit, match=r"^CONF refused: Invalid input for param k: 'nine' is not of type 'integer'"):
+        run_local.check_conf({"k": "nine"}, dag)
+
+
+def test_an_unknown_key_is_refused_with_check_params_message(dag) -> None:
+    with pytest.raises(SystemExit, match=r"^CONF refused: Unknown trigger parameter: 'kk' \(did you mean 'k'\?\)\."):
+        run_local.check_conf({"kk": 9}, dag)
+
+
+def test_a_valid_conf_gives_the_runs_params(dag) -> None:
+    params = run_local.check_conf({"k": 9}, dag)
+    assert params["k"] == 9 and params["bucket"] == run_local.BUCKET
+
+
+def test_a_refused_conf_starts_no_emulator_and_exits_non_zero(tmp_path) -> None:
+    home = tmp_path / "home"
+    finished = subprocess.run(
+        [sys.executable, "scripts/run_local.py", "--home", str(home), "--output", str(tmp_path / "output")],
+        cwd=PROJECT_ROOT,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "CONF": '{"k": 60}'},
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert finished.returncode == 1
+    assert "CONF refused: Invalid input for param k: 60 is greater than the maximum of 50" in finished.stderr
+    assert not (home / "emulator.log").exists() and not (home / EMULATOR_DATA).exists()
+    assert not (tmp_path / "output").exists()
+
+
+def test_make_run_hands_conf_to_the_script_through_the_environment_unexpanded() -> None:
+    hostile = '{"input_key": "\'; touch /tmp/popseg-pwned; echo \'", "x": "$(shell echo popseg-expanded)"}'
+    printed = subprocess.run(
+        ["make", "-n", "run", f"CONF={hostile}"], cwd=PROJECT_ROOT, capture_output=True, text=True, check=True
+    ).stdout
+    assert "scripts/run_local.py" in printed and "popseg-pwned" not in printed
+    exported = subprocess.run(
+        ["make", "-s", "--eval", "show-conf: ; @printf '%s' \"$$CONF\"", "show-conf", f"CONF={hostile}"],
+        cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
+    ).stdout  # fmt: skip
+    assert exported == hostile
