@@ -213,3 +213,142 @@ def test_make_run_hands_conf_to_the_script_through_the_environment_unexpanded() 
         cwd=PROJECT_ROOT, capture_output=True, text=True, check=True,
     ).stdout  # fmt: skip
     assert exported == hostile
+
+
+# --- The run just made, and what the summary says for each state ----------------------------------------------
+
+FINISHED = (
+    "2026-12-06T05:39:03.000667Z [info     ] DagRun Finished: dag_id=population_segmentation, logical_date=2026-12-06 "
+    "05:38:33.772277+00:00, run_id=manual__2026-12-06T05:38:35.117808+00:00, run_start_date=2026-12-06 "
+    "05:38:33.772277+00:00, state=success, run_type=manual, [airflow.models.dagrun.DagRun] loc=dagrun.py:1315"
+)
+
+
+def test_the_run_just_made_is_read_from_airflow_dags_tests_finished_line() -> None:
+    assert run_local.finished_run_id(FINISHED) == "manual__2026-12-06T05:38:35.117808+00:00"
+
+
+def test_a_finished_line_without_a_run_id_names_no_run() -> None:
+    assert run_local.finished_run_id("") is None
+    assert run_local.finished_run_id("DagRun Finished: dag_id=x, run_id=../../etc, state=success") is None
+
+
+def _published_run(**continuity) -> dict:
+    return {
+        "run_id": "manual__2", "state": "published", "input": "s3://popseg/census/c.csv", "input_sha256": "0" * 64,
+        "rows_in": 3220, "rows": 3218, "dropped": ["a", "b"], "n_components": 7, "explained_variance": 0.8017,
+        "billable_seconds": 4, "continuity": continuity,
+    }  # fmt: skip
+
+
+def _results_folder(folder, run: dict):
+    folder.mkdir(parents=True)
+    (folder / "run.json").write_text(json.dumps(run))
+    (folder / "segments.csv").write_text("State-County,segment\nTexas-Travis,0\nOhio-Ross,3\n")
+    return folder
+
+
+def test_a_run_that_retrained_prints_its_churn_since_the_previous_run(tmp_path, capsys) -> None:
+    churn = {"shared": 3218, "changed": 396, "changed_share": 0.12306, "adjusted_rand": 0.8712}
+    run = _published_run(previous_run="manual__1", churn=churn)
+    run_local.summarise(_results_folder(tmp_path / "manual__2", run), 30.0)
+    printed = capsys.readouterr().out
+    assert "Churn since manual__1: 12.3 % of 3,218 counties changed segment (adjusted Rand 0.87)\n" in printed
+
+
+def test_a_first_run_says_it_is_the_first(tmp_path, capsys) -> None:
+    run_local.summarise(_results_folder(tmp_path / "manual__2", _published_run(previous_run=None, churn=None)), 30.0)
+    assert "Churn: first run in this results folder" in capsys.readouterr().out
+
+
+def test_an_unchanged_run_says_since_which_run_and_points_at_the_results_that_stand(tmp_path, capsys) -> None:
+    standing = _results_folder(tmp_path / "output" / "manual__1", _published_run(previous_run=None, churn=None))
+    run = {
+        "run_id": "manual__2", "state": "unchanged", "unchanged_since": "manual__1",
+        "input": "s3://popseg/census/c.csv", "fingerprint": {"census": {"sha256": "0" * 64}, "settings": "ab"},
+    }  # fmt: skip
+    run_local.summarise_unchanged(run, standing, 3.0)
+    printed = capsys.readouterr().out.splitlines()
+    assert "Unchanged since manual__1: nothing was retrained (force with CONF='{\"force\": true}')" in printed
+    assert f"Results: {standing}/ (also {tmp_path / 'output' / 'latest'}/)" in printed
+
+
+def test_a_held_run_prints_the_gates_message_and_where_its_results_are(tmp_path, capsys) -> None:
+    refusal = "1,287 of the 3,218 counties … changed segment: churn 40.0 %, above max_churn = 30.0 %."
+    run = {**_published_run(previous_run="manual__1", churn={"shared": 3218, "changed": 1287,
+                                                             "changed_share": 0.39993, "adjusted_rand": 0.41}),
+           "state": "held", "gate": {"max_churn": 0.3, "refusal": refusal}}  # fmt: skip
+    held = tmp_path / "output" / "manual__2"
+    run_local.summarise_held(run, held, "s3://popseg/segmentation/runs/manual__2/")
+    printed = capsys.readouterr().err
+    assert f"Run manual__2 was held by the stability gate: {refusal}\n" in printed
+    assert f"Held results: s3://popseg/segmentation/runs/manual__2/ (downloaded to {held}/;" in printed
+
+
+def test_a_held_runs_download_leaves_output_latest_as_it_was(emulator, results_bucket, tmp_path) -> None:
+    output = tmp_path / "output"
+    _publish(results_bucket, "manual__1", {"run.json": b"first"})
+    run_local.download_results(emulator.endpoint_url, output)
+    results_bucket.put_object(Bucket=run_local.BUCKET, Key="segmentation/runs/manual__2/run.json", Body=b"held")
+    held = run_local.download_results(emulator.endpoint_url, output, run_id="manual__2", as_latest=False)
+    assert (held / "run.json").read_bytes() == b"held"
+    assert (output / "latest" / "run.json").read_bytes() == b"first"
+
+
+def test_the_run_document_of_the_run_just_made_is_read_from_its_own_folder(emulator, results_bucket) -> None:
+    results_bucket.put_object(
+        Bucket=run_local.BUCKET, Key="segmentation/runs/manual__3/run.json", Body=b'{"state": "unchanged"}'
+    )
+    read = run_local.read_run_document(emulator.endpoint_url, run_local.BUCKET, "segmentation", "manual__3")
+    assert read == {"state": "unchanged"}
+    assert run_local.read_run_document(emulator.endpoint_url, run_local.BUCKET, "segmentation", "manual__4") is None
+
+
+# --- State kept between make runs ------------------------------------------------------------------------------
+
+
+def test_make_run_keeps_the_emulators_state_in_make_airflows_data_dir(tmp_path, monkeypatch) -> None:
+    started = {}
+
+    def start_emulator(log_path, data_dir=None):
+        started["data_dir"] = data_dir
+        raise RuntimeError("stopped before the emulator starts")
+
+    monkeypatch.setattr(run_local, "start_emulator", start_emulator)
+    monkeypatch.setattr(sys, "argv", ["run_local.py", "--home", str(tmp_path), "--output", str(tmp_path / "out")])
+    monkeypatch.delenv("CONF", raising=False)
+    with pytest.raises(RuntimeError, match="stopped before"):
+        run_local.main()
+    assert started["data_dir"] == tmp_path.resolve() / EMULATOR_DATA
+
+
+def test_what_one_emulator_stored_the_next_one_started_on_its_data_dir_finds(tmp_path) -> None:
+    from aws_emulator.connection import client
+    from scripts.local_airflow import start_emulator, stop
+
+    process, url = start_emulator(tmp_path / "emulator.log", data_dir=tmp_path / EMULATOR_DATA)
+    try:
+        s3 = client("s3", url)
+        s3.create_bucket(Bucket="kept")
+        s3.put_object(Bucket="kept", Key="segmentation/latest.json", Body=b'{"run_id": "manual__1"}')
+    finally:
+        stop(process)
+    process, url = start_emulator(tmp_path / "emulator.log", data_dir=tmp_path / EMULATOR_DATA)
+    try:
+        body = client("s3", url).get_object(Bucket="kept", Key="segmentation/latest.json")["Body"].read()
+    finally:
+        stop(process)
+    assert body == b'{"run_id": "manual__1"}'
+
+
+def test_make_run_is_refused_while_make_airflow_runs_on_the_same_home(emulator, tmp_path) -> None:
+    (tmp_path / "emulator.url").write_text(emulator.endpoint_url + "\n")
+    with pytest.raises(SystemExit, match="make airflow is running on .*: stop it"):
+        run_local.refuse_while_make_airflow_runs(tmp_path)
+
+
+def test_a_url_left_by_a_killed_make_airflow_does_not_stop_make_run(tmp_path) -> None:
+    from scripts.local_airflow import free_port
+
+    (tmp_path / "emulator.url").write_text(f"http://127.0.0.1:{free_port()}\n")
+    run_local.refuse_while_make_airflow_runs(tmp_path)  # nothing listens there: no refusal
