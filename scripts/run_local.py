@@ -9,6 +9,8 @@ a summary, and stops what it started.
 from __future__ import annotations
 
 import argparse
+import contextlib
+import io
 import json
 import os
 import re
@@ -155,7 +157,8 @@ def load_dag():
     from airflow.dag_processing.dagbag import DagBag
 
     dag_file = PROJECT_ROOT / "dags" / "population_segmentation.py"
-    bag = DagBag(dag_folder=str(dag_file))
+    with contextlib.redirect_stdout(io.StringIO()):  # Airflow's "Filling up the DagBag" line; errors are in the bag
+        bag = DagBag(dag_folder=str(dag_file))
     if DAG_ID not in bag.dags:
         errors = "; ".join(f"{path}: {error}" for path, error in bag.import_errors.items())
         raise SystemExit(f"{dag_file} did not parse, so CONF cannot be checked: {errors or 'no DAG ' + DAG_ID}")
