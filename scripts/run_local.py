@@ -67,9 +67,8 @@ def main() -> int:
     if conf:  # before anything starts: a refused conf costs no emulator, upload or Airflow run
         os.environ.update(airflow_settings(airflow_home))
         check_conf(conf, load_dag())
-    started = time.perf_counter()
-
     refuse_while_make_airflow_runs(airflow_home)
+    started = time.perf_counter()
     # The emulator keeps its S3 and SageMaker in make airflow's data dir: a second make run finds the first
     # run's results (and skips an unchanged input), and make airflow's view lists make run's runs.
     emulator, url = start_emulator(airflow_home / "emulator.log", data_dir=airflow_home / EMULATOR_DATA)
