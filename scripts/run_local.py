@@ -351,10 +351,17 @@ def churn_line(run: dict) -> str | None:
     previous, churn = continuity.get("previous_run"), continuity.get("churn")
     if previous is None or churn is None:
         return "Churn: first run in this results folder (segment IDs are K-Means' own numbering)"
-    return (
+    added, removed = churn.get("added", 0), churn.get("removed", 0)
+    if not churn["shared"]:
+        return (
+            f"Churn since {previous}: no county in common ({added:,} added, {removed:,} removed), so nothing to "
+            "compare: every segment ID is new"
+        )
+    line = (
         f"Churn since {previous}: {100 * churn['changed_share']:.1f} % of {churn['shared']:,} counties changed "
         f"segment (adjusted Rand {churn['adjusted_rand']:.2f})"
     )
+    return line + (f"; {added:,} counties added, {removed:,} removed" if added or removed else "")
 
 
 def _describe(run: dict, run_dir: Path) -> None:

@@ -256,6 +256,22 @@ def test_a_run_that_retrained_prints_its_churn_since_the_previous_run(tmp_path, 
     assert "Churn since manual__1: 12.3 % of 3,218 counties changed segment (adjusted Rand 0.87)\n" in printed
 
 
+def test_a_run_with_no_county_in_common_says_so_rather_than_a_churn_of_zero(tmp_path, capsys) -> None:
+    churn = {"shared": 0, "changed": 0, "changed_share": 0.0, "adjusted_rand": 0.0, "added": 3218, "removed": 3218}
+    run_local.summarise(
+        _results_folder(tmp_path / "manual__2", _published_run(previous_run="manual__1", churn=churn)), 1
+    )
+    assert "Churn since manual__1: no county in common (3,218 added, 3,218 removed)" in capsys.readouterr().out
+
+
+def test_counties_added_or_removed_are_counted_beside_the_churn(tmp_path, capsys) -> None:
+    churn = {"shared": 3000, "changed": 30, "changed_share": 0.01, "adjusted_rand": 0.98, "added": 2, "removed": 218}
+    run_local.summarise(
+        _results_folder(tmp_path / "manual__2", _published_run(previous_run="manual__1", churn=churn)), 1
+    )
+    assert "(adjusted Rand 0.98); 2 counties added, 218 removed\n" in capsys.readouterr().out
+
+
 def test_a_first_run_says_it_is_the_first(tmp_path, capsys) -> None:
     run_local.summarise(_results_folder(tmp_path / "manual__2", _published_run(previous_run=None, churn=None)), 30.0)
     assert "Churn: first run in this results folder" in capsys.readouterr().out
