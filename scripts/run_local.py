@@ -339,7 +339,10 @@ def summarise_held(run: dict, held_dir: Path, held_uri: str) -> None:
     churn = churn_line(run)
     if churn:
         print(churn, file=sys.stderr)
-    print(f"Held results: {held_uri} (downloaded to {held_dir}/; output/latest/ did not move)", file=sys.stderr)
+    print(
+        f"Held results: {held_uri} (downloaded to {held_dir}/; {held_dir.parent / 'latest'}/ did not move)",
+        file=sys.stderr,
+    )
     print(f"Report: {held_dir / REPORT}", file=sys.stderr)
 
 
