@@ -15,12 +15,12 @@ import json
 import os
 import re
 import shutil
+import socket
 import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
+import urllib.parse
 from pathlib import Path
 
 from boto3.s3.transfer import TransferConfig
@@ -114,10 +114,9 @@ def refuse_while_make_airflow_runs(airflow_home: Path) -> None:
     if not recorded.is_file():
         return
     url = recorded.read_text().strip()
-    try:
-        urllib.request.urlopen(url, timeout=2).close()
-    except urllib.error.HTTPError:
-        pass  # it answered: it runs
+    try:  # a connection, not an HTTP request: no proxy setting can answer for it
+        address = urllib.parse.urlsplit(url)
+        socket.create_connection((address.hostname or "", address.port or 80), timeout=2).close()
     except (OSError, ValueError):
         return  # left by a make airflow that was killed: nothing listens there
     raise SystemExit(
