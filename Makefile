@@ -41,9 +41,13 @@ test: lint
 test-fast: lint
 	$(BIN)/python -m pytest -m "not slow"
 
-# DATA=path.csv segments another census file; the default is the bundled synthetic sample. It reaches
-# run_local.py through the environment, so no character of the path is ever parsed by a shell.
-export DATA
+# DATA=path.csv segments another census file; the default is the bundled synthetic sample.
+# CONF='{"k": 9, "force": true}' is the run's trigger conf, checked as a UI trigger checks it before anything starts.
+# Both reach run_local.py through the environment, so no character of them is ever parsed by a shell; and as
+# typed, not expanded by make (`$(value …)`: a "$(shell …)" in them stays text).
+override DATA := $(value DATA)
+override CONF := $(value CONF)
+export DATA CONF
 run: install
 	$(BIN)/python scripts/run_local.py
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import shutil
 import sqlite3
 import subprocess
 import sys
@@ -26,6 +27,7 @@ from pathlib import Path
 import psutil
 
 from include.segmentation.synthetic import scaled_census
+from scripts.local_airflow import EMULATOR_DATA
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -83,6 +85,9 @@ def run_once(rows: int, workdir: Path) -> dict:
     if not census.exists():
         scaled_census(rows).to_csv(census, index=False)
     home, output = workdir / f"home-{rows}", workdir / f"output-{rows}"
+    # make run keeps the emulator's state in AIRFLOW_HOME, and a census it has segmented is then skipped as
+    # unchanged: each measurement starts from an empty emulator, so that it trains (--keep reuses the home).
+    shutil.rmtree(home / EMULATOR_DATA, ignore_errors=True)
     command = [sys.executable, "scripts/run_local.py", "--data", str(census), "--output", str(output)]
     command += ["--home", str(home)]
     started = time.perf_counter()

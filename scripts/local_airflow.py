@@ -90,8 +90,13 @@ def stop(process: subprocess.Popen, timeout: float = 60) -> None:
 
 def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
     """Airflow on SQLite in `airflow_home`; the AWS connection points at the emulator (dummy keys)."""
+    return {**os.environ, **airflow_settings(airflow_home), **MEMORY_ENV, **connection_env(url)}
+
+
+def airflow_settings(airflow_home: Path) -> dict[str, str]:
+    """Airflow's settings for our local runs: SQLite in `airflow_home`, this project's dags/ and plugins/.
+    Enough to parse the DAG (`make run` checks a trigger conf against it before the emulator starts)."""
     return {
-        **os.environ,
         "PYTHONPATH": str(PROJECT_ROOT),
         "AIRFLOW_HOME": str(airflow_home),
         "AIRFLOW__CORE__DAGS_FOLDER": str(PROJECT_ROOT / "dags"),
@@ -102,8 +107,6 @@ def airflow_env(url: str, airflow_home: Path) -> dict[str, str]:
         "AIRFLOW__LOGGING__NAMESPACE_LEVELS": QUIET_LOGGERS,
         # The sweeper lists what it would sweep and deletes nothing, even when the trigger form unpauses it.
         "AIRFLOW__POPSEG__SWEEPER_DELETES": "False",
-        **MEMORY_ENV,
-        **connection_env(url),
     }
 
 

@@ -21,33 +21,37 @@ AIRFLOW_HOME = PROJECT_ROOT / "airflow_home"  # the default of `make airflow`, `
 URL_FILE = "emulator.url"  # in AIRFLOW_HOME: where `make airflow` writes the URL of the emulator it started
 
 
-def upload_census(url: str, data: str | None = None, key: str | None = None) -> str:
+def upload_census(url: str, data: str | None = None, key: str | None = None, bucket: str = BUCKET) -> str:
     """Upload `data` (a CSV path) to `key`, or the bundled synthetic sample to INPUT_KEY; returns its S3 URI.
 
-    `key` defaults to INPUT_KEY: `make run` segments its file at the DAG's default key."""
+    `key` defaults to INPUT_KEY: `make run` segments its file at the DAG's default key (or its CONF's)."""
     from aws_emulator.connection import client
     from include.segmentation.synthetic import bundled_sample_csv
     from include.segmentation_aws.store import UPLOADS
 
     s3 = client("s3", url)
-    s3.create_bucket(Bucket=BUCKET)
+    s3.create_bucket(Bucket=bucket)
     key = key or INPUT_KEY
     # In parts above 48 MiB, as the DAG writes its files: it must, past the emulator's per-request cap.
     if data:
-        s3.upload_file(str(data), BUCKET, key, Config=UPLOADS)
+        s3.upload_file(str(data), bucket, key, Config=UPLOADS)
     else:
-        s3.put_object(Bucket=BUCKET, Key=key, Body=bundled_sample_csv())
-    return f"s3://{BUCKET}/{key}"
+        s3.put_object(Bucket=bucket, Key=key, Body=bundled_sample_csv())
+    return f"s3://{bucket}/{key}"
 
 
 def sample_is_seeded(url: str) -> bool:
     """Whether the DAG's default key already holds a file (the sample, or a file the user put there)."""
+    return object_exists(url, BUCKET, INPUT_KEY)
+
+
+def object_exists(url: str, bucket: str, key: str) -> bool:
     from botocore.exceptions import ClientError
 
     from aws_emulator.connection import client
 
     try:
-        client("s3", url).head_object(Bucket=BUCKET, Key=INPUT_KEY)
+        client("s3", url).head_object(Bucket=bucket, Key=key)
     except ClientError:
         return False
     return True
