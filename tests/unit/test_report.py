@@ -288,3 +288,20 @@ def test_a_run_the_churn_gate_holds_says_so_at_the_top(results) -> None:
     notice = html.split('<p id="held-notice" class="notice">', 1)[1].split("</p>", 1)[0]
     assert notice.startswith("Held by the churn gate: 1,000 of the 3,218 counties")
     assert '<p id="held-notice"' not in report.build_report(results)[0]
+
+
+def test_a_run_sharing_no_county_with_the_last_one_says_so_rather_than_a_churn_of_zero(results) -> None:
+    import pandas as pd
+
+    from include.segmentation import continuity
+
+    current = pd.Series(results.segments["segment"].to_numpy(), index=pd.Index(results.segments["State-County"]))
+    previous = pd.Series(range(K), index=pd.Index([f"Elsewhere-{i}" for i in range(K)]))
+    ids = continuity.match_ids(previous, current, K, next_id=K)
+    document = continuity.continuity_document(
+        "scheduled__before", ids, continuity.churn(previous, current), continuity.moved_counties(previous, current)
+    )
+    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "continuity": document}))
+    section = html.split('<section id="since">', 1)[1].split("</section>", 1)[0]
+    assert "no county is in both runs" in section and "changed segment" not in section
+    assert f"segments are new\n({', '.join(str(i) for i in range(K, 2 * K))})" in section
