@@ -128,7 +128,7 @@ Groups US counties into segments of similar census profile, nightly at 02:00 UTC
 1. **Waits** for the census CSV at `s3://<bucket>/<input_key>` (one row per county, 37 columns: `CensusId`,
    `State`, `County` and 34 numeric features), up to *Wait for the census file (seconds)*.
 2. **Compares** it with the last published run: the same file and settings train nothing; the run is recorded
-   as *unchanged* and finishes in seconds (tick *Retrain even if nothing changed* to retrain anyway).
+   as unchanged and finishes in seconds (tick *Retrain even if nothing changed* to retrain anyway).
 3. **Checks** it: a file that breaks the contract, or whose row count moved too far from the last run's, fails
    the run here, naming the row, column or counts, before anything is paid for. Rows with an empty cell are
    dropped and listed.

@@ -24,6 +24,11 @@ def results_bucket(s3):
 
 def _publish(s3, run_id: str, files: dict[str, bytes]) -> None:
     s3.put_object(Bucket=run_local.BUCKET, Key="segmentation/latest.json", Body=json.dumps({"run_id": run_id}))
+    _record(s3, run_id, files)
+
+
+def _record(s3, run_id: str, files: dict[str, bytes]) -> None:
+    """A run's files under runs/<run_id>/, latest.json left where it is (a held or unchanged run)."""
     for name, data in files.items():
         s3.put_object(Bucket=run_local.BUCKET, Key=f"segmentation/runs/{run_id}/{name}", Body=data)
 
@@ -305,16 +310,14 @@ def test_a_held_runs_download_leaves_output_latest_as_it_was(emulator, results_b
     output = tmp_path / "output"
     _publish(results_bucket, "manual__1", {"run.json": b"first"})
     run_local.download_results(emulator.endpoint_url, output)
-    results_bucket.put_object(Bucket=run_local.BUCKET, Key="segmentation/runs/manual__2/run.json", Body=b"held")
+    _record(results_bucket, "manual__2", {"run.json": b"held"})
     held = run_local.download_results(emulator.endpoint_url, output, run_id="manual__2", as_latest=False)
     assert (held / "run.json").read_bytes() == b"held"
     assert (output / "latest" / "run.json").read_bytes() == b"first"
 
 
 def test_the_run_document_of_the_run_just_made_is_read_from_its_own_folder(emulator, results_bucket) -> None:
-    results_bucket.put_object(
-        Bucket=run_local.BUCKET, Key="segmentation/runs/manual__3/run.json", Body=b'{"state": "unchanged"}'
-    )
+    _record(results_bucket, "manual__3", {"run.json": b'{"state": "unchanged"}'})
     read = run_local.read_run_document(emulator.endpoint_url, run_local.BUCKET, "segmentation", "manual__3")
     assert read == {"state": "unchanged"}
     assert run_local.read_run_document(emulator.endpoint_url, run_local.BUCKET, "segmentation", "manual__4") is None
