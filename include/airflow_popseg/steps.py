@@ -31,7 +31,7 @@ from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_mode
 from include.sagemaker_formats.recordio import dense_shards
 from include.segmentation import analysis, census, continuity, gates, report, results, traits
 from include.segmentation.census import KEY_NAME
-from include.segmentation.fingerprint import CensusIdentity, Fingerprint, settings_digest
+from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
 from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
 from include.segmentation_aws import endpoints, images, published_runs, requests
@@ -71,8 +71,13 @@ def compare_with_last_run(run: RunContext) -> Comparison:
         verdict = current.unchanged_since(Fingerprint.from_dict(recorded))
     if verdict:
         return _comparison(standing, results_uri, True, f"unchanged since {name}: the same census and settings")
-    what = "settings (params, images or result format)" if current.settings != recorded["settings"] else "census"
-    return _comparison(standing, results_uri, False, f"the {what} changed since {name}")
+    if current.settings == recorded["settings"]:
+        return _comparison(standing, results_uri, False, f"the census changed since {name}")
+    changed = changed_params(standing.get("params") or {}, run.params)
+    what = ", ".join(f"{param} {before!r} -> {now!r}" for param, (before, now) in changed.items())
+    return _comparison(
+        standing, results_uri, False, f"settings changed since {name}: {what or 'algorithm images or result format'}"
+    )
 
 
 def _comparison(standing: dict | None, results_uri: str | None, unchanged: bool, reason: str) -> Comparison:

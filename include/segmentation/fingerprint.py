@@ -52,6 +52,12 @@ class CensusIdentity:
         return self.sha256 == other.sha256
 
 
+def changed_params(before: Mapping[str, object], now: Mapping[str, object]) -> dict[str, tuple[object, object]]:
+    """The result-deciding params whose values differ: name -> (before, now), a missing one as None."""
+    names = sorted((set(before) | set(now)) - OPERATIONAL_PARAMS)
+    return {name: (before.get(name), now.get(name)) for name in names if before.get(name) != now.get(name)}
+
+
 def settings_digest(params: Mapping[str, object], images: Mapping[str, str]) -> str:
     """sha256 (hex) of the result-deciding params, the algorithm images and RESULT_FORMAT_VERSION."""
     document = {

@@ -77,3 +77,21 @@ def aws_calls(monkeypatch) -> list[str]:
         lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
     )
     return calls
+
+
+@pytest.fixture(autouse=True)
+def _params_reset_after_each_test(request) -> Iterator[None]:
+    """dag.test() runs every task in this process, and Airflow's `process_params` writes a run's conf into the
+    task's own Param objects (task.params), so that one test's `{"k": 30}` would be the next test's default.
+    A deployment runs each task in a fresh process; here each test gets the params as parsed."""
+    dags = [request.getfixturevalue(name) for name in ("dag", "sweeper_dag") if name in request.fixturenames]
+    saved = [
+        (param, dict(vars(param)))
+        for dag in dags
+        for params in (dag.params, *(task.params for task in dag.tasks))
+        for param in (params.get_param(name) for name in params)
+    ]
+    yield
+    for param, state in saved:
+        vars(param).clear()
+        vars(param).update(state)

@@ -183,13 +183,23 @@ def test_real_census_reproduces_the_notebook_on_two_training_instances(dag, airf
     _nothing_left(sagemaker, run)
 
 
+def _earlier_run(s3, bucket: str) -> bytes:
+    """A run published before fingerprints were recorded: latest.json names it, its run.json has none."""
+    results = f"s3://{bucket}/{results_prefix('segmentation', 'manual__earlier')}"
+    s3.put_object(Bucket=bucket, Key=results_prefix("segmentation", "manual__earlier") + "run.json",
+                  Body=json.dumps({"run_id": "manual__earlier", "rows_in": 400, "rows": 398}).encode())  # fmt: skip
+    latest = json.dumps({"run_id": "manual__earlier", "results": results}).encode()
+    s3.put_object(Bucket=bucket, Key=latest_key("segmentation"), Body=latest)
+    return latest
+
+
 def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
     dag, airflow_db, clients, monkeypatch, capfd
 ) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census(400).to_csv(index=False).encode())
-    s3.put_object(Bucket=bucket, Key=latest_key("segmentation"), Body=b'{"run_id": "an earlier run"}')
+    earlier = _earlier_run(s3, bucket)
     broken = requests.kmeans_hyperparameters
 
     def bad_hyperparameters(*args):
@@ -205,9 +215,27 @@ def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
     job = sagemaker.describe_training_job(TrainingJobName=failed[-1]["TrainingJobName"])
     assert job["FailureReason"].startswith("ClientError: Invalid hyperparameter init_method='forgy'")
     assert "Invalid hyperparameter init_method='forgy'" in "".join(capfd.readouterr())  # in the task log
-    assert _read(s3, bucket, latest_key("segmentation")) == b'{"run_id": "an earlier run"}'
+    assert _read(s3, bucket, latest_key("segmentation")) == earlier
     assert _results(s3, bucket, run.run_id) == {}
     _nothing_left(sagemaker, run)
+
+
+def test_a_latest_json_naming_no_run_of_the_folder_fails_the_comparison_and_creates_no_job(
+    dag, airflow_db, clients, capfd
+) -> None:
+    s3, sagemaker = clients["s3"], clients["sagemaker"]
+    bucket = _bucket(s3)
+    s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census(50).to_csv(index=False).encode())
+    planted = b'{"run_id": "x", "results": "s3://elsewhere/segmentation/runs/x/"}'
+    s3.put_object(Bucket=bucket, Key=latest_key("segmentation"), Body=planted)
+    jobs_before = len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"])
+    run, states = _run(dag, bucket)
+    assert run.state == "failed" and states["compare_with_last_run"] == "failed"
+    assert f"s3://{bucket}/segmentation/latest.json does not name a run of this results folder" in "".join(
+        capfd.readouterr()
+    )
+    assert len(sagemaker.list_training_jobs(MaxResults=100)["TrainingJobSummaries"]) == jobs_before
+    assert _read(s3, bucket, latest_key("segmentation")) == planted
 
 
 def test_a_bad_csv_fails_in_preprocessing_with_its_message_and_creates_no_job(dag, airflow_db, clients, capfd) -> None:

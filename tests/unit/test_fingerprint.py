@@ -50,3 +50,10 @@ def test_another_size_is_another_census_without_reading_it() -> None:
 def test_the_fingerprint_round_trips_through_run_json() -> None:
     fingerprint = _fingerprint()
     assert Fingerprint.from_dict(fingerprint.to_dict()) == fingerprint
+
+
+def test_the_params_that_changed_are_named_and_operational_ones_are_not() -> None:
+    from include.segmentation.fingerprint import changed_params
+
+    now = {**PARAMS, "k": 9, "sensor_timeout_seconds": 5, "instance_count": 2}
+    assert changed_params(PARAMS, now) == {"k": (8, 9), "instance_count": (None, 2)}
