@@ -274,7 +274,8 @@ def seed(url: str, data: str | None) -> None:
     if data:
         key = seed_emulator.own_file_key(data)
         print(f"Your census: {data} -> {seed_emulator.upload_census(url, data, key)}", flush=True)
-        print(f'  trigger {DAG_ID} with "Census file" = {key}', flush=True)
+        folder = seed_emulator.own_results_folder(key)
+        print(f'  trigger {DAG_ID} with "Census file" = {key} and "Results folder" = {folder}', flush=True)
 
 
 def runs_line(earlier_runs: int) -> str:

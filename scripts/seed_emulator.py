@@ -10,11 +10,12 @@ bundled sample at the DAG's default key stays as it is; trigger a run with that 
 from __future__ import annotations
 
 import argparse
+import re
 from pathlib import Path
 
-PROJECT_ROOT = Path(__file__).resolve().parent.parent
+from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_CENSUS_FILE, DEFAULT_OUTPUT_PREFIX
 
-from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_CENSUS_FILE  # noqa: E402
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 BUCKET, INPUT_KEY = DEFAULT_BUCKET, DEFAULT_CENSUS_FILE  # the DAG's defaults: the sample goes where a run reads
 AIRFLOW_HOME = PROJECT_ROOT / "airflow_home"  # the default of `make airflow`, `make run` and `make upload`
@@ -63,6 +64,13 @@ def own_file_key(data: str) -> str:
     if not name or name == Path(INPUT_KEY).name:
         name = f"uploaded-{name or 'census.csv'}"
     return f"census/{name}"
+
+
+def own_results_folder(key: str) -> str:
+    """A results folder of its own for a user's file (segmentation-<its name>): each run compares itself with
+    the last one in its folder, so a file beside the sample must not be compared with the sample's runs."""
+    stem = re.sub(r"[^a-z0-9]+", "-", Path(key).stem.lower()).strip("-") or "own"
+    return f"{DEFAULT_OUTPUT_PREFIX}-{stem[:100]}"
 
 
 def running_emulator_url(airflow_home: Path) -> str:

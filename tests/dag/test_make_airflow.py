@@ -102,6 +102,8 @@ def test_make_airflow_serves_on_loopback_runs_the_dag_stops_cleanly_and_restarts
         assert f"Airflow UI: {base}\n" in banner, banner
         assert "Census: bundled synthetic sample -> s3://popseg/census/acs2015_county_data.csv" in banner
         assert "Your census: " + str(own) + " -> s3://popseg/census/my county data.csv" in banner
+        # Its own results folder: each night compares itself with the last run of its folder, not the sample's.
+        assert '"Census file" = census/my county data.csv and "Results folder" = segmentation-my-county-data' in banner
         assert "its run for the latest 02:00 UTC interval starts now" in banner
         login = re.search(r"^Login: admin / (\S+)$", banner, re.MULTILINE)
         assert login, banner
@@ -111,7 +113,7 @@ def test_make_airflow_serves_on_loopback_runs_the_dag_stops_cleanly_and_restarts
 
         token = _call(base, "POST", "/auth/token", body={"username": "admin", "password": login[1]})["access_token"]
         assert _call(base, "GET", "/api/v2/dags/population_segmentation", token)["is_paused"] is False
-        conf = {"k": 4, "input_key": "census/my county data.csv"}
+        conf = {"k": 4, "input_key": "census/my county data.csv", "output_prefix": "segmentation-my-county-data"}
         triggered = _call(base, "POST", DAG_RUNS, token, {"logical_date": None, "conf": conf})
         processes.update(psutil.Process(supervisor.pid).children(recursive=True))
 
