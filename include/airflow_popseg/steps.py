@@ -358,10 +358,15 @@ def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison) 
     clusters = segments["segment"].to_numpy(dtype=np.int64)
     keys = pd.Index(segments[KEY_NAME])
     change = changes = moved = None
-    if comparison["previous_run"] is None:
+    published = None
+    if comparison["previous_run"] is not None:
+        published = store.read_if_exists(f"{comparison['previous_results']}{SEGMENTS}")
+        if published is None:  # its results were removed, or it predates them: nothing to keep numbers from
+            log.warning("%s has no %s: segment numbers start afresh", printable(comparison["previous_run"]), SEGMENTS)
+    if published is None:
         ids = continuity.first_ids(k)
     else:
-        previous = results.segment_assignments(store.read(f"{comparison['previous_results']}{SEGMENTS}"))
+        previous = results.segment_assignments(published)
         standing = store.read_json(f"{comparison['previous_results']}{RUN_DOCUMENT}")
         next_id = ((standing.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0)
         ids = continuity.match_ids(previous, pd.Series(clusters, index=keys), k, next_id)

@@ -67,6 +67,12 @@ class RunStore:
     def read_json(self, key_or_uri: str) -> object:
         return json.loads(self.read(key_or_uri))
 
+    def read_if_exists(self, key_or_uri: str) -> bytes | None:
+        try:
+            return self.read(key_or_uri)
+        except self.client.exceptions.NoSuchKey:
+            return None
+
     def read_json_if_exists(self, key_or_uri: str) -> object | None:
         try:
             return self.read_json(key_or_uri)

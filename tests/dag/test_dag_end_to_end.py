@@ -18,6 +18,7 @@ from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.layout import latest_key, results_prefix
 from include.segmentation_aws.names import RunNames
+from tests.support.published_files import earlier_run
 
 pytestmark = pytest.mark.slow
 
@@ -183,23 +184,13 @@ def test_real_census_reproduces_the_notebook_on_two_training_instances(dag, airf
     _nothing_left(sagemaker, run)
 
 
-def _earlier_run(s3, bucket: str) -> bytes:
-    """A run published before fingerprints were recorded: latest.json names it, its run.json has none."""
-    results = f"s3://{bucket}/{results_prefix('segmentation', 'manual__earlier')}"
-    s3.put_object(Bucket=bucket, Key=results_prefix("segmentation", "manual__earlier") + "run.json",
-                  Body=json.dumps({"run_id": "manual__earlier", "rows_in": 400, "rows": 398}).encode())  # fmt: skip
-    latest = json.dumps({"run_id": "manual__earlier", "results": results}).encode()
-    s3.put_object(Bucket=bucket, Key=latest_key("segmentation"), Body=latest)
-    return latest
-
-
 def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
     dag, airflow_db, clients, monkeypatch, capfd
 ) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census(400).to_csv(index=False).encode())
-    earlier = _earlier_run(s3, bucket)
+    earlier = earlier_run(s3, bucket, rows_in=400)
     broken = requests.kmeans_hyperparameters
 
     def bad_hyperparameters(*args):

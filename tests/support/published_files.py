@@ -4,8 +4,25 @@ its publish task would record for them (with the sha256 of each file the view se
 from __future__ import annotations
 
 import hashlib
+import json
 
+from include.segmentation_aws.layout import latest_key, results_prefix
 from include.segmentation_aws.published_runs import SERVED, run_summary
+
+EARLIER_RUN = "manual__earlier"
+
+
+def earlier_run(s3, bucket: str, rows_in: int, output_prefix: str = "segmentation") -> bytes:
+    """A run published in `bucket` before fingerprints were recorded: latest.json names it, its run.json has no
+    fingerprint (the next run retrains), `rows_in` census rows (the row-count gate compares with them) and no
+    segments.csv (the next run's segment numbers start afresh).
+    Returns latest.json's bytes, to check that a failed run leaves them as they were."""
+    results = results_prefix(output_prefix, EARLIER_RUN)
+    document = {"run_id": EARLIER_RUN, "rows_in": rows_in, "rows": rows_in - 2}
+    s3.put_object(Bucket=bucket, Key=results + "run.json", Body=json.dumps(document).encode())
+    latest = json.dumps({"run_id": EARLIER_RUN, "results": f"s3://{bucket}/{results}"}).encode()
+    s3.put_object(Bucket=bucket, Key=latest_key(output_prefix), Body=latest)
+    return latest
 
 
 def publish_files(s3, run: dict, results_uri: str, files: dict[str, bytes]) -> dict:
