@@ -368,7 +368,10 @@ def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison) 
     else:
         previous = results.segment_assignments(published)
         standing = store.read_json(f"{comparison['previous_results']}{RUN_DOCUMENT}")
-        next_id = ((standing.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0)
+        next_id = max(
+            ((standing.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0),
+            (store.read_json_if_exists(layout.segment_ids) or {}).get("next_id", 0),  # held runs' IDs too
+        )
         ids = continuity.match_ids(previous, pd.Series(clusters, index=keys), k, next_id)
         current = pd.Series(ids.stable(clusters), index=keys)
         change, moved = continuity.churn(previous, current), continuity.moved_counties(previous, current)
@@ -524,8 +527,12 @@ def publish(
     sha256 = published_runs.served_digests(store.client, store.bucket, {n: store.key(u) for n, u in files.items()})
     for name, uri in files.items():
         store.copy(uri, layout.result(name))
-    results_uri = layout.uri(layout.results_prefix)
-    return published_runs.run_summary(store.read_json(files[RUN_DOCUMENT]), results_uri, sha256)
+    document = store.read_json(files[RUN_DOCUMENT])
+    shown = ((document.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0)
+    used = (store.read_json_if_exists(layout.segment_ids) or {}).get("next_id", 0)
+    if shown > used:  # the runs of a folder run one at a time (max_active_runs=1): no concurrent writer
+        store.write_json(layout.segment_ids, {"next_id": shown})
+    return published_runs.run_summary(document, layout.uri(layout.results_prefix), sha256)
 
 
 def promote(run: RunContext) -> dict:

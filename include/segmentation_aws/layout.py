@@ -13,6 +13,7 @@ import re
 from dataclasses import dataclass
 
 RUNS, WORK, LATEST = "runs/", "work/", "latest.json"
+SEGMENT_IDS = "segment-ids.json"  # beside latest.json: the first segment ID no run of the folder has used
 RUN_ID_MARKER = "run-id"
 # Files of a run's results that readers look for by name (the Segmentation view, `make run`, the report's text).
 RUN_DOCUMENT = "run.json"  # what ran, on what, with which resources and seconds
@@ -160,6 +161,12 @@ class RunLayout:
     @property
     def latest(self) -> str:
         return latest_key(self.output_prefix)
+
+    @property
+    def segment_ids(self) -> str:
+        """`<output_prefix>/segment-ids.json`: {"next_id": n}, raised by every run that published its files
+        (held ones too), so that a new segment never takes an ID any run of the folder has shown."""
+        return f"{self.output_prefix.strip('/')}/{SEGMENT_IDS}"
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"

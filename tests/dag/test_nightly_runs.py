@@ -124,17 +124,22 @@ def test_churn_above_the_gate_publishes_for_review_but_keeps_latest_and_fails_na
     dag, clients, folder, first, capfd
 ) -> None:
     s3 = clients["s3"]
-    other = synthetic_census(COUNTIES, seed=5)  # the same counties, other figures: they regroup
-    s3.put_object(Bucket=folder, Key=KEY, Body=other.to_csv(index=False).encode())
-    run, states = _run(dag, folder, max_churn=0.01)
+    run, states = _run(dag, folder, k=9, max_churn=0.01)  # a ninth segment moves its counties
     assert run.state == "failed" and states["publish"] == "success" and states["promote"] == "failed"
     document = _run_json(s3, folder, run.run_id)
     churn = document["continuity"]["churn"]
     assert document["state"] == "held" and churn["changed_share"] > 0.01
+    assert document["continuity"]["segment_ids"]["new"] == [8]
     assert _latest(s3, folder) == first.run_id
     printed = "".join(capfd.readouterr())
     assert f"churn {100 * churn['changed_share']:.1f}%, above max_churn = 1.0%" in printed
     assert f"latest.json still names {first.run_id}" in printed and "max_churn of at least" in printed
+    # The held run showed segment 8: the next run, matched to the first, gives its new segment another ID.
+    accepted, states = _run(dag, folder, k=9, max_churn=None)
+    assert accepted.state == "success", states
+    ids = _run_json(s3, folder, accepted.run_id)["continuity"]["segment_ids"]
+    assert ids["new"] == [9] and sorted(ids["kept"]) == list(range(8))
+    assert json.loads(_read(s3, folder, "segmentation/segment-ids.json")) == {"next_id": 10}
 
 
 def test_a_halved_census_is_refused_before_any_training_job(dag, clients, folder, first, aws_calls, capfd) -> None:
