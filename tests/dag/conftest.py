@@ -51,7 +51,7 @@ def dag():
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    return bag.dags["population_segmentation"]
+    return _as_parsed(bag.dags["population_segmentation"])
 
 
 @pytest.fixture(scope="session")
@@ -61,7 +61,20 @@ def sweeper_dag():
 
     bag = DagBag(dag_folder=str(PROJECT_ROOT / "dags"))
     assert not bag.import_errors, bag.import_errors
-    return bag.dags["popseg_sweeper"]
+    return _as_parsed(bag.dags["popseg_sweeper"])
+
+
+_PARSED: dict[int, list] = {}  # id(dag) -> every Param object of the DAG and its tasks, with its state as parsed
+
+
+def _as_parsed(dag):
+    """Record the params of `dag` and of each of its tasks as parsed, for _params_reset_after_each_test."""
+    _PARSED[id(dag)] = [
+        (param, dict(vars(param)))
+        for params in (dag.params, *(task.params for task in dag.tasks))
+        for param in (params.get_param(name) for name in params)
+    ]
+    return dag
 
 
 @pytest.fixture
@@ -83,15 +96,11 @@ def aws_calls(monkeypatch) -> list[str]:
 def _params_reset_after_each_test(request) -> Iterator[None]:
     """dag.test() runs every task in this process, and Airflow's `process_params` writes a run's conf into the
     task's own Param objects (task.params), so that one test's `{"k": 30}` would be the next test's default.
-    A deployment runs each task in a fresh process; here each test gets the params as parsed."""
+    A deployment runs each task in a fresh process; here each test leaves the params as parsed (module-scoped
+    fixtures that run the DAG run before this one is set up: hence the state recorded at parse time)."""
     dags = [request.getfixturevalue(name) for name in ("dag", "sweeper_dag") if name in request.fixturenames]
-    saved = [
-        (param, dict(vars(param)))
-        for dag in dags
-        for params in (dag.params, *(task.params for task in dag.tasks))
-        for param in (params.get_param(name) for name in params)
-    ]
     yield
-    for param, state in saved:
-        vars(param).clear()
-        vars(param).update(state)
+    for dag in dags:
+        for param, state in _PARSED[id(dag)]:
+            vars(param).clear()
+            vars(param).update(state)
