@@ -18,6 +18,7 @@ from include.airflow_popseg.handoffs import (
     Chosen,
     Comparison,
     EndpointPlan,
+    KChoice,
     Matched,
     Prepared,
     Published,
@@ -67,7 +68,19 @@ CENSUS_FEATURES = 34
 INPUT, SAGEMAKER, NIGHTLY = "Census file and results", "SageMaker", "Nightly runs"
 PARAMS = {
     "k": Param(8, type="integer", minimum=2, maximum=50, title="Number of segments",
-               description="How many segments to group the counties into (2 to 50)"),
+               description="How many segments to group the counties into (2 to 50), unless Smallest k and "
+                           "Largest k ask for a sweep"),
+    "k_min": Param(None, type=["null", "integer"], minimum=2, maximum=50, title="Smallest k (sweep)",
+                   description="To let the data choose the number of segments: the smallest k to try. K-Means "
+                               "trains every k from Smallest k to Largest k at once (at most 12), each on "
+                               "SageMaker, and the rule below picks one. Empty: no sweep, Number of segments"),
+    "k_max": Param(None, type=["null", "integer"], minimum=2, maximum=50, title="Largest k (sweep)",
+                   description="The largest k to try (with Smallest k; at most 11 more than it)"),
+    "k_rule": Param("silhouette", type="string", enum=["silhouette", "elbow"], title="How to choose k",
+                    description="silhouette: the k whose counties sit closest to their own segment and farthest "
+                                "from the next (the highest mean silhouette of a sample of 5,000 counties). "
+                                "elbow: the k after which more segments stop tightening them much (the knee of "
+                                "SageMaker's mean squared distance to the centroid against k; 3 k or more)"),
     "variance_threshold": Param(0.80, type="number", minimum=0.5, maximum=0.99,
                                 title="Share of variance to keep",
                                 description="Share of the census's variation the kept PCA components must explain "
@@ -133,8 +146,10 @@ Groups US counties into segments of similar census profile, nightly at 02:00 UTC
    the run here, naming the row, column or counts, before anything is paid for. Rows with an empty cell are
    dropped and listed.
 4. **PCA** on SageMaker keeps the fewest components that explain the *Share of variance to keep*.
-5. **K-Means** on SageMaker puts every county in one of *Number of segments* segments; each segment keeps the
-   number it had in the last published run (matched by the counties they share), and the churn is measured.
+5. **K-Means** on SageMaker puts every county in one of *Number of segments* segments, or trains every k from
+   *Smallest k (sweep)* to *Largest k (sweep)* at once and keeps the k that *How to choose k* picks (the report
+   shows why). Each segment keeps the number it had in the last published run (matched by the counties they
+   share), and the churn is measured.
 6. **Publishes** `report.html`, `segments.csv` (FIPS code, segment, label, distance) and the model files under
    `s3://<bucket>/<output_prefix>/runs/<run id>/`, then points `<output_prefix>/latest.json` at them, unless
    more counties changed segment than the *Churn gate* allows: then the run is kept for review and fails.
@@ -231,15 +246,12 @@ def population_segmentation():
 
         return steps.pca_training(RunContext.current(), prepared)
 
-    def train(task_id: str, config) -> BuiltInTrainingOperator:
-        return BuiltInTrainingOperator(
-            task_id=task_id,
-            config=config,
-            deferrable=True,
-            print_log=True,
-            max_attempts=max(1, int(TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL)),
-            **REATTACH_RETRY,
-        )
+    TRAINING = {
+        "deferrable": True,
+        "print_log": True,
+        "max_attempts": max(1, int(TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL)),
+        **REATTACH_RETRY,
+    }
 
     @task
     def choose_components(training: TrainingResult) -> Chosen:
@@ -284,10 +296,19 @@ def population_segmentation():
         return steps.transform_with_pca(RunContext.current(), plan, training, chosen, prepared)
 
     @task
-    def kmeans_training_config(prepared: Prepared, chosen: Chosen, transformed: Transformed) -> TrainingConfig:
+    def kmeans_training_configs(prepared: Prepared, chosen: Chosen, transformed: Transformed) -> list[TrainingConfig]:
+        """One K-Means training job per candidate k: the `k` param's, or k_min…k_max for a sweep."""
         from include.airflow_popseg import steps
 
-        return steps.kmeans_training(RunContext.current(), prepared, chosen, transformed)
+        return steps.kmeans_trainings(RunContext.current(), prepared, chosen, transformed)
+
+    @task
+    def choose_k(trainings: list[TrainingResult], transformed: Transformed) -> KChoice:
+        """Each candidate's metrics (SageMaker's test:msd/test:ssd, silhouette and within-cluster SS from its
+        model); k by the `k_rule` param; k_selection.json. Only the chosen model gets an endpoint."""
+        from include.airflow_popseg import steps
+
+        return steps.choose_k(RunContext.current(), steps.each(trainings), transformed)
 
     @task
     def assign_segments(plan: EndpointPlan, transformed: Transformed) -> Assigned:
@@ -297,11 +318,11 @@ def population_segmentation():
         return steps.assign_segments(RunContext.current(), plan, transformed)
 
     @task
-    def match_segments(assigned: Assigned, comparison: Comparison) -> Matched:
+    def match_segments(assigned: Assigned, comparison: Comparison, chosen_k: KChoice) -> Matched:
         """Segment IDs that stay from run to run: each cluster matched to the last run's segments; the churn."""
         from include.airflow_popseg import steps
 
-        return steps.match_segments(RunContext.current(), assigned, comparison)
+        return steps.match_segments(RunContext.current(), assigned, comparison, chosen_k)
 
     @task
     def extract_attributes(
@@ -314,30 +335,45 @@ def population_segmentation():
 
     @task
     def document_run(
-        prepared: Prepared, chosen: Chosen, pca: TrainingResult, kmeans: TrainingResult, matched: Matched
+        prepared: Prepared,
+        chosen: Chosen,
+        pca: TrainingResult,
+        chosen_k: KChoice,
+        trainings: list[TrainingResult],
+        matched: Matched,
     ) -> ResultFiles:
-        """run.json: params, input and its checksum, jobs, timings, billable seconds, fingerprint, churn, gate."""
+        """run.json: params, input and its checksum, jobs, timings, billable seconds, fingerprint, k, churn, gate."""
         from include.airflow_popseg import steps
 
-        return steps.document_run(RunContext.current(), prepared, chosen, pca, kmeans, matched)
+        return steps.document_run(RunContext.current(), prepared, chosen, pca, chosen_k, steps.each(trainings), matched)
 
     @task
     def build_report(
-        prepared: Prepared, chosen: Chosen, matched: Matched, attributes: ResultFiles, documented: ResultFiles
+        prepared: Prepared,
+        chosen: Chosen,
+        chosen_k: KChoice,
+        matched: Matched,
+        attributes: ResultFiles,
+        documented: ResultFiles,
     ) -> ResultFiles:
         """report.html (self-contained) and its plots as PNG files."""
         from include.airflow_popseg import steps
 
-        return steps.build_report(RunContext.current(), prepared, chosen, matched, attributes, documented)
+        return steps.build_report(RunContext.current(), prepared, chosen, chosen_k, matched, attributes, documented)
 
     @task(outlets=[RUNS])
     def publish(
-        chosen: Chosen, matched: Matched, attributes: ResultFiles, documented: ResultFiles, reported: ResultFiles
+        chosen: Chosen,
+        chosen_k: KChoice,
+        matched: Matched,
+        attributes: ResultFiles,
+        documented: ResultFiles,
+        reported: ResultFiles,
     ) -> Published:
         """Copy the results under runs/<run_id>/ and record the run on the runs Asset (the view's index)."""
         from include.airflow_popseg import steps
 
-        summary = steps.publish(RunContext.current(), chosen, matched, attributes, documented, reported)
+        summary = steps.publish(RunContext.current(), chosen, chosen_k, matched, attributes, documented, reported)
         get_current_context()["outlet_events"][RUNS].extra = summary  # the Segmentation view's index
         return Published(results=summary["results"])
 
@@ -355,24 +391,31 @@ def population_segmentation():
     chain(decision, [prepared, record_unchanged(comparison)])
     # The graph shows each stage as one box to expand (fewer, shorter edges); task ids keep no group prefix.
     with TaskGroup("PCA", prefix_group_id=False, tooltip="Train PCA, choose components, project every county"):
-        train_pca = train("train_pca", pca_training_config(prepared))
+        train_pca = BuiltInTrainingOperator(task_id="train_pca", config=pca_training_config(prepared), **TRAINING)
         chosen = choose_components(train_pca.output)
         transformed, pca_deleted = serve(
             "pca", train_pca.output, lambda plan: transform_with_pca(plan, train_pca.output, chosen, prepared)
         )
 
-    with TaskGroup("K-Means", prefix_group_id=False, tooltip="Train K-Means, assign every county a segment"):
-        train_kmeans = train("train_kmeans", kmeans_training_config(prepared, chosen, transformed))
-        assigned, kmeans_deleted = serve("kmeans", train_kmeans.output, lambda plan: assign_segments(plan, transformed))
+    with TaskGroup(
+        "K-Means", prefix_group_id=False, tooltip="Train K-Means for each candidate k, choose k, assign every county"
+    ):
+        # One mapped task: every candidate k trains at once, each deferred while its job runs (no worker slot).
+        train_kmeans = BuiltInTrainingOperator.partial(
+            task_id="train_kmeans", map_index_template="k={{ task.config['HyperParameters']['k'] }}", **TRAINING
+        ).expand(config=kmeans_training_configs(prepared, chosen, transformed))
+        chosen_k = choose_k(train_kmeans.output, transformed)
+        kmeans = chosen_k["training"]
+        assigned, kmeans_deleted = serve("kmeans", kmeans, lambda plan: assign_segments(plan, transformed))
 
     with TaskGroup(
         "Results", prefix_group_id=False, tooltip="Stable segment IDs, churn, profiles, run.json, the report; publish"
     ):
-        matched = match_segments(assigned, comparison)
-        attributes = extract_attributes(train_pca.output, train_kmeans.output, chosen, prepared, matched)
-        documented = document_run(prepared, chosen, train_pca.output, train_kmeans.output, matched)
-        reported = build_report(prepared, chosen, matched, attributes, documented)
-        published = publish(chosen, matched, attributes, documented, reported)
+        matched = match_segments(assigned, comparison, chosen_k)
+        attributes = extract_attributes(train_pca.output, kmeans, chosen, prepared, matched)
+        documented = document_run(prepared, chosen, train_pca.output, chosen_k, train_kmeans.output, matched)
+        reported = build_report(prepared, chosen, chosen_k, matched, attributes, documented)
+        published = publish(chosen, chosen_k, matched, attributes, documented, reported)
         published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report
         promoted = promote(published)
 

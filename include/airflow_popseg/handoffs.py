@@ -27,6 +27,9 @@ class Comparison(TypedDict):
     previous_results: str | None  # s3://…/runs/<run id>/ of that run
     previous_rows_in: int | None  # its census's rows, for the row-change gate
     previous_rows: int | None
+    previous_next_id: int  # the first segment ID its run.json says was unused (0 for a first run)
+    fingerprint: dict[str, Any] | None  # this run's census and settings as compared (Fingerprint.to_dict()); None
+    # when nothing was compared (a first run, `force`, a last run without one)
     unchanged: bool  # the same census bytes and result-deciding settings: nothing to retrain
     reason: str  # why it is (or is not) retrained, for the log and the record
 
@@ -62,6 +65,7 @@ class TrainingResult(TypedDict):
     training_seconds: int | None
     billable_seconds: int | None  # wall-clock, as SageMaker reports it: billed once per instance
     instance_count: int
+    final_metrics: dict[str, float]  # DescribeTrainingJob's FinalMetricDataList: name (e.g. test:msd) -> value
 
 
 class Chosen(TypedDict):
@@ -70,6 +74,16 @@ class Chosen(TypedDict):
     kept_components: int
     explained: float  # share of the variance they explain, 0–1
     explained_variance: str  # URI of the variance summary, JSON (published)
+
+
+class KChoice(TypedDict):
+    """choose_k: the number of segments, chosen among the candidates the K-Means training sweep trained (one
+    candidate: the `k` param's), and the job whose model every county is assigned with."""
+
+    k: int
+    rule: str  # "silhouette", "elbow", or "fixed" (one candidate)
+    training: TrainingResult  # the chosen candidate's job
+    selection: str  # URI of k_selection.json: every candidate, its metrics, the rule and the choice (published)
 
 
 class EndpointPlan(TypedDict):

@@ -32,7 +32,13 @@ def training_result(description: dict[str, Any]) -> TrainingResult:
         training_seconds=description.get("TrainingTimeInSeconds"),
         billable_seconds=description.get("BillableTimeInSeconds"),
         instance_count=description.get("ResourceConfig", {}).get("InstanceCount", 1),
+        final_metrics=final_metrics(description),
     )
+
+
+def final_metrics(description: dict[str, Any]) -> dict[str, float]:
+    """A DescribeTrainingJob answer's FinalMetricDataList as name -> value (e.g. {"test:msd": 0.061})."""
+    return {metric["MetricName"]: float(metric["Value"]) for metric in description.get("FinalMetricDataList", [])}
 
 
 def _iso(value: object) -> str | None:
@@ -173,6 +179,13 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
             time.monotonic(),
         )
         self.log.info(secondary_training_status_message(description, None))
+        metrics = final_metrics(description)
+        if metrics:
+            self.log.info(
+                "Final metrics of %s: %s",
+                job_name,
+                ", ".join(f"{name} = {value:.6g}" for name, value in metrics.items()),
+            )
 
 
 def retry_explanation(try_number: int, resource: str, status: str) -> str | None:
@@ -201,10 +214,15 @@ def _explain_retry(log, context: Any, resource: str, status: str) -> None:
 
 
 def _failure(described: dict[str, Any]) -> str:
-    return (
-        f"SageMaker training job {described['TrainingJobName']} is {described['TrainingJobStatus']}: "
-        f"{described.get('FailureReason', '(no reason given)')}"
-    )
+    """Why a job that ended Failed or Stopped did: its FailureReason, else (a stopped job has none) its
+    secondary status and that status's message, e.g. "Stopped (MaxRuntimeExceeded): Training job reached …"."""
+    status, secondary = described["TrainingJobStatus"], described.get("SecondaryStatus")
+    reason = described.get("FailureReason")
+    if not reason:
+        messages = [t.get("StatusMessage") for t in described.get("SecondaryStatusTransitions", [])]
+        reason = next((message for message in reversed(messages) if message), "(no reason given)")
+    shown = f"{status} ({secondary})" if secondary and secondary != status else status
+    return f"SageMaker training job {described['TrainingJobName']} is {shown}: {reason}"
 
 
 class ReattachingEndpointOperator(SageMakerEndpointOperator):

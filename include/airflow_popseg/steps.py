@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import sys
+from collections.abc import Sequence
 
 import numpy as np
 import pandas as pd
@@ -20,6 +22,7 @@ from include.airflow_popseg.handoffs import (
     Chosen,
     Comparison,
     EndpointPlan,
+    KChoice,
     Matched,
     Prepared,
     ResultFiles,
@@ -29,7 +32,7 @@ from include.airflow_popseg.handoffs import (
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import dense_shards
-from include.segmentation import analysis, census, continuity, gates, report, results, traits
+from include.segmentation import analysis, census, continuity, gates, k_choice, report, results, traits
 from include.segmentation.census import KEY_NAME
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
 from include.segmentation.printable import printable
@@ -56,37 +59,45 @@ def compare_with_last_run(run: RunContext) -> Comparison:
     format), from one HeadObject when the census is the same object version, else from its sha256."""
     previous = last_published_run(run)
     if previous is None:
-        return _comparison(None, None, False, f"the first run of {run.layout.uri(run.layout.latest)}")
+        return _comparison(None, None, None, False, f"the first run of {run.layout.uri(run.layout.latest)}")
     standing, results_uri = previous
     name = standing["run_id"]
     if run.params.get("force"):
-        return _comparison(standing, results_uri, False, f"force: retrained although {name} may be the same")
+        return _comparison(standing, results_uri, None, False, f"force: retrained although {name} may be the same")
     recorded = standing.get("fingerprint")
     if not recorded:
-        return _comparison(standing, results_uri, False, f"{name} recorded no fingerprint to compare with")
+        return _comparison(standing, results_uri, None, False, f"{name} recorded no fingerprint to compare with")
     current = census_fingerprint(run)
     verdict = current.unchanged_since(Fingerprint.from_dict(recorded))
     if verdict is None:  # another object version of the same size: the bytes tell
         current = Fingerprint(census_identity(run, with_sha256=True), current.settings)
         verdict = current.unchanged_since(Fingerprint.from_dict(recorded))
+    compared = current.to_dict()
     if verdict:
-        return _comparison(standing, results_uri, True, f"unchanged since {name}: the same census and settings")
+        return _comparison(
+            standing, results_uri, compared, True, f"unchanged since {name}: the same census and settings"
+        )
     if current.settings == recorded["settings"]:
-        return _comparison(standing, results_uri, False, f"the census changed since {name}")
+        return _comparison(standing, results_uri, compared, False, f"the census changed since {name}")
     changed = changed_params(standing.get("params") or {}, run.params)
     what = ", ".join(f"{param} {before!r} -> {now!r}" for param, (before, now) in changed.items())
     return _comparison(
-        standing, results_uri, False, f"settings changed since {name}: {what or 'algorithm images or result format'}"
-    )
+        standing, results_uri, compared, False,
+        f"settings changed since {name}: {what or 'algorithm images or result format'}",
+    )  # fmt: skip
 
 
-def _comparison(standing: dict | None, results_uri: str | None, unchanged: bool, reason: str) -> Comparison:
+def _comparison(
+    standing: dict | None, results_uri: str | None, fingerprint: dict | None, unchanged: bool, reason: str
+) -> Comparison:
     log.info("Compared with the last published run: %s", printable(reason))
     return Comparison(
         previous_run=standing["run_id"] if standing else None,
         previous_results=results_uri,
         previous_rows_in=standing.get("rows_in") if standing else None,
         previous_rows=standing.get("rows") if standing else None,
+        previous_next_id=continuity.next_id_of(standing) if standing else 0,
+        fingerprint=fingerprint,
         unchanged=unchanged,
         reason=reason,
     )
@@ -148,7 +159,7 @@ def record_unchanged(run: RunContext, comparison: Comparison) -> dict:
         run_id=run.run_id,
         params=run.params,
         input_uri=run.input_uri,
-        fingerprint=census_fingerprint(run).to_dict(),
+        fingerprint=comparison["fingerprint"],  # as compared: the census is not asked for again
         standing=standing,
     )
     store.write_json(layout.result(RUN_DOCUMENT), document)
@@ -164,7 +175,7 @@ def preprocess(run: RunContext, comparison: Comparison | None = None) -> Prepare
         digest = hashlib.sha256(data).hexdigest()
         frame = census.load_census(data, name=run.input_uri)
         del data  # as large as the file: let it go before cleaning copies the features
-        prepared = census.prepare(frame, run.input_uri, run.params["k"])
+        prepared = census.prepare(frame, run.input_uri, largest_k(run.params))
         del frame
         check_input_gates(run, comparison, prepared.rows_in, len(prepared.dropped))
     except (census.CensusValidationError, gates.GateRefused) as refused:
@@ -262,16 +273,94 @@ def pca_training(run: RunContext, prepared: Prepared) -> TrainingConfig:
     return training_request(run, "pca", prepared["train_prefix"], hyperparameters)
 
 
-def kmeans_training(run: RunContext, prepared: Prepared, chosen: Chosen, transformed: Transformed) -> TrainingConfig:
-    hyperparameters = requests.kmeans_hyperparameters(chosen["kept_components"], run.params["k"], prepared["rows"])
-    return training_request(run, "kmeans", transformed["train_prefix"], hyperparameters)
+def largest_k(params) -> int:
+    """The most segments the run may train: the sweep's `k_max`, or `k` without a sweep."""
+    return max(candidate_ks(params))
 
 
-def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperparameters: dict) -> TrainingConfig:
-    """CreateTrainingJob for this run's `algorithm` job, reading every file under `train_prefix` on the
-    `instance_count` param's instances (sharded by S3 key when more than one)."""
+def candidate_ks(params, rows: int | None = None) -> list[int]:
+    """The k values the K-Means training trains: [k], or k_min…k_max for a sweep. A sweep the params cannot
+    describe (one bound only, too many candidates, more segments than `rows`) fails the run without retries."""
+    try:
+        return k_choice.candidates(
+            params["k"], params.get("k_min"), params.get("k_max"), params.get("k_rule") or k_choice.RULES[0],
+            rows if rows is not None else sys.maxsize,  # before the census is read: the bounds only
+        )  # fmt: skip
+    except ValueError as error:
+        raise AirflowFailException(str(error)) from None
+
+
+def kmeans_trainings(
+    run: RunContext, prepared: Prepared, chosen: Chosen, transformed: Transformed
+) -> list[TrainingConfig]:
+    """One CreateTrainingJob per candidate k (popseg-kmeans-k<k>-<token> when there are several), each scoring
+    its own training rows as its test channel, so that SageMaker reports test:msd and test:ssd of all counties:
+    the within-cluster spread the elbow rule reads. (A held-out sample would leave the census's 3,218 counties
+    fewer to train on and measure the spread of a few hundred; K-Means has no labels to overfit.)"""
+    ks = candidate_ks(run.params, prepared["rows"])
+    return [
+        training_request(
+            run,
+            "kmeans",
+            transformed["train_prefix"],
+            requests.kmeans_hyperparameters(chosen["kept_components"], k, prepared["rows"]),
+            name=run.names.training_job("kmeans", k if len(ks) > 1 else None),
+            test_prefix=transformed["train_prefix"],
+        )
+        for k in ks
+    ]
+
+
+def each(results: Sequence[TrainingResult]) -> list[TrainingResult]:
+    """The results of a mapped task as a list, read by index: iterating Airflow's lazy XCom sequence reads one past
+    the end and logs that miss as an error."""
+    return [results[index] for index in range(len(results))]
+
+
+def choose_k(run: RunContext, trainings: list[TrainingResult], transformed: Transformed) -> KChoice:
+    """Each candidate's metrics, SageMaker's (test:msd, test:ssd, train:msd from its job) and ours from its
+    artifact (within-cluster sum of squares of all counties, silhouette on a seeded sample), k chosen by the
+    `k_rule` param; k_selection.json records them all."""
+    store = run.store
+    components = store.read_frame(transformed["components"]).to_numpy("float64")
+    by_k = {int(training["hyperparameters"]["k"]): training for training in trainings}
+    measured = []
+    for k, training in sorted(by_k.items()):
+        within_ss, silhouette, sizes = k_choice.measure(
+            components, read_kmeans_model(store.read(training["model_artifact"]))
+        )
+        reported = training["final_metrics"]
+        measured.append(
+            k_choice.CandidateMetrics(
+                k=k,
+                job_name=training["job_name"],
+                test_msd=reported.get("test:msd"),
+                test_ssd=reported.get("test:ssd"),
+                train_msd=reported.get("train:msd"),
+                within_ss=within_ss,
+                silhouette=silhouette,
+                sizes=sizes,
+            )
+        )
+    selection = k_choice.choose(measured, run.params.get("k_rule") or k_choice.RULES[0])
+    log.info("k = %d (%s): %s", selection.k, selection.rule, selection.reason)
+    uri = store.write_json(run.layout.k_selection, k_choice.selection_document(measured, selection))
+    return KChoice(k=selection.k, rule=selection.rule, training=by_k[selection.k], selection=uri)
+
+
+def training_request(
+    run: RunContext,
+    algorithm: str,
+    train_prefix: str,
+    hyperparameters: dict,
+    name: str | None = None,
+    test_prefix: str | None = None,
+) -> TrainingConfig:
+    """CreateTrainingJob for this run's `algorithm` job (or the job `name`), reading every file under
+    `train_prefix` on the `instance_count` param's instances (sharded by S3 key when more than one), and
+    with `test_prefix` a test channel."""
     return requests.training_request(
-        name=run.names.training_job(algorithm),
+        name=name or run.names.training_job(algorithm),
         algorithm=algorithm,
         region=run.region,
         role_arn=run.role_arn,
@@ -282,6 +371,7 @@ def training_request(run: RunContext, algorithm: str, train_prefix: str, hyperpa
         instance_count=instance_count(run),
         max_runtime_seconds=settings.TRAINING_MAX_MINUTES * 60,
         tags=run.names.tags(run.run_id),
+        test_uri=test_prefix,
     )
 
 
@@ -349,11 +439,11 @@ def assign_segments(run: RunContext, plan: EndpointPlan, transformed: Transforme
     return Assigned(segments=run.store.write_frame(run.layout.segments, segments))
 
 
-def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison) -> Matched:
+def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, chosen_k: KChoice) -> Matched:
     """Each K-Means cluster matched to the last published run's segment with the most counties in common, so
     that segment numbers stay from run to run (new ones get numbers never used before); the churn against that
     run. The cluster number stays beside the segment ID."""
-    store, layout, k = run.store, run.layout, run.params["k"]
+    store, layout, k = run.store, run.layout, chosen_k["k"]
     segments = store.read_frame(assigned["segments"])
     clusters = segments["segment"].to_numpy(dtype=np.int64)
     keys = pd.Index(segments[KEY_NAME])
@@ -367,9 +457,8 @@ def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison) 
         ids = continuity.first_ids(k)
     else:
         previous = results.segment_assignments(published)
-        standing = store.read_json(f"{comparison['previous_results']}{RUN_DOCUMENT}")
         next_id = max(
-            ((standing.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0),
+            comparison["previous_next_id"],
             (store.read_json_if_exists(layout.segment_ids) or {}).get("next_id", 0),  # held runs' IDs too
         )
         ids = continuity.match_ids(previous, pd.Series(clusters, index=keys), k, next_id)
@@ -427,7 +516,8 @@ def document_run(
     prepared: Prepared,
     chosen: Chosen,
     pca: TrainingResult,
-    kmeans: TrainingResult,
+    chosen_k: KChoice,
+    trainings: list[TrainingResult],
     matched: Matched,
 ) -> ResultFiles:
     """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds, the run's
@@ -457,14 +547,29 @@ def document_run(
         dropped=run.store.read_json(prepared["dropped"]),
         n_components=chosen["kept_components"],
         explained_variance=chosen["explained"],
-        training_jobs={"pca": training_job(pca), "kmeans": training_job(kmeans)},
+        training_jobs={"pca": training_job(pca), "kmeans": training_job(chosen_k["training"])},
         endpoints={a: run.names.endpoint(a) for a in TRAINING},
         fingerprint=Fingerprint(census_read, run_settings(run)).to_dict(),
         continuity=document_continuity,
         max_churn=run.params.get("max_churn"),
         held_reason=held,
+        k_selection=_k_summary(store.read_json(chosen_k["selection"])),
+        candidate_jobs={int(t["hyperparameters"]["k"]): training_job(t) for t in trainings}
+        if len(trainings) > 1
+        else None,
     )
     return {RUN_DOCUMENT: store.write_json(run.layout.work(RUN_DOCUMENT), document)}
+
+
+def _k_summary(selection: dict) -> dict:
+    """run.json's `k_selection`: the rule, the chosen k, why, and the candidates (k_selection.json has their
+    metrics)."""
+    return {
+        "rule": selection["rule"],
+        "chosen_k": selection["chosen_k"],
+        "reason": selection["reason"],
+        "candidates": [candidate["k"] for candidate in selection["candidates"]],
+    }
 
 
 def training_job(training: TrainingResult) -> results.TrainingJob:
@@ -485,6 +590,7 @@ def build_report(
     run: RunContext,
     prepared: Prepared,
     chosen: Chosen,
+    chosen_k: KChoice,
     matched: Matched,
     attributes: ResultFiles,
     documented: ResultFiles,
@@ -510,6 +616,7 @@ def build_report(
 def publish(
     run: RunContext,
     chosen: Chosen,
+    chosen_k: KChoice,
     matched: Matched,
     attributes: ResultFiles,
     documented: ResultFiles,
@@ -520,7 +627,10 @@ def publish(
     index), with the sha256 of each file the view serves, hashed before the copy (the view serves no file whose
     bytes differ). latest.json is promote's: a run the churn gate holds is published but not promoted."""
     store, layout = run.store, run.layout
-    written = [chosen["explained_variance"], *attributes.values(), *documented.values(), *reported.values()]
+    written = [
+        chosen["explained_variance"], chosen_k["selection"], *attributes.values(), *documented.values(),
+        *reported.values(),
+    ]  # fmt: skip
     if matched["changes"]:
         written.append(matched["changes"])
     files = {layout.published_name(uri): uri for uri in written}
@@ -528,7 +638,7 @@ def publish(
     for name, uri in files.items():
         store.copy(uri, layout.result(name))
     document = store.read_json(files[RUN_DOCUMENT])
-    shown = ((document.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0)
+    shown = continuity.next_id_of(document)
     used = (store.read_json_if_exists(layout.segment_ids) or {}).get("next_id", 0)
     if shown > used:  # the runs of a folder run one at a time (max_active_runs=1): no concurrent writer
         store.write_json(layout.segment_ids, {"next_id": shown})

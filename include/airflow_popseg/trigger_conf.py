@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import difflib
 import re
+import sys
 from collections.abc import Iterable, Mapping
 
 from airflow.sdk.exceptions import AirflowFailException
@@ -100,6 +101,16 @@ def refuse_params_out_of_bounds(
     components = params.get("num_components")
     if components is not None and not (isinstance(components, int) and 1 <= components <= max_components):
         problems.append(f"num_components={_shown(components)} must be 1 to {max_components} (the census's features)")
+    if params.get("k_min") is not None or params.get("k_max") is not None:
+        from include.segmentation import k_choice  # numpy and scikit-learn: not when the DAG is parsed
+
+        try:
+            k_choice.candidates(
+                params.get("k"), params.get("k_min"), params.get("k_max"), params.get("k_rule") or k_choice.RULES[0],
+                sys.maxsize,  # the census's rows are checked when it is read
+            )  # fmt: skip
+        except ValueError as error:
+            problems.append(str(error))
     bucket = params.get("bucket")
     if not isinstance(bucket, str) or (problem := bucket_name_problem(bucket)):
         problems.append(f"bucket={_shown(bucket)} is not a valid S3 bucket name: {problem or 'not a string'}")

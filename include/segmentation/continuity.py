@@ -162,6 +162,12 @@ def moved_counties(previous: pd.Series, current: pd.Series) -> pd.DataFrame:
     )
 
 
+def next_id_of(run_document: dict) -> int:
+    """The first segment ID a run's run.json says no run of its prefix had used (0 when it records none: an
+    unchanged run, or one from before segment IDs)."""
+    return int(((run_document.get("continuity") or {}).get("segment_ids") or {}).get("next_id", 0))
+
+
 def continuity_document(
     previous_run: str | None, ids: SegmentIds, change: Churn | None, moved: pd.DataFrame | None
 ) -> dict:

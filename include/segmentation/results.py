@@ -227,6 +227,8 @@ def run_document(
     continuity: Mapping[str, object] | None = None,
     max_churn: float | None = None,
     held_reason: str | None = None,
+    k_selection: Mapping[str, object] | None = None,
+    candidate_jobs: Mapping[int, TrainingJob] | None = None,
 ) -> dict:
     """run.json: what ran, on what, with which resources, how long it took and what it cost in seconds.
 
@@ -240,20 +242,15 @@ def run_document(
     explain `explained_variance` (0–1); training_jobs and endpoints by algorithm. `billable_seconds` is
     wall-clock, as SageMaker reports it; `billable_instance_seconds` is what is billed: BillableTimeInSeconds ×
     InstanceCount, summed over the jobs.
+
+    k_selection: how k was chosen (rule, chosen_k, reason; k_selection.json has each candidate's metrics);
+    candidate_jobs: every K-Means job the k sweep trained, by k (the chosen one is also training_jobs["kmeans"]):
+    each is billed, so the billable sums count them all.
     """
-    jobs = {
-        algorithm: {
-            "training_job": job.name,
-            "model_artifact": job.model_artifact,
-            "training_start": job.start,
-            "training_end": job.end,
-            "training_seconds": job.training_seconds,
-            "billable_seconds": job.billable_seconds,
-            "instance_count": job.instance_count,
-            "hyperparameters": dict(job.hyperparameters),
-        }
-        for algorithm, job in training_jobs.items()
-    }
+    jobs = {algorithm: _job_record(job) for algorithm, job in training_jobs.items()}
+    candidates = {str(k): _job_record(job) for k, job in sorted((candidate_jobs or {}).items())}
+    billed = [job for algorithm, job in jobs.items() if not (candidates and algorithm == "kmeans")]
+    billed += candidates.values()
     return {
         "run_id": run_id,
         "state": HELD if held_reason else PUBLISHED,
@@ -271,13 +268,26 @@ def run_document(
         "explained_variance": explained_variance,
         "training_jobs": jobs,
         "endpoints": dict(endpoints),
-        "billable_seconds": sum(job["billable_seconds"] or 0 for job in jobs.values()),
-        "billable_instance_seconds": sum(
-            (job["billable_seconds"] or 0) * job["instance_count"] for job in jobs.values()
-        ),
+        "k_selection": {**k_selection, "candidate_jobs": candidates} if k_selection else None,
+        "billable_seconds": sum(job["billable_seconds"] or 0 for job in billed),
+        "billable_instance_seconds": sum((job["billable_seconds"] or 0) * job["instance_count"] for job in billed),
         "fingerprint": dict(fingerprint) if fingerprint else None,
         "continuity": dict(continuity) if continuity else None,
         "gate": {"max_churn": max_churn, "refusal": held_reason},
+    }
+
+
+def _job_record(job: TrainingJob) -> dict:
+    """run.json's record of one training job."""
+    return {
+        "training_job": job.name,
+        "model_artifact": job.model_artifact,
+        "training_start": job.start,
+        "training_end": job.end,
+        "training_seconds": job.training_seconds,
+        "billable_seconds": job.billable_seconds,
+        "instance_count": job.instance_count,
+        "hyperparameters": dict(job.hyperparameters),
     }
 
 
@@ -285,7 +295,7 @@ def run_document(
 # results are under runs/<run_id>/ for review, latest.json did not move); nothing changed, nothing was retrained.
 PUBLISHED, HELD, UNCHANGED = "published", "held", "unchanged"
 # What an unchanged run's run.json repeats of the run whose results still stand.
-STANDING = ("rows_in", "rows", "features", "n_components", "explained_variance", "input_sha256")
+STANDING = ("rows_in", "rows", "features", "n_components", "explained_variance", "input_sha256", "k_selection")
 
 
 def unchanged_document(

@@ -21,6 +21,7 @@ REPORT = "report.html"
 SEGMENTS = "segments.csv"  # every county with its segment
 SEGMENT_CHANGES = "segment_changes.csv"  # the counties whose segment changed since the previous published run
 EXPLAINED_VARIANCE = "explained_variance.json"
+K_SELECTION = "k_selection.json"  # the k sweep's candidates, their metrics, the rule and the chosen k
 PLOTS = "plots/"  # the report's figures, plots/<name>.png
 # A run's results URI as publish records it: s3://<bucket>/<output_prefix>/runs/<run_id>/ (bucket, the key
 # prefix above runs/, the run id).
@@ -137,6 +138,11 @@ class RunLayout:
     def continuity(self) -> str:
         """How this run's segment IDs and churn came out against the previous published run, JSON."""
         return self.work("continuity.json")
+
+    @property
+    def k_selection(self) -> str:
+        """Every candidate k the K-Means training trained, its metrics, the rule and the chosen k, JSON."""
+        return self.work(K_SELECTION)
 
     @property
     def segment_changes(self) -> str:

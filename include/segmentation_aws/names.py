@@ -12,7 +12,7 @@ RUN_TAG = "popseg:run"  # the run's token, on every resource the DAG creates
 RUN_ID_TAG = "popseg:run-id"  # the Airflow run id, so the sweeper can ask Airflow whether the run still runs
 # Hex digits of sha256(run id) in the token: 16 = 64 bits, so that someone who may trigger runs cannot pick a
 # run id whose names collide with another run's (a 32-bit hash falls to a birthday search in seconds).
-# The longest name, "popseg-kmeans-" + "20261123t020000-" + 16 hex, is 46 characters: within MAX_NAME.
+# The longest name, "popseg-kmeans-k50-" + "20261123t020000-" + 16 hex, is 50 characters: within MAX_NAME.
 TOKEN_HASH_HEX = 16
 # SageMaker's tag value constraint (botocore's TagValue shape): a run id outside it is not tagged.
 _TAG_VALUE = re.compile(r"[\w .:/=+\-@]{0,256}")
@@ -31,8 +31,10 @@ class RunNames:
         prefix = "".join(stamp.groups()[:3]) + "t" + "".join(stamp.groups()[3:]) if stamp else "run"
         return cls(f"{prefix}-{digest}")
 
-    def training_job(self, algorithm: str) -> str:
-        return resource_name(f"{NAME_PREFIX}{algorithm}-{self.token}")
+    def training_job(self, algorithm: str, k: int | None = None) -> str:
+        """The run's `algorithm` job; with `k`, that candidate's job of a k sweep (popseg-kmeans-k7-<token>)."""
+        candidate = f"k{k}-" if k is not None else ""
+        return resource_name(f"{NAME_PREFIX}{algorithm}-{candidate}{self.token}")
 
     def endpoint(self, algorithm: str) -> str:
         return resource_name(f"{NAME_PREFIX}{algorithm}-{self.token}")

@@ -150,7 +150,7 @@ def run_summary(run: dict, results_uri: str, sha256: Mapping[str, str]) -> dict:
         "report": None if unchanged else report_uri(results_uri),
         "rows": int(run["rows"]),
         "n_components": int(run["n_components"]),
-        "k": int(run["params"]["k"]),
+        "k": int((run.get("k_selection") or {}).get("chosen_k") or run["params"]["k"]),  # a sweep's choice
         "explained_variance": float(run["explained_variance"]),
         "input": run["input"],
         "input_is_bundled_sample": bool(run.get("input_is_bundled_sample", False)),

@@ -10,12 +10,18 @@ iam/airflow-policy.json refuses a CreateTrainingJob or CreateModel without it.
 
 from __future__ import annotations
 
+import json
+
 from include.sagemaker_formats.recordio import RECORDIO_CONTENT_TYPE
 from include.segmentation_aws.images import image_uri
 from include.segmentation_aws.names import resource_name
 
 CHANNEL = "train"  # the built-ins' training channel
+TEST_CHANNEL = "test"  # scored after training: K-Means reports test:msd / test:ssd of its rows
 VARIANT = "AllTraffic"
+# What K-Means scores the test channel with: mean and sum of squared distances to the nearest centroid, the
+# metrics DescribeTrainingJob then lists (FinalMetricDataList) and a k sweep compares candidates by.
+KMEANS_EVAL_METRICS = ("msd", "ssd")
 
 
 def pca_hyperparameters(feature_dim: int, rows: int, num_components: int | None = None) -> dict[str, object]:
@@ -35,7 +41,15 @@ def pca_hyperparameters(feature_dim: int, rows: int, num_components: int | None 
 
 
 def kmeans_hyperparameters(feature_dim: int, k: int, rows: int) -> dict[str, object]:
-    return {"feature_dim": feature_dim, "k": k, "mini_batch_size": min(5000, max(1, rows)), "init_method": "kmeans++"}
+    """The notebook's K-Means (k-means++ initialisation, the SDK's mini-batch size), scoring its test channel
+    with KMEANS_EVAL_METRICS."""
+    return {
+        "feature_dim": feature_dim,
+        "k": k,
+        "mini_batch_size": min(5000, max(1, rows)),
+        "init_method": "kmeans++",
+        "eval_metrics": list(KMEANS_EVAL_METRICS),
+    }
 
 
 def training_request(
@@ -51,36 +65,30 @@ def training_request(
     max_runtime_seconds: int,
     instance_count: int = 1,
     tags: dict[str, str] | None = None,
+    test_uri: str | None = None,
 ) -> dict:
-    """CreateTrainingJob for a built-in algorithm reading RecordIO-protobuf from an S3 prefix (`train_uri`).
+    """CreateTrainingJob for a built-in algorithm reading RecordIO-protobuf from an S3 prefix (`train_uri`),
+    and with `test_uri` a `test` channel the algorithm scores once trained.
 
     With `instance_count` > 1 the job trains data-parallel, as SageMaker's PCA and K-Means do: the channel
     is ShardedByS3Key, so each of the n instances downloads about 1/n of the objects under the prefix
     (the SDK's `record_set()` does the same), and the instances merge their summaries into one model.
     The prefix must then hold at least `instance_count` objects, or an instance gets no data and is billed
-    idle. With one instance the channel is FullyReplicated: the instance reads every object.
+    idle. With one instance the channel is FullyReplicated: the instance reads every object. The test channel
+    is always FullyReplicated, as SageMaker's K-Means documentation recommends: every instance scores all of it.
     """
     if instance_count < 1:
         raise ValueError(f"instance_count must be at least 1, got {instance_count}")
     distribution = "ShardedByS3Key" if instance_count > 1 else "FullyReplicated"
+    channels = [_channel(CHANNEL, train_uri, distribution)]
+    if test_uri is not None:
+        channels.append(_channel(TEST_CHANNEL, test_uri, "FullyReplicated"))
     return {
         "TrainingJobName": name,
         "AlgorithmSpecification": {"TrainingImage": image_uri(algorithm, region), "TrainingInputMode": "File"},
         "RoleArn": role_arn,
         "HyperParameters": {key: _hyperparameter(value) for key, value in hyperparameters.items()},
-        "InputDataConfig": [
-            {
-                "ChannelName": CHANNEL,
-                "DataSource": {
-                    "S3DataSource": {
-                        "S3DataType": "S3Prefix",
-                        "S3Uri": train_uri,
-                        "S3DataDistributionType": distribution,
-                    }
-                },
-                "ContentType": RECORDIO_CONTENT_TYPE,
-            }
-        ],
+        "InputDataConfig": channels,
         "OutputDataConfig": {"S3OutputPath": output_uri},
         "ResourceConfig": {"InstanceType": instance_type, "InstanceCount": instance_count, "VolumeSizeInGB": 10},
         "StoppingCondition": {"MaxRuntimeInSeconds": max_runtime_seconds},
@@ -131,10 +139,23 @@ def endpoint_request(
     }
 
 
+def _channel(name: str, uri: str, distribution: str) -> dict:
+    """An input channel of every RecordIO-protobuf object under the S3 prefix `uri`."""
+    return {
+        "ChannelName": name,
+        "DataSource": {
+            "S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": uri, "S3DataDistributionType": distribution}
+        },
+        "ContentType": RECORDIO_CONTENT_TYPE,
+    }
+
+
 def _hyperparameter(value: object) -> str:
-    """Hyperparameters travel as strings; booleans as the SDK writes them."""
+    """Hyperparameters travel as strings; booleans and lists as the SDK writes them (lists as JSON)."""
     if isinstance(value, bool):
         return "true" if value else "false"
+    if isinstance(value, list | tuple):
+        return json.dumps(list(value))
     return str(value)
 
 

@@ -26,8 +26,9 @@ PIPELINE = [
     "deploy_pca",
     "transform_with_pca",
     "delete_pca_endpoint",
-    "kmeans_training_config",
+    "kmeans_training_configs",
     "train_kmeans",
+    "choose_k",
     "plan_kmeans_endpoint",
     "deploy_kmeans",
     "assign_segments",
@@ -138,7 +139,7 @@ def test_the_graph_groups_the_stages_without_renaming_tasks(dag) -> None:
         "plan_pca_endpoint", "deploy_pca", "transform_with_pca", "delete_pca_endpoint",
     }  # fmt: skip
     assert groups["K-Means"] == {
-        "kmeans_training_config", "train_kmeans",
+        "kmeans_training_configs", "train_kmeans", "choose_k",
         "plan_kmeans_endpoint", "deploy_kmeans", "assign_segments", "delete_kmeans_endpoint",
     }  # fmt: skip
     assert groups["Results"] == {
@@ -168,9 +169,11 @@ def test_the_order_reads_like_the_pipeline(dag) -> None:
     assert "train_pca" in _upstream(dag, "plan_pca_endpoint")
     assert _upstream(dag, "deploy_pca") == {"plan_pca_endpoint"}
     assert {"deploy_pca", "choose_components"} <= _upstream(dag, "transform_with_pca")
-    assert "transform_with_pca" in _upstream(dag, "kmeans_training_config")
+    assert "transform_with_pca" in _upstream(dag, "kmeans_training_configs")
+    assert _upstream(dag, "train_kmeans") == {"kmeans_training_configs"}
+    assert "train_kmeans" in _upstream(dag, "choose_k") and "choose_k" in _upstream(dag, "plan_kmeans_endpoint")
     assert {"deploy_kmeans", "transform_with_pca"} <= _upstream(dag, "assign_segments")
-    assert {"assign_segments", "compare_with_last_run"} <= _upstream(dag, "match_segments")
+    assert {"assign_segments", "compare_with_last_run", "choose_k"} <= _upstream(dag, "match_segments")
     assert {"extract_attributes", "match_segments", "build_report", "document_run"} <= _upstream(dag, "publish")
     # latest.json moves last, after both endpoints are gone and everything is published.
     assert {"delete_pca_endpoint", "delete_kmeans_endpoint"} <= _upstream(dag, "publish")
@@ -196,10 +199,18 @@ def test_each_endpoint_is_torn_down_after_its_work_by_a_teardown_of_its_plan(dag
 
 
 def test_training_runs_deferrable_with_its_log_printed(dag) -> None:
-    for task_id in ("train_pca", "train_kmeans"):
-        task = dag.get_task(task_id)
-        assert task.deferrable and task.print_job_log and not task.print_log  # printed once, at the end
-        assert task.check_interval == 1  # from [popseg] check_interval, 1 s in tests
+    task = dag.get_task("train_pca")
+    assert task.deferrable and task.print_job_log and not task.print_log  # printed once, at the end
+    assert task.check_interval == 1  # from [popseg] check_interval, 1 s in tests
+
+
+def test_kmeans_trains_every_candidate_k_as_one_mapped_deferrable_task(dag) -> None:
+    from airflow.sdk.definitions.mappedoperator import MappedOperator
+
+    task = dag.get_task("train_kmeans")
+    assert isinstance(task, MappedOperator) and set(task.expand_input.value) == {"config"}
+    assert task.partial_kwargs["deferrable"] and task.partial_kwargs["print_log"]
+    assert task.operator_class.__name__ == "BuiltInTrainingOperator"
 
 
 def test_the_sensor_waits_deferrable(dag) -> None:
@@ -225,7 +236,8 @@ def test_the_trigger_form_shows_every_param_titled_and_the_segmentation_ones_fir
     assert all(schema.get("title") for schema in schemas.values())
     assert len({schema["title"] for schema in schemas.values()}) == len(schemas)  # no two fields look alike
     unsectioned = [name for name, schema in schemas.items() if "section" not in schema]
-    assert unsectioned == ["k", "variance_threshold", "num_components"] == list(schemas)[:3]
+    unsectioned_params = ["k", "k_min", "k_max", "k_rule", "variance_threshold", "num_components"]
+    assert unsectioned == unsectioned_params == list(schemas)[: len(unsectioned_params)]
     assert {schema.get("section") for schema in schemas.values()} == {
         None, "Census file and results", "SageMaker", "Nightly runs",
     }  # fmt: skip
@@ -236,6 +248,9 @@ def test_the_trigger_form_shows_every_param_titled_and_the_segmentation_ones_fir
     [
         ("k", 1),
         ("k", 51),
+        ("k_min", 1),
+        ("k_max", 51),
+        ("k_rule", "gap"),
         ("variance_threshold", 0.3),
         ("variance_threshold", 1.0),
         ("training_instance_type", "c5.xlarge"),

@@ -35,8 +35,8 @@ pytestmark = pytest.mark.slow
 @pytest.fixture(scope="module")
 def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployment, list[Call], dict[str, dict]]:
     """Three runs with every AWS call recorded: one whose census lands after the sensor's first miss, one that
-    finds nothing changed (it records itself and trains nothing), and one forced to retrain whose K-Means
-    training fails (the failure and cleanup path); then a sweep, after leftovers of
+    finds nothing changed (it records itself and trains nothing), and one forced to retrain, sweeping k, whose
+    K-Means candidate jobs fail (the failure and cleanup path); then a sweep, after leftovers of
     a run Airflow does not know were planted. Returns each run's task states."""
     s3 = mark_principal(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"), "test")
     deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}")
@@ -59,7 +59,8 @@ def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployme
         states["unchanged"] = _states(dag.test(run_conf=conf))  # the same census: nothing retrained
         kmeans = requests.kmeans_hyperparameters  # K-Means refuses "forgy": its job fails
         monkeypatch.setattr(requests, "kmeans_hyperparameters", lambda *a: {**kmeans(*a), "init_method": "forgy"})
-        states["failed"] = _states(dag.test(run_conf={**conf, "force": True}))
+        # ... as a k sweep: the candidates' mapped jobs are recorded too.
+        states["failed"] = _states(dag.test(run_conf={**conf, "force": True, "k_min": 3, "k_max": 4}))
         _plant_leftovers(emulator.endpoint_url, deployment)
         sweep_conf = {"bucket": deployment.Bucket, "output_prefix": deployment.OutputPrefix, "dry_run": False,
                       "ttl_hours": 24, "keep_succeeded_days": 0, "keep_failed_days": 0}  # fmt: skip
@@ -120,6 +121,10 @@ def test_the_recorded_runs_exercised_both_principals_the_waiting_sensor_and_the_
     assert states["succeeded"]["run"] == "success"
     assert states["unchanged"]["record_unchanged"] == "success" and states["unchanged"]["train_pca"] == "skipped"
     assert states["failed"]["train_kmeans"] == "failed" and states["failed"]["delete_pca_endpoint"] == "success"
+    candidates = {
+        call.params["TrainingJobName"].split("-")[2] for call in calls if call.operation == "CreateTrainingJob"
+    }
+    assert {"k3", "k4"} <= candidates  # the sweep's mapped jobs were created under the policy
     assert {call.principal for call in calls} == {AIRFLOW, EXECUTION_ROLE}
     # The census was missing at first: the sensor's "not yet" answers are part of what the policy must allow.
     assert any(call.operation == "HeadObject" and call.error == "404" for call in calls)

@@ -71,6 +71,25 @@ def test_an_instance_type_off_the_allow_list_is_refused_naming_it_and_the_allowe
         check(**{name: "ml.p5.48xlarge"})
 
 
+@pytest.mark.parametrize(
+    ("sweep", "problem"),
+    [
+        ({"k_min": 4}, "k_min is set but k_max is not"),
+        ({"k_min": 9, "k_max": 4}, "k_min = 9 is above k_max = 4"),
+        ({"k_min": 2, "k_max": 20}, "is 19 candidates, more than 12"),
+        ({"k_min": 4, "k_max": 5, "k_rule": "elbow"}, "k_rule = 'elbow' needs at least 3 candidates"),
+    ],
+)
+def test_a_k_sweep_the_params_cannot_describe_is_refused_before_any_aws_call(sweep, problem) -> None:
+    with pytest.raises(AirflowFailException, match=f"Trigger parameters out of bounds: .*{re.escape(problem)}"):
+        check(k=8, **sweep)
+
+
+def test_a_k_sweep_within_bounds_passes() -> None:
+    check(k=8, k_min=2, k_max=13, k_rule="silhouette")
+    check(k=8, k_min=4, k_max=6, k_rule="elbow")
+
+
 @pytest.mark.parametrize("value", [35, 2147483647, 0])
 def test_num_components_beyond_the_features_is_refused(value) -> None:
     with pytest.raises(
