@@ -235,7 +235,7 @@ def _by_elbow(ordered: list[CandidateMetrics]) -> Selection:
         "elbow",
         f"k = {k} is the elbow of the mean squared distance to the nearest centroid ({curve}) over {_span(ordered)}: "
         f"it lies farthest below the straight line from k = {ordered[0].k} to k = {ordered[-1].k} "
-        f"({below[best]:.2f} with both axes scaled to 0…1), and each segment past it lowers the distance less",
+        f"({below[best]:.2f} with both axes scaled to 0…1), where the curve bends from steep to flat",
     )
 
 
