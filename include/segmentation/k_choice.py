@@ -101,8 +101,9 @@ def measure(components: np.ndarray, centroids: np.ndarray) -> tuple[float, float
     within_ss: Σ over all n rows of the squared Euclidean distance to the nearest centroid (float64).
     sizes: (k,) rows per centroid, the nearest one (ties: the lower index, as argmin), empty clusters 0.
     silhouette: sklearn's silhouette_score(components, labels, sample_size=SILHOUETTE_SAMPLE, random_state=SEED),
-    the same rows it samples (the first SILHOUETTE_SAMPLE of a permutation seeded with SEED); None when the
-    sample holds fewer than 2 clusters, or as many clusters as rows (silhouette is undefined for both)."""
+    the same rows it samples (the first SILHOUETTE_SAMPLE of a permutation seeded with SEED), in float64 (sklearn
+    on float32 rows agrees to ≈ 1e-8); None when the sample holds fewer than 2 clusters, or as many clusters as
+    rows (silhouette is undefined for both)."""
     x = np.asarray(components, dtype="float64")
     c = np.asarray(centroids, dtype="float64")
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or len(x) == 0 or len(c) == 0:
