@@ -27,7 +27,7 @@ import numpy as np
 import pandas as pd
 import PIL.Image
 
-from include.segmentation import analysis, traits, us_map
+from include.segmentation import analysis, k_choice, traits, us_map
 from include.segmentation import results as segmentation_results
 from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, UNITS
 
@@ -54,6 +54,7 @@ class RunResults:
     profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, population, per feature mean/median [unit]
     segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
     counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
+    k_selection: dict | None = None  # k_selection.json (k_choice.selection_document); None for runs from before it
 
 
 def describe_component(weights: pd.Series, top: int = 3) -> str:
@@ -76,6 +77,10 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         drawn[f"plots/component_{name}.png"] = _weights_plot(weights[name])
     drawn["plots/segment_sizes.png"] = _sizes_plot(results.centroids)
     drawn["plots/centroid_heatmap.png"] = _heatmap(results.centroids, components)
+    choosing = choosing_k(results.k_selection)
+    if choosing and choosing["swept"]:
+        drawn["plots/k_elbow.png"] = _elbow_plot(results.k_selection)
+        drawn["plots/k_silhouette.png"] = _silhouette_plot(results.k_selection)
 
     described = traits.of_segments(results.features, results.segments, results.profiles["segment"])
     labels = traits.segment_labels(described)
@@ -113,6 +118,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         "images": {name: _image(data) for name, data in plots.items()},
         "segment_map": segment_map,
         "since": since_last_run(results.run.get("continuity")),
+        "choosing_k": choosing,
     }
     html = _TEMPLATE.render(**context)
     return html, plots
@@ -129,6 +135,47 @@ def since_last_run(continuity: dict | None) -> dict | None:
     current = sorted({new for _, new in counts})
     rows = [(old, [counts.get((old, new), 0) for new in current]) for old in previous]
     return {**continuity, "columns": current, "rows": rows}
+
+
+def choosing_k(selection: dict | None) -> dict | None:
+    """The "Choosing k" section from k_selection.json (None for runs from before it: no section): the document
+    plus `swept` (more than one candidate), `first`/`last` k, `counties` (rows each candidate measured), the
+    silhouette's `sample` (counties it was computed on) and per candidate `size_min`, `size_max` and its metrics
+    as shown (`shown`: test_msd, test_ssd, within_ss with 4 significant digits, silhouette with 3 decimals, "—"
+    for a metric the candidate has not)."""
+    if not selection:
+        return None
+    candidates = selection["candidates"]
+    counties = sum(candidates[0]["sizes"])
+    return {
+        **selection,
+        "swept": len(candidates) > 1,
+        "first": candidates[0]["k"],
+        "last": candidates[-1]["k"],
+        "counties": counties,
+        "sample": min(selection["silhouette_sample"], counties),
+        "msd_from_sagemaker": selection["msd_source"] == k_choice.MSD_FROM_SAGEMAKER,
+        "candidates": [
+            {
+                **candidate,
+                "size_min": min(candidate["sizes"]),
+                "size_max": max(candidate["sizes"]),
+                "shown": {name: significant(candidate[name]) for name in ("test_msd", "test_ssd", "within_ss")}
+                | {"silhouette": "—" if candidate["silhouette"] is None else f"{candidate['silhouette']:.3f}"},
+            }
+            for candidate in candidates
+        ],
+    }
+
+
+def significant(value: float | None, digits: int = 4) -> str:
+    """`digits` significant digits with thousands separators and no exponent: 0.01234, 12.35, 1,235; "—" for None."""
+    if value is None:
+        return "—"
+    if value == 0:
+        return "0"
+    decimals = max(0, digits - 1 - int(np.floor(np.log10(abs(value)))))
+    return f"{value:,.{decimals}f}"
 
 
 def county_table(segments: pd.DataFrame, labels: dict[int, str], counties: pd.DataFrame) -> dict:
@@ -356,6 +403,56 @@ def _heatmap(centroids: pd.DataFrame, components: list[str]) -> Future[bytes]:
     axis.set_yticks(range(len(values)), [f"segment {s}" for s in centroids["segment"]])
     figure.colorbar(image, ax=axis, shrink=0.8, label="centroid coordinate")
     axis.set_title("Centroids in component space (blue below, red above the mean county)", fontsize=10)
+    return _png(figure)
+
+
+K_PANEL = (PAGE_INCHES / 2 - 0.1, 3.3)  # the two k charts side by side in the report's column
+CHOSEN = "#117733"  # the chosen k: green, as the variance plot's chosen n
+
+
+def _elbow_plot(selection: dict) -> Future[bytes]:
+    """SageMaker's test:msd and the artifacts' within-cluster SS per county against k (the same scale: the test
+    channel is the training rows), within-cluster SS on the right axis; the chosen k marked, and under the elbow
+    rule the chord the knee lies farthest below."""
+    candidates = selection["candidates"]
+    ks = np.array([c["k"] for c in candidates])
+    counties = sum(candidates[0]["sizes"])
+    ours = np.array([c["within_ss"] / counties for c in candidates])
+    figure, axis = plt.subplots(figsize=K_PANEL)
+    reported = [(c["k"], c["test_msd"]) for c in candidates if c["test_msd"] is not None]
+    if reported:
+        axis.plot(*zip(*reported, strict=True), color="#4477aa", marker="o", label="test:msd (SageMaker)")
+    axis.plot(ks, ours, color="#ee7733", marker=".", linestyle="--", label="within-cluster SS / counties (centroids)")
+    if selection["rule"] == "elbow":
+        curve = ours if selection["msd_source"] != k_choice.MSD_FROM_SAGEMAKER else [v for _, v in reported]
+        axis.plot([ks[0], ks[-1]], [curve[0], curve[-1]], color="#999999", linestyle=":", label="chord, first to last")
+    axis.axvline(selection["chosen_k"], color=CHOSEN, linestyle=":", label=f"chosen k = {selection['chosen_k']}")
+    axis.set_xticks(ks)
+    axis.set_xlabel("k (segments)")
+    axis.set_ylabel("mean squared distance")
+    right = axis.secondary_yaxis("right", functions=(lambda m: m * counties, lambda ss: ss / counties))
+    right.set_ylabel("within-cluster SS")
+    axis.set_title("Elbow: distance of counties to their nearest centroid", fontsize=10)
+    axis.legend(fontsize=8)
+    return _png(figure)
+
+
+def _silhouette_plot(selection: dict) -> Future[bytes]:
+    """Mean silhouette against k (candidates without one left out), the chosen k marked."""
+    candidates = selection["candidates"]
+    scored = [(c["k"], c["silhouette"]) for c in candidates if c["silhouette"] is not None]
+    figure, axis = plt.subplots(figsize=K_PANEL)
+    if scored:
+        axis.plot(*zip(*scored, strict=True), color="#4477aa", marker="o", label="mean silhouette")
+    axis.axvline(selection["chosen_k"], color=CHOSEN, linestyle=":", label=f"chosen k = {selection['chosen_k']}")
+    axis.set_xticks([c["k"] for c in candidates])
+    axis.set_xlabel("k (segments)")
+    axis.set_ylabel("mean silhouette (−1…1, higher is better)")
+    counties = sum(candidates[0]["sizes"])
+    sample = min(selection["silhouette_sample"], counties)
+    drawn = f"{sample:,} counties drawn with seed {selection['seed']}" if sample < counties else "every county"
+    axis.set_title(f"Silhouette, on {drawn}", fontsize=10)
+    axis.legend(fontsize=8)
     return _png(figure)
 
 
