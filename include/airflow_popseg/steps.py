@@ -607,6 +607,7 @@ def build_report(
             weights=store.read_frame(attributes[results.WEIGHTS]),
             centroids=store.read_frame(attributes[results.CENTROIDS]),
             profiles=store.read_frame(attributes[results.PROFILES]),
+            k_selection=store.read_json(chosen_k["selection"]),
         )
     )
     written = {name: store.write(run.layout.work(name), data) for name, data in plots.items()}

@@ -91,7 +91,7 @@ def test_a_sweep_trains_every_candidate_in_one_mapped_task_and_deploys_only_the_
     token = RunNames.for_run(run.run_id).token
     jobs = clients["sagemaker"].list_training_jobs(NameContains=token, MaxResults=100)
     assert sorted(
-        j["TrainingJobName"] for j in jobs["TrainingJobSummaries"] if token in j["TrainingJobName"]
+        j["TrainingJobName"] for j in jobs["TrainingJobSummaries"] if j["TrainingJobName"].startswith("popseg-kmeans-")
     ) == sorted(f"popseg-kmeans-k{k}-{token}" for k in range(4, 11))
     document = json.loads(_published(clients["s3"], bucket, run.run_id, "run.json"))
     selection = json.loads(_published(clients["s3"], bucket, run.run_id, "k_selection.json"))
