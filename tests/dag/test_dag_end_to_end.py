@@ -28,6 +28,7 @@ RESULT_FILES = {
     "segment_profiles.csv",
     "pca_components.csv",
     "explained_variance.json",
+    "k_selection.json",
     "run.json",
     "report.html",
 }

@@ -16,7 +16,7 @@ HANDING_ON = (
     "choose_components",
     "plan_pca_endpoint",
     "transform_with_pca",
-    "kmeans_training_config",
+    "choose_k",
     "plan_kmeans_endpoint",
     "assign_segments",
     "extract_attributes",
@@ -42,6 +42,11 @@ def test_a_task_returns_a_handoff_type(dag, task_id) -> None:
 @pytest.mark.parametrize("task_id", HANDING_ON)
 def test_a_tasks_handoff_is_pushed_whole_and_key_by_key_as_before_it_was_typed(dag, task_id) -> None:
     assert dag.get_task(task_id).multiple_outputs is True
+
+
+def test_the_kmeans_candidates_configs_are_one_list_that_the_training_task_maps_over(dag) -> None:
+    configs = dag.get_task("kmeans_training_configs")
+    assert _returns(configs) == list[handoffs.TrainingConfig] and configs.multiple_outputs is False
 
 
 def test_a_tasks_parameters_are_the_handoffs_it_reads(dag) -> None:
