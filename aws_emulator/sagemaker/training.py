@@ -22,6 +22,11 @@ from aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBacken
 
 log = logging.getLogger("popseg.emulator.training")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TRAINING_WORKERS = 16
+"""Jobs that train at once. SageMaker runs every job on instances of its own, so a k sweep's mapped jobs
+(at most 12 candidates) train side by side; 16 leaves room for a PCA job or a retry beside a full sweep.
+Jobs beyond this queue in `Starting`. The jobs of a sweep are small (the components of the counties);
+the pipeline's large jobs (PCA on the full table) run one at a time."""
 
 
 class JobLog:
@@ -66,7 +71,7 @@ class JobLog:
 
 
 class TrainingRunner:
-    def __init__(self, backends: SageMakerBackends, clients: AwsClients, workers: int = 2) -> None:
+    def __init__(self, backends: SageMakerBackends, clients: AwsClients, workers: int = TRAINING_WORKERS) -> None:
         self.backends = backends
         self.clients = clients
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-training")
