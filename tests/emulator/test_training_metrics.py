@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import datetime
 import re
+import uuid
 
-import numpy as np
 import pytest
 
 from include.sagemaker_formats.artifacts import read_kmeans_model
@@ -18,7 +18,7 @@ LOG_GROUP = "/aws/sagemaker/TrainingJobs"
 @pytest.fixture(scope="module")
 def kmeans_job(sagemaker, pca_data, bucket) -> dict:
     """A completed K-Means job (k=3) whose `test` channel is its training rows, asking for msd and ssd."""
-    name = f"kmeans-metrics-{np.random.default_rng().integers(1 << 30):x}"
+    name = f"kmeans-metrics-{uuid.uuid4().hex[:6]}"
     hyperparameters = {"feature_dim": "6", "k": "3", "eval_metrics": '["msd","ssd"]'}
     request = training_request(name, KMEANS_IMAGE, hyperparameters, pca_data[1], f"s3://{bucket}/models")
     sagemaker.create_training_job(**with_test_channel(request))
