@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import re
+from collections import deque
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -35,7 +36,7 @@ class MetricScanner:
 
     definitions: list[dict[str, str]]
     latest: dict[str, tuple[float, float]] = field(default_factory=dict)  # name -> (value, timestamp s)
-    pending: list[dict[str, Any]] = field(default_factory=list)
+    pending: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=MAX_PENDING_DATAPOINTS))
     dropped: int = 0
 
     def __post_init__(self) -> None:
@@ -53,9 +54,8 @@ class MetricScanner:
             if not math.isfinite(value):
                 continue
             self.latest[name] = (value, timestamp)
-            if len(self.pending) >= MAX_PENDING_DATAPOINTS:
-                self.pending.pop(0)
-                self.dropped += 1
+            if len(self.pending) == self.pending.maxlen:
+                self.dropped += 1  # the deque drops the oldest
             self.pending.append({"MetricName": name, "Value": value, "Timestamp": timestamp})
 
     def final_metric_data_list(self) -> list[dict[str, Any]]:
@@ -69,7 +69,8 @@ class MetricScanner:
 
     def take_datapoints(self, job_name: str) -> list[list[dict[str, Any]]]:
         """The pending datapoints as PutMetricData `MetricData` batches for the job, and forget them."""
-        points, self.pending = self.pending, []
+        points = list(self.pending)
+        self.pending.clear()
         data = [
             {
                 "MetricName": point["MetricName"],
