@@ -31,7 +31,8 @@ class MetricScanner:
     datapoints not yet sent to CloudWatch.
 
     definitions: [{"Name": …, "Regex": …}] as DescribeTrainingJob shows them. A line can feed several
-    metrics; a match whose first group is not a finite number is ignored, as SageMaker ignores it.
+    metrics; a match whose first group is not a finite number is ignored (CloudWatch takes no NaN or
+    infinity, and a metric value is a number).
     """
 
     definitions: list[dict[str, str]]
