@@ -1,4 +1,4 @@
-"""boto3 clients the emulator's own workers use to reach moto's S3 and CloudWatch Logs over loopback.
+"""boto3 clients the emulator's own workers use to reach moto's S3, CloudWatch Logs and CloudWatch over loopback.
 
 Going through the same HTTP front door as users keeps moto's semantics exact (and its state the one
 place objects live) at the cost of a local copy.

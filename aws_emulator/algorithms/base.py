@@ -6,7 +6,7 @@ INTERFACE: the training runner and the runtime call only these names.
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 import numpy as np
@@ -43,10 +43,10 @@ def progress_lines(records: int, seconds: float) -> list[str]:
 
 @dataclass
 class TrainingOutput:
-    """model_tar_gz: the artifact in SageMaker's format; final_metrics: e.g. {"test:msd": 0.06}."""
+    """model_tar_gz: the artifact in SageMaker's format. Metrics are not returned: the algorithm writes
+    them to its log, and the training runner reads them with `metric_definitions`, as SageMaker does."""
 
     model_tar_gz: bytes
-    final_metrics: dict[str, float] = field(default_factory=dict)
 
 
 class Predictor(Protocol):

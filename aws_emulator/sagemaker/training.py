@@ -1,5 +1,6 @@
 """Runs training jobs in a worker pool: channels from S3, the built-in algorithm, the artifact back to S3,
-and the container's log lines to CloudWatch Logs, through the real lifecycle of statuses."""
+the container's log lines to CloudWatch Logs and the metrics read from them to CloudWatch, through the
+real lifecycle of statuses."""
 
 from __future__ import annotations
 
@@ -16,23 +17,37 @@ from botocore.exceptions import ClientError as BotoClientError
 from aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_image
 from aws_emulator.algorithms.channels import decode_channel
 from aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
+from aws_emulator.sagemaker.metrics import NAMESPACE, MetricScanner
 from aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackends, TrainingJob
 
 log = logging.getLogger("popseg.emulator.training")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
+TRAINING_WORKERS = 16
+"""Jobs that train at once. SageMaker runs every job on instances of its own, so a k sweep's mapped jobs
+(at most 12 candidates) train side by side; 16 leaves room for a PCA job or a retry beside a full sweep.
+Jobs beyond this queue in `Starting`. The jobs of a sweep are small (the components of the counties);
+the pipeline's large jobs (PCA on the full table) run one at a time."""
 
 
 class JobLog:
-    """The container's stdout: lines buffered and flushed to `/aws/sagemaker/TrainingJobs`."""
+    """The container's stdout: lines buffered and flushed to `/aws/sagemaker/TrainingJobs`; once the
+    algorithm is known (`metrics` set), each line is also scanned with its metric definitions and the
+    values found go to CloudWatch metrics on each flush, as SageMaker sends them."""
 
     def __init__(self, clients: AwsClients, job: TrainingJob) -> None:
         self.client = clients.client("logs", job.region)
+        self.cloudwatch = clients.client("cloudwatch", job.region)
+        self.job_name = job.name
         self.stream = f"{job.name}/algo-1-{int(job.creation_time)}"
         self.pending: list[dict[str, Any]] = []
         self.created = False
+        self.metrics: MetricScanner | None = None
 
     def write(self, line: str) -> None:
-        self.pending.append({"timestamp": int(time.time() * 1000), "message": line})
+        now = time.time()
+        self.pending.append({"timestamp": int(now * 1000), "message": line})
+        if self.metrics is not None:
+            self.metrics.scan(line, now)
 
     def flush(self) -> None:
         try:
@@ -46,10 +61,17 @@ class JobLog:
                 self.client.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=batch)
         except BotoClientError:
             log.exception("could not write the log of %s", self.stream)
+        if self.metrics is None:
+            return
+        try:
+            for batch in self.metrics.take_datapoints(self.job_name):
+                self.cloudwatch.put_metric_data(Namespace=NAMESPACE, MetricData=batch)
+        except BotoClientError:
+            log.exception("could not send the metrics of %s to CloudWatch", self.job_name)
 
 
 class TrainingRunner:
-    def __init__(self, backends: SageMakerBackends, clients: AwsClients, workers: int = 2) -> None:
+    def __init__(self, backends: SageMakerBackends, clients: AwsClients, workers: int = TRAINING_WORKERS) -> None:
         self.backends = backends
         self.clients = clients
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-training")
@@ -86,6 +108,7 @@ class TrainingRunner:
         algorithm = algorithm_for_image(request["AlgorithmSpecification"]["TrainingImage"])
         with self.backends[job.region].lock:
             job.metric_definitions = algorithm.metric_definitions
+        job_log.metrics = MetricScanner(algorithm.metric_definitions)
         config = algorithm.validate(request.get("HyperParameters", {}))
         self._step(job, note="Preparing the instances for training")
         self._check_stop(job)
@@ -114,11 +137,7 @@ class TrainingRunner:
         self.clients.write(job.model_artifact_uri, output.model_tar_gz)
         self._check_stop(job)
         with self.backends[job.region].lock:
-            now = time.time()
-            job.final_metrics = [
-                {"MetricName": name, "Value": float(value), "Timestamp": now}
-                for name, value in output.final_metrics.items()
-            ]
+            job.final_metrics = job_log.metrics.final_metric_data_list()
             job.finish("Completed", "Completed", "Training job completed")
         log.info("training job %s Completed", job.name)
 

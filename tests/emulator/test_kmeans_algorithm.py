@@ -9,6 +9,7 @@ import pytest
 
 from aws_emulator.algorithms import ALGORITHMS
 from aws_emulator.algorithms.base import ClientError, ModelLoadError, TrainingStopped
+from aws_emulator.sagemaker.metrics import MetricScanner
 from include.sagemaker_formats.artifacts import read_kmeans_model
 
 KMEANS = ALGORITHMS["kmeans"]
@@ -26,6 +27,14 @@ def _train(x: np.ndarray, test: np.ndarray | None = None, **hyperparameters: str
     logs: list[str] = []
     output = KMEANS.train(config, x, test, logs.append, lambda: False)
     return output, logs
+
+
+def _final_metrics(logs: list[str]) -> dict[str, float]:
+    """What FinalMetricDataList would list: the log read with the algorithm's metric definitions."""
+    scanner = MetricScanner(KMEANS.metric_definitions)
+    for line in logs:
+        scanner.scan(line, 0.0)
+    return {m["MetricName"]: m["Value"] for m in scanner.final_metric_data_list()}
 
 
 def test_defaults_are_the_documented_ones() -> None:
@@ -123,18 +132,35 @@ def test_training_is_deterministic(blobs) -> None:
 
 def test_test_channel_metrics_are_reported_as_sagemaker_names_them(blobs) -> None:
     output, logs = _train(blobs, test=blobs[:100], eval_metrics='["msd", "ssd"]')
-    centroids = read_kmeans_model(output.model_tar_gz)
+    centroids = read_kmeans_model(output.model_tar_gz).astype("float64")
     squared = (np.linalg.norm(blobs[:100, None] - centroids[None], axis=2) ** 2).min(axis=1)
-    assert output.final_metrics["test:msd"] == pytest.approx(squared.mean(), rel=1e-4)
-    assert output.final_metrics["test:ssd"] == pytest.approx(squared.sum(), rel=1e-4)
+    metrics = _final_metrics(logs)
+    assert metrics["test:msd"] == pytest.approx(squared.mean(), rel=1e-9)
+    assert metrics["test:ssd"] == pytest.approx(squared.sum(), rel=1e-9)
     assert any(line.startswith("#quality_metric: host=algo-1, test msd <loss>=") for line in logs)
     assert any(line.startswith("#test_score (algo-1) : ('ssd', ") for line in logs)
 
 
 def test_only_the_requested_eval_metrics_are_reported(blobs) -> None:
-    output, logs = _train(blobs, test=blobs[:100], eval_metrics='["ssd"]')
-    assert set(output.final_metrics) == {"test:ssd"}
+    _, logs = _train(blobs, test=blobs[:100], eval_metrics='["ssd"]')
+    assert "test:ssd" in _final_metrics(logs) and "test:msd" not in _final_metrics(logs)
     assert not any("test msd" in line for line in logs)
+
+
+def test_train_msd_is_the_best_shrinking_attempt_as_logged(blobs) -> None:
+    _, logs = _train(blobs)
+    attempts = [float(line.rsplit(" ", 1)[1]) for line in logs if line.startswith("local kmeans attempt #")]
+    quality = logs.index(next(line for line in logs if line.startswith("#quality_metric: host=algo-1, train msd")))
+    assert len(attempts) == 10
+    assert logs[quality - 1] == "finished shrinking process. Mean Square Distance = 0"
+    assert _final_metrics(logs)["train:msd"] == pytest.approx(min(attempts), abs=1e-6)
+
+
+def test_the_shrinking_lines_come_in_the_built_ins_order(blobs) -> None:
+    _, logs = _train(blobs)
+    shrinking = logs.index("shrinking 40 centers into 4")
+    assert logs[shrinking - 1].startswith("#throughput_metric: host=algo-1, train throughput=")
+    assert logs[shrinking + 1].startswith("local kmeans attempt #0. Current mean square distance ")
 
 
 def test_every_metric_definition_captures_a_number_from_the_log(blobs) -> None:
@@ -155,9 +181,9 @@ def test_the_log_shows_the_jobs_hyperparameters_and_the_merged_configuration(blo
     )
 
 
-def test_without_a_test_channel_no_final_metrics(blobs) -> None:
-    output, logs = _train(blobs)
-    assert output.final_metrics == {}
+def test_without_a_test_channel_only_train_metrics_are_reported(blobs) -> None:
+    _, logs = _train(blobs)
+    assert set(_final_metrics(logs)) == {"train:msd", "train:progress", "train:throughput"}
     assert "'extra_center_factor' was set to 'auto', evaluated to 10." in logs
     assert "shrinking 40 centers into 4" in logs
 

@@ -128,22 +128,6 @@ def test_a_record_set_manifest_is_followed(sagemaker, unique, bucket, s3, pca_da
     assert job["TrainingJobStatus"] == "Completed"
 
 
-def test_kmeans_reports_test_metrics_in_final_metric_data(sagemaker, unique, bucket, pca_data) -> None:
-    name = unique("kmeans")
-    request = training_request(
-        name,
-        KMEANS_IMAGE,
-        {"feature_dim": "6", "k": "3", "eval_metrics": '["msd","ssd"]'},
-        pca_data[1],
-        f"s3://{bucket}/models",
-    )
-    request["InputDataConfig"].append({**request["InputDataConfig"][0], "ChannelName": "test"})
-    sagemaker.create_training_job(**request)
-    job = wait_for_job(sagemaker, name)
-    metrics = {m["MetricName"]: m["Value"] for m in job["FinalMetricDataList"]}
-    assert set(metrics) == {"test:msd", "test:ssd"} and metrics["test:ssd"] == pytest.approx(metrics["test:msd"] * 600)
-
-
 def test_a_stopped_job_ends_stopped(sagemaker, unique, bucket, s3) -> None:
     big = np.random.default_rng(0).random((400_000, 8), dtype=np.float32)
     from include.sagemaker_formats.recordio import encode_dense

@@ -61,3 +61,12 @@ def deploy(sagemaker, name: str, image: str, model_data: str) -> str:
     sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
     sagemaker.get_waiter("endpoint_in_service").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 60})
     return name
+
+
+def with_test_channel(request: dict, test_uri: str | None = None) -> dict:
+    """The request with a `test` channel like its `train` one (the same S3 data unless `test_uri` is given),
+    as the SDK's `fit({"train": …, "test": …})` sends it."""
+    train = request["InputDataConfig"][0]
+    source = {**train["DataSource"]["S3DataSource"], **({"S3Uri": test_uri} if test_uri else {})}
+    test = {**train, "ChannelName": "test", "DataSource": {"S3DataSource": source}}
+    return {**request, "InputDataConfig": [*request["InputDataConfig"], test]}

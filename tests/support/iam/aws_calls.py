@@ -38,7 +38,7 @@ class UnmappedOperation(LookupError):
 @dataclass(frozen=True)
 class Call:
     principal: str  # AIRFLOW or EXECUTION_ROLE
-    service: str  # botocore service name: "s3", "sagemaker", "sagemaker-runtime", "logs", "sts"
+    service: str  # botocore service name: "s3", "sagemaker", "sagemaker-runtime", "logs", "cloudwatch", "sts"
     operation: str  # "GetObject"
     params: dict[str, Any] = field(hash=False)
     region: str
@@ -300,6 +300,9 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
     ("logs", "DescribeLogStreams"): _log_group("logs:DescribeLogStreams"),
     ("logs", "GetLogEvents"): _log_stream("logs:GetLogEvents"),
     ("logs", "PutLogEvents"): _log_stream("logs:PutLogEvents"),
+    ("cloudwatch", "PutMetricData"): lambda call, account: [
+        Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": call.params["Namespace"]})
+    ],
     ("sts", "GetCallerIdentity"): lambda call, account: [],  # needs no permission
 }  # fmt: skip
 

@@ -27,6 +27,7 @@ SERVICE_SIDE_SIDS = {
 # The only statements allowed Resource "*", each because AWS offers no resource-level permission for it.
 RESOURCE_STAR = {
     ("execution-role", "GetEcrAuthorizationToken"): {"ecr:GetAuthorizationToken"},
+    ("execution-role", "PublishTrainingMetrics"): {"cloudwatch:PutMetricData"},  # scoped by cloudwatch:namespace
     ("airflow", "SweeperListsSageMakerResources"): {
         "sagemaker:ListEndpoints",
         "sagemaker:ListEndpointConfigs",
