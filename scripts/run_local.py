@@ -373,6 +373,10 @@ def _describe(run: dict, run_dir: Path) -> None:
     print(f"Input: {inputs.describe(run['input'], run.get('input_sha256'))}")
     print(f"Rows: {run['rows_in']:,} in, {run['rows']:,} segmented ({len(run['dropped'])} incomplete dropped)")
     print(f"PCA: {run['n_components']} components keep {run['explained_variance']:.4f} of the variance")
+    choice = run.get("k_selection") or {}
+    if len(choice.get("candidates") or []) > 1:
+        tried = ", ".join(map(str, choice["candidates"]))
+        print(f"k = {choice['chosen_k']} chosen by the {choice['rule']} rule among k = {tried}")
     print("Segments: " + ", ".join(f"{segment}: {count}" for segment, count in sizes.items()))
     churn = churn_line(run)
     if churn:

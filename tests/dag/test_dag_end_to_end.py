@@ -141,6 +141,11 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     published = _results(s3, bucket, run.run_id)
     segments = _check_consistent_results(published, rows=3218, k=8)
     assert segments["segment"].nunique() == 8
+    # No sweep: one K-Means job under the run's own name, k recorded as fixed by the param.
+    selection = json.loads(published["k_selection.json"])
+    assert (selection["rule"], selection["chosen_k"], len(selection["candidates"])) == ("fixed", 8, 1)
+    assert selection["candidates"][0]["job_name"] == f"popseg-kmeans-{RunNames.for_run(run.run_id).token}"
+    assert "fixed by the" in published["report.html"].decode()
     printed = "".join(capfd.readouterr())
     # Each training task's log holds its job's CloudWatch lines, once.
     assert printed.count("#metrics {") == 2 and "AWS/KMeansWebscale" in printed
