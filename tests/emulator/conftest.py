@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import boto3
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from aws_emulator.connection import credentials_env
 from aws_emulator.server import Emulator
 from include.sagemaker_formats.recordio import encode_dense
+from tests.support.response_shapes import ResponseShapes
 from tests.support.sagemaker_requests import PCA_IMAGE, REGION, deploy, training_request, wait_for_job
 
 
@@ -20,6 +21,14 @@ from tests.support.sagemaker_requests import PCA_IMAGE, REGION, deploy, training
 def dummy_credentials() -> None:
     for key, value in credentials_env(REGION).items():
         os.environ.setdefault(key, value)
+
+
+@pytest.fixture(autouse=True)
+def responses_fit_botocore_shapes() -> Iterator[ResponseShapes]:
+    """Every SageMaker answer a test receives fits botocore's output shape (checked after the test)."""
+    with ResponseShapes() as shapes:
+        yield shapes
+    shapes.assert_fit()
 
 
 def _client(emulator: Emulator, service: str):
