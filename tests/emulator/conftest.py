@@ -23,12 +23,30 @@ def dummy_credentials() -> None:
         os.environ.setdefault(key, value)
 
 
-@pytest.fixture(autouse=True)
-def responses_fit_botocore_shapes() -> Iterator[ResponseShapes]:
-    """Every SageMaker answer a test receives fits botocore's output shape (checked after the test)."""
+@pytest.fixture(scope="session", autouse=True)
+def response_shapes_hook() -> Iterator[ResponseShapes]:
+    """Installed before the shared fixtures (session-scoped) make their jobs and endpoints."""
     with ResponseShapes() as shapes:
         yield shapes
-    shapes.assert_fit()
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _response_shapes_hook_ends_with_this_package(response_shapes_hook) -> Iterator[None]:
+    """The hook is for these tests: the suites that run after them get botocore as it is."""
+    yield
+    response_shapes_hook.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def responses_fit_botocore_shapes(response_shapes_hook) -> Iterator[ResponseShapes]:
+    """Every SageMaker answer fits botocore's output shape: checked after each test, with the answers of the
+    shared fixtures it set up (pca_job, pca_endpoint...)."""
+    yield response_shapes_hook
+    try:
+        response_shapes_hook.assert_fit()
+    finally:
+        response_shapes_hook.errors.clear()
+        response_shapes_hook.calls.clear()
 
 
 def _client(emulator: Emulator, service: str):

@@ -256,6 +256,10 @@ class ResponseShapes:
         return self
 
     def __exit__(self, *exc_info: Any) -> None:
+        self.uninstall()
+
+    def uninstall(self) -> None:
+        """Give the clients their own `_make_request` back (once; again does nothing)."""
         while self._undo:
             cls, original = self._undo.pop()
             cls._make_request = original
