@@ -8,6 +8,7 @@ import asyncio
 import pytest
 from botocore.exceptions import ClientError
 
+from aws_emulator.sagemaker.exceptions import ModelError
 from aws_emulator.sagemaker.models import TrainingJob
 from tests.support.response_shapes import ResponseShapeError, ResponseShapes
 
@@ -85,3 +86,15 @@ def test_the_hook_is_removed_on_exit(sagemaker, pca_job, monkeypatch, planted_mi
         pass
     sagemaker.describe_training_job(TrainingJobName=pca_job["TrainingJobName"])
     assert shapes.calls == [] and shapes.errors == []
+
+
+def test_a_modeled_error_with_another_http_status_is_reported(
+    runtime, pca_endpoint, monkeypatch, planted_misfit
+) -> None:
+    monkeypatch.setattr(ModelError, "status", 400)
+    with ResponseShapes() as shapes, pytest.raises(ClientError):
+        runtime.invoke_endpoint(EndpointName=pca_endpoint, Body=b"1,2,3", ContentType="text/csv")
+    assert shapes.calls == [("sagemaker-runtime", "InvokeEndpoint", 400)]
+    assert shapes.errors == [
+        "sagemaker-runtime parsed InvokeEndpoint error ModelError: HTTP 400, the model's ModelError is HTTP 424"
+    ]

@@ -18,7 +18,8 @@ wire form can show an unknown member: botocore's parser keeps the members it kno
 
 `ResponseShapes` is the hook: while installed, every call any botocore or aiobotocore client of this process
 makes to a service it watches is recorded, and each successful answer is checked in both forms (the wire
-form when the protocol is JSON and the body was read); the errors are collected for the test to assert on.
+form when the protocol is JSON and the body was read), and each error answer against `error_errors`; the
+misfits are collected for the test to assert on.
 """
 
 from __future__ import annotations
@@ -65,6 +66,27 @@ def shape_errors(model: OperationModel, response: dict[str, Any], *, wire: bool 
     if not wire:
         response = {key: value for key, value in response.items() if key != "ResponseMetadata"}
     _Checker(wire, errors).check(shape, response, model.name)
+    return errors
+
+
+def error_errors(model: OperationModel, status: int, parsed: dict[str, Any]) -> list[str]:
+    """Every way a parsed error answer misfits: `Error.Code` and `Error.Message` are strings, and an error the
+    service models (SageMaker's ResourceInUse, the runtime's ModelError...) has its HTTP status and members."""
+    error = parsed.get("Error")
+    if not isinstance(error, dict) or not isinstance(error.get("Code"), str) or not error["Code"]:
+        return [f"{model.name} error: no Error.Code in the {status} answer ({_shown(error)})"]
+    code = error["Code"]
+    errors = []
+    if not isinstance(error.get("Message"), str):
+        errors.append(f"{model.name} error {code}.Message: {_shown(error.get('Message'))} where a string belongs")
+    shape = model.service_model.shape_for_error_code(code)
+    if shape is None:
+        return errors  # a common error (ValidationException, ThrottlingException...): the model has no shape
+    expected = shape.metadata.get("error", {}).get("httpStatusCode")
+    if expected is not None and status != expected:
+        errors.append(f"{model.name} error {code}: HTTP {status}, the model's {shape.name} is HTTP {expected}")
+    modeled = {key: value for key, value in parsed.items() if key not in ("Error", "ResponseMetadata")}
+    _Checker(False, errors).check(shape, modeled, f"{model.name} error {code}")
     return errors
 
 
@@ -278,8 +300,9 @@ class ResponseShapes:
         if service not in self.services:
             return
         self.calls.append((service, model.name, status))
-        if status >= 300:
-            return  # an error answer has the Error shape, not the operation's output
+        if status >= 300:  # an error's shape is its own, not the operation's output
+            self.errors.extend(f"{service} parsed {error}" for error in error_errors(model, status, parsed))
+            return
         found = [f"{service} parsed {error}" for error in shape_errors(model, parsed)]
         if body is not None:
             try:

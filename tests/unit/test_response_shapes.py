@@ -9,7 +9,13 @@ import io
 import pytest
 from botocore.response import StreamingBody
 
-from tests.support.response_shapes import ResponseShapeError, check_response, operation_model, shape_errors
+from tests.support.response_shapes import (
+    ResponseShapeError,
+    check_response,
+    error_errors,
+    operation_model,
+    shape_errors,
+)
 
 NOW = datetime.datetime(2026, 12, 6, 10, 0, tzinfo=datetime.UTC)
 ARN = "arn:aws:sagemaker:us-east-1:123456789012:training-job/kmeans-k4"
@@ -204,6 +210,46 @@ def test_check_response_raises_every_misfit_at_once() -> None:
     message = str(refused.value)
     assert "DescribeEndpoint.EndpointStatus: 'Ready' not in enum EndpointStatus" in message
     assert "DescribeEndpoint.EndpointArn: required member of DescribeEndpointOutput is missing" in message
+
+
+def _model_error(**changes) -> dict:
+    """A parsed InvokeEndpoint ModelError answer that fits, with `changes` applied."""
+    return {
+        "Error": {"Code": "ModelError", "Message": "Received client error (400) from primary"},
+        "OriginalStatusCode": 400,
+        "OriginalMessage": "bad row",
+        "LogStreamArn": "arn:aws:logs:us-east-1:123456789012:log-group:/aws/sagemaker/Endpoints/e",
+        "ResponseMetadata": {"HTTPStatusCode": 424},
+        **changes,
+    }
+
+
+def test_a_common_error_needs_only_a_code_and_a_message() -> None:
+    answer = {"Error": {"Code": "ValidationException", "Message": "Requested resource not found."}}
+    assert error_errors(operation_model("sagemaker", "DescribeTrainingJob"), 400, answer) == []
+
+
+def test_an_error_without_a_code_is_refused() -> None:
+    assert error_errors(operation_model("sagemaker", "DescribeTrainingJob"), 400, {"Error": {"Message": "x"}}) == [
+        "DescribeTrainingJob error: no Error.Code in the 400 answer ({'Message': 'x'})"
+    ]
+
+
+def test_a_modeled_error_fits_its_own_shape() -> None:
+    assert error_errors(operation_model("sagemaker-runtime", "InvokeEndpoint"), 424, _model_error()) == []
+
+
+def test_a_modeled_error_with_another_http_status_is_refused() -> None:
+    assert error_errors(operation_model("sagemaker-runtime", "InvokeEndpoint"), 400, _model_error()) == [
+        "InvokeEndpoint error ModelError: HTTP 400, the model's ModelError is HTTP 424"
+    ]
+
+
+def test_a_modeled_errors_member_of_the_wrong_type_is_refused() -> None:
+    answer = _model_error(OriginalStatusCode="400")
+    assert error_errors(operation_model("sagemaker-runtime", "InvokeEndpoint"), 424, answer) == [
+        "InvokeEndpoint error ModelError.OriginalStatusCode: str '400' where StatusCode (integer) is an integer"
+    ]
 
 
 def _wire() -> dict:
