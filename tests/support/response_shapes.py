@@ -306,7 +306,7 @@ class ResponseShapes:
         found = [f"{service} parsed {error}" for error in shape_errors(model, parsed)]
         if body is not None:
             try:
-                document = json.loads(body or b"{}")
+                document = json.loads(body or b"{}", parse_constant=_not_json)
             except ValueError as exc:
                 found.append(f"{service} wire {model.name}: the body is not JSON ({exc})")
             else:
@@ -324,6 +324,11 @@ class ResponseShapes:
                 f"{len(self.errors)} response misfit(s) to botocore's output shapes "
                 f"({len(shown)} distinct):\n" + "\n".join(shown)
             )
+
+
+def _not_json(constant: str) -> None:
+    """Python's json reads NaN and Infinity; JSON has no such numbers, and SageMaker never sends them."""
+    raise ValueError(f"{constant} is not a JSON number")
 
 
 def _first_of_each(errors: list[str]) -> list[str]:

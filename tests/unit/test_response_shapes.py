@@ -5,12 +5,14 @@ from __future__ import annotations
 import copy
 import datetime
 import io
+import json
 
 import pytest
 from botocore.response import StreamingBody
 
 from tests.support.response_shapes import (
     ResponseShapeError,
+    ResponseShapes,
     check_response,
     error_errors,
     operation_model,
@@ -250,6 +252,21 @@ def test_a_modeled_errors_member_of_the_wrong_type_is_refused() -> None:
     assert error_errors(operation_model("sagemaker-runtime", "InvokeEndpoint"), 424, answer) == [
         "InvokeEndpoint error ModelError.OriginalStatusCode: str '400' where StatusCode (integer) is an integer"
     ]
+
+
+def test_a_wire_body_with_nan_is_not_json() -> None:
+    """Python's json would read it; botocore's parser too: a metric of NaN would pass unseen."""
+    shapes = ResponseShapes()
+    body = b'{"FinalMetricDataList": [{"MetricName": "test:msd", "Value": NaN}]}'
+    shapes.record("sagemaker", operation_model("sagemaker", "DescribeTrainingJob"), 200, _described(), body)
+    assert shapes.errors == ["sagemaker wire DescribeTrainingJob: the body is not JSON (NaN is not a JSON number)"]
+
+
+def test_a_fitting_answer_is_recorded_without_errors() -> None:
+    shapes = ResponseShapes()
+    body = json.dumps(_wire()).encode()
+    shapes.record("sagemaker", operation_model("sagemaker", "DescribeTrainingJob"), 200, _described(), body)
+    assert shapes.calls == [("sagemaker", "DescribeTrainingJob", 200)] and shapes.errors == []
 
 
 def _wire() -> dict:
