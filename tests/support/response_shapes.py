@@ -297,9 +297,16 @@ class ResponseShapes:
         return watched and service.protocol == "json" and not model.has_streaming_output
 
     def record(self, service: str, model: OperationModel, status: int, parsed: dict, body: bytes | None) -> None:
+        """Note the call and the misfits of its answer; never raises into the client that made it."""
         if service not in self.services:
             return
         self.calls.append((service, model.name, status))
+        try:
+            self._check(service, model, status, parsed, body)
+        except Exception as exc:  # a bug here must fail the test, not the task that called AWS
+            self.errors.append(f"{service} {model.name}: the shape check itself failed ({exc!r})")
+
+    def _check(self, service: str, model: OperationModel, status: int, parsed: dict, body: bytes | None) -> None:
         if status >= 300:  # an error's shape is its own, not the operation's output
             self.errors.extend(f"{service} parsed {error}" for error in error_errors(model, status, parsed))
             return
@@ -312,10 +319,6 @@ class ResponseShapes:
             else:
                 found += [f"{service} wire {error}" for error in shape_errors(model, document, wire=True)]
         self.errors.extend(found)
-
-    def operations(self) -> list[tuple[str, str]]:
-        """(service, operation) of every call made, in order."""
-        return [(service, operation) for service, operation, _ in self.calls]
 
     def assert_fit(self) -> None:
         if self.errors:

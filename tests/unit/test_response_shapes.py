@@ -269,6 +269,13 @@ def test_a_fitting_answer_is_recorded_without_errors() -> None:
     assert shapes.calls == [("sagemaker", "DescribeTrainingJob", 200)] and shapes.errors == []
 
 
+def test_a_check_that_breaks_is_recorded_not_raised_into_the_caller() -> None:
+    shapes = ResponseShapes()
+    shapes.record("sagemaker", operation_model("sagemaker", "DescribeTrainingJob"), 200, None, None)
+    (error,) = shapes.errors
+    assert error.startswith("sagemaker DescribeTrainingJob: the shape check itself failed (AttributeError(")
+
+
 def _wire() -> dict:
     """The fitting answer as the JSON protocol sends it: epoch seconds, no ResponseMetadata."""
     epoch = NOW.timestamp()
