@@ -60,11 +60,10 @@ def test_a_status_outside_the_enum_is_reported_in_both_forms(sagemaker, pca_job,
     _misdescribe(monkeypatch, SecondaryStatus="Foo")
     with ResponseShapes() as shapes:
         sagemaker.describe_training_job(TrainingJobName=pca_job["TrainingJobName"])
-    assert [error.split(" (")[0] for error in shapes.errors] == [
-        "sagemaker parsed DescribeTrainingJob.SecondaryStatus: 'Foo' not in enum SecondaryStatus",
-        "sagemaker wire DescribeTrainingJob.SecondaryStatus: 'Foo' not in enum SecondaryStatus",
-    ]
-    with pytest.raises(ResponseShapeError, match=r"2 response misfit\(s\) .*\(2 distinct\)"):
+    reported = [error.split(" (")[0] for error in shapes.errors]
+    assert "sagemaker parsed DescribeTrainingJob.SecondaryStatus: 'Foo' not in enum SecondaryStatus" in reported
+    assert "sagemaker wire DescribeTrainingJob.SecondaryStatus: 'Foo' not in enum SecondaryStatus" in reported
+    with pytest.raises(ResponseShapeError, match="'Foo' not in enum SecondaryStatus"):
         shapes.assert_fit()
 
 

@@ -19,7 +19,9 @@ wire form can show an unknown member: botocore's parser keeps the members it kno
 `ResponseShapes` is the hook: while installed, every call any botocore or aiobotocore client of this process
 makes to a service it watches is recorded, and each successful answer is checked in both forms (the wire
 form when the protocol is JSON and the body was read), and each error answer against `error_errors`; the
-misfits are collected for the test to assert on.
+misfits are collected for the test to assert on. Each answer is also held to the few rules of the API
+reference that a type cannot say (`documented_errors`: which SecondaryStatus goes with which TrainingJobStatus,
+a FailureReason when Failed).
 """
 
 from __future__ import annotations
@@ -88,6 +90,62 @@ def error_errors(model: OperationModel, status: int, parsed: dict[str, Any]) -> 
     modeled = {key: value for key, value in parsed.items() if key not in ("Error", "ResponseMetadata")}
     _Checker(False, errors).check(shape, modeled, f"{model.name} error {code}")
     return errors
+
+
+SECONDARY_STATUSES = {
+    "InProgress": ("Starting", "Downloading", "Training", "Uploading"),
+    "Completed": ("Completed",),
+    "Failed": ("Failed",),
+    "Stopped": ("MaxRuntimeExceeded", "Stopped"),
+    "Stopping": ("Stopping",),
+}
+"""The secondary statuses SageMaker gives under each TrainingJobStatus, as DescribeTrainingJob's SecondaryStatus
+documents them (https://docs.aws.amazon.com/sagemaker/latest/APIReference/API_DescribeTrainingJob.html and
+API_SecondaryStatusTransition.html): the model's enum also lists statuses "no longer supported"
+(LaunchingMLInstances, PreparingTrainingStack, DownloadingTrainingImage) and others of other job kinds."""
+
+
+def documented_errors(model: OperationModel, response: dict[str, Any]) -> list[str]:
+    """What the API reference says of a training job or endpoint beyond the model's types, in a parsed answer:
+    the SecondaryStatus belongs to the TrainingJobStatus (SECONDARY_STATUSES), the last of the
+    SecondaryStatusTransitions is the SecondaryStatus, and a Failed job or endpoint has a FailureReason
+    (API_DescribeTrainingJob.html: "The reason for the failure is returned in the FailureReason field";
+    API_DescribeEndpoint.html: "If the status of the endpoint is Failed, the reason why it failed")."""
+    errors: list[str] = []
+    if model.name == "DescribeTrainingJob":
+        _training_status(response, model.name, errors)
+        transitions = response.get("SecondaryStatusTransitions") or []
+        if transitions and transitions[-1].get("Status") != response.get("SecondaryStatus"):
+            errors.append(
+                f"{model.name}.SecondaryStatusTransitions[{len(transitions) - 1}].Status: "
+                f"{_shown(transitions[-1].get('Status'))}, the last transition is not the SecondaryStatus "
+                f"{_shown(response.get('SecondaryStatus'))}"
+            )
+        if response.get("TrainingJobStatus") == "Failed" and not response.get("FailureReason"):
+            errors.append(f"{model.name}.FailureReason: missing from a Failed job (it says why it failed)")
+    elif model.name == "ListTrainingJobs":
+        for index, summary in enumerate(response.get("TrainingJobSummaries") or []):
+            _training_status(summary, f"{model.name}.TrainingJobSummaries[{index}]", errors)
+    failed_endpoint = model.name == "DescribeEndpoint" and response.get("EndpointStatus") == "Failed"
+    if failed_endpoint and not response.get("FailureReason"):
+        errors.append(f"{model.name}.FailureReason: missing from a Failed endpoint (it says why it failed)")
+    return errors
+
+
+def _training_status(answer: dict[str, Any], path: str, errors: list[str]) -> None:
+    status, secondary = answer.get("TrainingJobStatus"), answer.get("SecondaryStatus")
+    if status not in SECONDARY_STATUSES or secondary not in _enum("sagemaker", "SecondaryStatus"):
+        return  # missing or outside the enum: the shape check says so
+    if secondary not in SECONDARY_STATUSES[status]:
+        allowed = ", ".join(SECONDARY_STATUSES[status])
+        errors.append(
+            f"{path}.SecondaryStatus: {_shown(secondary)} under TrainingJobStatus {status} (one of {allowed})"
+        )
+
+
+@functools.cache
+def _enum(service: str, shape: str) -> frozenset[str]:
+    return frozenset(botocore.session.get_session().get_service_model(service).shape_for(shape).enum)
 
 
 def check_response(service: str, operation: str, response: dict[str, Any], *, wire: bool = False) -> None:
@@ -310,7 +368,9 @@ class ResponseShapes:
         if status >= 300:  # an error's shape is its own, not the operation's output
             self.errors.extend(f"{service} parsed {error}" for error in error_errors(model, status, parsed))
             return
-        found = [f"{service} parsed {error}" for error in shape_errors(model, parsed)]
+        found = [
+            f"{service} parsed {error}" for error in shape_errors(model, parsed) + documented_errors(model, parsed)
+        ]
         if body is not None:
             try:
                 document = json.loads(body or b"{}", parse_constant=_not_json)

@@ -14,6 +14,7 @@ from tests.support.response_shapes import (
     ResponseShapeError,
     ResponseShapes,
     check_response,
+    documented_errors,
     error_errors,
     operation_model,
     shape_errors,
@@ -212,6 +213,69 @@ def test_check_response_raises_every_misfit_at_once() -> None:
     message = str(refused.value)
     assert "DescribeEndpoint.EndpointStatus: 'Ready' not in enum EndpointStatus" in message
     assert "DescribeEndpoint.EndpointArn: required member of DescribeEndpointOutput is missing" in message
+
+
+def _documented(answer: dict, operation: str = "DescribeTrainingJob") -> list[str]:
+    return documented_errors(operation_model("sagemaker", operation), answer)
+
+
+@pytest.mark.parametrize(
+    ("status", "secondary"),
+    [("InProgress", "Training"), ("Stopped", "MaxRuntimeExceeded"), ("Stopped", "Stopped"), ("Stopping", "Stopping")],
+)
+def test_a_secondary_status_of_its_training_job_status_fits(status, secondary) -> None:
+    transitions = [{"Status": "Starting", "StartTime": NOW}, {"Status": secondary, "StartTime": NOW}]
+    answer = _described(TrainingJobStatus=status, SecondaryStatus=secondary, SecondaryStatusTransitions=transitions)
+    assert _documented(answer) == []
+
+
+def test_a_stopped_job_said_completed_is_refused() -> None:
+    answer = _described(TrainingJobStatus="Stopped")
+    assert _documented(answer) == [
+        "DescribeTrainingJob.SecondaryStatus: 'Completed' under TrainingJobStatus Stopped (one of MaxRuntimeExceeded, "
+        "Stopped)"
+    ]
+
+
+def test_a_secondary_status_sagemaker_no_longer_gives_is_refused() -> None:
+    transitions = [{"Status": "LaunchingMLInstances", "StartTime": NOW}]
+    answer = _described(
+        TrainingJobStatus="InProgress", SecondaryStatus="LaunchingMLInstances", SecondaryStatusTransitions=transitions
+    )
+    (error,) = _documented(answer)
+    assert error.startswith("DescribeTrainingJob.SecondaryStatus: 'LaunchingMLInstances' under TrainingJobStatus")
+
+
+def test_a_last_transition_other_than_the_secondary_status_is_refused() -> None:
+    answer = _described()
+    answer["SecondaryStatusTransitions"][-1]["Status"] = "Uploading"
+    assert _documented(answer) == [
+        "DescribeTrainingJob.SecondaryStatusTransitions[1].Status: 'Uploading', the last transition is not the "
+        "SecondaryStatus 'Completed'"
+    ]
+
+
+def test_a_failed_job_without_its_reason_is_refused() -> None:
+    transitions = [{"Status": "Failed", "StartTime": NOW}]
+    answer = _described(TrainingJobStatus="Failed", SecondaryStatus="Failed", SecondaryStatusTransitions=transitions)
+    assert _documented(answer) == [
+        "DescribeTrainingJob.FailureReason: missing from a Failed job (it says why it failed)"
+    ]
+    assert _documented({**answer, "FailureReason": "ClientError: k must be at most the rows"}) == []
+
+
+def test_a_listed_job_is_held_to_the_same_statuses() -> None:
+    summary = {"TrainingJobName": "kmeans-k4", "TrainingJobStatus": "Completed", "SecondaryStatus": "Training"}
+    assert _documented({"TrainingJobSummaries": [summary]}, "ListTrainingJobs") == [
+        "ListTrainingJobs.TrainingJobSummaries[0].SecondaryStatus: 'Training' under TrainingJobStatus Completed "
+        "(one of Completed)"
+    ]
+
+
+def test_a_failed_endpoint_without_its_reason_is_refused() -> None:
+    assert _documented({"EndpointName": "e", "EndpointStatus": "Failed"}, "DescribeEndpoint") == [
+        "DescribeEndpoint.FailureReason: missing from a Failed endpoint (it says why it failed)"
+    ]
 
 
 def _model_error(**changes) -> dict:
