@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import boto3
 import numpy as np
@@ -13,6 +13,7 @@ import pytest
 from aws_emulator.connection import credentials_env
 from aws_emulator.server import Emulator
 from include.sagemaker_formats.recordio import encode_dense
+from tests.support.response_shapes import ResponseShapes
 from tests.support.sagemaker_requests import PCA_IMAGE, REGION, deploy, training_request, wait_for_job
 
 
@@ -20,6 +21,32 @@ from tests.support.sagemaker_requests import PCA_IMAGE, REGION, deploy, training
 def dummy_credentials() -> None:
     for key, value in credentials_env(REGION).items():
         os.environ.setdefault(key, value)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def response_shapes_hook() -> Iterator[ResponseShapes]:
+    """Installed before the shared fixtures (session-scoped) make their jobs and endpoints."""
+    with ResponseShapes() as shapes:
+        yield shapes
+
+
+@pytest.fixture(scope="package", autouse=True)
+def _response_shapes_hook_ends_with_this_package(response_shapes_hook) -> Iterator[None]:
+    """The hook is for these tests: the suites that run after them get botocore as it is."""
+    yield
+    response_shapes_hook.uninstall()
+
+
+@pytest.fixture(autouse=True)
+def responses_fit_botocore_shapes(response_shapes_hook) -> Iterator[ResponseShapes]:
+    """Every SageMaker answer fits botocore's output shape: checked after each test, with the answers of the
+    shared fixtures it set up (pca_job, pca_endpoint...)."""
+    yield response_shapes_hook
+    try:
+        response_shapes_hook.assert_fit()
+    finally:
+        response_shapes_hook.errors.clear()
+        response_shapes_hook.calls.clear()
 
 
 def _client(emulator: Emulator, service: str):
