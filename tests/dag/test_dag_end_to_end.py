@@ -149,6 +149,9 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     printed = "".join(capfd.readouterr())
     # Each training task's log holds its job's CloudWatch lines, once.
     assert printed.count("#metrics {") == 2 and "AWS/KMeansWebscale" in printed
+    # ... and, once the job completed, its final metrics as DescribeTrainingJob lists them.
+    final = re.search(r"Final metrics of popseg-kmeans-\S+: (.*)", printed)
+    assert final and {"test:msd", "test:ssd", "train:msd"} <= set(re.findall(r"(\S+) = ", final.group(1)))
     latest = json.loads(_read(s3, bucket, latest_key("segmentation")))
     assert latest["run_id"] == run.run_id
     assert _report_link(run) == f"/segmentation/runs/{run.run_id}/report"
