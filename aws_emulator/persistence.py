@@ -16,8 +16,8 @@ An object comes back as it was uploaded: in one piece, or in parts of the sizes 
 each), with its checksum algorithm and type, so a multipart object keeps its composite checksum
 (`<value>-<parts>`) and a restore that would change a checksum says so in the log.
 
-Jobs that were still running come back Failed (their worker is gone); endpoints come back InService
-with their model reloaded, or Failed with the reason.
+Jobs (training and transform) that were still running come back Failed (their worker is gone); endpoints
+come back InService with their model reloaded, or Failed with the reason.
 """
 
 from __future__ import annotations
@@ -41,12 +41,14 @@ from aws_emulator.aws_clients import AwsClients
 from aws_emulator.sagemaker.hosting import Hosting
 from aws_emulator.sagemaker.models import (
     TRAINING_NON_TERMINAL,
+    TRANSFORM_NON_TERMINAL,
     Deployment,
     Endpoint,
     EndpointConfig,
     Model,
     SageMakerBackends,
     TrainingJob,
+    TransformJob,
 )
 from include.segmentation.printable import printable
 
@@ -84,6 +86,7 @@ class StateStore:
         try:
             self._save_s3(staging)
             state: dict[str, Any] = {"training_jobs": [], "models": [], "endpoint_configs": [], "endpoints": []}
+            state["transform_jobs"] = []
             state["tags"] = {}
             for backend in list(self.backends.values()):
                 with backend.lock:
@@ -91,6 +94,7 @@ class StateStore:
                     state["models"] += [dataclasses.asdict(m) for m in backend.models.values()]
                     state["endpoint_configs"] += [dataclasses.asdict(c) for c in backend.endpoint_configs.values()]
                     state["endpoints"] += [_endpoint_state(e) for e in backend.endpoints.values()]
+                    state["transform_jobs"] += [dataclasses.asdict(job) for job in backend.transform_jobs.values()]
                     state["tags"].update(backend.tags)  # keyed by ARN, which names the region
             (staging / STATE_FILE).write_text(json.dumps(state))
             name = f"snapshot-{uuid.uuid4().hex}"
@@ -118,6 +122,11 @@ class StateStore:
             if job.status in TRAINING_NON_TERMINAL:
                 job.finish("Failed", "Failed", "Training job failed", "AlgorithmError: the emulator restarted")
             self.backends[job.region].training_jobs[job.name] = job
+        for fields in state.get("transform_jobs", []):  # absent from snapshots saved before transform jobs
+            transform = TransformJob(**fields)
+            if transform.status in TRANSFORM_NON_TERMINAL:
+                transform.finish("Failed", "InternalServerError: the emulator restarted while the job ran")
+            self.backends[transform.region].transform_jobs[transform.name] = transform
         for model in (Model(**fields) for fields in state["models"]):
             self.backends[model.region].models[model.name] = model
         for config in (EndpointConfig(**fields) for fields in state["endpoint_configs"]):

@@ -39,6 +39,7 @@ from aws_emulator.sagemaker.models import SageMakerBackends
 from aws_emulator.sagemaker.responses import ControlPlane
 from aws_emulator.sagemaker.runtime import INVOKE_ENDPOINT_MAX_BYTES, Runtime
 from aws_emulator.sagemaker.training import TrainingRunner
+from aws_emulator.sagemaker.transform import TransformRunner
 from include.segmentation.printable import printable
 
 log = logging.getLogger("popseg.emulator")
@@ -239,9 +240,10 @@ class Emulator:
         clients = AwsClients(self.endpoint_url)
         self.runner = TrainingRunner(self.backends, clients)
         self.hosting = Hosting(self.backends, clients, transition_seconds)
+        self.transforms = TransformRunner(self.backends, clients, launch_seconds=transition_seconds)
         allowed = [*DEFAULT_ALLOWED_HOSTS, *allow_hosts, *([] if wildcard else [host])]
         self._app.app = EmulatorApp(
-            ControlPlane(self.backends, self.runner, self.hosting),
+            ControlPlane(self.backends, self.runner, self.hosting, self.transforms),
             Runtime(self.backends),
             region,
             allowed,
@@ -262,6 +264,7 @@ class Emulator:
     def stop(self) -> None:
         """Stop running jobs, let endpoint transitions finish, save state when persistent, then stop serving."""
         self.runner.shutdown()
+        self.transforms.shutdown()
         self.hosting.shutdown()
         if self.store is not None:
             self.store.save()
@@ -302,7 +305,14 @@ def _resource(body: bytes) -> str:
         return "-"
     if not isinstance(params, dict):
         return "-"
-    for key in ("TrainingJobName", "EndpointName", "EndpointConfigName", "ModelName", "ResourceArn"):
+    for key in (
+        "TrainingJobName",
+        "TransformJobName",
+        "EndpointName",
+        "EndpointConfigName",
+        "ModelName",
+        "ResourceArn",
+    ):
         if key in params:
             return str(params[key])
     return "-"

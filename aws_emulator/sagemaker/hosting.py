@@ -8,6 +8,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_emulator.algorithms import ClientError, ModelLoadError, algorithm_for_image
+from aws_emulator.algorithms.base import Predictor
 from aws_emulator.aws_clients import AwsClients, S3Error
 from aws_emulator.sagemaker.models import Deployment, Endpoint, SageMakerBackends
 
@@ -36,16 +37,7 @@ class Hosting:
 
     def load(self, deployment: Deployment) -> None:
         """Load synchronously (used when restoring endpoints from disk)."""
-        container = deployment.model.get("PrimaryContainer", {})
-        algorithm = algorithm_for_image(container.get("Image", ""))
-        uri = container.get("ModelDataUrl")
-        if not uri:
-            raise ClientError("The model has no ModelDataUrl")
-        try:
-            artifact = self.clients.read(uri)
-        except S3Error as exc:
-            raise ClientError(f"Could not find model data at {uri}.") from exc
-        deployment.predictor = algorithm.load(artifact)
+        deployment.predictor = load_predictor(self.clients, deployment.model)
         deployment.resolution_time = time.time()
 
     def _deploy(self, endpoint: Endpoint, deployment: Deployment) -> None:
@@ -73,3 +65,20 @@ class Hosting:
 
     def _wait_from(self, started: float) -> None:
         time.sleep(max(0.0, self.transition_seconds - (time.monotonic() - started)))
+
+
+def load_predictor(clients: AwsClients, model: dict) -> Predictor:
+    """The built-in predictor of a model (its DescribeModel): the artifact read from S3 and loaded by the
+    algorithm of the container's image. Endpoints and transform jobs load models this one way.
+
+    Raises ClientError (no built-in image, no ModelDataUrl, no object there) or ModelLoadError."""
+    container = model.get("PrimaryContainer") or (model.get("Containers") or [{}])[0]
+    algorithm = algorithm_for_image(container.get("Image", ""))
+    uri = container.get("ModelDataUrl")
+    if not uri:
+        raise ClientError("The model has no ModelDataUrl")
+    try:
+        artifact = clients.read(uri)
+    except S3Error as exc:
+        raise ClientError(f"Could not find model data at {uri}.") from exc
+    return algorithm.load(artifact)

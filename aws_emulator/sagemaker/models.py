@@ -1,4 +1,5 @@
-"""SageMaker resources and their state machines: training jobs, models, endpoint configs, endpoints.
+"""SageMaker resources and their state machines: training jobs, models, endpoint configs, endpoints,
+transform jobs.
 
 No HTTP here. Times are epoch seconds (float), as the JSON 1.1 protocol sends them. As in moto, there
 is one backend per region (`SageMakerBackends`, filled on first use): names are unique within a region,
@@ -25,6 +26,11 @@ from aws_emulator.sagemaker.exceptions import (
 ACCOUNT_ID = "123456789012"
 TRAINING_NON_TERMINAL = ("InProgress", "Stopping")
 ENDPOINT_IN_PROGRESS = ("Creating", "Updating", "SystemUpdating", "RollingBack", "Deleting")
+TRANSFORM_NON_TERMINAL = ("InProgress", "Stopping")
+DEFAULT_MAX_PAYLOAD_MB = 6
+"""CreateTransformJob's MaxPayloadInMB when the request gives none ("The default value is 6 MB")."""
+MAX_PAYLOAD_MB = 100
+"""MaxPayloadInMB, and MaxConcurrentTransforms × MaxPayloadInMB, "cannot be greater than 100 MB"."""
 
 
 def arn(region: str, kind: str, name: str) -> str:
@@ -276,6 +282,82 @@ class Endpoint:
         }
 
 
+@dataclass
+class TransformJob:
+    """A batch transform job: its request, the model as DescribeModel showed it at creation (SageMaker
+    runs the job with that model even if it is deleted meanwhile), and its status."""
+
+    name: str
+    region: str
+    request: dict[str, Any]
+    model: dict[str, Any]
+    creation_time: float
+    status: str = "InProgress"
+    failure_reason: str | None = None
+    transform_start_time: float | None = None
+    transform_end_time: float | None = None
+    last_modified_time: float = 0.0
+    stop_requested: bool = False
+
+    @property
+    def arn(self) -> str:
+        return arn(self.region, "transform-job", self.name)
+
+    @property
+    def max_payload_mb(self) -> int:
+        return int(self.request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB))
+
+    @property
+    def batch_strategy(self) -> str:
+        return self.request.get("BatchStrategy", "MultiRecord")
+
+    def started(self) -> None:
+        self.transform_start_time = self.last_modified_time = time.time()
+
+    def finish(self, status: str, failure_reason: str | None = None) -> None:
+        now = time.time()
+        if self.transform_start_time is None:
+            self.transform_start_time = now
+        self.transform_end_time = self.last_modified_time = now
+        self.status = status
+        self.failure_reason = failure_reason
+
+    def describe(self) -> dict[str, Any]:
+        request = copy.deepcopy(self.request)
+        request.pop("Tags", None)
+        request["TransformInput"].setdefault("CompressionType", "None")
+        request["TransformInput"].setdefault("SplitType", "None")
+        request.setdefault("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB)
+        request.setdefault("MaxConcurrentTransforms", 1)
+        described = {
+            **request,
+            "TransformJobArn": self.arn,
+            "TransformJobStatus": self.status,
+            "CreationTime": self.creation_time,
+        }
+        if self.transform_start_time is not None:
+            described["TransformStartTime"] = self.transform_start_time
+        if self.transform_end_time is not None:
+            described["TransformEndTime"] = self.transform_end_time
+        if self.failure_reason:
+            described["FailureReason"] = self.failure_reason
+        return described
+
+    def summary(self) -> dict[str, Any]:
+        summary = {
+            "TransformJobName": self.name,
+            "TransformJobArn": self.arn,
+            "CreationTime": self.creation_time,
+            "LastModifiedTime": self.last_modified_time,
+            "TransformJobStatus": self.status,
+        }
+        if self.transform_end_time is not None:
+            summary["TransformEndTime"] = self.transform_end_time
+        if self.failure_reason:
+            summary["FailureReason"] = self.failure_reason
+        return summary
+
+
 class SageMakerBackend:
     """The SageMaker state of one region of the emulator's one account."""
 
@@ -286,6 +368,7 @@ class SageMakerBackend:
         self.models: dict[str, Model] = {}
         self.endpoint_configs: dict[str, EndpointConfig] = {}
         self.endpoints: dict[str, Endpoint] = {}
+        self.transform_jobs: dict[str, TransformJob] = {}
         self.tags: dict[str, dict[str, str]] = {}
 
     # ------------------------------------------------------------------ training jobs
@@ -461,6 +544,55 @@ class SageMakerBackend:
             del table[name]
             self.tags.pop(resource.arn, None)
 
+    # ------------------------------------------------------------------ transform jobs
+
+    def create_transform_job(self, request: dict[str, Any]) -> TransformJob:
+        payload = int(request.get("MaxPayloadInMB", DEFAULT_MAX_PAYLOAD_MB))
+        concurrent = int(request.get("MaxConcurrentTransforms", 1))
+        if payload > MAX_PAYLOAD_MB:
+            raise ValidationException(f"MaxPayloadInMB {payload} is greater than the maximum of {MAX_PAYLOAD_MB} MB.")
+        if concurrent * payload > MAX_PAYLOAD_MB:
+            raise ValidationException(
+                f"MaxConcurrentTransforms × MaxPayloadInMB ({concurrent} × {payload} MB) is greater than the "
+                f"maximum of {MAX_PAYLOAD_MB} MB."
+            )
+        with self.lock:
+            name = request["TransformJobName"]
+            if name in self.transform_jobs:
+                raise ResourceInUse(
+                    "Job name must be unique within an AWS account and region, and a job with this name already "
+                    f"exists ({self.transform_jobs[name].arn})"
+                )
+            model = self.model(request["ModelName"]).describe()
+            now = time.time()
+            job = TransformJob(
+                name=name,
+                region=self.region,
+                request=copy.deepcopy(request),
+                model=model,
+                creation_time=now,
+                last_modified_time=now,
+            )
+            return self._add(self.transform_jobs, job, request)
+
+    def transform_job(self, name: str) -> TransformJob:
+        return self._find(self.transform_jobs, name, "transform job", "transform-job")
+
+    def stop_transform_job(self, name: str) -> None:
+        with self.lock:
+            job = self.transform_job(name)
+            if job.status != "InProgress":
+                raise ValidationException(
+                    f"The request was rejected because the transform job is in status {job.status}."
+                )
+            job.status = "Stopping"
+            job.stop_requested = True
+            job.last_modified_time = time.time()
+
+    def transform_ended(self, job: TransformJob, status: str, failure_reason: str | None = None) -> None:
+        with self.lock:
+            job.finish(status, failure_reason[:1024] if failure_reason else None)
+
     # ------------------------------------------------------------------ tags and lists
 
     def add_tags(self, resource_arn: str, tags: list[dict[str, str]]) -> list[dict[str, str]]:
@@ -486,7 +618,7 @@ class SageMakerBackend:
 
     def _require_arn(self, resource_arn: str) -> None:
         resources = [*self.training_jobs.values(), *self.models.values(), *self.endpoint_configs.values()]
-        resources += self.endpoints.values()
+        resources += [*self.endpoints.values(), *self.transform_jobs.values()]
         if not any(r.arn == resource_arn for r in resources):
             raise ValidationException(f"Resource {resource_arn} does not exist.")
 

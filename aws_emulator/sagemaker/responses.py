@@ -10,6 +10,7 @@ from aws_emulator.sagemaker.exceptions import SageMakerError, SerializationExcep
 from aws_emulator.sagemaker.hosting import Hosting
 from aws_emulator.sagemaker.models import SageMakerBackend, SageMakerBackends
 from aws_emulator.sagemaker.training import TrainingRunner
+from aws_emulator.sagemaker.transform import TransformRunner
 from aws_emulator.sagemaker.validation import validate_request
 
 DEFAULT_PAGE = 10
@@ -18,8 +19,10 @@ DEFAULT_PAGE = 10
 class ControlPlane:
     """One handler per supported operation; anything else is refused by name, never faked."""
 
-    def __init__(self, backends: SageMakerBackends, runner: TrainingRunner, hosting: Hosting) -> None:
-        self.backends, self.runner, self.hosting = backends, runner, hosting
+    def __init__(
+        self, backends: SageMakerBackends, runner: TrainingRunner, hosting: Hosting, transforms: TransformRunner
+    ) -> None:
+        self.backends, self.runner, self.hosting, self.transforms = backends, runner, hosting, transforms
         # Each handler gets the parameters and the backend of the request's region.
         self.handlers: dict[str, Callable[[dict[str, Any], SageMakerBackend], dict[str, Any]]] = {
             "CreateTrainingJob": self.create_training_job,
@@ -41,6 +44,12 @@ class ControlPlane:
             "DescribeEndpoint": lambda p, b: b.endpoint(p["EndpointName"]).describe(),
             "DeleteEndpoint": lambda p, b: self.hosting.delete(b.start_deleting_endpoint(p["EndpointName"])) or {},
             "ListEndpoints": lambda p, b: _page(p, b.endpoints.values(), "EndpointName", "EndpointStatus", "Endpoints"),
+            "CreateTransformJob": self.create_transform_job,
+            "DescribeTransformJob": lambda p, b: b.transform_job(p["TransformJobName"]).describe(),
+            "ListTransformJobs": lambda p, b: _page(
+                p, b.transform_jobs.values(), "TransformJobName", "TransformJobStatus", "TransformJobSummaries"
+            ),
+            "StopTransformJob": lambda p, b: b.stop_transform_job(p["TransformJobName"]) or {},
             "AddTags": lambda p, b: {"Tags": b.add_tags(p["ResourceArn"], p.get("Tags", []))},
             "ListTags": lambda p, b: {"Tags": b.list_tags(p["ResourceArn"])},
             "DeleteTags": lambda p, b: b.delete_tags(p["ResourceArn"], p.get("TagKeys", [])) or {},
@@ -67,6 +76,11 @@ class ControlPlane:
         params = {"SortOrder": "Ascending", **params}
         jobs = backend.training_jobs.values()
         return _page(params, jobs, "TrainingJobName", "TrainingJobStatus", "TrainingJobSummaries")
+
+    def create_transform_job(self, params: dict[str, Any], backend: SageMakerBackend) -> dict[str, Any]:
+        job = backend.create_transform_job(params)
+        self.transforms.submit(job)
+        return {"TransformJobArn": job.arn}
 
     def create_endpoint(self, params: dict[str, Any], backend: SageMakerBackend) -> dict[str, Any]:
         endpoint, deployment = backend.create_endpoint(params)

@@ -18,7 +18,7 @@ from aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_
 from aws_emulator.algorithms.channels import decode_channel
 from aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
 from aws_emulator.sagemaker.metrics import NAMESPACE, MetricScanner
-from aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackends, TrainingJob
+from aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackends, TrainingJob, TransformJob
 
 log = logging.getLogger("popseg.emulator.training")
 LOG_GROUP = "/aws/sagemaker/TrainingJobs"
@@ -30,14 +30,16 @@ the pipeline's large jobs (PCA on the full table) run one at a time."""
 
 
 class JobLog:
-    """The container's stdout: lines buffered and flushed to `/aws/sagemaker/TrainingJobs`; once the
+    """The container's stdout: lines buffered and flushed to `group` (`/aws/sagemaker/TrainingJobs` for a
+    training job, `/aws/sagemaker/TransformJobs` for a transform job); once the
     algorithm is known (`metrics` set), each line is also scanned with its metric definitions and the
     values found go to CloudWatch metrics on each flush, as SageMaker sends them."""
 
-    def __init__(self, clients: AwsClients, job: TrainingJob) -> None:
+    def __init__(self, clients: AwsClients, job: TrainingJob | TransformJob, group: str = LOG_GROUP) -> None:
         self.client = clients.client("logs", job.region)
         self.cloudwatch = clients.client("cloudwatch", job.region)
         self.job_name = job.name
+        self.group = group
         self.stream = f"{job.name}/algo-1-{int(job.creation_time)}"
         self.pending: list[dict[str, Any]] = []
         self.created = False
@@ -53,12 +55,12 @@ class JobLog:
         try:
             if not self.created:
                 with contextlib.suppress(self.client.exceptions.ResourceAlreadyExistsException):
-                    self.client.create_log_group(logGroupName=LOG_GROUP)
-                self.client.create_log_stream(logGroupName=LOG_GROUP, logStreamName=self.stream)
+                    self.client.create_log_group(logGroupName=self.group)
+                self.client.create_log_stream(logGroupName=self.group, logStreamName=self.stream)
                 self.created = True
             while self.pending:
                 batch, self.pending = self.pending[:5000], self.pending[5000:]
-                self.client.put_log_events(logGroupName=LOG_GROUP, logStreamName=self.stream, logEvents=batch)
+                self.client.put_log_events(logGroupName=self.group, logStreamName=self.stream, logEvents=batch)
         except BotoClientError:
             log.exception("could not write the log of %s", self.stream)
         if self.metrics is None:

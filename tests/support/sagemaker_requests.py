@@ -70,3 +70,50 @@ def with_test_channel(request: dict, test_uri: str | None = None) -> dict:
     source = {**train["DataSource"]["S3DataSource"], **({"S3Uri": test_uri} if test_uri else {})}
     test = {**train, "ChannelName": "test", "DataSource": {"S3DataSource": source}}
     return {**request, "InputDataConfig": [*request["InputDataConfig"], test]}
+
+
+def create_model(sagemaker, name: str, image: str, model_data: str) -> str:
+    """A model named `name` serving `model_data` with the built-in `image`."""
+    sagemaker.create_model(
+        ModelName=name, ExecutionRoleArn=ROLE, PrimaryContainer={"Image": image, "ModelDataUrl": model_data}
+    )
+    return name
+
+
+def transform_request(name: str, model: str, input_uri: str, output: str, **extra) -> dict:
+    """A CreateTransformJob request as the provider's SageMakerTransformOperator sends one.
+
+    extra: content_type, split_type, accept, assemble_with, compression, data_type (TransformInput and
+    TransformOutput members), and any top-level member (BatchStrategy, MaxPayloadInMB, DataProcessing…)."""
+    transform_input = {
+        "DataSource": {"S3DataSource": {"S3DataType": extra.pop("data_type", "S3Prefix"), "S3Uri": input_uri}}
+    }
+    for key, member in (
+        ("content_type", "ContentType"),
+        ("split_type", "SplitType"),
+        ("compression", "CompressionType"),
+    ):
+        if key in extra:
+            transform_input[member] = extra.pop(key)
+    transform_output = {"S3OutputPath": output}
+    for key, member in (("accept", "Accept"), ("assemble_with", "AssembleWith")):
+        if key in extra:
+            transform_output[member] = extra.pop(key)
+    return {
+        "TransformJobName": name,
+        "ModelName": model,
+        "TransformInput": transform_input,
+        "TransformOutput": transform_output,
+        "TransformResources": {"InstanceType": "ml.m5.large", "InstanceCount": 1},
+        **extra,
+    }
+
+
+def wait_for_transform(sagemaker, name: str) -> dict:
+    """Poll every 0.1 s until the transform job is terminal; its description."""
+    for _ in range(1200):
+        description = sagemaker.describe_transform_job(TransformJobName=name)
+        if description["TransformJobStatus"] not in ("InProgress", "Stopping"):
+            return description
+        time.sleep(0.1)
+    raise TimeoutError(name)
