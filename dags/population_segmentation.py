@@ -15,6 +15,7 @@ from airflow.sdk import Asset, Param, TaskGroup, chain, dag, get_current_context
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import (
     Assigned,
+    BatchPlan,
     Chosen,
     Comparison,
     EndpointPlan,
@@ -31,6 +32,7 @@ from include.airflow_popseg.links import SegmentationReportLink
 from include.airflow_popseg.operators import (
     BuiltInTrainingOperator,
     ReattachingEndpointOperator,
+    ReattachingTransformOperator,
     TemplatedTimeoutS3KeySensor,
 )
 from include.airflow_popseg.params import bucket_param, output_prefix_param
@@ -111,6 +113,12 @@ PARAMS = {
                                     title="Endpoint instance type", section=SAGEMAKER,
                                     description="SageMaker machine type for the two temporary endpoints that "
                                                 "transform and assign the counties (deleted after use)"),
+    "transform": Param("endpoint", type="string", enum=["endpoint", "batch"], title="How to transform the counties",
+                       section=SAGEMAKER,
+                       description="endpoint: through a temporary real-time endpoint per algorithm (deleted after "
+                                   "use). batch: a SageMaker batch transform job per algorithm on the training "
+                                   "instance type, which reads the rows from S3 and writes the answers there; no "
+                                   "endpoint exists at any time"),
     "role_arn": Param(None, type=["null", "string"], pattern=r"^arn:aws[a-z\-]*:iam::\d{12}:role/.+$",
                       title="SageMaker execution role", section=SAGEMAKER,
                       description="IAM role SageMaker runs the jobs as; leave empty to use the "
@@ -156,7 +164,9 @@ Groups US counties into segments of similar census profile, nightly at 02:00 UTC
 
 Open a run's report from the **Report** button of its `publish` task, or from **Segments** in the menu. The two
 temporary SageMaker endpoints are deleted as soon as their work is done, also when the run fails; a failed
-run never moves `latest.json`. Instance types are limited to the deployment's allow-list (trigger form).
+run never moves `latest.json`. With *How to transform the counties* set to batch, SageMaker batch transform
+jobs do the endpoints' work instead, and no endpoint exists at any time. Instance types are limited to the
+deployment's allow-list (trigger form).
 """
 
 # Every task may be repeated: training and deploy reattach to what the run created, the others rewrite the
@@ -274,16 +284,49 @@ def population_segmentation():
 
         steps.delete_endpoint(RunContext.current(), plan)
 
-    def serve(algorithm: str, training, work):
-        """plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work.
-        Returns (the work, the teardown)."""
+    def serve(algorithm: str, path, training, work):
+        """path → plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work, when
+        the branch `path` takes it. Returns (the work, the teardown)."""
         plan = endpoint_plan.override(task_id=f"plan_{algorithm}_endpoint")(algorithm, training)
         deploy = ReattachingEndpointOperator(
             task_id=f"deploy_{algorithm}", config=plan, wait_for_completion=True, do_xcom_push=False, **REATTACH_RETRY
         )
         done = work(plan)
         delete = delete_endpoint.override(task_id=f"delete_{algorithm}_endpoint")(plan)
-        chain(plan, deploy, done, delete.as_teardown(setups=plan, on_failure_fail_dagrun=True))
+        chain(path, plan, deploy, done, delete.as_teardown(setups=plan, on_failure_fail_dagrun=True))
+        return done, delete
+
+    @task.branch
+    def transform_path(algorithm: str) -> str:
+        """The `transform` param's path for this stage: its endpoint, or its batch transform job."""
+        mode = get_current_context()["params"]["transform"]
+        return f"plan_{algorithm}_batch" if mode == "batch" else f"plan_{algorithm}_endpoint"
+
+    @task
+    def batch_plan(algorithm: str, training: TrainingResult, input_prefix: str) -> BatchPlan:
+        """Setup: the batch transform's model and job over the stage's input files, for the job that ran."""
+        from include.airflow_popseg import steps
+
+        return steps.batch_plan(RunContext.current(), algorithm, training, input_prefix)
+
+    @teardown
+    def delete_batch_model(plan: BatchPlan) -> None:
+        """Delete the batch transform's model; gone already is fine."""
+        from include.airflow_popseg import steps
+
+        steps.delete_batch_model(RunContext.current(), plan)
+
+    def serve_by_batch(algorithm: str, path, training, input_prefix, work):
+        """path → plan → transform job → work(plan) → teardown: the batch path of a stage, when the branch `path`
+        takes it. Returns (the work, the teardown)."""
+        plan = batch_plan.override(task_id=f"plan_{algorithm}_batch")(algorithm, training, input_prefix)
+        job = ReattachingTransformOperator(
+            task_id=f"batch_{algorithm}", config=plan, deferrable=True, do_xcom_push=False,
+            max_attempts=max(1, int(TRAINING_MAX_MINUTES * 60 // CHECK_INTERVAL)), **REATTACH_RETRY,
+        )  # fmt: skip
+        done = work(plan)
+        delete = delete_batch_model.override(task_id=f"delete_{algorithm}_model")(plan)
+        chain(path, plan, job, done, delete.as_teardown(setups=plan, on_failure_fail_dagrun=True))
         return done, delete
 
     @task
@@ -294,6 +337,18 @@ def population_segmentation():
         from include.airflow_popseg import steps
 
         return steps.transform_with_pca(RunContext.current(), plan, training, chosen, prepared)
+
+    @task
+    def read_pca_batch(plan: BatchPlan, training: TrainingResult, chosen: Chosen, prepared: Prepared) -> Transformed:
+        """Every county's projection from the PCA transform job's output; kept and checked as by the endpoint."""
+        from include.airflow_popseg import steps
+
+        return steps.transform_with_pca_batch(RunContext.current(), plan, training, chosen, prepared)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def projected(by_endpoint: Transformed | None, by_batch: Transformed | None) -> Transformed:
+        """Every county's kept components, from whichever path ran."""
+        return by_endpoint or by_batch
 
     @task
     def kmeans_training_configs(prepared: Prepared, chosen: Chosen, transformed: Transformed) -> list[TrainingConfig]:
@@ -316,6 +371,18 @@ def population_segmentation():
         from include.airflow_popseg import steps
 
         return steps.assign_segments(RunContext.current(), plan, transformed)
+
+    @task
+    def read_kmeans_batch(plan: BatchPlan, transformed: Transformed) -> Assigned:
+        """Every county's segment and distance from the K-Means transform job's output."""
+        from include.airflow_popseg import steps
+
+        return steps.assign_segments_batch(RunContext.current(), plan, transformed)
+
+    @task(trigger_rule="none_failed_min_one_success")
+    def assigned_segments(by_endpoint: Assigned | None, by_batch: Assigned | None) -> Assigned:
+        """Every county's segment, from whichever path ran."""
+        return by_endpoint or by_batch
 
     @task
     def match_segments(assigned: Assigned, comparison: Comparison, chosen_k: KChoice) -> Matched:
@@ -361,7 +428,7 @@ def population_segmentation():
 
         return steps.build_report(RunContext.current(), prepared, chosen, chosen_k, matched, attributes, documented)
 
-    @task(outlets=[RUNS])
+    @task(outlets=[RUNS], trigger_rule="none_failed_min_one_success")  # one transform path's teardowns are skipped
     def publish(
         chosen: Chosen,
         chosen_k: KChoice,
@@ -393,9 +460,16 @@ def population_segmentation():
     with TaskGroup("PCA", prefix_group_id=False, tooltip="Train PCA, choose components, project every county"):
         train_pca = BuiltInTrainingOperator(task_id="train_pca", config=pca_training_config(prepared), **TRAINING)
         chosen = choose_components(train_pca.output)
-        transformed, pca_deleted = serve(
-            "pca", train_pca.output, lambda plan: transform_with_pca(plan, train_pca.output, chosen, prepared)
+        path = transform_path.override(task_id="pca_transform_path")("pca")
+        chain(chosen, path)
+        by_endpoint, pca_deleted = serve(
+            "pca", path, train_pca.output, lambda plan: transform_with_pca(plan, train_pca.output, chosen, prepared)
         )
+        by_batch, pca_model_deleted = serve_by_batch(
+            "pca", path, train_pca.output, prepared["train_prefix"],
+            lambda plan: read_pca_batch(plan, train_pca.output, chosen, prepared),
+        )  # fmt: skip
+        transformed = projected(by_endpoint, by_batch)
 
     with TaskGroup(
         "K-Means", prefix_group_id=False, tooltip="Train K-Means for each candidate k, choose k, assign every county"
@@ -406,7 +480,13 @@ def population_segmentation():
         ).expand(config=kmeans_training_configs(prepared, chosen, transformed))
         chosen_k = choose_k(train_kmeans.output, transformed)
         kmeans = chosen_k["training"]
-        assigned, kmeans_deleted = serve("kmeans", kmeans, lambda plan: assign_segments(plan, transformed))
+        path = transform_path.override(task_id="kmeans_transform_path")("kmeans")
+        chain(chosen_k, path)
+        by_endpoint, kmeans_deleted = serve("kmeans", path, kmeans, lambda plan: assign_segments(plan, transformed))
+        by_batch, kmeans_model_deleted = serve_by_batch(
+            "kmeans", path, kmeans, transformed["train_prefix"], lambda plan: read_kmeans_batch(plan, transformed)
+        )
+        assigned = assigned_segments(by_endpoint, by_batch)
 
     with TaskGroup(
         "Results", prefix_group_id=False, tooltip="Stable segment IDs, churn, profiles, run.json, the report; publish"
@@ -420,8 +500,8 @@ def population_segmentation():
         promoted = promote(published)
 
     chain(check_params(), wait_for_census, comparison)
-    # A run whose teardown left an endpoint billing fails: it must not move latest.json on its way.
-    chain([pca_deleted, kmeans_deleted], published, promoted)
+    # A run whose teardown left an endpoint or a model behind fails: it must not move latest.json on its way.
+    chain([pca_deleted, kmeans_deleted, pca_model_deleted, kmeans_model_deleted], published, promoted)
 
 
 population_segmentation()

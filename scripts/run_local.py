@@ -373,6 +373,8 @@ def _describe(run: dict, run_dir: Path) -> None:
     print(f"Input: {inputs.describe(run['input'], run.get('input_sha256'))}")
     print(f"Rows: {run['rows_in']:,} in, {run['rows']:,} segmented ({len(run['dropped'])} incomplete dropped)")
     print(f"PCA: {run['n_components']} components keep {run['explained_variance']:.4f} of the variance")
+    by_batch = (run.get("params") or {}).get("transform") == "batch"
+    print("Transformed by: " + ("batch transform jobs (no endpoint)" if by_batch else "real-time endpoints (deleted)"))
     choice = run.get("k_selection") or {}
     if len(choice.get("candidates") or []) > 1:
         tried = ", ".join(map(str, choice["candidates"]))

@@ -576,7 +576,13 @@ class SageMakerBackend:
             return self._add(self.transform_jobs, job, request)
 
     def transform_job(self, name: str) -> TransformJob:
-        return self._find(self.transform_jobs, name, "transform job", "transform-job")
+        """The named job, or SageMaker's not-found for jobs: `Could not find requested job with name <name>`
+        (ValidationException; the ACK SageMaker controller's generator.yaml maps it to 404 for TransformJob)."""
+        with self.lock:
+            job = self.transform_jobs.get(name)
+        if job is None:
+            raise ValidationException(f"Could not find requested job with name {name}")
+        return job
 
     def stop_transform_job(self, name: str) -> None:
         with self.lock:

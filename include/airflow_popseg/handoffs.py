@@ -95,6 +95,14 @@ class EndpointPlan(TypedDict):
     Endpoint: dict[str, Any]
 
 
+class BatchPlan(TypedDict):
+    """batch_plan: CreateModel and CreateTransformJob requests, as the provider's SageMakerTransformOperator takes
+    them; the teardown deletes the model."""
+
+    Model: dict[str, Any]
+    Transform: dict[str, Any]
+
+
 class Transformed(TypedDict):
     """transform_with_pca: every county's kept components, and K-Means' training channel."""
 

@@ -9,7 +9,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from airflow.providers.amazon.aws.hooks.sagemaker import LogState, secondary_training_status_message
-from airflow.providers.amazon.aws.operators.sagemaker import SageMakerEndpointOperator, SageMakerTrainingOperator
+from airflow.providers.amazon.aws.operators.sagemaker import (
+    SageMakerEndpointOperator,
+    SageMakerTrainingOperator,
+    SageMakerTransformOperator,
+)
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
@@ -267,3 +271,84 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
             if is_not_found(error):
                 return None
             raise
+
+
+class ReattachingTransformOperator(SageMakerTransformOperator):
+    """SageMakerTransformOperator (deferrable) that a retry or a clear runs again without a second job.
+
+    The job name derives from the run: a job that exists is reattached to (Completed: done; InProgress or
+    Stopping: waited for, deferred), and one Failed or Stopped fails the task for good with SageMaker's reason,
+    as does a job that fails while deferred (the provider raises a bare RuntimeError). A model the run already
+    created is reused. Returns the job's name and where it wrote its `.out` objects, not the whole description.
+    """
+
+    def __init__(self, **kwargs: Any) -> None:
+        super().__init__(check_if_job_exists=False, check_if_model_exists=False, **kwargs)
+
+    def execute(self, context: Any) -> dict[str, str]:
+        self.preprocess_config()
+        name = self.config["Transform"]["TransformJobName"]
+        described = self._describe(self.hook.conn.describe_transform_job, TransformJobName=name)
+        if described is None:
+            model = self.config["Model"]["ModelName"]
+            if self._describe(self.hook.conn.describe_model, ModelName=model) is not None:
+                self.log.info("Model %s exists: reusing it.", model)
+                self.config = {key: value for key, value in self.config.items() if key != "Model"}
+            with self._job_failure_is_final(name):
+                super().execute(context)
+            return self.result(name)
+        status = described["TransformJobStatus"]
+        _explain_retry(self.log, context, f"Transform job {name}", status)
+        self.log.info("Transform job %s exists (%s): reattaching instead of starting another.", name, status)
+        if status in ("InProgress", "Stopping"):
+            self.defer(
+                trigger=SageMakerTrigger(
+                    job_name=name,
+                    job_type="Transform",
+                    waiter_delay=self.check_interval,
+                    waiter_max_attempts=self.max_attempts,
+                    aws_conn_id=self.aws_conn_id,
+                    region_name=self.region_name,
+                    verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else None,
+            )
+        if status != "Completed":
+            raise AirflowFailException(_transform_failure(described))
+        return self.result(name)
+
+    def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, str]:
+        name = (event or {}).get("job_name") or self.config["Transform"]["TransformJobName"]
+        with self._job_failure_is_final(name):
+            super().execute_complete(context, event)
+        return self.result(name)
+
+    def result(self, job_name: str) -> dict[str, str]:
+        described = self.hook.describe_transform_job(job_name)
+        if described["TransformJobStatus"] != "Completed":
+            raise AirflowFailException(_transform_failure(described))
+        return {"job_name": job_name, "output": described["TransformOutput"]["S3OutputPath"]}
+
+    @contextlib.contextmanager
+    def _job_failure_is_final(self, job_name: str) -> Iterator[None]:
+        """A job that ended Failed or Stopped fails the task without retry, naming the job and its reason."""
+        try:
+            yield
+        except (TaskDeferred, AirflowFailException):
+            raise
+        except Exception:
+            described = self._describe(self.hook.conn.describe_transform_job, TransformJobName=job_name)
+            if described and described["TransformJobStatus"] in ("Failed", "Stopped"):
+                raise AirflowFailException(_transform_failure(described)) from None
+            raise
+
+    _describe = staticmethod(ReattachingEndpointOperator._describe)
+
+
+def _transform_failure(described: dict[str, Any]) -> str:
+    return (
+        f"SageMaker transform job {described['TransformJobName']} is {described['TransformJobStatus']}: "
+        f"{described.get('FailureReason') or '(no reason given)'}"
+    )

@@ -19,6 +19,7 @@ from include.airflow_popseg import settings
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import (
     Assigned,
+    BatchPlan,
     Chosen,
     Comparison,
     EndpointPlan,
@@ -31,7 +32,7 @@ from include.airflow_popseg.handoffs import (
     Transformed,
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
-from include.sagemaker_formats.recordio import dense_shards
+from include.sagemaker_formats.recordio import decode_labels, dense_shards
 from include.segmentation import analysis, census, continuity, gates, k_choice, report, results, traits
 from include.segmentation.census import KEY_NAME
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
@@ -414,18 +415,39 @@ def transform_with_pca(
 ) -> Transformed:
     """Every county through the PCA endpoint; keep c_1…c_n, checked against (x − mean) · v; write K-Means'
     training file."""
-    store, layout = run.store, run.layout
-    features = store.read_frame(prepared["cleaned"])
-    scaling = MinMaxScaling.from_json(store.read(prepared["scaling"]))
-    x = scaling.transform(features.to_numpy(), dtype="float32")  # no (rows, features) float64 copy beside it
-    index = features.index
-    del features  # 8 bytes a value: let it go before the endpoint's answers arrive
+    x, index = scaled_features(run, prepared)
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
     answer = endpoints.transform(x, invoke, concurrency=settings.INVOKE_CONCURRENCY)
-    model = read_pca_model(store.read(training["model_artifact"]))
+    return keep_components(run, answer, x, index, training, chosen)
+
+
+def transform_with_pca_batch(
+    run: RunContext, plan: BatchPlan, training: TrainingResult, chosen: Chosen, prepared: Prepared
+) -> Transformed:
+    """Every county's projection from the PCA batch transform job's output; kept and checked as the endpoint's."""
+    x, index = scaled_features(run, prepared)
+    answer = batch_answers(run, plan, expected_rows=len(x))
+    return keep_components(run, answer, x, index, training, chosen)
+
+
+def scaled_features(run: RunContext, prepared: Prepared) -> tuple[np.ndarray, pd.Index]:
+    """(counties, 34) float32 scaled as PCA was trained on them, and their State-County index."""
+    features = run.store.read_frame(prepared["cleaned"])
+    scaling = MinMaxScaling.from_json(run.store.read(prepared["scaling"]))
+    x = scaling.transform(features.to_numpy(), dtype="float32")  # no (rows, features) float64 copy beside it
+    return x, features.index
+
+
+def keep_components(
+    run: RunContext, answer: dict[str, np.ndarray], x: np.ndarray, index: pd.Index, training: TrainingResult,
+    chosen: Chosen,
+) -> Transformed:  # fmt: skip
+    """PCA's answer for every county -> the kept components c_1…c_n, checked against the artifact's
+    (x − mean) · v, written with K-Means' training channel."""
+    model = read_pca_model(run.store.read(training["model_artifact"]))
     components = analysis.checked_top_components(answer["projection"], x, model, chosen["kept_components"])
     return Transformed(
-        components=store.write_frame(layout.components, results.components_frame(index, components)),
+        components=run.store.write_frame(run.layout.components, results.components_frame(index, components)),
         train_prefix=write_training_channel(run, "kmeans", components.astype("float32")),
     )
 
@@ -437,6 +459,66 @@ def assign_segments(run: RunContext, plan: EndpointPlan, transformed: Transforme
     answer = endpoints.transform(components.to_numpy("float32"), invoke, concurrency=settings.INVOKE_CONCURRENCY)
     segments = results.segments_frame(components, answer)
     return Assigned(segments=run.store.write_frame(run.layout.segments, segments))
+
+
+def assign_segments_batch(run: RunContext, plan: BatchPlan, transformed: Transformed) -> Assigned:
+    """Every county's segment and distance from the K-Means batch transform job's output."""
+    components = run.store.read_frame(transformed["components"])
+    answer = batch_answers(run, plan, expected_rows=len(components))
+    return Assigned(segments=run.store.write_frame(run.layout.segments, results.segments_frame(components, answer)))
+
+
+def batch_plan(run: RunContext, algorithm: str, training: TrainingResult, input_prefix: str) -> BatchPlan:
+    """The model of the job that ran and a batch transform job over every file under `input_prefix` (the
+    stage's training channel: the rows in order), on the training instance type (transform jobs run on the
+    ml.m5/ml.c5 families, not on the endpoints' ml.t2)."""
+    return requests.batch_request(
+        job_name=run.names.transform_job(algorithm),
+        training_job_name=training["job_name"],
+        model_data_uri=training["model_artifact"],
+        algorithm=algorithm,
+        region=run.region,
+        role_arn=run.role_arn,
+        input_uri=input_prefix,
+        output_uri=run.layout.uri(run.layout.batch_output_prefix(algorithm)),
+        instance_type=run.params["training_instance_type"],
+        tags=run.names.tags(run.run_id),
+    )
+
+
+def batch_answers(run: RunContext, plan: BatchPlan, expected_rows: int) -> dict[str, np.ndarray]:
+    """Every row's answer from a batch transform job's output, in input order: label key -> (rows, width).
+
+    SageMaker writes `<output path>/<input object name>.out` for each input object; the input objects are the
+    channel's `part-NNNNN.rec` shards in row order, so their outputs are read in the same order."""
+    store, transform = run.store, plan["Transform"]
+    input_prefix = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
+    output_prefix = transform["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"
+    parts = []
+    for key in store.list_keys(input_prefix):
+        name = key.rsplit("/", 1)[-1]
+        data = store.read_if_exists(f"{output_prefix}{name}.out")
+        if data is None:
+            raise AirflowFailException(
+                f"Transform job {transform['TransformJobName']} wrote no {output_prefix}{name}.out for its input {name}"
+            )
+        parts.append(decode_labels(data))
+    answer = {label: np.concatenate([part[label] for part in parts]) for label in parts[0]} if parts else {}
+    rows = {label: len(values) for label, values in answer.items()}
+    if not answer or set(rows.values()) != {expected_rows}:
+        raise AirflowFailException(
+            f"Transform job {transform['TransformJobName']} answered {rows or 'nothing'} rows, expected "
+            f"{expected_rows} (one per input record)"
+        )
+    return answer
+
+
+def delete_batch_model(run: RunContext, plan: BatchPlan) -> None:
+    """Delete the batch transform's model; gone already is fine. The job itself ends on its own."""
+    endpoints.delete_model(
+        run.sagemaker(), plan["Model"]["ModelName"], poll_seconds=settings.CHECK_INTERVAL,
+        timeout_seconds=settings.TEARDOWN_TIMEOUT_SECONDS,
+    )  # fmt: skip
 
 
 def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, chosen_k: KChoice) -> Matched:

@@ -167,6 +167,20 @@ def delete_endpoint_stack(
     return deleted
 
 
+def delete_model(
+    client, model: str, poll_seconds: float = 30.0, timeout_seconds: float = 3600.0, sleep=time.sleep
+) -> bool:
+    """Delete a model (a batch transform's) and verify it is gone, retrying as delete_endpoint_stack does; True
+    when a delete was accepted, False when it was gone already. TeardownIncomplete when it is still there."""
+    issued, gone, last_error = _delete_until_gone(
+        "model", model, lambda: client.delete_model(ModelName=model), lambda: client.describe_model(ModelName=model),
+        time.monotonic() + timeout_seconds, poll_seconds, sleep,
+    )  # fmt: skip
+    if not gone:
+        raise TeardownIncomplete(f"after {timeout_seconds:.0f} s model {model} is left ({last_error or 'still there'})")
+    return issued
+
+
 class TeardownIncomplete(RuntimeError):
     """An endpoint, endpoint config or model could not be deleted in time: it is still billed."""
 

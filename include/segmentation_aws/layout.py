@@ -87,6 +87,10 @@ class RunLayout:
         """Shard `part` of the training channel: `part-00000.rec`, `part-00001.rec`, … in row order."""
         return f"{self.training_prefix(algorithm)}part-{part:05d}.rec"
 
+    def batch_output_prefix(self, algorithm: str) -> str:
+        """Where `algorithm`'s batch transform job writes `<input object>.out` for each training file."""
+        return self.work(f"{algorithm}-batch/")
+
     @property
     def models_prefix(self) -> str:
         """Where SageMaker writes each job's `<job>/output/model.tar.gz`."""

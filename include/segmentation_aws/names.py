@@ -36,6 +36,10 @@ class RunNames:
         candidate = f"k{k}-" if k is not None else ""
         return resource_name(f"{NAME_PREFIX}{algorithm}-{candidate}{self.token}")
 
+    def transform_job(self, algorithm: str) -> str:
+        """The run's batch transform job of `algorithm` (transform jobs have names of their own kind)."""
+        return resource_name(f"{NAME_PREFIX}{algorithm}-{self.token}")
+
     def endpoint(self, algorithm: str) -> str:
         return resource_name(f"{NAME_PREFIX}{algorithm}-{self.token}")
 

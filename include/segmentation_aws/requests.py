@@ -19,6 +19,9 @@ from include.segmentation_aws.names import resource_name
 CHANNEL = "train"  # the built-ins' training channel
 TEST_CHANNEL = "test"  # scored after training: K-Means reports test:msd / test:ssd of its rows
 VARIANT = "AllTraffic"
+# A batch transform request's largest payload: SageMaker's default and the built-ins' limit (6 MB), as the
+# endpoint path's InvokeEndpoint bodies.
+BATCH_MAX_PAYLOAD_MB = 6
 # What K-Means scores the test channel with: mean and sum of squared distances to the nearest centroid, the
 # metrics DescribeTrainingJob then lists (FinalMetricDataList) and a k sweep compares candidates by.
 KMEANS_EVAL_METRICS = ("msd", "ssd")
@@ -113,15 +116,10 @@ def endpoint_request(
     The model takes the job's own name and artifact, so a retried job renamed by the operator still
     deploys its own model; config and endpoint take the run's endpoint name.
     """
-    model_name = resource_name(training_job_name)
+    model = model_request(training_job_name, model_data_uri, algorithm, region, role_arn, tags)
+    model_name = model["ModelName"]
     return {
-        "Model": {
-            "ModelName": model_name,
-            "PrimaryContainer": {"Image": image_uri(algorithm, region), "ModelDataUrl": model_data_uri},
-            "ExecutionRoleArn": role_arn,
-            "EnableNetworkIsolation": True,
-            "Tags": _tags(tags),
-        },
+        "Model": model,
         "EndpointConfig": {
             "EndpointConfigName": endpoint_name,
             "ProductionVariants": [
@@ -136,6 +134,66 @@ def endpoint_request(
             "Tags": _tags(tags),
         },
         "Endpoint": {"EndpointName": endpoint_name, "EndpointConfigName": endpoint_name, "Tags": _tags(tags)},
+    }
+
+
+def model_request(
+    training_job_name: str,
+    model_data_uri: str,
+    algorithm: str,
+    region: str,
+    role_arn: str,
+    tags: dict[str, str] | None = None,
+) -> dict:
+    """CreateModel for the artifact of the job that ran, named after that job (a retried job renamed by the
+    operator still serves its own model)."""
+    return {
+        "ModelName": resource_name(training_job_name),
+        "PrimaryContainer": {"Image": image_uri(algorithm, region), "ModelDataUrl": model_data_uri},
+        "ExecutionRoleArn": role_arn,
+        "EnableNetworkIsolation": True,
+        "Tags": _tags(tags),
+    }
+
+
+def batch_request(
+    *,
+    job_name: str,
+    training_job_name: str,
+    model_data_uri: str,
+    algorithm: str,
+    region: str,
+    role_arn: str,
+    input_uri: str,
+    output_uri: str,
+    instance_type: str,
+    tags: dict[str, str] | None = None,
+) -> dict:
+    """`SageMakerTransformOperator` config: the model of the job that ran, and a batch transform job over every
+    RecordIO-protobuf object under the S3 prefix `input_uri`, writing `<object>.out` under `output_uri`.
+
+    RecordIO-protobuf both ways: the answers are float32 as the model computed them (JSON Lines would print
+    them as text, and parsing text is what the endpoint path's RecordIO avoids too). SplitType RecordIO and
+    MultiRecord let SageMaker pack whole records into requests of up to MAX_PAYLOAD_MB; AssembleWith None
+    concatenates the answers' RecordIO, one record per input record, in input order.
+    """
+    return {
+        "Model": model_request(training_job_name, model_data_uri, algorithm, region, role_arn, tags),
+        "Transform": {
+            "TransformJobName": job_name,
+            "ModelName": resource_name(training_job_name),
+            "BatchStrategy": "MultiRecord",
+            "MaxPayloadInMB": BATCH_MAX_PAYLOAD_MB,
+            "TransformInput": {
+                "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": input_uri}},
+                "ContentType": RECORDIO_CONTENT_TYPE,
+                "SplitType": "RecordIO",
+                "CompressionType": "None",
+            },
+            "TransformOutput": {"S3OutputPath": output_uri, "Accept": RECORDIO_CONTENT_TYPE, "AssembleWith": "None"},
+            "TransformResources": {"InstanceType": instance_type, "InstanceCount": 1},
+            "Tags": _tags(tags),
+        },
     }
 
 

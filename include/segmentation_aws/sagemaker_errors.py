@@ -7,6 +7,7 @@ endpoints or for ListTags. What SageMaker answers (aws/aws-sdk#165; the ACK Sage
 `generator.yaml`, which maps each resource's "not found" to HTTP 404; AWS's own error texts in public logs):
 
 - a training job (Describe, Stop): `ValidationException` "Requested resource not found."
+- a transform job (Describe, Stop): `ValidationException` "Could not find requested job with name <name>"
 - a model: `ValidationException` `Could not find model "<model ARN>".`
 - an endpoint config: `ValidationException` `Could not find endpoint configuration "<config ARN>".`
 - an endpoint: `ValidationException` `Could not find endpoint "<endpoint ARN>".`
@@ -29,6 +30,7 @@ RESOURCE_NOT_FOUND = "ResourceNotFound"  # the model's declared code
 VALIDATION = "ValidationException"  # the code SageMaker answers "not found" with for our resources
 _NOT_FOUND_MESSAGES = re.compile(
     r"Requested resource not found"  # training jobs
+    r"|Could not find requested job with name "  # transform jobs
     r"|Could not find (?:model|endpoint)\b(?! data at )"  # models, endpoints and their configurations
     r"|.*\barn:\S+ does not exist\.?$",  # anything named by its ARN (ListTags)
     re.DOTALL,

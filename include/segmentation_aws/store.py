@@ -57,6 +57,11 @@ class RunStore:
         self.client.upload_fileobj(io.BytesIO(data), self.bucket, self.key(key), Config=UPLOADS)
         return self.uri(self.key(key))
 
+    def list_keys(self, prefix: str) -> list[str]:
+        """Every key under the key or URI prefix `prefix`, in S3's (lexicographic) order."""
+        pages = self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=self.key(prefix))
+        return [item["Key"] for page in pages for item in page.get("Contents", [])]
+
     def copy(self, source: str, key: str) -> str:
         self.client.copy_object(
             Bucket=self.bucket, Key=self.key(key), CopySource={"Bucket": self.bucket, "Key": self.key(source)}

@@ -4,12 +4,12 @@ A run's endpoint teardown deletes what it deployed, but a worker killed at the w
 teardown that itself failed) leaves an endpoint that bills by the hour. The sweeper lists what carries
 popseg's tags, asks Airflow about each resource's run (`run_state`), and decides, with a reason per item:
 
-SageMaker endpoints, endpoint configs, models and training jobs still in progress, tagged `popseg:run`:
+SageMaker endpoints, endpoint configs, models, training and batch transform jobs still in progress, tagged `popseg:run`:
   - swept when older than `ttl_hours`, whatever its run says: a run whose process was killed stays
     "running" in Airflow until the scheduler notices, and never under `airflow dags test`;
   - swept when its run (tag `popseg:run-id`) is finished (success or failed) or unknown to Airflow;
   - kept while its run is queued or running, or when it carries no run id (swept after the TTL).
-  Swept means deleted; a training job cannot be deleted, it is stopped.
+  Swept means deleted; a training or transform job cannot be deleted, it is stopped.
 Intermediates `<output_prefix>/work/<token>/` (their run id is in `work/<token>/run-id`):
   - kept while the run is queued or running (a run older than `ttl_hours` counts as failed);
   - deleted `keep_succeeded_days` after the last write of a succeeded run, `keep_failed_days` after the
@@ -37,6 +37,8 @@ from include.segmentation_aws.sagemaker_errors import is_not_found
 log = logging.getLogger(__name__)
 
 ENDPOINT, ENDPOINT_CONFIG, MODEL, TRAINING_JOB, WORK = "endpoint", "endpoint-config", "model", "training-job", "work"
+TRANSFORM_JOB = "transform-job"
+JOBS = (TRAINING_JOB, TRANSFORM_JOB)  # stopped while in progress (a job that ended cannot be deleted, nor bills)
 DELETE, STOP, KEEP = "delete", "stop", "keep"
 LIVE = ("queued", "running")  # Airflow DagRun states of a run that may still use its resources
 MAX_DELETE_KEYS = 1000  # DeleteObjects' limit per request
@@ -48,7 +50,7 @@ RunState = Callable[[str], "str | None"]  # run id -> Airflow DagRun state, None
 class Resource:
     """One thing popseg made: a SageMaker resource by name, or a run's work prefix by S3 key prefix."""
 
-    kind: str  # ENDPOINT, ENDPOINT_CONFIG, MODEL, TRAINING_JOB or WORK
+    kind: str  # ENDPOINT, ENDPOINT_CONFIG, MODEL, TRAINING_JOB, TRANSFORM_JOB or WORK
     name: str
     created: datetime  # tz-aware; for WORK the newest object's LastModified (the run's last write)
     tags: dict[str, str]  # for WORK: {RUN_TAG: token, RUN_ID_TAG: run id from the marker, if any}
@@ -96,7 +98,7 @@ def decide(resources: Iterable[Resource], run_state: RunState, policy: Policy) -
 
 def _decide_sagemaker(resource: Resource, state: RunState, policy: Policy) -> Decision:
     age = policy.now - resource.created
-    sweep = STOP if resource.kind == TRAINING_JOB else DELETE
+    sweep = STOP if resource.kind in JOBS else DELETE
     if RUN_TAG not in resource.tags:
         return Decision(resource, KEEP, f"not tagged {RUN_TAG}: not popseg's")
     if resource.status in ("Deleting", "Stopping"):
@@ -143,11 +145,12 @@ _LISTS = {  # kind -> (ListX operation, result key, name field, status field)
     ENDPOINT_CONFIG: ("list_endpoint_configs", "EndpointConfigs", "EndpointConfigName", None),
     MODEL: ("list_models", "Models", "ModelName", None),
     TRAINING_JOB: ("list_training_jobs", "TrainingJobSummaries", "TrainingJobName", "TrainingJobStatus"),
+    TRANSFORM_JOB: ("list_transform_jobs", "TransformJobSummaries", "TransformJobName", "TransformJobStatus"),
 }
 
 
 def find(sagemaker, s3, bucket: str, output_prefix: str) -> list[Resource]:
-    """Every popseg-named endpoint, endpoint config and model, training jobs in progress, and each run's
+    """Every popseg-named endpoint, endpoint config and model, training and transform jobs in progress, and each run's
     work prefix in `bucket` under `output_prefix`."""
     return [*find_sagemaker(sagemaker), *find_work(s3, bucket, output_prefix)]
 
@@ -156,7 +159,7 @@ def find_sagemaker(client) -> list[Resource]:
     found = []
     for kind, (operation, key, name_field, status_field) in _LISTS.items():
         arguments = {"NameContains": NAME_PREFIX}  # server-side filter; keeps list and ListTags calls few
-        if kind == TRAINING_JOB:
+        if kind in JOBS:
             arguments["StatusEquals"] = "InProgress"  # only a running job bills; finished ones cannot be deleted
         for page in client.get_paginator(operation).paginate(**arguments):
             for summary in page[key]:
@@ -213,7 +216,7 @@ def execute(
     config of the same name with it (as the DAG names them), then configs, models, training jobs, work
     prefixes. One item that fails does not spare the others: every failure is logged, then the first
     is raised. Returns the decisions acted on."""
-    order = {ENDPOINT: 0, ENDPOINT_CONFIG: 1, MODEL: 2, TRAINING_JOB: 3, WORK: 4}
+    order = {ENDPOINT: 0, ENDPOINT_CONFIG: 1, MODEL: 2, TRAINING_JOB: 3, TRANSFORM_JOB: 3, WORK: 4}
     acted = [d for d in decisions if d.action != KEEP]
     if dry_run:
         return acted
@@ -245,6 +248,8 @@ def _act(resource: Resource, sagemaker, s3, bucket: str, poll_seconds: float) ->
         ignore_missing(functools.partial(sagemaker.delete_model, ModelName=resource.name))
     elif resource.kind == TRAINING_JOB:
         sagemaker.stop_training_job(TrainingJobName=resource.name)
+    elif resource.kind == TRANSFORM_JOB:
+        sagemaker.stop_transform_job(TransformJobName=resource.name)
     else:
         delete_keys(s3, bucket, resource.keys)
 

@@ -22,17 +22,29 @@ PIPELINE = [
     "pca_training_config",
     "train_pca",
     "choose_components",
+    "pca_transform_path",
     "plan_pca_endpoint",
     "deploy_pca",
     "transform_with_pca",
     "delete_pca_endpoint",
+    "plan_pca_batch",
+    "batch_pca",
+    "read_pca_batch",
+    "delete_pca_model",
+    "projected",
     "kmeans_training_configs",
     "train_kmeans",
     "choose_k",
+    "kmeans_transform_path",
     "plan_kmeans_endpoint",
     "deploy_kmeans",
     "assign_segments",
     "delete_kmeans_endpoint",
+    "plan_kmeans_batch",
+    "batch_kmeans",
+    "read_kmeans_batch",
+    "delete_kmeans_model",
+    "assigned_segments",
     "match_segments",
     "extract_attributes",
     "document_run",
@@ -123,7 +135,7 @@ def test_training_and_deploy_retry_after_seconds_and_the_others_keep_the_backoff
     )
     assert loaded.returncode == 0, loaded.stderr
     delays = {line.split()[0]: float(line.split()[2]) for line in loaded.stdout.splitlines() if line.count(" ") == 3}
-    reattaching = {"train_pca", "train_kmeans", "deploy_pca", "deploy_kmeans"}
+    reattaching = {"train_pca", "train_kmeans", "deploy_pca", "deploy_kmeans", "batch_pca", "batch_kmeans"}
     assert {task: delays[task] for task in reattaching} == dict.fromkeys(reattaching, 5.0)
     assert {delays[task] for task in delays.keys() - reattaching} == {60.0}
 
@@ -135,12 +147,14 @@ def test_every_step_of_the_pipeline_is_a_task(dag) -> None:
 def test_the_graph_groups_the_stages_without_renaming_tasks(dag) -> None:
     groups = {group_id: set(group.children) for group_id, group in dag.task_group.get_task_group_dict().items()}
     assert groups["PCA"] == {
-        "pca_training_config", "train_pca", "choose_components",
+        "pca_training_config", "train_pca", "choose_components", "pca_transform_path",
         "plan_pca_endpoint", "deploy_pca", "transform_with_pca", "delete_pca_endpoint",
+        "plan_pca_batch", "batch_pca", "read_pca_batch", "delete_pca_model", "projected",
     }  # fmt: skip
     assert groups["K-Means"] == {
-        "kmeans_training_configs", "train_kmeans", "choose_k",
+        "kmeans_training_configs", "train_kmeans", "choose_k", "kmeans_transform_path",
         "plan_kmeans_endpoint", "deploy_kmeans", "assign_segments", "delete_kmeans_endpoint",
+        "plan_kmeans_batch", "batch_kmeans", "read_kmeans_batch", "delete_kmeans_model", "assigned_segments",
     }  # fmt: skip
     assert groups["Results"] == {
         "match_segments", "extract_attributes", "document_run", "build_report", "publish", "promote",
@@ -169,14 +183,21 @@ def test_the_order_reads_like_the_pipeline(dag) -> None:
     assert "train_pca" in _upstream(dag, "plan_pca_endpoint")
     assert _upstream(dag, "deploy_pca") == {"plan_pca_endpoint"}
     assert {"deploy_pca", "choose_components"} <= _upstream(dag, "transform_with_pca")
-    assert "transform_with_pca" in _upstream(dag, "kmeans_training_configs")
+    assert _upstream(dag, "pca_transform_path") == {"choose_components"}
+    assert _upstream(dag, "plan_pca_endpoint") >= {"pca_transform_path", "train_pca"}
+    assert _upstream(dag, "plan_pca_batch") >= {"pca_transform_path", "train_pca"}
+    assert _upstream(dag, "projected") == {"transform_with_pca", "read_pca_batch"}
+    assert "projected" in _upstream(dag, "kmeans_training_configs")
     assert _upstream(dag, "train_kmeans") == {"kmeans_training_configs"}
     assert "train_kmeans" in _upstream(dag, "choose_k") and "choose_k" in _upstream(dag, "plan_kmeans_endpoint")
-    assert {"deploy_kmeans", "transform_with_pca"} <= _upstream(dag, "assign_segments")
-    assert {"assign_segments", "compare_with_last_run", "choose_k"} <= _upstream(dag, "match_segments")
+    assert {"deploy_kmeans", "projected"} <= _upstream(dag, "assign_segments")
+    assert _upstream(dag, "kmeans_transform_path") == {"choose_k"}
+    assert _upstream(dag, "assigned_segments") == {"assign_segments", "read_kmeans_batch"}
+    assert {"assigned_segments", "compare_with_last_run", "choose_k"} <= _upstream(dag, "match_segments")
     assert {"extract_attributes", "match_segments", "build_report", "document_run"} <= _upstream(dag, "publish")
     # latest.json moves last, after both endpoints are gone and everything is published.
-    assert {"delete_pca_endpoint", "delete_kmeans_endpoint"} <= _upstream(dag, "publish")
+    teardowns = {"delete_pca_endpoint", "delete_kmeans_endpoint", "delete_pca_model", "delete_kmeans_model"}
+    assert teardowns <= _upstream(dag, "publish")
     assert _upstream(dag, "promote") == {"publish"}
 
 
@@ -196,6 +217,23 @@ def test_each_endpoint_is_torn_down_after_its_work_by_a_teardown_of_its_plan(dag
     # The plan, not the deploy, is the setup: a failed deploy still leaves a succeeded setup,
     # so the teardown runs and deletes whatever the deploy managed to create.
     assert not dag.get_task(f"deploy_{algorithm}").is_setup
+
+
+@pytest.mark.parametrize(("algorithm", "work"), [("pca", "read_pca_batch"), ("kmeans", "read_kmeans_batch")])
+def test_each_batch_transforms_model_is_deleted_after_its_work_by_a_teardown_of_its_plan(dag, algorithm, work) -> None:
+    plan, teardown = dag.get_task(f"plan_{algorithm}_batch"), dag.get_task(f"delete_{algorithm}_model")
+    assert plan.is_setup and teardown.is_teardown
+    assert {plan.task_id, work} <= set(teardown.upstream_task_ids)
+    assert dag.get_task(f"batch_{algorithm}").deferrable
+
+
+@pytest.mark.parametrize("stage", ["pca", "kmeans"])
+def test_the_transform_param_chooses_one_path_per_stage_and_the_joins_take_whichever_ran(dag, stage) -> None:
+    branch = dag.get_task(f"{stage}_transform_path")
+    assert set(branch.downstream_task_ids) == {f"plan_{stage}_endpoint", f"plan_{stage}_batch"}
+    join = dag.get_task("projected" if stage == "pca" else "assigned_segments")
+    assert join.trigger_rule == "none_failed_min_one_success"
+    assert dag.get_task("publish").trigger_rule == "none_failed_min_one_success"
 
 
 def test_training_runs_deferrable_with_its_log_printed(dag) -> None:

@@ -11,6 +11,8 @@ ARN = "arn:aws:sagemaker:us-east-1:123456789012"
 MISSING_CALLS = {
     "describe_training_job": {"TrainingJobName": "popseg-nothing-here"},
     "stop_training_job": {"TrainingJobName": "popseg-nothing-here"},
+    "describe_transform_job": {"TransformJobName": "popseg-nothing-here"},
+    "stop_transform_job": {"TransformJobName": "popseg-nothing-here"},
     "describe_model": {"ModelName": "popseg-nothing-here"},
     "delete_model": {"ModelName": "popseg-nothing-here"},
     "describe_endpoint_config": {"EndpointConfigName": "popseg-nothing-here"},

@@ -20,6 +20,12 @@ def test_a_missing_training_job_is_not_found() -> None:
     assert is_not_found(_error("ValidationException", "Requested resource not found.", "DescribeTrainingJob"))
 
 
+def test_a_missing_transform_job_is_not_found() -> None:
+    # DescribeTransformJob and StopTransformJob: the ACK SageMaker controller maps this message to 404.
+    message = "Could not find requested job with name popseg-pca-20261206t020000-1a2b3c4d5e6f7a8b"
+    assert is_not_found(_error("ValidationException", message, "DescribeTransformJob"))
+
+
 def test_a_missing_model_is_not_found() -> None:
     assert is_not_found(_error("ValidationException", f'Could not find model "{ARN}:model/popseg-pca-x".'))
 
@@ -90,7 +96,8 @@ class _ListsOneEndpoint:
                         {"EndpointName": "popseg-pca-x", "EndpointArn": f"{ARN}:endpoint/popseg-pca-x",
                          "CreationTime": None, "EndpointStatus": "InService"},
                     ]}]  # fmt: skip
-                key = {"list_endpoint_configs": "EndpointConfigs", "list_models": "Models"}
+                key = {"list_endpoint_configs": "EndpointConfigs", "list_models": "Models",
+                       "list_transform_jobs": "TransformJobSummaries"}  # fmt: skip
                 return [{key.get(operation, "TrainingJobSummaries"): []}]
 
         return Paginator()
