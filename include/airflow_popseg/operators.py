@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -143,18 +143,8 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
     def _timeout(self) -> timedelta | None:
         return timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else self.execution_timeout
 
-    @contextlib.contextmanager
-    def _job_failure_is_final(self, job_name: str) -> Iterator[None]:
-        """A job that ended Failed or Stopped fails the task without retry, naming the job and its reason."""
-        try:
-            yield
-        except (TaskDeferred, AirflowFailException):
-            raise
-        except Exception:
-            described = self._describe(job_name)
-            if described and described["TrainingJobStatus"] in self.hook.failed_states:
-                raise AirflowFailException(_failure(described)) from None
-            raise
+    def _job_failure_is_final(self, job_name: str) -> contextlib.AbstractContextManager[None]:
+        return job_failure_is_final(lambda: self._describe(job_name), "TrainingJobStatus", _failure)
 
     @contextlib.contextmanager
     def _job_log(self, job_name: str) -> Iterator[None]:
@@ -190,6 +180,24 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
                 job_name,
                 ", ".join(f"{name} = {value:.6g}" for name, value in metrics.items()),
             )
+
+
+@contextlib.contextmanager
+def job_failure_is_final(
+    describe: Callable[[], dict[str, Any] | None], status_key: str, failure: Callable[[dict[str, Any]], str]
+) -> Iterator[None]:
+    """A SageMaker job that ended Failed or Stopped fails the task without retry (it would end so again), with
+    `failure(description)` naming the job and SageMaker's reason; a deferral and any other error pass through.
+    `describe`: the job's Describe answer, None when it does not exist."""
+    try:
+        yield
+    except (TaskDeferred, AirflowFailException):
+        raise
+    except Exception:
+        described = describe()
+        if described and described[status_key] in ("Failed", "Stopped"):
+            raise AirflowFailException(failure(described)) from None
+        raise
 
 
 def retry_explanation(try_number: int, resource: str, status: str) -> str | None:
@@ -331,18 +339,11 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
             raise AirflowFailException(_transform_failure(described))
         return {"job_name": job_name, "output": described["TransformOutput"]["S3OutputPath"]}
 
-    @contextlib.contextmanager
-    def _job_failure_is_final(self, job_name: str) -> Iterator[None]:
-        """A job that ended Failed or Stopped fails the task without retry, naming the job and its reason."""
-        try:
-            yield
-        except (TaskDeferred, AirflowFailException):
-            raise
-        except Exception:
-            described = self._describe(self.hook.conn.describe_transform_job, TransformJobName=job_name)
-            if described and described["TransformJobStatus"] in ("Failed", "Stopped"):
-                raise AirflowFailException(_transform_failure(described)) from None
-            raise
+    def _job_failure_is_final(self, job_name: str) -> contextlib.AbstractContextManager[None]:
+        describe = self.hook.conn.describe_transform_job
+        return job_failure_is_final(
+            lambda: self._describe(describe, TransformJobName=job_name), "TransformJobStatus", _transform_failure
+        )
 
     _describe = staticmethod(ReattachingEndpointOperator._describe)
 

@@ -11,6 +11,7 @@ import boto3
 import pytest
 
 from aws_emulator.connection import connection_env
+from tests.support.aws_operations import record_operations
 from tests.support.paths import PROJECT_ROOT
 
 
@@ -80,16 +81,7 @@ def _as_parsed(dag):
 @pytest.fixture
 def aws_calls(monkeypatch) -> list[str]:
     """The operation name of every AWS API call made in this process during the test, in order."""
-    import botocore.client
-
-    calls: list[str] = []
-    real_call = botocore.client.BaseClient._make_api_call
-    monkeypatch.setattr(
-        botocore.client.BaseClient,
-        "_make_api_call",
-        lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
-    )
-    return calls
+    return record_operations(monkeypatch)
 
 
 @pytest.fixture(autouse=True)

@@ -13,6 +13,7 @@ from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.layout import latest_key, results_prefix
 from include.segmentation_aws.names import RunNames
+from tests.support.aws_operations import record_operations
 from tests.support.paths import shared_path
 
 pytestmark = pytest.mark.slow
@@ -42,19 +43,6 @@ def _states(run) -> dict[str, str]:
     return {ti.task_id: ti.state for ti in run.get_task_instances()}
 
 
-def _calls(monkeypatch) -> list[str]:
-    import botocore.client
-
-    calls: list[str] = []
-    real_call = botocore.client.BaseClient._make_api_call
-    monkeypatch.setattr(
-        botocore.client.BaseClient,
-        "_make_api_call",
-        lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
-    )
-    return calls
-
-
 @pytest.fixture(scope="module")
 def both_modes(dag, airflow_db, clients):
     """The real census through each path, each in a bucket of its own: {mode: (bucket, run, its AWS calls)}."""
@@ -63,7 +51,7 @@ def both_modes(dag, airflow_db, clients):
     for mode in ("endpoint", "batch"):
         bucket = _bucket(clients["s3"], census)
         with pytest.MonkeyPatch.context() as monkeypatch:
-            calls = _calls(monkeypatch)
+            calls = record_operations(monkeypatch)
             run = dag.test(run_conf=_conf(bucket, transform=mode))
         done[mode] = (bucket, run, calls)
     return done

@@ -19,6 +19,7 @@ from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.layout import latest_key, results_prefix
 from include.segmentation_aws.names import RunNames
+from tests.support.aws_operations import record_operations
 from tests.support.paths import shared_path
 
 pytestmark = pytest.mark.slow
@@ -61,16 +62,8 @@ def _components(s3, bucket: str, run_id: str, n: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def real_sweep(dag, airflow_db, clients):
     """One sweep of k = 4…10 on the real census, silhouette rule: (bucket, run, its task instances, AWS calls)."""
-    import botocore.client
-
-    calls: list[str] = []
-    real_call = botocore.client.BaseClient._make_api_call
     patch = pytest.MonkeyPatch()
-    patch.setattr(
-        botocore.client.BaseClient,
-        "_make_api_call",
-        lambda client, operation, params: calls.append(operation) or real_call(client, operation, params),
-    )
+    calls = record_operations(patch)
     try:
         census = shared_path("data/census/acs2015_county_data.csv").read_bytes()
         bucket = _bucket(clients["s3"], census)
