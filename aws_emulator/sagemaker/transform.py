@@ -14,6 +14,7 @@ joins the records around each request (`data_processing.py`). The job's log goes
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import struct
 import time
@@ -160,8 +161,9 @@ class TransformRunner:
             uris = self.clients.list_keys(uri)
             root = uri
         elif kind == "ManifestFile":
-            uris = _manifest_uris(self.clients.read(uri), uri)
-            root = _manifest_prefix(uris)
+            manifest = self.clients.read(uri)
+            uris = _manifest_uris(manifest, uri)  # refuses a manifest without its {"prefix": …} first
+            root = json.loads(manifest)[0]["prefix"]
         else:
             raise ClientError(f"S3DataType {kind} is not supported for built-in algorithms")
         if not uris:
@@ -315,15 +317,6 @@ def _gunzip(blob: bytes) -> bytes:
 
 def _too_large(what: str, data: bytes, limit: int) -> str:
     return f"{what} is {len(data):,} bytes, more than MaxPayloadInMB allows ({limit:,} bytes)"
-
-
-def _manifest_prefix(uris: list[str]) -> str:
-    """The manifest's `prefix`, from which its keys are relative (every URI starts with it)."""
-    common = uris[0]
-    for uri in uris[1:]:
-        while not uri.startswith(common):
-            common = common[:-1]
-    return common
 
 
 def _sagemaker_log(job_log: JobLog, message: str) -> None:
