@@ -19,7 +19,7 @@ import logging
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -193,16 +193,14 @@ class TransformRunner:
         answers: list[bytes] = []
         for payload in _payloads(blob, request["TransformInput"].get("SplitType", "None"), job.batch_strategy, limit):
             self._check_stop(job)
+            body = payload if processing is None else _processed(processing.filter_input, payload)
             try:
-                body = payload if processing is None else processing.filter_input(payload)
                 rows = parse_request(body, content_type, predictor.feature_dim)
                 answer, answer_type = render_response(predictor.predict(rows), accept)
-                if processing is not None:
-                    answer = processing.join_and_filter(payload, answer, answer_type)
             except InvalidRequest as invalid:
                 raise ObjectFailed([f"ClientError: {invalid.status}", "Message:", invalid.message]) from invalid
-            except DATA_PROCESSING_ERRORS as exc:
-                raise ObjectFailed(["ClientError: 400", "Message:", f"DataProcessing: {exc}"]) from exc
+            if processing is not None:
+                answer = _processed(processing.join_and_filter, payload, answer, answer_type)
             answers.append(answer)
             if line and not answer.endswith(b"\n"):
                 answers.append(b"\n")
@@ -212,6 +210,14 @@ class TransformRunner:
         with self.backends[job.region].lock:
             if job.stop_requested:
                 raise TransformStopped()
+
+
+def _processed(step: Callable[..., bytes], *args: object) -> bytes:
+    """A DataProcessing step; ObjectFailed when the records do not fit its filter or join."""
+    try:
+        return step(*args)
+    except DATA_PROCESSING_ERRORS as exc:
+        raise ObjectFailed(["ClientError: 400", "Message:", f"DataProcessing: {type(exc).__name__}: {exc}"]) from exc
 
 
 def _payloads(blob: bytes, split: str, strategy: str, limit: int) -> Iterator[bytes]:

@@ -582,3 +582,21 @@ def test_a_filter_on_a_whole_json_document_is_refused_by_name(sagemaker, unique,
     assert done["FailureReason"] == (
         "ClientError: DataProcessing needs ContentType text/csv or application/jsonlines here, not application/json"
     )
+
+
+def test_a_record_the_filter_cannot_read_fails_the_job_and_the_log_says_why(
+    sagemaker, logs, unique, pca_model, place
+) -> None:
+    input_uri, output, _ = place("short-row", {"part-0.jsonl": b'{"features": [1, 2, 3, 4, 5, 6]}\nnot json\n'})
+    done = run(
+        sagemaker,
+        unique,
+        pca_model,
+        input_uri,
+        output,
+        content_type="application/jsonlines",
+        split_type="Line",
+        DataProcessing={"InputFilter": "$.features"},
+    )
+    assert done["FailureReason"] == FAILURE_REASON
+    assert any("DataProcessing: JSONDecodeError" in line for line in job_log_lines(logs, done["TransformJobName"]))
