@@ -107,11 +107,14 @@ def test_a_job_is_in_progress_when_created_and_completes(sagemaker, unique, pca_
 
 
 def test_a_stopped_job_ends_stopped_and_writes_nothing(sagemaker, s3, bucket, unique, pca_model, place, rows) -> None:
-    input_uri, output, prefix = place("stopped", {"part-0.rec": encode_dense(rows)})
+    # One record a request, 30,000 requests: the job is still running when the stop arrives, however slow
+    # the machine (it waits transition_seconds before its first request, then takes seconds more).
+    input_uri, output, prefix = place("stopped", {"part-0.rec": encode_dense(np.tile(rows, (50, 1)))})
     name = unique("transform")
-    sagemaker.create_transform_job(
-        **transform_request(name, pca_model, input_uri, output, content_type=RECORDIO, split_type="RecordIO")
+    request = transform_request(
+        name, pca_model, input_uri, output, content_type=RECORDIO, split_type="RecordIO", BatchStrategy="SingleRecord"
     )
+    sagemaker.create_transform_job(**request)
     sagemaker.stop_transform_job(TransformJobName=name)
     assert sagemaker.describe_transform_job(TransformJobName=name)["TransformJobStatus"] in ("Stopping", "Stopped")
     assert wait_for_transform(sagemaker, name)["TransformJobStatus"] == "Stopped"
