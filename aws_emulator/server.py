@@ -210,7 +210,7 @@ class _QuietHandler(MotoRequestHandler):
 class Emulator:
     """The server, its SageMaker backend and workers; `start()` serves in a background thread.
 
-    Every thread it starts is named `emulator-*`: the server's, and the training and hosting pools'
+    Every thread it starts is named `emulator-*`: the server's, and the training, transform and hosting pools'
     (werkzeug's per-request threads are joined by `server_close`). `stop()` ends them all."""
 
     def __init__(

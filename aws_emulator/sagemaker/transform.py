@@ -6,18 +6,20 @@ Each input object is split (`SplitType`) into records, the records are packed in
 and rendering as InvokeEndpoint (`inference_formats`), with the job's `ContentType` and `Accept`. The
 answers are assembled (`AssembleWith`) into `<S3OutputPath>/<path relative to the input prefix>.out`, written
 only once the whole object succeeded. An object that fails is logged and the others still run; the job then
-fails with SageMaker's "ClientError: See job logs for more information". The job's log goes to
+fails with SageMaker's "ClientError: See job logs for more information". DataProcessing filters and
+joins the records around each request (`data_processing.py`). The job's log goes to
 `/aws/sagemaker/TransformJobs` with the `[sagemaker logs]` lines SageMaker writes there.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import logging
 import struct
 import time
 import zlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -27,6 +29,7 @@ from aws_emulator.algorithms import ClientError, ModelLoadError
 from aws_emulator.algorithms.base import Predictor
 from aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
 from aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
+from aws_emulator.sagemaker.data_processing import DataProcessing, RecordsMismatch
 from aws_emulator.sagemaker.hosting import load_predictor
 from aws_emulator.sagemaker.models import TRANSFORM_NON_TERMINAL, SageMakerBackends, TransformJob
 from aws_emulator.sagemaker.training import JobLog, _manifest_uris
@@ -46,6 +49,9 @@ takes): a small object that inflates beyond it fails its job instead of filling 
 FAILURE_REASON = "ClientError: See job logs for more information"
 """SageMaker's FailureReason when inference failed on an input object; the why is in the job's log."""
 _RECORDIO_HEADER = struct.Struct("<II")
+DATA_PROCESSING_ERRORS = (ValueError, KeyError, IndexError, TypeError, AttributeError, RecordsMismatch)
+"""What a filter or join meets in records it cannot read (a short CSV row, a line that is not JSON, a key
+or column missing): the object fails with it, as SageMaker fails a job whose filters do not fit its data."""
 
 
 class TransformStopped(Exception):
@@ -131,13 +137,13 @@ class TransformRunner:
         split = request["TransformInput"].get("SplitType", "None")
         if split == "TFRecord":
             raise ClientError("SplitType TFRecord: the built-in PCA and K-Means read no TFRecord data")
-        _refuse_data_processing(request.get("DataProcessing") or {})
+        processing = DataProcessing.of(request)
         objects = self._inputs(request)
         failed = 0
         for item in objects:
             self._check_stop(job)
             try:
-                output = self._transform_object(job, predictor, item)
+                output = self._transform_object(job, predictor, item, processing)
             except ObjectFailed as failure:
                 failed += 1
                 for line in failure.lines:
@@ -155,8 +161,9 @@ class TransformRunner:
             uris = self.clients.list_keys(uri)
             root = uri
         elif kind == "ManifestFile":
-            uris = _manifest_uris(self.clients.read(uri), uri)
-            root = _manifest_prefix(uris)
+            manifest = self.clients.read(uri)
+            uris = _manifest_uris(manifest, uri)  # refuses a manifest without its {"prefix": …} first
+            root = json.loads(manifest)[0]["prefix"]
         else:
             raise ClientError(f"S3DataType {kind} is not supported for built-in algorithms")
         if not uris:
@@ -171,7 +178,9 @@ class TransformRunner:
             objects.append(InputObject(uri=item, output_uri=f"{output}/{relative}.out"))
         return objects
 
-    def _transform_object(self, job: TransformJob, predictor: Predictor, item: InputObject) -> bytes:
+    def _transform_object(
+        self, job: TransformJob, predictor: Predictor, item: InputObject, processing: DataProcessing | None
+    ) -> bytes:
         """The assembled answers for one input object; ObjectFailed when any request fails."""
         request = job.request
         blob = self.clients.read(item.uri)
@@ -184,11 +193,14 @@ class TransformRunner:
         answers: list[bytes] = []
         for payload in _payloads(blob, request["TransformInput"].get("SplitType", "None"), job.batch_strategy, limit):
             self._check_stop(job)
+            body = payload if processing is None else _processed(processing.filter_input, payload)
             try:
-                rows = parse_request(payload, content_type, predictor.feature_dim)
-                answer, _ = render_response(predictor.predict(rows), accept)
+                rows = parse_request(body, content_type, predictor.feature_dim)
+                answer, answer_type = render_response(predictor.predict(rows), accept)
             except InvalidRequest as invalid:
                 raise ObjectFailed([f"ClientError: {invalid.status}", "Message:", invalid.message]) from invalid
+            if processing is not None:
+                answer = _processed(processing.join_and_filter, payload, answer, answer_type)
             answers.append(answer)
             if line and not answer.endswith(b"\n"):
                 answers.append(b"\n")
@@ -198,6 +210,14 @@ class TransformRunner:
         with self.backends[job.region].lock:
             if job.stop_requested:
                 raise TransformStopped()
+
+
+def _processed(step: Callable[..., bytes], *args: object) -> bytes:
+    """A DataProcessing step; ObjectFailed when the records do not fit its filter or join."""
+    try:
+        return step(*args)
+    except DATA_PROCESSING_ERRORS as exc:
+        raise ObjectFailed(["ClientError: 400", "Message:", f"DataProcessing: {type(exc).__name__}: {exc}"]) from exc
 
 
 def _payloads(blob: bytes, split: str, strategy: str, limit: int) -> Iterator[bytes]:
@@ -303,28 +323,6 @@ def _gunzip(blob: bytes) -> bytes:
 
 def _too_large(what: str, data: bytes, limit: int) -> str:
     return f"{what} is {len(data):,} bytes, more than MaxPayloadInMB allows ({limit:,} bytes)"
-
-
-def _refuse_data_processing(processing: dict) -> None:
-    """DataProcessing as the default (`$`, `$`, JoinSource None) is what the emulator runs; it refuses any
-    other filter or join by name rather than ignore it."""
-    asked = {
-        key: value
-        for key, value in processing.items()
-        if (key, value) not in (("InputFilter", "$"), ("OutputFilter", "$"), ("JoinSource", "None"))
-    }
-    if asked:
-        shown = ", ".join(f"{key}={value!r}" for key, value in sorted(asked.items()))
-        raise ClientError(f"DataProcessing {shown} is not supported by the popseg emulator (only the defaults)")
-
-
-def _manifest_prefix(uris: list[str]) -> str:
-    """The manifest's `prefix`, from which its keys are relative (every URI starts with it)."""
-    common = uris[0]
-    for uri in uris[1:]:
-        while not uri.startswith(common):
-            common = common[:-1]
-    return common
 
 
 def _sagemaker_log(job_log: JobLog, message: str) -> None:

@@ -16,7 +16,16 @@ from aws_emulator.persistence import CURRENT
 from aws_emulator.server import Emulator, running_emulator
 from include.sagemaker_formats.recordio import encode_dense
 from tests.support.emulator_process import emulator_process
-from tests.support.sagemaker_requests import PCA_IMAGE, ROLE, deploy, training_request, wait_for_job
+from tests.support.sagemaker_requests import (
+    PCA_IMAGE,
+    ROLE,
+    create_model,
+    deploy,
+    training_request,
+    transform_request,
+    wait_for_job,
+    wait_for_transform,
+)
 
 
 def _clients(url: str):
@@ -67,6 +76,21 @@ def test_resources_come_back_in_their_own_region_with_their_tags(tmp_path) -> No
         model_arn = ireland.describe_model(ModelName="irish")["ModelArn"]
         assert ireland.list_tags(ResourceArn=model_arn)["Tags"] == tags
         assert client("sagemaker", emulator.endpoint_url).list_models()["Models"] == []
+
+
+def test_transform_jobs_come_back_as_they_ended(tmp_path) -> None:
+    with running_emulator(tmp_path) as emulator:
+        s3, sagemaker, _ = _clients(emulator.endpoint_url)
+        s3.create_bucket(Bucket="kept")
+        s3.put_object(Bucket="kept", Key="in/rows.csv", Body=b"1,2,3,4\n")
+        create_model(sagemaker, "no-artifact", PCA_IMAGE, "s3://kept/missing/model.tar.gz")
+        request = transform_request("kept-transform", "no-artifact", "s3://kept/in/", "s3://kept/out")
+        sagemaker.create_transform_job(**request)
+        ended = wait_for_transform(sagemaker, "kept-transform")
+    with running_emulator(tmp_path) as emulator:
+        _, sagemaker, _ = _clients(emulator.endpoint_url)
+        restored = sagemaker.describe_transform_job(TransformJobName="kept-transform")
+        assert (restored["TransformJobStatus"], restored["FailureReason"]) == ("Failed", ended["FailureReason"])
 
 
 def test_without_a_data_dir_nothing_is_kept(tmp_path) -> None:

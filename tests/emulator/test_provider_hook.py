@@ -1,11 +1,15 @@
-"""The Amazon provider's SageMakerHook works against the emulator with a 1-second check interval."""
+"""The Amazon provider's SageMakerHook works against the emulator with a 1-second check interval, and its
+deferred trigger (aiobotocore) sees a transform job end."""
 
 from __future__ import annotations
+
+import asyncio
 
 import pytest
 
 from aws_emulator.connection import airflow_env
-from tests.support.sagemaker_requests import PCA_IMAGE, ROLE, training_request
+from include.sagemaker_formats.recordio import encode_dense
+from tests.support.sagemaker_requests import PCA_IMAGE, ROLE, create_model, training_request, transform_request
 
 
 @pytest.fixture(scope="module")
@@ -64,3 +68,67 @@ def test_endpoint_waiters_work_with_a_one_second_delay(hook, pca_job, unique) ->
     hook.get_conn().delete_endpoint(EndpointName=name)
     hook.get_waiter("endpoint_deleted").wait(EndpointName=name, WaiterConfig={"Delay": 1, "MaxAttempts": 30})
     hook.delete_model(name)
+
+
+@pytest.fixture(scope="module")
+def transform_model(sagemaker, pca_job) -> str:
+    return create_model(sagemaker, "hooked-transform-model", PCA_IMAGE, pca_job["ModelArtifacts"]["S3ModelArtifacts"])
+
+
+def _first_event(trigger) -> dict:
+    async def first() -> dict:
+        async for event in trigger.run():
+            return event.payload
+        raise AssertionError("the trigger ended without an event")
+
+    return asyncio.run(first())
+
+
+def _trigger(name: str):
+    from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+
+    return SageMakerTrigger(
+        job_name=name, job_type="Transform", waiter_delay=1, waiter_max_attempts=60, aws_conn_id="emulator"
+    )
+
+
+def test_create_transform_job_waits_for_completion(hook, s3, bucket, pca_data, transform_model, unique) -> None:
+    name = unique("hooked-transform")
+    s3.put_object(Bucket=bucket, Key=f"{name}/in/part-0.rec", Body=encode_dense(pca_data[0]))
+    request = transform_request(
+        name,
+        transform_model,
+        f"s3://{bucket}/{name}/in/",
+        f"s3://{bucket}/{name}/out",
+        content_type="application/x-recordio-protobuf",
+        split_type="RecordIO",
+    )
+    response = hook.create_transform_job(request, wait_for_completion=True, check_interval=1)
+    assert response["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert hook.describe_transform_job(name)["TransformJobStatus"] == "Completed"
+
+
+def test_the_deferred_trigger_reports_a_completed_transform_job(
+    hook, s3, bucket, pca_data, transform_model, unique
+) -> None:
+    name = unique("deferred-transform")
+    s3.put_object(Bucket=bucket, Key=f"{name}/in/part-0.rec", Body=encode_dense(pca_data[0]))
+    recordio = "application/x-recordio-protobuf"
+    request = transform_request(
+        name, transform_model, f"s3://{bucket}/{name}/in/", f"s3://{bucket}/{name}/out", content_type=recordio
+    )
+    hook.get_conn().create_transform_job(**request)
+    assert _first_event(_trigger(name)) == {"status": "success", "job_name": name}
+
+
+def test_the_deferred_trigger_reports_a_failed_transform_job_with_its_reason(
+    hook, s3, bucket, transform_model, unique
+) -> None:
+    name = unique("deferred-failure")
+    s3.put_object(Bucket=bucket, Key=f"{name}/in/part-0.csv", Body=b"1,2,3,4,5,6\n")
+    request = transform_request(
+        name, transform_model, f"s3://{bucket}/{name}/in/", f"s3://{bucket}/{name}/out", content_type="text/libsvm"
+    )
+    hook.get_conn().create_transform_job(**request)
+    event = _first_event(_trigger(name))
+    assert (event["status"], event["message"]) == ("failed", "ClientError: See job logs for more information")

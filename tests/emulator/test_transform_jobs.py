@@ -107,11 +107,14 @@ def test_a_job_is_in_progress_when_created_and_completes(sagemaker, unique, pca_
 
 
 def test_a_stopped_job_ends_stopped_and_writes_nothing(sagemaker, s3, bucket, unique, pca_model, place, rows) -> None:
-    input_uri, output, prefix = place("stopped", {"part-0.rec": encode_dense(rows)})
+    # One record a request, 30,000 requests: the job is still running when the stop arrives, however slow
+    # the machine (it waits transition_seconds before its first request, then takes seconds more).
+    input_uri, output, prefix = place("stopped", {"part-0.rec": encode_dense(np.tile(rows, (50, 1)))})
     name = unique("transform")
-    sagemaker.create_transform_job(
-        **transform_request(name, pca_model, input_uri, output, content_type=RECORDIO, split_type="RecordIO")
+    request = transform_request(
+        name, pca_model, input_uri, output, content_type=RECORDIO, split_type="RecordIO", BatchStrategy="SingleRecord"
     )
+    sagemaker.create_transform_job(**request)
     sagemaker.stop_transform_job(TransformJobName=name)
     assert sagemaker.describe_transform_job(TransformJobName=name)["TransformJobStatus"] in ("Stopping", "Stopped")
     assert wait_for_transform(sagemaker, name)["TransformJobStatus"] == "Stopped"
@@ -486,8 +489,46 @@ def test_an_empty_input_prefix_fails_the_job_naming_it(sagemaker, unique, pca_mo
     assert done["FailureReason"] == f"ClientError: No S3 objects found under the input S3Uri {empty}"
 
 
-def test_a_data_processing_filter_is_refused_by_name(sagemaker, unique, pca_model, place) -> None:
-    input_uri, output, _ = place("filters", {"part-0.csv": b"9,1,2,3,4,5,6\n"})
+def test_the_log_opens_with_the_jobs_transform_settings(sagemaker, logs, unique, pca_model, place, rows) -> None:
+    input_uri, output, _ = place("log", {"part-0.rec": encode_dense(rows)})
+    done = run(sagemaker, unique, pca_model, input_uri, output, content_type=RECORDIO, split_type="RecordIO")
+    first = job_log_lines(logs, done["TransformJobName"])[0]
+    assert first.endswith("[sagemaker logs]: MaxConcurrentTransforms=1, MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD")
+
+
+# ----------------------------------------------------------------------------------------- DataProcessing
+
+
+def test_a_csv_id_column_is_filtered_out_then_joined_back_beside_its_cluster(
+    sagemaker, s3, bucket, unique, kmeans_model, kmeans_endpoint, runtime, place, rows
+) -> None:
+    ids = [f"county-{i}" for i in range(len(rows))]
+    lines = [f"{county},{line}" for county, line in zip(ids, csv_rows(rows).decode().splitlines(), strict=True)]
+    input_uri, output, prefix = place("join-csv", {"part-0.csv": ("\n".join(lines) + "\n").encode()})
+    done = run(
+        sagemaker,
+        unique,
+        kmeans_model,
+        input_uri,
+        output,
+        content_type="text/csv",
+        split_type="Line",
+        accept="text/csv",
+        assemble_with="Line",
+        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "Input", "OutputFilter": "$[0,-2]"},
+    )
+    assert done["TransformJobStatus"] == "Completed"
+    body = out_objects(s3, bucket, f"{prefix}/out/")[f"{prefix}/out/part-0.csv.out"].decode()
+    written = [line.split(",") for line in body.splitlines()]
+    assert [county for county, _ in written] == ids
+    clusters = np.array([float(cluster) for _, cluster in written], dtype=int)
+    np.testing.assert_array_equal(clusters, endpoint_clusters(runtime, kmeans_endpoint, rows))
+
+
+def test_a_csv_slice_filter_includes_its_end_column(sagemaker, unique, pca_model, place, rows) -> None:
+    # id, the 6 features, a trailing note: $[1:6] must give the model exactly the 6 features.
+    lines = [f"id-{i},{line},note" for i, line in enumerate(csv_rows(rows[:10]).decode().splitlines())]
+    input_uri, output, _ = place("slice", {"part-0.csv": ("\n".join(lines) + "\n").encode()})
     done = run(
         sagemaker,
         unique,
@@ -495,15 +536,70 @@ def test_a_data_processing_filter_is_refused_by_name(sagemaker, unique, pca_mode
         input_uri,
         output,
         content_type="text/csv",
-        DataProcessing={"InputFilter": "$[1:]", "JoinSource": "None"},
+        split_type="Line",
+        DataProcessing={"InputFilter": "$[1:6]"},
+    )
+    assert done["TransformJobStatus"] == "Completed"
+
+
+def test_a_jsonlines_join_adds_sagemaker_output_to_each_record(
+    sagemaker, s3, bucket, unique, pca_model, pca_endpoint, runtime, place, rows
+) -> None:
+    records = "".join(json.dumps({"id": i, "features": r, "note": "x"}) + "\n" for i, r in enumerate(rows.tolist()))
+    input_uri, output, prefix = place("join-json", {"part-0.jsonl": records.encode()})
+    run(
+        sagemaker,
+        unique,
+        pca_model,
+        input_uri,
+        output,
+        content_type="application/jsonlines",
+        split_type="Line",
+        accept="application/jsonlines",
+        assemble_with="Line",
+        DataProcessing={
+            "InputFilter": "$.features",
+            "JoinSource": "Input",
+            "OutputFilter": "$['id','SageMakerOutput']",
+        },
+    )
+    body = out_objects(s3, bucket, f"{prefix}/out/")[f"{prefix}/out/part-0.jsonl.out"]
+    written = [json.loads(line) for line in body.splitlines() if line.strip()]
+    assert [sorted(record) for record in written[:1]] == [["SageMakerOutput", "id"]]
+    assert [record["id"] for record in written] == list(range(len(rows)))
+    projections = np.array([record["SageMakerOutput"]["projection"] for record in written], dtype="float32")
+    np.testing.assert_array_equal(projections, endpoint_projection(runtime, pca_endpoint, rows))
+
+
+def test_a_filter_on_a_whole_json_document_is_refused_by_name(sagemaker, unique, pca_model, place) -> None:
+    input_uri, output, _ = place("filters", {"part-0.json": b'{"instances": [[1, 2, 3, 4, 5, 6]]}'})
+    done = run(
+        sagemaker,
+        unique,
+        pca_model,
+        input_uri,
+        output,
+        content_type="application/json",
+        DataProcessing={"InputFilter": "$.instances"},
     )
     assert done["FailureReason"] == (
-        "ClientError: DataProcessing InputFilter='$[1:]' is not supported by the popseg emulator (only the defaults)"
+        "ClientError: DataProcessing needs ContentType text/csv or application/jsonlines here, not application/json"
     )
 
 
-def test_the_log_opens_with_the_jobs_transform_settings(sagemaker, logs, unique, pca_model, place, rows) -> None:
-    input_uri, output, _ = place("log", {"part-0.rec": encode_dense(rows)})
-    done = run(sagemaker, unique, pca_model, input_uri, output, content_type=RECORDIO, split_type="RecordIO")
-    first = job_log_lines(logs, done["TransformJobName"])[0]
-    assert first.endswith("[sagemaker logs]: MaxConcurrentTransforms=1, MaxPayloadInMB=6, BatchStrategy=MULTI_RECORD")
+def test_a_record_the_filter_cannot_read_fails_the_job_and_the_log_says_why(
+    sagemaker, logs, unique, pca_model, place
+) -> None:
+    input_uri, output, _ = place("short-row", {"part-0.jsonl": b'{"features": [1, 2, 3, 4, 5, 6]}\nnot json\n'})
+    done = run(
+        sagemaker,
+        unique,
+        pca_model,
+        input_uri,
+        output,
+        content_type="application/jsonlines",
+        split_type="Line",
+        DataProcessing={"InputFilter": "$.features"},
+    )
+    assert done["FailureReason"] == FAILURE_REASON
+    assert any("DataProcessing: JSONDecodeError" in line for line in job_log_lines(logs, done["TransformJobName"]))

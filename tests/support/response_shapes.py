@@ -108,9 +108,10 @@ API_SecondaryStatusTransition.html): the model's enum also lists statuses "no lo
 def documented_errors(model: OperationModel, response: dict[str, Any]) -> list[str]:
     """What the API reference says of a training job or endpoint beyond the model's types, in a parsed answer:
     the SecondaryStatus belongs to the TrainingJobStatus (SECONDARY_STATUSES), the last of the
-    SecondaryStatusTransitions is the SecondaryStatus, and a Failed job or endpoint has a FailureReason
-    (API_DescribeTrainingJob.html: "The reason for the failure is returned in the FailureReason field";
-    API_DescribeEndpoint.html: "If the status of the endpoint is Failed, the reason why it failed")."""
+    SecondaryStatusTransitions is the SecondaryStatus, and a Failed job, endpoint or transform job has a
+    FailureReason (API_DescribeTrainingJob.html: "The reason for the failure is returned in the FailureReason
+    field"; API_DescribeEndpoint.html: "If the status of the endpoint is Failed, the reason why it failed";
+    API_DescribeTransformJob.html: "If the transform job failed, FailureReason describes why it failed")."""
     errors: list[str] = []
     if model.name == "DescribeTrainingJob":
         _training_status(response, model.name, errors)
@@ -129,6 +130,9 @@ def documented_errors(model: OperationModel, response: dict[str, Any]) -> list[s
     failed_endpoint = model.name == "DescribeEndpoint" and response.get("EndpointStatus") == "Failed"
     if failed_endpoint and not response.get("FailureReason"):
         errors.append(f"{model.name}.FailureReason: missing from a Failed endpoint (it says why it failed)")
+    failed_transform = model.name == "DescribeTransformJob" and response.get("TransformJobStatus") == "Failed"
+    if failed_transform and not response.get("FailureReason"):
+        errors.append(f"{model.name}.FailureReason: missing from a Failed transform job (it says why it failed)")
     return errors
 
 

@@ -278,6 +278,19 @@ def test_a_failed_endpoint_without_its_reason_is_refused() -> None:
     ]
 
 
+def test_a_failed_transform_job_without_its_reason_is_refused() -> None:
+    answer = {"TransformJobName": "t", "TransformJobStatus": "Failed"}
+    assert _documented(answer, "DescribeTransformJob") == [
+        "DescribeTransformJob.FailureReason: missing from a Failed transform job (it says why it failed)"
+    ]
+    assert (
+        _documented(
+            {**answer, "FailureReason": "ClientError: See job logs for more information"}, "DescribeTransformJob"
+        )
+        == []
+    )
+
+
 def _model_error(**changes) -> dict:
     """A parsed InvokeEndpoint ModelError answer that fits, with `changes` applied."""
     return {
