@@ -240,8 +240,24 @@ def _by_elbow(ordered: list[CandidateMetrics]) -> Selection:
     )
 
 
+def by_rule(metrics: list[CandidateMetrics]) -> dict[str, int | None]:
+    """The k each rule picks from the same candidates (None where a rule cannot pick: the elbow with fewer than
+    ELBOW_MIN_CANDIDATES candidates, the silhouette with none defined), so that a run records what the rule it
+    did not use would have chosen. Empty for one candidate (a fixed k)."""
+    if len(metrics) < 2:
+        return {}
+    picks: dict[str, int | None] = {}
+    for rule in RULES:
+        try:
+            picks[rule] = choose(metrics, rule).k
+        except ValueError:
+            picks[rule] = None
+    return picks
+
+
 def selection_document(metrics: list[CandidateMetrics], selection: Selection) -> dict:
-    """k_selection.json: {"rule", "chosen_k", "reason", "silhouette_sample", "seed", "msd_source", "candidates":
+    """k_selection.json: {"rule", "chosen_k", "reason", "by_rule", "silhouette_sample", "seed", "msd_source",
+    "candidates":
     [{"k", "job_name", "test_msd", "test_ssd", "train_msd", "within_ss", "silhouette", "sizes", "chosen"}, …]}
     in k order. JSON-safe: a NaN or infinite metric is null."""
     ordered = _ordered(metrics)
@@ -251,6 +267,7 @@ def selection_document(metrics: list[CandidateMetrics], selection: Selection) ->
         "rule": selection.rule,
         "chosen_k": selection.k,
         "reason": selection.reason,
+        "by_rule": by_rule(ordered),
         "silhouette_sample": SILHOUETTE_SAMPLE,
         "seed": SEED,
         "msd_source": elbow_curve(ordered)[1],

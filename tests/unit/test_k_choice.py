@@ -255,6 +255,18 @@ def test_the_document_lists_every_candidate_in_k_order_and_marks_the_chosen_one(
     }
 
 
+def test_the_document_records_what_each_rule_picks_from_the_same_candidates() -> None:
+    # msd bends at k = 5 (the elbow); the silhouette peaks at k = 7.
+    metrics = [_candidate(k, msd=m, silhouette=s) for k, m, s in ((4, 10.0, 0.2), (5, 3.0, 0.3), (6, 2.5, 0.1),
+                                                                  (7, 2.0, 0.5))]  # fmt: skip
+    document = k_choice.selection_document(metrics, k_choice.choose(metrics, "silhouette"))
+    assert document["by_rule"] == {"silhouette": 7, "elbow": 5} and document["chosen_k"] == 7
+    assert k_choice.selection_document(metrics[:2], k_choice.choose(metrics[:2], "silhouette"))["by_rule"] == {
+        "silhouette": 5, "elbow": None,  # two candidates have no knee
+    }  # fmt: skip
+    assert k_choice.selection_document(metrics[:1], k_choice.choose(metrics[:1], "silhouette"))["by_rule"] == {}
+
+
 def test_the_document_is_strict_json_with_missing_and_nan_metrics_as_null() -> None:
     metrics = [_candidate(4, msd=None, silhouette=float("nan")), _candidate(5, silhouette=0.2, train_msd=math.inf)]
     document = k_choice.selection_document(metrics, k_choice.choose(metrics, "silhouette"))
