@@ -2,8 +2,8 @@
 it, and every statement of those policies is needed by some call.
 
 The DAG's calls (hooks, operators, deferred triggers) are checked against iam/airflow-policy.json; the
-emulator's workers reading training data and writing artifacts and logs act as SageMaker with the
-execution role and are checked against iam/sagemaker-execution-role.json.
+emulator's workers reading training data and writing artifacts, transform outputs and logs act as SageMaker
+with the execution role and are checked against iam/sagemaker-execution-role.json.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from aws_emulator.connection import ROLE_ARN, client
+from include.sagemaker_formats.artifacts import read_kmeans_model
 from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
@@ -34,10 +35,10 @@ pytestmark = pytest.mark.slow
 
 @pytest.fixture(scope="module")
 def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployment, list[Call], dict[str, dict]]:
-    """Three runs with every AWS call recorded: one whose census lands after the sensor's first miss, one that
-    finds nothing changed (it records itself and trains nothing), and one forced to retrain, sweeping k, whose
-    K-Means candidate jobs fail (the failure and cleanup path); then a sweep, after leftovers of
-    a run Airflow does not know were planted. Returns each run's task states."""
+    """Three runs with every AWS call recorded: one by batch transform whose census lands after the sensor's
+    first miss, one that finds nothing changed (it records itself and trains nothing), and one by endpoint
+    forced to retrain, sweeping k, whose K-Means candidate jobs fail (the failure and cleanup path); then a
+    sweep, after leftovers of a run Airflow does not know were planted. Returns each run's task states."""
     s3 = mark_principal(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"), "test")
     deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}")
     s3.create_bucket(Bucket=deployment.Bucket)
@@ -52,15 +53,17 @@ def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployme
             s3.put_object(Bucket=deployment.Bucket, Key="census/census.csv", Body=body)
 
     conf = {"bucket": deployment.Bucket, "input_key": "census/census.csv", "output_prefix": deployment.OutputPrefix}
+    by_batch = {**conf, "transform": "batch"}  # transform jobs instead of endpoints; the failed run keeps endpoints
     states = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
         calls = record_calls(monkeypatch, on_call=land_census_after_first_miss)
-        states["succeeded"] = _states(dag.test(run_conf=conf))
-        states["unchanged"] = _states(dag.test(run_conf=conf))  # the same census: nothing retrained
+        states["succeeded"] = _states(dag.test(run_conf=by_batch))
+        states["unchanged"] = _states(dag.test(run_conf=by_batch))  # the same census: nothing retrained
         kmeans = requests.kmeans_hyperparameters  # K-Means refuses "forgy": its job fails
         monkeypatch.setattr(requests, "kmeans_hyperparameters", lambda *a: {**kmeans(*a), "init_method": "forgy"})
         # ... as a k sweep: the candidates' mapped jobs are recorded too.
-        states["failed"] = _states(dag.test(run_conf={**conf, "force": True, "k_min": 3, "k_max": 4}))
+        by_endpoint = {**conf, "transform": "endpoint"}  # said: a conf value sticks to the DAG's Param in-process
+        states["failed"] = _states(dag.test(run_conf={**by_endpoint, "force": True, "k_min": 3, "k_max": 4}))
         _plant_leftovers(emulator.endpoint_url, deployment)
         sweep_conf = {"bucket": deployment.Bucket, "output_prefix": deployment.OutputPrefix, "dry_run": False,
                       "ttl_hours": 24, "keep_succeeded_days": 0, "keep_failed_days": 0}  # fmt: skip
@@ -73,8 +76,9 @@ GONE_RUN = "manual__2026-01-01T00:00:00+00:00"  # a run id Airflow does not know
 
 
 def _plant_leftovers(endpoint_url: str, deployment: Deployment) -> None:
-    """As the test, not Airflow: an endpoint stack and a training job in progress tagged with a run Airflow
-    does not know, and their work/ prefix, so that the sweep lists, stops and deletes every kind of thing."""
+    """As the test, not Airflow: an endpoint stack, a training job and a batch transform job in progress tagged
+    with a run Airflow does not know, and their work/ prefix, so that the sweep lists, stops and deletes every
+    kind of thing."""
     s3, sagemaker = (mark_principal(client(service, endpoint_url), "test") for service in ("s3", "sagemaker"))
     work = f"{deployment.OutputPrefix}/work/leftover/"
     rows = np.random.default_rng(0).random((400_000, 8), dtype=np.float32)  # long enough to stop mid-training
@@ -101,6 +105,17 @@ def _plant_leftovers(endpoint_url: str, deployment: Deployment) -> None:
     sagemaker.create_training_job(**job)
     while sagemaker.describe_training_job(TrainingJobName=LEFTOVER)["SecondaryStatus"] != "Training":
         time.sleep(0.05)
+    # The leftover model's K-Means over rows of its own width, one request a record: still running at the sweep.
+    bucket, key = artifact.removeprefix("s3://").split("/", 1)
+    width = read_kmeans_model(s3.get_object(Bucket=bucket, Key=key)["Body"].read()).shape[1]
+    rows = np.random.default_rng(1).random((400_000, width), dtype=np.float32)
+    s3.put_object(Bucket=deployment.Bucket, Key=f"{work}kmeans-components/part-00000.rec", Body=encode_dense(rows))
+    transform = requests.batch_request(
+        job_name=LEFTOVER, training_job_name=LEFTOVER, model_data_uri=artifact, algorithm="kmeans",
+        region=deployment.Region, role_arn=ROLE_ARN, input_uri=f"s3://{deployment.Bucket}/{work}kmeans-components/",
+        output_uri=f"s3://{deployment.Bucket}/{work}kmeans-batch/", instance_type="ml.m5.xlarge", tags=tags,
+    )["Transform"]  # fmt: skip
+    sagemaker.create_transform_job(**{**transform, "BatchStrategy": "SingleRecord"})
 
 
 def _states(run) -> dict[str, str]:
@@ -119,6 +134,8 @@ def _decisions(deployment: Deployment, calls: list[Call]) -> dict[str, list[tupl
 def test_the_recorded_runs_exercised_both_principals_the_waiting_sensor_and_the_failure_path(run_calls) -> None:
     _, calls, states = run_calls
     assert states["succeeded"]["run"] == "success"
+    assert {states["succeeded"][f"batch_{algorithm}"] for algorithm in ("pca", "kmeans")} == {"success"}
+    assert states["failed"]["deploy_pca"] == "success"  # the failed run transformed by endpoint
     assert states["unchanged"]["record_unchanged"] == "success" and states["unchanged"]["train_pca"] == "skipped"
     assert states["failed"]["train_kmeans"] == "failed" and states["failed"]["delete_pca_endpoint"] == "success"
     candidates = {
@@ -128,8 +145,8 @@ def test_the_recorded_runs_exercised_both_principals_the_waiting_sensor_and_the_
     assert {call.principal for call in calls} == {AIRFLOW, EXECUTION_ROLE}
     # The census was missing at first: the sensor's "not yet" answers are part of what the policy must allow.
     assert any(call.operation == "HeadObject" and call.error == "404" for call in calls)
-    # The deferred sensor and training triggers were recorded too.
-    assert {"HeadObject", "DescribeTrainingJob"} <= {call.operation for call in calls if call.deferred}
+    # The deferred sensor, training and transform triggers were recorded too.
+    assert {"HeadObject", "DescribeTrainingJob", "DescribeTransformJob"} <= {c.operation for c in calls if c.deferred}
     teardown = {call.operation for call in calls if call.service == "sagemaker"}
     assert {"DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel"} <= teardown
 
@@ -138,9 +155,11 @@ def test_the_recorded_sweep_listed_stopped_and_deleted_every_kind_of_leftover(ru
     _, calls, states = run_calls
     assert states["sweep"]["run"] == "success"
     swept = {(call.operation, call.params.get("ResourceArn", "").split(":")[-1].split("/")[0]) for call in calls}
-    assert {("ListTags", kind) for kind in ("endpoint", "endpoint-config", "model", "training-job")} <= swept
+    kinds = ("endpoint", "endpoint-config", "model", "training-job", "transform-job")
+    assert {("ListTags", kind) for kind in kinds} <= swept
     operations = {call.operation for call in calls if not call.error}
-    assert {"StopTrainingJob", "DeleteObjects", "ListTrainingJobs", "ListEndpoints"} <= operations
+    assert {"StopTrainingJob", "StopTransformJob", "DeleteObjects", "ListTrainingJobs", "ListTransformJobs",
+            "ListEndpoints"} <= operations  # fmt: skip
 
 
 def test_every_call_of_the_runs_is_allowed_by_its_principals_policy(run_calls) -> None:
@@ -198,6 +217,8 @@ def _on_p5(call: Call) -> Call:
     params = copy.deepcopy(call.params)
     if call.operation == "CreateTrainingJob":
         params["ResourceConfig"]["InstanceType"] = "ml.p5.48xlarge"
+    elif call.operation == "CreateTransformJob":
+        params["TransformResources"]["InstanceType"] = "ml.p5.48xlarge"
     else:
         for variant in params["ProductionVariants"]:
             variant["InstanceType"] = "ml.p5.48xlarge"
@@ -206,19 +227,20 @@ def _on_p5(call: Call) -> Call:
 
 def test_the_recorded_creates_met_the_cost_guard_rails_and_the_same_on_p5_would_be_denied(run_calls) -> None:
     """The guard rails were evaluated on the DAG's real requests, not vacuously: each create carried its
-    instance types, runtime limit, isolation and run tag, and was allowed by the conditioned statement."""
+    instance types, runtime limit, isolation, model and run tag, and was allowed by the conditioned statement."""
     deployment, calls, _ = run_calls
     policy = load("airflow", deployment)
-    creates = [
-        c for c in calls if c.principal == AIRFLOW and c.operation in ("CreateTrainingJob", "CreateEndpointConfig")
-    ]
-    assert {c.operation for c in creates} == {"CreateTrainingJob", "CreateEndpointConfig"}
+    guarded = ("CreateTrainingJob", "CreateEndpointConfig", "CreateTransformJob")
+    creates = [c for c in calls if c.principal == AIRFLOW and c.operation in guarded]
+    assert {c.operation for c in creates} == set(guarded)
     for call in creates:
         request = requests_for(call, deployment.Account)[0]
         assert request.context["sagemaker:InstanceTypes"] and request.context["aws:RequestTag/popseg:run"]
         if call.operation == "CreateTrainingJob":
             assert request.context["sagemaker:NetworkIsolation"] == "true"
             assert int(request.context["sagemaker:MaxRuntimeInSeconds"]) <= int(deployment.TrainingMaxSeconds)
+        if call.operation == "CreateTransformJob":
+            assert request.context["sagemaker:ModelArn"].split(":")[-1].startswith("model/popseg-")
         assert evaluate(policy, request).allowed
         assert not evaluate(policy, requests_for(_on_p5(call), deployment.Account)[0]).allowed
 
@@ -228,7 +250,7 @@ def test_every_recorded_create_carried_the_run_tag(run_calls) -> None:
     creates = [
         c for c in calls if c.principal == AIRFLOW and c.operation.startswith("Create") and c.service == "sagemaker"
     ]
-    assert {"CreateTrainingJob", "CreateModel", "CreateEndpointConfig", "CreateEndpoint"} <= {
+    assert {"CreateTrainingJob", "CreateModel", "CreateEndpointConfig", "CreateEndpoint", "CreateTransformJob"} <= {
         c.operation for c in creates
     }
     assert all(RUN_TAG in {tag["Key"] for tag in c.params.get("Tags", [])} for c in creates)

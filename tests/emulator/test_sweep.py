@@ -1,6 +1,6 @@
 """The sweeper's calls against the emulator: it finds only popseg's resources with their tags, deletes
-an endpoint with its config, stops a dead run's training job, deletes work prefixes in batches, and a
-dry run calls nothing that changes anything."""
+an endpoint with its config, stops a dead run's training job and an unknown run's transform job, deletes work
+prefixes in batches, and a dry run calls nothing that changes anything."""
 
 from __future__ import annotations
 
@@ -13,10 +13,17 @@ import pytest
 from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation_aws import sweep
 from include.segmentation_aws.names import RUN_ID_TAG, RUN_TAG
-from tests.support.sagemaker_requests import KMEANS_IMAGE, PCA_IMAGE, create_model_and_config, training_request
+from tests.support.sagemaker_requests import (
+    KMEANS_IMAGE,
+    PCA_IMAGE,
+    ROLE,
+    create_model_and_config,
+    training_request,
+)
 
 DEAD, LIVE = "scheduled__2026-11-01T02:00:00+00:00", "manual__2026-12-02T10:00:00+00:00"
 STATES = {DEAD: "failed", LIVE: "running"}
+UNKNOWN = "manual__2026-01-01T00:00:00+00:00"  # a run id Airflow does not know (not in STATES)
 
 
 def _tag(sagemaker, kind: str, name: str, run_id: str) -> None:
@@ -86,6 +93,47 @@ def test_a_dead_runs_training_job_in_progress_is_stopped(sagemaker, s3, bucket, 
         time.sleep(0.05)
     assert _actions(_sweep(sagemaker, s3, bucket), name) == {(sweep.TRAINING_JOB, name): "stop"}
     assert sagemaker.describe_training_job(TrainingJobName=name)["TrainingJobStatus"] in ("Stopping", "Stopped")
+
+
+def _transform_job_in_progress(sagemaker, s3, bucket: str, unique, pca_job: dict, run_id: str) -> str:
+    """A PCA batch transform job tagged with `run_id`, still InProgress: 200,000 records one request each."""
+    name, model = unique("popseg-pca"), unique("model")  # the model is not popseg-named: never listed
+    rows = np.random.default_rng(1).random((200_000, 6), dtype=np.float32)
+    s3.put_object(Bucket=bucket, Key=f"sweep-transform/{name}/in.rec", Body=encode_dense(rows))
+    sagemaker.create_model(
+        ModelName=model, ExecutionRoleArn=ROLE,
+        PrimaryContainer={"Image": PCA_IMAGE, "ModelDataUrl": pca_job["ModelArtifacts"]["S3ModelArtifacts"]},
+    )  # fmt: skip
+    sagemaker.create_transform_job(
+        TransformJobName=name, ModelName=model, BatchStrategy="SingleRecord",
+        TransformInput={
+            "DataSource": {"S3DataSource": {"S3DataType": "S3Prefix", "S3Uri": f"s3://{bucket}/sweep-transform/{name}/"}},
+            "ContentType": "application/x-recordio-protobuf", "SplitType": "RecordIO",
+        },
+        TransformOutput={"S3OutputPath": f"s3://{bucket}/sweep-transform/{name}-out/"},
+        TransformResources={"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+        Tags=[{"Key": RUN_TAG, "Value": "t"}, {"Key": RUN_ID_TAG, "Value": run_id}],
+    )  # fmt: skip
+    return name
+
+
+def test_a_transform_job_in_progress_of_a_run_airflow_does_not_know_is_stopped(
+    sagemaker, s3, bucket, unique, pca_job
+) -> None:
+    name = _transform_job_in_progress(sagemaker, s3, bucket, unique, pca_job, UNKNOWN)
+    [decision] = [d for d in _sweep(sagemaker, s3, bucket) if d.resource.name == name]
+    assert (decision.resource.kind, decision.action) == (sweep.TRANSFORM_JOB, "stop")
+    assert decision.reason == f"run {UNKNOWN} is unknown to Airflow"
+    assert sagemaker.describe_transform_job(TransformJobName=name)["TransformJobStatus"] in ("Stopping", "Stopped")
+
+
+def test_a_dry_run_keeps_a_transform_job_it_would_stop(sagemaker, s3, bucket, unique, pca_job) -> None:
+    name = _transform_job_in_progress(sagemaker, s3, bucket, unique, pca_job, UNKNOWN)
+    try:
+        assert _actions(_sweep(sagemaker, s3, bucket, dry_run=True), name) == {(sweep.TRANSFORM_JOB, name): "stop"}
+        assert sagemaker.describe_transform_job(TransformJobName=name)["TransformJobStatus"] == "InProgress"
+    finally:
+        sagemaker.stop_transform_job(TransformJobName=name)  # not left transforming beside the other tests
 
 
 def test_work_prefixes_are_deleted_in_batches_and_a_live_runs_is_kept(s3, bucket, monkeypatch) -> None:

@@ -166,8 +166,8 @@ def call(service: str, operation: str, error: str | None = None, **params) -> Ca
 
 
 def test_an_operation_without_a_mapping_fails_naming_it() -> None:
-    with pytest.raises(UnmappedOperation, match="sagemaker CreateTransformJob"):
-        requests_for(call("sagemaker", "CreateTransformJob", TransformJobName="popseg-x"), "1")
+    with pytest.raises(UnmappedOperation, match="sagemaker CreateProcessingJob"):
+        requests_for(call("sagemaker", "CreateProcessingJob", ProcessingJobName="popseg-x"), "1")
 
 
 TRAINING_JOB = {
@@ -197,6 +197,30 @@ def test_create_training_job_also_needs_add_tags_and_pass_role_to_sagemaker() ->
         ),
         Request("sagemaker:AddTags", arn, tags),
         Request("iam:PassRole", TRAINING_JOB["RoleArn"], {"iam:PassedToService": "sagemaker.amazonaws.com"}),
+    ]
+
+
+def test_create_transform_job_carries_its_instance_type_and_model_and_also_needs_add_tags() -> None:
+    job = {
+        "TransformJobName": "PopSeg-PCA-t1",
+        "ModelName": "PopSeg-PCA-t1",
+        "TransformResources": {"InstanceType": "ml.m5.xlarge", "InstanceCount": 1},
+        "TransformOutput": {"S3OutputPath": "s3://b/work/t1/pca-batch/"},
+        "Tags": [{"Key": "popseg:run", "Value": "t1"}],
+    }
+    arn = "arn:aws:sagemaker:us-east-1:1:transform-job/popseg-pca-t1"
+    tags = {"aws:RequestTag/popseg:run": "t1", "aws:TagKeys": ("popseg:run",)}
+    assert requests_for(call("sagemaker", "CreateTransformJob", **job), "1") == [
+        Request(
+            "sagemaker:CreateTransformJob",
+            arn,
+            {
+                **tags,
+                "sagemaker:InstanceTypes": ("ml.m5.xlarge",),
+                "sagemaker:ModelArn": "arn:aws:sagemaker:us-east-1:1:model/popseg-pca-t1",
+            },
+        ),
+        Request("sagemaker:AddTags", arn, tags),
     ]
 
 

@@ -93,6 +93,8 @@ def test_every_pass_role_statement_is_conditioned_on_sagemaker() -> None:
         ("sagemaker:InvokeEndpoint", "endpoint/production-model"),
         ("sagemaker:DeleteModel", "model/production-model"),
         ("sagemaker:StopTrainingJob", "training-job/other-team-job"),
+        ("sagemaker:StopTransformJob", "transform-job/other-team-job"),
+        ("sagemaker:DescribeTransformJob", "transform-job/other-team-job"),
         ("sagemaker:ListTags", "endpoint/production-model"),
     ],
 )
@@ -115,10 +117,12 @@ def test_airflow_writes_only_under_the_output_prefix() -> None:
     assert not allowed("airflow", "s3:GetObject", "arn:aws:s3:::another-bucket/census/census.csv")
 
 
-def test_the_execution_role_reads_the_run_work_area_and_writes_models_only() -> None:
+def test_the_execution_role_reads_the_run_work_area_and_writes_models_and_transform_outputs_only() -> None:
     work = f"arn:aws:s3:::{D.Bucket}/segmentation/work/t1"
     assert allowed("execution-role", "s3:GetObject", f"{work}/pca-train/train.rec")
     assert allowed("execution-role", "s3:PutObject", f"{work}/models/popseg-pca-t1/output/model.tar.gz")
+    assert allowed("execution-role", "s3:PutObject", f"{work}/pca-batch/part-00000.rec.out")
+    assert allowed("execution-role", "s3:PutObject", f"{work}/kmeans-batch/part-00000.rec.out")
     assert not allowed("execution-role", "s3:PutObject", f"{work}/pca-train/train.rec")
     assert not allowed("execution-role", "s3:GetObject", f"arn:aws:s3:::{D.Bucket}/census/census.csv")
     assert not allowed("execution-role", "s3:PutObject", f"arn:aws:s3:::{D.Bucket}/segmentation/latest.json")
@@ -246,6 +250,30 @@ def test_an_endpoint_config_on_an_allowed_instance_type_is_allowed_and_a_p5_refu
     )
 
 
+TRANSFORM_JOB = f"{SAGEMAKER}:transform-job/popseg-pca-20261123t020000-0123456789abcdef"
+TRANSFORM = {**TAGGED, "sagemaker:InstanceTypes": ("ml.m5.xlarge",), "sagemaker:ModelArn": MODEL}
+
+
+def test_a_transform_job_as_the_dag_requests_it_is_allowed() -> None:
+    assert allowed("airflow", "sagemaker:CreateTransformJob", TRANSFORM_JOB, **TRANSFORM)
+
+
+@pytest.mark.parametrize(
+    "changed",
+    [
+        {"sagemaker:InstanceTypes": ("ml.p5.48xlarge",)},
+        {"sagemaker:InstanceTypes": None},
+        {"sagemaker:ModelArn": f"{SAGEMAKER}:model/not-isolated"},  # a model popseg's CreateModel did not make
+        {"sagemaker:ModelArn": None},
+        {"aws:RequestTag/popseg:run": None},  # untagged: the sweeper would never stop it
+    ],
+    ids=["p5", "no-type", "other-model", "no-model", "untagged"],
+)
+def test_a_transform_job_outside_the_guard_rails_is_refused(changed) -> None:
+    context = {key: value for key, value in {**TRANSFORM, **changed}.items() if value is not None}
+    assert not allowed("airflow", "sagemaker:CreateTransformJob", TRANSFORM_JOB, **context)
+
+
 def test_a_model_must_be_network_isolated_and_tagged() -> None:
     assert allowed("airflow", "sagemaker:CreateModel", MODEL, **TAGGED, **{"sagemaker:NetworkIsolation": "true"})
     assert not allowed("airflow", "sagemaker:CreateModel", MODEL, **TAGGED, **{"sagemaker:NetworkIsolation": "false"})
@@ -268,6 +296,7 @@ def test_the_policys_instance_types_are_the_settings_defaults() -> None:
     }
     assert listed == {
         "sagemaker:CreateTrainingJob": list(settings.DEFAULT_TRAINING_INSTANCE_TYPES),
+        "sagemaker:CreateTransformJob": list(settings.DEFAULT_TRAINING_INSTANCE_TYPES),  # the training type runs it
         "sagemaker:CreateEndpointConfig": list(settings.DEFAULT_ENDPOINT_INSTANCE_TYPES),
     }
 

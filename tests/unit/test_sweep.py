@@ -15,6 +15,7 @@ from include.segmentation_aws.sweep import (
     MODEL,
     STOP,
     TRAINING_JOB,
+    TRANSFORM_JOB,
     WORK,
     Policy,
     Resource,
@@ -66,8 +67,9 @@ def test_an_endpoint_whose_run_airflow_does_not_know_is_deleted() -> None:
     assert decision.action == DELETE and "unknown to Airflow" in decision.reason
 
 
-def test_a_training_job_of_a_dead_run_is_stopped_not_deleted() -> None:
-    decision = one(resource(TRAINING_JOB, status="InProgress"), {RUN: "failed"})
+@pytest.mark.parametrize("kind", [TRAINING_JOB, TRANSFORM_JOB])
+def test_a_job_of_a_dead_run_is_stopped_not_deleted(kind) -> None:
+    decision = one(resource(kind, status="InProgress"), {RUN: "failed"})
     assert decision.action == STOP
 
 

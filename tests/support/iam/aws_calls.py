@@ -13,6 +13,7 @@ more; an operation missing from it raises
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -187,6 +188,20 @@ def _training_context(params: dict) -> dict[str, str | tuple[str, ...]]:
     return context
 
 
+def _transform_context(params: dict) -> dict[str, str | tuple[str, ...]]:
+    """CreateTransformJob's condition keys from its request: the instance type, the volume and output keys
+    (sagemaker:ModelArn needs the account: `_create_transform_job` adds it)."""
+    resources = params.get("TransformResources", {})
+    context: dict[str, str | tuple[str, ...]] = {**_tag_context(params)}
+    if "InstanceType" in resources:
+        context["sagemaker:InstanceTypes"] = (resources["InstanceType"],)
+    if resources.get("VolumeKmsKeyId"):
+        context["sagemaker:VolumeKmsKey"] = resources["VolumeKmsKeyId"]
+    if params.get("TransformOutput", {}).get("KmsKeyId"):
+        context["sagemaker:OutputKmsKey"] = params["TransformOutput"]["KmsKeyId"]
+    return context
+
+
 def _endpoint_config_context(params: dict) -> dict[str, str | tuple[str, ...]]:
     """CreateEndpointConfig's condition keys: the variants' instance types, the volume key."""
     context: dict[str, str | tuple[str, ...]] = {**_tag_context(params)}
@@ -205,6 +220,7 @@ _CREATE_CONTEXT: dict[str, Callable[[dict], dict]] = {
     "sagemaker:CreateModel": lambda params: {**_tag_context(params), **_isolation(params)},
     "sagemaker:CreateEndpointConfig": _endpoint_config_context,
     "sagemaker:CreateEndpoint": _tag_context,
+    "sagemaker:CreateTransformJob": _transform_context,
 }
 
 
@@ -239,6 +255,13 @@ def _create_endpoint(call: Call, account: str) -> list[Request]:
             _tag_context(call.params),
         ),
     ]
+
+
+def _create_transform_job(call: Call, account: str) -> list[Request]:
+    """CreateTransformJob, with sagemaker:ModelArn: the ARN of the model it runs (no role: the model's is used)."""
+    creating, *rest = _sagemaker("sagemaker:CreateTransformJob", "transform-job", "TransformJobName")(call, account)
+    model = f"arn:aws:sagemaker:{call.region}:{account}:model/{call.params['ModelName'].lower()}"
+    return [dataclasses.replace(creating, context={**creating.context, "sagemaker:ModelArn": model}), *rest]
 
 
 def _invoke_endpoint(call: Call, account: str) -> list[Request]:
@@ -278,6 +301,11 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
                                                      "TrainingJobName"),
     ("sagemaker", "StopTrainingJob"): _sagemaker("sagemaker:StopTrainingJob", "training-job", "TrainingJobName"),
     ("sagemaker", "ListTrainingJobs"): lambda call, account: [Request("sagemaker:ListTrainingJobs", "*")],
+    ("sagemaker", "CreateTransformJob"): _create_transform_job,
+    ("sagemaker", "DescribeTransformJob"): _sagemaker("sagemaker:DescribeTransformJob", "transform-job",
+                                                      "TransformJobName"),
+    ("sagemaker", "StopTransformJob"): _sagemaker("sagemaker:StopTransformJob", "transform-job", "TransformJobName"),
+    ("sagemaker", "ListTransformJobs"): lambda call, account: [Request("sagemaker:ListTransformJobs", "*")],
     ("sagemaker", "ListModels"): lambda call, account: [Request("sagemaker:ListModels", "*")],
     ("sagemaker", "ListEndpointConfigs"): lambda call, account: [Request("sagemaker:ListEndpointConfigs", "*")],
     ("sagemaker", "ListEndpoints"): lambda call, account: [Request("sagemaker:ListEndpoints", "*")],

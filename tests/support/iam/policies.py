@@ -33,6 +33,7 @@ RESOURCE_STAR = {
         "sagemaker:ListEndpointConfigs",
         "sagemaker:ListModels",
         "sagemaker:ListTrainingJobs",
+        "sagemaker:ListTransformJobs",
     },
 }
 
