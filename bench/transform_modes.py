@@ -4,18 +4,21 @@ census and on 1 M synthetic rows; the wall time and the billable instance-second
 For each census (the real ACS 2015 file, read in place from ../shared/data/census/ and skipped with a message
 when absent; and a synthetic census of --rows rows, include/segmentation/synthetic.py) and each mode, it runs
 `scripts/run_local.py --data <file> --conf '{"transform": "<mode>"}'` (what `make run DATA=… CONF=…` runs) in
-a throw-away AIRFLOW_HOME from an empty emulator (bench/pipeline.py's `make_run`), then prints:
+a throw-away AIRFLOW_HOME from an empty emulator (bench/pipeline.py's `make_run`), --repeat times in turn
+(endpoint, batch, endpoint, batch: the first run of all pays for cold caches), keeps per mode the run with the
+shortest DAG run, and prints:
 
 - wall seconds of `make run` and of the DAG run, and of each algorithm's transform stage: from the first of
   its tasks' start to the last one's end in the run's Airflow database (endpoint: deploy_<alg>, the task that
   invokes it, delete_<alg>_endpoint; batch: batch_<alg>, read_<alg>_batch, delete_<alg>_model);
 - billable instance-seconds of what the stage kept running. An endpoint: from its CreateEndpoint to its
-  deletion as the emulator's log records them (what SageMaker bills hosting for: the endpoint's life, Creating
-  included), times the endpoint config's InitialInstanceCount (from the run's plan). A transform job:
-  DescribeTransformJob's TransformEndTime − TransformStartTime, times its InstanceCount, asked of an emulator
-  started over the run's saved SageMaker state (emulator-data/ without its S3 objects).
+  deletion as the emulator's log records them (its whole life, Creating included: an upper bound of what
+  hosting bills), times the endpoint config's InitialInstanceCount (from the run's plan). A transform job:
+  DescribeTransformJob's TransformEndTime − TransformStartTime (the interval SageMaker's API reference says is
+  billed), times its InstanceCount, asked of an emulator started over the run's saved SageMaker state
+  (emulator-data/ without its S3 objects).
 
-    .venv/bin/python bench/transform_modes.py [--rows 1000000] [--keep DIR]
+    .venv/bin/python bench/transform_modes.py [--rows 1000000] [--repeat 2] [--keep DIR]
 """
 
 from __future__ import annotations
@@ -73,36 +76,43 @@ class Billed:
         return self.seconds * self.instance_count
 
 
-def measure(census: Path, label: str, workdir: Path) -> list[dict]:
-    """Both modes on one census: per mode its walls, each stage's tasks and wall, and what each stage billed."""
-    results = []
-    for mode in MODES:
-        print(f"make run on {label}, transform = {mode} …", flush=True)
-        wall, memory, home = make_run(census, workdir, f"{census.stem}-{mode}", {"transform": mode})
-        dag_run, tasks = timings(home / "airflow.db")
-        plans = _plans(home / "airflow.db", mode)
-        billed = _endpoints(home, plans) if mode == "endpoint" else _transform_jobs(home, plans)
-        stages = {}
-        for algorithm in ALGORITHMS:
-            names = STAGE_TASKS[mode][algorithm]
-            missing = [name for name in names if name not in tasks]
-            if missing:
-                raise SystemExit(f"the {mode} run on {label} has no finished {', '.join(missing)} in {home}")
-            start, end = min(tasks[n][1] for n in names), max(tasks[n][2] for n in names)
-            stages[algorithm] = {"tasks": {n: tasks[n][0] for n in names}, "wall": end - start}
-        results.append(
-            {
-                "label": label,
-                "mode": mode,
-                "wall": wall,
-                "dag_run": dag_run,
-                "peak": memory.peak(),
-                "stages": stages,
-                "billed": billed,
-            }
-        )
-        print(f"  {wall:.1f} s, DAG run {dag_run:.1f} s", flush=True)
-    return results
+def measure(census: Path, label: str, workdir: Path, repeat: int) -> list[dict]:
+    """Both modes on one census, `repeat` times in turn (endpoint, batch, endpoint, …): per mode the run with
+    the shortest DAG run, with its walls, each stage's tasks and wall, and what each stage billed."""
+    best: dict[str, dict] = {}
+    for attempt in range(1, repeat + 1):
+        for mode in MODES:
+            print(f"make run on {label}, transform = {mode} ({attempt}/{repeat}) …", flush=True)
+            result = _run(census, label, mode, workdir)
+            print(f"  {result['wall']:.1f} s, DAG run {result['dag_run']:.1f} s", flush=True)
+            if mode not in best or result["dag_run"] < best[mode]["dag_run"]:
+                best[mode] = result
+    return [best[mode] for mode in MODES]
+
+
+def _run(census: Path, label: str, mode: str, workdir: Path) -> dict:
+    """One `make run` of `census` in `mode`, in the home kept for that census and mode."""
+    wall, memory, home = make_run(census, workdir, f"{census.stem}-{mode}", {"transform": mode})
+    dag_run, tasks = timings(home / "airflow.db")
+    plans = _plans(home / "airflow.db", mode)
+    billed = _endpoints(home, plans) if mode == "endpoint" else _transform_jobs(home, plans)
+    stages = {}
+    for algorithm in ALGORITHMS:
+        names = STAGE_TASKS[mode][algorithm]
+        missing = [name for name in names if name not in tasks]
+        if missing:
+            raise SystemExit(f"the {mode} run on {label} has no finished {', '.join(missing)} in {home}")
+        start, end = min(tasks[n][1] for n in names), max(tasks[n][2] for n in names)
+        stages[algorithm] = {"tasks": {n: tasks[n][0] for n in names}, "wall": end - start}
+    return {
+        "label": label,
+        "mode": mode,
+        "wall": wall,
+        "dag_run": dag_run,
+        "peak": memory.peak(),
+        "stages": stages,
+        "billed": billed,
+    }
 
 
 def _plans(database: Path, mode: str) -> dict[str, dict]:
@@ -188,7 +198,7 @@ def print_results(results: list[dict]) -> None:
             )
     print("\nmake run, DAG run and transform stages (PCA + K-Means) in seconds; billable instance-seconds")
     print(
-        f"{'census':<22} {'mode':<9} {'make run':>8} {'DAG run':>8} {'transform':>20} {'instance-s':>20}"
+        f"{'census':<26} {'mode':<9} {'make run':>8} {'DAG run':>8} {'transform':>20} {'instance-s':>20}"
         f" {'peak MiB':>8}"
     )
     for r in results:
@@ -197,7 +207,7 @@ def print_results(results: list[dict]) -> None:
         transform = f"{pca + kmeans:.1f} ({pca:.1f} + {kmeans:.1f})"
         billed = f"{billed_pca + billed_kmeans:.1f} ({billed_pca:.1f} + {billed_kmeans:.1f})"
         print(
-            f"{r['label']:<22} {r['mode']:<9} {r['wall']:>8.1f} {r['dag_run']:>8.1f} {transform:>20} {billed:>20}"
+            f"{r['label']:<26} {r['mode']:<9} {r['wall']:>8.1f} {r['dag_run']:>8.1f} {transform:>20} {billed:>20}"
             f" {r['peak'] / 2**20:>8.0f}"
         )
 
@@ -205,6 +215,7 @@ def print_results(results: list[dict]) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", type=int, default=1_000_000, help="rows of the synthetic census (0: none)")
+    parser.add_argument("--repeat", type=int, default=2, help="runs per mode and census; the fastest is kept")
     parser.add_argument("--keep", help="work in this folder and keep it (the synthetic census is reused)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="popseg-bench-") as scratch:
@@ -212,11 +223,13 @@ def main() -> None:
         workdir.mkdir(parents=True, exist_ok=True)
         results = []
         if CENSUS.exists():
-            results += measure(CENSUS, "census (3,220 rows)", workdir)
+            results += measure(CENSUS, "census (3,220 rows)", workdir, args.repeat)
         else:
             print(f"{CENSUS} is absent (../shared holds the real census): measured on synthetic rows only")
         if args.rows:
-            results += measure(synthetic_census(args.rows, workdir), f"synthetic ({args.rows:,} rows)", workdir)
+            results += measure(
+                synthetic_census(args.rows, workdir), f"synthetic ({args.rows:,} rows)", workdir, args.repeat
+            )
     if results:
         print_results(results)
 
