@@ -1,5 +1,4 @@
-"""The two transform modes side by side: `make run` with `transform` = `endpoint` and = `batch`, on the real
-census and on 1 M synthetic rows; the wall time and the billable instance-seconds of each.
+"""`make run` in each transform mode (endpoint, batch) on the real census and 1 M rows: walls, instance-seconds.
 
 For each census (the real ACS 2015 file, read in place from ../shared/data/census/ and skipped with a message
 when absent; and a synthetic census of --rows rows, include/segmentation/synthetic.py) and each mode, it runs
