@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import contextlib
+import json
 import shutil
 import sqlite3
 import subprocess
@@ -81,24 +82,9 @@ class TreeMemory:
 
 def run_once(rows: int, workdir: Path) -> dict:
     """`make run` on a synthetic census of `rows` rows: its wall, peak memory, and each task's figures."""
-    census = workdir / f"census-{rows}.csv"
-    if not census.exists():
-        scaled_census(rows).to_csv(census, index=False)
-    home, output = workdir / f"home-{rows}", workdir / f"output-{rows}"
-    # make run keeps the emulator's state in AIRFLOW_HOME, and a census it has segmented is then skipped as
-    # unchanged: each measurement starts from an empty emulator, so that it trains (--keep reuses the home).
-    shutil.rmtree(home / EMULATOR_DATA, ignore_errors=True)
-    command = [sys.executable, "scripts/run_local.py", "--data", str(census), "--output", str(output)]
-    command += ["--home", str(home)]
-    started = time.perf_counter()
-    with (workdir / f"make-run-{rows}.log").open("w") as log:
-        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        with TreeMemory(process.pid) as memory:
-            code = process.wait()
-    wall = time.perf_counter() - started
-    if code:
-        raise SystemExit(f"make run on {rows:,} rows failed (exit {code}); see {workdir / f'make-run-{rows}.log'}")
-    run, tasks = _timings(home / "airflow.db")
+    census = synthetic_census(rows, workdir)
+    wall, memory, home = make_run(census, workdir, str(rows))
+    run, tasks = timings(home / "airflow.db")
     return {
         "rows": rows,
         "csv_mb": census.stat().st_size / 1e6,
@@ -113,8 +99,37 @@ def run_once(rows: int, workdir: Path) -> dict:
     }
 
 
-def _timings(database: Path) -> tuple[float, dict[str, tuple[float, float, float]]]:
-    """The DAG run's seconds, and per task (seconds, start, end as Unix times), from the Airflow database."""
+def synthetic_census(rows: int, workdir: Path) -> Path:
+    """`workdir/census-<rows>.csv`, a synthetic census of `rows` rows (written once, then reused)."""
+    census = workdir / f"census-{rows}.csv"
+    if not census.exists():
+        scaled_census(rows).to_csv(census, index=False)
+    return census
+
+
+def make_run(census: Path, workdir: Path, name: str, conf: dict | None = None) -> tuple[float, TreeMemory, Path]:
+    """`make run DATA=<census> CONF=<conf>` in the throw-away AIRFLOW_HOME `workdir/home-<name>` (results in
+    `workdir/output-<name>`, its output in `workdir/make-run-<name>.log`): its wall seconds, the memory
+    sampled while it ran, and that home. SystemExit if the run fails."""
+    home, output, log_path = workdir / f"home-{name}", workdir / f"output-{name}", workdir / f"make-run-{name}.log"
+    # make run keeps the emulator's state in AIRFLOW_HOME, and a census it has segmented is then skipped as
+    # unchanged: each measurement starts from an empty emulator, so that it trains (--keep reuses the home).
+    shutil.rmtree(home / EMULATOR_DATA, ignore_errors=True)
+    command = [sys.executable, "scripts/run_local.py", "--data", str(census), "--output", str(output)]
+    command += ["--home", str(home), *(["--conf", json.dumps(conf)] if conf else [])]
+    started = time.perf_counter()
+    with log_path.open("w") as log:
+        process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
+        with TreeMemory(process.pid) as memory:
+            code = process.wait()
+    wall = time.perf_counter() - started
+    if code:
+        raise SystemExit(f"make run on {census.name} ({name}) failed (exit {code}); see {log_path}")
+    return wall, memory, home
+
+
+def timings(database: Path) -> tuple[float, dict[str, tuple[float, float, float]]]:
+    """The last DAG run's seconds, and per task (seconds, start, end as Unix times), from the Airflow database."""
     with sqlite3.connect(database) as db:
         run_start, run_end = db.execute(
             "SELECT start_date, end_date FROM dag_run WHERE dag_id = 'population_segmentation' ORDER BY id DESC"
