@@ -155,6 +155,10 @@ def choosing_k(selection: dict | None) -> dict | None:
         "counties": counties,
         "sample": min(selection["silhouette_sample"], counties),
         "msd_from_sagemaker": selection["msd_source"] == k_choice.MSD_FROM_SAGEMAKER,
+        # What the rule the run did not use picks from the same candidates (k_selection.json's by_rule).
+        "other_rules": {
+            rule: k for rule, k in (selection.get("by_rule") or {}).items() if rule != selection["rule"] and k
+        },
         "candidates": [
             {
                 **candidate,

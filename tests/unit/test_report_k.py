@@ -88,10 +88,14 @@ def test_only_the_chosen_candidate_is_marked(swept) -> None:
     assert len(marked) == 1 and f'<td class="num">{selection["chosen_k"]} (chosen)</td>' in marked[0]
 
 
-def test_the_reason_for_the_chosen_k_is_given_in_a_sentence(swept) -> None:
+def test_the_reason_for_the_chosen_k_is_given_in_a_sentence_with_the_other_rules_pick(swept) -> None:
     selection, html, _ = swept
     reason = _section(html).split('<p id="k-reason">', 1)[1].split("</p>", 1)[0]
-    assert reason == f"<strong>Chosen: k = {selection['chosen_k']}.</strong> {markupsafe.escape(selection['reason'])}."
+    ((other, k),) = ((rule, k) for rule, k in selection["by_rule"].items() if rule != selection["rule"])
+    assert reason == (
+        f"<strong>Chosen: k = {selection['chosen_k']}.</strong> {markupsafe.escape(selection['reason'])}. "
+        f"The {other} rule would pick k = {k} from the same candidates."
+    )
 
 
 def test_the_rule_that_chose_is_explained(swept) -> None:
