@@ -1,5 +1,5 @@
-"""`python -m aws_emulator --host 127.0.0.1 --port 4566 [--data-dir DIR] [--allow-host NAME]...`
-from the project root."""
+"""`python -m aws_emulator --host 127.0.0.1 --port 4566 [--data-dir DIR] [--allow-host NAME]...
+[--latency aws[:scale] [--latency-seed N]]` from the project root."""
 
 from __future__ import annotations
 
@@ -12,6 +12,7 @@ import threading
 from threadpoolctl import threadpool_limits
 
 from aws_emulator.connection import DEFAULT_REGION
+from aws_emulator.sagemaker.latency import LatencyProfile
 from aws_emulator.server import DEFAULT_ALLOWED_HOSTS, Emulator
 
 
@@ -31,15 +32,31 @@ def main(argv: list[str] | None = None) -> int:
         metavar="NAME",
         help=f"also accept requests whose Host is NAME (repeatable); always: {', '.join(DEFAULT_ALLOWED_HOSTS)}",
     )
+    parser.add_argument(
+        "--latency",
+        metavar="aws[:SCALE]",
+        help="jobs and endpoints pass through their states as long as on SageMaker, divided by SCALE "
+        "(default 1; aws:60 makes a 6-minute deploy take 6 s); see aws_emulator/README.md",
+    )
+    parser.add_argument("--latency-seed", type=int, default=0, help="seed of the modelled durations (default 0)")
     parser.add_argument("--log-level", default="INFO")
     args = parser.parse_args(argv)
+    try:
+        latency = LatencyProfile.parse(args.latency, args.latency_seed) if args.latency else None
+    except ValueError as exc:
+        parser.error(f"--latency: {exc}")
 
     logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s %(message)s")
     # Requests are served on threads, several at once (concurrent InvokeEndpoint calls): BLAS threads of their
     # own on top only contend for the cores. A (30,000 x 34) @ (34 x 34) product ran 2x faster with one.
     threadpool_limits(limits=1, user_api="blas")
     emulator = Emulator(
-        host=args.host, port=args.port, data_dir=args.data_dir, region=args.region, allow_hosts=args.allow_host
+        host=args.host,
+        port=args.port,
+        data_dir=args.data_dir,
+        region=args.region,
+        allow_hosts=args.allow_host,
+        latency=latency,
     ).start()
     print(f"popseg AWS emulator listening on {emulator.endpoint_url}", flush=True)
 

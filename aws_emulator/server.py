@@ -35,6 +35,7 @@ from aws_emulator.aws_clients import AwsClients
 from aws_emulator.connection import DEFAULT_REGION
 from aws_emulator.persistence import StateStore
 from aws_emulator.sagemaker.hosting import Hosting
+from aws_emulator.sagemaker.latency import LatencyProfile
 from aws_emulator.sagemaker.models import SageMakerBackends
 from aws_emulator.sagemaker.responses import ControlPlane
 from aws_emulator.sagemaker.runtime import INVOKE_ENDPOINT_MAX_BYTES, Runtime
@@ -222,8 +223,13 @@ class Emulator:
         transition_seconds: float = 0.5,
         allow_hosts: Iterable[str] = (),
         max_request_bytes: int = MAX_REQUEST_BYTES,
+        latency: LatencyProfile | str | None = None,
     ) -> None:
-        """`allow_hosts`: Host names accepted besides `DEFAULT_ALLOWED_HOSTS` and the address bound."""
+        """`allow_hosts`: Host names accepted besides `DEFAULT_ALLOWED_HOSTS` and the address bound.
+        `latency`: a `LatencyProfile` or its `--latency` spelling (`"aws:60"`); jobs and endpoints then stay
+        in each state for its modelled AWS time divided by the profile's scale."""
+        if isinstance(latency, str):
+            latency = LatencyProfile.parse(latency)
         self.backends = SageMakerBackends()
         self._app = _LateApp()
         self.server = make_server(host, port, self._app, threaded=True, request_handler=_QuietHandler)
@@ -238,9 +244,10 @@ class Emulator:
         reachable = "127.0.0.1" if wildcard else host
         self.endpoint_url = f"http://{f'[{reachable}]' if ':' in reachable else reachable}:{self.server.port}"
         clients = AwsClients(self.endpoint_url)
-        self.runner = TrainingRunner(self.backends, clients)
-        self.hosting = Hosting(self.backends, clients, transition_seconds)
-        self.transforms = TransformRunner(self.backends, clients, launch_seconds=transition_seconds)
+        self.latency = latency
+        self.runner = TrainingRunner(self.backends, clients, latency=latency)
+        self.hosting = Hosting(self.backends, clients, transition_seconds, latency=latency)
+        self.transforms = TransformRunner(self.backends, clients, launch_seconds=transition_seconds, latency=latency)
         allowed = [*DEFAULT_ALLOWED_HOSTS, *allow_hosts, *([] if wildcard else [host])]
         self._app.app = EmulatorApp(
             ControlPlane(self.backends, self.runner, self.hosting, self.transforms),
@@ -289,7 +296,7 @@ def running_emulator(
 ) -> Iterator[Emulator]:
     """An emulator on a free loopback port for the duration of the block: `.endpoint_url`.
 
-    `options` go to `Emulator` (`allow_hosts`, `max_request_bytes`)."""
+    `options` go to `Emulator` (`allow_hosts`, `max_request_bytes`, `latency`: e.g. `"aws:600"`)."""
     emulator = Emulator(data_dir=data_dir, transition_seconds=transition_seconds, **options).start()
     try:
         yield emulator

@@ -1,15 +1,18 @@
 """Brings endpoints up and down in a worker pool: the model artifact is fetched from S3 and loaded by
-its built-in algorithm; Creating/Updating/Deleting each take a short real time, so waiters see them."""
+its built-in algorithm; Creating/Updating/Deleting each take a short real time, so waiters see them, or
+under a latency profile (`latency.py`) their modelled AWS time divided by its scale."""
 
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from concurrent.futures import ThreadPoolExecutor
 
 from aws_emulator.algorithms import ClientError, ModelLoadError, algorithm_for_image
 from aws_emulator.algorithms.base import Predictor
 from aws_emulator.aws_clients import AwsClients, S3Error
+from aws_emulator.sagemaker.latency import LatencyProfile, wait_until
 from aws_emulator.sagemaker.models import Deployment, Endpoint, SageMakerBackends
 
 log = logging.getLogger("popseg.emulator.hosting")
@@ -17,11 +20,19 @@ log = logging.getLogger("popseg.emulator.hosting")
 
 class Hosting:
     def __init__(
-        self, backends: SageMakerBackends, clients: AwsClients, transition_seconds: float = 0.5, workers: int = 4
+        self,
+        backends: SageMakerBackends,
+        clients: AwsClients,
+        transition_seconds: float = 0.5,
+        workers: int = 4,
+        latency: LatencyProfile | None = None,
     ) -> None:
+        """`latency`: Creating/Updating and Deleting last their modelled share instead of `transition_seconds`."""
         self.backends = backends
         self.clients = clients
         self.transition_seconds = transition_seconds
+        self.latency = latency
+        self._stopping = threading.Event()
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-hosting")
 
     def deploy(self, endpoint: Endpoint, deployment: Deployment) -> None:
@@ -32,7 +43,10 @@ class Hosting:
         self.pool.submit(self._delete, endpoint)
 
     def shutdown(self) -> None:
-        """Let transitions under way finish (each takes about `transition_seconds`), so saved state is whole."""
+        """Let transitions under way finish (each takes about `transition_seconds`), so saved state is whole;
+        under a latency profile they finish at once rather than after minutes."""
+        if self.latency is not None:
+            self._stopping.set()
         self.pool.shutdown(wait=True)
 
     def load(self, deployment: Deployment) -> None:
@@ -42,11 +56,16 @@ class Hosting:
 
     def _deploy(self, endpoint: Endpoint, deployment: Deployment) -> None:
         backend = self.backends[endpoint.region]
-        started = time.monotonic()
+        started = time.time()
+        seconds = self.transition_seconds
+        if self.latency is not None:
+            modelled = self.latency.endpoint_creating(endpoint.name, deployment.config_name)
+            seconds = self.latency.real(modelled)
+            log.info("endpoint %s: modelled AWS seconds to InService %s", endpoint.name, modelled)
         try:
             self.load(deployment)
         except (ClientError, ModelLoadError) as exc:
-            self._wait_from(started)
+            self._wait(started + seconds)
             backend.deployment_failed(endpoint, f"Failed to deploy the model: {exc}")
             log.info("endpoint %s failed: %s", endpoint.name, exc)
             return
@@ -54,17 +73,20 @@ class Hosting:
             log.exception("endpoint %s failed unexpectedly", endpoint.name)
             backend.deployment_failed(endpoint, f"Failed to deploy the model: {type(exc).__name__}: {exc}")
             return
-        self._wait_from(started)
+        self._wait(started + seconds)
         backend.deployed(endpoint, deployment)
         log.info("endpoint %s InService", endpoint.name)
 
     def _delete(self, endpoint: Endpoint) -> None:
-        time.sleep(self.transition_seconds)
+        seconds = self.transition_seconds
+        if self.latency is not None:
+            seconds = self.latency.real(self.latency.endpoint_deleting(endpoint.name))
+        self._wait(time.time() + seconds)
         self.backends[endpoint.region].remove_endpoint(endpoint)
         log.info("endpoint %s deleted", endpoint.name)
 
-    def _wait_from(self, started: float) -> None:
-        time.sleep(max(0.0, self.transition_seconds - (time.monotonic() - started)))
+    def _wait(self, deadline: float) -> None:
+        wait_until(deadline, self._stopping.is_set)
 
 
 def load_predictor(clients: AwsClients, model: dict) -> Predictor:

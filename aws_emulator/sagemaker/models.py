@@ -22,6 +22,7 @@ from aws_emulator.sagemaker.exceptions import (
     already_exists,
     not_found,
 )
+from aws_emulator.sagemaker.latency import BILLED_TRAINING_PHASES
 
 ACCOUNT_ID = "123456789012"
 TRAINING_NON_TERMINAL = ("InProgress", "Stopping")
@@ -54,6 +55,8 @@ class TrainingJob:
     final_metrics: list[dict[str, Any]] = field(default_factory=list)
     metric_definitions: list[dict[str, str]] = field(default_factory=list)
     stop_reason: str | None = None  # "Stopped" or "MaxRuntimeExceeded" once a stop is asked for
+    modelled_phases: dict[str, float] = field(default_factory=dict)  # under a latency profile: AWS seconds
+    latency_scale: float = 1.0  # of each secondary status, and how much faster the emulator passes them
 
     @property
     def arn(self) -> str:
@@ -118,6 +121,8 @@ class TrainingJob:
         if self.training_end_time is not None:
             described["TrainingEndTime"] = self.training_end_time
             seconds = max(1, int(self.training_end_time - (self.training_start_time or self.creation_time)))
+            if self.modelled_phases:
+                seconds = self.modelled_billed_seconds()
             described["TrainingTimeInSeconds"] = seconds
             # Wall-clock seconds, as SageMaker reports them whatever the InstanceCount: the bill is
             # BillableTimeInSeconds × ResourceConfig.InstanceCount instance-seconds.
@@ -127,6 +132,16 @@ class TrainingJob:
         if self.final_metrics:
             described["FinalMetricDataList"] = copy.deepcopy(self.final_metrics)
         return described
+
+    def modelled_billed_seconds(self) -> int:
+        """Under a latency profile, the AWS seconds from TrainingStartTime to TrainingEndTime: each billed
+        state's modelled duration, or the modelled part of it the job lived through when it ended there."""
+        seconds = 0.0
+        for entry in self.transitions:
+            modelled = self.modelled_phases.get(entry["Status"])
+            if entry["Status"] in BILLED_TRAINING_PHASES and modelled is not None and "EndTime" in entry:
+                seconds += min(modelled, (entry["EndTime"] - entry["StartTime"]) * self.latency_scale)
+        return max(1, round(seconds))
 
     def summary(self) -> dict[str, Any]:
         summary = {

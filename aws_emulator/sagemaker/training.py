@@ -17,6 +17,7 @@ from botocore.exceptions import ClientError as BotoClientError
 from aws_emulator.algorithms import ClientError, TrainingStopped, algorithm_for_image
 from aws_emulator.algorithms.channels import decode_channel
 from aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
+from aws_emulator.sagemaker.latency import LatencyProfile, wait_until
 from aws_emulator.sagemaker.metrics import NAMESPACE, MetricScanner
 from aws_emulator.sagemaker.models import TRAINING_NON_TERMINAL, SageMakerBackends, TrainingJob, TransformJob
 
@@ -73,9 +74,17 @@ class JobLog:
 
 
 class TrainingRunner:
-    def __init__(self, backends: SageMakerBackends, clients: AwsClients, workers: int = TRAINING_WORKERS) -> None:
+    def __init__(
+        self,
+        backends: SageMakerBackends,
+        clients: AwsClients,
+        workers: int = TRAINING_WORKERS,
+        latency: LatencyProfile | None = None,
+    ) -> None:
+        """`latency`: each secondary status lasts at least its modelled share (`_step` waits it out)."""
         self.backends = backends
         self.clients = clients
+        self.latency = latency
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-training")
 
     def submit(self, job: TrainingJob) -> None:
@@ -106,6 +115,11 @@ class TrainingRunner:
 
     def _train(self, job: TrainingJob, job_log: JobLog) -> None:
         request = job.request
+        if self.latency is not None:
+            phases = self.latency.training_phases(job.name)
+            with self.backends[job.region].lock:
+                job.modelled_phases, job.latency_scale = phases, self.latency.scale
+            log.info("training job %s: modelled AWS seconds %s", job.name, phases)
         self._step(job, note="Launching requested ML instances")
         algorithm = algorithm_for_image(request["AlgorithmSpecification"]["TrainingImage"])
         with self.backends[job.region].lock:
@@ -138,6 +152,7 @@ class TrainingRunner:
         self._step(job, status="Uploading", message="Uploading generated training model")
         self.clients.write(job.model_artifact_uri, output.model_tar_gz)
         self._check_stop(job)
+        self._wait_out_status(job)
         with self.backends[job.region].lock:
             job.final_metrics = job_log.metrics.final_metric_data_list()
             job.finish("Completed", "Completed", "Training job completed")
@@ -177,6 +192,8 @@ class TrainingRunner:
     def _step(
         self, job: TrainingJob, status: str | None = None, message: str = "", note: str = "", training_started=False
     ) -> None:
+        if status:
+            self._wait_out_status(job)
         with self.backends[job.region].lock:
             if training_started:
                 job.training_start_time = time.time()
@@ -184,6 +201,18 @@ class TrainingRunner:
                 job.transition(status, message)
             if note:
                 job.note(note)
+
+    def _wait_out_status(self, job: TrainingJob) -> None:
+        """Under a latency profile, stay in the current secondary status until its modelled share
+        (`modelled / scale`) has passed since it began; TrainingStopped if a stop comes meanwhile."""
+        with self.backends[job.region].lock:
+            current = job.transitions[-1]
+            modelled = job.modelled_phases.get(current["Status"])
+            if modelled is None or self.latency is None:
+                return
+            deadline = current["StartTime"] + self.latency.real(modelled)
+        if not wait_until(deadline, lambda: self._should_stop(job)):
+            raise TrainingStopped()
 
     def _should_stop(self, job: TrainingJob) -> bool:
         limit = job.request["StoppingCondition"].get("MaxRuntimeInSeconds")

@@ -17,7 +17,6 @@ import datetime
 import json
 import logging
 import struct
-import time
 import zlib
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
@@ -31,6 +30,7 @@ from aws_emulator.aws_clients import AwsClients, S3Error, parse_s3_uri
 from aws_emulator.inference_formats import InvalidRequest, parse_request, render_response
 from aws_emulator.sagemaker.data_processing import DataProcessing, RecordsMismatch
 from aws_emulator.sagemaker.hosting import load_predictor
+from aws_emulator.sagemaker.latency import LatencyProfile, wait_until
 from aws_emulator.sagemaker.models import TRANSFORM_NON_TERMINAL, SageMakerBackends, TransformJob
 from aws_emulator.sagemaker.training import JobLog, _manifest_uris
 from include.sagemaker_formats.recordio import MAGIC
@@ -79,12 +79,15 @@ class TransformRunner:
         clients: AwsClients,
         launch_seconds: float = 0.5,
         workers: int = TRANSFORM_WORKERS,
+        latency: LatencyProfile | None = None,
     ) -> None:
         """`launch_seconds`: how long a job stays InProgress before its first request, as instances launch
-        (the emulator's `transition_seconds`), so that waiters and StopTransformJob see it running."""
+        (the emulator's `transition_seconds`), so that waiters and StopTransformJob see it running; under a
+        `latency` profile, its modelled launch divided by the profile's scale instead."""
         self.backends = backends
         self.clients = clients
         self.launch_seconds = launch_seconds
+        self.latency = latency
         self.pool = ThreadPoolExecutor(max_workers=workers, thread_name_prefix="emulator-transform")
 
     def submit(self, job: TransformJob) -> None:
@@ -121,7 +124,12 @@ class TransformRunner:
         """(final status, FailureReason) of a job that ran to its end."""
         with self.backends[job.region].lock:
             job.started()
-        time.sleep(self.launch_seconds)
+        launch = self.launch_seconds
+        if self.latency is not None:
+            modelled = self.latency.transform_launch(job.name)
+            launch = self.latency.real(modelled)
+            log.info("transform job %s: modelled AWS seconds before its first request %s", job.name, modelled)
+        wait_until(job.transform_start_time + launch, lambda: self._stop_requested(job))
         self._check_stop(job)
         predictor = load_predictor(self.clients, job.model)
         request = job.request
@@ -207,9 +215,12 @@ class TransformRunner:
         return b"".join(answers)
 
     def _check_stop(self, job: TransformJob) -> None:
+        if self._stop_requested(job):
+            raise TransformStopped()
+
+    def _stop_requested(self, job: TransformJob) -> bool:
         with self.backends[job.region].lock:
-            if job.stop_requested:
-                raise TransformStopped()
+            return job.stop_requested
 
 
 def _processed(step: Callable[..., bytes], *args: object) -> bytes:
