@@ -6,6 +6,7 @@ the Describe* timestamps: a state can last longer than its share (the emulator's
 from __future__ import annotations
 
 import datetime
+import time
 import uuid
 from collections.abc import Iterator
 
@@ -40,6 +41,8 @@ PROFILE = LatencyProfile(scale=600, seed=24)
 TIMESTAMP_SLACK = 0.001
 """Describe* times travel as epoch floats and come back as datetimes (microseconds): a share measured from
 them may read up to a microsecond short."""
+PREPARING = "Preparing the instances for training"
+"""Starting's last status message, set just before the runner waits out the rest of Starting."""
 PCA_HYPERPARAMETERS = {"feature_dim": "4", "mini_batch_size": "50", "num_components": "2"}
 
 
@@ -210,3 +213,23 @@ def test_the_command_line_latency_option_profiles_the_jobs() -> None:
     modelled = profile.training_phases("cli-latency")
     assert job["TrainingJobStatus"] == "Completed"
     assert job["BillableTimeInSeconds"] == round(sum(modelled[phase] for phase in BILLED_TRAINING_PHASES))
+
+
+def test_stopping_a_job_ends_its_modelled_wait_at_once() -> None:
+    """At AWS's own pace (scale 1) Starting lasts 90 s or more; StopTrainingJob does not wait it out."""
+    with running_emulator(latency="aws") as emulator:
+        s3 = boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name=REGION)
+        sagemaker = boto3.client("sagemaker", endpoint_url=emulator.endpoint_url, region_name=REGION)
+        s3.create_bucket(Bucket="stopped")
+        request = training_request("stopped", PCA_IMAGE, PCA_HYPERPARAMETERS, "s3://stopped/x/", "s3://stopped/m/")
+        sagemaker.create_training_job(**request)
+        describe = lambda: sagemaker.describe_training_job(TrainingJobName="stopped")  # noqa: E731
+        statuses_seen(lambda: describe()["SecondaryStatusTransitions"][-1], "StatusMessage", until={PREPARING})
+        time.sleep(0.5)  # the runner goes from that message into Starting's wait
+        sagemaker.stop_training_job(TrainingJobName="stopped")
+        job = wait_for_job(sagemaker, "stopped")
+    assert job["TrainingJobStatus"] == "Stopped"
+    assert [t["Status"] for t in job["SecondaryStatusTransitions"]] == ["Starting", "Stopping", "Stopped"]
+    stopping = job["SecondaryStatusTransitions"][1]
+    starting_share = LatencyProfile().training_phases("stopped")["Starting"]
+    assert _seconds(stopping["StartTime"], stopping["EndTime"]) < starting_share
