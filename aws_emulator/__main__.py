@@ -59,6 +59,10 @@ def main(argv: list[str] | None = None) -> int:
         latency=latency,
     ).start()
     print(f"popseg AWS emulator listening on {emulator.endpoint_url}", flush=True)
+    if latency is not None:
+        logging.getLogger("popseg.emulator").info(
+            "AWS latency profile: SageMaker's times divided by %g (seed %d)", latency.scale, latency.seed
+        )
 
     stopping = threading.Event()
     for signum in (signal.SIGINT, signal.SIGTERM):
