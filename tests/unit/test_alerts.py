@@ -115,3 +115,14 @@ def test_the_deadline_alert_is_hours_after_the_logical_date_and_calls_back_in_th
     assert alert.reference == DeadlineReference.DAGRUN_LOGICAL_DATE and alert.interval == timedelta(hours=4)
     assert isinstance(alert.callback, AsyncCallback)
     assert alert.callback.path == "include.airflow_popseg.alerts.on_deadline_missed"
+
+
+def test_without_the_variable_a_missed_deadline_sends_nothing_and_raises_nothing(monkeypatch) -> None:
+    import asyncio
+
+    def no_notifier(*args):
+        raise AssertionError("no topic is configured: nothing may be published")
+
+    monkeypatch.setattr(alerts, "_notifier", no_notifier)
+    run = {"dag_id": DAG_ID, "dag_run_id": RUN_ID, "state": "running"}
+    asyncio.run(alerts.on_deadline_missed(context={"dag_run": run, "deadline": {"deadline_time": "06:00"}}))
