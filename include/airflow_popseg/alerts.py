@@ -128,7 +128,8 @@ def on_task_failure(context: Any) -> None:
     """A task's on_failure_callback (retries spent): publish which task failed, why, and the run's link."""
     ti = context["ti"]
     map_index = getattr(ti, "map_index", -1)
-    task = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}[{map_index}]"
+    shown_index = getattr(ti, "rendered_map_index", None) or map_index  # k=8 (map_index_template), else 0, 1 …
+    task = ti.task_id if map_index is None or map_index < 0 else f"{ti.task_id}[{shown_index}]"
     link = run_link(ti.dag_id, ti.run_id, ti.task_id, map_index)
     send(*failure_message(ti.dag_id, ti.run_id, task, reason(context.get("exception")), link), context)
 
