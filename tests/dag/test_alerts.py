@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime, timedelta
 from urllib.parse import quote
 
@@ -10,6 +13,7 @@ import pytest
 from include.airflow_popseg import alerts
 from include.airflow_popseg.settings import DAG_ID, DEADLINE_HOURS
 from tests.support.deadlines import delete_run, run_missed_deadline_callbacks, scheduled_run, sync_dags_to_db
+from tests.support.paths import PROJECT_ROOT
 from tests.support.sns_topic import SubscribedTopic
 
 
@@ -25,6 +29,37 @@ def test_every_task_alerts_on_failure_and_the_run_on_success_and_past_its_deadli
     assert dag.on_success_callback == alerts.on_run_success
     [deadline] = dag.deadline
     assert deadline == alerts.deadline_alert(DEADLINE_HOURS)
+
+
+def _deadlines_parsed_with(hours: str) -> subprocess.CompletedProcess:
+    script = (
+        "from airflow.dag_processing.dagbag import DagBag\n"
+        f"bag = DagBag(dag_folder={str(PROJECT_ROOT / 'dags')!r})\n"
+        "print([alert.interval.total_seconds() for alert in bag.dags['population_segmentation'].deadline or []])\n"
+    )
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "AIRFLOW__POPSEG__DEADLINE_HOURS": hours}
+    return subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env)
+
+
+def test_the_deadline_is_deadline_hours_after_the_logical_date() -> None:
+    parsed = _deadlines_parsed_with("2.5")
+    assert parsed.returncode == 0 and parsed.stdout.strip().splitlines()[-1] == "[9000.0]", parsed.stderr
+
+
+def test_deadline_hours_0_sets_no_deadline() -> None:
+    parsed = _deadlines_parsed_with("0")
+    assert parsed.returncode == 0 and parsed.stdout.strip().splitlines()[-1] == "[]", parsed.stderr
+
+
+@pytest.mark.parametrize("hours", ["-1", "169"])
+def test_deadline_hours_outside_0_to_168_is_refused_when_the_settings_load(hours) -> None:
+    loaded = subprocess.run(
+        [sys.executable, "-c", "from include.airflow_popseg import settings"],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), "AIRFLOW__POPSEG__DEADLINE_HOURS": hours},
+    )
+    assert loaded.returncode != 0 and "[popseg] deadline_hours" in loaded.stderr and "must be 0 to 168" in loaded.stderr
 
 
 def test_a_nightly_run_not_done_by_its_deadline_publishes_it_to_the_topic(dag, airflow_db, topic) -> None:
