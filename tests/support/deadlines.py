@@ -9,11 +9,25 @@ creates one (`create_dagrun`, which evaluates the DAG's DeadlineAlerts into Dead
 from __future__ import annotations
 
 import asyncio
+import os
+import subprocess
+import sys
 from datetime import UTC, datetime
 
+from tests.support.paths import PROJECT_ROOT
 
-def sync_dags_to_db() -> None:
-    """The dags/ folder serialized into the metadata DB, as the DAG processor (and `dag.test()`) does."""
+
+def sync_dags_to_db(**settings: str) -> None:
+    """The dags/ folder serialized into the metadata DB, as the DAG processor (and `dag.test()`) does, parsed in a
+    process of its own with these `[popseg]` settings (`deadline_hours="4"`: the session's own parse has none)."""
+    env = {**os.environ, "PYTHONPATH": str(PROJECT_ROOT)}
+    env.update({f"AIRFLOW__POPSEG__{key.upper()}": value for key, value in settings.items()})
+    script = "from tests.support.deadlines import _sync_in_this_process; _sync_in_this_process()"
+    synced = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, env=env, cwd=PROJECT_ROOT)
+    assert synced.returncode == 0, synced.stderr
+
+
+def _sync_in_this_process() -> None:
     from airflow.dag_processing.bundles.manager import DagBundlesManager
     from airflow.dag_processing.dagbag import BundleDagBag, sync_bag_to_db
     from airflow.utils.session import create_session
