@@ -126,3 +126,19 @@ def test_without_the_variable_a_missed_deadline_sends_nothing_and_raises_nothing
     monkeypatch.setattr(alerts, "_notifier", no_notifier)
     run = {"dag_id": DAG_ID, "dag_run_id": RUN_ID, "state": "running"}
     asyncio.run(alerts.on_deadline_missed(context={"dag_run": run, "deadline": {"deadline_time": "06:00"}}))
+
+
+def test_with_the_variable_a_succeeded_run_is_published_with_its_link(monkeypatch) -> None:
+    sent = []
+    monkeypatch.setenv(f"AIRFLOW_VAR_{alerts.TOPIC_VARIABLE.upper()}", "arn:aws:sns:us-east-1:123456789012:popseg-x")
+    monkeypatch.setattr(
+        alerts,
+        "_notifier",
+        lambda topic, subject, message: SimpleNamespace(notify=lambda c: sent.append((subject, message))),
+    )
+    start = datetime(2026, 12, 6, 2, 0)
+    run = SimpleNamespace(dag_id=DAG_ID, run_id=RUN_ID, start_date=start, end_date=start + timedelta(hours=1))
+    alerts.on_run_success({"dag_run": run})
+    [(subject, message)] = sent
+    assert subject == "[popseg] population_segmentation succeeded" and "succeeded in 1 h 00 min" in message
+    assert "Run: https://airflow.example.org/dags/population_segmentation/runs/scheduled__" in message
