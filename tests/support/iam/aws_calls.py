@@ -331,7 +331,9 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
     ("cloudwatch", "PutMetricData"): lambda call, account: [
         Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": call.params["Namespace"]})
     ],
-    ("sns", "Publish"): lambda call, account: [Request("sns:Publish", call.params["TopicArn"])],
+    ("sns", "Publish"): lambda call, account: [  # the provider's SnsHook names the topic as TargetArn
+        Request("sns:Publish", call.params.get("TopicArn") or call.params["TargetArn"])
+    ],
     ("sts", "GetCallerIdentity"): lambda call, account: [],  # needs no permission
 }  # fmt: skip
 
