@@ -12,6 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, TaskGroup, chain, dag, get_current_context, task, teardown
 
+from include.airflow_popseg import alerts
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import (
     Assigned,
@@ -41,6 +42,7 @@ from include.airflow_popseg.settings import (
     CHECK_INTERVAL,
     CONN_ID_TEMPLATE,
     DAG_ID,
+    DEADLINE_HOURS,
     ENDPOINT_INSTANCE_TYPES,
     REATTACH_RETRY_DELAY_SECONDS,
     RESULTS_ASSET_NAME,
@@ -180,6 +182,7 @@ DEFAULT_ARGS = {
     "aws_conn_id": CONN_ID_TEMPLATE,
     "botocore_config": BOTOCORE_CONFIG,
     "check_interval": CHECK_INTERVAL,
+    "on_failure_callback": alerts.on_task_failure,  # to the alerts topic, once retries are spent
 }
 # Training and deploy reattach to what the run started: their retries cost seconds, so they come quickly.
 REATTACH_RETRY = {
@@ -199,6 +202,8 @@ REATTACH_RETRY = {
     default_args=DEFAULT_ARGS,
     tags=["sagemaker", "segmentation"],
     doc_md=DOC_MD,
+    on_success_callback=alerts.on_run_success,
+    deadline=alerts.deadline_alert(DEADLINE_HOURS) if DEADLINE_HOURS else None,
 )
 def population_segmentation():
     @task

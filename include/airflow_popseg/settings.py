@@ -73,6 +73,16 @@ if not INVOKE_CONCURRENCY_BOUNDS[0] <= INVOKE_CONCURRENCY <= INVOKE_CONCURRENCY_
     )
 
 
+# The nightly run's deadline: an alert (include/airflow_popseg/alerts.py) when a run is not done this many hours
+# after its logical date (`[popseg] deadline_hours`; 0: no deadline). 4 h: a 02:00 run is late at 06:00, while
+# the seed notebook's AWS timings make a whole run about half an hour.
+DEADLINE_HOURS = conf.getfloat("popseg", "deadline_hours", fallback=4)
+if not 0 <= DEADLINE_HOURS <= 24 * 7:
+    raise ValueError(
+        f"[popseg] deadline_hours (AIRFLOW__POPSEG__DEADLINE_HOURS) must be 0 to 168, got {DEADLINE_HOURS}"
+    )
+
+
 # Retries: every task that is safe to repeat (all of them, see README "Reliability") retries with
 # exponential backoff; failures that would repeat (bad input, a failed job) fail at once instead.
 RETRIES = conf.getint("popseg", "retries", fallback=2)

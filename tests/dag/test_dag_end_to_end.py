@@ -8,17 +8,20 @@ import json
 import re
 import threading
 import uuid
+from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
 import pytest
 
+from include.airflow_popseg import alerts
 from include.airflow_popseg.published import published_runs
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.layout import latest_key, results_prefix
 from include.segmentation_aws.names import RunNames
 from tests.support.published_files import earlier_run
+from tests.support.sns_topic import SubscribedTopic
 
 pytestmark = pytest.mark.slow
 
@@ -193,10 +196,12 @@ def test_real_census_reproduces_the_notebook_on_two_training_instances(dag, airf
     _nothing_left(sagemaker, run)
 
 
-def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
-    dag, airflow_db, clients, monkeypatch, capfd
+def test_a_failed_kmeans_training_fails_the_run_leaves_nothing_and_alerts_the_topic(
+    dag, airflow_db, clients, emulator, monkeypatch, capfd
 ) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
+    topic = SubscribedTopic.create(emulator.endpoint_url)
+    monkeypatch.setenv(f"AIRFLOW_VAR_{alerts.TOPIC_VARIABLE.upper()}", topic.arn)
     bucket = _bucket(s3)
     s3.put_object(Bucket=bucket, Key="census/census.csv", Body=synthetic_census(400).to_csv(index=False).encode())
     earlier = earlier_run(s3, bucket, rows_in=400)
@@ -218,6 +223,15 @@ def test_a_failed_kmeans_training_fails_the_run_and_leaves_nothing(
     assert _read(s3, bucket, latest_key("segmentation")) == earlier
     assert _results(s3, bucket, run.run_id) == {}
     _nothing_left(sagemaker, run)
+    # The one failed task (its job's FailureReason) alerted the topic, with the link to its run.
+    [alert] = topic.messages()
+    assert alert["Subject"] == "[popseg] population_segmentation failed at train_kmeans[k=8]"
+    assert "Reason: AirflowFailException: " in alert["Message"]
+    assert "Invalid hyperparameter init_method='forgy'" in alert["Message"]
+    assert (
+        f"/dags/population_segmentation/runs/{quote(run.run_id, safe='')}/tasks/train_kmeans/mapped/0"
+        in alert["Message"]
+    )
 
 
 def test_a_latest_json_naming_no_run_of_the_folder_fails_the_comparison_and_creates_no_job(

@@ -20,6 +20,7 @@ import numpy as np
 import pytest
 
 from aws_emulator.connection import ROLE_ARN, client
+from include.airflow_popseg import alerts
 from include.sagemaker_formats.artifacts import read_kmeans_model
 from include.sagemaker_formats.recordio import encode_dense
 from include.segmentation.synthetic import synthetic_census
@@ -29,6 +30,7 @@ from tests.support.iam.aws_calls import AIRFLOW, EXECUTION_ROLE, Call, mark_prin
 from tests.support.iam.evaluator import Decision, Request, arn_like, evaluate, statements
 from tests.support.iam.policies import SERVICE_SIDE_SIDS, Deployment, load
 from tests.support.iam.reference import resource_types, types_of
+from tests.support.sns_topic import SubscribedTopic
 
 pytestmark = pytest.mark.slow
 
@@ -40,7 +42,8 @@ def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployme
     forced to retrain, sweeping k, whose K-Means candidate jobs fail (the failure and cleanup path); then a
     sweep, after leftovers of a run Airflow does not know were planted. Returns each run's task states."""
     s3 = mark_principal(boto3.client("s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1"), "test")
-    deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}")
+    topic = SubscribedTopic.create(emulator.endpoint_url)  # alerts of the failed and succeeded runs go there
+    deployment = Deployment(Bucket=f"popseg-{uuid.uuid4().hex[:10]}", AlertsTopicArn=topic.arn)
     s3.create_bucket(Bucket=deployment.Bucket)
     # Versioned, as a careful deployment's input bucket is: the run reads the version it pinned.
     s3.put_bucket_versioning(Bucket=deployment.Bucket, VersioningConfiguration={"Status": "Enabled"})
@@ -56,6 +59,7 @@ def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployme
     by_batch = {**conf, "transform": "batch"}  # transform jobs instead of endpoints; the failed run keeps endpoints
     states = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
+        monkeypatch.setenv(f"AIRFLOW_VAR_{alerts.TOPIC_VARIABLE.upper()}", topic.arn)
         calls = record_calls(monkeypatch, on_call=land_census_after_first_miss)
         states["succeeded"] = _states(dag.test(run_conf=by_batch))
         states["unchanged"] = _states(dag.test(run_conf=by_batch))  # the same census: nothing retrained

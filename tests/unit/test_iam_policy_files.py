@@ -20,7 +20,7 @@ ROLE_ARN = f"arn:aws:iam::{D.Account}:role/{D.ExecutionRoleName}"
 SAGEMAKER = f"arn:aws:sagemaker:{D.Region}:{D.Account}"
 PLACEHOLDERS = {
     "Account", "Region", "Bucket", "InputPrefix", "OutputPrefix", "ExecutionRoleName", "ImageAccount",
-    "TrainingMaxSeconds",
+    "TrainingMaxSeconds", "AlertsTopicArn",
 }  # fmt: skip
 
 

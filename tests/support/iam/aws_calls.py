@@ -39,7 +39,7 @@ class UnmappedOperation(LookupError):
 @dataclass(frozen=True)
 class Call:
     principal: str  # AIRFLOW or EXECUTION_ROLE
-    service: str  # botocore service name: "s3", "sagemaker", "sagemaker-runtime", "logs", "cloudwatch", "sts"
+    service: str  # botocore service name: "s3", "sagemaker", "sagemaker-runtime", "logs", "cloudwatch", "sns", "sts"
     operation: str  # "GetObject"
     params: dict[str, Any] = field(hash=False)
     region: str
@@ -330,6 +330,9 @@ _MAP: dict[tuple[str, str], Callable[[Call, str], list[Request]]] = {
     ("logs", "PutLogEvents"): _log_stream("logs:PutLogEvents"),
     ("cloudwatch", "PutMetricData"): lambda call, account: [
         Request("cloudwatch:PutMetricData", "*", {"cloudwatch:namespace": call.params["Namespace"]})
+    ],
+    ("sns", "Publish"): lambda call, account: [  # the provider's SnsHook names the topic as TargetArn
+        Request("sns:Publish", call.params.get("TopicArn") or call.params["TargetArn"])
     ],
     ("sts", "GetCallerIdentity"): lambda call, account: [],  # needs no permission
 }  # fmt: skip

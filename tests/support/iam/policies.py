@@ -50,6 +50,7 @@ class Deployment:
     ExecutionRoleName: str = "popseg-sagemaker"
     ImageAccount: str = IMAGE_ACCOUNTS["us-east-1"]
     TrainingMaxSeconds: str = str(TRAINING_MAX_MINUTES * 60)  # the MaxRuntimeInSeconds the DAG asks for
+    AlertsTopicArn: str = "arn:aws:sns:us-east-1:123456789012:popseg-alerts"  # the popseg_alerts_sns_topic_arn Variable
 
     def values(self) -> Mapping[str, str]:
         return asdict(self)
