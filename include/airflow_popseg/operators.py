@@ -148,7 +148,7 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         return job_failure_is_final(lambda: self._describe(job_name), "TrainingJobStatus", _failure)
 
     def _job_log(self, job_name: str) -> contextlib.AbstractContextManager[None]:
-        return job_log_after(self.log, lambda: self._print_job_log(job_name))
+        return job_log_after(self.log, job_name, lambda: self._print_job_log(job_name))
 
     def _print_job_log(self, job_name: str) -> None:
         if not self.print_job_log:
@@ -169,7 +169,7 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
 
 
 @contextlib.contextmanager
-def job_log_after(log, print_job_log: Callable[[], None]) -> Iterator[None]:
+def job_log_after(log, job_name: str, print_job_log: Callable[[], None]) -> Iterator[None]:
     """`print_job_log()` after the wrapped call, also when it failed, unless it deferred (the job still runs).
     A log that cannot be read (e.g. a policy without logs:GetLogEvents) is a warning, not the task's failure."""
 
@@ -177,7 +177,7 @@ def job_log_after(log, print_job_log: Callable[[], None]) -> Iterator[None]:
         try:
             print_job_log()
         except ClientError as error:
-            log.warning("Could not read the job's CloudWatch log: %s", error)
+            log.warning("Could not read the CloudWatch log of job %s: %s", job_name, error)
 
     try:
         yield
@@ -190,10 +190,13 @@ def job_log_after(log, print_job_log: Callable[[], None]) -> Iterator[None]:
 
 
 def log_job_end(log, hook: Any, group: str, kind: str, job_name: str, failure: str | None) -> None:
-    """Into the task log: `failure` first, then the bounded tail of the job's log (`job_logs.job_log_report`),
-    read with the SageMaker hook's own CloudWatch Logs hook (same connection and region)."""
+    """Into the task log: `failure` first (as an error), then the bounded tail of the job's log
+    (`job_logs.job_log_report`), read with the SageMaker hook's own CloudWatch Logs hook (same connection)."""
     logs = hook.logs_hook.conn
-    for line in job_log_report(logs, logs.meta.region_name, group, job_name, kind, failure):
+    report = job_log_report(logs, logs.meta.region_name, group, job_name, kind, failure)
+    if failure:
+        log.error("%s", report.pop(0))
+    for line in report:
         log.info("%s", line)
 
 
@@ -359,7 +362,7 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
         return {"job_name": job_name, "output": described["TransformOutput"]["S3OutputPath"]}
 
     def _job_log(self, job_name: str) -> contextlib.AbstractContextManager[None]:
-        return job_log_after(self.log, lambda: self._print_job_log(job_name))
+        return job_log_after(self.log, job_name, lambda: self._print_job_log(job_name))
 
     def _print_job_log(self, job_name: str) -> None:
         if not self.print_job_log:

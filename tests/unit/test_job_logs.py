@@ -89,3 +89,19 @@ def test_a_job_without_a_stream_says_so() -> None:
         "the reason",
         f"CloudWatch log of training job {JOB}: no stream under {TRAINING_LOG_GROUP}/{JOB}/ (yet).",
     ]
+
+
+def test_a_log_that_cannot_be_read_is_a_warning_naming_the_job_not_a_failure(caplog) -> None:
+    import logging
+
+    from botocore.exceptions import ClientError
+
+    from include.airflow_popseg.operators import job_log_after
+
+    def denied() -> None:
+        raise ClientError({"Error": {"Code": "AccessDeniedException", "Message": "not authorized"}}, "GetLogEvents")
+
+    log = logging.getLogger("test_job_logs")
+    with caplog.at_level(logging.WARNING), job_log_after(log, JOB, denied):
+        pass
+    assert f"Could not read the CloudWatch log of job {JOB}: " in caplog.text and "AccessDeniedException" in caplog.text
