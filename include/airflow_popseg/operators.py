@@ -3,12 +3,11 @@
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from airflow.providers.amazon.aws.hooks.sagemaker import LogState, secondary_training_status_message
+from airflow.providers.amazon.aws.hooks.sagemaker import secondary_training_status_message
 from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerEndpointOperator,
     SageMakerTrainingOperator,
@@ -20,6 +19,7 @@ from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from botocore.exceptions import ClientError
 
 from include.airflow_popseg.handoffs import TrainingResult
+from include.airflow_popseg.job_logs import TRAINING_LOG_GROUP, TRANSFORM_LOG_GROUP, job_log_report
 from include.segmentation_aws.sagemaker_errors import is_not_found
 
 
@@ -71,7 +71,7 @@ class TemplatedTimeoutS3KeySensor(S3KeySensor):
 
 class BuiltInTrainingOperator(SageMakerTrainingOperator):
     """SageMakerTrainingOperator that reattaches instead of paying twice, returns a flat TrainingResult and
-    shows the job's whole log once.
+    shows the tail of the job's log once.
 
     - Reattach: the job name derives from the run, so a retried or cleared task finds its own job: Completed
       gives its result, InProgress/Stopping is waited for (deferred), Failed/Stopped fails the task for good
@@ -80,8 +80,9 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
     - XCom: a TrainingResult (ISO 8601 UTC times) instead of the whole description.
     - Log: the job config once (the provider's execute would preprocess and print it a second time).
       Deferred, provider 9.39.0 prints the CloudWatch lines it finds before deferring twice and none
-      after. Here the provider prints nothing when deferrable, and the whole log is printed once when the
-      job has ended, completed or failed.
+      after. Here the provider prints nothing when deferrable, and once the job has ended, completed or
+      failed, the task log shows SageMaker's FailureReason first (when it failed), then the bounded tail of
+      the job's CloudWatch log (`job_logs`: how much was left out, and where the whole log is).
     """
 
     def __init__(self, *, print_log: bool = True, **kwargs: Any) -> None:
@@ -146,31 +147,16 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
     def _job_failure_is_final(self, job_name: str) -> contextlib.AbstractContextManager[None]:
         return job_failure_is_final(lambda: self._describe(job_name), "TrainingJobStatus", _failure)
 
-    @contextlib.contextmanager
-    def _job_log(self, job_name: str) -> Iterator[None]:
-        """Print the job's log after the wrapped call, unless the call deferred (the job still runs)."""
-        try:
-            yield
-        except TaskDeferred:
-            raise
-        except Exception:
-            self._print_job_log(job_name)
-            raise
-        self._print_job_log(job_name)
+    def _job_log(self, job_name: str) -> contextlib.AbstractContextManager[None]:
+        return job_log_after(self.log, job_name, lambda: self._print_job_log(job_name))
 
     def _print_job_log(self, job_name: str) -> None:
         if not self.print_job_log:
             return
         description = self.hook.describe_training_job(job_name)
-        self.log.info("CloudWatch log of training job %s:", job_name)
-        self.hook.describe_training_job_with_log(
-            job_name,
-            {},
-            [],
-            description["ResourceConfig"]["InstanceCount"],
-            LogState.JOB_COMPLETE,
-            description,
-            time.monotonic(),
+        ended = description["TrainingJobStatus"] in ("Failed", "Stopped")
+        log_job_end(
+            self.log, self.hook, TRAINING_LOG_GROUP, "training", job_name, _failure(description) if ended else None
         )
         self.log.info(secondary_training_status_message(description, None))
         metrics = final_metrics(description)
@@ -180,6 +166,38 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
                 job_name,
                 ", ".join(f"{name} = {value:.6g}" for name, value in metrics.items()),
             )
+
+
+@contextlib.contextmanager
+def job_log_after(log, job_name: str, print_job_log: Callable[[], None]) -> Iterator[None]:
+    """`print_job_log()` after the wrapped call, also when it failed, unless it deferred (the job still runs).
+    A log that cannot be read (e.g. a policy without logs:GetLogEvents) is a warning, not the task's failure."""
+
+    def printed() -> None:
+        try:
+            print_job_log()
+        except ClientError as error:
+            log.warning("Could not read the CloudWatch log of job %s: %s", job_name, error)
+
+    try:
+        yield
+    except TaskDeferred:
+        raise
+    except Exception:
+        printed()
+        raise
+    printed()
+
+
+def log_job_end(log, hook: Any, group: str, kind: str, job_name: str, failure: str | None) -> None:
+    """Into the task log: `failure` first (as an error), then the bounded tail of the job's log
+    (`job_logs.job_log_report`), read with the SageMaker hook's own CloudWatch Logs hook (same connection)."""
+    logs = hook.logs_hook.conn
+    report = job_log_report(logs, logs.meta.region_name, group, job_name, kind, failure)
+    if failure:
+        log.error("%s", report.pop(0))
+    for line in report:
+        log.info("%s", line)
 
 
 @contextlib.contextmanager
@@ -288,10 +306,13 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
     Stopping: waited for, deferred), and one Failed or Stopped fails the task for good with SageMaker's reason,
     as does a job that fails while deferred (the provider raises a bare RuntimeError). A model the run already
     created is reused. Returns the job's name and where it wrote its `.out` objects, not the whole description.
+    Once the job has ended, the task log shows its FailureReason first (when it failed), then the bounded tail
+    of its CloudWatch log, as for training jobs (`print_log=False`: neither).
     """
 
-    def __init__(self, **kwargs: Any) -> None:
+    def __init__(self, *, print_log: bool = True, **kwargs: Any) -> None:
         super().__init__(check_if_job_exists=False, check_if_model_exists=False, **kwargs)
+        self.print_job_log = print_log
 
     def execute(self, context: Any) -> dict[str, str]:
         self.preprocess_config()
@@ -302,7 +323,7 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
             if self._describe(self.hook.conn.describe_model, ModelName=model) is not None:
                 self.log.info("Model %s exists: reusing it.", model)
                 self.config = {key: value for key, value in self.config.items() if key != "Model"}
-            with self._job_failure_is_final(name):
+            with self._job_log(name), self._job_failure_is_final(name):
                 super().execute(context)
             return self.result(name)
         status = described["TransformJobStatus"]
@@ -323,13 +344,14 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else None,
             )
-        if status != "Completed":
-            raise AirflowFailException(_transform_failure(described))
+        with self._job_log(name):
+            if status != "Completed":
+                raise AirflowFailException(_transform_failure(described))
         return self.result(name)
 
     def execute_complete(self, context: Any, event: dict[str, Any] | None = None) -> dict[str, str]:
         name = (event or {}).get("job_name") or self.config["Transform"]["TransformJobName"]
-        with self._job_failure_is_final(name):
+        with self._job_log(name), self._job_failure_is_final(name):
             super().execute_complete(context, event)
         return self.result(name)
 
@@ -338,6 +360,17 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
         if described["TransformJobStatus"] != "Completed":
             raise AirflowFailException(_transform_failure(described))
         return {"job_name": job_name, "output": described["TransformOutput"]["S3OutputPath"]}
+
+    def _job_log(self, job_name: str) -> contextlib.AbstractContextManager[None]:
+        return job_log_after(self.log, job_name, lambda: self._print_job_log(job_name))
+
+    def _print_job_log(self, job_name: str) -> None:
+        if not self.print_job_log:
+            return
+        described = self.hook.conn.describe_transform_job(TransformJobName=job_name)
+        ended = described["TransformJobStatus"] in ("Failed", "Stopped")
+        failure = _transform_failure(described) if ended else None
+        log_job_end(self.log, self.hook, TRANSFORM_LOG_GROUP, "transform", job_name, failure)
 
     def _job_failure_is_final(self, job_name: str) -> contextlib.AbstractContextManager[None]:
         describe = self.hook.conn.describe_transform_job

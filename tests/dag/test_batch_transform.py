@@ -116,9 +116,13 @@ def test_a_failing_transform_job_fails_the_run_with_its_reason_and_leaves_no_mod
     token = RunNames.for_run(run.run_id).token
     described = sagemaker.describe_transform_job(TransformJobName=f"popseg-pca-{token}")
     assert described["TransformJobStatus"] == "Failed"
-    assert f"SageMaker transform job popseg-pca-{token} is Failed: {described['FailureReason']}" in "".join(
-        capfd.readouterr()
-    )
+    # The task log: SageMaker's reason first, then the tail of the job's log, where the data plane says why.
+    printed, name = "".join(capfd.readouterr()), f"popseg-pca-{token}"
+    reason = printed.find(f"SageMaker transform job {name} is Failed: {described['FailureReason']}")
+    tail = printed.find(f"CloudWatch log of transform job {name}, last ")
+    assert 0 <= reason < tail, (reason, tail)
+    assert "Whole log: log group /aws/sagemaker/TransformJobs, stream " + name + "/" in printed[tail:]
+    assert "[sagemaker logs]: MaxConcurrentTransforms=" in printed[tail:]
     assert sagemaker.list_models(NameContains=token)["Models"] == []
 
 

@@ -219,7 +219,12 @@ def test_a_failed_kmeans_training_fails_the_run_leaves_nothing_and_alerts_the_to
     failed = sagemaker.list_training_jobs(StatusEquals="Failed", MaxResults=100)["TrainingJobSummaries"]
     job = sagemaker.describe_training_job(TrainingJobName=failed[-1]["TrainingJobName"])
     assert job["FailureReason"].startswith("ClientError: Invalid hyperparameter init_method='forgy'")
-    assert "Invalid hyperparameter init_method='forgy'" in "".join(capfd.readouterr())  # in the task log
+    # In the task log: SageMaker's reason first, then the tail of the job's log, saying where the whole log is.
+    printed, name = "".join(capfd.readouterr()), job["TrainingJobName"]
+    reason = printed.find(f"SageMaker training job {name} is Failed: ClientError: Invalid hyperparameter init_method")
+    tail = printed.find(f"CloudWatch log of training job {name}, last ")
+    assert 0 <= reason < tail, (reason, tail)
+    assert "Whole log: log group /aws/sagemaker/TrainingJobs, stream " + name + "/algo-1-" in printed[tail:]
     assert _read(s3, bucket, latest_key("segmentation")) == earlier
     assert _results(s3, bucket, run.run_id) == {}
     _nothing_left(sagemaker, run)

@@ -153,6 +153,11 @@ def test_the_recorded_runs_exercised_both_principals_the_waiting_sensor_and_the_
     assert {"HeadObject", "DescribeTrainingJob", "DescribeTransformJob"} <= {c.operation for c in calls if c.deferred}
     teardown = {call.operation for call in calls if call.service == "sagemaker"}
     assert {"DeleteEndpoint", "DeleteEndpointConfig", "DeleteModel"} <= teardown
+    # Airflow read the tail of both kinds of job log (ReadJobLogs' `Tra*Jobs` stands for these two groups).
+    read = {
+        call.params["logGroupName"] for call in calls if call.operation == "GetLogEvents" and call.principal == AIRFLOW
+    }
+    assert read == {"/aws/sagemaker/TrainingJobs", "/aws/sagemaker/TransformJobs"}
 
 
 def test_the_recorded_sweep_listed_stopped_and_deleted_every_kind_of_leftover(run_calls) -> None:
