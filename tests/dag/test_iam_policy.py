@@ -50,17 +50,24 @@ def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployme
     body = synthetic_census(400).to_csv(index=False).encode()
     landed = threading.Event()
 
-    def land_census_after_first_miss(call: Call) -> None:
+    leftover_transform: list[dict] = []  # planted as the sweep lists training jobs, just before transform jobs
+
+    def on_call(call: Call) -> None:
         if call.operation == "HeadObject" and call.error == "404" and not landed.is_set():
             landed.set()
             s3.put_object(Bucket=deployment.Bucket, Key="census/census.csv", Body=body)
+        if call.operation == "ListTrainingJobs" and call.principal == AIRFLOW and leftover_transform:
+            # A transform job ends on its own: created now, it is still running when the sweep lists and stops
+            # it, however fast this machine (created before the sweeper DAG started, it could finish first).
+            sagemaker = mark_principal(client("sagemaker", emulator.endpoint_url), "test")
+            sagemaker.create_transform_job(**leftover_transform.pop())
 
     conf = {"bucket": deployment.Bucket, "input_key": "census/census.csv", "output_prefix": deployment.OutputPrefix}
     by_batch = {**conf, "transform": "batch"}  # transform jobs instead of endpoints; the failed run keeps endpoints
     states = {}
     with pytest.MonkeyPatch.context() as monkeypatch:
         monkeypatch.setenv(f"AIRFLOW_VAR_{alerts.TOPIC_VARIABLE.upper()}", topic.arn)
-        calls = record_calls(monkeypatch, on_call=land_census_after_first_miss)
+        calls = record_calls(monkeypatch, on_call=on_call)
         states["succeeded"] = _states(dag.test(run_conf=by_batch))
         states["unchanged"] = _states(dag.test(run_conf=by_batch))  # the same census: nothing retrained
         kmeans = requests.kmeans_hyperparameters  # K-Means refuses "forgy": its job fails
@@ -68,7 +75,7 @@ def run_calls(dag, sweeper_dag, airflow_db, emulator, aws_env) -> tuple[Deployme
         # ... as a k sweep: the candidates' mapped jobs are recorded too.
         by_endpoint = {**conf, "transform": "endpoint"}  # said: a conf value sticks to the DAG's Param in-process
         states["failed"] = _states(dag.test(run_conf={**by_endpoint, "force": True, "k_min": 3, "k_max": 4}))
-        _plant_leftovers(emulator.endpoint_url, deployment)
+        leftover_transform.append(_plant_leftovers(emulator.endpoint_url, deployment))
         sweep_conf = {"bucket": deployment.Bucket, "output_prefix": deployment.OutputPrefix, "dry_run": False,
                       "ttl_hours": 24, "keep_succeeded_days": 0, "keep_failed_days": 0}  # fmt: skip
         states["sweep"] = _states(sweeper_dag.test(run_conf=sweep_conf))
@@ -79,10 +86,10 @@ LEFTOVER = "popseg-kmeans-leftover"
 GONE_RUN = "manual__2026-01-01T00:00:00+00:00"  # a run id Airflow does not know: its resources are swept
 
 
-def _plant_leftovers(endpoint_url: str, deployment: Deployment) -> None:
-    """As the test, not Airflow: an endpoint stack, a training job and a batch transform job in progress tagged
-    with a run Airflow does not know, and their work/ prefix, so that the sweep lists, stops and deletes every
-    kind of thing."""
+def _plant_leftovers(endpoint_url: str, deployment: Deployment) -> dict:
+    """As the test, not Airflow: an endpoint stack and a training job in progress tagged with a run Airflow does
+    not know, and their work/ prefix, so that the sweep lists, stops and deletes every kind of thing. Returns the
+    CreateTransformJob request of a leftover batch transform job of the same run, to create during the sweep."""
     s3, sagemaker = (mark_principal(client(service, endpoint_url), "test") for service in ("s3", "sagemaker"))
     work = f"{deployment.OutputPrefix}/work/leftover/"
     rows = np.random.default_rng(0).random((400_000, 8), dtype=np.float32)  # long enough to stop mid-training
@@ -119,7 +126,7 @@ def _plant_leftovers(endpoint_url: str, deployment: Deployment) -> None:
         region=deployment.Region, role_arn=ROLE_ARN, input_uri=f"s3://{deployment.Bucket}/{work}kmeans-components/",
         output_uri=f"s3://{deployment.Bucket}/{work}kmeans-batch/", instance_type="ml.m5.xlarge", tags=tags,
     )["Transform"]  # fmt: skip
-    sagemaker.create_transform_job(**{**transform, "BatchStrategy": "SingleRecord"})
+    return {**transform, "BatchStrategy": "SingleRecord"}
 
 
 def _states(run) -> dict[str, str]:
