@@ -134,12 +134,7 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
             raise
 
     def _trigger(self, job_name: str) -> SageMakerTrigger:
-        """The provider's own trigger, as its execute builds it."""
-        return SageMakerTrigger(
-            job_name=job_name, job_type="Training", waiter_delay=self.check_interval,
-            waiter_max_attempts=self.max_attempts, aws_conn_id=self.aws_conn_id, region_name=self.region_name,
-            verify=self.verify, botocore_config=self.botocore_config,
-        )  # fmt: skip
+        return job_trigger(self, job_name, "Training")
 
     def _timeout(self) -> timedelta | None:
         return timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else self.execution_timeout
@@ -166,6 +161,16 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
                 job_name,
                 ", ".join(f"{name} = {value:.6g}" for name, value in metrics.items()),
             )
+
+
+def job_trigger(operator: Any, job_name: str, job_type: str) -> SageMakerTrigger:
+    """The provider's own trigger for a SageMaker job (`job_type` "Training" or "Transform"), as its operators'
+    execute builds it from the operator's connection, polling interval and attempts."""
+    return SageMakerTrigger(
+        job_name=job_name, job_type=job_type, waiter_delay=operator.check_interval,
+        waiter_max_attempts=operator.max_attempts, aws_conn_id=operator.aws_conn_id,
+        region_name=operator.region_name, verify=operator.verify, botocore_config=operator.botocore_config,
+    )  # fmt: skip
 
 
 @contextlib.contextmanager
@@ -331,16 +336,7 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
         self.log.info("Transform job %s exists (%s): reattaching instead of starting another.", name, status)
         if status in ("InProgress", "Stopping"):
             self.defer(
-                trigger=SageMakerTrigger(
-                    job_name=name,
-                    job_type="Transform",
-                    waiter_delay=self.check_interval,
-                    waiter_max_attempts=self.max_attempts,
-                    aws_conn_id=self.aws_conn_id,
-                    region_name=self.region_name,
-                    verify=self.verify,
-                    botocore_config=self.botocore_config,
-                ),
+                trigger=job_trigger(self, name, "Transform"),
                 method_name="execute_complete",
                 timeout=timedelta(seconds=self.max_ingestion_time) if self.max_ingestion_time else None,
             )
