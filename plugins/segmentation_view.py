@@ -31,7 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
-from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS
+from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS, SEGMENTS_PARQUET
 from include.segmentation_aws.published_runs import (
     HELD,
     RUN_ID,
@@ -274,10 +274,21 @@ def report_page(run_id: str) -> HTMLResponse:
         f"<span class='nowrap'>{run.published:%Y-%m-%d %H:%M:%S} UTC</span></span>{_held_note(run)}"
         f"<a id='segments-csv' href='{files}/{SEGMENTS}' download "
         f"title='Every county with its segment, distance and components'>Download {SEGMENTS}</a>"
+        f"{_parquet_link(run, files)}"
         "<small id='narrow'>Too narrow? Drag the divider beside the graph to the left, switch the run to Grid "
         "view, or open the report from <b>Segments</b> in Airflow's menu.</small>"
         f"</nav>{frame}</iframe></body></html>",
         headers={"Content-Security-Policy": REPORT_PAGE_POLICY},
+    )
+
+
+def _parquet_link(run: PublishedRun, files: str) -> str:
+    """The segments.parquet download, for a run that published one (runs before it did have only the CSV)."""
+    if SEGMENTS_PARQUET not in run.sha256:
+        return ""
+    return (
+        f"<a id='segments-parquet' href='{files}/{SEGMENTS_PARQUET}' download "
+        "title='The same table, typed, for pandas, Spark and Athena'>Parquet</a>"
     )
 
 
@@ -335,6 +346,20 @@ def segments(run_id: str) -> StreamingResponse:
         chunks,
         media_type="text/csv; charset=utf-8",
         headers={"Content-Security-Policy": PLOT_POLICY, "Content-Disposition": f'attachment; filename="{SEGMENTS}"'},
+    )
+
+
+@app.get(f"/runs/{{run_id}}/{SEGMENTS_PARQUET}")
+def segments_parquet(run_id: str) -> StreamingResponse:
+    """The run's segments.parquet, linked beside segments.csv, streamed once it is checked (open_segments)."""
+    chunks = _serve(run_id, lambda s3, run: open_segments(s3, run, SEGMENTS_PARQUET))
+    return StreamingResponse(
+        chunks,
+        media_type="application/vnd.apache.parquet",
+        headers={
+            "Content-Security-Policy": PLOT_POLICY,
+            "Content-Disposition": f'attachment; filename="{SEGMENTS_PARQUET}"',
+        },
     )
 
 

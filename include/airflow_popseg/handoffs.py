@@ -122,7 +122,7 @@ class Matched(TypedDict):
 
     segments: str  # URI of State-County, segment (stable ID), distance, c_1…c_n, cluster, parquet
     continuity: str  # URI of run.json's `continuity` document, JSON
-    changes: str | None  # URI of segment_changes.csv (counties whose segment changed); None for a first run
+    changes: list[str]  # URIs of segment_changes.csv and .parquet (counties whose segment changed); [] for a first run
     segment_ids: list[int]  # this run's segment IDs, sorted
     by_cluster: list[int]  # cluster c's segment ID at [c]
 

@@ -36,12 +36,14 @@ from include.sagemaker_formats.recordio import decode_labels, dense_shards
 from include.segmentation import analysis, census, continuity, gates, k_choice, report, results, traits
 from include.segmentation.census import KEY_NAME
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
+from include.segmentation.parquet_tables import parquet_bytes, parquet_name
 from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
 from include.segmentation_aws import endpoints, images, published_runs, requests
 from include.segmentation_aws.layout import (
     REPORT,
     RUN_DOCUMENT,
+    SEGMENT_CHANGES,
     SEGMENTS,
     report_uri,
     results_location,
@@ -529,7 +531,8 @@ def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, 
     segments = store.read_frame(assigned["segments"])
     clusters = segments["segment"].to_numpy(dtype=np.int64)
     keys = pd.Index(segments[KEY_NAME])
-    change = changes = moved = None
+    change = moved = None
+    changes: list[str] = []
     published = None
     if comparison["previous_run"] is not None:
         published = store.read_if_exists(f"{comparison['previous_results']}{SEGMENTS}")
@@ -546,7 +549,10 @@ def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, 
         ids = continuity.match_ids(previous, pd.Series(clusters, index=keys), k, next_id)
         current = pd.Series(ids.stable(clusters), index=keys)
         change, moved = continuity.churn(previous, current), continuity.moved_counties(previous, current)
-        changes = store.write(layout.segment_changes, results.csv_bytes(moved))
+        changes = [
+            store.write(layout.segment_changes, results.csv_bytes(moved)),
+            store.write(layout.work(parquet_name(SEGMENT_CHANGES)), parquet_bytes(moved, SEGMENT_CHANGES, run.run_id)),
+        ]
     segments["segment"] = ids.stable(clusters)
     segments[results.CLUSTER] = clusters
     document = continuity.continuity_document(comparison["previous_run"], ids, change, moved)
@@ -590,7 +596,12 @@ def extract_attributes(
     labels = traits.segment_labels(traits.of_segments(features, segments, ids))
     del features  # 8 bytes a value: let it go before segments.csv is built
     frames[SEGMENTS] = results.published_segments(segments, store.read_frame(prepared["counties"]), labels)
-    return {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
+    written = {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
+    for name, frame in frames.items():  # each table's typed twin, for query engines (parquet_tables)
+        written[parquet_name(name)] = store.write(
+            run.layout.work(parquet_name(name)), parquet_bytes(frame, name, run.run_id)
+        )
+    return written
 
 
 def document_run(
@@ -714,8 +725,7 @@ def publish(
         chosen["explained_variance"], chosen_k["selection"], *attributes.values(), *documented.values(),
         *reported.values(),
     ]  # fmt: skip
-    if matched["changes"]:
-        written.append(matched["changes"])
+    written.extend(matched["changes"])
     files = {layout.published_name(uri): uri for uri in written}
     sha256 = published_runs.served_digests(store.client, store.bucket, {n: store.key(u) for n, u in files.items()})
     for name, uri in files.items():

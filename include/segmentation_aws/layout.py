@@ -19,6 +19,7 @@ RUN_ID_MARKER = "run-id"
 RUN_DOCUMENT = "run.json"  # what ran, on what, with which resources and seconds
 REPORT = "report.html"
 SEGMENTS = "segments.csv"  # every county with its segment
+SEGMENTS_PARQUET = "segments.parquet"  # the same, typed, for query engines (include.segmentation.parquet_tables)
 SEGMENT_CHANGES = "segment_changes.csv"  # the counties whose segment changed since the previous published run
 EXPLAINED_VARIANCE = "explained_variance.json"
 K_SELECTION = "k_selection.json"  # the k sweep's candidates, their metrics, the rule and the chosen k

@@ -9,8 +9,8 @@ Everything read back is validated and typed here, since whoever can write the re
 event is not necessarily who opens the page. Takes a boto3 S3 client; no Airflow imports.
 
 Only files the pipeline wrote are served: the summary records the sha256 of every file the view serves
-(`SERVED`: report.html, segments.csv, plots/*.png), in Airflow's database where a bucket writer cannot reach
-it, and a file whose bytes in S3 have another digest, or have none recorded, is refused (`NotAsPublished`,
+(`SERVED`: report.html, segments.csv, segments.parquet, plots/*.png), in Airflow's database where a bucket writer
+cannot reach it, and a file whose bytes in S3 have another digest, or have none recorded, is refused (`NotAsPublished`,
 `NotPublished`) and never handed out. Runs published before digests were recorded have none: all their files
 are refused, with a message to re-run (a digest computed now would vouch for whatever the bucket holds now).
 """
@@ -25,7 +25,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
-from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS, report_uri, results_location
+from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS, SEGMENTS_PARQUET, report_uri, results_location
 
 # Airflow's own default `[core] allowed_run_id_pattern`, anchored and bounded.
 RUN_ID = re.compile(r"[A-Za-z0-9_.~:+\-]{1,250}")
@@ -36,13 +36,18 @@ PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 # (≈ 100 kB), small enough that a planted object cannot exhaust the api-server's memory.
 MAX_REPORT_BYTES = 64 << 20
 MAX_PLOT_BYTES = 8 << 20
-# segments.csv is ≈ 100 bytes a row (≈ 100 MB at a million rows): streamed in chunks, never held whole.
+# segments.csv is ≈ 100 bytes a row (≈ 100 MB at a million rows), segments.parquet about half that: streamed in
+# chunks, never held whole.
 MAX_SEGMENTS_BYTES = 1 << 30
 SEGMENTS_CHUNK = 1 << 20
-# The header every segments.csv starts with (results.segments_frame), then the components c_1…c_n.
+# How each downloadable table starts: segments.csv with its header (results.segments_frame), then the components
+# c_1…c_n; segments.parquet with Parquet's magic number.
 SEGMENTS_HEADER = b"State-County,segment,distance,c_1"
+TABLE_START = {SEGMENTS: SEGMENTS_HEADER, SEGMENTS_PARQUET: b"PAR1"}
 # The files the view serves, by their name under runs/<run_id>/; publish records the sha256 of each.
-SERVED = re.compile(rf"{re.escape(REPORT)}|{re.escape(SEGMENTS)}|{re.escape(PLOTS)}{PLOT_NAME.pattern}")
+SERVED = re.compile(
+    rf"{re.escape(REPORT)}|{re.escape(SEGMENTS)}|{re.escape(SEGMENTS_PARQUET)}|{re.escape(PLOTS)}{PLOT_NAME.pattern}"
+)
 SHA256 = re.compile(r"[0-9a-f]{64}")
 # Digests a summary may record: a report has 15–25 plots; the bound keeps a planted event's extra small to read.
 MAX_DIGESTS = 200
@@ -200,17 +205,18 @@ def read_plot(s3, run: PublishedRun, name: str) -> bytes:
     return data
 
 
-def open_segments(s3, run: PublishedRun) -> Iterator[bytes]:
-    """The run's segments.csv (≤ MAX_SEGMENTS_BYTES) as chunks of ≤ SEGMENTS_CHUNK bytes, once it is known to be
-    the file the run published.
+def open_segments(s3, run: PublishedRun, name: str = SEGMENTS) -> Iterator[bytes]:
+    """The run's segments.csv, or segments.parquet (`name`, a TABLE_START key; ≤ MAX_SEGMENTS_BYTES), as chunks
+    of ≤ SEGMENTS_CHUNK bytes, once it is known to be the file the run published.
 
     Verified before the first byte goes out, in bounded memory: a first pass hashes the object in chunks
     (NotAsPublished when its sha256 is not the recorded one), then the same object is streamed, asked for
     by the first pass's ETag (S3 answers 412 if it was replaced in between: NotAsPublished). The stream is
     hashed again as it goes and its last chunk is held back until that digest matches too, so a file S3
     swapped anyway ends as a cut-off download, never a whole one. Refused (NotPublished) before the first
-    chunk unless the file starts with SEGMENTS_HEADER; a body longer than its bound stops the stream."""
-    name = SEGMENTS
+    chunk unless the file starts as TABLE_START says; a body longer than its bound stops the stream."""
+    if name not in TABLE_START:
+        raise NotPublished(f"{name[:80]!r} is not a table the view serves")
     expected = _recorded(run, name)
     checked = _get(s3, run, name, MAX_SEGMENTS_BYTES)
     actual, size = _hash_body(checked["Body"], stop_after=MAX_SEGMENTS_BYTES)
@@ -224,7 +230,7 @@ def open_segments(s3, run: PublishedRun) -> Iterator[bytes]:
     except BaseException:
         body.close()
         raise
-    if not first.startswith(SEGMENTS_HEADER):
+    if not first.startswith(TABLE_START[name]):
         body.close()
         raise NotPublished(f"{name} of run {run.run_id} is not a segments table")
 

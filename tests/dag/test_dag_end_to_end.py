@@ -12,10 +12,12 @@ from urllib.parse import quote
 
 import numpy as np
 import pandas as pd
+import pyarrow.parquet
 import pytest
 
 from include.airflow_popseg import alerts
 from include.airflow_popseg.published import published_runs
+from include.segmentation.parquet_tables import parquet_name
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.layout import latest_key, results_prefix
@@ -30,6 +32,10 @@ RESULT_FILES = {
     "centroids.csv",
     "segment_profiles.csv",
     "pca_components.csv",
+    "segments.parquet",
+    "centroids.parquet",
+    "segment_profiles.parquet",
+    "pca_components.parquet",
     "explained_variance.json",
     "k_selection.json",
     "run.json",
@@ -128,7 +134,21 @@ def _check_consistent_results(files: dict[str, bytes], rows: int, k: int) -> pd.
     assert variance["n_components"] == n and variance["explained"] == pytest.approx(run["explained_variance"])
     assert run["billable_seconds"] >= 2
     assert {"pca", "kmeans"} == set(run["training_jobs"]) and {"pca", "kmeans"} == set(run["endpoints"])
+    _check_parquet_twins(files, run["run_id"])
     return segments
+
+
+def _check_parquet_twins(files: dict[str, bytes], run_id: str) -> None:
+    """Each table's .parquet holds its CSV's rows and values (typed), and names the run."""
+    for csv_name in ("segments.csv", "centroids.csv", "segment_profiles.csv", "pca_components.csv"):
+        table = pyarrow.parquet.read_table(io.BytesIO(files[parquet_name(csv_name)]))
+        assert table.schema.metadata[b"popseg.run_id"] == run_id.encode()
+        from_csv = pd.read_csv(io.BytesIO(files[csv_name]), dtype={"CensusId": str})
+        frame = table.to_pandas().set_axis(from_csv.columns, axis=1)
+        labels = frame.select_dtypes("category").columns
+        frame[labels] = frame[labels].astype(str)
+        # float32 components: the CSV's shortest text of each, parsed as float64, is within float32's precision
+        pd.testing.assert_frame_equal(frame, from_csv, check_dtype=False, rtol=1e-6)
 
 
 def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db, clients, capfd) -> None:
@@ -163,7 +183,11 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     assert (listed.rows, listed.k, listed.bucket) == (3218, 8, bucket)
     assert listed.prefix == f"segmentation/runs/{run.run_id}/"
     # ... and the sha256 of each file the view serves, as published (the view refuses any other bytes).
-    served = [name for name in published if name in ("report.html", "segments.csv") or name.startswith("plots/")]
+    served = [
+        name
+        for name in published
+        if name in ("report.html", "segments.csv", "segments.parquet") or name.startswith("plots/")
+    ]
     assert len(served) >= 10 and "report.html" in served and "segments.csv" in served
     assert listed.sha256 == {name: hashlib.sha256(published[name]).hexdigest() for name in served}
     _nothing_left(sagemaker, run)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import html
+import io
 import json
 import os
 import re
@@ -13,10 +14,12 @@ import uuid
 from pathlib import Path
 from urllib.parse import quote, urlencode
 
+import pandas as pd
 import pytest
 
 from aws_emulator.connection import airflow_env
 from include.airflow_popseg.published import published_run, published_runs
+from include.segmentation.parquet_tables import parquet_bytes
 from include.segmentation_aws.published_runs import PNG_MAGIC, NotPublished, run_summary
 from tests.support.airflow_db import record_publication
 from tests.support.api_server import api_token, http_get, http_response, running_api_server
@@ -28,6 +31,7 @@ pytestmark = pytest.mark.slow
 RUN_ID = "manual__2026-11-23T02:00:00+00:00"
 HOSTILE = "<script>alert(1)</script>"
 SEGMENTS_CSV = b"State-County,segment,distance,c_1\nAlabama-Autauga,2,0.25,-0.5\n"
+SEGMENTS_PARQUET = parquet_bytes(pd.read_csv(io.BytesIO(SEGMENTS_CSV)), "segments.csv", RUN_ID)
 
 
 def _airflow_env(aws_env: dict, **extra: str) -> dict:
@@ -149,6 +153,8 @@ def published(airflow_db, clients) -> dict[str, str]:
             # The other run's segments.csv is not a segments table: refused, not served as one.
             "segments.csv": SEGMENTS_CSV if run_id == RUN_ID else HOSTILE.encode(),
             "plots/not_an_image.png": HOSTILE.encode(),
+            # Only the first run has a Parquet twin: the other is as runs published before them.
+            **({"segments.parquet": SEGMENTS_PARQUET} if run_id == RUN_ID else {}),
         }
         record_publication(publish_files(s3, {**run, "run_id": run_id}, f"s3://{name}/{prefix}runs/{run_id}/", files))
     hostile = run_summary({**run, "run_id": "manual__hostile"}, f"s3://{bucket}/x/runs/manual__hostile/", {})
@@ -192,6 +198,7 @@ def test_every_route_needs_read_access_to_the_dags_runs(aws_env, published, tmp_
         f"/segmentation/runs/{RUN_ID}/report.html",
         f"/segmentation/runs/{RUN_ID}/plots/segment_sizes.png",
         f"/segmentation/runs/{RUN_ID}/segments.csv",
+        f"/segmentation/runs/{RUN_ID}/segments.parquet",
     ]
     with running_api_server(aws_env, tmp_path) as base:
         viewer, nobody = api_token(base, "viewer"), api_token(base, "nobody")
@@ -230,6 +237,8 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
             assert status == 200, page
             assert f"src='/segmentation/runs/{run_id}/report.html' sandbox='allow-scripts'" in page.decode()
             assert f"href='/segmentation/runs/{run_id}/segments.csv' download" in page.decode()
+            parquet_link = f"href='/segmentation/runs/{run_id}/segments.parquet' download"
+            assert (parquet_link in page.decode()) == (run_id == RUN_ID)  # linked only where the run published one
             policy = headers["content-security-policy"]
             assert "frame-src 'self'" in policy and "script-src" not in policy and "default-src 'none'" in policy
             # The report itself: sandboxed, without downloads, off the network.
@@ -247,7 +256,11 @@ def test_a_viewer_sees_the_published_runs_and_their_reports_wherever_they_were_p
         assert (status, headers["content-type"], table) == (200, "text/csv; charset=utf-8", SEGMENTS_CSV)
         assert headers["content-disposition"] == 'attachment; filename="segments.csv"'
         assert headers["content-security-policy"] == "default-src 'none'; sandbox"
+        status, headers, table = http_response(f"{base}/segmentation/runs/{RUN_ID}/segments.parquet", auth)
+        assert (status, headers["content-type"], table) == (200, "application/vnd.apache.parquet", SEGMENTS_PARQUET)
+        assert headers["content-disposition"] == 'attachment; filename="segments.parquet"'
         refused = (
+            f"/runs/{RUN_ID}-other/segments.parquet",  # it published none
             f"/runs/{RUN_ID}-other/segments.csv",  # not a segments table
             "/runs/manual__hostile/segments.csv",
             f"/runs/{RUN_ID}/plots/not_an_image.png",

@@ -268,6 +268,17 @@ def test_segments_csv_streams_in_bounded_chunks_and_only_when_it_is_a_segments_t
         open_segments(s3, run)
 
 
+def test_segments_parquet_streams_only_when_it_is_a_parquet_file_and_no_other_name_streams(s3, bucket) -> None:
+    parquet = b"PAR1" + bytes(range(256)) * 8 + b"PAR1"
+    run = _published(s3, bucket, {"segments.parquet": parquet, "segments.csv": TABLE})
+    assert b"".join(open_segments(s3, run, "segments.parquet")) == parquet
+    run = _published(s3, bucket, {"segments.parquet": TABLE})  # a CSV under the Parquet name
+    with pytest.raises(NotPublished, match="not a segments table"):
+        open_segments(s3, run, "segments.parquet")
+    with pytest.raises(NotPublished, match="'report.html' is not a table the view serves"):
+        open_segments(s3, run, "report.html")
+
+
 def test_a_segments_csv_changed_in_s3_after_publishing_is_refused_before_its_first_chunk(s3, bucket) -> None:
     run = _published(s3, bucket, {"segments.csv": TABLE})
     _planted(s3, run, "segments.csv", TABLE.replace(b"Texas-Travis 7,", b'=HYPERLINK("https://evil.example"),'))
