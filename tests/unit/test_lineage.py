@@ -149,3 +149,13 @@ def test_a_batch_transform_reports_its_input_files_and_model_artifact_in_and_its
     facets = operator.get_openlineage_facets_on_complete(None)
     assert [(d.namespace, d.name) for d in facets.inputs] == [lineage.s3_dataset(CHANNEL), lineage.s3_dataset(ARTIFACT)]
     assert [(d.namespace, d.name) for d in facets.outputs] == [lineage.s3_dataset(output)]
+
+
+def test_a_training_job_reading_one_prefix_as_train_and_test_channel_reports_it_once() -> None:
+    from include.airflow_popseg.operators import BuiltInTrainingOperator
+
+    operator = BuiltInTrainingOperator(task_id="train_kmeans", config={"TrainingJobName": JOB}, print_log=False)
+    channels = [{"ChannelName": name, "DataSource": {"S3DataSource": {"S3Uri": CHANNEL}}} for name in ("train", "test")]
+    operator.serialized_training_data = {"InputDataConfig": channels, "ModelArtifacts": {"S3ModelArtifacts": ARTIFACT}}
+    facets = operator.get_openlineage_facets_on_complete(None)
+    assert [(d.namespace, d.name) for d in facets.inputs] == [lineage.s3_dataset(CHANNEL)]
