@@ -12,7 +12,7 @@ from datetime import datetime, timedelta
 
 from airflow.sdk import Asset, Param, TaskGroup, chain, dag, get_current_context, task, teardown
 
-from include.airflow_popseg import alerts
+from include.airflow_popseg import alerts, lineage
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import (
     Assigned,
@@ -509,4 +509,5 @@ def population_segmentation():
     chain([pca_deleted, kmeans_deleted, pca_model_deleted, kmeans_model_deleted], published, promoted)
 
 
-population_segmentation()
+# Each TaskFlow task reports to OpenLineage the S3 objects it read and wrote (when a transport is configured).
+lineage.from_taskflow_tasks(population_segmentation())

@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from include.airflow_popseg import settings
+from include.airflow_popseg import lineage, settings
 from include.segmentation_aws.defaults import DEFAULT_REGION
 from include.segmentation_aws.layout import RunLayout
 from include.segmentation_aws.names import RunNames
@@ -37,7 +37,7 @@ class RunContext:
 
     @property
     def store(self) -> RunStore:
-        return RunStore(_s3_client(self.conn_id), self.params["bucket"])
+        return RunStore(_s3_client(self.conn_id), self.params["bucket"], lineage.TASK)
 
     @property
     def input_uri(self) -> str:

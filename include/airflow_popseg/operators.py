@@ -12,12 +12,14 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
     SageMakerEndpointOperator,
     SageMakerTrainingOperator,
     SageMakerTransformOperator,
+    serialize,
 )
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from botocore.exceptions import ClientError
 
+from include.airflow_popseg import lineage
 from include.airflow_popseg.handoffs import TrainingResult
 from include.airflow_popseg.job_logs import TRAINING_LOG_GROUP, TRANSFORM_LOG_GROUP, job_log_report
 from include.segmentation_aws.sagemaker_errors import is_not_found
@@ -67,6 +69,15 @@ class TemplatedTimeoutS3KeySensor(S3KeySensor):
     def execute(self, context: Any) -> None:
         self.timeout = float(self.timeout_seconds)
         return super().execute(context)
+
+    def get_openlineage_facets_on_complete(self, task_instance) -> Any:
+        """OpenLineage: the object waited for (an input; its bytes are read by the tasks after it)."""
+        from airflow.providers.common.compat.openlineage.facet import Dataset
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        keys = [self.bucket_key] if isinstance(self.bucket_key, str) else list(self.bucket_key)
+        uris = [key if key.startswith("s3://") else f"s3://{self.bucket_name}/{key}" for key in keys]
+        return OperatorLineage(inputs=[Dataset(*lineage.s3_dataset(uri)) for uri in uris])
 
 
 class BuiltInTrainingOperator(SageMakerTrainingOperator):
@@ -123,7 +134,18 @@ class BuiltInTrainingOperator(SageMakerTrainingOperator):
         return self.result(name)
 
     def result(self, job_name: str) -> TrainingResult:
-        return training_result(self.hook.describe_training_job(job_name))
+        """The job's TrainingResult; also what the provider's `get_openlineage_facets_on_complete` reads (its
+        channels in, its artifact out), which its execute sets only when it waited, not on a reattach."""
+        description = self.hook.describe_training_job(job_name)
+        self.serialized_training_data = serialize(description)
+        return training_result(description)
+
+    def get_openlineage_facets_on_complete(self, task_instance) -> Any:
+        """The provider's lineage (each channel in, the artifact out), each dataset once: K-Means' train and test
+        channels are the same prefix."""
+        found = super().get_openlineage_facets_on_complete(task_instance)
+        found.inputs = list({(dataset.namespace, dataset.name): dataset for dataset in found.inputs}.values())
+        return found
 
     def _describe(self, job_name: str) -> dict[str, Any] | None:
         try:
@@ -294,6 +316,14 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
             )
         return {"Endpoint": {"EndpointName": endpoint, "EndpointStatus": "InService"}}
 
+    def get_openlineage_facets_on_complete(self, task_instance) -> Any:
+        """OpenLineage: the endpoint serves the model artifact of its training job (an input)."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        model = self.config.get("Model") or {}  # a retry that reused the model dropped it from the config
+        artifact = model.get("PrimaryContainer", {}).get("ModelDataUrl")
+        return OperatorLineage(inputs=[self.path_to_s3_dataset(artifact)] if artifact else [])
+
     @staticmethod
     def _describe(describe, **name: str) -> dict[str, Any] | None:
         try:
@@ -355,7 +385,23 @@ class ReattachingTransformOperator(SageMakerTransformOperator):
         described = self.hook.describe_transform_job(job_name)
         if described["TransformJobStatus"] != "Completed":
             raise AirflowFailException(_transform_failure(described))
+        self.serialized_transform = serialize(described)  # for get_openlineage_facets_on_complete
         return {"job_name": job_name, "output": described["TransformOutput"]["S3OutputPath"]}
+
+    def get_openlineage_facets_on_complete(self, task_instance) -> Any:
+        """OpenLineage: the job's input files and its model's artifact in, its output prefix out. The provider's
+        own looks the artifact up through a model package, which a built-in algorithm's model has not (it
+        would log a KeyError's traceback on every run), and misses a reattached job."""
+        from airflow.providers.openlineage.extractors import OperatorLineage
+
+        transform = self.serialized_transform
+        model = self.hook.describe_model(transform["ModelName"])
+        sources = [transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]]
+        sources += [url for url in [model.get("PrimaryContainer", {}).get("ModelDataUrl")] if url]
+        return OperatorLineage(
+            inputs=[self.path_to_s3_dataset(uri) for uri in sources],
+            outputs=[self.path_to_s3_dataset(transform["TransformOutput"]["S3OutputPath"])],
+        )
 
     def _job_log(self, job_name: str) -> contextlib.AbstractContextManager[None]:
         return job_log_after(self.log, job_name, lambda: self._print_job_log(job_name))

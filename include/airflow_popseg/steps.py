@@ -15,7 +15,7 @@ import numpy as np
 import pandas as pd
 from airflow.sdk.exceptions import AirflowFailException
 
-from include.airflow_popseg import settings
+from include.airflow_popseg import lineage, settings
 from include.airflow_popseg.context import RunContext
 from include.airflow_popseg.handoffs import (
     Assigned,
@@ -146,6 +146,7 @@ def census_identity(run: RunContext, with_sha256: bool = False) -> CensusIdentit
         while chunk := body.read(HASH_CHUNK):
             digest.update(chunk)
         sha256 = digest.hexdigest()
+        lineage.TASK.read(run.input_uri)
     return CensusIdentity(head["ETag"], head["ContentLength"], head.get("VersionId"), sha256)
 
 
@@ -180,6 +181,7 @@ def preprocess(run: RunContext, comparison: Comparison | None = None) -> Prepare
         del data  # as large as the file: let it go before cleaning copies the features
         prepared = census.prepare(frame, run.input_uri, largest_k(run.params))
         del frame
+        lineage.TASK.read_census(run.input_uri, rows=prepared.rows_in, size=version.get("size", version["bytes"]))
         check_input_gates(run, comparison, prepared.rows_in, len(prepared.dropped))
     except (census.CensusValidationError, gates.GateRefused) as refused:
         raise AirflowFailException(str(refused)) from refused  # the same input would be refused again
@@ -222,9 +224,10 @@ def write_training_channel(run: RunContext, algorithm: str, features: np.ndarray
     are a function of the pinned input and the params, so a retry overwrites the same keys.
     """
     layout = run.layout
+    channel = layout.uri(layout.training_prefix(algorithm))
     for part, shard in enumerate(dense_shards(features, min_shards=instance_count(run))):
-        run.store.write(layout.training_file(algorithm, part), shard)
-    return layout.uri(layout.training_prefix(algorithm))
+        run.store.write(layout.training_file(algorithm, part), shard, dataset=channel)
+    return channel
 
 
 def instance_count(run: RunContext) -> int:
@@ -457,6 +460,7 @@ def keep_components(
 def assign_segments(run: RunContext, plan: EndpointPlan, transformed: Transformed) -> Assigned:
     """Every county's segment and distance from the K-Means endpoint."""
     components = run.store.read_frame(transformed["components"])
+    lineage.TASK.read(plan["Model"]["PrimaryContainer"]["ModelDataUrl"])  # the model the endpoint serves
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
     answer = endpoints.transform(components.to_numpy("float32"), invoke, concurrency=settings.INVOKE_CONCURRENCY)
     segments = results.segments_frame(components, answer)
@@ -499,7 +503,7 @@ def batch_answers(run: RunContext, plan: BatchPlan, expected_rows: int) -> dict[
     parts = []
     for key in store.list_keys(input_prefix):
         name = key.rsplit("/", 1)[-1]
-        data = store.read_if_exists(f"{output_prefix}{name}.out")
+        data = store.read_if_exists(f"{output_prefix}{name}.out", dataset=transform["TransformOutput"]["S3OutputPath"])
         if data is None:
             raise AirflowFailException(
                 f"Transform job {transform['TransformJobName']} wrote no {output_prefix}{name}.out for its input {name}"

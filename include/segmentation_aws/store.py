@@ -6,6 +6,7 @@ import io
 import json
 import logging
 import re
+from typing import Protocol
 
 from boto3.exceptions import S3UploadFailedError
 from boto3.s3.transfer import TransferConfig
@@ -26,16 +27,36 @@ emulator's 64 MiB request limit (server.MAX_REQUEST_BYTES), its aws-chunked fram
 """
 
 
+class Lineage(Protocol):
+    """Told of each object a store reads or writes (`include.airflow_popseg.lineage.TaskLineage`: OpenLineage)."""
+
+    def read(self, uri: str) -> None: ...
+
+    def wrote(self, uri: str) -> None: ...
+
+
+class _Unreported:
+    def read(self, uri: str) -> None:
+        pass
+
+    def wrote(self, uri: str) -> None:
+        pass
+
+
 class WriteNotConfirmed(RuntimeError):
     """A write failed, and reading the object back shows it did not happen."""
 
 
 class RunStore:
-    """One bucket through one boto3 S3 client. Keys or `s3://` URIs of that bucket are accepted alike."""
+    """One bucket through one boto3 S3 client. Keys or `s3://` URIs of that bucket are accepted alike.
 
-    def __init__(self, client, bucket: str) -> None:
+    Each object read or written is reported to `lineage`; `dataset` (a prefix URI) reports an object as part
+    of the multi-object dataset it belongs to (a training channel's shards, a transform job's outputs)."""
+
+    def __init__(self, client, bucket: str, lineage: Lineage | None = None) -> None:
         self.client = client
         self.bucket = bucket
+        self.lineage = lineage or _Unreported()
 
     def uri(self, key: str) -> str:
         return f"s3://{self.bucket}/{key}"
@@ -49,12 +70,15 @@ class RunStore:
         return match.group(2)
 
     # --- bytes ----------------------------------------------------------------------------------------------
-    def read(self, key_or_uri: str) -> bytes:
-        return self.client.get_object(Bucket=self.bucket, Key=self.key(key_or_uri))["Body"].read()
+    def read(self, key_or_uri: str, dataset: str | None = None) -> bytes:
+        data = self.client.get_object(Bucket=self.bucket, Key=self.key(key_or_uri))["Body"].read()
+        self.lineage.read(dataset or self.uri(self.key(key_or_uri)))
+        return data
 
-    def write(self, key: str, data: bytes) -> str:
+    def write(self, key: str, data: bytes, dataset: str | None = None) -> str:
         """Write `data` (in parts above 48 MiB, see UPLOADS); returns the object's URI."""
         self.client.upload_fileobj(io.BytesIO(data), self.bucket, self.key(key), Config=UPLOADS)
+        self.lineage.wrote(dataset or self.uri(self.key(key)))
         return self.uri(self.key(key))
 
     def list_keys(self, prefix: str) -> list[str]:
@@ -66,15 +90,17 @@ class RunStore:
         self.client.copy_object(
             Bucket=self.bucket, Key=self.key(key), CopySource={"Bucket": self.bucket, "Key": self.key(source)}
         )
+        self.lineage.read(self.uri(self.key(source)))
+        self.lineage.wrote(self.uri(self.key(key)))
         return self.uri(self.key(key))
 
     # --- documents ------------------------------------------------------------------------------------------
     def read_json(self, key_or_uri: str) -> object:
         return json.loads(self.read(key_or_uri))
 
-    def read_if_exists(self, key_or_uri: str) -> bytes | None:
+    def read_if_exists(self, key_or_uri: str, dataset: str | None = None) -> bytes | None:
         try:
-            return self.read(key_or_uri)
+            return self.read(key_or_uri, dataset)
         except self.client.exceptions.NoSuchKey:
             return None
 

@@ -19,7 +19,7 @@ class _Store:
     def __init__(self) -> None:
         self.objects: dict[str, bytes] = {}
 
-    def write(self, key: str, data: bytes) -> str:
+    def write(self, key: str, data: bytes, dataset: str | None = None) -> str:
         self.objects[key] = data
         return f"s3://b/{key}"
 
