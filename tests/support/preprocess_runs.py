@@ -115,13 +115,13 @@ def digests(run: SimpleNamespace, prepared: dict) -> dict:
     }
 
 
-def preprocess_digests(census: bytes, params: dict) -> dict:
-    """`digests` of steps.preprocess on `census` in a fresh moto bucket."""
+def preprocess_digests(census: bytes, params: dict, task: Callable | None = None) -> dict:
+    """`digests` of `task` (steps.preprocess, or one of its paths) on `census` in a fresh moto bucket."""
     from include.airflow_popseg import steps
 
     with s3_bucket() as client:
         run = run_on(client, census, params)
-        return digests(run, steps.preprocess(run))
+        return digests(run, (task or steps.preprocess)(run))
 
 
 def main() -> None:
