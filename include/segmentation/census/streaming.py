@@ -12,16 +12,19 @@ does not read plainly (a bad number, a ragged row, a quoted newline, a repeated 
 hash, chunks that would decode differently from the whole file (UTF-8 beside Latin-1), no complete row, or
 fewer than `k`: each raises NotStreamable, and the caller reads the file whole with `load_census` and `prepare`,
 which refuse it with the problem named (file, row, column) exactly as they always have, at the memory they always
-took (within the MAX_* bounds). A file that passes costs about CHUNK_BYTES a few times over, and KEY_HASH_BYTES a row.
+took (within the MAX_* bounds). A file that passes costs about CHUNK_BYTES a few times over in memory, whatever
+its rows, and KEY_HASH_BYTES a row on disk for the duration of pass 1.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import hashlib
 import io
 import logging
 import re
+import tempfile
 import zlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -50,11 +53,16 @@ log = logging.getLogger(__name__)
 # float64 block (~10 MiB), the complete rows' copy and their float32 scaling; about 100 MiB in all. Smaller
 # chunks pay pyarrow's reader setup and a parquet row group per chunk more often for little memory saved.
 CHUNK_BYTES = 8 << 20
-# Bytes pass 1 keeps per row: a 64-bit hash of its State-County key, sorted at the end to find duplicates
-# (80 MB at 10 M rows, 160 MB at MAX_CENSUS_ROWS). The one cost that grows with rows, kept small: the keys
-# themselves (~30 characters, ~80 bytes each as Python strings) would be ten times that.
+# Bytes pass 1 writes per row to a temporary file: a 64-bit hash of its State-County key, for duplicates (80 MB at
+# 10 M rows, 160 MB at MAX_CENSUS_ROWS, on disk). The keys themselves (~30 characters, ~80 bytes each as Python
+# strings) would be ten times that, in memory.
 KEY_HASH_BYTES = 8
+# Files the key hashes are spread over by their top bits; each is read back and sorted alone at the end of pass 1,
+# so that what that holds is 1/KEY_HASH_PARTITIONS of them: 2.5 MB at MAX_CENSUS_ROWS, against the ~100 MiB
+# a chunk takes. 64 files open at once are far under any open-files limit.
+KEY_HASH_PARTITIONS = 1 << 6
 
+_PARTITION_BITS = KEY_HASH_PARTITIONS.bit_length() - 1
 _GZIP_MAGIC = b"\x1f\x8b"
 _NOT_BLANK = re.compile(rb"[^\r\n]")  # a chunk of blank lines only has no row: the parsers skip them
 
@@ -94,8 +102,13 @@ def survey(open_stream: Opener, name: str, k: int) -> Survey:
 
     Raises NotStreamable (see the module) rather than any refusal: the caller reads the file whole for it.
     """
+    with _key_hashes() as hashes:
+        return _survey(open_stream, name, k, hashes)
+
+
+def _survey(open_stream: Opener, name: str, k: int, hashes: _KeyHashes) -> Survey:
     reading = _Reading(open_stream(), name)
-    rows_in, kept, dropped, hashes = 0, 0, [], []
+    rows_in, kept, dropped = 0, 0, []
     minimum = np.full(len(FEATURES), np.inf)
     maximum = np.full(len(FEATURES), -np.inf)
     encodings: set[str] = set()
@@ -117,7 +130,7 @@ def survey(open_stream: Opener, name: str, k: int) -> Survey:
             raise NotStreamable(f"the chunk from row {rows_in + 1:,} on breaks the contract")
         keys, complete = _complete(frame)
         present = keys.dropna()
-        hashes.append(pd.util.hash_array(present.to_numpy(dtype=object)))
+        hashes.add(pd.util.hash_array(present.to_numpy(dtype=object)))
         dropped += [key if isinstance(key, str) else f"row {rows_in + row}" for row, key in keys[~complete].items()]
         if complete.any():
             values = _kept_rows(frame.loc[:, list(FEATURES)].to_numpy(dtype="float64"), complete)
@@ -128,7 +141,8 @@ def survey(open_stream: Opener, name: str, k: int) -> Survey:
             raise NotStreamable(f"more than {MAX_CENSUS_ROWS:,} rows (MAX_CENSUS_ROWS)")
     if rows_in == 0:
         raise NotStreamable("no rows")
-    _refuse_duplicate_hashes(hashes)
+    if hashes.any_repeated():
+        raise NotStreamable("two State-County keys of one hash")
     if kept == 0:
         raise NotStreamable("no complete row")
     if k > kept:
@@ -286,11 +300,36 @@ def _complete(frame: pd.DataFrame) -> tuple[pd.Series, np.ndarray]:
     return keys, ~incomplete.to_numpy()
 
 
-def _refuse_duplicate_hashes(hashes: list[np.ndarray]) -> None:
-    """NotStreamable when two keys share a hash: a duplicate key (read whole, it is named with its rows) or,
-    once in ~10^19 pairs, a collision (read whole, it passes)."""
-    every = np.concatenate(hashes) if hashes else np.empty(0, dtype=np.uint64)
-    del hashes[:]
-    every.sort()
-    if np.any(every[1:] == every[:-1]):
-        raise NotStreamable("two State-County keys of one hash")
+class _KeyHashes:
+    """Pass 1's 64-bit key hashes, on disk: spread over KEY_HASH_PARTITIONS temporary files by their top bits as
+    they come, then each file read back and sorted alone to find a hash that repeats. A repeat is a duplicate key
+    (read whole, it is named with its rows) or, once in ~10^19 pairs, a collision (read whole, it passes)."""
+
+    def __init__(self, files: list) -> None:
+        self.files = files  # KEY_HASH_PARTITIONS binary files open for writing and reading
+
+    def add(self, hashes: np.ndarray) -> None:
+        """Keep (n,) uint64 hashes."""
+        partition = (hashes >> np.uint64(64 - _PARTITION_BITS)).astype(np.intp)  # the top bits
+        order = np.argsort(partition, kind="stable")
+        bounds = np.searchsorted(partition[order], np.arange(KEY_HASH_PARTITIONS + 1))
+        ordered = hashes[order]
+        for number, file in enumerate(self.files):
+            if bounds[number + 1] > bounds[number]:
+                file.write(ordered[bounds[number] : bounds[number + 1]].tobytes())
+
+    def any_repeated(self) -> bool:
+        for file in self.files:
+            file.seek(0)
+            hashes = np.fromfile(file, dtype=np.uint64)
+            hashes.sort()
+            if np.any(hashes[1:] == hashes[:-1]):
+                return True
+        return False
+
+
+@contextlib.contextmanager
+def _key_hashes() -> Iterator[_KeyHashes]:
+    """A `_KeyHashes` over temporary files, removed when the block ends."""
+    with contextlib.ExitStack() as files:
+        yield _KeyHashes([files.enter_context(tempfile.TemporaryFile()) for _ in range(KEY_HASH_PARTITIONS)])
