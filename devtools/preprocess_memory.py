@@ -17,6 +17,12 @@ from pathlib import Path
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 PATHS = ("task", "whole")
+# glibc's malloc serves a large block by mmap and gives it back on free, but after such a free it raises its mmap
+# threshold to that block's size (up to 32 MiB), so the next chunks' ~10 MiB arrays come from the heap, whose
+# top it keeps: a process's first few chunks raise its peak by ~5 % until that settles (by ~1 M rows; from 1 M to
+# 5 M rows the peak moves 4 %). This fixed threshold (glibc's default, without the raising) takes that warm-up out
+# of a comparison of peaks, so that what is compared is what the task holds.
+FIXED_MMAP_THRESHOLD = {"MALLOC_MMAP_THRESHOLD_": str(128 << 10)}
 
 # Runs the child and reports its peak RSS. A child's ru_maxrss counts the memory of the process it was forked
 # from (Linux records the forking process's high-water mark at exec), so the child is forked from this small
@@ -30,16 +36,35 @@ print(json.dumps(result))
 """
 
 
-def measure(endpoint_url: str, bucket: str, key: str, params: dict, path: str = "task") -> dict:
-    """Run preprocess on s3://bucket/key in a fresh child: {"rows_in", "rows", "seconds", "cpu", "peak_mib"}."""
+def measure(
+    endpoint_url: str,
+    bucket: str,
+    key: str,
+    params: dict,
+    path: str = "task",
+    chunk_bytes: int | None = None,
+    env: dict[str, str] | None = None,
+) -> dict:
+    """Run preprocess on s3://bucket/key in a fresh child: {"rows_in", "rows", "seconds", "cpu", "peak_mib"}.
+    `chunk_bytes` sets census.streaming.CHUNK_BYTES in the child (its own when None); `env` adds to its
+    environment (FIXED_MMAP_THRESHOLD, say)."""
     if path not in PATHS:
         raise ValueError(f"path must be one of {PATHS}, got {path!r}")
-    request = json.dumps({"endpoint_url": endpoint_url, "bucket": bucket, "key": key, "params": params, "path": path})
+    request = json.dumps(
+        {
+            "endpoint_url": endpoint_url,
+            "bucket": bucket,
+            "key": key,
+            "params": params,
+            "path": path,
+            "chunk_bytes": chunk_bytes,
+        }
+    )
     output = subprocess.run(
         [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "devtools.preprocess_memory", request],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
         check=True,
     ).stdout
     result = json.loads(output)
@@ -59,6 +84,10 @@ def _child(request: dict) -> None:
     from include.segmentation_aws.names import RunNames
     from include.segmentation_aws.store import RunStore
 
+    if request.get("chunk_bytes"):
+        from include.segmentation.census import streaming
+
+        streaming.CHUNK_BYTES = request["chunk_bytes"]
     logging.disable(logging.INFO)  # the task's log lines would go to stdout, where the result goes
     bucket, run_id = request["bucket"], f"manual__memory_{time.time_ns()}"
     client = boto3.client(
