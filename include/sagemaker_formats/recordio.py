@@ -22,7 +22,7 @@ from __future__ import annotations
 import itertools
 import math
 import struct
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 import numpy as np
@@ -102,16 +102,54 @@ def dense_shards(features: np.ndarray, min_shards: int = 1, shard_bytes: int = S
     features = np.asarray(features)
     if features.ndim != 2:
         raise ValueError(f"features must be a matrix (n_rows, n_features), got shape {features.shape}")
-    if min_shards < 1:
-        raise ValueError(f"min_shards must be at least 1, got {min_shards}")
-    if _resolve_field(features.dtype, "features") == 7:
-        raise ValueError("dense_shards encodes float32 or float64 features; int64 records vary in length")
-    n_rows = features.shape[0]
-    record_bytes = len(encode_dense(features[:1])) if n_rows else 0
-    shards = max(min_shards, -(-n_rows * record_bytes // shard_bytes))
-    bounds = np.linspace(0, n_rows, shards + 1).round().astype(int)  # near-equal row counts
+    bounds = shard_bounds(features.shape[0], features.shape[1], features.dtype, min_shards, shard_bytes)
     for start, end in itertools.pairwise(bounds):
         yield encode_dense(features[start:end])
+
+
+def shard_bounds(
+    n_rows: int, n_features: int, dtype: np.dtype | str, min_shards: int = 1, shard_bytes: int = SHARD_BYTES
+) -> np.ndarray:
+    """Where `dense_shards` cuts n_rows records of n_features `dtype` values: (shards + 1,) int row bounds,
+    0 first and n_rows last, max(min_shards, ⌈encoded size / shard_bytes⌉) shards of near-equal row counts.
+    Known from the counts alone, so that a channel can be cut before its rows are all at hand."""
+    if min_shards < 1:
+        raise ValueError(f"min_shards must be at least 1, got {min_shards}")
+    if _resolve_field(np.dtype(dtype), "features") == 7:
+        raise ValueError("dense_shards encodes float32 or float64 features; int64 records vary in length")
+    record_bytes = len(encode_dense(np.zeros((1, n_features), dtype=dtype))) if n_rows else 0  # fixed width
+    shards = max(min_shards, -(-n_rows * record_bytes // shard_bytes))
+    return np.linspace(0, n_rows, shards + 1).round().astype(int)  # near-equal row counts
+
+
+def dense_shard_parts(blocks: Iterable[np.ndarray], bounds: np.ndarray) -> Iterator[tuple[int, bytes]]:
+    """The shards of `bounds` (`shard_bounds`) encoded from consecutive row blocks, as (shard, bytes) pieces.
+
+    `blocks`: (m_i, n_features) float32 or float64 arrays whose rows, in order, are the channel's rows. A
+    shard's pieces come in order and the shards in order; joined, shard s is what `dense_shards` yields for
+    it (the records are fixed width, so a block cut anywhere encodes to the same bytes), while only a block
+    is held at a time. An empty shard (fewer rows than shards) yields one empty piece, so that every shard
+    is named. Refuses blocks holding more or fewer rows than the bounds.
+    """
+    ends = [int(end) for end in bounds[1:]]
+    shard, row, named = 0, 0, False  # the shard being written, the rows given so far, whether it has a piece
+    for block in blocks:
+        at = 0
+        while at < len(block):
+            while shard < len(ends) and ends[shard] == row:  # full (or empty): on to the next
+                if not named:
+                    yield shard, b""
+                shard, named = shard + 1, False
+            if shard == len(ends):
+                raise ValueError(f"more rows than the {row} the shards were planned for")
+            take = min(len(block) - at, ends[shard] - row)
+            yield shard, encode_dense(block[at : at + take])
+            at, row, named = at + take, row + take, True
+    if row != ends[-1]:
+        raise ValueError(f"{row} rows given, {ends[-1]} planned")
+    for rest in range(shard, len(ends)):
+        if rest > shard or not named:
+            yield rest, b""
 
 
 def encode_labels(labels: dict[str, np.ndarray]) -> bytes:

@@ -6,6 +6,8 @@ import io
 import json
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from typing import Protocol
 
 from boto3.exceptions import S3UploadFailedError
@@ -24,6 +26,15 @@ UPLOADS = TransferConfig(multipart_threshold=48 << 20, multipart_chunksize=32 <<
 boto3's default (8 MiB, in 8 MiB parts) would send a 30 MiB training shard as four parts and a
 CompleteMultipartUpload; AWS suggests multipart from about 100 MB. Every request stays under the
 emulator's 64 MiB request limit (server.MAX_REQUEST_BYTES), its aws-chunked framing included.
+"""
+
+
+STREAM_PART_BYTES = 8 << 20
+"""Bytes `RunStore.open_write` holds of an object it streams before it sends them as one part (UploadPart).
+
+This bounds a streamed write's memory, whatever the object's size: 8 MiB, above S3's 5 MiB least part, so an
+object of at most 10,000 parts (S3's limit) may reach 78 GiB, past the 5.1 GiB of features MAX_CENSUS_ROWS
+rows make. An object that never fills a part goes as one PutObject.
 """
 
 
@@ -80,6 +91,20 @@ class RunStore:
         self.client.upload_fileobj(io.BytesIO(data), self.bucket, self.key(key), Config=UPLOADS)
         self.lineage.wrote(dataset or self.uri(self.key(key)))
         return self.uri(self.key(key))
+
+    @contextmanager
+    def open_write(self, key: str, dataset: str | None = None) -> Iterator[StreamedObject]:
+        """A writable binary file that streams to `key` (one PutObject if it stays under STREAM_PART_BYTES, else
+        a multipart upload in parts of that size), completed when the block ends; when the block raises, the
+        upload is aborted and nothing is written. Use `.uri` for the object's URI."""
+        stream = StreamedObject(self.client, self.bucket, self.key(key))
+        try:
+            yield stream
+        except BaseException:
+            stream.abort()
+            raise
+        stream.close()
+        self.lineage.wrote(dataset or self.uri(self.key(key)))
 
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under the key or URI prefix `prefix`, in S3's (lexicographic) order."""
@@ -155,3 +180,71 @@ class RunStore:
             frame.to_parquet(buffer)
             return self.write(key, buffer.getvalue())
         return self.write(key, csv_bytes(frame))
+
+
+class StreamedObject(io.RawIOBase):
+    """The writable side of `RunStore.open_write`: bytes written are held until they fill a part of
+    STREAM_PART_BYTES, which is then uploaded; `close` completes the object, `abort` gives it up."""
+
+    def __init__(self, client, bucket: str, key: str) -> None:
+        super().__init__()
+        self.client, self.bucket, self.key = client, bucket, key
+        self.uri = f"s3://{bucket}/{key}"
+        self._held = bytearray()
+        self._written = 0
+        self._upload_id: str | None = None
+        self._parts: list[dict] = []
+
+    def writable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._written
+
+    def write(self, data) -> int:
+        with memoryview(data) as view:
+            self._held += view
+            size = view.nbytes
+        self._written += size
+        while len(self._held) >= STREAM_PART_BYTES:
+            self._send(STREAM_PART_BYTES)
+        return size
+
+    def _send(self, size: int) -> None:
+        if self._upload_id is None:
+            self._upload_id = self.client.create_multipart_upload(Bucket=self.bucket, Key=self.key)["UploadId"]
+        number = len(self._parts) + 1
+        answer = self.client.upload_part(
+            Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, PartNumber=number,
+            Body=bytes(self._held[:size]),
+        )  # fmt: skip
+        self._parts.append({"ETag": answer["ETag"], "PartNumber": number})
+        del self._held[:size]
+
+    def close(self) -> None:
+        """Send what is held and complete the object (once; a closed or aborted object stays as it is)."""
+        if self.closed:
+            return
+        if self._upload_id is None:
+            self.client.put_object(Bucket=self.bucket, Key=self.key, Body=bytes(self._held))
+        else:
+            if self._held:
+                self._send(len(self._held))
+            self.client.complete_multipart_upload(
+                Bucket=self.bucket, Key=self.key, UploadId=self._upload_id, MultipartUpload={"Parts": self._parts}
+            )
+        self._held = bytearray()
+        super().close()
+
+    def abort(self) -> None:
+        """Give the object up: abort its multipart upload, if one was started, so that no part is kept (and
+        billed); what is held is dropped. Failing to abort is logged, not raised over the error that led here."""
+        if self.closed:
+            return
+        self._held = bytearray()
+        if self._upload_id is not None:
+            try:
+                self.client.abort_multipart_upload(Bucket=self.bucket, Key=self.key, UploadId=self._upload_id)
+            except (ClientError, BotoCoreError) as error:
+                log.warning("Could not abort the upload of %s: %s", printable(self.uri), printable(str(error)))
+        super().close()

@@ -16,9 +16,11 @@ from include.sagemaker_formats.recordio import (
     RecordIOError,
     decode_features,
     decode_labels,
+    dense_shard_parts,
     dense_shards,
     encode_dense,
     encode_labels,
+    shard_bounds,
 )
 from tests.support.paths import shared_path
 
@@ -264,3 +266,25 @@ def test_shards_refuse_what_they_cannot_cut() -> None:
         list(dense_shards(_rows(10), min_shards=0))
     with pytest.raises(ValueError, match="float32 or float64"):
         list(dense_shards(np.arange(10).reshape(5, 2)))
+
+
+@pytest.mark.parametrize(
+    ("rows", "min_shards", "cuts"),
+    [(500, 1, [500]), (500, 3, [7, 100, 393]), (500, 4, [1, 1, 498]), (2, 5, [1, 1]), (0, 2, [])],
+    ids=["one block", "blocks across shards", "blocks of one row", "fewer rows than shards", "no rows"],
+)
+def test_shards_encoded_block_by_block_are_the_shards_of_the_whole(rows, min_shards, cuts) -> None:
+    features = np.random.default_rng(1).random((rows, 34), dtype=np.float32)
+    blocks = np.split(features, np.cumsum(cuts)[:-1]) if cuts else []
+    pieces: dict[int, list[bytes]] = {}
+    for shard, piece in dense_shard_parts(blocks, shard_bounds(rows, 34, "float32", min_shards, shard_bytes=4096)):
+        assert shard >= max(pieces, default=0)  # in order
+        pieces.setdefault(shard, []).append(piece)
+    whole = list(dense_shards(features, min_shards=min_shards, shard_bytes=4096))
+    assert [b"".join(pieces[shard]) for shard in sorted(pieces)] == whole
+    assert sorted(pieces) == list(range(len(whole)))
+
+
+def test_shard_parts_refuse_more_rows_than_planned() -> None:
+    with pytest.raises(ValueError, match="more rows than the 3"):
+        list(dense_shard_parts([np.zeros((4, 2), np.float32)], shard_bounds(3, 2, "float32")))

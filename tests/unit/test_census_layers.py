@@ -16,7 +16,7 @@ import include.segmentation.census as census
 ROOT = Path(__file__).resolve().parents[2]
 FOLDER = ROOT / "include" / "segmentation" / "census"
 PACKAGE = "include.segmentation.census"
-LAYERS = ("contract", "bounded_read", "validation", "parsing", "loading", "cleaning")
+LAYERS = ("contract", "bounded_read", "validation", "parsing", "loading", "cleaning", "streaming")
 
 
 def _census_imports(module: str) -> set[str]:

@@ -11,6 +11,8 @@
   unique keys).
 - `loading`: `load_census`, the three above in order.
 - `cleaning`: `clean` (the complete rows, keyed by `State-County`) and `prepare` (with their 0–1 scaling).
+- `streaming`: the same in two passes over a stream, a chunk of lines at a time (`survey`, `clean_chunks`),
+  for a census too large to hold; whatever it cannot vouch for it leaves to `load_census` and `prepare`.
 
 Import from here: `from include.segmentation.census import load_census`. Each module imports only the
 ones listed above it (tests/unit/test_census_layers.py). Every refusal is a CensusValidationError
@@ -45,14 +47,25 @@ from include.segmentation.census.contract import (
 )
 from include.segmentation.census.loading import load_census
 from include.segmentation.census.parsing import MAX_EXTRA_COLUMNS_LISTED, MAX_FEATURE_BLOCK_BYTES
+from include.segmentation.census.streaming import (
+    CHUNK_BYTES,
+    KEY_HASH_BYTES,
+    CleanChunk,
+    NotStreamable,
+    Survey,
+    clean_chunks,
+    survey,
+)
 from include.segmentation.census.validation import MAX_NAME_CHARS
 
 __all__ = [
+    "CHUNK_BYTES",
     "COLUMNS",
     "COUNT_COLUMNS",
     "FEATURES",
     "FEATURE_GROUPS",
     "ID_COLUMNS",
+    "KEY_HASH_BYTES",
     "KEY_NAME",
     "MARGIN_OF_ERROR",
     "MAX_CENSUS_BYTES",
@@ -68,11 +81,16 @@ __all__ = [
     "UNITS",
     "CensusValidationError",
     "CleanCensus",
+    "CleanChunk",
+    "NotStreamable",
     "PreparedCensus",
     "Source",
+    "Survey",
     "check_census_size",
     "clean",
+    "clean_chunks",
     "load_census",
     "prepare",
     "read_census_bytes",
+    "survey",
 ]

@@ -48,7 +48,9 @@ _NULL_VALUES = sorted(
 )
 
 
-def _read_typed(raw: bytes | bytearray, label: str, counted: int | None = None) -> pd.DataFrame | None:
+def _read_typed(
+    raw: bytes | bytearray, label: str, counted: int | None = None, warn_extra: bool = True
+) -> pd.DataFrame | None:
     """The fast path: the contract's columns parsed typed by pyarrow, straight from the bytes.
 
     Streams record batches of _CSV_BLOCK bytes into one column-major float64 block sized from the
@@ -57,14 +59,18 @@ def _read_typed(raw: bytes | bytearray, label: str, counted: int | None = None) 
     plainly well formed (duplicate header names, a cell that is not a number or an NA token, a
     non-finite number, no rows), leaving `_read_text` to find and name each problem. Refuses missing
     columns from the header alone, a row of more or fewer fields than the header as soon as it is
-    parsed, and a block above MAX_FEATURE_BLOCK_BYTES before it is allocated.
+    parsed, and a block above MAX_FEATURE_BLOCK_BYTES before it is allocated. Warns of extra columns
+    unless `warn_extra` is False (a streamed census's chunks, whose header was checked once).
     """
     import pyarrow as pa
     import pyarrow.compute as pc
     import pyarrow.csv as pacsv
 
     names = _header_names(raw)
-    _check_columns(names, label)
+    if warn_extra:
+        _check_columns(names, label)
+    else:
+        _refuse_missing(names, label)
     if len(set(names)) != len(names):
         return None
     types = {**{c: pa.string() for c in ID_COLUMNS}, **{c: pa.float64() for c in FEATURES}}
