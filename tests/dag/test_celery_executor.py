@@ -15,7 +15,9 @@ from include.segmentation_aws.names import RunNames
 from scripts import celery_services
 from tests.support.celery_airflow import CeleryAirflow, celery_airflow
 
-pytestmark = pytest.mark.slow
+# Each test runs a whole DAG run (≈ 5 min on a busy 2-core machine) and the first also starts everything
+# (≈ 1 min): more than the suite's 10-minute default leaves under load.
+pytestmark = [pytest.mark.slow, pytest.mark.timeout(900)]
 
 TRAINING_TASKS = ("train_pca", "train_kmeans")
 KILL_WINDOW_SECONDS = 600  # a training task of the run is running, and its job exists, well within this
