@@ -53,9 +53,11 @@ run: install
 
 # The real Airflow UI on http://127.0.0.1:$(PORT) against the emulator, no Docker; prints the login. Ctrl-C stops it.
 # DATA=path.csv also uploads your census file (to census/<its name>, beside the bundled sample).
+# EXECUTOR=celery: a CeleryExecutor with two workers on a private Postgres and Redis (Debian's postgresql, redis-server).
 PORT ?= 8080
+EXECUTOR ?= local
 airflow: install
-	$(BIN)/python scripts/local_airflow.py --port $(PORT)
+	$(BIN)/python scripts/local_airflow.py --port $(PORT) --executor $(EXECUTOR)
 
 # While `make airflow` runs: upload DATA=path.csv to census/<its name> (KEY=census/other.csv to choose the key).
 export KEY

@@ -8,7 +8,11 @@ unpauses `population_segmentation` (on a first start its scheduled run succeeds:
 seeded), and prints the URL and the login. Ctrl-C (SIGINT) or SIGTERM stops Airflow's processes, then the
 emulator, which saves its data. A restart finds every run, report and login as it left them.
 
-    .venv/bin/python scripts/local_airflow.py [--port 8080] [--home airflow_home]
+    .venv/bin/python scripts/local_airflow.py [--port 8080] [--home airflow_home] [--executor celery]
+
+`--executor celery` (`make airflow EXECUTOR=celery`) runs what docker-compose.yaml runs instead: a
+CeleryExecutor with two workers, Postgres as the metadata DB and Redis as the broker, both private to
+AIRFLOW_HOME (scripts/celery_services.py; Debian's postgresql and redis-server must be installed).
 
 Also the pieces `make run` (scripts/run_local.py) and bench/scheduler_soak.py share: the emulator, the
 Airflow environment, and starting and stopping Airflow's parts.
@@ -31,7 +35,7 @@ from pathlib import Path
 
 from aws_emulator.connection import connection_env
 from include.airflow_popseg.settings import DAG_ID
-from scripts import seed_emulator
+from scripts import celery_services, seed_emulator
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -135,6 +139,21 @@ def served_env(url: str, airflow_home: Path, port: int) -> dict[str, str]:
     }
 
 
+def start_celery(home: Path, durable: bool = True) -> tuple[list[subprocess.Popen], dict[str, str], dict[str, dict]]:
+    """Postgres and Redis for a CeleryExecutor, kept in `home`/postgres and `home`/redis: (their processes, what
+    to add to `served_env`, each worker's own environment). SystemExit naming the missing Debian packages."""
+    if missing := celery_services.missing_servers():
+        raise SystemExit(f"EXECUTOR=celery needs {' and '.join(missing)}: apt-get install {' '.join(missing)}")
+    postgres = celery_services.start_postgres(home / "postgres", home / "postgres.log", durable=durable)
+    try:
+        redis = celery_services.start_redis(home / "redis", home / "redis.log")
+    except BaseException:
+        stop(postgres.process)
+        raise
+    workers = {name: celery_services.worker_env(name, home / "workers") for name in celery_services.WORKERS}
+    return [postgres.process, redis.process], celery_services.celery_env(postgres, redis), workers
+
+
 SECRETS_FILE = "local_secrets.json"
 
 
@@ -163,22 +182,31 @@ COMPONENTS = {
 }
 
 
-def start_airflow(env: dict[str, str], port: int) -> list[subprocess.Popen]:
-    """`airflow db migrate`, then each of COMPONENTS in its own process group, logging to AIRFLOW_HOME/<name>.log."""
+def start_airflow(
+    env: dict[str, str], port: int, workers: dict[str, dict[str, str]] | None = None
+) -> list[subprocess.Popen]:
+    """`airflow db migrate`, then each of COMPONENTS in its own process group, logging to AIRFLOW_HOME/<name>.log;
+    then a Celery worker for each name in `workers`, with its own environment on top of `env`."""
     home = Path(env["AIRFLOW_HOME"])
     with (home / "db-migrate.log").open("w") as log:
         if subprocess.call([str(BIN / "airflow"), "db", "migrate"], env=env, stdout=log, stderr=subprocess.STDOUT):
             raise SystemExit(f"airflow db migrate failed; see {home / 'db-migrate.log'}")
-    return [
-        subprocess.Popen(
-            [str(BIN / "airflow"), *arguments(port)],
-            env=env,
+    commands = [(name, arguments(port), env) for name, arguments in COMPONENTS.items()]
+    commands += [
+        (name, celery_services.worker_arguments(name), {**env, **own}) for name, own in (workers or {}).items()
+    ]
+    processes = []
+    for name, arguments, environment in commands:
+        process = subprocess.Popen(
+            [str(BIN / "airflow"), *arguments],
+            env=environment,
             stdout=(home / f"{name}.log").open("w"),
             stderr=subprocess.STDOUT,
             start_new_session=True,
         )
-        for name, arguments in COMPONENTS.items()
-    ]
+        process.name = name  # for _refuse_exited's message
+        processes.append(process)
+    return processes
 
 
 def stop_airflow(processes: list[subprocess.Popen], timeout: float = 60) -> None:
@@ -256,9 +284,9 @@ def free_port() -> int:
 
 
 def _refuse_exited(processes: list[subprocess.Popen]) -> None:
-    for name, process in zip(COMPONENTS, processes, strict=True):
+    for process in processes:
         if process.poll() is not None:
-            raise SystemExit(f"airflow {name} exited ({process.returncode}); see its log in AIRFLOW_HOME")
+            raise SystemExit(f"airflow {process.name} exited ({process.returncode}); see its log in AIRFLOW_HOME")
 
 
 EMULATOR_DATA = "emulator-data"  # in AIRFLOW_HOME: the emulator's S3 and SageMaker, kept across restarts
@@ -296,7 +324,11 @@ def _interrupt(signum: int, frame) -> None:
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--port", type=int, default=8080, help="the UI's port on 127.0.0.1 (default 8080)")
-    parser.add_argument("--home", default=str(seed_emulator.AIRFLOW_HOME), help="AIRFLOW_HOME (SQLite inside)")
+    parser.add_argument("--home", default=str(seed_emulator.AIRFLOW_HOME), help="AIRFLOW_HOME (its database inside)")
+    parser.add_argument(
+        "--executor", choices=("local", "celery"), default="local",
+        help="local: LocalExecutor on SQLite (default); celery: two Celery workers, Postgres and Redis",
+    )  # fmt: skip
     args = parser.parse_args()
     if not port_is_free(args.port):
         raise SystemExit(f"127.0.0.1:{args.port} is in use; choose another port: make airflow PORT=8081")
@@ -310,14 +342,20 @@ def main() -> int:
     url_file = home / seed_emulator.URL_FILE
     url_file.write_text(url + "\n")
     processes: list[subprocess.Popen] = []
+    servers: list[subprocess.Popen] = []
     try:
         seed(url, os.environ.get("DATA") or None)
         password = admin_password(home)
-        print(f"Starting Airflow: {', '.join(COMPONENTS)} (logs in {home}) …", flush=True)
         # 5 s polls, not 1 s: a trigger firing within a second of its deferral races the scheduler into a
         # spurious retry (bench/scheduler_soak.py shows it); a person watching the UI does not need 1 s.
         env = {**served_env(url, home, args.port), "AIRFLOW__POPSEG__CHECK_INTERVAL": "5"}
-        processes = start_airflow(env, args.port)
+        workers: dict[str, dict] = {}
+        if args.executor == "celery":
+            servers, celery, workers = start_celery(home)
+            env.update(celery)
+            print(f"Postgres and Redis for the CeleryExecutor: {home / 'postgres'}, {home / 'redis'}", flush=True)
+        print(f"Starting Airflow: {', '.join([*COMPONENTS, *workers])} (logs in {home}) …", flush=True)
+        processes = start_airflow(env, args.port, workers)
         base = f"http://127.0.0.1:{args.port}"
         token = wait_until_up(base, password, processes)
         earlier = api(base, "GET", f"/api/v2/dags/{DAG_ID}/dagRuns?limit=1", token)["total_entries"]
@@ -339,6 +377,8 @@ def main() -> int:
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)  # a second Ctrl-C must not leave processes behind
         stop_airflow(processes)
+        for server in reversed(servers):
+            stop(server)
         stop(emulator)
         url_file.unlink(missing_ok=True)
         print("Stopped.", flush=True)

@@ -24,7 +24,10 @@ AIRFLOW_SERVICES = {
     "airflow-scheduler": "scheduler",
     "airflow-dag-processor": "dag-processor",
     "airflow-triggerer": "triggerer",
+    "airflow-worker-1": "celery worker",
+    "airflow-worker-2": "celery worker",
 }
+WORKERS = ("airflow-worker-1", "airflow-worker-2")
 
 
 SECRET_NAME = re.compile(r"SECRET|KEY|PASSWORD|TOKEN|FERNET", re.IGNORECASE)
@@ -38,16 +41,54 @@ def compose() -> dict:
     return yaml.safe_load((PROJECT_ROOT / "docker-compose.yaml").read_text())
 
 
-def test_the_deployment_has_every_airflow_3_component_postgres_and_the_emulator(compose) -> None:
-    assert set(compose["services"]) == {"postgres", "emulator", "emulator-init", "airflow-init", *AIRFLOW_SERVICES}
+def test_the_deployment_has_every_airflow_3_component_two_workers_postgres_redis_and_the_emulator(compose) -> None:
+    assert set(compose["services"]) == {
+        "postgres", "redis", "emulator", "emulator-init", "airflow-init", *AIRFLOW_SERVICES
+    }  # fmt: skip
 
 
-def test_airflow_services_run_their_component_with_the_local_executor_on_postgres(compose) -> None:
+def test_airflow_services_run_their_component_with_the_celery_executor_on_postgres_and_redis(compose) -> None:
     for name, command in AIRFLOW_SERVICES.items():
         service = compose["services"][name]
+        environment = service["environment"]
         assert service["command"] == command
-        assert service["environment"]["AIRFLOW__CORE__EXECUTOR"] == "LocalExecutor"
-        assert service["environment"]["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+        assert environment["AIRFLOW__CORE__EXECUTOR"] == "CeleryExecutor", name
+        assert environment["AIRFLOW__DATABASE__SQL_ALCHEMY_CONN"].startswith("postgresql+psycopg2://")
+        # Results in the metadata DB through psycopg2 (SQLAlchemy 2.1's plain postgresql:// means psycopg 3).
+        assert re.fullmatch(
+            r"db\+postgresql\+psycopg2://airflow:.+@postgres/airflow", environment["AIRFLOW__CELERY__RESULT_BACKEND"]
+        )
+        assert re.fullmatch(r"redis://:.+@redis:6379/0", environment["AIRFLOW__CELERY__BROKER_URL"])
+        assert {"postgres", "redis"} <= set(service["depends_on"]), name
+
+
+def test_the_two_workers_have_their_own_hostnames_and_each_healthcheck_pings_its_own_celery_node(compose) -> None:
+    """ti.hostname and the address the api-server reads a task's log from: one per worker, a service name."""
+    workers = [compose["services"][name] for name in WORKERS]
+    assert [worker["hostname"] for worker in workers] == list(WORKERS)
+    for worker in workers:
+        check = " ".join(worker["healthcheck"]["test"])
+        assert "celery --app airflow.providers.celery.executors.celery_executor.app inspect ping" in check
+        assert '-d "celery@$${HOSTNAME}"' in check
+        assert worker["environment"]["DUMB_INIT_SETSID"] == "0"  # a warm shutdown lets running tasks finish
+
+
+def test_the_deployment_installs_the_celery_provider_and_postgres_drivers_pinned() -> None:
+    pinned = dict(
+        line.split("==") for line in (PROJECT_ROOT / "requirements.txt").read_text().splitlines() if "==" in line
+    )
+    for name in ("apache-airflow-providers-celery", "celery[redis]", "psycopg2-binary", "asyncpg"):
+        assert re.fullmatch(r"\d+(\.\d+)+", pinned.get(name, "")), name
+
+
+def test_redis_keeps_nothing_requires_its_password_and_is_not_published(compose) -> None:
+    redis = compose["services"]["redis"]
+    assert "ports" not in redis
+    command = " ".join(redis["entrypoint"])
+    assert 'requirepass %s\\n" "$$REDIS_PASSWORD"' in command  # on standard input: no command line shows it
+    assert '--save "" --appendonly no' in command
+    assert REQUIRED.fullmatch(redis["environment"]["REDIS_PASSWORD"])
+    assert redis["environment"]["REDISCLI_AUTH"] == redis["environment"]["REDIS_PASSWORD"]  # its healthcheck
 
 
 def test_the_image_is_airflow_3_3_2_with_our_pinned_requirements(compose) -> None:
@@ -156,6 +197,13 @@ def test_every_secret_is_required_from_the_environment_never_written_in_the_file
         if database:
             password = re.fullmatch(r"postgresql\+psycopg2://airflow:(.+)@postgres/airflow", database).group(1)
             assert REQUIRED.fullmatch(password), service
+        results = environment.get("AIRFLOW__CELERY__RESULT_BACKEND")
+        if results:
+            password = re.fullmatch(r"db\+postgresql\+psycopg2://airflow:(.+)@postgres/airflow", results).group(1)
+            assert REQUIRED.fullmatch(password), service
+        broker = environment.get("AIRFLOW__CELERY__BROKER_URL")
+        if broker:
+            assert REQUIRED.fullmatch(re.fullmatch(r"redis://:(.+)@redis:6379/0", broker).group(1)), service
 
 
 def test_airflow_services_share_one_jwt_secret_api_key_and_fernet_key(compose) -> None:
