@@ -293,8 +293,9 @@ def population_segmentation():
         """path → plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work, when
         the branch `path` takes it. Returns (the work, the teardown)."""
         plan = endpoint_plan.override(task_id=f"plan_{algorithm}_endpoint")(algorithm, training)
+        # Deferred while the endpoint is Creating (6–7 minutes on AWS): no worker slot held meanwhile.
         deploy = ReattachingEndpointOperator(
-            task_id=f"deploy_{algorithm}", config=plan, wait_for_completion=True, do_xcom_push=False, **REATTACH_RETRY
+            task_id=f"deploy_{algorithm}", config=plan, deferrable=True, do_xcom_push=False, **REATTACH_RETRY
         )
         done = work(plan)
         delete = delete_endpoint.override(task_id=f"delete_{algorithm}_endpoint")(plan)

@@ -34,6 +34,7 @@ from contextlib import suppress
 from pathlib import Path
 
 from aws_emulator.connection import connection_env
+from aws_emulator.sagemaker.latency import LatencyProfile
 from include.airflow_popseg.settings import DAG_ID
 from scripts import celery_services, seed_emulator
 
@@ -57,14 +58,18 @@ ADMIN = "admin"
 QUIET_LOGGERS = "airflow.providers.amazon.aws.utils.connection_wrapper=WARNING"
 
 
-def start_emulator(log_path: Path, data_dir: Path | None = None) -> tuple[subprocess.Popen, str]:
+def start_emulator(
+    log_path: Path, data_dir: Path | None = None, latency: LatencyProfile | None = None
+) -> tuple[subprocess.Popen, str]:
     """The emulator on a free loopback port, in its own session (a Ctrl-C reaches only our supervisor).
 
-    With `data_dir` its S3 objects and SageMaker state are saved there when it stops and restored when it starts.
+    With `data_dir` its S3 objects and SageMaker state are saved there when it stops and restored when it starts;
+    with `latency` its jobs and endpoints take SageMaker's times divided by its scale (aws_emulator/README.md).
     """
     keep = ["--data-dir", str(data_dir)] if data_dir else []
+    slow = ["--latency", f"aws:{latency.scale!r}", "--latency-seed", str(latency.seed)] if latency else []
     process = subprocess.Popen(
-        [sys.executable, "-m", "aws_emulator", "--port", "0", *keep],
+        [sys.executable, "-m", "aws_emulator", "--port", "0", *keep, *slow],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         stderr=log_path.open("w"),

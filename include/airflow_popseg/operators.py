@@ -286,7 +286,8 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
     """SageMakerEndpointOperator that a retry can run again: what the run already created is reused.
 
     Model and endpoint config that exist are not created again; an endpoint InService is reused, one
-    Creating/Updating is waited for, and one Failed fails the task for good with its reason.
+    Creating/Updating is waited for (deferred when the operator is deferrable, as the provider's own wait for
+    a new endpoint is), and one Failed fails the task for good with its reason.
     """
 
     def execute(self, context: Any) -> dict:
@@ -306,6 +307,16 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
         self.log.info("Endpoint %s exists (%s): reattaching instead of creating it again.", endpoint, status)
         if status == "Failed":
             raise AirflowFailException(f"Endpoint {endpoint} is Failed: {described.get('FailureReason', '')}")
+        if status != "InService" and self.deferrable:
+            self.defer(
+                trigger=SageMakerTrigger(
+                    job_name=endpoint, job_type="endpoint", waiter_delay=self.check_interval,
+                    aws_conn_id=self.aws_conn_id, region_name=self.region_name, verify=self.verify,
+                    botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+                timeout=timedelta(seconds=self.max_ingestion_time),
+            )  # fmt: skip
         if status != "InService":
             self.hook.conn.get_waiter("endpoint_in_service").wait(
                 EndpointName=endpoint,

@@ -251,6 +251,13 @@ def test_kmeans_trains_every_candidate_k_as_one_mapped_deferrable_task(dag) -> N
     assert task.operator_class.__name__ == "BuiltInTrainingOperator"
 
 
+@pytest.mark.parametrize("algorithm", ["pca", "kmeans"])
+def test_each_endpoint_deploy_waits_out_creating_deferred(dag, algorithm) -> None:
+    # Creating takes 6–7 minutes on AWS: waited in the worker, it was most of a run's worker time
+    # (bench/aws_profile.py).
+    assert dag.get_task(f"deploy_{algorithm}").deferrable
+
+
 def test_the_sensor_waits_deferrable(dag) -> None:
     assert dag.get_task("wait_for_census").deferrable
 

@@ -13,9 +13,12 @@ from datetime import UTC, datetime
 
 import pytest
 
+from aws_emulator.connection import client, connection_env
+from aws_emulator.server import running_emulator
 from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws.names import RunNames
 from tests.support.paths import PROJECT_ROOT
+from tests.support.sagemaker_requests import PCA_IMAGE, create_model_and_config
 
 pytestmark = pytest.mark.slow
 
@@ -130,3 +133,25 @@ def test_run_json_times_are_iso_8601_utc(dag, airflow_db, clients) -> None:
     for job in _input_of(s3, bucket, run)["training_jobs"].values():
         for field in ("training_start", "training_end"):
             assert datetime.fromisoformat(job[field]).utcoffset().total_seconds() == 0, job[field]
+
+
+def test_a_retried_deploy_that_finds_its_endpoint_creating_waits_deferred(monkeypatch) -> None:
+    from airflow.sdk.exceptions import TaskDeferred
+
+    from include.airflow_popseg.operators import ReattachingEndpointOperator
+
+    name = f"popseg-pca-{uuid.uuid4().hex[:12]}"
+    config = {"Endpoint": {"EndpointName": name, "EndpointConfigName": name}}
+    with running_emulator(latency="aws:10") as emulator:  # Creating: 37 s or more
+        for key, value in connection_env(emulator.endpoint_url).items():
+            monkeypatch.setenv(key, value)
+        sagemaker = client("sagemaker", emulator.endpoint_url)
+        create_model_and_config(sagemaker, name, PCA_IMAGE, "s3://popseg/models/absent/model.tar.gz")
+        sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)  # the first try's, still Creating
+        operator = ReattachingEndpointOperator(task_id="deploy_pca", config=config, deferrable=True, check_interval=1)
+        with pytest.raises(TaskDeferred) as deferred:
+            operator.execute({})
+        assert sagemaker.describe_endpoint(EndpointName=name)["EndpointStatus"] == "Creating"
+    trigger = deferred.value.trigger
+    assert (type(trigger).__name__, trigger.job_name, trigger.job_type) == ("SageMakerTrigger", name, "endpoint")
+    assert deferred.value.method_name == "execute_complete"
