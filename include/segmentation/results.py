@@ -231,7 +231,6 @@ def run_document(
     candidate_jobs: Mapping[int, TrainingJob] | None = None,
     endpoint_lifetimes: Mapping[str, Mapping[str, object]] | None = None,
     transform_jobs: Mapping[str, Mapping[str, object]] | None = None,
-    cost: Mapping[str, object] | None = None,
 ) -> dict:
     """run.json: what ran, on what, with which resources, how long it took and what it cost in seconds.
 
@@ -252,7 +251,8 @@ def run_document(
 
     endpoint_lifetimes: by algorithm, each endpoint's name, instance type and count, and when it was created and
     deleted (ISO 8601); transform_jobs: by algorithm, each batch transform job's name, instance type and count,
-    TransformStartTime and TransformEndTime; cost: the estimate from all of them (include.segmentation_aws.cost).
+    TransformStartTime and TransformEndTime. `cost` is left to the caller to estimate from this document (its
+    prices are include.segmentation_aws.cost's).
     """
     jobs = {algorithm: _job_record(job) for algorithm, job in training_jobs.items()}
     candidates = {str(k): _job_record(job) for k, job in sorted((candidate_jobs or {}).items())}
@@ -280,7 +280,7 @@ def run_document(
         "billable_instance_seconds": sum((job["billable_seconds"] or 0) * job["instance_count"] for job in billed),
         "endpoint_lifetimes": {a: dict(record) for a, record in (endpoint_lifetimes or {}).items()},
         "transform_jobs": {a: dict(record) for a, record in (transform_jobs or {}).items()},
-        "cost": dict(cost) if cost else None,
+        "cost": None,
         "fingerprint": dict(fingerprint) if fingerprint else None,
         "continuity": dict(continuity) if continuity else None,
         "gate": {"max_churn": max_churn, "refusal": held_reason},
@@ -299,26 +299,6 @@ def _job_record(job: TrainingJob) -> dict:
         "instance_count": job.instance_count,
         "hyperparameters": dict(job.hyperparameters),
     }
-
-
-def cost_text(cost: Mapping | None) -> str:
-    """run.json's `cost` in a few words: "$0.0412"; "at least $0.0300, no price for 1 of 5 lines (…)" when some
-    lines have no price; "no price (…)" when none has one; "not estimated" for a run recorded without one."""
-    if not cost:
-        return "not estimated"
-    if cost.get("total") is not None:
-        return usd(cost["total"])
-    reasons = "; ".join(cost.get("no_price") or [])
-    items = cost.get("items") or []
-    unpriced = sum(1 for item in items if item.get("usd") is None)
-    if unpriced == len(items):
-        return f"no price ({reasons})"
-    return f"at least {usd(cost.get('priced_total') or 0)}, no price for {unpriced} of {len(items)} lines ({reasons})"
-
-
-def usd(amount: float) -> str:
-    """US dollars as a bill shows them: cents from $1, tenths of a cent below ($0.0412), since a run costs cents."""
-    return f"${amount:,.2f}" if amount >= 1 else f"${amount:.4f}"
 
 
 # A run's state in run.json: it published its results and latest.json names it; the churn gate held it (its
@@ -352,7 +332,7 @@ def unchanged_document(
         "endpoints": {},
         "billable_seconds": 0,
         "billable_instance_seconds": 0,
-        "cost": dict(cost) if cost else None,
+        "cost": None,  # as run_document's
     }
 
 

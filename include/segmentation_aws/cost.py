@@ -64,6 +64,7 @@ class PriceTable:
     read: str | None  # YYYY-MM-DD
     currency: str = "USD"
     name: str = "price table"  # where it was read from, for messages
+    problem: str | None = None  # why no price can be read from it (unreadable()): every line says so
 
     @classmethod
     def from_json(cls, data: bytes, name: str) -> PriceTable:
@@ -124,6 +125,8 @@ class PriceTable:
 
     def price(self, region: str, instance_type: str, kind: str) -> tuple[float | None, str | None]:
         """(USD per instance-hour, None), or (None, why there is none: the region, type or use the table lacks)."""
+        if self.problem:
+            return None, self.problem
         row = self.prices.get((region, instance_type))
         if row is None:
             if not any(r == region for r, _ in self.prices):
@@ -132,6 +135,11 @@ class PriceTable:
         if kind not in row:
             return None, f"the price table has no {kind} price for {instance_type} in {region}"
         return row[kind], None
+
+
+def unreadable(error: PriceTableError, name: str) -> PriceTable:
+    """A stand-in for a table that could not be read: it prices nothing, and each line says why."""
+    return PriceTable(prices={}, source=None, read=None, name=name, problem=f"the price table cannot be read: {error}")
 
 
 def load_price_table(path: str | Path = PRICE_TABLE) -> PriceTable:

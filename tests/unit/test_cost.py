@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from include.segmentation import results
+from include.segmentation.cost_text import cost_text
 from include.segmentation_aws import cost
 from include.segmentation_aws.cost import HOSTING, TRAINING, TRANSFORM, PriceTable, PriceTableError, Usage
 
@@ -58,7 +58,7 @@ def test_a_runs_figure_is_its_instance_seconds_at_the_tables_prices() -> None:
     assert [item["usd"] for item in estimate["items"]] == pytest.approx([0.02, 0.01, 0.03])
     assert estimate["total"] == pytest.approx(0.06) and estimate["no_price"] == []
     assert estimate["price_table"] == {"name": "prices-test.json", "source": TABLE["source"], "read": "2026-12-01"}
-    assert results.cost_text(estimate) == "$0.0600"
+    assert cost_text(estimate) == "$0.0600"
 
 
 def test_an_instance_type_the_table_lacks_has_no_price_and_the_run_no_total() -> None:
@@ -67,7 +67,7 @@ def test_an_instance_type_the_table_lacks_has_no_price_and_the_run_no_total() ->
     assert [item["usd"] for item in estimate["items"]] == [None, None, pytest.approx(0.03)]
     assert estimate["items"][0]["no_price"] == "the price table has no ml.m5.2xlarge in us-east-1"
     assert estimate["total"] is None and estimate["priced_total"] == pytest.approx(0.03)
-    assert results.cost_text(estimate) == (
+    assert cost_text(estimate) == (
         "at least $0.0300, no price for 2 of 3 lines (the price table has no ml.m5.2xlarge in us-east-1)"
     )
 
@@ -76,7 +76,7 @@ def test_a_region_the_table_lacks_has_no_price_for_any_line() -> None:
     estimate = cost.estimate(cost.usages_of_run(_run()), "eu-west-1", _table())
     assert {item["no_price"] for item in estimate["items"]} == {"the price table has no prices for region eu-west-1"}
     assert estimate["total"] is None and estimate["priced_total"] == 0
-    assert results.cost_text(estimate) == "no price (the price table has no prices for region eu-west-1)"
+    assert cost_text(estimate) == "no price (the price table has no prices for region eu-west-1)"
 
 
 def test_a_use_the_table_does_not_price_for_that_type_has_no_price() -> None:
@@ -140,3 +140,16 @@ def test_a_file_larger_than_a_price_table_is_refused_before_it_is_read_whole(tmp
     path.write_bytes(b"x" * (cost.MAX_TABLE_BYTES + 10))
     with pytest.raises(PriceTableError, match=r"census\.csv: 1,048,577 bytes, more than a price table's 1,048,576"):
         cost.load_price_table(path)
+
+
+def test_a_table_that_cannot_be_read_leaves_every_line_without_a_price_saying_why(tmp_path) -> None:
+    path = tmp_path / "prices.json"
+    path.write_text("{")
+    try:
+        table = cost.load_price_table(path)
+    except PriceTableError as error:
+        table = cost.unreadable(error, str(path))
+    estimate = cost.estimate(cost.usages_of_run(_run()), "us-east-1", table)
+    assert estimate["total"] is None
+    assert estimate["no_price"] == [f"the price table cannot be read: {path}: not JSON (Expecting property name "
+                                    "enclosed in double quotes: line 1 column 2 (char 1))"]  # fmt: skip
