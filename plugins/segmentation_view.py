@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
+from include.segmentation.cost_text import usd
 from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS
 from include.segmentation_aws.published_runs import (
     HELD,
@@ -165,6 +166,7 @@ COLUMNS = (
     ("components", "num"),
     ("variance kept", "num"),
     ("churn", "num"),
+    ("cost", "num"),
     ("state", "state-cell"),
     ("results", "results"),
 )
@@ -191,7 +193,8 @@ def _row(run: PublishedRun) -> str:
         f"<span class='run'>{run.published:%H:%M}</span></td>"
         f"<td>{_input(run)}</td><td class='num'>{run.rows:,d}</td><td class='num'>{run.k:d}</td>"
         f"<td class='num'>{run.n_components:d}</td><td class='num'>{run.explained_variance:.4f}</td>"
-        f"<td class='num'>{_churn(run)}</td><td class='state-cell'>{_state(run)}</td>"
+        f"<td class='num'>{_churn(run)}</td><td class='num'>{_cost(run)}</td>"
+        f"<td class='state-cell'>{_state(run)}</td>"
         f"<td class='results'><code>{results}</code></td></tr>"
     )
 
@@ -210,6 +213,22 @@ def _churn(run: PublishedRun) -> str:
     ari = "" if run.adjusted_rand is None else f"; adjusted Rand index {run.adjusted_rand:.3f}"
     title = html.escape(f"{run.churn:.1%} of shared counties changed segment{against}{ari}", quote=True)
     return f"<span class='churn hint' title='{title}'>{run.churn * 100:.1f}&nbsp;%</span>"
+
+
+def _cost(run: PublishedRun) -> str:
+    """The run's estimated cost ("$0.0412"); "≥ $0.0300" when some of its lines have no price, "no price" when
+    none has; the estimate in words (with what has no price, and why) in the tooltip; "—" for a run recorded
+    before costs were estimated."""
+    if run.cost_text is None:
+        return "<span class='hint' title='Recorded before costs were estimated'>—</span>"
+    if run.cost_total is not None:
+        shown = usd(run.cost_total)
+    elif run.cost_priced:
+        shown = f"≥&nbsp;{usd(run.cost_priced)}"
+    else:
+        shown = "no price"
+    title = html.escape(f"Estimated cost, on-demand: {run.cost_text}", quote=True)
+    return f"<span class='cost hint' title='{title}'>{shown}</span>"
 
 
 def _breakable(run_id: str) -> str:
