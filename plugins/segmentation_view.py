@@ -226,7 +226,7 @@ def _cost(run: PublishedRun) -> str:
     elif run.cost_priced:
         shown = f"≥&nbsp;{usd(run.cost_priced)}"
     else:
-        shown = "no price"
+        shown = "no&nbsp;price"
     title = html.escape(f"Estimated cost, on-demand: {run.cost_text}", quote=True)
     return f"<span class='cost hint' title='{title}'>{shown}</span>"
 

@@ -247,8 +247,9 @@ def test_the_run_section_shows_the_estimated_cost_line_by_line_and_where_its_pri
     html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "cost": estimate}))
     missing = "the price table has no ml.m5.large in us-east-1"
     assert f'<td id="run-cost">at least $0.0200, no price for 1 of 2 lines ({missing})</td>' in html
-    assert "<td>training job</td><td><code>popseg-pca-x</code></td><td>2 × ml.c5.xlarge</td>" in html
-    assert '<td class="number">200</td><td class="number">$0.36</td><td>$0.0200</td>' in html
+    job = '<td class="nowrap"><code>popseg-pca-x</code></td><td class="nowrap">2 × ml.c5.xlarge</td>'
+    assert f"<td>training job</td>{job}" in html
+    assert '<td class="num">200</td><td class="num">$0.36</td><td>$0.0200</td>' in html
     assert f"<td>no price: {missing}</td>" in html
     assert f'read from <a href="{SOURCE}" rel="noopener noreferrer">{SOURCE}</a> on 2026-12-01' in html
 
