@@ -435,7 +435,9 @@ def _described_time(describe, field: str, what: str) -> str | None:
         value = describe().get(field)
     except Exception as error:  # a teardown must go on to delete, whatever Describe answers
         if not is_not_found(error):
-            log.warning("Could not read %s of %s (%s): its cost is not estimated", field, printable(what), error)
+            log.warning(
+                "Could not read %s of %s (%s): its cost is not estimated", field, printable(what), printable(error)
+            )
         return None
     return value.isoformat() if value else None
 
@@ -551,7 +553,9 @@ def delete_batch_model(run: RunContext, plan: BatchPlan) -> TransformUsage | Non
         described = client.describe_transform_job(TransformJobName=job)
     except Exception as error:  # a teardown must go on to delete, whatever Describe answers
         if not is_not_found(error):
-            log.warning("Could not describe transform job %s (%s): its cost is not estimated", printable(job), error)
+            log.warning(
+                "Could not describe transform job %s (%s): its cost is not estimated", printable(job), printable(error)
+            )
         described = None
     endpoints.delete_model(
         client, plan["Model"]["ModelName"], poll_seconds=settings.CHECK_INTERVAL,
