@@ -19,6 +19,7 @@ from include.airflow_popseg.handoffs import (
     BatchPlan,
     Chosen,
     Comparison,
+    EndpointLifetime,
     EndpointPlan,
     KChoice,
     Matched,
@@ -28,6 +29,7 @@ from include.airflow_popseg.handoffs import (
     TrainingConfig,
     TrainingResult,
     Transformed,
+    TransformUsage,
 )
 from include.airflow_popseg.links import SegmentationReportLink
 from include.airflow_popseg.operators import (
@@ -283,11 +285,12 @@ def population_segmentation():
         return steps.endpoint_plan(RunContext.current(), algorithm, training)
 
     @teardown
-    def delete_endpoint(plan: EndpointPlan) -> None:
-        """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine."""
+    def delete_endpoint(plan: EndpointPlan) -> EndpointLifetime:
+        """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine. Returns
+        when the endpoint was created and deleted, for the run's cost."""
         from include.airflow_popseg import steps
 
-        steps.delete_endpoint(RunContext.current(), plan)
+        return steps.delete_endpoint(RunContext.current(), plan)
 
     def serve(algorithm: str, path, training, work):
         """path → plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work, when
@@ -316,11 +319,11 @@ def population_segmentation():
         return steps.batch_plan(RunContext.current(), algorithm, training, input_prefix)
 
     @teardown
-    def delete_batch_model(plan: BatchPlan) -> None:
-        """Delete the batch transform's model; gone already is fine."""
+    def delete_batch_model(plan: BatchPlan) -> TransformUsage | None:
+        """Delete the batch transform's model; gone already is fine. Returns the transform job's billed times."""
         from include.airflow_popseg import steps
 
-        steps.delete_batch_model(RunContext.current(), plan)
+        return steps.delete_batch_model(RunContext.current(), plan)
 
     def serve_by_batch(algorithm: str, path, training, input_prefix, work):
         """path → plan → transform job → work(plan) → teardown: the batch path of a stage, when the branch `path`
@@ -406,7 +409,7 @@ def population_segmentation():
 
         return steps.extract_attributes(RunContext.current(), pca, kmeans, chosen, prepared, matched)
 
-    @task
+    @task(trigger_rule="none_failed_min_one_success")  # one transform path's teardowns are skipped
     def document_run(
         prepared: Prepared,
         chosen: Chosen,
@@ -414,11 +417,19 @@ def population_segmentation():
         chosen_k: KChoice,
         trainings: list[TrainingResult],
         matched: Matched,
+        pca_endpoint: EndpointLifetime | None,
+        kmeans_endpoint: EndpointLifetime | None,
+        pca_batch: TransformUsage | None,
+        kmeans_batch: TransformUsage | None,
     ) -> ResultFiles:
-        """run.json: params, input and its checksum, jobs, timings, billable seconds, fingerprint, k, churn, gate."""
+        """run.json: params, input and its checksum, jobs, timings, billable seconds, fingerprint, k, churn, gate,
+        and the estimated cost, once the teardowns have said how long each endpoint lived."""
         from include.airflow_popseg import steps
 
-        return steps.document_run(RunContext.current(), prepared, chosen, pca, chosen_k, steps.each(trainings), matched)
+        return steps.document_run(
+            RunContext.current(), prepared, chosen, pca, chosen_k, steps.each(trainings), matched,
+            lifetimes=(pca_endpoint, kmeans_endpoint), transforms=(pca_batch, kmeans_batch),
+        )  # fmt: skip
 
     @task
     def build_report(
@@ -499,7 +510,10 @@ def population_segmentation():
     ):
         matched = match_segments(assigned, comparison, chosen_k)
         attributes = extract_attributes(train_pca.output, kmeans, chosen, prepared, matched)
-        documented = document_run(prepared, chosen, train_pca.output, chosen_k, train_kmeans.output, matched)
+        documented = document_run(
+            prepared, chosen, train_pca.output, chosen_k, train_kmeans.output, matched,
+            pca_deleted, kmeans_deleted, pca_model_deleted, kmeans_model_deleted,
+        )  # fmt: skip
         reported = build_report(prepared, chosen, chosen_k, matched, attributes, documented)
         published = publish(chosen, chosen_k, matched, attributes, documented, reported)
         published.operator.operator_extra_links = (SegmentationReportLink(),)  # a button to this run's report

@@ -31,6 +31,7 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from include.airflow_popseg import settings
 from include.airflow_popseg.published import published_run, published_runs
+from include.segmentation.cost_text import usd
 from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS, SEGMENTS_PARQUET
 from include.segmentation_aws.published_runs import (
     HELD,
@@ -83,15 +84,16 @@ ERROR_STYLE = (
 # A page that is not an error (an unchanged run's): the same box, Airflow's blue instead of its red.
 NOTE_STYLE = "main{border-left-color:oklch(0.623 0.214 259.815)}"
 # The run list. Numbers right-aligned in tabular figures; a state reads by its word first, its colour second.
+# Cells are padded .3rem and a state is at least 8rem wide, so that the cost column fits beside the others.
 # Every column fits in Airflow's frame at 1280 px but the results location, shown from RESULTS_COLUMN_MIN_WIDTH
 # up (a run id is in it, and it does not wrap); narrower, it is the run cell's tooltip.
 RESULTS_COLUMN_MIN_WIDTH = 1600
 LIST_STYLE = (
-    "table{font-size:.875rem}td,th{border:1px solid oklch(0.915 0.01 253);padding:.3rem .4rem;text-align:left;"
+    "table{font-size:.875rem}td,th{border:1px solid oklch(0.915 0.01 253);padding:.3rem;text-align:left;"
     "vertical-align:top}th{background:oklch(0.967 0.003 264.542);font-weight:600;vertical-align:bottom}"
     ".num{text-align:right;font-variant-numeric:tabular-nums}td.num{white-space:nowrap}"
     f"@media (max-width:{RESULTS_COLUMN_MIN_WIDTH - 1}px){{.results{{display:none}}}}"
-    ".state-cell{min-width:11rem}table code{font-size:.85em}"
+    ".state-cell{min-width:8rem}table code{font-size:.85em}"
     ".sample{color:oklch(0.55 0.15 60);font-weight:600}.legacy,.why{color:oklch(0.45 0.055 251)}"
     # What has a tooltip says so: a dotted underline.
     ".hint{text-decoration:underline dotted oklch(0.6 0.02 253);text-underline-offset:.2em;cursor:help}"
@@ -147,7 +149,8 @@ def runs() -> HTMLResponse:
         f"<style>{STYLE}{LIST_STYLE}</style></head><body><h1>Segmentation runs</h1>"
         "<p class='intro'>Every run of the <code>population_segmentation</code> DAG that recorded its results, "
         "newest first. <b>Churn</b> is the share of counties whose segment changed since the run before (hover it "
-        "for the adjusted Rand index). A run the churn gate <b>held</b> published its report here, but "
+        "for the adjusted Rand index). <b>Cost</b> is the run's SageMaker cost estimated at on-demand prices (hover "
+        "it for what has no price, and why). A run the churn gate <b>held</b> published its report here, but "
         "<code>latest.json</code> still names the run before it; an <b>unchanged</b> run found the same census "
         "file and params as the run it names, and trained nothing.</p>"
         f"<div class='runs'><table id='runs'><tr>{header}</tr>{rows or empty}</table></div>"
@@ -165,6 +168,7 @@ COLUMNS = (
     ("components", "num"),
     ("variance kept", "num"),
     ("churn", "num"),
+    ("cost", "num"),
     ("state", "state-cell"),
     ("results", "results"),
 )
@@ -191,7 +195,8 @@ def _row(run: PublishedRun) -> str:
         f"<span class='run'>{run.published:%H:%M}</span></td>"
         f"<td>{_input(run)}</td><td class='num'>{run.rows:,d}</td><td class='num'>{run.k:d}</td>"
         f"<td class='num'>{run.n_components:d}</td><td class='num'>{run.explained_variance:.4f}</td>"
-        f"<td class='num'>{_churn(run)}</td><td class='state-cell'>{_state(run)}</td>"
+        f"<td class='num'>{_churn(run)}</td><td class='num'>{_cost(run)}</td>"
+        f"<td class='state-cell'>{_state(run)}</td>"
         f"<td class='results'><code>{results}</code></td></tr>"
     )
 
@@ -210,6 +215,22 @@ def _churn(run: PublishedRun) -> str:
     ari = "" if run.adjusted_rand is None else f"; adjusted Rand index {run.adjusted_rand:.3f}"
     title = html.escape(f"{run.churn:.1%} of shared counties changed segment{against}{ari}", quote=True)
     return f"<span class='churn hint' title='{title}'>{run.churn * 100:.1f}&nbsp;%</span>"
+
+
+def _cost(run: PublishedRun) -> str:
+    """The run's estimated cost ("$0.0412"); "≥ $0.0300" when some of its lines have no price, "no price" when
+    none has; the estimate in words (with what has no price, and why) in the tooltip; "—" for a run recorded
+    before costs were estimated."""
+    if run.cost_text is None:
+        return "<span class='hint' title='Recorded before costs were estimated'>—</span>"
+    if run.cost_total is not None:
+        shown = usd(run.cost_total)
+    elif run.cost_priced:
+        shown = f"≥&nbsp;{usd(run.cost_priced)}"
+    else:
+        shown = "no&nbsp;price"
+    title = html.escape(f"Estimated cost, on-demand: {run.cost_text}", quote=True)
+    return f"<span class='cost hint' title='{title}'>{shown}</span>"
 
 
 def _breakable(run_id: str) -> str:

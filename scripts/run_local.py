@@ -28,6 +28,7 @@ from boto3.s3.transfer import TransferConfig
 from aws_emulator.connection import client
 from include.airflow_popseg.settings import DAG_ID
 from include.segmentation import inputs
+from include.segmentation.cost_text import cost_text
 from include.segmentation_aws.defaults import DEFAULT_BUCKET, DEFAULT_OUTPUT_PREFIX
 from include.segmentation_aws.layout import LATEST, PLOTS, REPORT, RUN_DOCUMENT, SEGMENTS, latest_key, results_prefix
 from include.segmentation_aws.published_runs import RUN_ID
@@ -319,6 +320,7 @@ def summarise(run_dir: Path, seconds: float) -> None:
     _describe(run, run_dir)
     billed = run.get("billable_instance_seconds", run["billable_seconds"])
     print(f"Billable SageMaker seconds: {run['billable_seconds']} wall-clock, {billed} instance-seconds")
+    print(f"Estimated cost on AWS (on-demand): {cost_text(run.get('cost'))}")
     _point_at(run_dir)
 
 

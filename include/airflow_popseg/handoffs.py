@@ -103,6 +103,26 @@ class BatchPlan(TypedDict):
     Transform: dict[str, Any]
 
 
+class EndpointLifetime(TypedDict):
+    """delete_endpoint: how long the endpoint it deleted existed, what the run pays its hosting for."""
+
+    endpoint: str
+    instance_type: str
+    instance_count: int
+    created: str | None  # ISO 8601, DescribeEndpoint's CreationTime just before the delete; None: already gone
+    deleted: str | None  # ISO 8601, when the teardown had the endpoint, its config and model gone
+
+
+class TransformUsage(TypedDict):
+    """delete_batch_model: the batch transform job of the stage, as SageMaker bills it."""
+
+    transform_job: str
+    instance_type: str
+    instance_count: int
+    start: str | None  # ISO 8601, DescribeTransformJob's TransformStartTime
+    end: str | None  # TransformEndTime
+
+
 class Transformed(TypedDict):
     """transform_with_pca: every county's kept components, and K-Means' training channel."""
 

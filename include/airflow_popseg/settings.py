@@ -83,6 +83,18 @@ if not 0 <= DEADLINE_HOURS <= 24 * 7:
     )
 
 
+# The price table each run's cost is estimated from (`[popseg] price_table`, a path on the workers; README, Cost):
+# popseg's own (include/segmentation_aws/prices.json) when unset. Read when a run is documented, so a new table
+# needs no deploy. A table that cannot be read fails nothing: every line of the estimate says "no price" and why
+# (the file, row and field), and the task logs it as an error.
+PRICE_TABLE_OPTION = ("popseg", "price_table")
+
+
+def price_table_path() -> str | None:
+    """The deployment's price table, or None for the one shipped with popseg."""
+    return conf.get(*PRICE_TABLE_OPTION, fallback=None) or None
+
+
 # Retries: every task that is safe to repeat (all of them, see README "Reliability") retries with
 # exponential backoff; failures that would repeat (bad input, a failed job) fail at once instead.
 RETRIES = conf.getint("popseg", "retries", fallback=2)

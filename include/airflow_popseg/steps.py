@@ -11,6 +11,7 @@ import hashlib
 import logging
 import sys
 from collections.abc import Iterable, Sequence
+from datetime import UTC, datetime
 
 import numpy as np
 import pandas as pd
@@ -23,6 +24,7 @@ from include.airflow_popseg.handoffs import (
     BatchPlan,
     Chosen,
     Comparison,
+    EndpointLifetime,
     EndpointPlan,
     KChoice,
     Matched,
@@ -31,16 +33,18 @@ from include.airflow_popseg.handoffs import (
     TrainingConfig,
     TrainingResult,
     Transformed,
+    TransformUsage,
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, dense_shard_parts, dense_shards, shard_bounds
 from include.segmentation import analysis, census, continuity, gates, k_choice, report, results, traits
 from include.segmentation.census import KEY_NAME
+from include.segmentation.cost_text import cost_text
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
 from include.segmentation.parquet_tables import parquet_bytes, parquet_name
 from include.segmentation.printable import printable
 from include.segmentation.scaling import MinMaxScaling
-from include.segmentation_aws import endpoints, images, published_runs, requests
+from include.segmentation_aws import cost, endpoints, images, published_runs, requests
 from include.segmentation_aws.layout import (
     REPORT,
     RUN_DOCUMENT,
@@ -50,6 +54,7 @@ from include.segmentation_aws.layout import (
     results_location,
     results_prefix,
 )
+from include.segmentation_aws.sagemaker_errors import is_not_found
 
 log = logging.getLogger(__name__)
 
@@ -167,6 +172,7 @@ def record_unchanged(run: RunContext, comparison: Comparison) -> dict:
         fingerprint=comparison["fingerprint"],  # as compared: the census is not asked for again
         standing=standing,
     )
+    document["cost"] = run_cost(run, document)  # nothing ran: $0
     store.write_json(layout.result(RUN_DOCUMENT), document)
     log.info("Unchanged since %s: no SageMaker job or endpoint created", printable(standing["run_id"]))
     return published_runs.run_summary(document, layout.uri(layout.results_prefix), {})
@@ -526,16 +532,42 @@ def endpoint_plan(run: RunContext, algorithm: str, training: TrainingResult) -> 
     )
 
 
-def delete_endpoint(run: RunContext, plan: EndpointPlan) -> list[str]:
-    """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine."""
-    return endpoints.delete_endpoint_stack(
-        run.sagemaker(),
-        plan["Endpoint"]["EndpointName"],
+def delete_endpoint(run: RunContext, plan: EndpointPlan) -> EndpointLifetime:
+    """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine. Returns how
+    long the endpoint existed, for the run's cost: its CreationTime, read just before the delete, and when the
+    teardown had it gone (no created and deleted when it was gone already, e.g. on a retry)."""
+    client, name = run.sagemaker(), plan["Endpoint"]["EndpointName"]
+    created = _described_time(lambda: client.describe_endpoint(EndpointName=name), "CreationTime", f"endpoint {name}")
+    endpoints.delete_endpoint_stack(
+        client,
+        name,
         plan["Endpoint"]["EndpointConfigName"],
         plan["Model"]["ModelName"],
         poll_seconds=settings.CHECK_INTERVAL,
         timeout_seconds=settings.TEARDOWN_TIMEOUT_SECONDS,
     )
+    variant = plan["EndpointConfig"]["ProductionVariants"][0]
+    return EndpointLifetime(
+        endpoint=name,
+        instance_type=variant["InstanceType"],
+        instance_count=variant["InitialInstanceCount"],
+        created=created,
+        deleted=datetime.now(UTC).isoformat() if created else None,
+    )
+
+
+def _described_time(describe, field: str, what: str) -> str | None:
+    """`field` of what `describe()` answers, ISO 8601; None when the resource is gone or cannot be described
+    (logged: the teardown deletes whatever Describe answers, and the cost estimate says the figure is missing)."""
+    try:
+        value = describe().get(field)
+    except Exception as error:  # a teardown must go on to delete, whatever Describe answers
+        if not is_not_found(error):
+            log.warning(
+                "Could not read %s of %s (%s): its cost is not estimated", field, printable(what), printable(error)
+            )
+        return None
+    return value.isoformat() if value else None
 
 
 def transform_with_pca(
@@ -642,12 +674,33 @@ def batch_answers(run: RunContext, plan: BatchPlan, expected_rows: int) -> dict[
     return answer
 
 
-def delete_batch_model(run: RunContext, plan: BatchPlan) -> None:
-    """Delete the batch transform's model; gone already is fine. The job itself ends on its own."""
+def delete_batch_model(run: RunContext, plan: BatchPlan) -> TransformUsage | None:
+    """Delete the batch transform's model; gone already is fine. The job itself ends on its own. Returns the
+    job as SageMaker bills it (DescribeTransformJob), for the run's cost; None when there is no such job."""
+    client, job = run.sagemaker(), plan["Transform"]["TransformJobName"]
+    try:
+        described = client.describe_transform_job(TransformJobName=job)
+    except Exception as error:  # a teardown must go on to delete, whatever Describe answers
+        if not is_not_found(error):
+            log.warning(
+                "Could not describe transform job %s (%s): its cost is not estimated", printable(job), printable(error)
+            )
+        described = None
     endpoints.delete_model(
-        run.sagemaker(), plan["Model"]["ModelName"], poll_seconds=settings.CHECK_INTERVAL,
+        client, plan["Model"]["ModelName"], poll_seconds=settings.CHECK_INTERVAL,
         timeout_seconds=settings.TEARDOWN_TIMEOUT_SECONDS,
     )  # fmt: skip
+    if described is None:
+        return None
+    resources = described["TransformResources"]
+    start, end = described.get("TransformStartTime"), described.get("TransformEndTime")
+    return TransformUsage(
+        transform_job=job,
+        instance_type=resources["InstanceType"],
+        instance_count=resources["InstanceCount"],
+        start=start.isoformat() if start else None,
+        end=end.isoformat() if end else None,
+    )
 
 
 def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, chosen_k: KChoice) -> Matched:
@@ -739,9 +792,13 @@ def document_run(
     chosen_k: KChoice,
     trainings: list[TrainingResult],
     matched: Matched,
+    lifetimes: Sequence[EndpointLifetime | None] = (),
+    transforms: Sequence[TransformUsage | None] = (),
 ) -> ResultFiles:
     """run.json: params, input and its checksum, job and endpoint names, timings, billable seconds, the run's
-    fingerprint, its segment IDs and churn against the last published run, and the churn gate's verdict."""
+    fingerprint, its segment IDs and churn against the last published run, the churn gate's verdict, and what the
+    run cost: its training jobs, the lifetimes of its endpoints (`lifetimes`, from their teardowns) and its batch
+    transform jobs (`transforms`) priced from the price table. The path a run did not take gives None for each."""
     store = run.store
     census_read = CensusIdentity(
         prepared["input_etag"], prepared["input_bytes"], prepared["input_version_id"], prepared["input_sha256"]
@@ -777,8 +834,23 @@ def document_run(
         candidate_jobs={int(t["hyperparameters"]["k"]): training_job(t) for t in trainings}
         if len(trainings) > 1
         else None,
+        endpoint_lifetimes={a: lifetime for a, lifetime in zip(TRAINING, lifetimes, strict=False) if lifetime},
+        transform_jobs={a: usage for a, usage in zip(TRAINING, transforms, strict=False) if usage},
     )
+    document["cost"] = run_cost(run, document)
+    log.info("Estimated cost of the run: %s", printable(cost_text(document["cost"])))
     return {RUN_DOCUMENT: store.write_json(run.layout.work(RUN_DOCUMENT), document)}
+
+
+def run_cost(run: RunContext, document: dict) -> dict:
+    """run.json's `cost`: the usage `document` records, priced from the deployment's price table (or popseg's)."""
+    path = settings.price_table_path() or cost.PRICE_TABLE
+    try:
+        table = cost.load_price_table(path)
+    except cost.PriceTableError as error:
+        log.error("The run's cost cannot be estimated: %s", printable(error))
+        table = cost.unreadable(error, str(path))
+    return cost.estimate(cost.usages_of_run(document), run.region, table)
 
 
 def _k_summary(selection: dict) -> dict:

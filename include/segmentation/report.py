@@ -30,6 +30,7 @@ import PIL.Image
 from include.segmentation import analysis, k_choice, traits, us_map
 from include.segmentation import results as segmentation_results
 from include.segmentation.census import FEATURE_GROUPS, KEY_NAME, UNITS
+from include.segmentation.cost_text import cost_text, usd
 
 EDA_GROUPS = ("commuting", "employment type", "race/ethnicity", "income/poverty")
 TOP_WEIGHTS = 8  # features shown per component
@@ -119,9 +120,40 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         "segment_map": segment_map,
         "since": since_last_run(results.run.get("continuity")),
         "choosing_k": choosing,
+        "cost": run_cost(results.run.get("cost")),
     }
     html = _TEMPLATE.render(**context)
     return html, plots
+
+
+# What each kind of cost line is, as the report's cost table names it.
+COST_KINDS = {"training": "training job", "hosting": "endpoint", "transform": "batch transform job"}
+
+
+def run_cost(cost: dict | None) -> dict:
+    """The report's estimated cost: the headline (cost_text), each line as the table shows it (instance-seconds,
+    USD per instance-hour, USD or why there is no price) and where the prices come from."""
+    items = [
+        {
+            "what": COST_KINDS.get(item.get("kind"), item.get("kind")),
+            "name": item.get("name"),
+            "instances": f"{item.get('instance_count')} × {item.get('instance_type')}",
+            "instance_seconds": "—" if item.get("instance_seconds") is None else f"{item['instance_seconds']:,.0f}",
+            "per_hour": "—" if item.get("usd_per_hour") is None else f"${item['usd_per_hour']:g}",
+            "usd": usd(item["usd"]) if item.get("usd") is not None else None,
+            "no_price": item.get("no_price"),
+        }
+        for item in (cost or {}).get("items") or []
+    ]
+    table = (cost or {}).get("price_table") or {}
+    source = table.get("source")
+    return {
+        "headline": cost_text(cost),
+        "items": items,
+        "table": table.get("name"),
+        "source": source if isinstance(source, str) and source.startswith("https://") else None,
+        "read": table.get("read"),
+    }
 
 
 def since_last_run(continuity: dict | None) -> dict | None:

@@ -229,6 +229,8 @@ def run_document(
     held_reason: str | None = None,
     k_selection: Mapping[str, object] | None = None,
     candidate_jobs: Mapping[int, TrainingJob] | None = None,
+    endpoint_lifetimes: Mapping[str, Mapping[str, object]] | None = None,
+    transform_jobs: Mapping[str, Mapping[str, object]] | None = None,
 ) -> dict:
     """run.json: what ran, on what, with which resources, how long it took and what it cost in seconds.
 
@@ -246,6 +248,11 @@ def run_document(
     k_selection: how k was chosen (rule, chosen_k, reason; k_selection.json has each candidate's metrics);
     candidate_jobs: every K-Means job the k sweep trained, by k (the chosen one is also training_jobs["kmeans"]):
     each is billed, so the billable sums count them all.
+
+    endpoint_lifetimes: by algorithm, each endpoint's name, instance type and count, and when it was created and
+    deleted (ISO 8601); transform_jobs: by algorithm, each batch transform job's name, instance type and count,
+    TransformStartTime and TransformEndTime. `cost` is left to the caller to estimate from this document (its
+    prices are include.segmentation_aws.cost's).
     """
     jobs = {algorithm: _job_record(job) for algorithm, job in training_jobs.items()}
     candidates = {str(k): _job_record(job) for k, job in sorted((candidate_jobs or {}).items())}
@@ -271,6 +278,9 @@ def run_document(
         "k_selection": {**k_selection, "candidate_jobs": candidates} if k_selection else None,
         "billable_seconds": sum(job["billable_seconds"] or 0 for job in billed),
         "billable_instance_seconds": sum((job["billable_seconds"] or 0) * job["instance_count"] for job in billed),
+        "endpoint_lifetimes": {a: dict(record) for a, record in (endpoint_lifetimes or {}).items()},
+        "transform_jobs": {a: dict(record) for a, record in (transform_jobs or {}).items()},
+        "cost": None,
         "fingerprint": dict(fingerprint) if fingerprint else None,
         "continuity": dict(continuity) if continuity else None,
         "gate": {"max_churn": max_churn, "refusal": held_reason},
@@ -299,7 +309,13 @@ STANDING = ("rows_in", "rows", "features", "n_components", "explained_variance",
 
 
 def unchanged_document(
-    *, run_id: str, params: Mapping[str, object], input_uri: str, fingerprint: Mapping[str, object], standing: Mapping
+    *,
+    run_id: str,
+    params: Mapping[str, object],
+    input_uri: str,
+    fingerprint: Mapping[str, object],
+    standing: Mapping,
+    cost: Mapping[str, object] | None = None,
 ) -> dict:
     """run.json of a run that found nothing changed since the run whose run.json is `standing` (the census
     bytes and every result-deciding setting the same): no job ran, that run's results still stand."""
@@ -316,6 +332,7 @@ def unchanged_document(
         "endpoints": {},
         "billable_seconds": 0,
         "billable_instance_seconds": 0,
+        "cost": None,  # as run_document's
     }
 
 

@@ -25,6 +25,7 @@ from datetime import datetime
 
 from botocore.exceptions import ClientError
 
+from include.segmentation.cost_text import cost_text
 from include.segmentation_aws.layout import PLOTS, REPORT, SEGMENTS, SEGMENTS_PARQUET, report_uri, results_location
 
 # Airflow's own default `[core] allowed_run_id_pattern`, anchored and bounded.
@@ -57,6 +58,9 @@ STATES = (PUBLISHED, HELD, UNCHANGED)
 # The churn gate's refusal as a held run records it: a sentence or two naming the churn, the gate and how to
 # accept the run (≈ 300 characters); the bound keeps a planted one from filling the page.
 MAX_HELD_REASON = 2000
+# The run's estimated cost in words (cost_text): a figure, or the price table's reasons for having none (a few
+# hundred characters for a run whose types all lack a price); the bound keeps a planted one from filling the page.
+MAX_COST_TEXT = 2000
 
 
 class NotPublished(LookupError):
@@ -108,6 +112,11 @@ class PublishedRun:
     adjusted_rand: float | None = None  # adjusted Rand index against previous_run (1.0: the same partition)
     unchanged_since: str | None = None  # state "unchanged": the run whose results still stand
     held_reason: str | None = None  # state "held": the churn gate's refusal
+    # The estimated cost (run.json's `cost`): USD when every line has a price; else the sum of those that do, and
+    # the estimate in words (cost_text). cost_text None: recorded before costs were estimated.
+    cost_total: float | None = None
+    cost_priced: float | None = None
+    cost_text: str | None = None
 
     @classmethod
     def from_summary(cls, summary: object, published: datetime) -> PublishedRun:
@@ -135,6 +144,7 @@ class PublishedRun:
             sha256=_digests(summary),
             **_input(summary),
             **_continuity(summary, run_id),
+            **_cost(summary),
         )
 
 
@@ -166,7 +176,16 @@ def run_summary(run: dict, results_uri: str, sha256: Mapping[str, str]) -> dict:
         "adjusted_rand": _float_or_none(churn.get("adjusted_rand")),
         "unchanged_since": run.get("unchanged_since") if unchanged else None,
         "held_reason": (run.get("gate") or {}).get("refusal") if state == HELD else None,
+        "cost": _cost_summary(run.get("cost")),
     }
+
+
+def _cost_summary(cost: dict | None) -> dict | None:
+    """The run's estimated cost as the run list shows it; None for a run.json recorded before costs were."""
+    if not cost:
+        return None
+    total, priced = _float_or_none(cost.get("total")), _float_or_none(cost.get("priced_total"))
+    return {"total": total, "priced_total": priced, "text": cost_text(cost)}
 
 
 def _float_or_none(value) -> float | None:
@@ -398,6 +417,25 @@ def _continuity(summary: dict, run_id: str) -> dict:
         "unchanged_since": since,
         "held_reason": reason,
     }
+
+
+def _cost(summary: dict) -> dict:
+    """The cost fields of a summary; none for runs recorded before costs were estimated."""
+    recorded = summary.get("cost")
+    if recorded is None:
+        return {}
+    if not isinstance(recorded, dict):
+        raise NotPublished("cost is not an object of total, priced_total and text")
+    amounts = {}
+    for name in ("total", "priced_total"):
+        value = recorded.get(name)
+        if value is not None and (isinstance(value, bool) or not isinstance(value, int | float) or not value >= 0):
+            raise NotPublished(f"cost {name} {str(value)[:80]!r} is not an amount of US dollars")
+        amounts[name] = None if value is None else float(value)
+    text = recorded.get("text")
+    if not isinstance(text, str) or len(text) > MAX_COST_TEXT:
+        raise NotPublished(f"cost text is not text of at most {MAX_COST_TEXT} characters")
+    return {"cost_total": amounts["total"], "cost_priced": amounts["priced_total"], "cost_text": text}
 
 
 def _run_id_or_none(summary: dict, field: str) -> str | None:

@@ -64,6 +64,15 @@ def test_batch_mode_reproduces_the_endpoint_modes_results_on_the_real_census(bot
     document = json.loads(_published(s3, bucket, by_batch.run_id, "run.json"))
     assert (document["rows"], document["n_components"]) == (3218, 7)
     assert document["explained_variance"] == pytest.approx(0.8017, abs=0.0005)
+    # Its cost counts each transform job from TransformStartTime to TransformEndTime per instance, and no endpoint.
+    jobs = document["transform_jobs"]
+    assert set(jobs) == {"pca", "kmeans"} and document["endpoint_lifetimes"] == {}
+    transforms = [item for item in document["cost"]["items"] if item["kind"] == "transform"]
+    assert [item["name"] for item in transforms] == [jobs["pca"]["transform_job"], jobs["kmeans"]["transform_job"]]
+    for item, job in zip(transforms, jobs.values(), strict=True):
+        seconds = (datetime.fromisoformat(job["end"]) - datetime.fromisoformat(job["start"])).total_seconds()
+        assert item["instance_seconds"] == pytest.approx(seconds * job["instance_count"])
+    assert {item["kind"] for item in document["cost"]["items"]} == {"training", "transform"}
     for name in COMPARED:  # byte for byte: the same components, segments, distances and profiles
         assert _published(s3, bucket, by_batch.run_id, name) == _published(
             s3, endpoint_bucket, by_endpoint.run_id, name

@@ -422,7 +422,8 @@ def nightly_runs(airflow_db, clients) -> None:
 
     trained(FIRST, trained_run(census))
     unchanged(SAME, census, since=FIRST)
-    trained(NEW_DATA, trained_run(new_census, previous_run=FIRST, churn=0.123))
+    priced = {"total": 0.0412, "priced_total": 0.0412, "items": [{"usd": 0.0412}], "no_price": []}
+    trained(NEW_DATA, {**trained_run(new_census, previous_run=FIRST, churn=0.123), "cost": priced})
     trained(
         HELD, trained_run({**new_census, "params": {"k": 9}}, previous_run=NEW_DATA, churn=0.52, refusal=GATE_REFUSAL)
     )
@@ -486,8 +487,9 @@ def test_the_runs_list_reads_as_a_trend_with_churn_held_and_unchanged_runs(
     shown = {heading: text for heading, text in rows[NEW_DATA].items() if heading not in ("date (UTC)", "results")}
     assert shown == {
         "run": NEW_DATA, "input": "s3://popseg/census/acs2016.csv", "counties": "3,220", "k": "8", "components": "7",
-        "variance kept": "0.8102", "churn": "12.3 %", "state": "published",
+        "variance kept": "0.8102", "churn": "12.3 %", "cost": "$0.0412", "state": "published",
     }  # fmt: skip
+    assert rows[FIRST]["cost"] == "—"  # recorded before costs were estimated
     assert churn_title == f"12.3% of shared counties changed segment since run {FIRST}; adjusted Rand index 0.877"
     assert rows[FIRST]["churn"] == "—" and rows[FIRST]["state"] == "published"
     assert (rows[HELD]["churn"], rows[HELD]["k"]) == ("52.0 %", "9")

@@ -8,6 +8,7 @@ import json
 import re
 import threading
 import uuid
+from datetime import datetime
 from urllib.parse import quote
 
 import numpy as np
@@ -22,6 +23,7 @@ from include.segmentation.synthetic import synthetic_census
 from include.segmentation_aws import requests
 from include.segmentation_aws.layout import latest_key, results_prefix
 from include.segmentation_aws.names import RunNames
+from tests.support.price_tables import SOURCE, use_price_table
 from tests.support.published_files import earlier_run
 from tests.support.sns_topic import SubscribedTopic
 
@@ -151,9 +153,33 @@ def _check_parquet_twins(files: dict[str, bytes], run_id: str) -> None:
         pd.testing.assert_frame_equal(frame, from_csv, check_dtype=False, rtol=1e-6)
 
 
-def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db, clients, capfd) -> None:
+def _check_cost(run: dict, sagemaker) -> None:
+    """run.json's cost: each training job's billable seconds × instances and each endpoint's life from its
+    CreationTime to its teardown, at the test table's prices, and their sum."""
+    cost = run["cost"]
+    assert (cost["currency"], cost["region"], cost["no_price"]) == ("USD", "us-east-1", [])
+    assert cost["price_table"] == {"name": "prices.json", "source": SOURCE, "read": "2026-12-01"}
+    training = [item for item in cost["items"] if item["kind"] == "training"]
+    assert [(i["name"], i["instance_seconds"]) for i in training] == [
+        (job["training_job"], job["billable_seconds"] * job["instance_count"]) for job in run["training_jobs"].values()
+    ]
+    assert all(i["usd"] == pytest.approx(i["instance_seconds"] / 3600 * 0.36, abs=1e-6) for i in training)
+    hosting = [item for item in cost["items"] if item["kind"] == "hosting"]
+    assert [item["name"] for item in hosting] == [run["endpoints"]["pca"], run["endpoints"]["kmeans"]]
+    for item, lifetime in zip(hosting, run["endpoint_lifetimes"].values(), strict=True):
+        created, deleted = datetime.fromisoformat(lifetime["created"]), datetime.fromisoformat(lifetime["deleted"])
+        assert item["instance_seconds"] == pytest.approx((deleted - created).total_seconds()) and deleted > created
+        assert item["usd"] == pytest.approx(item["instance_seconds"] / 3600 * 0.18, abs=1e-6)
+    assert len(cost["items"]) == 4 and run["transform_jobs"] == {}
+    assert cost["total"] == pytest.approx(sum(item["usd"] for item in cost["items"])) and cost["total"] > 0
+
+
+def test_synthetic_sample_is_segmented_published_and_cleaned_up(
+    dag, airflow_db, clients, capfd, monkeypatch, tmp_path
+) -> None:
     s3, sagemaker = clients["s3"], clients["sagemaker"]
     bucket = _bucket(s3)
+    use_price_table(monkeypatch, tmp_path)
     # The census lands a few seconds after the run starts: the sensor defers and its trigger finds it.
     body = synthetic_census().to_csv(index=False).encode()
     late = threading.Timer(4.0, lambda: s3.put_object(Bucket=bucket, Key="census/census.csv", Body=body))
@@ -175,6 +201,7 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     # ... and, once the job completed, its final metrics as DescribeTrainingJob lists them.
     final = re.search(r"Final metrics of popseg-kmeans-\S+: (.*)", printed)
     assert final and {"test:msd", "test:ssd", "train:msd"} <= set(re.findall(r"(\S+) = ", final.group(1)))
+    _check_cost(json.loads(published["run.json"]), sagemaker)
     latest = json.loads(_read(s3, bucket, latest_key("segmentation")))
     assert latest["run_id"] == run.run_id
     assert _report_link(run) == f"/segmentation/runs/{run.run_id}/report"
@@ -182,6 +209,9 @@ def test_synthetic_sample_is_segmented_published_and_cleaned_up(dag, airflow_db,
     listed = next(r for r in published_runs() if r.run_id == run.run_id)
     assert (listed.rows, listed.k, listed.bucket) == (3218, 8, bucket)
     assert listed.prefix == f"segmentation/runs/{run.run_id}/"
+    estimated = json.loads(published["run.json"])["cost"]["total"]
+    assert (listed.cost_total, listed.cost_text) == (estimated, f"${estimated:.4f}")
+    assert f'<td id="run-cost">${estimated:.4f}</td>' in published["report.html"].decode()
     # ... and the sha256 of each file the view serves, as published (the view refuses any other bytes).
     served = [
         name

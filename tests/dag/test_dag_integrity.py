@@ -198,6 +198,10 @@ def test_the_order_reads_like_the_pipeline(dag) -> None:
     # latest.json moves last, after both endpoints are gone and everything is published.
     teardowns = {"delete_pca_endpoint", "delete_kmeans_endpoint", "delete_pca_model", "delete_kmeans_model"}
     assert teardowns <= _upstream(dag, "publish")
+    # run.json's cost needs each endpoint's deletion and each transform job's end: it is written after the teardowns,
+    # whichever transform path ran (the other's are skipped).
+    assert teardowns <= _upstream(dag, "document_run")
+    assert dag.get_task("document_run").trigger_rule == "none_failed_min_one_success"
     assert _upstream(dag, "promote") == {"publish"}
 
 

@@ -100,6 +100,12 @@ def test_a_sweep_trains_every_candidate_in_one_mapped_task_and_deploys_only_the_
         job["billable_seconds"] for job in document["k_selection"]["candidate_jobs"].values()
     )
     assert document["billable_seconds"] == billed
+    # ... and so does its cost: a line for PCA's job and for each candidate's, none for the chosen one twice.
+    training = [item for item in document["cost"]["items"] if item["kind"] == "training"]
+    assert [item["name"] for item in training] == [f"popseg-pca-{token}"] + [
+        f"popseg-kmeans-k{k}-{token}" for k in range(4, 11)
+    ]
+    assert sum(item["instance_seconds"] for item in training) == document["billable_instance_seconds"]
     segments = pd.read_csv(io.BytesIO(_published(clients["s3"], bucket, run.run_id, "segments.csv")))
     assert segments["cluster"].nunique() <= chosen and segments["cluster"].max() < chosen
     centroids = pd.read_csv(io.BytesIO(_published(clients["s3"], bucket, run.run_id, "centroids.csv")))

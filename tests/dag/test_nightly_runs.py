@@ -79,6 +79,7 @@ def test_an_unchanged_census_creates_no_sagemaker_resource_and_records_a_skipped
     document = _run_json(s3, folder, run.run_id)
     assert document["state"] == "unchanged" and document["unchanged_since"] == first.run_id
     assert document["rows"] == _run_json(s3, folder, first.run_id)["rows"]
+    assert (document["cost"]["total"], document["cost"]["items"]) == (0, [])  # nothing ran: nothing billed
     assert _latest(s3, folder) == first.run_id  # the first run's results still stand
     assert f"unchanged since {first.run_id}" in "".join(capfd.readouterr())
 

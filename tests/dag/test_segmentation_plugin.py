@@ -311,13 +311,18 @@ def unchanged(airflow_db, clients) -> dict[str, str]:
                "input": "s3://popseg/census/acs2015_county_data.csv"}  # fmt: skip
     files = {"report.html": b"<h1>the standing report</h1>", "segments.csv": SEGMENTS_CSV}
     standing = f"s3://{bucket}/segmentation/runs/{ids['standing']}/"
-    record_publication(publish_files(s3, {**trained_run(trained), "run_id": ids["standing"]}, standing, files))
+    priced = {"total": 0.0412, "priced_total": 0.0412, "items": [{"usd": 0.0412}], "no_price": []}
+    record_publication(
+        publish_files(s3, {**trained_run(trained), "run_id": ids["standing"], "cost": priced}, standing, files)
+    )
     same = f"s3://{bucket}/segmentation/runs/{ids['unchanged']}/"
     document = unchanged_run(trained, ids["unchanged"], since=ids["standing"])
     record_publication(run_summary(document, same, {}), task_id="record_unchanged")
     for name, data in {"report.html": PLANTED_REPORT, "segments.csv": SEGMENTS_CSV}.items():
         s3.put_object(Bucket=bucket, Key=f"segmentation/runs/{ids['unchanged']}/{name}", Body=data)
     held = trained_run(trained, previous_run=ids["standing"], churn=0.6, refusal=f"churn {HOSTILE} above the gate")
+    held["cost"] = {"total": None, "priced_total": 0.03, "items": [{"usd": 0.03}, {"usd": None}],
+                    "no_price": [f"the price table has no {HOSTILE} in us-east-1"]}  # fmt: skip
     record_publication(
         publish_files(s3, {**held, "run_id": ids["held"]}, f"s3://{bucket}/segmentation/runs/{ids['held']}/", files)
     )
@@ -355,6 +360,13 @@ def test_the_list_shows_each_runs_state_and_escapes_the_gates_reason(aws_env, un
     assert f"since <a href='/segmentation/runs/{unchanged['standing']}/report'>" in text
     assert "churn hint' title='60.0% of shared counties changed segment since run " in text
     assert "'>60.0&nbsp;%</span>" in text
+    # Each run's estimated cost; with what has no price, escaped, in the tooltip; none recorded: a dash.
+    assert "<span class='cost hint' title='Estimated cost, on-demand: $0.0412'>$0.0412</span>" in text
+    assert (
+        f"no price for 1 of 2 lines (the price table has no {html.escape(HOSTILE, quote=True)} in us-east-1)'>" in text
+    )
+    assert "'>≥&nbsp;$0.0300</span>" in text
+    assert "<span class='hint' title='Recorded before costs were estimated'>—</span>" in text
 
 
 BROWSER = {"Accept": "text/html,application/xhtml+xml,application/xml;q=0.9,*/*;q=0.8"}

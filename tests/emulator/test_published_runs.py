@@ -102,6 +102,21 @@ def test_a_summary_carries_the_runs_state_and_its_churn_since_the_previous_run()
     assert (run.unchanged_since, run.held_reason) == (None, None)
 
 
+def test_a_summary_carries_the_runs_estimated_cost_and_what_has_no_price() -> None:
+    estimate = {"total": None, "priced_total": 0.03, "no_price": ["the price table has no ml.m5.large in us-east-1"],
+                "items": [{"usd": 0.03}, {"usd": None}]}  # fmt: skip
+    run = PublishedRun.from_summary(run_summary({**RUN, "cost": estimate}, _results(), {}), WHEN)
+    assert (run.cost_total, run.cost_priced) == (None, 0.03)
+    assert (
+        run.cost_text == "at least $0.0300, no price for 1 of 2 lines (the price table has no ml.m5.large in us-east-1)"
+    )
+
+
+def test_a_run_recorded_before_costs_were_estimated_has_none() -> None:
+    run = PublishedRun.from_summary(run_summary(RUN, _results(), {}), WHEN)
+    assert (run.cost_total, run.cost_priced, run.cost_text) == (None, None, None)
+
+
 def test_a_first_run_has_no_previous_run_and_no_churn() -> None:
     run = PublishedRun.from_summary(run_summary(trained_run(RUN), _results(), {"report.html": DIGEST}), WHEN)
     assert (run.state, run.previous_run, run.churn, run.adjusted_rand) == ("published", None, None, None)
@@ -160,6 +175,13 @@ def _unchanged_summary() -> dict:
         ({"previous_run": "<script>"}, "previous_run"),
         ({"held_reason": "x" * (published_runs.MAX_HELD_REASON + 1)}, "held_reason is not text of at most"),
         ({"held_reason": {"html": "<b>"}}, "held_reason"),
+        ({"cost": "$1"}, "cost is not an object of total, priced_total and text"),
+        (
+            {"cost": {"total": -1.0, "priced_total": 0, "text": "$0"}},
+            "cost total '-1.0' is not an amount of US dollars",
+        ),
+        ({"cost": {"total": None, "priced_total": True, "text": ""}}, "cost priced_total 'True' is not an amount"),
+        ({"cost": {"total": 1, "text": "x" * (published_runs.MAX_COST_TEXT + 1)}}, "cost text is not text of at most"),
         (
             {"unchanged_since": "manual__before"},
             "unchanged_since 'manual__before' is set on a run in state 'published'",

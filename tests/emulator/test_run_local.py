@@ -132,6 +132,22 @@ def test_the_summary_names_the_input_and_says_when_it_is_the_bundled_sample(tmp_
     assert (says in line) if says else line == "Input: s3://popseg/census/acs2015_county_data.csv"
 
 
+def test_the_summary_gives_the_runs_estimated_cost_or_why_it_has_none(tmp_path, capsys) -> None:
+    run = {
+        "run_id": "manual__x", "input": "s3://popseg/census/c.csv", "rows_in": 3, "rows": 3, "dropped": [],
+        "n_components": 2, "explained_variance": 0.8, "billable_seconds": 4,
+        "cost": {"total": None, "priced_total": 0, "items": [{"usd": None}],
+                 "no_price": ["the price table has no prices for region us-east-1"]},
+    }  # fmt: skip
+    (tmp_path / "run.json").write_text(json.dumps(run))
+    (tmp_path / "segments.csv").write_text("State-County,segment\nTexas-Travis,0\n")
+    run_local.summarise(tmp_path, 30.0)
+    assert (
+        "Estimated cost on AWS (on-demand): no price (the price table has no prices for region us-east-1)"
+        in capsys.readouterr().out.splitlines()
+    )
+
+
 # --- CONF: the trigger conf, refused before anything starts -----------------------------------------------------
 
 

@@ -13,6 +13,8 @@ import pytest
 
 from devtools.synthetic_run import synthetic_run
 from include.segmentation import report, us_map
+from include.segmentation_aws import cost
+from tests.support.price_tables import SOURCE, price_table
 
 K = 4
 
@@ -236,6 +238,25 @@ def test_the_input_path_has_a_line_of_its_own_so_its_underscores_stay_visible(re
     assert "<tr><th>input</th><td><code>s3://popseg-data/census_2015/acs2015_county_data.csv</code></td></tr>" in html
     assert f"<tr><th>input sha256</th><td><code>{'ab' * 32}</code></td></tr>" in html
     assert "td { line-height: 1.4; }" in html
+
+
+def test_the_run_section_shows_the_estimated_cost_line_by_line_and_where_its_prices_come_from(results) -> None:
+    usages = [cost.Usage(cost.TRAINING, "popseg-pca-x", "ml.c5.xlarge", 2, 100.0),
+              cost.Usage(cost.HOSTING, "popseg-pca-x", "ml.m5.large", 1, 600.0)]  # fmt: skip
+    estimate = cost.estimate(usages, "us-east-1", price_table())
+    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "cost": estimate}))
+    missing = "the price table has no ml.m5.large in us-east-1"
+    assert f'<td id="run-cost">at least $0.0200, no price for 1 of 2 lines ({missing})</td>' in html
+    job = '<td class="nowrap"><code>popseg-pca-x</code></td><td class="nowrap">2 × ml.c5.xlarge</td>'
+    assert f"<td>training job</td>{job}" in html
+    assert '<td class="num">200</td><td class="num">$0.36</td><td>$0.0200</td>' in html
+    assert f"<td>no price: {missing}</td>" in html
+    assert f'read from <a href="{SOURCE}" rel="noopener noreferrer">{SOURCE}</a> on 2026-12-01' in html
+
+
+def test_a_run_recorded_without_a_cost_says_it_was_not_estimated(built) -> None:
+    html, _ = built
+    assert '<td id="run-cost">not estimated</td>' in html and 'id="cost-items"' not in html
 
 
 def _since(results: report.RunResults, moved: int) -> dict:
