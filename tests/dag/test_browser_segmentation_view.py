@@ -27,6 +27,9 @@ from tests.support.published_files import publish_files, trained_run, unchanged_
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
+# Playwright's wait for a page, click or element (its default is 30 s): a guard against a hang, not a measure. The
+# api-server answered a view's first request in up to 17 s with two test workers and other work on two cores.
+PAGE_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture
@@ -46,6 +49,7 @@ def published_report(airflow_db, clients) -> tuple[str, int]:
 def _signed_in(browser, base: str, user: str = "viewer"):
     """A browser page carrying the Airflow UI's session cookie for `user` (not an admin)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     context.add_cookies([{"name": "_token", "value": api_token(base, user), "url": base}])
     return context.new_page()
 
@@ -267,6 +271,7 @@ def _contexts(browser, base: str, user: str | None = "viewer"):
     token = api_token(base, user) if user else None
     for width, height, scale in SIZES:
         context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
         if token:
             context.add_cookies([{"name": "_token", "value": token, "url": base}])
         yield f"{width}px-{scale}x", context
@@ -377,6 +382,7 @@ def test_the_runs_list_and_a_run_page_read_whole_at_each_width(
             context.close()
         # In the details panel of Airflow's run page (≈ 340 px at 1280) the run page says how to get it wider.
         context = browser.new_context(viewport={"width": 340, "height": 800})
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
         context.add_cookies([{"name": "_token", "value": api_token(base, "viewer"), "url": base}])
         page = context.new_page()
         page.goto(f"{base}/segmentation/runs/{run_id}/report")

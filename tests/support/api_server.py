@@ -27,8 +27,14 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # the redirect itself is the answer
 
 
+# How long a request may wait for the api-server's answer: a guard against a server that hangs, not a measure.
+# A view's first request loads its modules and reads S3, which took 8-17 s with two test workers and other work
+# on two cores; 10 s failed tests there.
+REQUEST_TIMEOUT_SECONDS = 60
+
+
 def http_response(
-    url: str, headers: dict[str, str] | None = None, follow: bool = True, timeout: float = 10
+    url: str, headers: dict[str, str] | None = None, follow: bool = True, timeout: float = REQUEST_TIMEOUT_SECONDS
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of a GET, also for error statuses; `follow=False` answers a redirect itself.
     Header names as the api-server sends them: lower case."""
@@ -90,5 +96,5 @@ def api_token(base: str, user: str) -> str:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as answer:
         return json.loads(answer.read())["access_token"]
