@@ -79,7 +79,7 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         assert run_id in page.locator("#runs").inner_text()
         page.screenshot(path=SCREENSHOTS / "2-segmentation-runs.png", full_page=True)
 
-        page.get_by_role("link", name=run_id).click()
+        page.get_by_role("link", name=run_id, exact=True).click()  # not a run whose id starts with it
         # The run's page: its segments.csv link above the report, which is in a sandboxed frame.
         report = page.frame_locator("#report")
         report.locator("#kmeans").wait_for()
@@ -367,7 +367,7 @@ def test_the_runs_list_and_a_run_page_read_whole_at_each_width(
             page = context.new_page()
             page.goto(f"{base}/plugin/segmentation")  # the list as the nav's "Segments" shows it, in Airflow's frame
             view = page.frame_locator("iframe[title='Segments']")
-            link = view.get_by_role("link", name=run_id).first  # the newest publication of it
+            link = view.get_by_role("link", name=run_id, exact=True).first  # the newest publication of it
             link.wait_for(timeout=60_000)
             # The run id on one line (it used to break inside: one box per line), and the list within the frame.
             assert link.evaluate("a => a.getClientRects().length") == 1, size

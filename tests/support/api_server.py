@@ -31,6 +31,7 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
 # A view's first request loads its modules and reads S3, which took 8-17 s with two test workers and other work
 # on two cores; 10 s failed tests there.
 REQUEST_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 60  # then it is killed: a test's own failure, not its server's slow exit, is what it reports
 
 
 def http_response(
@@ -84,8 +85,12 @@ def running_api_server(aws_env: dict, log_dir: Path, **extra_env: str) -> Iterat
                 time.sleep(0.5)
             yield base
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.terminate()  # it first finishes the requests under way, which take seconds on a busy machine
+            try:
+                server.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def api_token(base: str, user: str) -> str:
