@@ -79,6 +79,9 @@ def running_api_server(aws_env: dict, log_dir: Path, **extra_env: str) -> Iterat
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(240):
+                if server.poll() is not None:  # e.g. another process took the port between the probe and its bind
+                    log_file = log_dir / "api-server.log"
+                    raise RuntimeError(f"the api-server on port {port} exited {server.returncode}; see {log_file}")
                 with contextlib.suppress(OSError):
                     if http_get(f"{base}/api/v2/version")[0] == 200:
                         break
