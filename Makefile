@@ -34,12 +34,19 @@ format: install
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
+# Two worker processes (pytest-xdist): most of a DAG test's time is spent waiting (poke intervals, the emulator's
+# transitions), so two of them share two cores well. --dist loadscope keeps each module (and its module-scoped
+# fixtures) on one worker; tests/conftest.py hands out the modules with the most slow tests first, which
+# --no-loadscope-reorder keeps. PYTEST_WORKERS=0 runs in this one process. `python -m pytest FILE` stays serial.
+PYTEST_WORKERS ?= 2
+PYTEST_PARALLEL := -n $(PYTEST_WORKERS) --dist loadscope --no-loadscope-reorder
+
 test: lint
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL)
 
 # The unit, format and emulator tests; leaves out the slow ones that run Airflow or whole pipelines.
 test-fast: lint
-	$(BIN)/python -m pytest -m "not slow"
+	$(BIN)/python -m pytest $(PYTEST_PARALLEL) -m "not slow"
 
 # DATA=path.csv segments another census file; the default is the bundled synthetic sample.
 # CONF='{"k": 9, "force": true}' is the run's trigger conf, checked as a UI trigger checks it before anything starts.

@@ -6,6 +6,7 @@ import atexit
 import os
 import shutil
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -31,6 +32,21 @@ os.environ["AIRFLOW__POPSEG__TEARDOWN_TIMEOUT_SECONDS"] = "8"  # a delete that k
 # each alert's dict instead: AttributeError 'dict' object has no attribute 'hex'). tests/dag/test_alerts.py
 # parses the DAG with a deadline in a process of its own.
 os.environ["AIRFLOW__POPSEG__DEADLINE_HOURS"] = "0"
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    """In a pytest-xdist worker (`make test`), the modules with the most slow tests first.
+
+    `--dist loadscope --no-loadscope-reorder` hands each worker whole modules in this order: the long ones
+    (whole-DAG runs, Airflow servers) start at once and the last modules handed out are short, so neither worker
+    waits long for the other at the end. Every worker orders the same collection the same way, as xdist requires.
+    A run in one process keeps the files' order."""
+    if not hasattr(config, "workerinput"):
+        return
+    module = {item: item.nodeid.rsplit("::", 1)[0] for item in items}  # loadscope's unit of work
+    slow = Counter(module[item] for item in items if item.get_closest_marker("slow"))
+    size = Counter(module.values())
+    items.sort(key=lambda item: (-slow[module[item]], -size[module[item]]))  # stable: a module's own order stays
 
 
 @pytest.fixture

@@ -27,6 +27,9 @@ from tests.support.published_files import publish_files, trained_run, unchanged_
 
 pytestmark = pytest.mark.slow
 SCREENSHOTS = PROJECT_ROOT / "test-output" / "screenshots"
+# Playwright's wait for a page, click or element (its default is 30 s): a guard against a hang, not a measure. The
+# api-server answered a view's first request in up to 17 s with two test workers and other work on two cores.
+PAGE_TIMEOUT_MS = 90_000
 
 
 @pytest.fixture
@@ -46,6 +49,7 @@ def published_report(airflow_db, clients) -> tuple[str, int]:
 def _signed_in(browser, base: str, user: str = "viewer"):
     """A browser page carrying the Airflow UI's session cookie for `user` (not an admin)."""
     context = browser.new_context(viewport={"width": 1280, "height": 900})
+    context.set_default_timeout(PAGE_TIMEOUT_MS)
     context.add_cookies([{"name": "_token", "value": api_token(base, user), "url": base}])
     return context.new_page()
 
@@ -75,7 +79,7 @@ def test_from_the_airflow_ui_through_the_segmentation_view_to_a_rendered_report(
         assert run_id in page.locator("#runs").inner_text()
         page.screenshot(path=SCREENSHOTS / "2-segmentation-runs.png", full_page=True)
 
-        page.get_by_role("link", name=run_id).click()
+        page.get_by_role("link", name=run_id, exact=True).click()  # not a run whose id starts with it
         # The run's page: its segments.csv link above the report, which is in a sandboxed frame.
         report = page.frame_locator("#report")
         report.locator("#kmeans").wait_for()
@@ -267,6 +271,7 @@ def _contexts(browser, base: str, user: str | None = "viewer"):
     token = api_token(base, user) if user else None
     for width, height, scale in SIZES:
         context = browser.new_context(viewport={"width": width, "height": height}, device_scale_factor=scale)
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
         if token:
             context.add_cookies([{"name": "_token", "value": token, "url": base}])
         yield f"{width}px-{scale}x", context
@@ -362,7 +367,7 @@ def test_the_runs_list_and_a_run_page_read_whole_at_each_width(
             page = context.new_page()
             page.goto(f"{base}/plugin/segmentation")  # the list as the nav's "Segments" shows it, in Airflow's frame
             view = page.frame_locator("iframe[title='Segments']")
-            link = view.get_by_role("link", name=run_id).first  # the newest publication of it
+            link = view.get_by_role("link", name=run_id, exact=True).first  # the newest publication of it
             link.wait_for(timeout=60_000)
             # The run id on one line (it used to break inside: one box per line), and the list within the frame.
             assert link.evaluate("a => a.getClientRects().length") == 1, size
@@ -377,6 +382,7 @@ def test_the_runs_list_and_a_run_page_read_whole_at_each_width(
             context.close()
         # In the details panel of Airflow's run page (≈ 340 px at 1280) the run page says how to get it wider.
         context = browser.new_context(viewport={"width": 340, "height": 800})
+        context.set_default_timeout(PAGE_TIMEOUT_MS)
         context.add_cookies([{"name": "_token", "value": api_token(base, "viewer"), "url": base}])
         page = context.new_page()
         page.goto(f"{base}/segmentation/runs/{run_id}/report")

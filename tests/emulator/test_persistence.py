@@ -11,9 +11,12 @@ import boto3
 import numpy as np
 import pytest
 
+from aws_emulator.aws_clients import AwsClients
 from aws_emulator.connection import client
-from aws_emulator.persistence import CURRENT
-from aws_emulator.server import Emulator, running_emulator
+from aws_emulator.persistence import CURRENT, StateStore
+from aws_emulator.sagemaker.hosting import Hosting
+from aws_emulator.sagemaker.models import SageMakerBackends
+from aws_emulator.server import Emulator
 from include.sagemaker_formats.recordio import encode_dense
 from tests.support.emulator_process import emulator_process
 from tests.support.sagemaker_requests import (
@@ -66,31 +69,39 @@ def test_objects_jobs_models_and_endpoints_survive_a_restart(tmp_path) -> None:
         assert process.wait(timeout=60) == 0
 
 
+# The tests below that keep state run the emulator in a process of their own: moto's S3 is one per process, so
+# an emulator started in this one would save (and restore) every object the session's other tests left there.
+
+
 def test_resources_come_back_in_their_own_region_with_their_tags(tmp_path) -> None:
     tags = [{"Key": "team", "Value": "census"}]
-    with running_emulator(tmp_path) as emulator:
-        ireland = client("sagemaker", emulator.endpoint_url, "eu-west-1")
+    with emulator_process("--data-dir", str(tmp_path)) as (process, url):
+        ireland = client("sagemaker", url, "eu-west-1")
         ireland.create_model(ModelName="irish", ExecutionRoleArn=ROLE, PrimaryContainer={"Image": PCA_IMAGE}, Tags=tags)
-    with running_emulator(tmp_path) as emulator:
-        ireland = client("sagemaker", emulator.endpoint_url, "eu-west-1")
+        _stop(process)
+    with emulator_process("--data-dir", str(tmp_path)) as (process, url):
+        ireland = client("sagemaker", url, "eu-west-1")
         model_arn = ireland.describe_model(ModelName="irish")["ModelArn"]
         assert ireland.list_tags(ResourceArn=model_arn)["Tags"] == tags
-        assert client("sagemaker", emulator.endpoint_url).list_models()["Models"] == []
+        assert client("sagemaker", url).list_models()["Models"] == []
+        _stop(process)
 
 
 def test_transform_jobs_come_back_as_they_ended(tmp_path) -> None:
-    with running_emulator(tmp_path) as emulator:
-        s3, sagemaker, _ = _clients(emulator.endpoint_url)
+    with emulator_process("--data-dir", str(tmp_path)) as (process, url):
+        s3, sagemaker, _ = _clients(url)
         s3.create_bucket(Bucket="kept")
         s3.put_object(Bucket="kept", Key="in/rows.csv", Body=b"1,2,3,4\n")
         create_model(sagemaker, "no-artifact", PCA_IMAGE, "s3://kept/missing/model.tar.gz")
         request = transform_request("kept-transform", "no-artifact", "s3://kept/in/", "s3://kept/out")
         sagemaker.create_transform_job(**request)
         ended = wait_for_transform(sagemaker, "kept-transform")
-    with running_emulator(tmp_path) as emulator:
-        _, sagemaker, _ = _clients(emulator.endpoint_url)
+        _stop(process)
+    with emulator_process("--data-dir", str(tmp_path)) as (process, url):
+        _, sagemaker, _ = _clients(url)
         restored = sagemaker.describe_transform_job(TransformJobName="kept-transform")
         assert (restored["TransformJobStatus"], restored["FailureReason"]) == ("Failed", ended["FailureReason"])
+        _stop(process)
 
 
 def test_without_a_data_dir_nothing_is_kept(tmp_path) -> None:
@@ -130,14 +141,16 @@ def test_keys_that_look_like_paths_come_back_and_nothing_is_written_outside_the_
 
 
 def test_a_save_that_fails_part_way_leaves_the_previous_snapshot_current(tmp_path, monkeypatch) -> None:
-    with running_emulator(data_dir=tmp_path) as emulator:
-        s3 = next(_clients(emulator.endpoint_url))
+    with emulator_process() as (_, url):
+        backends, clients = SageMakerBackends(), AwsClients(url)
+        store = StateStore(tmp_path, backends, clients, Hosting(backends, clients))  # the saves are made here
+        s3 = next(_clients(url))
         s3.create_bucket(Bucket="atomic-save")
         s3.put_object(Bucket="atomic-save", Key="first", Body=b"1")
-        emulator.store.save()
+        store.save()
         before = (tmp_path / CURRENT).read_text()
         s3.put_object(Bucket="atomic-save", Key="second", Body=b"2")
-        store_s3 = emulator.store.clients.client("s3")
+        store_s3 = store.clients.client("s3")
         calls = []
 
         def failing_download(*args, **kwargs) -> None:
@@ -149,16 +162,13 @@ def test_a_save_that_fails_part_way_leaves_the_previous_snapshot_current(tmp_pat
         real_download = store_s3.download_file
         monkeypatch.setattr(store_s3, "download_file", failing_download)
         with pytest.raises(OSError, match="disk full"):
-            emulator.store.save()
+            store.save()
         monkeypatch.undo()
         assert (tmp_path / CURRENT).read_text() == before
         assert sorted(path.name for path in tmp_path.iterdir()) == [CURRENT, before]
         manifest = json.loads((tmp_path / before / "s3.json").read_text())
         kept = {(o["bucket"], o["key"]) for o in manifest["objects"]}
         assert ("atomic-save", "first") in kept and ("atomic-save", "second") not in kept
-        s3.delete_object(Bucket="atomic-save", Key="first")
-        s3.delete_object(Bucket="atomic-save", Key="second")
-        s3.delete_bucket(Bucket="atomic-save")
 
 
 def test_symlinks_in_a_snapshot_are_not_followed_on_restore(tmp_path) -> None:

@@ -27,8 +27,15 @@ class _NoRedirect(urllib.request.HTTPRedirectHandler):
         return None  # the redirect itself is the answer
 
 
+# How long a request may wait for the api-server's answer: a guard against a server that hangs, not a measure.
+# A view's first request loads its modules and reads S3, which took 8-17 s with two test workers and other work
+# on two cores; 10 s failed tests there.
+REQUEST_TIMEOUT_SECONDS = 60
+STOP_TIMEOUT_SECONDS = 60  # then it is killed: a test's own failure, not its server's slow exit, is what it reports
+
+
 def http_response(
-    url: str, headers: dict[str, str] | None = None, follow: bool = True, timeout: float = 10
+    url: str, headers: dict[str, str] | None = None, follow: bool = True, timeout: float = REQUEST_TIMEOUT_SECONDS
 ) -> tuple[int, dict[str, str], bytes]:
     """(status, headers, body) of a GET, also for error statuses; `follow=False` answers a redirect itself.
     Header names as the api-server sends them: lower case."""
@@ -72,14 +79,21 @@ def running_api_server(aws_env: dict, log_dir: Path, **extra_env: str) -> Iterat
         base = f"http://127.0.0.1:{port}"
         try:
             for _ in range(240):
+                if server.poll() is not None:  # e.g. another process took the port between the probe and its bind
+                    log_file = log_dir / "api-server.log"
+                    raise RuntimeError(f"the api-server on port {port} exited {server.returncode}; see {log_file}")
                 with contextlib.suppress(OSError):
                     if http_get(f"{base}/api/v2/version")[0] == 200:
                         break
                 time.sleep(0.5)
             yield base
         finally:
-            server.terminate()
-            server.wait(timeout=30)
+            server.terminate()  # it first finishes the requests under way, which take seconds on a busy machine
+            try:
+                server.wait(timeout=STOP_TIMEOUT_SECONDS)
+            except subprocess.TimeoutExpired:
+                server.kill()
+                server.wait()
 
 
 def api_token(base: str, user: str) -> str:
@@ -90,5 +104,5 @@ def api_token(base: str, user: str) -> str:
         headers={"Content-Type": "application/json"},
         method="POST",
     )
-    with urllib.request.urlopen(request, timeout=10) as answer:
+    with urllib.request.urlopen(request, timeout=REQUEST_TIMEOUT_SECONDS) as answer:
         return json.loads(answer.read())["access_token"]

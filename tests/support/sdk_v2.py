@@ -2,15 +2,19 @@
 
 The SDK v2 pins packages (attrs, protobuf, packaging) older than Airflow's, so it cannot share .venv; the
 first use makes .venv-sdk-v2/ from requirements-sdk-v2.txt (about a minute), later uses reuse it while that
-file is unchanged.
+file is unchanged. Test processes running side by side (pytest-xdist) make it one at a time: the first takes
+.venv-sdk-v2.lock and builds, the others wait on the lock and then find it made.
 """
 
 from __future__ import annotations
 
+import contextlib
+import fcntl
 import hashlib
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 from aws_emulator.connection import credentials_env
@@ -18,6 +22,7 @@ from tests.support.paths import PROJECT_ROOT
 
 REQUIREMENTS = PROJECT_ROOT / "requirements-sdk-v2.txt"
 VENV = PROJECT_ROOT / ".venv-sdk-v2"
+LOCK = PROJECT_ROOT / ".venv-sdk-v2.lock"  # beside the venv, not in it: `venv --clear` empties the venv
 INSTALL_TIMEOUT_SECONDS = 900  # a cold install downloads the SDK and its dependencies
 
 
@@ -26,17 +31,27 @@ def sdk_v2_python() -> Path:
     python = VENV / "bin" / "python"
     stamp = VENV / ".installed"
     wanted = hashlib.sha256(REQUIREMENTS.read_bytes()).hexdigest()
-    if stamp.exists() and stamp.read_text() == wanted and python.exists():
-        return python
-    subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
-    subprocess.run(
-        [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
-        check=True,
-        timeout=INSTALL_TIMEOUT_SECONDS,
-        env=_clean_env(),
-    )
-    stamp.write_text(wanted)
+    with _exclusive(LOCK):  # another process may be making it: wait, then check again
+        if stamp.exists() and stamp.read_text() == wanted and python.exists():
+            return python
+        subprocess.run([sys.executable, "-m", "venv", "--clear", str(VENV)], check=True)
+        subprocess.run(
+            [str(python), "-m", "pip", "install", "--quiet", "-r", str(REQUIREMENTS)],
+            check=True,
+            timeout=INSTALL_TIMEOUT_SECONDS,
+            env=_clean_env(),
+        )
+        stamp.write_text(wanted)
     return python
+
+
+@contextlib.contextmanager
+def _exclusive(path: Path) -> Iterator[None]:
+    """An exclusive lock on `path` (made if absent) for the block, across processes; the kernel drops it when
+    its holder dies, so a killed run leaves nothing to clean up."""
+    with path.open("a") as file:
+        fcntl.flock(file, fcntl.LOCK_EX)
+        yield
 
 
 def run_with_sdk_v2(script: Path, endpoint_url: str, *args: str, timeout: float = 600) -> str:
