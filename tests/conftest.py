@@ -34,8 +34,24 @@ os.environ["AIRFLOW__POPSEG__TEARDOWN_TIMEOUT_SECONDS"] = "8"  # a delete that k
 os.environ["AIRFLOW__POPSEG__DEADLINE_HOURS"] = "0"
 
 
+# The modules that take longest (minutes, on a loaded 2-core machine: `--durations`), longest first: a module
+# with few tests can still be long (a Celery Airflow's start-up, a fresh virtualenv), so they are named.
+LONGEST_MODULES = (
+    "tests/dag/test_faults.py",  # 75 whole-DAG runs
+    "tests/dag/test_celery_executor.py",  # Postgres, Redis, two workers and two runs
+    "tests/dag/test_segmentation_plugin.py",  # an api-server per test
+    "tests/dag/test_nightly_runs.py",
+    "tests/dag/test_browser_segmentation_view.py",
+    "tests/dag/test_make_airflow.py",
+    "tests/dag/test_iam_policy.py",
+    "tests/dag/test_reattach.py",
+    "tests/dag/test_deploy_boundary.py",
+)
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
-    """In a pytest-xdist worker (`make test`), the modules with the most slow tests first.
+    """In a pytest-xdist worker (`make test`), the longest modules first: LONGEST_MODULES, then the modules with
+    the most slow tests.
 
     `--dist loadscope --no-loadscope-reorder` hands each worker whole modules in this order: the long ones
     (whole-DAG runs, Airflow servers) start at once and the last modules handed out are short, so neither worker
@@ -46,7 +62,12 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
     module = {item: item.nodeid.rsplit("::", 1)[0] for item in items}  # loadscope's unit of work
     slow = Counter(module[item] for item in items if item.get_closest_marker("slow"))
     size = Counter(module.values())
-    items.sort(key=lambda item: (-slow[module[item]], -size[module[item]]))  # stable: a module's own order stays
+    named = {name: place for place, name in enumerate(LONGEST_MODULES)}
+
+    def order(item: pytest.Item) -> tuple[int, int, int]:
+        return named.get(module[item], len(named)), -slow[module[item]], -size[module[item]]
+
+    items.sort(key=order)  # stable: a module's own order stays
 
 
 @pytest.fixture
