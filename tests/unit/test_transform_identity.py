@@ -1,0 +1,24 @@
+"""The PCA transform and the K-Means assignment write what they wrote before they streamed, in endpoint and batch
+mode: the same components and segments frames, value for value, and K-Means' training shards byte for byte
+(tests/support/transform_golden.json, digests of commit 0079443's tasks, made by
+`python -m tests.support.transform_runs`). The published CSVs are made from these frames."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from tests.support.transform_runs import GOLDEN, GOLDEN_CASES, MODES, transform_digests
+
+CASES = list(GOLDEN_CASES)
+
+
+def _golden(case: str, mode: str) -> dict:
+    return json.loads(GOLDEN.read_text())[case][mode]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", CASES)
+def test_transform_and_assignment_write_what_they_wrote_before_they_streamed(case, mode) -> None:
+    assert transform_digests(case, mode) == _golden(case, mode)
