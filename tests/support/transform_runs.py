@@ -54,8 +54,7 @@ def _models(run, prepared) -> tuple[bytes, object]:
     from include.airflow_popseg import steps
     from include.sagemaker_formats.artifacts import PCAModel, write_pca_model
 
-    x, _ = steps.scaled_features(run, prepared)
-    x = x.astype("float64")
+    x = np.concatenate([block for block, _ in steps.scaled_blocks(run, prepared)]).astype("float64")
     mean = x.mean(axis=0)
     _, s, vt = np.linalg.svd(x[:5000] - mean, full_matrices=False)
     model = write_pca_model(PCAModel.from_largest_first(s[:NUM_COMPONENTS], vt[:NUM_COMPONENTS].T, mean))

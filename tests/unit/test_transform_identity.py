@@ -9,6 +9,7 @@ import json
 
 import pytest
 
+from include.airflow_popseg import steps
 from tests.support.transform_runs import GOLDEN, GOLDEN_CASES, MODES, transform_digests
 
 CASES = list(GOLDEN_CASES)
@@ -21,4 +22,13 @@ def _golden(case: str, mode: str) -> dict:
 @pytest.mark.parametrize("mode", MODES)
 @pytest.mark.parametrize("case", CASES)
 def test_transform_and_assignment_write_what_they_wrote_before_they_streamed(case, mode) -> None:
+    assert transform_digests(case, mode) == _golden(case, mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_read_in_small_blocks_they_write_the_same(mode, monkeypatch) -> None:
+    """Blocks of 777 rows: the requests (endpoints.batch_rows) and the batch job's output shards take their rows
+    across the blocks' edges, and the components and segments files get many row groups."""
+    monkeypatch.setattr(steps, "READ_ROWS", 777)
+    case = "synthetic 60,000 rows, 57 incomplete, two instances"
     assert transform_digests(case, mode) == _golden(case, mode)
