@@ -597,15 +597,17 @@ READ_ROWS = 65_536
 
 
 def frame_blocks(run: RunContext, uri: str) -> Iterator[pd.DataFrame]:
-    """The parquet frame at `uri` READ_ROWS rows at a time (index restored), read by ranged GETs
-    (RunStore.open_read), never whole."""
+    """The parquet frame at `uri` at most READ_ROWS rows at a time (index restored), read a row group at a time
+    by ranged GETs (RunStore.open_read), never whole. (Iterating all row groups at once lets pyarrow read ahead:
+    +80 MiB at 400 k rows.)"""
     import pyarrow as pa
     import pyarrow.parquet as pq
 
     with run.store.open_read(uri) as file:
         parquet = pq.ParquetFile(file)
-        for batch in parquet.iter_batches(batch_size=READ_ROWS):
-            yield pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
+        for group in range(parquet.num_row_groups):
+            for batch in parquet.iter_batches(batch_size=READ_ROWS, row_groups=[group]):
+                yield pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
 
 
 def scaled_blocks(run: RunContext, prepared: Prepared) -> Iterator[tuple[np.ndarray, pd.Index]]:

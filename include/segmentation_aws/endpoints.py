@@ -58,10 +58,10 @@ def batches(rows: np.ndarray, max_bytes: int = MAX_BATCH_BYTES) -> Iterator[np.n
         yield np.ascontiguousarray(rows[start : start + step])
 
 
-def batch_rows(rows: np.ndarray, max_bytes: int = MAX_BATCH_BYTES) -> int:
-    """How many rows of (n_rows, d) `rows` one request carries: as many as stay under `max_bytes` encoded,
-    measured on the first row (dense rows of one width encode to the same size)."""
-    return max(1, max_bytes // len(encode_dense(np.ascontiguousarray(rows[:1]))))
+def batch_rows(rows: np.ndarray, max_bytes: int | None = None) -> int:
+    """How many rows of (n_rows, d) `rows` one request carries: as many as stay under `max_bytes` (MAX_BATCH_BYTES
+    when None) encoded, measured on the first row (dense rows of one width encode to the same size)."""
+    return max(1, (max_bytes or MAX_BATCH_BYTES) // len(encode_dense(np.ascontiguousarray(rows[:1]))))
 
 
 def transform(
