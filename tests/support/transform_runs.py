@@ -78,14 +78,18 @@ def _endpoint_plan(name: str, model_uri: str) -> dict:
     }
 
 
-def _batch_plan(run, algorithm: str, input_prefix: str, predictor) -> dict:
-    """A BatchPlan over `input_prefix`'s shards, and each shard's `.out` written as the job would write it."""
+def _batch_plan(run, algorithm: str, input_prefix: str, predictor, short_by: int = 0) -> dict:
+    """A BatchPlan over `input_prefix`'s shards, and each shard's `.out` written as the job would write it (the
+    last `short_by` rows of the last shard left out)."""
     from include.sagemaker_formats.recordio import decode_features, encode_labels
 
     layout, store = run.layout, run.store
     output = layout.uri(layout.batch_output_prefix(algorithm))
-    for key in store.list_keys(input_prefix):
+    keys = store.list_keys(input_prefix)
+    for key in keys:
         answer = predictor.predict(decode_features(store.read(key)))
+        if key == keys[-1] and short_by:
+            answer = {label: values[:-short_by] for label, values in answer.items()}
         store.write(f"{output.rstrip('/')}/{key.rsplit('/', 1)[-1]}.out", encode_labels(answer))
     return {
         "Model": {"ModelName": f"{algorithm}-batch-model"},
@@ -102,9 +106,10 @@ def _shard_digests(run, prefix: str) -> dict:
     return {key.rsplit("/", 1)[-1]: hashlib.sha256(store.read(key)).hexdigest() for key in store.list_keys(prefix)}
 
 
-def transform_digests(case: str, mode: str) -> dict:
+def transform_digests(case: str, mode: str, short_by: int = 0) -> dict:
     """Preprocess `case`, then the transform and the assignment in `mode` ("endpoint" or "batch"): the digests of
-    the components frame, K-Means' training shards and the segments frame (`frame_digest`)."""
+    the components frame, K-Means' training shards and the segments frame (`frame_digest`). `short_by` rows are
+    left out of the PCA batch job's last output shard."""
     from include.airflow_popseg import steps
 
     make, params = PREPROCESS_CASES[GOLDEN_CASES[case]]
@@ -122,7 +127,7 @@ def transform_digests(case: str, mode: str) -> dict:
                 run, _endpoint_plan("pca-endpoint", pca_uri), training, chosen, prepared
             )
         else:
-            plan = _batch_plan(run, "pca", prepared["train_prefix"], pca)
+            plan = _batch_plan(run, "pca", prepared["train_prefix"], pca, short_by)
             transformed = steps.transform_with_pca_batch(run, plan, training, chosen, prepared)
         kmeans_model, kmeans = _kmeans(run, transformed["components"], params["k"])
         kmeans_uri = run.store.write(run.layout.work("kmeans-model.tar.gz"), kmeans_model)

@@ -32,3 +32,10 @@ def test_read_in_small_blocks_they_write_the_same(mode, monkeypatch) -> None:
     monkeypatch.setattr(steps, "READ_ROWS", 777)
     case = "synthetic 60,000 rows, 57 incomplete, two instances"
     assert transform_digests(case, mode) == _golden(case, mode)
+
+
+def test_a_batch_job_that_answered_fewer_rows_is_refused_with_both_counts() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"pca-batch answered 3215 rows, expected 3218 \(one per input"):
+        transform_digests("bundled sample", "batch", short_by=3)
