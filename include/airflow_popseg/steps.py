@@ -6,11 +6,12 @@ The DAG imports this module inside its tasks: it pulls in numpy and pandas, whic
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import hashlib
 import logging
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
 import numpy as np
@@ -275,20 +276,21 @@ def preprocess_whole(run: RunContext, comparison: Comparison | None = None) -> P
 
 class _FrameWriter:
     """Frames of one schema streamed as one parquet file into `sink` (a binary file), a row group per frame;
-    read back it is the frames concatenated, as `RunStore.write_frame` would have written them (index kept)."""
+    read back it is the frames concatenated, as `RunStore.write_frame` would have written them: index kept, or
+    with `index=False` left out (a frame whose RangeIndex restarts each block reads back numbered 0…n−1)."""
 
-    def __init__(self, sink) -> None:
-        self.sink, self.writer = sink, None
+    def __init__(self, sink, index: bool = True) -> None:
+        self.sink, self.writer, self.index = sink, None, index
 
     def write(self, frame: pd.DataFrame) -> None:
         import pyarrow as pa
         import pyarrow.parquet as pq
 
         if self.writer is None:
-            table = pa.Table.from_pandas(frame, preserve_index=True)
+            table = pa.Table.from_pandas(frame, preserve_index=self.index)
             self.writer = pq.ParquetWriter(self.sink, table.schema, compression="snappy")
         else:
-            table = pa.Table.from_pandas(frame, schema=self.writer.schema, preserve_index=True)
+            table = pa.Table.from_pandas(frame, schema=self.writer.schema, preserve_index=self.index)
         self.writer.write_table(table)
 
     def __enter__(self) -> _FrameWriter:
@@ -574,59 +576,163 @@ def transform_with_pca(
     run: RunContext, plan: EndpointPlan, training: TrainingResult, chosen: Chosen, prepared: Prepared
 ) -> Transformed:
     """Every county through the PCA endpoint; keep c_1…c_n, checked against (x − mean) · v; write K-Means'
-    training file."""
-    x, index = scaled_features(run, prepared)
+    training file. Streams: the scaled rows are read a row group at a time and sent in the requests
+    `endpoints.transform` would send, and the answers written as they come in, in order."""
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
-    answer = endpoints.transform(x, invoke, concurrency=settings.INVOKE_CONCURRENCY)
-    return keep_components(run, answer, x, index, training, chosen)
+    answered = _endpoint_answers(_Rows(scaled_blocks(run, prepared)), invoke)
+    return keep_components(run, answered, training, chosen, prepared)
 
 
 def transform_with_pca_batch(
     run: RunContext, plan: BatchPlan, training: TrainingResult, chosen: Chosen, prepared: Prepared
 ) -> Transformed:
-    """Every county's projection from the PCA batch transform job's output; kept and checked as the endpoint's."""
-    x, index = scaled_features(run, prepared)
-    answer = batch_answers(run, plan, expected_rows=len(x))
-    return keep_components(run, answer, x, index, training, chosen)
+    """Every county's projection from the PCA batch transform job's output, read an output shard at a time;
+    kept and checked as the endpoint's."""
+    answered = _batch_answered(run, plan, _Rows(scaled_blocks(run, prepared)), prepared["rows"])
+    return keep_components(run, answered, training, chosen, prepared)
 
 
-def scaled_features(run: RunContext, prepared: Prepared) -> tuple[np.ndarray, pd.Index]:
-    """(counties, 34) float32 scaled as PCA was trained on them, and their State-County index."""
-    features = run.store.read_frame(prepared["cleaned"])
+READ_ROWS = 65_536
+"""Rows read from a work file (cleaned.parquet, components.parquet) at a time: ~17 MiB of 34 float64 features."""
+
+
+def frame_blocks(run: RunContext, uri: str) -> Iterator[pd.DataFrame]:
+    """The parquet frame at `uri` at most READ_ROWS rows at a time (index restored), read a row group at a time
+    by ranged GETs (RunStore.open_read), never whole. (Iterating all row groups at once lets pyarrow read ahead:
+    +80 MiB at 400 k rows.)"""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with run.store.open_read(uri) as file:
+        parquet = pq.ParquetFile(file)
+        for group in range(parquet.num_row_groups):
+            for batch in parquet.iter_batches(batch_size=READ_ROWS, row_groups=[group]):
+                yield pa.Table.from_batches([batch], schema=parquet.schema_arrow).to_pandas()
+
+
+def scaled_blocks(run: RunContext, prepared: Prepared) -> Iterator[tuple[np.ndarray, pd.Index]]:
+    """Blocks of ((m, 34) float32 scaled as PCA was trained on them, their State-County index), in row order."""
     scaling = MinMaxScaling.from_json(run.store.read(prepared["scaling"]))
-    x = scaling.transform(features.to_numpy(), dtype="float32")  # no (rows, features) float64 copy beside it
-    return x, features.index
+    for features in frame_blocks(run, prepared["cleaned"]):
+        yield scaling.transform(features.to_numpy(), dtype="float32"), features.index
+
+
+class _Rows:
+    """Rows that come in blocks (tuples of an array and what goes with it row for row: an index, a frame),
+    taken `count` at a time across the blocks' edges, holding one block."""
+
+    def __init__(self, blocks: Iterable[tuple]) -> None:
+        self._blocks, self._held = iter(blocks), None
+
+    def take(self, count: int) -> tuple | None:
+        """The next `count` rows (fewer at the end) as one tuple; None when there are none left."""
+        parts, wanted = [], count
+        while wanted:
+            if self._held is None or len(self._held[0]) == 0:
+                self._held = next(self._blocks, None)
+                if self._held is None:
+                    break
+                continue
+            parts.append(tuple(item[:wanted] for item in self._held))
+            self._held = tuple(item[wanted:] for item in self._held)
+            wanted -= len(parts[-1][0])
+        if not parts:
+            return None
+        return tuple(_joined([part[i] for part in parts]) for i in range(len(parts[0])))
+
+    def width(self) -> int | None:
+        """Columns of the rows' array, from the next block; None when there are no rows left."""
+        while self._held is None or len(self._held[0]) == 0:
+            self._held = next(self._blocks, None)
+            if self._held is None:
+                return None
+        return self._held[0].shape[1]
+
+
+def _joined(parts: list):
+    if len(parts) == 1:
+        return np.ascontiguousarray(parts[0]) if isinstance(parts[0], np.ndarray) else parts[0]
+    if isinstance(parts[0], np.ndarray):
+        return np.concatenate(parts)
+    if isinstance(parts[0], pd.Index):
+        return parts[0].append(parts[1:])
+    return pd.concat(parts)
+
+
+def _endpoint_answers(rows: _Rows, invoke: endpoints.Invoke) -> Iterator[tuple]:
+    """(rows' array, what goes with it, the endpoint's answer) for each request, in order: the requests
+    `endpoints.transform` sends for the rows (endpoints.batch_rows each), INVOKE_CONCURRENCY in flight."""
+    width = rows.width()
+    if width is None:
+        raise ValueError("no rows to transform")
+    step = endpoints.batch_rows(np.zeros((1, width), "float32"))
+    sent: collections.deque[tuple] = collections.deque()  # requests sent and not yet answered: a few
+
+    def requests() -> Iterator[np.ndarray]:
+        while (part := rows.take(step)) is not None:
+            sent.append(part)
+            yield part[0]
+
+    for answer in endpoints.answer_batches(requests(), invoke, concurrency=settings.INVOKE_CONCURRENCY):
+        yield (*sent.popleft(), answer)
 
 
 def keep_components(
-    run: RunContext, answer: dict[str, np.ndarray], x: np.ndarray, index: pd.Index, training: TrainingResult,
-    chosen: Chosen,
+    run: RunContext, answered: Iterable[tuple[np.ndarray, pd.Index, dict[str, np.ndarray]]], training: TrainingResult,
+    chosen: Chosen, prepared: Prepared,
 ) -> Transformed:  # fmt: skip
-    """PCA's answer for every county -> the kept components c_1…c_n, checked against the artifact's
-    (x − mean) · v, written with K-Means' training channel."""
+    """PCA's answers for blocks of counties ((m, 34) scaled rows, their index, the answer) -> the kept components
+    c_1…c_n, each block checked against the artifact's (x − mean) · v and streamed to components.parquet (a row
+    group a block) and K-Means' training channel."""
     model = read_pca_model(run.store.read(training["model_artifact"]))
-    components = analysis.checked_top_components(answer["projection"], x, model, chosen["kept_components"])
-    return Transformed(
-        components=run.store.write_frame(run.layout.components, results.components_frame(index, components)),
-        train_prefix=write_training_channel(run, "kmeans", components.astype("float32")),
-    )
+    kept = chosen["kept_components"]
+    with run.store.open_write(run.layout.components) as components, _FrameWriter(components) as frames:
+
+        def blocks() -> Iterator[np.ndarray]:
+            for x, index, answer in answered:
+                top = analysis.checked_top_components(answer["projection"], x, model, kept)
+                frames.write(results.components_frame(index, top))
+                yield top.astype("float32")
+
+        train_prefix = stream_training_channel(run, "kmeans", blocks(), prepared["rows"], kept)
+    return Transformed(components=components.uri, train_prefix=train_prefix)
 
 
 def assign_segments(run: RunContext, plan: EndpointPlan, transformed: Transformed) -> Assigned:
-    """Every county's segment and distance from the K-Means endpoint."""
-    components = run.store.read_frame(transformed["components"])
+    """Every county's segment and distance from the K-Means endpoint, streamed: the components read a row group
+    at a time, sent in the requests `endpoints.transform` would send, the answers written as they come in."""
     lineage.TASK.read(plan["Model"]["PrimaryContainer"]["ModelDataUrl"])  # the model the endpoint serves
     invoke = endpoints.invoker(run.sagemaker_runtime(), plan["Endpoint"]["EndpointName"])
-    answer = endpoints.transform(components.to_numpy("float32"), invoke, concurrency=settings.INVOKE_CONCURRENCY)
-    segments = results.segments_frame(components, answer)
-    return Assigned(segments=run.store.write_frame(run.layout.segments, segments))
+    return write_segments(run, _endpoint_answers(_Rows(_component_blocks(run, transformed)), invoke))
 
 
 def assign_segments_batch(run: RunContext, plan: BatchPlan, transformed: Transformed) -> Assigned:
-    """Every county's segment and distance from the K-Means batch transform job's output."""
-    components = run.store.read_frame(transformed["components"])
-    answer = batch_answers(run, plan, expected_rows=len(components))
-    return Assigned(segments=run.store.write_frame(run.layout.segments, results.segments_frame(components, answer)))
+    """Every county's segment and distance from the K-Means batch transform job's output, an output shard at a
+    time."""
+    rows = _Rows(_component_blocks(run, transformed))
+    expected = _parquet_rows(run, transformed["components"])
+    return write_segments(run, _batch_answered(run, plan, rows, expected))
+
+
+def _parquet_rows(run: RunContext, uri: str) -> int:
+    """Rows of the parquet file at `uri`, from its footer."""
+    import pyarrow.parquet as pq
+
+    with run.store.open_read(uri) as file:
+        return pq.ParquetFile(file).metadata.num_rows
+
+
+def _component_blocks(run: RunContext, transformed: Transformed) -> Iterator[tuple[np.ndarray, pd.DataFrame]]:
+    for components in frame_blocks(run, transformed["components"]):
+        yield components.to_numpy("float32"), components
+
+
+def write_segments(run: RunContext, answered: Iterable[tuple[np.ndarray, pd.DataFrame, dict]]) -> Assigned:
+    """segments.parquet streamed from K-Means' answers for blocks of components (array, frame, answer)."""
+    with run.store.open_write(run.layout.segments) as segments, _FrameWriter(segments, index=False) as frames:
+        for _, components, answer in answered:
+            frames.write(results.segments_frame(components, answer))
+    return Assigned(segments=segments.uri)
 
 
 def batch_plan(run: RunContext, algorithm: str, training: TrainingResult, input_prefix: str) -> BatchPlan:
@@ -648,14 +754,23 @@ def batch_plan(run: RunContext, algorithm: str, training: TrainingResult, input_
 
 
 def batch_answers(run: RunContext, plan: BatchPlan, expected_rows: int) -> dict[str, np.ndarray]:
-    """Every row's answer from a batch transform job's output, in input order: label key -> (rows, width).
+    """Every row's answer from a batch transform job's output, in input order: label key -> (rows, width)."""
+    parts = list(batch_answer_shards(run, plan))
+    answer = {label: np.concatenate([part[label] for part in parts]) for label in parts[0]} if parts else {}
+    rows = {label: len(values) for label, values in answer.items()}
+    if not answer or set(rows.values()) != {expected_rows}:
+        raise _wrong_rows(plan, rows or "nothing", expected_rows)
+    return answer
+
+
+def batch_answer_shards(run: RunContext, plan: BatchPlan) -> Iterator[dict[str, np.ndarray]]:
+    """Each output shard's answers (label key -> (shard rows, width)) of a batch transform job, in input order.
 
     SageMaker writes `<output path>/<input object name>.out` for each input object; the input objects are the
-    channel's `part-NNNNN.rec` shards in row order, so their outputs are read in the same order."""
+    channel's `part-NNNNN.rec` shards in row order, so their outputs are read in the same order, one at a time."""
     store, transform = run.store, plan["Transform"]
     input_prefix = transform["TransformInput"]["DataSource"]["S3DataSource"]["S3Uri"]
     output_prefix = transform["TransformOutput"]["S3OutputPath"].rstrip("/") + "/"
-    parts = []
     for key in store.list_keys(input_prefix):
         name = key.rsplit("/", 1)[-1]
         data = store.read_if_exists(f"{output_prefix}{name}.out", dataset=transform["TransformOutput"]["S3OutputPath"])
@@ -663,15 +778,33 @@ def batch_answers(run: RunContext, plan: BatchPlan, expected_rows: int) -> dict[
             raise AirflowFailException(
                 f"Transform job {transform['TransformJobName']} wrote no {output_prefix}{name}.out for its input {name}"
             )
-        parts.append(decode_labels(data))
-    answer = {label: np.concatenate([part[label] for part in parts]) for label in parts[0]} if parts else {}
-    rows = {label: len(values) for label, values in answer.items()}
-    if not answer or set(rows.values()) != {expected_rows}:
-        raise AirflowFailException(
-            f"Transform job {transform['TransformJobName']} answered {rows or 'nothing'} rows, expected "
-            f"{expected_rows} (one per input record)"
-        )
-    return answer
+        yield decode_labels(data)
+
+
+def _batch_answered(run: RunContext, plan: BatchPlan, rows: _Rows, expected_rows: int) -> Iterator[tuple]:
+    """(rows' array, what goes with it, the job's answer) for each output shard, in order; refuses a job that
+    answered more or fewer rows than `expected_rows`, or labels of different lengths."""
+    answered = 0
+    for answer in batch_answer_shards(run, plan):
+        counts = {label: len(values) for label, values in answer.items()}
+        if len(set(counts.values())) > 1:
+            raise _wrong_rows(plan, counts, expected_rows, f" in one output shard, after {answered}")
+        count = next(iter(counts.values()), 0)
+        part = rows.take(count) if count else None
+        if count and (part is None or len(part[0]) != count):
+            raise _wrong_rows(plan, f"at least {answered + count}", expected_rows)
+        answered += count
+        if part is not None:
+            yield (*part, answer)
+    if answered != expected_rows or rows.take(1) is not None:
+        raise _wrong_rows(plan, answered or "nothing", expected_rows)
+
+
+def _wrong_rows(plan: BatchPlan, rows, expected_rows: int, where: str = "") -> AirflowFailException:
+    return AirflowFailException(
+        f"Transform job {plan['Transform']['TransformJobName']} answered {rows} rows{where}, expected {expected_rows} "
+        "(one per input record)"
+    )
 
 
 def delete_batch_model(run: RunContext, plan: BatchPlan) -> TransformUsage | None:

@@ -15,7 +15,7 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ThreadPoolExecutor, wait
 
 import numpy as np
@@ -33,6 +33,9 @@ FIRST_CHECK_SECONDS = 0.25
 # SageMaker's 6 MB cap on a request body (6,291,456 bytes) with room to spare.
 MAX_BATCH_BYTES = 5_000_000
 MAX_CONCURRENCY = 64
+# How many requests past the oldest unanswered one may be sent, per request in flight: answers that came in
+# before it wait for it, so this bounds them (a slow request holds up at most AHEAD · concurrency answers).
+AHEAD = 2
 # Error codes worth asking again after a pause: the endpoint is busy, not wrong. Any HTTP 429 counts too.
 THROTTLING_CODES = frozenset(
     {"ModelNotReadyException", "ThrottlingException", "Throttling", "TooManyRequestsException"}
@@ -50,10 +53,15 @@ def invoker(runtime, endpoint: str) -> Invoke:
 
 def batches(rows: np.ndarray, max_bytes: int = MAX_BATCH_BYTES) -> Iterator[np.ndarray]:
     """Consecutive row blocks whose RecordIO-protobuf encoding stays under `max_bytes`."""
-    per_row = len(encode_dense(np.ascontiguousarray(rows[:1])))
-    step = max(1, max_bytes // per_row)
+    step = batch_rows(rows, max_bytes)
     for start in range(0, len(rows), step):
         yield np.ascontiguousarray(rows[start : start + step])
+
+
+def batch_rows(rows: np.ndarray, max_bytes: int | None = None) -> int:
+    """How many rows of (n_rows, d) `rows` one request carries: as many as stay under `max_bytes` (MAX_BATCH_BYTES
+    when None) encoded, measured on the first row (dense rows of one width encode to the same size)."""
+    return max(1, (max_bytes or MAX_BATCH_BYTES) // len(encode_dense(np.ascontiguousarray(rows[:1]))))
 
 
 def transform(
@@ -74,6 +82,33 @@ def transform(
     `max_delay`, with jitter). Any other error is raised once the requests in flight have ended; no block
     is sent after it.
     """
+    answers = list(
+        answer_batches(
+            batches(rows, max_bytes), invoke, concurrency=concurrency, attempts=attempts, base_delay=base_delay,
+            max_delay=max_delay, sleep=sleep,
+        )
+    )  # fmt: skip
+    if not answers:
+        raise ValueError("no rows to transform")
+    return {key: np.concatenate([a[key] for a in answers]) for key in answers[0]}
+
+
+def answer_batches(
+    requests: Iterable[np.ndarray],
+    invoke: Invoke,
+    concurrency: int = 1,
+    attempts: int = 6,
+    base_delay: float = 0.5,
+    max_delay: float = 20.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Iterator[dict[str, np.ndarray]]:
+    """Each (m_i, d) block of `requests` through an endpoint as one request; the answers (label key ->
+    (m_i, width)) yielded in the blocks' order, each as soon as it and those before it are in.
+
+    `transform`'s concurrency, retries and failures. `requests` is drawn only as requests can be sent (at most
+    `concurrency` in flight, at most AHEAD · `concurrency` past the oldest unanswered one), so memory holds that
+    many blocks and answers whatever the rows: the caller can stream the rows in and the answers out.
+    """
     if not 1 <= concurrency <= MAX_CONCURRENCY:
         raise ValueError(f"concurrency must be 1 to {MAX_CONCURRENCY}, got {concurrency}")
 
@@ -82,6 +117,7 @@ def transform(
 
     answers: dict[int, dict[str, np.ndarray]] = {}
     in_flight: dict[Future, int] = {}
+    next_out = 0
 
     def collect(block_until_one: bool) -> None:
         """Keep the answers that are in; the first failure raises, so the caller submits nothing more."""
@@ -90,15 +126,21 @@ def transform(
             answers[in_flight.pop(future)] = future.result()
 
     with ThreadPoolExecutor(max_workers=concurrency, thread_name_prefix="invoke-endpoint") as pool:
-        for index, block in enumerate(batches(rows, max_bytes)):
-            collect(block_until_one=len(in_flight) >= concurrency)
+        for index, block in enumerate(requests):
+            collect(block_until_one=False)
+            while True:
+                while next_out in answers:
+                    yield answers.pop(next_out)
+                    next_out += 1
+                if len(in_flight) < concurrency and index - next_out < AHEAD * concurrency:
+                    break
+                collect(block_until_one=True)
             in_flight[pool.submit(send, block)] = index
         while in_flight:
             collect(block_until_one=True)
-    if not answers:
-        raise ValueError("no rows to transform")
-    ordered = [answers[index] for index in range(len(answers))]
-    return {key: np.concatenate([a[key] for a in ordered]) for key in ordered[0]}
+            while next_out in answers:
+                yield answers.pop(next_out)
+                next_out += 1
 
 
 def _invoke_with_backoff(

@@ -38,6 +38,11 @@ rows make. An object that never fills a part goes as one PutObject.
 """
 
 
+READ_PART_BYTES = 8 << 20
+"""Bytes `RunStore.open_read` fetches at a time (one ranged GetObject), and so holds of the object it reads:
+a few row groups' column chunks of a work file, whatever the file's size."""
+
+
 class Lineage(Protocol):
     """Told of each object a store reads or writes (`include.airflow_popseg.lineage.TaskLineage`: OpenLineage)."""
 
@@ -105,6 +110,15 @@ class RunStore:
             raise
         stream.close()
         self.lineage.wrote(dataset or self.uri(self.key(key)))
+
+    def open_read(self, key_or_uri: str, dataset: str | None = None) -> io.BufferedReader:
+        """A seekable binary file over the object, read READ_PART_BYTES at a time by ranged GetObject (all of
+        one version: its ETag, from a HeadObject, must still match, else the read fails), so that a reader
+        such as pyarrow.parquet.ParquetFile holds the parts it reads, not the object."""
+        key = self.key(key_or_uri)
+        ranged = RangedObject(self.client, self.bucket, key)
+        self.lineage.read(dataset or self.uri(key))
+        return io.BufferedReader(ranged, buffer_size=READ_PART_BYTES)
 
     def list_keys(self, prefix: str) -> list[str]:
         """Every key under the key or URI prefix `prefix`, in S3's (lexicographic) order."""
@@ -248,3 +262,46 @@ class StreamedObject(io.RawIOBase):
             except (ClientError, BotoCoreError) as error:
                 log.warning("Could not abort the upload of %s: %s", printable(self.uri), printable(str(error)))
         super().close()
+
+
+class RangedObject(io.RawIOBase):
+    """The readable side of `RunStore.open_read`: each read a ranged GetObject of the version it was opened on."""
+
+    def __init__(self, client, bucket: str, key: str) -> None:
+        super().__init__()
+        self.client, self.bucket, self.key = client, bucket, key
+        head = client.head_object(Bucket=bucket, Key=key)
+        self.size, self.etag = head["ContentLength"], head["ETag"]
+        self._position = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return True
+
+    def tell(self) -> int:
+        return self._position
+
+    def seek(self, offset: int, whence: int = io.SEEK_SET) -> int:
+        start = {io.SEEK_SET: 0, io.SEEK_CUR: self._position, io.SEEK_END: self.size}[whence]
+        if start + offset < 0:
+            raise ValueError(f"cannot seek to byte {start + offset} of s3://{self.bucket}/{self.key}")
+        self._position = start + offset
+        return self._position
+
+    def readinto(self, buffer) -> int:
+        with memoryview(buffer) as view:
+            end = min(self.size, self._position + view.nbytes)
+            if end <= self._position:
+                return 0
+            body = self.client.get_object(
+                Bucket=self.bucket, Key=self.key, IfMatch=self.etag, Range=f"bytes={self._position}-{end - 1}"
+            )["Body"].read()
+            if len(body) != end - self._position:
+                raise OSError(
+                    f"s3://{self.bucket}/{self.key}: asked for bytes {self._position}-{end - 1}, got {len(body)} bytes"
+                )
+            view[: len(body)] = body
+        self._position = end
+        return len(body)

@@ -118,3 +118,30 @@ def test_a_model_error_is_raised_at_once_and_no_further_block_is_sent() -> None:
 def test_concurrency_outside_its_bounds_is_refused() -> None:
     with pytest.raises(ValueError, match="concurrency must be 1 to 64"):
         endpoints.transform(np.ones((2, 3), np.float32), _echo, concurrency=0)
+
+
+def test_answer_batches_draws_requests_only_a_bounded_way_past_the_oldest_unanswered() -> None:
+    """The first request is slow: the others are answered, but no more than AHEAD · concurrency are sent past it,
+    so the answers held for it stay bounded however many rows follow."""
+    first_sent, release = threading.Event(), threading.Event()
+    drawn = []
+
+    def requests():
+        for index in range(50):
+            drawn.append(index)
+            yield np.full((1, 3), index, dtype=np.float32)
+
+    def endpoint(body: bytes) -> bytes:
+        if decode_features(body)[0, 0] == 0:
+            first_sent.set()
+            release.wait(timeout=10)
+        return _echo(body)
+
+    answers = endpoints.answer_batches(requests(), endpoint, concurrency=2)
+    threading.Timer(0.5, release.set).start()
+    first = next(answers)
+    drawn_before_the_first_answer = len(drawn)
+    rest = list(answers)
+    assert first_sent.is_set() and first["projection"][0, 0] == 0
+    assert drawn_before_the_first_answer <= endpoints.AHEAD * 2 + 1
+    assert [int(a["projection"][0, 0]) for a in rest] == list(range(1, 50))

@@ -41,3 +41,30 @@ def test_a_failed_streamed_write_leaves_no_object_and_no_upload() -> None:
             raise RuntimeError("encoder failed")
         assert store.read_if_exists("out/failed.bin") is None
         assert client.list_multipart_uploads(Bucket=BUCKET).get("Uploads", []) == []
+
+
+def test_an_object_opened_for_reading_reads_back_whole_by_ranged_parts(monkeypatch) -> None:
+    from include.segmentation_aws import store as store_module
+
+    monkeypatch.setattr(store_module, "READ_PART_BYTES", 1 << 16)
+    data = os.urandom(5 * (1 << 16) + 999)
+    with s3_bucket() as client:
+        store = RunStore(client, BUCKET)
+        store.write("in/object.bin", data)
+        with store.open_read("in/object.bin") as file:
+            file.seek(len(data) - 10)
+            tail = file.read()
+            file.seek(0)
+            assert file.read() == data and tail == data[-10:]
+
+
+def test_an_object_replaced_while_it_is_read_is_refused() -> None:
+    from botocore.exceptions import ClientError
+
+    with s3_bucket() as client:
+        store = RunStore(client, BUCKET)
+        store.write("in/object.bin", b"first version")
+        with store.open_read("in/object.bin") as file:
+            store.write("in/object.bin", b"second version")
+            with pytest.raises(ClientError, match="PreconditionFailed"):
+                file.read()

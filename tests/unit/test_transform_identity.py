@@ -1,0 +1,41 @@
+"""The PCA transform and the K-Means assignment write what they wrote before they streamed, in endpoint and batch
+mode: the same components and segments frames, value for value, and K-Means' training shards byte for byte
+(tests/support/transform_golden.json, digests of commit 0079443's tasks, made by
+`python -m tests.support.transform_runs`). The published CSVs are made from these frames."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from include.airflow_popseg import steps
+from tests.support.transform_runs import GOLDEN, GOLDEN_CASES, MODES, transform_digests
+
+CASES = list(GOLDEN_CASES)
+
+
+def _golden(case: str, mode: str) -> dict:
+    return json.loads(GOLDEN.read_text())[case][mode]
+
+
+@pytest.mark.parametrize("mode", MODES)
+@pytest.mark.parametrize("case", CASES)
+def test_transform_and_assignment_write_what_they_wrote_before_they_streamed(case, mode) -> None:
+    assert transform_digests(case, mode) == _golden(case, mode)
+
+
+@pytest.mark.parametrize("mode", MODES)
+def test_read_in_small_blocks_they_write_the_same(mode, monkeypatch) -> None:
+    """Blocks of 777 rows: the requests (endpoints.batch_rows) and the batch job's output shards take their rows
+    across the blocks' edges, and the components and segments files get many row groups."""
+    monkeypatch.setattr(steps, "READ_ROWS", 777)
+    case = "synthetic 60,000 rows, 57 incomplete, two instances"
+    assert transform_digests(case, mode) == _golden(case, mode)
+
+
+def test_a_batch_job_that_answered_fewer_rows_is_refused_with_both_counts() -> None:
+    from airflow.sdk.exceptions import AirflowFailException
+
+    with pytest.raises(AirflowFailException, match=r"pca-batch answered 3215 rows, expected 3218 \(one per input"):
+        transform_digests("bundled sample", "batch", short_by=3)
