@@ -38,7 +38,7 @@ from include.airflow_popseg.handoffs import (
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, dense_shard_parts, dense_shards, shard_bounds
-from include.segmentation import analysis, census, continuity, gates, k_choice, report, results, traits
+from include.segmentation import analysis, census, continuity, gates, k_choice, results, traits
 from include.segmentation.census import KEY_NAME
 from include.segmentation.cost_text import cost_text
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
@@ -900,6 +900,8 @@ def build_report(
     documented: ResultFiles,
 ) -> ResultFiles:
     """report.html (self-contained) and its plots as PNG files: file name -> URI."""
+    from include.segmentation import report  # matplotlib: ~1 s of start-up that no other task needs
+
     store = run.store
     html, plots = report.build_report(
         report.RunResults(
