@@ -347,6 +347,9 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
             raise
 
 
+CREATED_XCOM = "endpoint_created"  # EndpointTeardownOperator: the endpoint's CreationTime, across its deferral
+
+
 class EndpointTeardownOperator(BaseOperator):
     """Teardown of an endpoint `plan`: delete the endpoint, its config and its model; gone already is fine.
 
@@ -383,6 +386,9 @@ class EndpointTeardownOperator(BaseOperator):
         run, deadline = RunContext.current(), time.monotonic() + self.timeout_seconds
         created, deleting = steps.start_endpoint_delete(run, self.plan, deadline)
         if deleting:
+            # Kept for the resume in an XCom of this try, not in the deferral's kwargs: `dag.test()` resumes with
+            # the trigger's event alone (the triggerer keeps them).
+            context["ti"].xcom_push(key=CREATED_XCOM, value=created)
             self.defer(
                 trigger=EndpointDeletedTrigger(
                     endpoint_name=self.plan["Endpoint"]["EndpointName"], waiter_delay=self.check_interval,
@@ -390,11 +396,10 @@ class EndpointTeardownOperator(BaseOperator):
                     aws_conn_id=self.aws_conn_id, botocore_config=self.botocore_config,
                 ),
                 method_name="execute_complete",
-                kwargs={"created": created},
             )  # fmt: skip
         return steps.finish_endpoint_delete(run, self.plan, created, None, deadline)
 
-    def execute_complete(self, context: Any, event: dict[str, Any], created: str | None = None) -> EndpointLifetime:
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> EndpointLifetime:
         import time
 
         from include.airflow_popseg import steps
@@ -405,6 +410,7 @@ class EndpointTeardownOperator(BaseOperator):
                 "Waiting for endpoint %s to be deleted ended without it gone (%s: %s); deleting it from the worker",
                 self.plan["Endpoint"]["EndpointName"], event.get("status"), event.get("message"),
             )  # fmt: skip
+        created = context["ti"].xcom_pull(task_ids=self.task_id, key=CREATED_XCOM)
         deadline = time.monotonic() + self.timeout_seconds
         return steps.finish_endpoint_delete(RunContext.current(), self.plan, created, event.get("gone_at"), deadline)
 
