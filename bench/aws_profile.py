@@ -24,8 +24,8 @@ other), waits for each run and prints, per run:
   instance's start_date stays its first start when it resumes from a deferral, so end_date − start_date
   includes the deferral, and task_instance_history holds only earlier tries. The log misses only the
   fork of the task process and its final state call (well under a second per stretch). A stretch during which
-  a SageMaker wait of a resource the task names in its log ended (a synchronous wait: the endpoint teardown
-  waiting out Deleting; a waiter that is not deferred) counts that wait at its modelled AWS seconds, as on AWS
+  a SageMaker wait of a resource the task names in its log ended (a synchronous wait, such as a waiter that is
+  not deferred; the endpoint teardowns now defer theirs) counts that wait at its modelled AWS seconds, as on AWS
   it would hold the slot that long; the local seconds are printed beside it.
 - **ratio**: AWS worker-slot seconds / AWS wall (the goal: at most 5 %).
 - **triggerer seconds**: the time tasks spent deferred (from a stretch's end to the next one's start, the
