@@ -24,18 +24,24 @@ other), waits for each run and prints, per run:
   instance's start_date stays its first start when it resumes from a deferral, so end_date − start_date
   includes the deferral, and task_instance_history holds only earlier tries. The log misses only the
   fork of the task process and its final state call (well under a second per stretch). A stretch during which
-  a SageMaker wait of a resource the task names in its log ended (a synchronous wait: the endpoint teardown
-  waiting out Deleting; a waiter that is not deferred) counts that wait at its modelled AWS seconds, as on AWS
+  a SageMaker wait of a resource the task names in its log ended (a synchronous wait, such as a waiter that is
+  not deferred; the endpoint teardowns now defer theirs) counts that wait at its modelled AWS seconds, as on AWS
   it would hold the slot that long; the local seconds are printed beside it.
 - **ratio**: AWS worker-slot seconds / AWS wall (the goal: at most 5 %).
 - **triggerer seconds**: the time tasks spent deferred (from a stretch's end to the next one's start, the
   trigger's wait and the scheduler's pick-up), with the waits that ended meanwhile at their AWS seconds.
-- **cost**: the `cost` object of the run's run.json (its `total`), or "not recorded by this version".
+- **cost**: the run's usage as run.json's `cost` items list it (each training job, endpoint and transform job,
+  its instance type and count), with each item's seconds taken back to AWS's and priced from `--price-table`
+  (the shipped include/segmentation_aws/prices.json by default, which has no prices: every item then says "no
+  price" and why). A training job's BillableTimeInSeconds is the emulator's modelled AWS seconds already; an
+  endpoint's creation-to-deletion and a transform job's start-to-end are the emulator's clock, so each modelled
+  wait of that resource in them (Creating and Deleting; the launch) counts at its AWS seconds instead, and the
+  rest (the requests served) as measured. run.json's own figure is from the emulator's scaled-down clock.
 
 and per task, its worker-slot seconds (AWS and local), so the reader sees where the worker time goes. Last, the
 scheduler log's error lines (none: the real scheduler finishes a run of the DAG with its deadline).
 
-    .venv/bin/python bench/aws_profile.py [--scale 20] [--keep DIR]
+    .venv/bin/python bench/aws_profile.py [--scale 20] [--keep DIR] [--price-table FILE]
 """
 
 from __future__ import annotations
@@ -55,6 +61,7 @@ from pathlib import Path
 from aws_emulator.connection import client
 from aws_emulator.sagemaker.latency import LatencyProfile
 from include.airflow_popseg.settings import DAG_ID
+from include.segmentation_aws import cost
 from scripts import local_airflow, seed_emulator
 
 MODES = ("endpoint", "batch")
@@ -204,6 +211,36 @@ def recorded_cost(url: str, run_id: str) -> dict | None:
     return None
 
 
+def aws_cost(recorded: dict | None, waits: list[Wait], table: cost.PriceTable) -> dict | None:
+    """run.json's `cost` of a run priced again from `table`, each item's seconds taken back to AWS's: a training
+    job's as recorded (modelled), an endpoint's or transform job's with each modelled wait of it at its AWS
+    seconds instead of its emulator seconds. None when the run recorded no cost."""
+    if not recorded:
+        return None
+    stretched: dict[str, float] = defaultdict(float)  # resource -> AWS seconds beyond its emulator seconds
+    for wait in waits:
+        stretched[wait.resource] += wait.aws_seconds - (wait.end - wait.start)
+    resource = {cost.HOSTING: "endpoint", cost.TRANSFORM: "transform job"}
+    usages = []
+    for item in recorded["items"]:
+        seconds = item["seconds"]
+        if seconds is not None and item["kind"] in resource:
+            seconds += stretched[f"{resource[item['kind']]} {item['name']}"]
+        usages.append(
+            cost.Usage(item["kind"], item["name"], item["instance_type"], item["instance_count"], seconds,
+                       missing=item["no_price"] if seconds is None else None)
+        )  # fmt: skip
+    return cost.estimate(usages, recorded["region"], table)
+
+
+def _shown_cost(estimate: dict | None) -> str:
+    if estimate is None:
+        return "not recorded by this version"
+    if estimate["total"] is not None:
+        return f"${estimate['total']:.2f}"
+    return f"no price ({'; '.join(estimate['no_price'])})"
+
+
 def trigger_and_wait(base: str, token: str, mode: str, timeout: float) -> dict:
     """Trigger one run in `mode` and wait for its end; the API's record of it."""
     conf = {"transform": mode, "force": True}  # force: the second run trains too (same census, same settings)
@@ -230,20 +267,29 @@ def _load() -> str:
     return f"load average {one:.1f} / {five:.1f} / {fifteen:.1f} on {os.cpu_count()} cores"
 
 
-def print_report(results: list[dict], scale: float) -> None:
+def print_report(results: list[dict], scale: float, table: cost.PriceTable) -> None:
     print(f"\nPer run (AWS: the emulator's SageMaker waits at their modelled AWS seconds; scale {scale:g})")
     print(
         f"{'mode':<9}{'state':<9}{'AWS wall':>10}{'slots':>9}{'ratio':>8}{'triggerer':>11}   "
-        f"{'local wall':>10}{'slots':>8}{'deferred':>10}   cost"
+        f"{'local wall':>10}{'slots':>8}{'deferred':>10}   cost on AWS"
     )
     for r in results:
-        cost = r["cost"]
-        shown = f"{cost.get('total')} (run.json)" if cost else "not recorded by this version"
+        shown = _shown_cost(r["aws_cost"])
         print(
             f"{r['mode']:<9}{r['state']:<9}{r['wall_aws']:>9.0f}s{r['slots_aws']:>8.0f}s"
             f"{r['slots_aws'] / r['wall_aws']:>8.1%}{r['deferred_aws']:>10.0f}s   "
             f"{r['wall_local']:>9.1f}s{r['slots_local']:>7.1f}s{r['deferred_local']:>9.1f}s   {shown}"
         )
+    print(
+        f"Cost on AWS: run.json's items, hosting and transform seconds with each modelled wait at its AWS seconds, "
+        f"training's BillableTimeInSeconds as recorded (modelled), priced from {table.name}"
+        + (f" ({table.source}, read {table.read})" if table.source else "")
+    )
+    for r in results:
+        estimate = r["aws_cost"]
+        if estimate:
+            hours = sum(i["instance_seconds"] or 0 for i in estimate["items"]) / 3600
+            print(f"  {r['mode']}: {len(estimate['items'])} items, {hours:.2f} instance-hours")
     tasks = sorted(
         {t for r in results for t in r["tasks"]},
         key=lambda t: -max(r["tasks"].get(t, {"aws": 0})["aws"] for r in results),
@@ -264,7 +310,12 @@ def main() -> int:
     parser.add_argument("--seed", type=int, default=0, help="the latency profile's seed (default 0)")
     parser.add_argument("--timeout", type=float, default=1800, help="seconds one run may take")
     parser.add_argument("--keep", help="AIRFLOW_HOME to use and keep (default: a new temporary directory)")
+    parser.add_argument(
+        "--price-table", default=str(cost.PRICE_TABLE),
+        help="the price table the cost is read from (default: the shipped one, which has no prices)",
+    )  # fmt: skip
     args = parser.parse_args()
+    table = cost.load_price_table(args.price_table)  # a table that cannot be read stops the bench before it runs
     profile = LatencyProfile(args.scale, args.seed)
     home = Path(args.keep or tempfile.mkdtemp(prefix="popseg-aws-profile-")).resolve()
     home.mkdir(parents=True, exist_ok=True)
@@ -289,11 +340,12 @@ def main() -> int:
             run = trigger_and_wait(base, token, mode, args.timeout)
             waits = modelled_waits(home / "emulator.log", profile)
             results.append(measure_run(run, home, waits, url))
+            results[-1]["aws_cost"] = aws_cost(results[-1]["cost"], waits, table)
             print(f"  {mode}: {run['state']}; {_load()}", flush=True)
     finally:
         local_airflow.stop_airflow(processes)
         local_airflow.stop(emulator)
-    print_report(results, args.scale)
+    print_report(results, args.scale, table)
     errors = scheduler_errors(home)
     print(f"\nScheduler log: {len(errors)} error line(s)" + "".join(f"\n  {e[:200]}" for e in errors[:10]))
     print(f"After: {_load()}; logs in {home}")

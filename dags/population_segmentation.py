@@ -34,6 +34,7 @@ from include.airflow_popseg.handoffs import (
 from include.airflow_popseg.links import SegmentationReportLink
 from include.airflow_popseg.operators import (
     BuiltInTrainingOperator,
+    EndpointTeardownOperator,
     ReattachingEndpointOperator,
     ReattachingTransformOperator,
     TemplatedTimeoutS3KeySensor,
@@ -53,6 +54,7 @@ from include.airflow_popseg.settings import (
     RETRY_DELAY_SECONDS,
     RUNS_ASSET_NAME,
     RUNS_ASSET_URI,
+    TEARDOWN_TIMEOUT_SECONDS,
     TRAINING_INSTANCE_TYPES,
     TRAINING_MAX_MINUTES,
 )
@@ -284,14 +286,6 @@ def population_segmentation():
 
         return steps.endpoint_plan(RunContext.current(), algorithm, training)
 
-    @teardown
-    def delete_endpoint(plan: EndpointPlan) -> EndpointLifetime:
-        """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine. Returns
-        when the endpoint was created and deleted, for the run's cost."""
-        from include.airflow_popseg import steps
-
-        return steps.delete_endpoint(RunContext.current(), plan)
-
     def serve(algorithm: str, path, training, work):
         """path → plan → deploy → work(plan) → teardown: an endpoint that lives exactly as long as its work, when
         the branch `path` takes it. Returns (the work, the teardown)."""
@@ -301,9 +295,13 @@ def population_segmentation():
             task_id=f"deploy_{algorithm}", config=plan, deferrable=True, do_xcom_push=False, **REATTACH_RETRY
         )
         done = work(plan)
-        delete = delete_endpoint.override(task_id=f"delete_{algorithm}_endpoint")(plan)
+        # Deletes the endpoint, its config and its model, deferred while SageMaker deletes the endpoint; returns
+        # when the endpoint was created and deleted, for the run's cost.
+        delete = EndpointTeardownOperator(
+            task_id=f"delete_{algorithm}_endpoint", plan=plan, timeout_seconds=TEARDOWN_TIMEOUT_SECONDS
+        )
         chain(path, plan, deploy, done, delete.as_teardown(setups=plan, on_failure_fail_dagrun=True))
-        return done, delete
+        return done, delete.output
 
     @task.branch
     def transform_path(algorithm: str) -> str:

@@ -110,7 +110,7 @@ class EndpointLifetime(TypedDict):
     instance_type: str
     instance_count: int
     created: str | None  # ISO 8601, DescribeEndpoint's CreationTime just before the delete; None: already gone
-    deleted: str | None  # ISO 8601, when the teardown had the endpoint, its config and model gone
+    deleted: str | None  # ISO 8601, when the teardown's (deferred) wait saw the endpoint gone
 
 
 class TransformUsage(TypedDict):

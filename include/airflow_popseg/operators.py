@@ -16,12 +16,14 @@ from airflow.providers.amazon.aws.operators.sagemaker import (
 )
 from airflow.providers.amazon.aws.sensors.s3 import S3KeySensor
 from airflow.providers.amazon.aws.triggers.sagemaker import SageMakerTrigger
+from airflow.sdk import BaseOperator
 from airflow.sdk.exceptions import AirflowFailException, TaskDeferred
 from botocore.exceptions import ClientError
 
 from include.airflow_popseg import lineage
-from include.airflow_popseg.handoffs import TrainingResult
+from include.airflow_popseg.handoffs import EndpointLifetime, EndpointPlan, TrainingResult
 from include.airflow_popseg.job_logs import TRAINING_LOG_GROUP, TRANSFORM_LOG_GROUP, job_log_report
+from include.airflow_popseg.triggers import EndpointDeletedTrigger
 from include.segmentation_aws.sagemaker_errors import is_not_found
 
 
@@ -343,6 +345,74 @@ class ReattachingEndpointOperator(SageMakerEndpointOperator):
             if is_not_found(error):
                 return None
             raise
+
+
+CREATED_XCOM = "endpoint_created"  # EndpointTeardownOperator: the endpoint's CreationTime, across its deferral
+
+
+class EndpointTeardownOperator(BaseOperator):
+    """Teardown of an endpoint `plan`: delete the endpoint, its config and its model; gone already is fine.
+
+    Holds no worker while SageMaker deletes the endpoint (20-60 s on AWS): the task issues DeleteEndpoint
+    (again while SageMaker refuses it, e.g. while the endpoint is Creating), defers to EndpointDeletedTrigger,
+    and resumes to verify the endpoint gone, delete config and model and return the EndpointLifetime the
+    run's cost reads. A wait that ended in error or timed out resumes too: the endpoint's delete is then retried
+    in the worker as before, config and model deleted all the same, and TeardownIncomplete names what is left.
+    A retry starts over: an endpoint already Deleting is waited for, one already gone is fine.
+    """
+
+    template_fields: Sequence[str] = ("plan", "aws_conn_id")
+
+    def __init__(
+        self,
+        *,
+        plan: EndpointPlan,
+        aws_conn_id: str | None = "aws_default",
+        botocore_config: dict | None = None,
+        check_interval: float = 30,
+        timeout_seconds: float = 1800,
+        **kwargs: Any,
+    ) -> None:
+        super().__init__(**kwargs)
+        self.plan, self.aws_conn_id, self.botocore_config = plan, aws_conn_id, botocore_config
+        self.check_interval, self.timeout_seconds = check_interval, timeout_seconds
+
+    def execute(self, context: Any) -> EndpointLifetime:
+        import time
+
+        from include.airflow_popseg import steps
+        from include.airflow_popseg.context import RunContext
+
+        run, deadline = RunContext.current(), time.monotonic() + self.timeout_seconds
+        created, deleting = steps.start_endpoint_delete(run, self.plan, deadline)
+        if deleting:
+            # Kept for the resume in an XCom of this try, not in the deferral's kwargs: `dag.test()` resumes with
+            # the trigger's event alone (the triggerer keeps them).
+            context["ti"].xcom_push(key=CREATED_XCOM, value=created)
+            self.defer(
+                trigger=EndpointDeletedTrigger(
+                    endpoint_name=self.plan["Endpoint"]["EndpointName"], waiter_delay=self.check_interval,
+                    waiter_max_attempts=max(1, int(self.timeout_seconds // self.check_interval)),
+                    aws_conn_id=self.aws_conn_id, botocore_config=self.botocore_config,
+                ),
+                method_name="execute_complete",
+            )  # fmt: skip
+        return steps.finish_endpoint_delete(run, self.plan, created, None, deadline)
+
+    def execute_complete(self, context: Any, event: dict[str, Any]) -> EndpointLifetime:
+        import time
+
+        from include.airflow_popseg import steps
+        from include.airflow_popseg.context import RunContext
+
+        if event.get("status") != "success":
+            self.log.warning(
+                "Waiting for endpoint %s to be deleted ended without it gone (%s: %s); deleting it from the worker",
+                self.plan["Endpoint"]["EndpointName"], event.get("status"), event.get("message"),
+            )  # fmt: skip
+        created = context["ti"].xcom_pull(task_ids=self.task_id, key=CREATED_XCOM)
+        deadline = time.monotonic() + self.timeout_seconds
+        return steps.finish_endpoint_delete(RunContext.current(), self.plan, created, event.get("gone_at"), deadline)
 
 
 class ReattachingTransformOperator(SageMakerTransformOperator):

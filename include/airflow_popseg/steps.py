@@ -11,6 +11,7 @@ import contextlib
 import hashlib
 import logging
 import sys
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from datetime import UTC, datetime
 
@@ -38,7 +39,7 @@ from include.airflow_popseg.handoffs import (
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, dense_shard_parts, dense_shards, shard_bounds
-from include.segmentation import analysis, census, continuity, gates, k_choice, report, results, traits
+from include.segmentation import analysis, census, continuity, gates, k_choice, results, traits
 from include.segmentation.census import KEY_NAME
 from include.segmentation.cost_text import cost_text
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
@@ -534,27 +535,38 @@ def endpoint_plan(run: RunContext, algorithm: str, training: TrainingResult) -> 
     )
 
 
-def delete_endpoint(run: RunContext, plan: EndpointPlan) -> EndpointLifetime:
-    """Delete the endpoint (waiting out Creating), its config and its model; gone already is fine. Returns how
-    long the endpoint existed, for the run's cost: its CreationTime, read just before the delete, and when the
-    teardown had it gone (no created and deleted when it was gone already, e.g. on a retry)."""
+def start_endpoint_delete(run: RunContext, plan: EndpointPlan, deadline: float) -> tuple[str | None, bool]:
+    """The teardown's first half: have SageMaker deleting the endpoint (waiting out Creating), without waiting
+    for it to be gone. Returns its CreationTime, read just before the delete (None when it was gone already,
+    e.g. on a retry, or could not be described), and whether it is Deleting (the teardown then waits for it
+    deferred, then calls finish_endpoint_delete). Tries until `deadline` (time.monotonic())."""
     client, name = run.sagemaker(), plan["Endpoint"]["EndpointName"]
     created = _described_time(lambda: client.describe_endpoint(EndpointName=name), "CreationTime", f"endpoint {name}")
+    return created, endpoints.start_endpoint_delete(client, name, deadline, poll_seconds=settings.CHECK_INTERVAL)
+
+
+def finish_endpoint_delete(
+    run: RunContext, plan: EndpointPlan, created: str | None, endpoint_gone_at: str | None, deadline: float
+) -> EndpointLifetime:
+    """The teardown's second half: the endpoint verified gone (deleted again while it is not), then its config
+    and model deleted; gone already is fine. Returns how long the endpoint existed, for the run's cost: from
+    `created` to `endpoint_gone_at` (when the wait saw it gone) or, without it, now. Tries until `deadline`
+    (time.monotonic()), then raises TeardownIncomplete naming what is left."""
     endpoints.delete_endpoint_stack(
-        client,
-        name,
+        run.sagemaker(),
+        plan["Endpoint"]["EndpointName"],
         plan["Endpoint"]["EndpointConfigName"],
         plan["Model"]["ModelName"],
         poll_seconds=settings.CHECK_INTERVAL,
-        timeout_seconds=settings.TEARDOWN_TIMEOUT_SECONDS,
+        timeout_seconds=max(0.0, deadline - time.monotonic()),
     )
     variant = plan["EndpointConfig"]["ProductionVariants"][0]
     return EndpointLifetime(
-        endpoint=name,
+        endpoint=plan["Endpoint"]["EndpointName"],
         instance_type=variant["InstanceType"],
         instance_count=variant["InitialInstanceCount"],
         created=created,
-        deleted=datetime.now(UTC).isoformat() if created else None,
+        deleted=(endpoint_gone_at or datetime.now(UTC).isoformat()) if created else None,
     )
 
 
@@ -1021,6 +1033,8 @@ def build_report(
     documented: ResultFiles,
 ) -> ResultFiles:
     """report.html (self-contained) and its plots as PNG files: file name -> URI."""
+    from include.segmentation import report  # matplotlib: ~1 s of start-up that no other task needs
+
     store = run.store
     html, plots = report.build_report(
         report.RunResults(

@@ -5,7 +5,7 @@ How SageMaker bills what popseg runs (on-demand, per instance, by the second):
   time, billed once per instance). Every K-Means candidate of a k sweep is a job of its own and is billed.
 - a real-time endpoint: each of its instances from the endpoint's creation to its deletion, at the hosting price.
   popseg reads CreationTime (DescribeEndpoint) just before its teardown deletes the endpoint and records when the
-  teardown had it gone, so the interval is an upper bound by the length of the delete.
+  teardown's trigger saw it gone (at most one check interval late), so the interval is an upper bound.
 - a batch transform job: InstanceCount × (TransformEndTime − TransformStartTime). SageMaker's API reference,
   DescribeTransformJob: TransformStartTime "indicates when the transform job starts on ML instances. You are
   billed for the time interval between this time and the value of TransformEndTime"

@@ -209,6 +209,39 @@ def delete_endpoint_stack(
     return deleted
 
 
+def start_endpoint_delete(
+    client,  # a boto3 SageMaker client
+    endpoint: str,
+    deadline: float,
+    poll_seconds: float = 30.0,
+    sleep: Callable[[float], None] = time.sleep,
+) -> bool:
+    """Have SageMaker deleting `endpoint`, without waiting for it to be gone: True when it is Deleting (the
+    delete was accepted, or an earlier one was), False when it is gone already or no delete was accepted by
+    `deadline` (time.monotonic()); delete_endpoint_stack then says which. DeleteEndpoint is issued again, as
+    delete_endpoint_stack issues it, while SageMaker refuses it (an endpoint Creating or Updating) or fails."""
+    wait = min(FIRST_CHECK_SECONDS, poll_seconds)
+    while True:
+        try:
+            client.delete_endpoint(EndpointName=endpoint)
+            return True
+        except Exception as error:  # any failure is retried until the deadline
+            if is_not_found(error):
+                return False
+            log.warning("deleting endpoint %s failed (%s); trying again", printable(endpoint),
+                        printable(_describe_error(error)))  # fmt: skip
+        try:
+            if client.describe_endpoint(EndpointName=endpoint).get("EndpointStatus") == "Deleting":
+                return True
+        except Exception as error:
+            if is_not_found(error):
+                return False
+        if time.monotonic() + wait > deadline:
+            return False
+        sleep(wait)
+        wait = min(wait * 2, poll_seconds)
+
+
 def delete_model(
     client, model: str, poll_seconds: float = 30.0, timeout_seconds: float = 3600.0, sleep=time.sleep
 ) -> bool:

@@ -88,6 +88,21 @@ def test_parsing_imports_nothing_heavy() -> None:
     assert parsed.stdout.strip().splitlines()[-1] == "[]", parsed.stdout + parsed.stderr
 
 
+def test_the_steps_every_task_imports_leave_plotting_to_build_report() -> None:
+    """matplotlib costs every task ≈ 1 s of start-up (python -X importtime); only build_report draws."""
+    script = (
+        "import sys; import include.airflow_popseg.steps; "
+        "print([m for m in ('matplotlib', 'include.segmentation.report') if m in sys.modules])"
+    )
+    loaded = subprocess.run(
+        [sys.executable, "-c", script],
+        capture_output=True,
+        text=True,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT)},
+    )
+    assert loaded.returncode == 0 and loaded.stdout.strip().splitlines()[-1] == "[]", loaded.stdout + loaded.stderr
+
+
 @pytest.mark.parametrize(("value", "accepted"), [("8", True), ("0", False), ("65", False)])
 def test_invoke_concurrency_outside_1_to_64_is_refused_when_the_settings_load(value, accepted) -> None:
     loaded = subprocess.run(

@@ -70,6 +70,38 @@ def test_endpoint_waiters_work_with_a_one_second_delay(hook, pca_job, unique) ->
     hook.delete_model(name)
 
 
+def test_the_endpoint_deleted_trigger_fires_once_the_endpoint_is_gone_saying_when(hook, pca_job, unique) -> None:
+    from datetime import UTC, datetime
+
+    from include.airflow_popseg.triggers import EndpointDeletedTrigger
+
+    name = unique("deleted-endpoint")
+    hook.create_model(
+        {
+            "ModelName": name,
+            "ExecutionRoleArn": ROLE,
+            "PrimaryContainer": {"Image": PCA_IMAGE, "ModelDataUrl": pca_job["ModelArtifacts"]["S3ModelArtifacts"]},
+        }
+    )
+    variant = {
+        "VariantName": "AllTraffic",
+        "ModelName": name,
+        "InitialInstanceCount": 1,
+        "InstanceType": "ml.t2.medium",
+    }
+    hook.create_endpoint_config({"EndpointConfigName": name, "ProductionVariants": [variant]})
+    hook.create_endpoint({"EndpointName": name, "EndpointConfigName": name}, wait_for_completion=True, check_interval=1)
+    asked = datetime.now(UTC)
+    hook.get_conn().delete_endpoint(EndpointName=name)
+    trigger = EndpointDeletedTrigger(endpoint_name=name, waiter_delay=1, waiter_max_attempts=30, aws_conn_id="emulator")
+    classpath, kwargs = trigger.serialize()  # the triggerer rebuilds it from these
+    assert classpath == "include.airflow_popseg.triggers.EndpointDeletedTrigger"
+    event = _first_event(EndpointDeletedTrigger(**kwargs))
+    assert (event["status"], event["endpoint_name"]) == ("success", name)
+    assert datetime.fromisoformat(event["gone_at"]) >= asked
+    hook.delete_model(name)
+
+
 @pytest.fixture(scope="module")
 def transform_model(sagemaker, pca_job) -> str:
     return create_model(sagemaker, "hooked-transform-model", PCA_IMAGE, pca_job["ModelArtifacts"]["S3ModelArtifacts"])

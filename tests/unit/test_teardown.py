@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from botocore.exceptions import ClientError
 
-from include.segmentation_aws.endpoints import TeardownIncomplete, delete_endpoint_stack
+from include.segmentation_aws.endpoints import TeardownIncomplete, delete_endpoint_stack, start_endpoint_delete
 
 
 def _error(code: str, message: str = "") -> ClientError:
@@ -99,3 +99,39 @@ def test_a_delete_answering_not_found_is_enough_while_describe_keeps_failing() -
     client = ScriptedSageMaker({"describe_endpoint": [_error("ValidationException", "injected")] * 1000})
     client.alive.discard("endpoint")  # never created: the deploy failed on the same DescribeEndpoint
     assert _teardown(client, timeout=0.5) == ["endpoint config", "model"] and client.alive == set()
+
+
+def _start(client) -> bool:
+    return start_endpoint_delete(client, "e", deadline=float("inf"), poll_seconds=4.0, sleep=lambda s: None)
+
+
+def test_starting_a_delete_issues_it_and_does_not_wait_for_the_endpoint_to_go() -> None:
+    client = ScriptedSageMaker()
+    assert _start(client) is True and client.calls == ["delete_endpoint"]
+
+
+def test_starting_a_delete_issues_it_again_while_the_endpoint_is_creating() -> None:
+    client = ScriptedSageMaker(creating_polls=3)
+    assert _start(client) is True and client.calls.count("delete_endpoint") == 4
+
+
+def test_starting_the_delete_of_an_endpoint_gone_already_has_nothing_to_wait_for() -> None:
+    client = ScriptedSageMaker()
+    client.alive.discard("endpoint")
+    assert _start(client) is False
+
+
+def test_starting_the_delete_of_an_endpoint_already_deleting_waits_for_it() -> None:
+    class Deleting(ScriptedSageMaker):  # a retry after the first try's delete was accepted
+        def describe_endpoint(self, **_):
+            super().describe_endpoint()
+            return {"EndpointStatus": "Deleting"}
+
+    client = Deleting({"delete_endpoint": [_error("ValidationException", "Cannot update in-progress endpoint")]})
+    assert _start(client) is True
+
+
+def test_a_delete_that_keeps_failing_is_given_up_at_the_deadline() -> None:
+    client = ScriptedSageMaker({"delete_endpoint": [_error("AccessDeniedException", "no")] * 1000})
+    assert start_endpoint_delete(client, "e", deadline=0.0, sleep=lambda s: None) is False
+    assert client.alive == {"endpoint", "endpoint config", "model"}
