@@ -122,7 +122,12 @@ class FaultProxy:
             status, headers, error = fault.error()
             return Response(error, status=status, headers=headers)(environ, start_response)
         kept = [(k, v) for k, v in answer.headers.items() if k.lower() not in _HOP_BY_HOP]
-        return Response(answer.data, status=answer.status, headers=kept)(environ, start_response)
+        response = Response(answer.data, status=answer.status, headers=kept)
+        if request.method == "HEAD" and "content-length" in answer.headers:
+            # A HEAD answer has no body but says the object's length (HeadObject's ContentLength): werkzeug would
+            # say 0 for the empty body, and a reader that sizes the object first (RunStore.open_read) reads nothing.
+            response.headers["Content-Length"] = answer.headers["content-length"]
+        return response(environ, start_response)
 
     def _fault_for(self, request: Request, body: bytes) -> Fault | None:
         kind = call_kind(request)

@@ -52,14 +52,36 @@ GOLDEN_CASES: dict[str, tuple[Callable[[], bytes], dict]] = {
 
 @contextmanager
 def s3_bucket() -> Iterator:
-    """A moto S3 client with BUCKET made, for the duration of the block."""
+    """A moto S3 client with BUCKET made, for the duration of the block; BUCKET goes at its end, every object
+    version and upload with it.
+
+    moto's backends are one per process, and a test worker runs the session's emulator in the same process:
+    `mock_aws()`'s default reset on start and stop would wipe every bucket and job the emulator's tests made
+    (it failed the emulator and fault tests that came after these in a worker). So moto starts and stops here
+    without touching what is there, and takes away only what it made."""
     import boto3
     from moto import mock_aws
 
-    with mock_aws():
+    mock = mock_aws()
+    mock.start(reset=False)
+    try:
         client = boto3.client("s3", region_name="us-east-1")
         client.create_bucket(Bucket=BUCKET)
-        yield client
+        try:
+            yield client
+        finally:
+            _remove_bucket(client, BUCKET)
+    finally:
+        mock.stop(remove_data=False)
+
+
+def _remove_bucket(client, bucket: str) -> None:
+    for upload in client.list_multipart_uploads(Bucket=bucket).get("Uploads", []):
+        client.abort_multipart_upload(Bucket=bucket, Key=upload["Key"], UploadId=upload["UploadId"])
+    for page in client.get_paginator("list_object_versions").paginate(Bucket=bucket):
+        for version in page.get("Versions", []) + page.get("DeleteMarkers", []):
+            client.delete_object(Bucket=bucket, Key=version["Key"], VersionId=version["VersionId"])
+    client.delete_bucket(Bucket=bucket)
 
 
 def run_on(client, census: bytes, params: dict, run_id: str = "manual__golden") -> SimpleNamespace:
