@@ -37,6 +37,7 @@ from aws_emulator.connection import connection_env
 from aws_emulator.sagemaker.latency import LatencyProfile
 from include.airflow_popseg.settings import DAG_ID
 from scripts import celery_services, seed_emulator
+from scripts.celery_services import free_port as free_port  # re-exported: one definition for both scripts
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
@@ -279,13 +280,6 @@ def wait_until_up(base: str, password: str, processes: list[subprocess.Popen], t
 def port_is_free(port: int) -> bool:
     with socket.socket() as probe:
         return probe.connect_ex(("127.0.0.1", port)) != 0
-
-
-def free_port() -> int:
-    """A loopback port nothing listens on now (the OS picks it)."""
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 def _refuse_exited(processes: list[subprocess.Popen]) -> None:
