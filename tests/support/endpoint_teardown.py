@@ -8,7 +8,7 @@ import contextlib
 from collections.abc import Iterator
 from typing import Any
 
-from tests.support.sagemaker_requests import KMEANS_IMAGE, create_model_and_config
+from tests.support.sagemaker_requests import KMEANS_IMAGE, ROLE
 
 
 class TryXComs:
@@ -34,17 +34,23 @@ def task_context(run_id: str) -> Iterator[dict[str, Any]]:
         yield context
 
 
-def endpoint_plan(sagemaker, name: str, model_data: str) -> dict[str, Any]:
-    """Model, config and endpoint named `name` (a K-Means model of `model_data`; an absent artifact makes the
-    endpoint Failed), created without waiting; the EndpointPlan the teardown deletes them from."""
-    create_model_and_config(sagemaker, name, KMEANS_IMAGE, model_data)
-    sagemaker.create_endpoint(EndpointName=name, EndpointConfigName=name)
-    variant = sagemaker.describe_endpoint_config(EndpointConfigName=name)["ProductionVariants"][0]
+def endpoint_plan(name: str) -> dict[str, Any]:
+    """The EndpointPlan of a K-Means model, config and endpoint all named `name` (one ml.m5.large)."""
+    variant = {"VariantName": "AllTraffic", "ModelName": name, "InitialInstanceCount": 1, "InstanceType": "ml.m5.large"}
     return {
-        "Model": {"ModelName": name},
+        "Model": {"ModelName": name, "ExecutionRoleArn": ROLE, "PrimaryContainer": {"Image": KMEANS_IMAGE}},
         "EndpointConfig": {"EndpointConfigName": name, "ProductionVariants": [variant]},
         "Endpoint": {"EndpointName": name, "EndpointConfigName": name},
     }
+
+
+def create_endpoint(sagemaker, plan: dict[str, Any], model_data: str) -> None:
+    """What `plan` names, created without waiting: the model of `model_data` (an absent artifact makes the
+    endpoint Failed), its config and the endpoint (Creating)."""
+    container = {**plan["Model"]["PrimaryContainer"], "ModelDataUrl": model_data}
+    sagemaker.create_model(**{**plan["Model"], "PrimaryContainer": container})
+    sagemaker.create_endpoint_config(**plan["EndpointConfig"])
+    sagemaker.create_endpoint(**plan["Endpoint"])
 
 
 def trigger_events(trigger) -> list[dict[str, Any]]:
