@@ -3,11 +3,15 @@
 Built on the provider's AwsBaseWaiterTrigger with botocore's own `endpoint_deleted` waiter (DescribeEndpoint
 until it answers ValidationException; EndpointStatus Failed ends the wait), as the provider's SageMakerTrigger
 waits for `endpoint_in_service`. It adds one thing: the time the waiter saw the endpoint gone, which the
-run's cost counts its hosting up to (at most one `waiter_delay` after SageMaker removed it).
+run's cost counts its hosting up to (at most one `waiter_delay` after SageMaker removed it). And a bound: the
+provider's wait retries a throttled or failing DescribeEndpoint (ThrottlingException, InternalFailure...)
+without counting an attempt, so a Describe that fails that way every time held the task deferred forever; the
+whole wait now ends, in error, after `waiter_max_attempts` + 1 delays, and the teardown goes on in the worker.
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
@@ -19,7 +23,8 @@ from airflow.triggers.base import TriggerEvent
 class EndpointDeletedTrigger(AwsBaseWaiterTrigger):
     """Fires when DescribeEndpoint no longer finds `endpoint_name`: {"status": "success", "endpoint_name",
     "gone_at": ISO 8601 UTC}; or with the provider's "error" event when it is Failed, Describe fails or
-    `waiter_max_attempts` polls have passed."""
+    `waiter_max_attempts` polls have passed; or with an "error" event of its own when Describe was still being
+    retried (throttled, failing) after `waiter_max_attempts` + 1 delays."""
 
     aws_hook_class = SageMakerHook
 
@@ -41,7 +46,20 @@ class EndpointDeletedTrigger(AwsBaseWaiterTrigger):
         )
 
     async def run(self) -> AsyncIterator[TriggerEvent]:
-        async for event in super().run():
-            if event.payload.get("status") == "success":
-                event = TriggerEvent({**event.payload, "gone_at": datetime.now(UTC).isoformat()})
-            yield event
+        name, bound = self.serialized_fields["endpoint_name"], self.waiter_delay * (self.attempts + 1)
+        waited = super().run()
+        try:
+            async with asyncio.timeout(bound):  # the event is yielded outside: the bound is the wait's alone
+                event = await anext(waited)
+        except TimeoutError:
+            polls = f"{self.attempts} polls every {self.waiter_delay:g} s"
+            message = (
+                f"Endpoint {name} not seen gone after {bound:g} s ({polls}): "
+                "DescribeEndpoint was still being retried (throttled or failing)"
+            )
+            event = TriggerEvent({"status": "error", "message": message, "endpoint_name": name})
+        finally:
+            await waited.aclose()  # the provider's client is closed before the event is handed on
+        if event.payload.get("status") == "success":
+            event = TriggerEvent({**event.payload, "gone_at": datetime.now(UTC).isoformat()})
+        yield event
