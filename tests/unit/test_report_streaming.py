@@ -118,7 +118,7 @@ def test_up_to_the_table_rows_every_county_is_kept_in_row_order_and_above_none()
 def _map_rows(rng: np.random.Generator, rows: int) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Counties whose codes are drawn from a few atlas counties (so repeated), a code the atlas has no shape
     for, and no code at all; with their segments."""
-    codes = np.array(list(us_map.load_atlas().counties)[:40] + ["99999", "", "abc"], dtype=object)
+    codes = np.array([*list(us_map.load_atlas().counties)[:40], "99999", "", "abc"], dtype=object)
     segments = _segments(rng, rows)
     counties = pd.DataFrame(
         {"CensusId": rng.choice(codes, rows), "State": "S", "County": segments[KEY_NAME].to_numpy()},
