@@ -6,11 +6,11 @@ needs no network, and the same PNGs are returned for `plots/`.
 The report draws aggregates of the run's rows, never the rows: `summarise` streams the work files a block at a
 time (two passes over the features, one over the counties and their segments) into a RowSummary of bounded size
 (histogram counts, the county section's listed rows, the map's drawn counties and first names not drawn), so the
-memory of building a report does not depend on the number of rows (≈ 300 MiB at 100 k to 1 M rows: matplotlib,
-the atlas, a block of 65,536 rows). Everything on the page is what the whole frames gave, byte for byte, except
-one thing above TABLE_ROWS: each segment's sampled counties are those with the smallest seeded hash of their
-State-County key (SAMPLE_HASH_KEY), no longer a permutation of every row (which held them all); the same counties
-give the same sample in every build.
+memory of building a report does not depend on the number of rows (steps.build_report: ≈ 480 MiB peak RSS at
+100 k to 1 M rows, 335 with the allocators settled: matplotlib, the atlas, a block of 65,536 rows; bound: 1 GB).
+Everything on the page is what the whole frames gave, byte for byte, except one thing above TABLE_ROWS: each
+segment's sampled counties are those with the smallest seeded hash of their State-County key (SAMPLE_HASH_KEY),
+no longer a permutation of every row (which held them all); the same counties give the same sample every build.
 """
 
 from __future__ import annotations
