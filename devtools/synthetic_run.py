@@ -2,16 +2,53 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 import pandas as pd
 from sklearn.cluster import KMeans
 
 from include.sagemaker_formats.artifacts import PCAModel
-from include.segmentation import analysis, census, report, results
+from include.segmentation import analysis, census, report, results, traits
 from include.segmentation.scaling import MinMaxScaling
 from include.segmentation.synthetic import MAX_COUNTIES, synthetic_census
 
 KMEANS_FIT_ROWS = 20_000  # K-Means is fitted on at most this many rows, then every row is assigned
+
+
+@dataclass(frozen=True)
+class RunFrames:
+    """What a run published, as whole frames: the files steps.build_report reads."""
+
+    run: dict  # run.json
+    variance: dict  # explained_variance.json
+    features: pd.DataFrame  # (counties, 34) original units, indexed by State-County
+    weights: pd.DataFrame  # pca_components.csv: feature, c_1…c_n
+    centroids: pd.DataFrame  # centroids.csv: segment, counties, c_1…c_n
+    profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, population, per feature mean/median [unit]
+    segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
+    counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
+    k_selection: dict | None = None  # k_selection.json
+
+    def report_results(self, block_rows: int = 65_536) -> report.RunResults:
+        """The report's inputs: the rows summarised a block of `block_rows` at a time, traits and median
+        distances from the whole frames."""
+        return report.RunResults(
+            run=self.run,
+            variance=self.variance,
+            weights=self.weights,
+            centroids=self.centroids,
+            profiles=self.profiles,
+            rows=report.summarise_frames(self.features, self.counties, self.segments, block_rows),
+            traits=traits.of_segments(self.features, self.segments, self.profiles["segment"]),
+            median_distances=report.median_distances(self.segments),
+            k_selection=self.k_selection,
+        )
+
+
+def build_report(frames: RunFrames) -> tuple[str, dict[str, bytes]]:
+    """report.build_report of a run's frames: (report.html, {"plots/<name>.png": bytes})."""
+    return report.build_report(frames.report_results())
 
 
 def census_rows(rows: int) -> pd.DataFrame:
@@ -28,12 +65,12 @@ def census_rows(rows: int) -> pd.DataFrame:
     return pd.concat(blocks, ignore_index=True)
 
 
-def census_run(census_file: bytes, k: int = 8) -> report.RunResults:
+def census_run(census_file: bytes, k: int = 8) -> RunFrames:
     """synthetic_run's pipeline (numpy PCA, scikit-learn K-Means) on a census file, e.g. the real one."""
     return synthetic_run(k=k, census_file=census_file)
 
 
-def synthetic_run(counties: int = 300, k: int = 4, census_file: bytes | None = None) -> report.RunResults:
+def synthetic_run(counties: int = 300, k: int = 4, census_file: bytes | None = None) -> RunFrames:
     """PCA by numpy and K-Means by scikit-learn on a synthetic census (or `census_file`), shaped like published
     results. Up to MAX_COUNTIES rows the census goes through census.prepare as a CSV; above, through
     census.clean directly (a million-row CSV round trip would be most of the time)."""
@@ -82,7 +119,7 @@ def synthetic_run(counties: int = 300, k: int = 4, census_file: bytes | None = N
         endpoints={"pca": "e1", "kmeans": "e2"},
     )
     attributes = results.attribute_frames(model, kmeans.cluster_centers_, prepared.features, segments, k, n)
-    return report.RunResults(
+    return RunFrames(
         run=run,
         variance=variance.to_dict(),
         features=prepared.features,

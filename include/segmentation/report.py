@@ -2,6 +2,15 @@
 
 Drawn with matplotlib (Agg) and rendered with Jinja2; images are embedded as data URIs so the page
 needs no network, and the same PNGs are returned for `plots/`.
+
+The report draws aggregates of the run's rows, never the rows: `summarise` streams the work files a block at a
+time (two passes over the features, one over the counties and their segments) into a RowSummary of bounded size
+(histogram counts, the county section's listed rows, the map's drawn counties and first names not drawn), so the
+memory of building a report does not depend on the number of rows (steps.build_report: ≈ 480 MiB peak RSS at
+100 k to 1 M rows, 335 with the allocators settled: matplotlib, the atlas, a block of 65,536 rows; bound: 1 GB).
+Everything on the page is what the whole frames gave, byte for byte, except one thing above TABLE_ROWS: each
+segment's sampled counties are those with the smallest seeded hash of their State-County key (SAMPLE_HASH_KEY),
+no longer a permutation of every row (which held them all); the same counties give the same sample every build.
 """
 
 from __future__ import annotations
@@ -11,6 +20,7 @@ import io
 import json
 import struct
 import unicodedata
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -40,21 +50,24 @@ DISTINGUISHING = 5  # traits listed per segment under "what sets it apart"
 TABLE_ROWS = 5_000
 EXTREMES = 5  # per segment, above TABLE_ROWS: the counties closest to and farthest from its centroid
 SAMPLE = 5  # per segment, above TABLE_ROWS: counties drawn at random (fixed seed: the same page every build)
+# The seed of that draw: a segment's sample is its SAMPLE counties with the smallest SipHash of their State-County
+# key under this key (pandas.util.hash_array, 16 bytes), so it takes SAMPLE rows per segment to draw, not all.
+SAMPLE_HASH_KEY = "popseg-sample-01"
 FULL_DATA = "segments.csv"  # published next to report.html; named, not linked (the report links nothing)
 
 
 @dataclass(frozen=True)
 class RunResults:
-    """What a run published, as frames: the inputs of the report."""
+    """What a run published, as the report draws it: the small tables whole, the rows as aggregates."""
 
     run: dict  # run.json
     variance: dict  # explained_variance.json
-    features: pd.DataFrame  # (counties, 34) original units, indexed by State-County
     weights: pd.DataFrame  # pca_components.csv: feature, c_1…c_n
     centroids: pd.DataFrame  # centroids.csv: segment, counties, c_1…c_n
     profiles: pd.DataFrame  # segment_profiles.csv: segment, counties, population, per feature mean/median [unit]
-    segments: pd.DataFrame  # segments.csv: State-County, segment, distance, c_1…c_n
-    counties: pd.DataFrame  # counties.parquet: CensusId (county FIPS), State, County, indexed by State-County
+    rows: RowSummary  # summarise of cleaned.parquet, counties.parquet and the matched segments
+    traits: traits.SegmentTraits  # of the segments in profiles' order
+    median_distances: dict[int, float]  # per segment the median distance of its counties to its centroid
     k_selection: dict | None = None  # k_selection.json (k_choice.selection_document); None for runs from before it
 
 
@@ -70,7 +83,9 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
     """(report.html, {"plots/<name>.png": bytes}) for one run."""
     drawn: dict[str, Future[bytes]] = {}  # encoded while the next one is drawn
     for group in EDA_GROUPS:
-        drawn[f"plots/eda_{group.replace('/', '_').replace(' ', '_')}.png"] = _histograms(results.features, group)
+        drawn[f"plots/eda_{group.replace('/', '_').replace(' ', '_')}.png"] = _histograms(
+            results.rows.histograms, group
+        )
     drawn["plots/explained_variance.png"] = _variance_plot(results.variance)
     components = [c for c in results.weights.columns if c.startswith("c_")]
     weights = results.weights.set_index("feature")
@@ -83,7 +98,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         drawn["plots/k_elbow.png"] = _elbow_plot(results.k_selection)
         drawn["plots/k_silhouette.png"] = _silhouette_plot(results.k_selection)
 
-    described = traits.of_segments(results.features, results.segments, results.profiles["segment"])
+    described = results.traits
     labels = traits.segment_labels(described)
     segment_map, map_png = _segment_map(results, labels)
     plots = {name: png.result() for name, png in drawn.items()} | {"plots/segment_map.png": map_png}
@@ -91,7 +106,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         "run": results.run,
         "params_json": json.dumps(results.run.get("params", {}), indent=2, default=str),
         "variance": results.variance,
-        "features": list(results.features.columns),
+        "features": list(results.rows.histograms),
         "groups": EDA_GROUPS,
         "components": [
             {
@@ -114,7 +129,7 @@ def build_report(results: RunResults) -> tuple[str, dict[str, bytes]]:
         ],
         "distinguishing": traits.distinguishing_traits(described, DISTINGUISHING),
         "ordinal": traits.ordinal,
-        "county_table": county_table(results.segments, labels, results.counties),
+        "county_table": county_table(results.rows.counties, labels, results.median_distances),
         "full_data": FULL_DATA,
         "images": {name: _image(data) for name, data in plots.items()},
         "segment_map": segment_map,
@@ -214,54 +229,222 @@ def significant(value: float | None, digits: int = 4) -> str:
     return f"{value:,.{decimals}f}"
 
 
-def county_table(segments: pd.DataFrame, labels: dict[int, str], counties: pd.DataFrame) -> dict:
-    """The page's county section from segments.csv (State-County, segment, distance, …) and the counties'
-    CensusId, State and County (indexed by State-County).
+def county_table(rows: CountyRows, labels: dict[int, str], median_distances: dict[int, float]) -> dict:
+    """The page's county section from the counties' CountyRows, the segments' labels and each segment's median
+    distance.
 
     Up to TABLE_ROWS rows: {"complete": True, "rows": every county with its FIPS code, its segment label and
     the words the page's filter searches (search_words)}. Above:
     {"complete": False, "rows": count, "segments": per segment its counties, median and largest distance, and
-    its EXTREMES closest and farthest counties and SAMPLE random ones}; the page links FULL_DATA for the rest.
+    its EXTREMES closest and farthest counties and SAMPLE sampled ones}; the page links FULL_DATA for the rest.
     """
-    frame = segments[[KEY_NAME, "segment", "distance"]]
-    if len(frame) <= TABLE_ROWS:
-        fips = segmentation_results.fips_codes(counties["CensusId"].reindex(frame[KEY_NAME])).to_pylist()
-        # The State-County key holds the state's and the county's words ("Texas-Travis" -> "texas travis").
-        rows = [
-            {**county, "fips": code or "", "label": labels[int(county["segment"])]}
-            | {"search": search_words(county[KEY_NAME], code)}
-            for county, code in zip(frame.to_dict("records"), fips, strict=True)
-        ]
-        return {"complete": True, "rows": rows}
-    # numpy on the two numeric columns, keys looked up for the few rows listed: sorting and grouping the frame
-    # with its million keys took most of a second.
-    segment, distance = frame["segment"].to_numpy(), frame["distance"].to_numpy(dtype="float64")
-    ordered = np.lexsort((distance, segment))  # stable: by segment, then distance
-    shuffled = np.random.default_rng(0).permutation(len(frame))
-    shuffled = shuffled[np.argsort(segment[shuffled], kind="stable")]  # by segment, each in the shuffled order
-    segments, starts, sizes = np.unique(segment[ordered], return_index=True, return_counts=True)
+    if rows.every is not None:
+        every = [county | {"label": labels[county["segment"]]} for county in rows.every]
+        return {"complete": True, "rows": every}
+    per_segment = [
+        {
+            "segment": segment,
+            "label": labels[segment],
+            "counties": listed["counties"],
+            "median": float(median_distances[segment]),
+            "max": listed["farthest"][0]["distance"],
+            "closest": listed["closest"],
+            "farthest": listed["farthest"],
+            "sample": listed["sample"],
+        }
+        for segment, listed in sorted(rows.segments.items())
+    ]
+    return {"complete": False, "rows": rows.rows, "segments": per_segment}
 
-    def listed(positions: np.ndarray) -> list[dict]:
-        keys = frame[KEY_NAME].iloc[positions].to_numpy(dtype=object).tolist()
-        return [{KEY_NAME: key, "distance": float(d)} for key, d in zip(keys, distance[positions], strict=True)]
 
-    per_segment = []
-    for value, start, size in zip(segments.tolist(), starts.tolist(), sizes.tolist(), strict=True):
-        members = ordered[start : start + size]  # this segment's rows, nearest first
-        sample = shuffled[start : start + size][:SAMPLE]
-        per_segment.append(
-            {
-                "segment": int(value),
-                "label": labels[int(value)],
-                "counties": size,
-                "median": float(np.median(distance[members])),
-                "max": float(distance[members[-1]]),
-                "closest": listed(members[:EXTREMES]),
-                "farthest": listed(members[::-1][:EXTREMES]),
-                "sample": listed(sample[np.argsort(distance[sample], kind="stable")]),
-            }
+@dataclass(frozen=True)
+class CountyRows:
+    """The county section's counties, from rows that came a block at a time (CountyRowsTally)."""
+
+    rows: int  # counties
+    # Up to TABLE_ROWS rows, every county in row order: State-County, segment, distance, fips ("" for none) and
+    # search (search_words); None above.
+    every: list[dict] | None
+    # Per segment ID: "counties" (its count) and lists of {State-County, distance}: "closest" (EXTREMES, nearest
+    # first, ties in row order), "farthest" (EXTREMES, farthest first, ties last row first) and "sample" (SAMPLE,
+    # nearest first).
+    segments: dict[int, dict]
+
+
+class CountyRowsTally:
+    """CountyRows of rows added a block at a time, in memory bounded by TABLE_ROWS and per segment the
+    2 × EXTREMES + SAMPLE rows it may list: each block is merged with the rows kept so far and cut back to them."""
+
+    def __init__(self) -> None:
+        self.rows = 0
+        self.every: list[dict] | None = []
+        self.counts: dict[int, int] = {}
+        self.extremes = self.sampled = _Rows.empty()
+
+    def add(self, keys: np.ndarray, census_ids: pd.Series, segment: np.ndarray, distance: np.ndarray) -> None:
+        """One block of (m,) State-County keys (object), their CensusId, int segment IDs and float64 distances."""
+        m = len(keys)
+        if self.every is not None and self.rows + m <= TABLE_ROWS:
+            fips = segmentation_results.fips_codes(census_ids).to_pylist()
+            # The State-County key holds the state's and the county's words ("Texas-Travis" -> "texas travis").
+            self.every.extend(
+                {KEY_NAME: key, "segment": s, "distance": d, "fips": code or "", "search": search_words(key, code)}
+                for key, s, d, code in zip(keys.tolist(), segment.tolist(), distance.tolist(), fips, strict=True)
+            )
+        else:
+            self.every = None
+        for value, count in zip(*np.unique(segment, return_counts=True), strict=True):
+            self.counts[int(value)] = self.counts.get(int(value), 0) + int(count)
+        block = _Rows(
+            segment,
+            distance,
+            np.arange(self.rows, self.rows + m),
+            keys,
+            pd.util.hash_array(keys, hash_key=SAMPLE_HASH_KEY),
         )
-    return {"complete": False, "rows": len(frame), "segments": per_segment}
+        self.rows += m
+        extremes = self.extremes.concat(block)
+        ordered = np.lexsort((extremes.position, extremes.distance, extremes.segment))  # as today's stable sort
+        self.extremes = extremes.take(ordered[_ends_per_segment(extremes.segment[ordered], EXTREMES)])
+        sampled = self.sampled.concat(block)
+        ordered = np.lexsort((sampled.position, sampled.hash, sampled.segment))
+        self.sampled = sampled.take(ordered[_ends_per_segment(sampled.segment[ordered], SAMPLE, last=False)])
+
+    def result(self) -> CountyRows:
+        extremes, sampled = self.extremes, self.sampled
+        ordered = np.lexsort((extremes.position, extremes.distance, extremes.segment))
+        segments = {}
+        for value in sorted(self.counts):
+            members = ordered[extremes.segment[ordered] == value]  # this segment's kept rows, nearest first
+            sample = np.flatnonzero(sampled.segment == value)
+            sample = sample[np.lexsort((sampled.position[sample], sampled.hash[sample]))]  # the draw's order
+            segments[value] = {
+                "counties": self.counts[value],
+                "closest": extremes.listed(members[:EXTREMES]),
+                "farthest": extremes.listed(members[::-1][:EXTREMES]),
+                "sample": sampled.listed(sample[np.argsort(sampled.distance[sample], kind="stable")]),
+            }
+        return CountyRows(self.rows, self.every, segments)
+
+
+@dataclass(frozen=True)
+class _Rows:
+    """Rows kept by CountyRowsTally: (n,) segment, distance, row position, State-County key and its sample hash."""
+
+    segment: np.ndarray
+    distance: np.ndarray
+    position: np.ndarray
+    key: np.ndarray
+    hash: np.ndarray
+
+    @classmethod
+    def empty(cls) -> _Rows:
+        return cls(
+            np.empty(0, "int64"),
+            np.empty(0, "float64"),
+            np.empty(0, "int64"),
+            np.empty(0, object),
+            np.empty(0, "uint64"),
+        )
+
+    def concat(self, other: _Rows) -> _Rows:
+        return _Rows(*(np.concatenate([a, b]) for a, b in zip(self.columns(), other.columns(), strict=True)))
+
+    def take(self, rows: np.ndarray) -> _Rows:
+        return _Rows(*(column[rows] for column in self.columns()))
+
+    def columns(self) -> tuple[np.ndarray, ...]:
+        return self.segment, self.distance, self.position, self.key, self.hash
+
+    def listed(self, rows: np.ndarray) -> list[dict]:
+        return [
+            {KEY_NAME: key, "distance": float(d)}
+            for key, d in zip(self.key[rows].tolist(), self.distance[rows].tolist(), strict=True)
+        ]
+
+
+def _ends_per_segment(segment: np.ndarray, n: int, last: bool = True) -> np.ndarray:
+    """Positions in (rows,) `segment` (grouped: equal IDs adjacent) of each group's first n rows, and its last n
+    with `last`."""
+    if not len(segment):
+        return np.empty(0, "int64")
+    starts = np.flatnonzero(np.r_[True, segment[1:] != segment[:-1]])
+    sizes = np.diff(np.r_[starts, len(segment)])
+    rank = np.arange(len(segment)) - np.repeat(starts, sizes)  # place within its group
+    keep = rank < n
+    if last:
+        keep |= rank >= np.repeat(sizes, sizes) - n
+    return np.flatnonzero(keep)
+
+
+@dataclass(frozen=True)
+class RowSummary:
+    """What the report draws of the run's rows, bounded whatever their number (summarise)."""
+
+    histograms: dict[str, Histogram]  # per feature, in the census's column order
+    counties: CountyRows  # the county section
+    county_map: us_map.CountyMap  # the map: counties drawn, the first us_map.LISTED names of each kind not drawn
+
+
+def summarise(
+    features: Callable[[], Iterable[pd.DataFrame]],
+    counties: Iterable[tuple[pd.DataFrame, pd.DataFrame]],
+    atlas: us_map.Atlas | None = None,
+) -> RowSummary:
+    """The RowSummary of a run's rows, streamed: `features()` gives (m, 34) blocks of cleaned.parquet in original
+    units (read twice: the histograms' ranges, then their counts); `counties` gives pairs of equal-length blocks
+    of counties.parquet (State-County index: CensusId, State, County) and the segments (State-County, segment,
+    distance, …), in the same row order (paired_blocks)."""
+    histograms = HistogramTally(feature_ranges(features()))
+    for block in features():
+        histograms.add(block)
+    table, drawn = CountyRowsTally(), us_map.CountyTally(atlas or us_map.load_atlas())
+    start = 0
+    for places, segments in counties:
+        keys = segments[KEY_NAME].to_numpy(dtype=object)
+        if not np.array_equal(keys, places.index.to_numpy(dtype=object)):
+            row = start + int(np.flatnonzero(keys != places.index.to_numpy(dtype=object))[0])
+            raise ValueError(f"row {row:,}: the segments and counties.parquet disagree on the county ({KEY_NAME})")
+        segment, distance = segments["segment"].to_numpy(dtype="int64"), segments["distance"].to_numpy(dtype="float64")
+        table.add(keys, places["CensusId"], segment, distance)
+        drawn.add(us_map.joined_counties(segments, places))
+        start += len(keys)
+    return RowSummary(histograms.result(), table.result(), drawn.result())
+
+
+def summarise_frames(
+    features: pd.DataFrame, counties: pd.DataFrame, segments: pd.DataFrame, block_rows: int = 65_536
+) -> RowSummary:
+    """summarise of whole frames, cut into blocks of `block_rows` (devtools.synthetic_run and the tests)."""
+
+    def blocks(frame: pd.DataFrame) -> Iterator[pd.DataFrame]:
+        return (frame.iloc[start : start + block_rows] for start in range(0, len(frame), block_rows))
+
+    return summarise(lambda: blocks(features), zip(blocks(counties), blocks(segments), strict=True))
+
+
+def paired_blocks(left: Iterable[pd.DataFrame], right: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, ...]]:
+    """Blocks of two frames of the same rows, cut wherever either's blocks end, as pairs of equal length: two
+    parquet files' row groups need not line up. Raises ValueError if one has rows the other has not."""
+    left, right = (block for block in left if len(block)), (block for block in right if len(block))
+    a, b = next(left, None), next(right, None)
+    while a is not None and b is not None:
+        n = min(len(a), len(b))
+        yield a.iloc[:n], b.iloc[:n]
+        a = a.iloc[n:] if len(a) > n else next(left, None)
+        b = b.iloc[n:] if len(b) > n else next(right, None)
+    if a is not None or b is not None:
+        raise ValueError("the counties and the segments have different numbers of rows")
+
+
+def median_distances(segments: pd.DataFrame) -> dict[int, float]:
+    """Per segment ID of segments.csv's rows (segment, distance) the median distance of its counties, from the
+    whole frame (np.median, as the county section always took it)."""
+    segment, distance = segments["segment"].to_numpy(dtype="int64"), segments["distance"].to_numpy(dtype="float64")
+    ordered = np.argsort(segment, kind="stable")
+    ids, starts = np.unique(segment[ordered], return_index=True)
+    parts = np.split(distance[ordered], starts[1:])
+    return {int(value): float(np.median(part)) for value, part in zip(ids.tolist(), parts, strict=True)}
 
 
 def search_words(*texts: str | None) -> str:
@@ -278,20 +461,20 @@ def _segment_map(results: RunResults, labels: dict[int, str]) -> tuple[dict, byt
     """The county map: ({"svg": inline SVG markup, "colours", "drawn", "without_fips", "without_shape",
     "not_drawn": the first us_map.LISTED of each kind, "not_drawn_total"}, PNG bytes)."""
     atlas = us_map.load_atlas()
-    drawn = us_map.county_map(results.segments, results.counties, atlas)
+    drawn = results.rows.county_map
     listed = us_map.LISTED
     context = {
         "svg": markupsafe.Markup(us_map.map_svg(drawn.drawn, atlas, labels)),  # built from escaped parts
         "colours": us_map.segment_colours(list(labels)),
         "drawn": len(drawn.drawn),
-        "without_fips": len(drawn.without_fips),
-        "without_shape": len(drawn.without_shape),
-        "repeated": len(drawn.repeated),
+        "without_fips": drawn.count("without_fips"),
+        "without_shape": drawn.count("without_shape"),
+        "repeated": drawn.count("repeated"),
         # Bounded: a million rows without a county code must not become a million names on the page.
         "not_drawn": drawn.without_shape[:listed]
         + [f"{key} (no FIPS code)" for key in drawn.without_fips[:listed]]
         + [f"{key}, code repeated" for key in drawn.repeated[:listed]],
-        "not_drawn_total": len(drawn.without_shape) + len(drawn.without_fips) + len(drawn.repeated),
+        "not_drawn_total": sum(map(drawn.count, us_map.NOT_DRAWN)),
     }
     return context, us_map.map_png(drawn.drawn, atlas, labels)
 
@@ -352,13 +535,53 @@ def feature_histogram(values: np.ndarray, unit: str, bins: int = 30) -> Histogra
     return Histogram(counts, edges, logarithmic)
 
 
-def _histograms(features: pd.DataFrame, group: str) -> Future[bytes]:
-    columns = [c for c in FEATURE_GROUPS[group] if c in features.columns]
+def feature_ranges(blocks: Iterable[pd.DataFrame]) -> pd.DataFrame:
+    """Per feature (columns) its "low" and "high" (rows) over every block of (m, features) values: the first
+    pass of the histograms."""
+    lows, highs, columns = [], [], None
+    for block in blocks:
+        if len(block):
+            values = block.to_numpy(dtype="float64")
+            lows.append(values.min(axis=0))
+            highs.append(values.max(axis=0))
+            columns = block.columns
+    if columns is None:
+        raise ValueError("no rows to draw histograms of")
+    return pd.DataFrame([np.min(lows, axis=0), np.max(highs, axis=0)], index=["low", "high"], columns=columns)
+
+
+class HistogramTally:
+    """feature_histogram of every feature, a block of rows at a time, once feature_ranges has the ranges: the
+    same bins (linear bins by np.histogram's own range arithmetic, log bins by their edges), counts summed."""
+
+    def __init__(self, ranges: pd.DataFrame, bins: int = 30) -> None:
+        self.bins: dict[str, int | np.ndarray] = {}
+        self.histograms: dict[str, Histogram] = {}
+        for column in ranges.columns:
+            low, high = float(ranges.at["low", column]), float(ranges.at["high", column])
+            logarithmic = UNITS.get(column, "") in ("people", "US$") and low > 0 and high > low
+            edges = np.geomspace(low, high, bins + 1) if logarithmic else np.histogram_bin_edges([], bins, (low, high))
+            self.bins[column] = edges if logarithmic else bins
+            self.histograms[column] = Histogram(np.zeros(bins, dtype="int64"), edges, logarithmic)
+        self.ranges = ranges
+
+    def add(self, features: pd.DataFrame) -> None:
+        for column, histogram in self.histograms.items():
+            values = features[column].to_numpy(dtype="float64")
+            linear = None if histogram.logarithmic else tuple(self.ranges[column])
+            histogram.counts[:] += np.histogram(values, bins=self.bins[column], range=linear)[0]
+
+    def result(self) -> dict[str, Histogram]:
+        return self.histograms
+
+
+def _histograms(histograms: dict[str, Histogram], group: str) -> Future[bytes]:
+    columns = [c for c in FEATURE_GROUPS[group] if c in histograms]
     rows = -(-len(columns) // PANELS_PER_ROW)
     figure, axes = plt.subplots(rows, PANELS_PER_ROW, figsize=(PAGE_INCHES, 2.6 * rows), squeeze=False)
     for axis, column in zip(axes.flat, columns, strict=False):
         unit = UNITS.get(column, "")
-        histogram = feature_histogram(features[column].to_numpy(), unit)
+        histogram = histograms[column]
         axis.stairs(histogram.counts, histogram.edges, fill=True, color="#4477aa")  # one artist, not 30 bars
         if histogram.logarithmic:
             axis.set_xscale("log")

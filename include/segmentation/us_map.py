@@ -150,38 +150,107 @@ class CountyMap:
     without_fips: list[str]  # State-County keys with no valid CensusId
     without_shape: list[str]  # "State-County (FIPS)" of counties the atlas has no shape (with an area) for
     repeated: list[str] = field(default_factory=list)  # "State-County (FIPS)" of rows whose code an earlier row has
+    # Rows of each kind ("without_fips", "without_shape", "repeated") where the lists above stop at the first
+    # `listed` (CountyTally); None where they are whole.
+    counts: Mapping[str, int] | None = None
+
+    def count(self, kind: str) -> int:
+        """Rows of one kind not drawn: "without_fips", "without_shape" or "repeated"."""
+        return len(getattr(self, kind)) if self.counts is None else self.counts[kind]
+
+
+NOT_DRAWN = ("without_fips", "without_shape", "repeated")
+
+
+class CountyTally:
+    """county_map of rows that come a block at a time (State-County keys, CensusId, State, County, segment,
+    distance, in the file's order), in memory bounded by the atlas's counties and `listed` names per kind of row
+    not drawn: a county drawn is the first row with its code, so a later block only adds codes not seen yet.
+    `listed` None keeps every name (county_map, on whole frames)."""
+
+    def __init__(self, atlas: Atlas, listed: int | None = LISTED) -> None:
+        self.atlas, self.listed = atlas, listed
+        self.shapes = pd.Index(list(atlas.counties))
+        self.seen: set[str] = set()  # codes drawn so far: at most the atlas's counties
+        self.drawn: list[pd.DataFrame] = []
+        self.names: dict[str, list[str]] = {kind: [] for kind in NOT_DRAWN}
+        self.counts = dict.fromkeys(NOT_DRAWN, 0)
+
+    def add(self, joined: pd.DataFrame) -> None:
+        """One block: `joined` indexed by State-County with CensusId, State, County, segment and distance."""
+        fips = _fips_text(joined["CensusId"])
+        no_fips = fips.isna().to_numpy(dtype=bool)
+        no_shape = ~no_fips & ~fips.isin(self.shapes).to_numpy(dtype=bool)
+        # One shape per county: a row repeating an earlier row's code (not a county file) is listed, not drawn.
+        repeated = ~no_fips & ~no_shape & (fips.duplicated() | fips.isin(list(self.seen))).to_numpy(dtype=bool)
+        self._note("without_fips", no_fips, lambda: pd.Index(joined.index[no_fips]).to_numpy(dtype=object))
+        self._note("without_shape", no_shape, lambda: _labelled(fips[no_shape]))
+        self._note("repeated", repeated, lambda: _labelled(fips[repeated]))
+        kept = ~no_fips & ~no_shape & ~repeated
+        if kept.any():
+            drawn = joined.loc[kept, ["State", "County", "segment", "distance"]]
+            drawn.insert(0, "fips", fips[kept].to_numpy(dtype=object))
+            self.drawn.append(drawn)
+            self.seen.update(fips[kept].tolist())
+
+    def _note(self, kind: str, rows: np.ndarray, names) -> None:
+        """Count a kind's rows in this block and keep their names while fewer than `listed` are kept."""
+        count = int(np.count_nonzero(rows))
+        if count and (self.listed is None or len(self.names[kind]) < self.listed):
+            room = None if self.listed is None else self.listed - len(self.names[kind])
+            chosen = names()[:room]  # not iterated whole: arrow strings iterate slowly
+            self.names[kind].extend(chosen.tolist() if isinstance(chosen, np.ndarray) else chosen)
+        self.counts[kind] += count
+
+    def result(self) -> CountyMap:
+        """The CountyMap of every row added; what cannot be drawn is logged (counted, the first LISTED named)."""
+        counts, names = self.counts, self.names
+        if counts["without_fips"] or counts["without_shape"]:
+            log.warning(
+                "county map: %d counties without a FIPS code (%s), %d without a shape in us-atlas (%s)",
+                counts["without_fips"],
+                _first(names["without_fips"], total=counts["without_fips"]),
+                counts["without_shape"],
+                _first(names["without_shape"], total=counts["without_shape"]),
+            )
+        if counts["repeated"]:
+            log.warning(
+                "county map: %d rows repeat another row's county code (%s)",
+                counts["repeated"],
+                _first(names["repeated"], total=counts["repeated"]),
+            )
+        columns = ["fips", "State", "County", "segment", "distance"]
+        drawn = pd.concat(self.drawn) if self.drawn else pd.DataFrame(columns=columns)
+        drawn = drawn.astype({"fips": object})  # as fips_code: a few thousand rows at most
+        whole = self.listed is None
+        return CountyMap(
+            drawn.reset_index(drop=True),
+            names["without_fips"],
+            names["without_shape"],
+            names["repeated"],
+            None if whole else MappingProxyType(dict(counts)),
+        )
 
 
 def county_map(segments: pd.DataFrame, counties: pd.DataFrame, atlas: Atlas) -> CountyMap:
     """Join segments (State-County, segment, distance) to counties (State-County index: CensusId, State,
-    County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently."""
+    County) and the atlas; counties that cannot be drawn are listed (and logged), never dropped silently. Whole
+    frames, every name listed: CountyTally is the same a block at a time."""
+    tally = CountyTally(atlas, listed=None)
+    tally.add(joined_counties(segments, counties))
+    return tally.result()
+
+
+def joined_counties(segments: pd.DataFrame, counties: pd.DataFrame) -> pd.DataFrame:
+    """counties (State-County index: CensusId, State, County) on the keys of segments (State-County, segment,
+    distance), with its segment and distance: what CountyTally.add takes."""
     keys = pd.Index(segments[KEY_NAME])
     # reindex, not join: on the keys of `counties` in their order, as the pipeline writes both, it costs nothing
     # where join hashed a million keys. Only the columns drawn: segments.csv also has the components.
-    joined = counties.reindex(keys)
+    joined = counties[["CensusId", "State", "County"]].reindex(keys)
     joined["segment"] = segments["segment"].to_numpy()
     joined["distance"] = segments["distance"].to_numpy()
-    joined["fips"] = _fips_text(joined["CensusId"])
-    no_fips = joined["fips"].isna().to_numpy(dtype=bool)
-    no_shape = ~no_fips & ~joined["fips"].isin(list(atlas.counties)).to_numpy(dtype=bool)
-    without_fips = keys[no_fips].to_numpy(dtype=object).tolist()  # not iterated: arrow strings iterate slowly
-    without_shape = _labelled(joined.loc[no_shape, "fips"])
-    if without_fips or without_shape:
-        log.warning(
-            "county map: %d counties without a FIPS code (%s), %d without a shape in us-atlas (%s)",
-            len(without_fips),
-            _first(without_fips),
-            len(without_shape),
-            _first(without_shape),
-        )
-    # One shape per county: a row repeating an earlier row's code (not a county file) is listed, not drawn on top.
-    repeated_code = ~no_fips & ~no_shape & joined["fips"].duplicated().to_numpy(dtype=bool)
-    repeated = _labelled(joined.loc[repeated_code, "fips"])
-    if repeated:
-        log.warning("county map: %d rows repeat another row's county code (%s)", len(repeated), _first(repeated))
-    drawn = joined.loc[~no_fips & ~no_shape & ~repeated_code, ["fips", "State", "County", "segment", "distance"]]
-    drawn = drawn.astype({"fips": object})  # as fips_code: a few thousand rows at most
-    return CountyMap(drawn.reset_index(drop=True), without_fips, without_shape, repeated)
+    return joined
 
 
 def _labelled(codes: pd.Series) -> list[str]:
@@ -190,10 +259,11 @@ def _labelled(codes: pd.Series) -> list[str]:
     return (codes.index.astype("string") + " (" + codes + ")").to_numpy(dtype=object).tolist()
 
 
-def _first(keys: list[str], listed: int = LISTED) -> str:
-    """The first `listed` keys, comma-separated, and how many more: one bounded log line for any count
-    (control characters escaped: the keys are the census's names)."""
-    more = f" and {len(keys) - listed:,} more" if len(keys) > listed else ""
+def _first(keys: list[str], listed: int = LISTED, total: int | None = None) -> str:
+    """The first `listed` keys, comma-separated, and how many more (of `total`, len(keys) when None): one bounded
+    log line for any count (control characters escaped: the keys are the census's names)."""
+    total = len(keys) if total is None else total
+    more = f" and {total - listed:,} more" if total > listed else ""
     return (printable(", ".join(keys[:listed])) or "none") + more
 
 

@@ -14,8 +14,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from devtools.synthetic_run import synthetic_run
-from include.segmentation import report
+from devtools.synthetic_run import build_report, synthetic_run
 from include.segmentation import results as results_module
 from include.segmentation_aws.published_runs import run_summary
 from tests.support.airflow_db import record_publication
@@ -37,7 +36,7 @@ def published_report(airflow_db, clients) -> tuple[str, int]:
     """One published run with a real report (synthetic data, as many counties as the real file): (run id, counties)."""
     s3 = clients["s3"]
     results = synthetic_run(3220, 4)
-    html, plots = report.build_report(results)
+    html, plots = build_report(results)
     bucket, run_id = f"popseg-browser-{uuid.uuid4().hex[:8]}", "manual__2026-11-23T02:00:00+00:00"
     s3.create_bucket(Bucket=bucket)
     files = {"report.html": html.encode(), **plots, "segments.csv": results_module.csv_bytes(results.segments)}

@@ -7,10 +7,11 @@ from __future__ import annotations
 import numpy as np
 from sklearn.cluster import KMeans
 
-from include.segmentation import k_choice, report
+from devtools.synthetic_run import RunFrames
+from include.segmentation import k_choice
 
 
-def sweep_metrics(results: report.RunResults, ks: list[int]) -> list[k_choice.CandidateMetrics]:
+def sweep_metrics(results: RunFrames, ks: list[int]) -> list[k_choice.CandidateMetrics]:
     """One CandidateMetrics per k, from K-Means fitted (seed 0) on the run's segments' c_* columns."""
     components = results.segments.filter(regex=r"^c_\d+$").to_numpy(dtype="float64")
     metrics = []
@@ -33,7 +34,7 @@ def sweep_metrics(results: report.RunResults, ks: list[int]) -> list[k_choice.Ca
     return metrics
 
 
-def selection(results: report.RunResults, ks: list[int], rule: str) -> dict:
+def selection(results: RunFrames, ks: list[int], rule: str) -> dict:
     """k_selection.json of a sweep over `ks` chosen by `rule` (one k: fixed)."""
     metrics = sweep_metrics(results, ks)
     return k_choice.selection_document(metrics, k_choice.choose(metrics, rule))

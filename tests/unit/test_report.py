@@ -11,7 +11,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from devtools.synthetic_run import synthetic_run
+from devtools.synthetic_run import RunFrames, build_report, synthetic_run
 from include.segmentation import report, us_map
 from include.segmentation_aws import cost
 from tests.support.price_tables import SOURCE, price_table
@@ -20,13 +20,13 @@ K = 4
 
 
 @pytest.fixture(scope="module")
-def results() -> report.RunResults:
+def results() -> RunFrames:
     return synthetic_run(300, K)
 
 
 @pytest.fixture(scope="module")
 def built(results) -> tuple[str, dict[str, bytes]]:
-    return report.build_report(results)
+    return build_report(results)
 
 
 def test_every_section_is_present(built) -> None:
@@ -56,7 +56,7 @@ def test_the_map_draws_every_county_with_a_shape_and_lists_the_others(built, res
     assert html.count('" data-segment="') == len(results.segments) - len(without_shape)
     unknown = results.segments["State-County"].iloc[0]
     counties = results.counties.assign(CensusId=lambda c: c["CensusId"].mask(c.index == unknown, ""))
-    html, _ = report.build_report(dataclasses.replace(results, counties=counties))
+    html, _ = build_report(dataclasses.replace(results, counties=counties))
     assert html.count('" data-segment="') == len(results.segments) - len(without_shape) - 1
     assert f"{unknown} (no FIPS code)" in html.split('<details id="map-missing">', 1)[1]
 
@@ -85,7 +85,7 @@ def test_dropped_rows_and_the_input_checksum_are_shown(built, results) -> None:
 
 def test_a_run_on_the_bundled_sample_says_so_at_the_top(results) -> None:
     sample = dataclasses.replace(results, run={**results.run, "input_is_bundled_sample": True})
-    html, _ = report.build_report(sample)
+    html, _ = build_report(sample)
     top = html.split('<section id="data">', 1)[0]
     assert '<p id="sample-notice" class="notice">Input: the bundled synthetic sample' in top
     assert "say nothing about real counties" in top
@@ -153,7 +153,7 @@ def test_above_the_row_limit_each_segment_is_summarised_by_its_closest_farthest_
     results, monkeypatch
 ) -> None:
     monkeypatch.setattr(report, "TABLE_ROWS", 100)  # the 298-row run stands for a run above the limit
-    section = _county_section(report.build_report(results)[0])
+    section = _county_section(build_report(results)[0])
     assert 'id="county-table"' not in section and 'id="filter"' not in section
     assert f'<code id="full-data">{report.FULL_DATA}</code>' in section
     rows = section.split('<table id="county-summary"', 1)[1].split("<tbody>", 1)[1].split("</tr>")[:-1]
@@ -169,7 +169,7 @@ def test_above_the_row_limit_each_segment_is_summarised_by_its_closest_farthest_
 
 def test_the_counties_not_on_the_map_are_counted_all_but_named_only_up_to_the_limit(results) -> None:
     no_codes = results.counties.assign(CensusId="")  # 298 rows without a county FIPS code
-    html, _ = report.build_report(dataclasses.replace(results, counties=no_codes))
+    html, _ = build_report(dataclasses.replace(results, counties=no_codes))
     listing = html.split('<details id="map-missing">', 1)[1].split("</details>", 1)[0]
     assert listing.count("(no FIPS code)") == us_map.LISTED
     assert f"and {len(results.segments) - us_map.LISTED:,} more" in listing
@@ -234,7 +234,7 @@ def test_figures_keep_the_pages_white_background(built) -> None:
 def test_the_input_path_has_a_line_of_its_own_so_its_underscores_stay_visible(results) -> None:
     # At 1× the checksum wrapped under the path, and its code background painted over the path's underscores.
     run = {**results.run, "input": "s3://popseg-data/census_2015/acs2015_county_data.csv"}
-    html, _ = report.build_report(dataclasses.replace(results, run=run))
+    html, _ = build_report(dataclasses.replace(results, run=run))
     assert "<tr><th>input</th><td><code>s3://popseg-data/census_2015/acs2015_county_data.csv</code></td></tr>" in html
     assert f"<tr><th>input sha256</th><td><code>{'ab' * 32}</code></td></tr>" in html
     assert "td { line-height: 1.4; }" in html
@@ -244,7 +244,7 @@ def test_the_run_section_shows_the_estimated_cost_line_by_line_and_where_its_pri
     usages = [cost.Usage(cost.TRAINING, "popseg-pca-x", "ml.c5.xlarge", 2, 100.0),
               cost.Usage(cost.HOSTING, "popseg-pca-x", "ml.m5.large", 1, 600.0)]  # fmt: skip
     estimate = cost.estimate(usages, "us-east-1", price_table())
-    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "cost": estimate}))
+    html, _ = build_report(dataclasses.replace(results, run={**results.run, "cost": estimate}))
     missing = "the price table has no ml.m5.large in us-east-1"
     assert f'<td id="run-cost">at least $0.0200, no price for 1 of 2 lines ({missing})</td>' in html
     job = '<td class="nowrap"><code>popseg-pca-x</code></td><td class="nowrap">2 × ml.c5.xlarge</td>'
@@ -259,7 +259,7 @@ def test_a_run_recorded_without_a_cost_says_it_was_not_estimated(built) -> None:
     assert '<td id="run-cost">not estimated</td>' in html and 'id="cost-items"' not in html
 
 
-def _since(results: report.RunResults, moved: int) -> dict:
+def _since(results: RunFrames, moved: int) -> dict:
     """run.json's continuity for this run against a previous one where `moved` counties were elsewhere."""
     import json
 
@@ -281,7 +281,7 @@ def _since(results: report.RunResults, moved: int) -> dict:
 
 def test_since_the_last_run_shows_churn_the_transition_table_and_the_counties_that_moved(results) -> None:
     run = {**results.run, "continuity": _since(results, moved=20)}
-    html, _ = report.build_report(dataclasses.replace(results, run=run))
+    html, _ = build_report(dataclasses.replace(results, run=run))
     section = html.split('<section id="since">', 1)[1].split("</section>", 1)[0]
     assert "<code>scheduled__before</code>" in section
     assert "15 (5.1 %) changed segment" in section  # the first 5 of the 20 moved are not in the previous run
@@ -299,16 +299,16 @@ def test_a_first_run_says_segment_numbers_are_k_means_own(results) -> None:
     from include.segmentation import continuity
 
     first = continuity.continuity_document(None, continuity.first_ids(K), None, None)
-    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "continuity": first}))
+    html, _ = build_report(dataclasses.replace(results, run={**results.run, "continuity": first}))
     assert "The first published run of these results" in html.split('<section id="since">', 1)[1]
 
 
 def test_a_run_the_churn_gate_holds_says_so_at_the_top(results) -> None:
     gate = {"max_churn": 0.1, "refusal": "1,000 of the 3,218 counties … changed segment: churn 31.1%, above max_churn"}
-    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "state": "held", "gate": gate}))
+    html, _ = build_report(dataclasses.replace(results, run={**results.run, "state": "held", "gate": gate}))
     notice = html.split('<p id="held-notice" class="notice">', 1)[1].split("</p>", 1)[0]
     assert notice.startswith("Held by the churn gate: 1,000 of the 3,218 counties")
-    assert '<p id="held-notice"' not in report.build_report(results)[0]
+    assert '<p id="held-notice"' not in build_report(results)[0]
 
 
 def test_a_run_sharing_no_county_with_the_last_one_says_so_rather_than_a_churn_of_zero(results) -> None:
@@ -322,7 +322,7 @@ def test_a_run_sharing_no_county_with_the_last_one_says_so_rather_than_a_churn_o
     document = continuity.continuity_document(
         "scheduled__before", ids, continuity.churn(previous, current), continuity.moved_counties(previous, current)
     )
-    html, _ = report.build_report(dataclasses.replace(results, run={**results.run, "continuity": document}))
+    html, _ = build_report(dataclasses.replace(results, run={**results.run, "continuity": document}))
     section = html.split('<section id="since">', 1)[1].split("</section>", 1)[0]
     assert "no county is in both runs" in section and "changed segment" not in section
     assert f"segments are new\n({', '.join(str(i) for i in range(K, 2 * K))})" in section

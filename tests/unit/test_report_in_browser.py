@@ -7,13 +7,12 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.synthetic_run import synthetic_run
-from include.segmentation import report
+from devtools.synthetic_run import RunFrames, build_report, synthetic_run
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
 
 
 @pytest.fixture(scope="module")
-def results() -> report.RunResults:
+def results() -> RunFrames:
     return synthetic_run(1100, 4)  # 1,098 counties kept
 
 
@@ -21,7 +20,7 @@ def results() -> report.RunResults:
 def page(results, tmp_path_factory) -> Iterator:
     """The report of the run, open in Chromium at 1280 px."""
     sync_playwright = sync_playwright_or_skip()
-    html, _ = report.build_report(results)
+    html, _ = build_report(results)
     path = tmp_path_factory.mktemp("report") / "report.html"
     path.write_text(html, encoding="utf-8")
     with sync_playwright() as playwright:

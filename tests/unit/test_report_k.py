@@ -12,7 +12,7 @@ import markupsafe
 import matplotlib.pyplot as plt
 import pytest
 
-from devtools.synthetic_run import synthetic_run
+from devtools.synthetic_run import RunFrames, build_report, synthetic_run
 from include.segmentation import k_choice, report
 from tests.support import k_sweep
 
@@ -20,7 +20,7 @@ K_RANGE = list(range(2, 8))
 
 
 @pytest.fixture(scope="module")
-def results() -> report.RunResults:
+def results() -> RunFrames:
     return synthetic_run(300, 4)
 
 
@@ -28,14 +28,14 @@ def results() -> report.RunResults:
 def swept(request, results) -> tuple[dict, str, dict[str, bytes]]:
     """(k_selection.json of a sweep over K_RANGE by each rule, report.html, plots)."""
     selection = k_sweep.selection(results, K_RANGE, request.param)
-    html, plots = report.build_report(dataclasses.replace(results, k_selection=selection))
+    html, plots = build_report(dataclasses.replace(results, k_selection=selection))
     return selection, html, plots
 
 
 @pytest.fixture(scope="module")
 def fixed(results) -> tuple[dict, str, dict[str, bytes]]:
     selection = k_sweep.selection(results, [4], "silhouette")
-    html, plots = report.build_report(dataclasses.replace(results, k_selection=selection))
+    html, plots = build_report(dataclasses.replace(results, k_selection=selection))
     return selection, html, plots
 
 
@@ -114,7 +114,7 @@ def test_the_summary_at_the_top_says_k_was_chosen_and_by_which_rule(swept) -> No
 
 def test_a_silhouette_on_a_sample_says_how_many_counties_and_the_seed(results) -> None:
     selection = {**k_sweep.selection(results, K_RANGE, "silhouette"), "silhouette_sample": 100}
-    section = _section(report.build_report(dataclasses.replace(results, k_selection=selection))[0])
+    section = _section(build_report(dataclasses.replace(results, k_selection=selection))[0])
     assert "on 100 counties drawn at random with seed 0" in section
 
 
@@ -122,7 +122,7 @@ def test_a_metric_sagemaker_did_not_report_shows_a_dash(results) -> None:
     selection = k_sweep.selection(results, K_RANGE, "silhouette")
     first = {**selection["candidates"][0], "test_msd": None, "test_ssd": None, "silhouette": None}
     selection = {**selection, "candidates": [first, *selection["candidates"][1:]]}
-    row = _rows(_section(report.build_report(dataclasses.replace(results, k_selection=selection))[0]))[0]
+    row = _rows(_section(build_report(dataclasses.replace(results, k_selection=selection))[0]))[0]
     cells = re.findall(r"<td[^>]*>(.*?)</td>", row, flags=re.S)
     assert cells[1:5] == ["—", "—", report.significant(first["within_ss"]), "—"]
 
@@ -144,7 +144,7 @@ def test_a_fixed_k_shows_its_metrics_without_charts(fixed) -> None:
 
 
 def test_a_run_from_before_k_selection_has_no_section(results) -> None:
-    html, plots = report.build_report(results)
+    html, plots = build_report(results)
     assert 'id="k"' not in html and not any(name.startswith("plots/k_") for name in plots)
 
 

@@ -8,8 +8,7 @@ from collections.abc import Iterator
 
 import pytest
 
-from devtools.synthetic_run import synthetic_run
-from include.segmentation import report
+from devtools.synthetic_run import build_report, synthetic_run
 from tests.support import k_sweep
 from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_skip
 
@@ -17,9 +16,8 @@ from tests.support.browser import CHROMIUM, CHROMIUM_ARGS, sync_playwright_or_sk
 @pytest.fixture(scope="module")
 def html() -> str:
     results = synthetic_run(300, 4)
-    return report.build_report(
-        dataclasses.replace(results, k_selection=k_sweep.selection(results, [*range(2, 14)], "elbow"))
-    )[0]
+    selection = k_sweep.selection(results, [*range(2, 14)], "elbow")
+    return build_report(dataclasses.replace(results, k_selection=selection))[0]
 
 
 @pytest.fixture(scope="module", params=[1, 2], ids=["1x", "2x"])

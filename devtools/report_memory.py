@@ -1,0 +1,158 @@
+"""steps.build_report in a child process of its own on a synthetic run's work files: its peak RSS, seconds and
+rows, for the report's memory test (tests/unit/test_report_memory.py) and bench/report.py.
+
+`write_run` puts the files the task reads into a directory, as the pipeline leaves them: cleaned.parquet,
+counties.parquet and the matched segments at `rows` rows (row groups of different sizes, as each task writes its
+own), the small tables and documents of a 3,220-row synthetic run. The child reads them through LocalStore (a
+RunStore on that directory: the files are not in its memory) and runs the task with its two whole-frame inputs
+(steps.report_segment_traits, steps.report_median_distances: O(rows) until extract_attributes' segment summary
+gives them) fed from the small run, so that the peak measured is the streamed part's.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import os
+import pickle
+import subprocess
+import sys
+from pathlib import Path
+
+PROJECT_ROOT = Path(__file__).resolve().parent.parent
+K = 6
+COMPONENTS = 4
+# Row groups of each file: unlike sizes, so that the counties and the segments are paired across their ends.
+ROW_GROUPS = {"cleaned.parquet": 65_536, "counties.parquet": 50_000, "segments-matched.parquet": 40_000}
+SMALL = "small.pickle"  # the small run's traits and median distances, for the child's whole-frame inputs
+
+# Runs the child and reports its peak RSS, forked from this small launcher (as devtools.preprocess_memory does:
+# a child's ru_maxrss starts from its parent's high-water mark).
+_LAUNCHER = """
+import json, resource, subprocess, sys
+child = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, check=True)
+result = json.loads(child.stdout.splitlines()[-1])
+result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+print(json.dumps(result))
+"""
+
+
+class LocalStore:
+    """The part of RunStore that steps.build_report uses, on files under `root` (URIs are paths under it)."""
+
+    def __init__(self, root: Path) -> None:
+        self.root = Path(root)
+
+    def read(self, uri: str) -> bytes:
+        return (self.root / uri).read_bytes()
+
+    def read_json(self, uri: str) -> object:
+        return json.loads(self.read(uri))
+
+    def read_frame(self, uri: str):
+        import pandas as pd
+
+        data = io.BytesIO(self.read(uri))
+        return pd.read_parquet(data) if uri.endswith(".parquet") else pd.read_csv(data)
+
+    def open_read(self, uri: str):
+        return (self.root / uri).open("rb")
+
+    def write(self, key: str, data: bytes) -> str:
+        path = self.root / key
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(data)
+        return key
+
+
+def write_run(root: Path, rows: int) -> dict:
+    """The work files of a run of `rows` rows under `root`: the task's arguments (handoffs) as steps hands them."""
+    import numpy as np
+
+    from devtools.synthetic_run import census_rows, synthetic_run
+    from include.segmentation import census, results
+
+    small = synthetic_run(3_220, K)
+    store = LocalStore(root)
+    cleaned = census.clean(census_rows(rows))
+    rng = np.random.default_rng(0)
+    n = len(cleaned.features)
+    segments = cleaned.counties.index.to_frame(index=False)
+    segments["segment"] = rng.integers(0, K, n)
+    segments["distance"] = rng.uniform(0, 2, n)
+    for c in range(1, COMPONENTS + 1):
+        segments[f"c_{c}"] = rng.standard_normal(n)
+    segments["cluster"] = segments["segment"]
+    for name, frame in (
+        ("cleaned.parquet", cleaned.features),
+        ("counties.parquet", cleaned.counties),
+        ("segments-matched.parquet", segments),
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        frame.to_parquet(root / name, row_group_size=ROW_GROUPS[name])
+    for name in (results.WEIGHTS, results.CENTROIDS, results.PROFILES):
+        attribute = {results.WEIGHTS: small.weights, results.CENTROIDS: small.centroids}.get(name, small.profiles)
+        store.write(name, results.csv_bytes(attribute))
+    store.write("run.json", json.dumps(small.run).encode())
+    store.write("explained_variance.json", json.dumps(small.variance).encode())
+    store.write("k_selection.json", b"null")
+    small_results = small.report_results()
+    store.write(SMALL, pickle.dumps((small_results.traits, small_results.median_distances)))
+    return {
+        "rows": n,
+        "prepared": {"cleaned": "cleaned.parquet", "counties": "counties.parquet"},
+        "chosen": {"explained_variance": "explained_variance.json"},
+        "chosen_k": {"selection": "k_selection.json"},
+        "matched": {"segments": "segments-matched.parquet"},
+        "attributes": {name: name for name in (results.WEIGHTS, results.CENTROIDS, results.PROFILES)},
+        "documented": {"run.json": "run.json"},
+    }
+
+
+def measure(root: Path, handoffs: dict, env: dict[str, str] | None = None) -> dict:
+    """steps.build_report on the run write_run put under `root`, in a fresh child: {"rows", "seconds",
+    "peak_mib", "report_bytes"}. `env` adds to the child's environment (SETTLED_ALLOCATORS, say)."""
+    request = json.dumps({"root": str(root), "handoffs": handoffs})
+    output = subprocess.run(
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "devtools.report_memory", request],
+        cwd=PROJECT_ROOT,
+        stdout=subprocess.PIPE,
+        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
+        check=True,
+    ).stdout
+    result = json.loads(output)
+    result["peak_mib"] = result.pop("peak_rss_kib") / 1024
+    return result
+
+
+def _child(request: dict) -> None:
+    import logging
+    import time
+    from types import SimpleNamespace
+
+    from include.airflow_popseg import steps
+
+    logging.disable(logging.WARNING)  # the task's log lines would go to stdout, where the result goes
+    root, handoffs = Path(request["root"]), request["handoffs"]
+    store = LocalStore(root)
+    traits, medians = pickle.loads(store.read(SMALL))
+    steps.report_segment_traits = lambda *_: traits  # the whole-frame inputs, not measured here
+    steps.report_median_distances = lambda *_: medians
+    run = SimpleNamespace(store=store, layout=SimpleNamespace(work=lambda name: f"out/{name}"))
+    wall = time.perf_counter()
+    written = steps.build_report(
+        run,
+        handoffs["prepared"],
+        handoffs["chosen"],
+        handoffs["chosen_k"],
+        handoffs["matched"],
+        handoffs["attributes"],
+        handoffs["documented"],
+    )
+    seconds = time.perf_counter() - wall
+    report = (root / written["report.html"]).stat().st_size
+    print(json.dumps({"rows": handoffs["rows"], "seconds": seconds, "report_bytes": report}))
+
+
+if __name__ == "__main__":
+    _child(json.loads(sys.argv[1]))
