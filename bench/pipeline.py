@@ -174,11 +174,18 @@ def run_once(rows: int, workdir: Path) -> dict:
         "csv_mb": census.stat().st_size / 1e6,
         "wall": wall,
         "dag_run": run,
+        "stored_mb": stored_bytes(home / EMULATOR_DATA) / 1e6,
         "airflow_peak": memory.airflow_peak(),
         "emulator_peak": memory.emulator_peak(),
         "commands": sorted(memory.commands),
         "tasks": {task: (seconds, *memory.task(start, end)) for task, (seconds, start, end) in tasks.items()},
     }
+
+
+def stored_bytes(folder: Path) -> int:
+    """The bytes the emulator saved when it stopped (`folder`: its S3 objects, their versions, SageMaker's state):
+    what the run left in S3, census and results included."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
 
 
 def synthetic_census(rows: int, workdir: Path) -> Path:
@@ -257,10 +264,15 @@ def print_table(results: list[dict]) -> None:
     print(
         "\nEnd to end (`make run DATA=<file>`): walls, and the peak RSS of Airflow's task process and of the emulator"
     )
-    print(f"{'rows':>11} {'CSV MB':>7} {'make run s':>10} {'DAG run s':>9} {'tasks MiB':>9} {'emulator MiB':>12}")
+    print("(S3 MB: what the emulator holds after the run, census, work files and results)")
+    print(
+        f"{'rows':>11} {'CSV MB':>7} {'S3 MB':>7} {'make run s':>10} {'DAG run s':>9} {'tasks MiB':>9}"
+        f" {'emulator MiB':>12}"
+    )
     for r in results:
         print(
-            f"{r['rows']:>11,} {r['csv_mb']:>7.0f} {r['wall']:>10.1f} {r['dag_run']:>9.1f}"
+            f"{r['rows']:>11,} {r['csv_mb']:>7.0f} {r.get('stored_mb', 0):>7.0f} {r['wall']:>10.1f}"
+            f" {r['dag_run']:>9.1f}"
             f" {_mib(r['airflow_peak']):>9} {_mib(r['emulator_peak']):>12}"
         )
     print(
