@@ -211,3 +211,9 @@ def test_a_key_hash_repeated_by_a_duplicate_names_its_rows() -> None:
     repeated = pd.util.hash_array(np.array([key], dtype=object))
     problems = streaming._duplicate_problems(lambda: io.BytesIO(census), "census.csv", repeated)
     assert problems == [f"duplicate State-County keys: '{key}' (rows 11, 3001)"]
+
+
+def test_a_chunk_refusal_names_the_file_line_and_leaves_quoted_text_alone() -> None:
+    chunk = streaming._Chunk(header=b"h\n", lines=b"", first_line=5_001, last_line=6_000)
+    problem = "line 3 has 38 fields, expected 37 as in the header: 'Ohio,line 3,1'"
+    assert chunk.in_file(problem) == "line 5,002 has 38 fields, expected 37 as in the header: 'Ohio,line 3,1'"

@@ -301,7 +301,8 @@ class _Chunk:
     def in_file(self, problem: str) -> str:
         """A parser's problem with this chunk's text (header and lines) with its line numbers made the file's."""
         shift = self.first_line - 2  # line 2 of the chunk's text is its first line after the header
-        return _LINE.sub(lambda found: f"line {int(found[1].replace(',', '')) + shift:,}", problem)
+        # The first "line N" only: the parser's own, before any value it quotes (a name may read "line 5").
+        return _LINE.sub(lambda found: f"line {int(found[1].replace(',', '')) + shift:,}", problem, count=1)
 
 
 class _Reading:
