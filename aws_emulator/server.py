@@ -53,7 +53,7 @@ MAX_REQUEST_BYTES = 64 * 1024 * 1024
 
 A larger `Content-Length` is answered 413 before a byte of the body is read; a chunked body is read
 through a reader that stops at this many bytes plus one. It bounds S3 PutObject and each UploadPart:
-files bigger than this (a census may in principle reach 1 GiB) go by multipart upload, which boto3's
+files bigger than this (a census may reach 8 GiB) go by multipart upload, which boto3's
 `upload_file`/`upload_fileobj` do by themselves above 8 MiB, in 8 MiB parts (the DAG's store above
 48 MiB, in 32 MiB parts: `store.UPLOADS`). InvokeEndpoint keeps SageMaker's own, smaller limit
 (`runtime.INVOKE_ENDPOINT_MAX_BYTES`, 6 MB) and reads at most that much plus one.

@@ -1,20 +1,34 @@
-"""The whole pipeline at 3 k, 100 k and 1 M rows: `make run` end to end, and each task's seconds, rows/s and memory.
+"""The whole pipeline at 3 k, 100 k, 1 M (and 10 M) rows: `make run` end to end, each task's seconds and memory.
 
-For each size it writes a synthetic census (include/segmentation/synthetic.py; unique State-County keys),
-runs `scripts/run_local.py --data <file>` (what `make run DATA=…` runs: emulator, `airflow dags test`,
-download of the results) in a throw-away AIRFLOW_HOME and output folder, and samples the memory (PSS)
-of that whole process tree (emulator, Airflow, its tasks) every 0.5 s. Per task it prints the seconds the
-task instance took (from the run's Airflow database, deferrals included), rows per second, and the peak
-of the tree's memory while it ran.
+For each size it writes a synthetic census (include/segmentation/synthetic.py; unique State-County keys; in
+blocks of GENERATE_ROWS rows, so that writing 10 M rows holds one block), runs `scripts/run_local.py --data
+<file>` (what `make run DATA=…` runs: emulator, `airflow dags test`, download of the results) in a throw-away
+AIRFLOW_HOME and output folder, and measures:
+
+- per task, the peak RSS of the process that ran it. `airflow dags test` runs every task in its own process,
+  one after the other (`Dag.test` → `run_task_in_process`; a real worker starts one process per task), so the
+  task's peak is that process's peak while the task ran: every SAMPLE_SECONDS the bench reads the process's
+  high-water mark (VmHWM, /proc/<pid>/status) and resets it (`5` to /proc/<pid>/clear_refs, Linux ≥ 4.0), so
+  each interval's peak is exact however short the spike, and an interval counts for every task it overlaps
+  (an interval straddling two tasks counts for both: the figure is an upper bound, by one interval). The
+  process keeps what earlier tasks left (imports, the allocators' free lists), so the RSS it had when the task
+  started is printed beside the peak ("from");
+- the emulator's own peak RSS (it plays SageMaker's instances and S3), separately, by the same sampling;
+- the wall of each task (from the run's Airflow database, deferrals included) and of the run;
+- for each pair of consecutive sizes the issue's ratios: each task's peak at the larger size over the smaller
+  (goal ≤ 1.10) and the DAG run's wall over the smaller's against the ratio of rows (goal: not above it).
 
     .venv/bin/python bench/pipeline.py [--rows 3220,100000,1000000] [--keep DIR]
+    .venv/bin/python bench/pipeline.py --rows 10000000 --generate-only --keep DIR   # the census file alone
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import itertools
 import json
+import resource
 import shutil
 import sqlite3
 import subprocess
@@ -22,9 +36,11 @@ import sys
 import tempfile
 import threading
 import time
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import psutil
 
 from include.segmentation.synthetic import scaled_census
@@ -34,25 +50,62 @@ PROJECT_ROOT = Path(__file__).resolve().parent.parent
 
 # The tasks whose work grows with the rows; the others take constant time (configs, waits, teardown).
 ROW_TASKS = ("preprocess", "transform_with_pca", "assign_segments", "extract_attributes", "build_report", "publish")
-SAMPLE_SECONDS = 0.5  # PSS walks each process's page tables: sampled faster, it slows the run it measures
+# Reading two /proc status files and writing a clear_refs is cheap (unlike PSS, which walks page tables), so
+# the sampling can be fine: it only decides which task an interval's peak is counted for.
+SAMPLE_SECONDS = 0.1
+# Rows generated and written at a time: what the bench's process holds while it writes a census, whatever its
+# size (10 M rows, 2.1 GB: 1.5 GB peak RSS, 18 min under load 6); a census of at most this many rows is
+# `scaled_census(rows)`, the file it always was.
+GENERATE_ROWS = 1_000_000
+GROWTH_GOAL = 1.10  # the issue's goal: a task's peak at 10 M rows within 10 % of its peak at 1 M
 
 
-class TreeMemory:
-    """Samples, in a thread, the summed memory of a process and all its descendants, and of the emulator's
-    process alone: (time, total bytes, emulator bytes) triples.
+def _status(pid: int) -> dict[str, int]:
+    """VmHWM and VmRSS of a process, in bytes (/proc/<pid>/status); {} once it has ended."""
+    try:
+        text = Path(f"/proc/{pid}/status").read_text()
+    except (FileNotFoundError, ProcessLookupError):
+        return {}
+    fields = {}
+    for line in text.splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmHWM", "VmRSS"):
+            fields[name] = int(value.split()[0]) * 1024
+    return fields
 
-    Each process counts its PSS (proportional set size: its private pages plus its share of the pages it
-    shares, such as the libraries and the pages a forked child still shares with its parent), so that the
-    sum is the memory the run occupies; summed RSS would count every shared page once per process.
-    """
 
-    def __init__(self, pid: int) -> None:
-        self.root = psutil.Process(pid)
-        self.samples: list[tuple[float, int, int]] = []
+def _reset_peak(pid: int) -> None:
+    """Reset the process's high-water mark (VmHWM) to its current RSS."""
+    with contextlib.suppress(FileNotFoundError, ProcessLookupError, PermissionError):
+        Path(f"/proc/{pid}/clear_refs").write_text("5")
+
+
+@dataclass
+class Interval:
+    """One sampling interval (Unix times): the Airflow process's peak RSS in it and its RSS at the end, and the
+    emulator's peak (bytes; 0 when the process did not exist yet)."""
+
+    start: float
+    end: float
+    airflow_peak: int
+    airflow_rss: int
+    emulator_peak: int
+
+
+@dataclass
+class RunMemory:
+    """Samples, in a thread, the peak RSS of the `airflow dags test` process and of the emulator's, interval by
+    interval (see the module docstring), and the command lines of every process of the tree it saw."""
+
+    root: int
+    intervals: list[Interval] = field(default_factory=list)
+    commands: set[str] = field(default_factory=set)
+
+    def __post_init__(self) -> None:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._sample, daemon=True)
 
-    def __enter__(self) -> TreeMemory:
+    def __enter__(self) -> RunMemory:
         self._thread.start()
         return self
 
@@ -60,28 +113,60 @@ class TreeMemory:
         self._stop.set()
         self._thread.join()
 
-    def _sample(self) -> None:
-        while not self._stop.wait(SAMPLE_SECONDS):
-            total = emulator = 0
-            try:
-                processes = [self.root, *self.root.children(recursive=True)]
-            except psutil.NoSuchProcess:
-                return
-            for process in processes:
-                with contextlib.suppress(psutil.NoSuchProcess):  # ended between listing and reading
-                    rss = process.memory_full_info().pss
-                    total += rss
-                    if "aws_emulator" in process.cmdline():
-                        emulator += rss
-            self.samples.append((time.time(), total, emulator))
+    def _processes(self) -> tuple[int | None, list[int]]:
+        """The pid of the `airflow dags test` process (None before it starts), the emulator's pids."""
+        airflow, emulator = None, []
+        try:
+            tree = psutil.Process(self.root).children(recursive=True)
+        except psutil.NoSuchProcess:
+            return None, []
+        for process in tree:
+            with contextlib.suppress(psutil.NoSuchProcess):
+                command = process.cmdline()
+                self.commands.add(" ".join(Path(part).name if i < 2 else part for i, part in enumerate(command[:4])))
+                if "aws_emulator" in " ".join(command):
+                    emulator.append(process.pid)
+                elif " dags test " in f" {' '.join(command)} ":
+                    airflow = process.pid
+        return airflow, emulator
 
-    def peak(self, start: float = 0.0, end: float = float("inf"), emulator: bool = False) -> int:
-        """The largest summed PSS (or the emulator's) sampled between two Unix times, in bytes (0 if none)."""
-        return max((s[2 if emulator else 1] for s in self.samples if start <= s[0] <= end), default=0)
+    def _sample(self) -> None:
+        last = time.time()
+        while not self._stop.wait(SAMPLE_SECONDS):
+            airflow, emulator = self._processes()
+            now = time.time()
+            status = _status(airflow) if airflow else {}
+            emulator_peak = 0
+            for pid in emulator:
+                emulator_peak += _status(pid).get("VmHWM", 0)
+                _reset_peak(pid)
+            if airflow:
+                _reset_peak(airflow)
+            self.intervals.append(Interval(last, now, status.get("VmHWM", 0), status.get("VmRSS", 0), emulator_peak))
+            last = now
+
+    def task(self, start: float, end: float) -> tuple[int, int, int]:
+        """(the Airflow process's peak RSS between two Unix times, its RSS when the first interval in them
+        ended, the emulator's peak in them), bytes; an interval counts when it overlaps them."""
+        inside = [i for i in self.intervals if i.end >= start and i.start <= end]
+        if not inside:
+            return 0, 0, 0
+        return max(i.airflow_peak for i in inside), inside[0].airflow_rss, max(i.emulator_peak for i in inside)
+
+    def airflow_peak(self) -> int:
+        return max((i.airflow_peak for i in self.intervals), default=0)
+
+    def emulator_peak(self) -> int:
+        return max((i.emulator_peak for i in self.intervals), default=0)
+
+    def peak(self) -> int:
+        """The largest sum of the two peaks in one interval: Airflow's and the emulator's together (an upper
+        bound of what they held at once; the download and the run script's own process aside)."""
+        return max((i.airflow_peak + i.emulator_peak for i in self.intervals), default=0)
 
 
 def run_once(rows: int, workdir: Path) -> dict:
-    """`make run` on a synthetic census of `rows` rows: its wall, peak memory, and each task's figures."""
+    """`make run` on a synthetic census of `rows` rows: its wall, the peaks, and each task's figures."""
     census = synthetic_census(rows, workdir)
     wall, memory, home = make_run(census, workdir, str(rows))
     run, tasks = timings(home / "airflow.db")
@@ -90,24 +175,50 @@ def run_once(rows: int, workdir: Path) -> dict:
         "csv_mb": census.stat().st_size / 1e6,
         "wall": wall,
         "dag_run": run,
-        "peak": memory.peak(),
-        "emulator_peak": memory.peak(emulator=True),
-        "tasks": {
-            task: (seconds, memory.peak(start, end), memory.peak(start, end, emulator=True))
-            for task, (seconds, start, end) in tasks.items()
-        },
+        "stored_mb": stored_bytes(home / EMULATOR_DATA) / 1e6,
+        "airflow_peak": memory.airflow_peak(),
+        "emulator_peak": memory.emulator_peak(),
+        "commands": sorted(memory.commands),
+        "tasks": {task: (seconds, *memory.task(start, end)) for task, (seconds, start, end) in tasks.items()},
     }
 
 
+def stored_bytes(folder: Path) -> int:
+    """The bytes the emulator saved when it stopped (`folder`: its S3 objects, their versions, SageMaker's state):
+    what the run left in S3, census and results included."""
+    return sum(path.stat().st_size for path in folder.rglob("*") if path.is_file())
+
+
 def synthetic_census(rows: int, workdir: Path) -> Path:
-    """`workdir/census-<rows>.csv`, a synthetic census of `rows` rows (written once, then reused)."""
+    """`workdir/census-<rows>.csv`, a synthetic census of `rows` rows (written once, then reused).
+
+    Written GENERATE_ROWS rows at a time, so that its memory does not grow with the rows: the first block is
+    `scaled_census` (up to GENERATE_ROWS rows, the file it always was), each further block `scaled_census` of
+    the next seed without missing rows, its County names numbered on from the block before (keys stay unique).
+    Written to a temporary name first: an interrupted generation is not taken for a census."""
     census = workdir / f"census-{rows}.csv"
-    if not census.exists():
-        scaled_census(rows).to_csv(census, index=False)
+    if census.exists():
+        return census
+    partial = census.with_suffix(".partial")
+    with partial.open("w", newline="") as out:
+        for block, first in enumerate(range(0, rows, GENERATE_ROWS)):
+            count = min(GENERATE_ROWS, rows - first)
+            frame = scaled_census(count) if block == 0 else scaled_census(count, seed=block, missing_rows=0)
+            if block:
+                roots = frame["County"].str.rsplit(" ", n=1).str[0]
+                frame["County"] = roots + " " + _numbers(first, count)
+            frame.to_csv(out, index=False, header=block == 0)
+            del frame
+    partial.rename(census)
     return census
 
 
-def make_run(census: Path, workdir: Path, name: str, conf: dict | None = None) -> tuple[float, TreeMemory, Path]:
+def _numbers(first: int, count: int) -> np.ndarray:
+    """The running numbers first + 1 … first + count, as text."""
+    return (np.arange(count) + first + 1).astype(str)
+
+
+def make_run(census: Path, workdir: Path, name: str, conf: dict | None = None) -> tuple[float, RunMemory, Path]:
     """`make run DATA=<census> CONF=<conf>` in the throw-away AIRFLOW_HOME `workdir/home-<name>` (results in
     `workdir/output-<name>`, its output in `workdir/make-run-<name>.log`): its wall seconds, the memory
     sampled while it ran, and that home. SystemExit if the run fails."""
@@ -120,7 +231,7 @@ def make_run(census: Path, workdir: Path, name: str, conf: dict | None = None) -
     started = time.perf_counter()
     with log_path.open("w") as log:
         process = subprocess.Popen(command, cwd=PROJECT_ROOT, stdout=log, stderr=subprocess.STDOUT)
-        with TreeMemory(process.pid) as memory:
+        with RunMemory(process.pid) as memory:
             code = process.wait()
     wall = time.perf_counter() - started
     if code:
@@ -146,42 +257,108 @@ def _unix(stamp: str) -> float:
     return datetime.fromisoformat(stamp).timestamp()
 
 
+def _mib(value: int) -> str:
+    return f"{value / 2**20:,.0f}"
+
+
 def print_table(results: list[dict]) -> None:
-    print("\nEnd to end (`make run DATA=<file>`; memory summed over emulator, Airflow and tasks (PSS))")
-    print(f"{'rows':>10} {'CSV MB':>7} {'make run s':>10} {'DAG run s':>9} {'peak MiB':>12} {'(emulator)':>10}")
+    print(
+        "\nEnd to end (`make run DATA=<file>`): walls, and the peak RSS of Airflow's task process and of the emulator"
+    )
+    print("(S3 MB: what the emulator holds after the run, census, work files and results)")
+    print(
+        f"{'rows':>11} {'CSV MB':>7} {'S3 MB':>7} {'make run s':>10} {'DAG run s':>9} {'tasks MiB':>9}"
+        f" {'emulator MiB':>12}"
+    )
     for r in results:
-        peak, emulator = r["peak"] / 2**20, r["emulator_peak"] / 2**20
         print(
-            f"{r['rows']:>10,} {r['csv_mb']:>7.0f} {r['wall']:>10.1f} {r['dag_run']:>9.1f}"
-            f" {peak:>12.0f} {emulator:>10.0f}"
+            f"{r['rows']:>11,} {r['csv_mb']:>7.0f} {r.get('stored_mb', 0):>7.0f} {r['wall']:>10.1f}"
+            f" {r['dag_run']:>9.1f}"
+            f" {_mib(r['airflow_peak']):>9} {_mib(r['emulator_peak']):>12}"
         )
-    print("\nPer task: seconds | rows/s | peak memory (PSS, MiB) while it ran, all / emulator")
-    header = "".join(f"{r['rows']:>34,}" for r in results)
+    print(
+        "\nPer task: seconds | rows/s | peak RSS of its process (MiB; from: its RSS when the task started) | emulator"
+    )
+    header = "".join(f"{r['rows']:>40,}" for r in results)
     print(f"{'task':<26}{header}")
-    for task in sorted(results[0]["tasks"], key=lambda t: results[0]["tasks"][t][0], reverse=True):
+    for task in sorted(results[-1]["tasks"], key=lambda t: results[-1]["tasks"][t][0], reverse=True):
         cells = []
         for r in results:
-            seconds, peak, emulator = r["tasks"].get(task, (0.0, 0, 0))
+            seconds, peak, start, emulator = r["tasks"].get(task, (0.0, 0, 0, 0))
             rate = f"{r['rows'] / seconds:,.0f}" if task in ROW_TASKS and seconds else "-"
-            cells.append(f"{seconds:>7.1f} | {rate:>9} | {peak / 2**20:>5.0f} / {emulator / 2**20:>4.0f}")
-        print(f"{task:<26}" + "".join(f"{c:>34}" for c in cells))
+            cells.append(f"{seconds:>6.1f} | {rate:>9} | {_mib(peak):>5} (from {_mib(start):>5}) | {_mib(emulator):>5}")
+        print(f"{task:<26}" + "".join(f"{c:>40}" for c in cells))
+    for small, large in itertools.pairwise(results):
+        print_ratios(small, large)
+    print("\nProcesses seen under make run (tasks run in the `airflow dags test` process):")
+    for command in results[-1]["commands"]:
+        print(f"  {command}")
+
+
+def print_ratios(small: dict, large: dict) -> None:
+    """The issue's goals between two sizes: each task's peak (≤ GROWTH_GOAL ×) and the run's wall (≤ rows ×).
+
+    Beside each peak's ratio, what the task added above the RSS it started with (peak − from) at both sizes:
+    under `airflow dags test` a task's peak includes what the tasks before it left in the process, which a
+    worker's fresh process per task would not hold, so a ratio above the goal with a flat addition is the
+    earlier tasks' memory, not this one's."""
+    rows = large["rows"] / small["rows"]
+    print(f"\n{large['rows']:,} rows against {small['rows']:,} ({rows:g} × the rows)")
+    print(f"  {'task':<26}{'peak ratio':>11}  {'(goal ≤ ' + format(GROWTH_GOAL, '.2f') + ')':<16}{'added MiB':>16}")
+    for task in sorted(large["tasks"], key=lambda t: large["tasks"][t][0], reverse=True):
+        _, before, before_from, _ = small["tasks"].get(task, (0, 0, 0, 0))
+        _, after, after_from, _ = large["tasks"][task]
+        if before and after:
+            mark = "" if after / before <= GROWTH_GOAL else "above"
+            added = f"{_mib(before - before_from)} → {_mib(after - after_from)}"
+            print(f"  {task:<26}{after / before:>11.3f}  {mark:<16}{added:>16}")
+    for what in ("airflow_peak", "emulator_peak"):
+        print(f"  {what:<26}{large[what] / small[what]:>11.3f}" if small[what] else f"  {what:<26}{'-':>11}")
+    time_ratio = large["dag_run"] / small["dag_run"]
+    verdict = "met" if time_ratio <= rows else "not met"
+    print(
+        f"  DAG run wall {small['dag_run']:.1f} s → {large['dag_run']:.1f} s: {time_ratio:.2f} ×"
+        f" ({verdict}: ≤ {rows:g} ×)"
+    )
+
+
+def generate_only(sizes: list[int], workdir: Path) -> None:
+    """Write each size's census file and say how long it took and the bench's own peak RSS (its bound)."""
+    for rows in sizes:
+        started = time.perf_counter()
+        census = synthetic_census(rows, workdir)
+        seconds = time.perf_counter() - started
+        peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
+        size = census.stat().st_size
+        print(f"{rows:>11,} rows: {census} ({size / 1e6:,.0f} MB) in {seconds:.1f} s; bench peak RSS {_mib(peak)} MiB")
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--rows", default="3220,100000,1000000", help="comma-separated row counts")
     parser.add_argument("--keep", help="work in this folder and keep it (census files are reused)")
+    parser.add_argument("--generate-only", action="store_true", help="write the census files, run nothing")
+    parser.add_argument("--with", dest="earlier", default="", help="comma-separated bench-<rows>.json to print first")
     args = parser.parse_args()
-    sizes = [int(n) for n in args.rows.split(",")]
+    sizes = [int(n) for n in args.rows.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="popseg-bench-") as scratch:
         workdir = Path(args.keep or scratch)
         workdir.mkdir(parents=True, exist_ok=True)
-        results = []
+        if args.generate_only:
+            generate_only(sizes, workdir)
+            return
+        results = load_results([path for path in args.earlier.split(",") if path])
         for rows in sizes:
             print(f"make run on {rows:,} synthetic rows …", flush=True)
             results.append(run_once(rows, workdir))
             print(f"  {results[-1]['wall']:.1f} s, DAG run {results[-1]['dag_run']:.1f} s", flush=True)
+            (workdir / f"bench-{rows}.json").write_text(json.dumps(results[-1], indent=1))
     print_table(results)
+
+
+def load_results(paths: list[str]) -> list[dict]:
+    """The results `main` saved (bench-<rows>.json in the work folder), to print again or beside a new size."""
+    return [json.loads(Path(path).read_text()) for path in paths]
 
 
 if __name__ == "__main__":

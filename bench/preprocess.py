@@ -8,8 +8,9 @@ files back) runs on each census in a child of its own (devtools/preprocess_memor
 (ru_maxrss) is its own: streaming ("task"), and up to --whole-up-to rows also read whole as before every
 census was streamed ("whole", steps.preprocess_whole).
 
-The largest census accepted is MAX_CENSUS_BYTES (1 GiB, about 5 M rows of ~210 bytes): past it the task
-refuses the file before reading it, so 10 M rows cannot be measured until that bound is raised.
+The largest census the task streams is MAX_STREAMED_CENSUS_BYTES (8 GiB, 10 M rows of ~210 bytes are 2.1 GB);
+the whole-file path ("whole") reads at most MAX_CENSUS_BYTES (1 GiB, about 5 M rows), so keep --whole-up-to
+below that.
 
 With `--steps`, it also times the whole-file path's steps one by one in a single process:
 

@@ -147,8 +147,8 @@ def census_identity(run: RunContext, with_sha256: bool = False) -> CensusIdentit
     client, bucket, key = run.store.client, run.params["bucket"], run.params["input_key"]
     head = client.head_object(Bucket=bucket, Key=key)
     sha256 = None
-    if with_sha256:
-        census.check_census_size(head["ContentLength"], run.input_uri)
+    if with_sha256:  # hashed as a stream, as the preprocess streams it
+        census.check_streamed_census_size(head["ContentLength"], run.input_uri)
         read = {"VersionId": head["VersionId"]} if head.get("VersionId") else {"IfMatch": head["ETag"]}
         body, digest = client.get_object(Bucket=bucket, Key=key, **read)["Body"], hashlib.sha256()
         while chunk := body.read(HASH_CHUNK):
@@ -186,13 +186,21 @@ def preprocess(run: RunContext, comparison: Comparison | None = None) -> Prepare
 
     Streams the census in two passes (`preprocess_streaming`), so that its memory does not grow with the rows;
     a census the streaming path cannot vouch for (any refusal among them) is read whole (`preprocess_whole`),
-    which refuses it with the same message as ever. Both write the same bytes."""
+    which refuses it with the same message as ever, when it is within the whole-file bound (census.
+    MAX_CENSUS_BYTES); above it, up to census.MAX_STREAMED_CENSUS_BYTES, the streaming path's own refusal names
+    the file, row or line, column and what was expected. Both paths write the same bytes."""
     try:
         try:
             return preprocess_streaming(run, comparison)
         except census.NotStreamable as why:
-            log.info("%s is read whole: %s", printable(run.input_uri), printable(str(why)))
-        return preprocess_whole(run, comparison)
+            streamed = why
+        if not streamed.whole_readable(streamed.stored_size):
+            raise streamed.refusal(run.input_uri)
+        log.info("%s is read whole: %s", printable(run.input_uri), printable(str(streamed)))
+        try:
+            return preprocess_whole(run, comparison)
+        except census.CensusTooLarge:  # a gzip census that inflates past the whole-file bound
+            raise streamed.refusal(run.input_uri) from None
     except (census.CensusValidationError, gates.GateRefused) as refused:
         raise AirflowFailException(str(refused)) from refused  # the same input would be refused again
 
@@ -201,15 +209,20 @@ def preprocess_streaming(run: RunContext, comparison: Comparison | None = None) 
     """`preprocess` in two passes over the pinned census object, a chunk of lines (census.CHUNK_BYTES) at a
     time: the first checks every row and finds the counts, dropped rows and scaling; the second scales the
     complete rows and streams them to the training shards and the cleaned and county frames as it goes.
-    Raises census.NotStreamable, having written nothing, when the census must be read whole. Its peak RSS does
-    not grow with the rows: 448 MiB at 1 M rows, 467 MiB at 5 M (1,030 MiB read whole at 1 M; bench/preprocess.py)."""
-    pinned, head, read = pinned_census(run)
+    Raises census.NotStreamable, having written nothing, when the census must be read whole or refused (its
+    `stored_size` set to the object's). Its peak RSS does not grow with the rows: 448 MiB at 1 M rows, 467 MiB at
+    5 M (1,030 MiB read whole at 1 M; bench/preprocess.py)."""
+    pinned, head, read = pinned_census(run, streamed=True)
     store, layout = run.store, run.layout
 
     def open_census():
         return store.client.get_object(**read)["Body"]
 
-    surveyed = census.survey(open_census, run.input_uri, largest_k(run.params))
+    try:
+        surveyed = census.survey(open_census, run.input_uri, largest_k(run.params))
+    except census.NotStreamable as why:
+        why.stored_size = head["ContentLength"]
+        raise
     version = census_pin(run, head, surveyed.stored_bytes)
     lineage.TASK.read_census(run.input_uri, rows=surveyed.rows_in, size=version["size"])
     if not pinned:
@@ -372,10 +385,11 @@ def read_census(run: RunContext) -> tuple[bytes | bytearray, dict]:
     return data, pin
 
 
-def pinned_census(run: RunContext) -> tuple[dict | None, dict, dict]:
+def pinned_census(run: RunContext, streamed: bool = False) -> tuple[dict | None, dict, dict]:
     """(the run's pin of its census, None before its first read; HeadObject's answer for the version to read;
     GetObject's arguments that read that version and no other). Refuses a census changed since it was pinned
-    on a bucket without versions, and one above census.MAX_CENSUS_BYTES, before a byte is read."""
+    on a bucket without versions, and one above census.MAX_CENSUS_BYTES (to read whole) or, `streamed`,
+    census.MAX_STREAMED_CENSUS_BYTES, before a byte is read."""
     client, bucket, key = run.store.client, run.params["bucket"], run.params["input_key"]
     pinned = run.store.read_json_if_exists(run.layout.input_version)
     version = {"VersionId": pinned["version_id"]} if pinned and pinned.get("version_id") else {}
@@ -385,7 +399,8 @@ def pinned_census(run: RunContext) -> tuple[dict | None, dict, dict]:
             f"{printable(run.input_uri)} has changed since this run first read it (ETag {pinned['etag']}, now "
             f"{head['ETag']}) and the bucket keeps no versions: trigger a new run to segment the new file"
         )
-    census.check_census_size(head["ContentLength"], run.input_uri)
+    check_size = census.check_streamed_census_size if streamed else census.check_census_size
+    check_size(head["ContentLength"], run.input_uri)
     read = {"VersionId": head["VersionId"]} if head.get("VersionId") else {"IfMatch": head["ETag"]}
     return pinned, head, {"Bucket": bucket, "Key": key, **read}
 

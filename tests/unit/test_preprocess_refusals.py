@@ -4,13 +4,18 @@ the bundled sample (668 KB) streams in three and the problems below lie in its l
 
 from __future__ import annotations
 
+import gzip
+import io
+
+import numpy as np
+import pandas as pd
 import pytest
 from airflow.sdk.exceptions import AirflowFailException
 
 from include.airflow_popseg import steps
-from include.segmentation.census import CensusValidationError, NotStreamable, streaming
+from include.segmentation.census import CensusValidationError, NotStreamable, bounded_read, streaming
 from include.segmentation.synthetic import synthetic_census
-from tests.support.preprocess_runs import run_on, s3_bucket
+from tests.support.preprocess_runs import BUCKET, INPUT_KEY, run_on, s3_bucket
 
 LATE = 3000  # frame position of data row 3,001, in the last chunk
 
@@ -125,3 +130,90 @@ def test_utf8_and_latin1_names_in_one_file_are_read_whole_as_latin1_as_before() 
             steps.preprocess_streaming(run)
         streamed = digests(run, steps.preprocess(run))
         assert streamed == digests(run, steps.preprocess_whole(run))
+
+
+# Above the whole-file bound there is no whole read to name a problem: the streaming path's refusal does, in the
+# same words. The bound is made smaller than every census below (a header alone is 380 bytes) rather than the
+# files larger than 1 GiB.
+WHOLE_BOUND = 100
+
+
+@pytest.fixture
+def above_whole_bound(monkeypatch) -> None:
+    """Every census above the whole-file bound, and no whole read allowed."""
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_BYTES", WHOLE_BOUND)
+
+    def read_whole(*args, **kwargs):
+        raise AssertionError("a census above MAX_CENSUS_BYTES was read whole")
+
+    monkeypatch.setattr(steps, "preprocess_whole", read_whole)
+
+
+@pytest.mark.parametrize("case", list(REFUSED))
+def test_a_census_above_the_whole_file_bound_is_refused_by_the_stream_naming_file_row_and_column(
+    case, above_whole_bound
+) -> None:
+    make, params, fragment = REFUSED[case]
+    message = _refusal(steps.preprocess, make(), params, AirflowFailException)
+    assert message.startswith(f"s3://{BUCKET}/{INPUT_KEY}: ")
+    assert fragment in message
+
+
+def test_a_census_above_the_whole_file_bound_that_passes_is_streamed(above_whole_bound) -> None:
+    with s3_bucket() as client:
+        run = run_on(client, _csv(synthetic_census()), {"k": 5})
+        prepared = steps.preprocess(run)
+    assert (prepared["rows_in"], prepared["rows"]) == (3220, 3218)
+
+
+def test_utf8_and_latin1_above_the_whole_file_bound_are_refused_with_both_lines(above_whole_bound) -> None:
+    census = _line_changed(lambda line: line.replace(b"Wayne", b"Wa\xf1e"))
+    message = _refusal(steps.preprocess, census, {}, AirflowFailException)
+    assert "UTF-8 and Latin-1 text in one file (UTF-8 on line " in message
+    assert "Latin-1 on line 3,002)" in message
+    assert f"above the {WHOLE_BOUND:,} bytes read whole (MAX_CENSUS_BYTES)" in message
+
+
+def test_a_gzip_census_that_inflates_past_the_whole_file_bound_is_refused_for_its_row_not_its_size(
+    monkeypatch,
+) -> None:
+    """Stored within the whole-file bound, so read whole after the stream's refusal, which refuses it for its size:
+    the refusal given is the stream's, of the bad cell."""
+    census = gzip.compress(_changed("TotalPop", -5))
+    monkeypatch.setattr(bounded_read, "MAX_CENSUS_BYTES", len(census) + 1)
+    monkeypatch.setattr(streaming, "CHUNK_BYTES", 64 << 10)  # the bad row is refused before the bound is passed
+    message = _refusal(steps.preprocess, census, {}, AirflowFailException)
+    assert "column 'TotalPop': negative counts at rows 3001 (-5.0)" in message
+    assert "MAX_CENSUS_BYTES" not in message
+
+
+def test_a_census_above_the_streamed_bound_is_refused_before_it_is_read(monkeypatch) -> None:
+    monkeypatch.setattr(bounded_read, "MAX_STREAMED_CENSUS_BYTES", WHOLE_BOUND)
+    census = _csv(synthetic_census())
+    message = _refusal(steps.preprocess, census, {}, AirflowFailException)
+    assert f"the file is {len(census):,} bytes, above the limit of {WHOLE_BOUND:,} bytes" in message
+    assert "(MAX_STREAMED_CENSUS_BYTES)" in message
+
+
+def test_a_key_hash_repeated_by_a_collision_is_no_duplicate() -> None:
+    """Pass 1 finds hashes that repeat; the keys behind them, read again, are told apart: here the hash of a key
+    that occurs once stands for a collision."""
+    census = _csv(synthetic_census())
+    key = f"{synthetic_census().loc[LATE, 'State']}-{synthetic_census().loc[LATE, 'County']}"
+    repeated = pd.util.hash_array(np.array([key], dtype=object))
+    assert streaming._duplicate_problems(lambda: io.BytesIO(census), "census.csv", repeated) == []
+
+
+def test_a_key_hash_repeated_by_a_duplicate_names_its_rows() -> None:
+    census = _repeated_key()
+    frame = synthetic_census()
+    key = f"{frame.loc[10, 'State']}-{frame.loc[10, 'County']}"
+    repeated = pd.util.hash_array(np.array([key], dtype=object))
+    problems = streaming._duplicate_problems(lambda: io.BytesIO(census), "census.csv", repeated)
+    assert problems == [f"duplicate State-County keys: '{key}' (rows 11, 3001)"]
+
+
+def test_a_chunk_refusal_names_the_file_line_and_leaves_quoted_text_alone() -> None:
+    chunk = streaming._Chunk(header=b"h\n", lines=b"", first_line=5_001, last_line=6_000)
+    problem = "line 3 has 38 fields, expected 37 as in the header: 'Ohio,line 3,1'"
+    assert chunk.in_file(problem) == "line 5,002 has 38 fields, expected 37 as in the header: 'Ohio,line 3,1'"

@@ -20,9 +20,17 @@ import numpy as np
 
 from include.segmentation.census.contract import CensusValidationError
 
-# The largest census accepted, as stored and once decompressed: about 5 M county-like rows. Checked
-# before the file is read (S3 HeadObject, file size) and while a gzip file is decompressed.
+# The largest census read whole (`load_census`), as stored and once decompressed: about 5 M county-like rows,
+# and about 3 GiB of memory to parse them. Checked before the file is read (S3 HeadObject, file size) and while a
+# gzip file is decompressed. The preprocess task streams a census instead (`streaming`, up to
+# MAX_STREAMED_CENSUS_BYTES) and reads one whole only at or below this, to refuse it with the whole file's
+# messages; above it the streaming path's refusals name the row and column themselves.
 MAX_CENSUS_BYTES = 1 << 30
+# The largest census the preprocess task streams, as stored and once decompressed. Streaming holds a chunk at a
+# time (streaming.CHUNK_BYTES), so this bounds time, S3 bytes (read twice) and pass 1's key hashes on disk, not
+# memory: 10 M county-like rows are about 2.1 GB, and 8 GiB leaves room for MAX_CENSUS_ROWS (twice that) of them
+# with names up to about 190 bytes longer than a real county row's, or 10 M rows four times as long.
+MAX_STREAMED_CENSUS_BYTES = 8 << 30
 # Data rows (lines after the header that are not blank): twice the 10 M rows the project is meant to
 # scale to. Counted on the bytes (as they are read, or inflated) before anything is parsed, so a file
 # of short rows is refused before its rows cost memory. A real county row is about 210 bytes, so
@@ -46,11 +54,28 @@ _SCAN = 1 << 18
 Source = bytes | bytearray | str | os.PathLike[str] | BinaryIO
 
 
+class CensusTooLarge(CensusValidationError):
+    """A census refused for its size alone (MAX_CENSUS_BYTES or MAX_STREAMED_CENSUS_BYTES, as stored or inflated),
+    before its rows were checked."""
+
+
 def check_census_size(size: int, name: str) -> None:
-    """Refuse a census of `size` bytes (as stored, or once decompressed) above MAX_CENSUS_BYTES."""
+    """Refuse a census of `size` bytes (as stored, or once decompressed) above MAX_CENSUS_BYTES: to read whole."""
     if size > MAX_CENSUS_BYTES:
-        raise CensusValidationError(
+        raise CensusTooLarge(
             [f"the file is {size:,} bytes, above the limit of {MAX_CENSUS_BYTES:,} bytes (MAX_CENSUS_BYTES)"], name
+        )
+
+
+def check_streamed_census_size(size: int, name: str) -> None:
+    """Refuse a census of `size` bytes as stored above MAX_STREAMED_CENSUS_BYTES: to stream."""
+    if size > MAX_STREAMED_CENSUS_BYTES:
+        raise CensusTooLarge(
+            [
+                f"the file is {size:,} bytes, above the limit of {MAX_STREAMED_CENSUS_BYTES:,} bytes "
+                "(MAX_STREAMED_CENSUS_BYTES)"
+            ],
+            name,
         )
 
 
@@ -204,7 +229,7 @@ def _gunzip(raw: bytes | bytearray, label: str) -> bytes:
             while chunk := stream.read(_INFLATE):
                 size += len(chunk)
                 if size > MAX_CENSUS_BYTES:
-                    raise CensusValidationError(
+                    raise CensusTooLarge(
                         [
                             f"the gzip data expands past {MAX_CENSUS_BYTES:,} bytes (MAX_CENSUS_BYTES); "
                             f"refused after {size:,} bytes from {len(raw):,} compressed"

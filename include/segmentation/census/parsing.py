@@ -182,12 +182,13 @@ def _line_of(raw: bytes | bytearray, text: bytes) -> str:
     return "?"
 
 
-def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.DataFrame:
+def _read_text(raw: bytes | bytearray, label: str, problems: list[str], first_row: int = 1) -> pd.DataFrame:
     """The exact path: every cell read as text so that a bad cell is reported with its value rather than
     coerced; appends each column's unparsable numbers to `problems`.
 
     pyarrow reads the text when the file is well formed CSV (a bad number, then, costs about what the
-    typed read does); pandas reads what pyarrow cannot (ragged rows, a stray quote) and says why.
+    typed read does); pandas reads what pyarrow cannot (ragged rows, a stray quote) and says why. Rows are
+    numbered from `first_row` (a streamed chunk's rows by their number in the file).
     """
     frame = _read_strings(raw, label)
     if frame is None:
@@ -203,7 +204,7 @@ def _read_text(raw: bytes | bytearray, label: str, problems: list[str]) -> pd.Da
     if frame.empty:
         raise CensusValidationError(["the header has no rows below it"], label)
     frame = frame.loc[:, list(COLUMNS)]
-    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    frame.index = pd.RangeIndex(first_row, first_row + len(frame), name="row")
     numeric = {column: _parse_numeric(frame[column], column, problems) for column in FEATURES}
     return pd.DataFrame({column: frame[column].str.strip() for column in ID_COLUMNS} | numeric)
 
