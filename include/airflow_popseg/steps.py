@@ -906,27 +906,120 @@ def extract_attributes(
     matched: Matched,
 ) -> ResultFiles:
     """Centroids with sizes, each segment's profile from its counties, component makeup, and segments.csv with
-    each county's FIPS code and segment label (the report's), all by stable segment ID: file name -> URI."""
+    each county's FIPS code and segment label (the report's), all by stable segment ID: file name -> URI; and
+    segment_summary.json (the traits and each segment's median distance, for the report; not published).
+
+    Streamed: cleaned.parquet and the matched segments are read READ_ROWS rows at a time, side by side (the
+    pipeline writes both in the census's row order), four times for the statistics (results.segment_statistics)
+    and once more, with counties.parquet, to write segments.csv and segments.parquet as they are built. Peak
+    memory does not depend on the rows: ≈ 0.4 GB (a block, its derived columns, a parquet row group)."""
     store, ids = run.store, matched["segment_ids"]
-    features, segments = store.read_frame(prepared["cleaned"]), store.read_frame(matched["segments"])
     centroids = read_kmeans_model(store.read(kmeans["model_artifact"]))  # (k, n), row c: cluster c
-    frames = results.attribute_frames(
-        read_pca_model(store.read(pca["model_artifact"])),
-        centroids[np.argsort(matched["by_cluster"])],  # row i: segment ids[i]
-        features,
-        segments,
-        ids,
-        chosen["kept_components"],
-    )
-    labels = traits.segment_labels(traits.of_segments(features, segments, ids))
-    del features  # 8 bytes a value: let it go before segments.csv is built
-    frames[SEGMENTS] = results.published_segments(segments, store.read_frame(prepared["counties"]), labels)
+
+    def blocks() -> Iterator[results.Block]:
+        for features, segments in _side_by_side(run, prepared["cleaned"], matched["segments"]):
+            yield features, segments["segment"].to_numpy(dtype=np.int64), segments["distance"].to_numpy(np.float64)
+
+    statistics = results.segment_statistics(blocks, ids)
+    model = read_pca_model(store.read(pca["model_artifact"]))
+    frames = {
+        results.CENTROIDS: results.centroids_frame(centroids[np.argsort(matched["by_cluster"])], statistics.sizes, ids),
+        results.PROFILES: statistics.profiles,
+        results.WEIGHTS: analysis.component_weights(model, census.FEATURES, chosen["kept_components"]).reset_index(),
+    }
     written = {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
     for name, frame in frames.items():  # each table's typed twin, for query engines (parquet_tables)
         written[parquet_name(name)] = store.write(
             run.layout.work(parquet_name(name)), parquet_bytes(frame, name, run.run_id)
         )
+    labels = traits.segment_labels(statistics.traits)
+    written.update(_write_published_segments(run, prepared, matched, labels))
+    summary = statistics.summary_document()
+    written[results.SEGMENT_SUMMARY] = store.write_json(run.layout.work(results.SEGMENT_SUMMARY), summary)
     return written
+
+
+def _side_by_side(run: RunContext, first: str, second: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
+    """Blocks of READ_ROWS rows of two parquet frames of the same counties in the same order (`first` indexed by
+    State-County, `second` with a State-County column, or both indexed), read side by side whatever their row
+    groups; AirflowFailException naming the row where their keys differ or where one ends first."""
+    left, right = _Rows((frame,) for frame in frame_blocks(run, first)), _Rows((f,) for f in frame_blocks(run, second))
+    offset = 0
+    while True:
+        a, b = left.take(READ_ROWS), right.take(READ_ROWS)
+        if a is None and b is None:
+            return
+        if a is None or b is None or len(a[0]) != len(b[0]):
+            rows = offset + min(len(a[0]) if a else 0, len(b[0]) if b else 0)
+            shorter = first if a is None or (b is not None and len(a[0]) < len(b[0])) else second
+            raise AirflowFailException(f"{shorter} ends at row {rows}; {first} and {second} must have the same rows")
+        keys = a[0].index.to_numpy()
+        other = b[0].index.to_numpy() if KEY_NAME not in b[0] else b[0][KEY_NAME].to_numpy()
+        differ = np.flatnonzero(keys != other)
+        if differ.size:
+            row = int(differ[0])
+            raise AirflowFailException(
+                f"row {offset + row}: {second} has State-County {printable(str(other[row]))!r} where {first} has "
+                f"{printable(str(keys[row]))!r}; both must be in the census's row order"
+            )
+        offset += len(keys)
+        yield a[0], b[0]
+
+
+def _write_published_segments(run: RunContext, prepared: Prepared, matched: Matched, labels: dict) -> dict:
+    """segments.csv and segments.parquet streamed, a block of matched segments at a time joined with
+    counties.parquet (the same rows in the same order) and the labels: the CSV's header once, each block through
+    csv_bytes; the Parquet with parquet_tables' schema, metadata and row groups of ROW_GROUP_ROWS."""
+    from include.segmentation import parquet_tables
+
+    layout, run_id = run.layout, run.run_id
+    with (
+        run.store.open_write(layout.work(SEGMENTS)) as csv_file,
+        run.store.open_write(layout.work(parquet_name(SEGMENTS))) as parquet_file,
+        _GroupedParquet(parquet_file, parquet_tables.ROW_GROUP_ROWS) as groups,
+    ):
+        for i, (counties, segments) in enumerate(_side_by_side(run, prepared["counties"], matched["segments"])):
+            published = results.published_segments(segments, counties, labels)
+            data = results.csv_bytes(published)
+            csv_file.write(data if i == 0 else data[data.index(b"\n") + 1 :])
+            groups.write(parquet_tables.table(published, SEGMENTS, run_id))
+    return {SEGMENTS: csv_file.uri, parquet_name(SEGMENTS): parquet_file.uri}
+
+
+class _GroupedParquet:
+    """Arrow tables of one schema written as one zstd Parquet file into `sink` in row groups of `rows` (the last
+    one shorter), as pyarrow.parquet.write_table(row_group_size=rows) writes their concatenation."""
+
+    def __init__(self, sink, rows: int) -> None:
+        self.sink, self.rows, self.writer, self.pending = sink, rows, None, []
+
+    def write(self, table) -> None:
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.sink, table.schema, compression="zstd")
+        self.pending.append(table)
+        while sum(len(t) for t in self.pending) >= self.rows:
+            self._flush(self.rows)
+
+    def _flush(self, rows: int) -> None:
+        import pyarrow as pa
+
+        held = pa.concat_tables(self.pending)
+        self.writer.write_table(held.slice(0, rows).combine_chunks(), row_group_size=rows)
+        rest = held.slice(rows)
+        self.pending = [rest] if len(rest) else []
+
+    def __enter__(self) -> _GroupedParquet:
+        return self
+
+    def __exit__(self, *failed) -> None:
+        if failed[0] is not None:
+            return
+        if self.pending:
+            self._flush(sum(len(t) for t in self.pending))
+        if self.writer is not None:
+            self.writer.close()
 
 
 def document_run(
@@ -1068,8 +1161,9 @@ def publish(
     bytes differ). latest.json is promote's: a run the churn gate holds is published but not promoted."""
     store, layout = run.store, run.layout
     written = [
-        chosen["explained_variance"], chosen_k["selection"], *attributes.values(), *documented.values(),
-        *reported.values(),
+        chosen["explained_variance"], chosen_k["selection"],
+        *(uri for name, uri in attributes.items() if name != results.SEGMENT_SUMMARY),  # the report's, not a result
+        *documented.values(), *reported.values(),
     ]  # fmt: skip
     written.extend(matched["changes"])
     files = {layout.published_name(uri): uri for uri in written}
