@@ -48,7 +48,12 @@ def _pca_model(run, prepared) -> bytes:
     from include.airflow_popseg import steps
     from include.sagemaker_formats.artifacts import PCAModel, write_pca_model
 
-    x = np.concatenate([block for block, _ in steps.scaled_blocks(run, prepared)][:1]).astype("float64")[:5000]
+    blocks = []
+    for block, _ in steps.scaled_blocks(run, prepared):  # the first 5,000 rows, whatever steps.READ_ROWS is
+        blocks.append(block)
+        if sum(len(b) for b in blocks) >= 5000:
+            break
+    x = np.concatenate(blocks).astype("float64")[:5000]
     mean = x.mean(axis=0)
     _, s, vt = np.linalg.svd(x - mean, full_matrices=False)
     return write_pca_model(PCAModel.from_largest_first(s[:NUM_COMPONENTS], vt[:NUM_COMPONENTS].T, mean))
@@ -77,9 +82,10 @@ def matched_segments(keys, k: int, seed: int = 3):
     return frame, [int(i) for i in by_cluster]
 
 
-def attribute_run(case: str, check: Callable | None = None) -> dict:
+def attribute_run(case: str, check: Callable | None = None, swapped: int | None = None) -> dict:
     """Preprocess `case`, then extract_attributes on made models and matched segments: {file name: sha256 of
-    its bytes}. `check(run, written)` is called with the task's answer before the bucket goes."""
+    its bytes}. `check(run, written, matched)` is called with the task's answer and its Matched before the
+    bucket goes; `swapped` swaps that row of the matched segments with the next (out of the census's order)."""
     from include.airflow_popseg import steps
     from include.sagemaker_formats.artifacts import write_kmeans_model
 
@@ -93,6 +99,8 @@ def attribute_run(case: str, check: Callable | None = None) -> dict:
         kmeans_uri = run.store.write(run.layout.work("kmeans-model.tar.gz"), write_kmeans_model(centroids))
         keys = run.store.read_frame(prepared["counties"]).index
         segments, by_cluster = matched_segments(keys, k)
+        if swapped is not None:
+            segments.iloc[[swapped, swapped + 1]] = segments.iloc[[swapped + 1, swapped]].to_numpy()
         matched = {
             "segments": run.store.write_frame(run.layout.matched_segments, segments),
             "continuity": "unused",
@@ -110,7 +118,7 @@ def attribute_run(case: str, check: Callable | None = None) -> dict:
             matched,
         )
         if check is not None:
-            check(run, written)
+            check(run, written, matched)
         return {name: hashlib.sha256(run.store.read(uri)).hexdigest() for name, uri in sorted(written.items())}
 
 
