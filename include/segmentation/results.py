@@ -181,44 +181,53 @@ def segment_statistics(blocks: Callable[[], Iterable[Block]], ids: int | Iterabl
     from include.segmentation.streaming_stats import GroupMedians, MidRanks, PairwiseSums
 
     ids = segment_ids(ids)
-    k, n_features, n_traits = len(ids), len(FEATURES), len(traits.TRAITS)
+    k, n_features, shares = len(ids), len(FEATURES), list(traits.SHARES)
     percent = [i for i, feature in enumerate(FEATURES) if feature in PERCENT_COLUMNS]
 
-    def columns(block: Block) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
+    def columns(block: Block) -> tuple[np.ndarray, np.ndarray]:
+        """The block's (m,) group positions (−1: in no segment of ids) and (m, 34 + shares + 1) values: the
+        features, the traits that are shares (the other traits are features), the distances."""
         features, segment, distance = block
         segment = np.asarray(segment, dtype=np.int64)
         place = np.minimum(np.searchsorted(ids, segment), k - 1)
         group = np.where(ids[place] == segment, place, -1)
-        x = np.column_stack([features[feature].to_numpy(dtype="float64") for feature in FEATURES])
-        t = np.column_stack([traits.trait_values(features, trait) for trait in traits.TRAITS])
-        d = np.full(len(x), np.nan) if distance is None else np.asarray(distance, dtype=np.float64)
-        return group, x, t, d
+        values = np.empty((len(segment), n_features + len(shares) + 1))
+        for i, feature in enumerate(FEATURES):
+            values[:, i] = features[feature].to_numpy(dtype="float64")
+        for j, trait in enumerate(shares):
+            values[:, n_features + j] = traits.trait_values(features, trait)
+        values[:, -1] = np.nan if distance is None else np.asarray(distance, dtype=np.float64)
+        return group, values
 
-    medians = GroupMedians(k, n_features + n_traits + 1, [False] * n_features + [True] * n_traits + [False])
-    overall = GroupMedians(1, n_traits, skip_nan=True)
+    # Medians of every column per segment and, as the last group, over all rows: NaN left out, then put back
+    # as np.median has it where a segment's features or distances hold one (traits are np.nanmedian's).
+    medians = GroupMedians(k, n_features + len(shares) + 1, skip_nan=True, overall=True)
     sizes, rows = np.zeros(k, dtype=np.int64), 0
     for block in blocks():
-        group, x, t, d = columns(block)
-        medians.sample(group, np.column_stack([x, t, d]))
-        overall.sample(np.zeros(len(x), dtype=np.int64), t)
+        group, values = columns(block)
+        medians.sample(group, values)
         sizes += np.bincount(group[group >= 0], minlength=k)
-        rows += len(x)
+        rows += len(values)
     sums, total = PairwiseSums(sizes, 1 + n_features + len(percent)), PairwiseSums([rows], 1)
     for block in blocks():
-        group, x, t, d = columns(block)
-        medians.count(group, np.column_stack([x, t, d]))
-        overall.count(np.zeros(len(x), dtype=np.int64), t)
-        population = block[0][POPULATION].to_numpy(dtype="float64")
+        group, values = columns(block)
+        medians.count(group, values)
+        population = values[:, FEATURES.index(POPULATION)]
+        x = values[:, :n_features]
         sums.add(group, np.column_stack([population, x, x[:, percent] * population[:, None]]))
         total.add(np.zeros(len(x), dtype=np.int64), population)
     for block in blocks():
-        group, x, t, d = columns(block)
-        medians.keep(group, np.column_stack([x, t, d]))
-        overall.keep(np.zeros(len(x), dtype=np.int64), t)
-    middle, typical = medians.medians(), overall.medians()[0]
-    ranks = MidRanks(middle[:, n_features : n_features + n_traits].T)
+        medians.keep(*columns(block))
+    nanmedians = medians.medians()
+    middle = np.where(medians.missing[:k] > 0, np.nan, nanmedians[:k])  # np.median: NaN if any
+    # each trait's column: its share's, or its feature's
+    trait_column = [
+        n_features + shares.index(trait) if trait in shares else FEATURES.index(trait) for trait in traits.TRAITS
+    ]
+    trait_medians, typical = nanmedians[:k, trait_column], nanmedians[k, trait_column]
+    ranks = MidRanks(trait_medians.T)
     for block in blocks():
-        ranks.add(columns(block)[2])
+        ranks.add(columns(block)[1][:, trait_column])
     totals, means = sums.totals(), sums.means()
     people = totals[:, 0]
     profile: dict[str, np.ndarray] = {
@@ -237,7 +246,7 @@ def segment_statistics(blocks: Callable[[], Iterable[Block]], ids: int | Iterabl
     index = pd.Index(ids, name="segment")
     percentiles = ranks.percentiles()
     described = traits.SegmentTraits(
-        pd.DataFrame({trait: middle[:, n_features + j] for j, trait in enumerate(traits.TRAITS)}, index=index),
+        pd.DataFrame({trait: trait_medians[:, j] for j, trait in enumerate(traits.TRAITS)}, index=index),
         pd.DataFrame({trait: percentiles[j] for j, trait in enumerate(traits.TRAITS)}, index=index),
         pd.Series({trait: float(typical[j]) for j, trait in enumerate(traits.TRAITS)}),
     )

@@ -164,9 +164,14 @@ class GroupMedians:
     """Per group and column the exact median of (rows, width) float64 values streamed in blocks, in three passes
     over the same rows in the same order: sample(), then count(), then keep(), each over every block; then
     medians(). skip_nan: (width,) per column, np.nanmedian (NaN left out) or np.median (NaN if the group has one);
-    a group without values gets NaN."""
+    a group without values gets NaN. overall: one more group, the last, of every row (group −1 too), counted
+    from the same comparisons with the pivots."""
 
-    def __init__(self, groups: int, width: int, skip_nan: bool | np.ndarray = False, seed: int = 0) -> None:
+    def __init__(
+        self, groups: int, width: int, skip_nan: bool | np.ndarray = False, seed: int = 0, overall: bool = False
+    ) -> None:
+        self.split, self.overall = groups, overall  # the groups rows are split into; the all-rows group after
+        groups += overall
         self.groups, self.width = groups, width
         self.skip_nan = np.broadcast_to(np.asarray(skip_nan, dtype=bool), (width,))
         self.known = np.zeros((groups, width), dtype=np.int64)  # values that are not NaN
@@ -184,12 +189,11 @@ class GroupMedians:
         """Pass 1: count each group's values and NaNs, and draw the pivots' sample."""
         group, values = np.asarray(group), np.asarray(values, dtype=np.float64).reshape(len(group), self.width)
         self._rows[0] += len(group)
-        order, starts, stops = group_slices(group, self.groups)
         nan = np.isnan(values)
-        for g in np.flatnonzero(stops > starts):
-            missing = nan[order[starts[g] : stops[g]]].sum(axis=0)
+        for g, rows in self._each_group(group):
+            missing = nan[rows].sum(axis=0)
             self.missing[g] += missing
-            self.known[g] += (stops[g] - starts[g]) - missing
+            self.known[g] += len(nan[rows]) - missing
         keys = np.concatenate([self._keys, self._rng.random(len(group))])
         rows = np.concatenate([self._sample, values])
         if len(keys) > SAMPLE_ROWS:  # the rows with the SAMPLE_ROWS smallest keys: a uniform sample of all
@@ -206,21 +210,33 @@ class GroupMedians:
             self._counts = [np.zeros((self.groups, 2 * len(p) + 1), dtype=np.int64) for p in self._pivots]
             self._sample = self._keys = None
         self._rows[1] += len(group)
-        inside = group >= 0
         for c, pivots in enumerate(self._pivots):
             column = values[:, c]
-            rows = inside & ~np.isnan(column)
-            bins = self._bins(pivots, column[rows])
+            known = ~np.isnan(column)
+            bins, owner = self._bins(pivots, column[known]), group[known]
+            inside = owner >= 0
             width = 2 * len(pivots) + 1
-            self._counts[c] += np.bincount(group[rows] * width + bins, minlength=self.groups * width).reshape(
-                self.groups, width
-            )
+            self._counts[c][: self.split] += np.bincount(
+                owner[inside] * width + bins[inside], minlength=self.split * width
+            ).reshape(self.split, width)
+            if self.overall:
+                self._counts[c][-1] += np.bincount(bins, minlength=width)
 
     @staticmethod
     def _bins(pivots: np.ndarray, values: np.ndarray) -> np.ndarray:
         """Bin 2j: strictly between pivots j−1 and j (below the first, above the last); bin 2j+1: equal to pivot j."""
         left = np.searchsorted(pivots, values, "left")
-        return 2 * left + (np.searchsorted(pivots, values, "right") > left)
+        if not len(pivots):
+            return left
+        return 2 * left + (pivots[np.minimum(left, len(pivots) - 1)] == values)
+
+    def _each_group(self, group: np.ndarray) -> Iterator[tuple[int, np.ndarray | slice]]:
+        """(group, its rows of the block) for each group with rows in it, the all-rows group last."""
+        order, starts, stops = group_slices(group, self.split)
+        for g in np.flatnonzero(stops > starts):
+            yield int(g), order[starts[g] : stops[g]]
+        if self.overall and len(group):
+            yield self.groups - 1, slice(None)
 
     def _plan(self) -> None:
         self._planned = True
@@ -247,11 +263,11 @@ class GroupMedians:
             self._plan()
         group, values = np.asarray(group), np.asarray(values, dtype=np.float64).reshape(len(group), self.width)
         self._rows[2] += len(group)
-        order, starts, stops = group_slices(group, self.groups)
+        rows_of = dict(self._each_group(group))
         for (g, c, j), kept in self._kept.items():
-            if stops[g] == starts[g]:
+            if g not in rows_of:
                 continue
-            column = values[order[starts[g] : stops[g]], c]
+            column = values[rows_of[g], c]
             pivots = self._pivots[c]
             inside = ~np.isnan(column)
             if j < len(pivots):

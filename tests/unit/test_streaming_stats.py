@@ -76,7 +76,7 @@ def test_a_group_given_more_than_its_size_is_refused() -> None:
 
 
 def _medians(group, values, groups, skip_nan, block) -> np.ndarray:
-    medians = GroupMedians(groups, values.shape[1], skip_nan, seed=block)
+    medians = GroupMedians(groups, values.shape[1], skip_nan, seed=block, overall=True)
     for step in (medians.sample, medians.count, medians.keep):
         for rows in _blocks(len(values), block):
             step(group[rows], values[rows])
@@ -91,8 +91,8 @@ def test_medians_equal_numpys_bit_for_bit_whatever_the_blocks(n, kind) -> None:
     skip_nan = np.array([False, True, False])
     for block in BLOCKS if n < 5000 else BLOCKS[2:]:
         medians = _medians(group, values, 4, skip_nan, block)
-        for g in range(4):
-            part = values[group == g]
+        for g in range(5):  # the last: every row, those in no group too
+            part = values[group == g] if g < 4 else values
             for c in range(3):
                 column = part[:, c][~np.isnan(part[:, c])] if skip_nan[c] else part[:, c]
                 expected = np.median(column) if len(column) else np.nan
