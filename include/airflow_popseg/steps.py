@@ -917,8 +917,14 @@ def extract_attributes(
     centroids = read_kmeans_model(store.read(kmeans["model_artifact"]))  # (k, n), row c: cluster c
 
     def blocks() -> Iterator[results.Block]:
-        for features, segments in _side_by_side(run, prepared["cleaned"], matched["segments"]):
-            yield features, segments["segment"].to_numpy(dtype=np.int64), segments["distance"].to_numpy(np.float64)
+        wanted = (list(census.FEATURES), ["segment", "distance"])
+        for features, segments in _side_by_side(run, prepared["cleaned"], matched["segments"], wanted):
+            columns = {name: features.column(name).to_numpy() for name in census.FEATURES}
+            yield (
+                pd.DataFrame(columns, copy=False),
+                segments.column("segment").to_numpy().astype(np.int64, copy=False),
+                segments.column("distance").to_numpy().astype(np.float64, copy=False),
+            )
 
     statistics = results.segment_statistics(blocks, ids)
     model = read_pca_model(store.read(pca["model_artifact"]))
@@ -939,31 +945,65 @@ def extract_attributes(
     return written
 
 
-def _side_by_side(run: RunContext, first: str, second: str) -> Iterator[tuple[pd.DataFrame, pd.DataFrame]]:
-    """Blocks of READ_ROWS rows of two parquet frames of the same counties in the same order (`first` indexed by
-    State-County, `second` with a State-County column, or both indexed), read side by side whatever their row
-    groups; AirflowFailException naming the row where their keys differ or where one ends first."""
-    left, right = _Rows((frame,) for frame in frame_blocks(run, first)), _Rows((f,) for f in frame_blocks(run, second))
+def _side_by_side(
+    run: RunContext, first: str, second: str, columns: tuple[list[str] | None, list[str] | None] = (None, None)
+) -> Iterator[tuple]:
+    """Blocks of READ_ROWS rows of two parquet files of the same counties in the same order, each with its
+    State-County (a column, or the pandas index stored as one), read side by side whatever their row groups, as
+    Arrow tables of `columns` (each file's; None: all of them) and State-County; AirflowFailException naming the
+    row where their keys differ or where one ends first."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = (first, second)
+    streams = [_table_blocks(run, uri, None if wanted is None else [KEY_NAME, *wanted]) for uri, wanted in
+               zip(names, columns, strict=True)]  # fmt: skip
+    held: list[list] = [[], []]
     offset = 0
     while True:
-        a, b = left.take(READ_ROWS), right.take(READ_ROWS)
-        if a is None and b is None:
+        for side, stream in enumerate(streams):
+            while sum(len(t) for t in held[side]) < READ_ROWS and (table := next(stream, None)) is not None:
+                held[side].append(table)
+        counts = [sum(len(t) for t in side) for side in held]
+        if counts == [0, 0]:
             return
-        if a is None or b is None or len(a[0]) != len(b[0]):
-            rows = offset + min(len(a[0]) if a else 0, len(b[0]) if b else 0)
-            shorter = first if a is None or (b is not None and len(a[0]) < len(b[0])) else second
-            raise AirflowFailException(f"{shorter} ends at row {rows}; {first} and {second} must have the same rows")
-        keys = a[0].index.to_numpy()
-        other = b[0].index.to_numpy() if KEY_NAME not in b[0] else b[0][KEY_NAME].to_numpy()
-        differ = np.flatnonzero(keys != other)
+        if 0 in counts:
+            shorter = names[counts.index(0)]
+            raise AirflowFailException(f"{shorter} ends at row {offset}; {first} and {second} must have the same rows")
+        rows = min(READ_ROWS, *counts)
+        tables = []
+        for side in range(2):
+            joined = held[side][0] if len(held[side]) == 1 else pa.concat_tables(held[side])
+            tables.append(joined.slice(0, rows))
+            rest = joined.slice(rows)
+            held[side] = [rest] if len(rest) else []
+        same = pc.equal(tables[0].column(KEY_NAME), tables[1].column(KEY_NAME)).to_numpy(zero_copy_only=False)
+        differ = np.flatnonzero(~same)
         if differ.size:
             row = int(differ[0])
+            keys = [str(table.column(KEY_NAME)[row]) for table in tables]
             raise AirflowFailException(
-                f"row {offset + row}: {second} has State-County {printable(str(other[row]))!r} where {first} has "
-                f"{printable(str(keys[row]))!r}; both must be in the census's row order"
+                f"row {offset + row}: {second} has State-County {printable(keys[1])!r} where {first} has "
+                f"{printable(keys[0])!r}; both must be in the census's row order"
             )
-        offset += len(keys)
-        yield a[0], b[0]
+        offset += rows
+        yield tuple(tables)
+
+
+def _table_blocks(run: RunContext, uri: str, columns: list[str] | None) -> Iterator:
+    """frame_blocks' blocks as Arrow tables of `columns` (None: all), with the file's schema metadata (pandas'
+    index), not converted to pandas."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with run.store.open_read(uri) as file:
+        parquet = pq.ParquetFile(file)
+        schema = parquet.schema_arrow
+        if columns is not None:
+            schema = pa.schema([schema.field(name) for name in columns], metadata=schema.metadata)
+        for group in range(parquet.num_row_groups):
+            for batch in parquet.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=columns):
+                yield pa.Table.from_batches([batch], schema=schema)
 
 
 def _write_published_segments(run: RunContext, prepared: Prepared, matched: Matched, labels: dict) -> dict:
@@ -979,7 +1019,7 @@ def _write_published_segments(run: RunContext, prepared: Prepared, matched: Matc
         _GroupedParquet(parquet_file, parquet_tables.ROW_GROUP_ROWS) as groups,
     ):
         for i, (counties, segments) in enumerate(_side_by_side(run, prepared["counties"], matched["segments"])):
-            published = results.published_segments(segments, counties, labels)
+            published = results.published_segments(segments.to_pandas(), counties.to_pandas(), labels)
             data = results.csv_bytes(published)
             csv_file.write(data if i == 0 else data[data.index(b"\n") + 1 :])
             groups.write(parquet_tables.table(published, SEGMENTS, run_id))
