@@ -122,26 +122,31 @@ def _child(request: dict) -> None:
 
 
 def main() -> None:
-    """One-off: peak RSS of the task at each ROWS given, and the sha256 of what it wrote."""
+    """One-off: the task's peak RSS and seconds at each ROWS given (`python -m tests.support.attribute_memory
+    100000 400000 1000000`), against an emulator of its own, and the sha256 of what it wrote."""
     import hashlib
 
     import boto3
 
+    from aws_emulator.server import running_emulator
+
     if sys.argv[1] == "--child":
         _child(json.loads(sys.argv[2]))
         return
-    endpoint_url, bucket = os.environ["EMULATOR_URL"], "popseg-attributes-memory"
-    s3 = boto3.client(
-        "s3", endpoint_url=endpoint_url, region_name="us-east-1", aws_access_key_id="m", aws_secret_access_key="m"
-    )
-    s3.create_bucket(Bucket=bucket)
-    for rows in map(int, sys.argv[1:]):
-        result = measure_attributes(endpoint_url, bucket, prepare(endpoint_url, bucket, rows))
-        digests = {
-            name: hashlib.sha256(s3.get_object(Bucket=bucket, Key=uri.split("/", 3)[3])["Body"].read()).hexdigest()
-            for name, uri in sorted(result["written"].items())
-        }
-        print(json.dumps({"rows": rows, "peak_mib": result["peak_mib"], "seconds": result["seconds"], **digests}))
+    with running_emulator(transition_seconds=0.3) as emulator:
+        endpoint_url, bucket = emulator.endpoint_url, "popseg-attributes-memory"
+        s3 = boto3.client(
+            "s3", endpoint_url=endpoint_url, region_name="us-east-1",
+            aws_access_key_id="memory", aws_secret_access_key="memory",
+        )  # fmt: skip
+        s3.create_bucket(Bucket=bucket)
+        for rows in map(int, sys.argv[1:]):
+            result = measure_attributes(endpoint_url, bucket, prepare(endpoint_url, bucket, rows))
+            digests = {
+                name: hashlib.sha256(s3.get_object(Bucket=bucket, Key=uri.split("/", 3)[3])["Body"].read()).hexdigest()
+                for name, uri in sorted(result["written"].items())
+            }
+            print(json.dumps({"rows": rows, "peak_mib": result["peak_mib"], "seconds": result["seconds"], **digests}))
 
 
 if __name__ == "__main__":
