@@ -39,7 +39,7 @@ from include.airflow_popseg.handoffs import (
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, dense_shard_parts, dense_shards, shard_bounds
-from include.segmentation import analysis, census, continuity, gates, k_choice, results, traits
+from include.segmentation import analysis, census, continuity, gates, k_choice, results, segment_statistics, traits
 from include.segmentation.census import KEY_NAME
 from include.segmentation.cost_text import cost_text
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
@@ -910,13 +910,13 @@ def extract_attributes(
     segment_summary.json (the traits and each segment's median distance, for the report; not published).
 
     Streamed: cleaned.parquet and the matched segments are read READ_ROWS rows at a time, side by side (the
-    pipeline writes both in the census's row order), four times for the statistics (results.segment_statistics)
+    pipeline writes both in the census's row order), four times for the statistics (segment_statistics)
     and once more, with counties.parquet, to write segments.csv and segments.parquet as they are built. Peak
     memory does not depend on the rows: ≈ 0.4 GB (a block, its derived columns, a parquet row group)."""
     store, ids = run.store, matched["segment_ids"]
     centroids = read_kmeans_model(store.read(kmeans["model_artifact"]))  # (k, n), row c: cluster c
 
-    def blocks() -> Iterator[results.Block]:
+    def blocks() -> Iterator[segment_statistics.Block]:
         wanted = (list(census.FEATURES), ["segment", "distance"])
         for features, segments in _side_by_side(run, prepared["cleaned"], matched["segments"], wanted):
             columns = {name: features.column(name).to_numpy() for name in census.FEATURES}
@@ -926,7 +926,7 @@ def extract_attributes(
                 segments.column("distance").to_numpy().astype(np.float64, copy=False),
             )
 
-    statistics = results.segment_statistics(blocks, ids)
+    statistics = segment_statistics.segment_statistics(blocks, ids)
     model = read_pca_model(store.read(pca["model_artifact"]))
     frames = {
         results.CENTROIDS: results.centroids_frame(centroids[np.argsort(matched["by_cluster"])], statistics.sizes, ids),

@@ -20,8 +20,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
-from include.segmentation import results
 from include.segmentation.census import FEATURES, KEY_NAME, MARGIN_OF_ERROR, POPULATION, UNITS
+from include.segmentation.results import SegmentSlices
 
 # Head counts as shares of TotalPop (in %): trait name -> the count it divides by TotalPop.
 SHARES: dict[str, str] = {"Men share": "Men", "Citizen share": "Citizen", "Employed share": "Employed"}
@@ -105,9 +105,31 @@ def of_segments(features: pd.DataFrame, segments: pd.DataFrame, ids: int | Itera
 
 def segment_traits(features: pd.DataFrame, segment: np.ndarray, ids: int | Iterable[int]) -> SegmentTraits:
     """Medians and percentiles of every trait for the segments of segment_ids(ids) (an int k: 0…k−1), from
-    (counties,) int `segment` IDs in the rows' order of (counties, 34) `features`: results.segment_statistics on
-    them as one block (which streams them in extract_attributes)."""
-    return results.segment_statistics(results.in_blocks(features, np.asarray(segment, dtype="int64")), ids).traits
+    (counties,) int `segment` IDs in the rows' order of (counties, 34) `features`. A column at a time: no
+    copy of the features."""
+    groups = SegmentSlices(np.asarray(segment, dtype="int64"), ids)
+    medians, percentiles, overall = {}, {}, {}
+    for trait in TRAITS:
+        values = trait_values(features, trait)
+        missing = np.isnan(values)  # shares of counties without people
+        known = values[~missing] if missing.any() else values
+        median = np.nanmedian if missing.any() else np.median  # nanmedian copies: only where it must
+        middle = np.array([median(part) if (~np.isnan(part)).any() else np.nan for part in groups.split(values)])
+        medians[trait], overall[trait] = middle, float(np.median(known)) if len(known) else np.nan
+        percentiles[trait] = _mid_rank_percentiles(known, middle)
+    index = pd.Index(groups.ids, name="segment")
+    return SegmentTraits(pd.DataFrame(medians, index=index), pd.DataFrame(percentiles, index=index), pd.Series(overall))
+
+
+def _mid_rank_percentiles(values: np.ndarray, points: np.ndarray) -> np.ndarray:
+    """(points,) percentile of each point among (n,) values: 100 × (values below + ½ values equal) / n; NaN for
+    a NaN point. A comparison pass per point: k passes of the column, no sort of it."""
+    result = np.full(len(points), np.nan)
+    for i, point in enumerate(points):
+        if not np.isnan(point) and len(values):
+            below, equal = np.count_nonzero(values < point), np.count_nonzero(values == point)
+            result[i] = 100 * (below + equal / 2) / len(values)
+    return result
 
 
 def segment_labels(traits: SegmentTraits, top: int = LABEL_TRAITS) -> dict[int, str]:
