@@ -39,7 +39,7 @@ from include.airflow_popseg.handoffs import (
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, dense_shard_parts, dense_shards, shard_bounds
-from include.segmentation import analysis, census, continuity, gates, k_choice, results, traits
+from include.segmentation import analysis, census, continuity, gates, k_choice, results, segment_statistics, traits
 from include.segmentation.census import KEY_NAME
 from include.segmentation.cost_text import cost_text
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
@@ -921,27 +921,161 @@ def extract_attributes(
     matched: Matched,
 ) -> ResultFiles:
     """Centroids with sizes, each segment's profile from its counties, component makeup, and segments.csv with
-    each county's FIPS code and segment label (the report's), all by stable segment ID: file name -> URI."""
+    each county's FIPS code and segment label (the report's), all by stable segment ID: file name -> URI; and
+    segment_summary.json (the traits and each segment's median distance, for the report; not published).
+
+    Streamed: cleaned.parquet and the matched segments are read READ_ROWS rows at a time, side by side (the
+    pipeline writes both in the census's row order), four times for the statistics (segment_statistics)
+    and once more, with counties.parquet, to write segments.csv and segments.parquet as they are built. Peak
+    memory does not depend on the rows: ≈ 0.5 GB (474 MiB at 1 M rows; a block, its derived columns, a parquet
+    row group, an upload part a file)."""
     store, ids = run.store, matched["segment_ids"]
-    features, segments = store.read_frame(prepared["cleaned"]), store.read_frame(matched["segments"])
     centroids = read_kmeans_model(store.read(kmeans["model_artifact"]))  # (k, n), row c: cluster c
-    frames = results.attribute_frames(
-        read_pca_model(store.read(pca["model_artifact"])),
-        centroids[np.argsort(matched["by_cluster"])],  # row i: segment ids[i]
-        features,
-        segments,
-        ids,
-        chosen["kept_components"],
-    )
-    labels = traits.segment_labels(traits.of_segments(features, segments, ids))
-    del features  # 8 bytes a value: let it go before segments.csv is built
-    frames[SEGMENTS] = results.published_segments(segments, store.read_frame(prepared["counties"]), labels)
+
+    def blocks() -> Iterator[segment_statistics.Block]:
+        wanted = (list(census.FEATURES), ["segment", "distance"])
+        for features, segments in _side_by_side(run, prepared["cleaned"], matched["segments"], wanted):
+            columns = {name: features.column(name).to_numpy() for name in census.FEATURES}
+            yield (
+                pd.DataFrame(columns, copy=False),
+                segments.column("segment").to_numpy().astype(np.int64, copy=False),
+                segments.column("distance").to_numpy().astype(np.float64, copy=False),
+            )
+
+    statistics = segment_statistics.segment_statistics(blocks, ids)
+    model = read_pca_model(store.read(pca["model_artifact"]))
+    frames = {
+        results.CENTROIDS: results.centroids_frame(centroids[np.argsort(matched["by_cluster"])], statistics.sizes, ids),
+        results.PROFILES: statistics.profiles,
+        results.WEIGHTS: analysis.component_weights(model, census.FEATURES, chosen["kept_components"]).reset_index(),
+    }
     written = {name: store.write_frame(run.layout.work(name), frame) for name, frame in frames.items()}
     for name, frame in frames.items():  # each table's typed twin, for query engines (parquet_tables)
         written[parquet_name(name)] = store.write(
             run.layout.work(parquet_name(name)), parquet_bytes(frame, name, run.run_id)
         )
+    labels = traits.segment_labels(statistics.traits)
+    written.update(_write_published_segments(run, prepared, matched, labels))
+    summary = statistics.summary_document()
+    written[results.SEGMENT_SUMMARY] = store.write_json(run.layout.work(results.SEGMENT_SUMMARY), summary)
     return written
+
+
+def _side_by_side(
+    run: RunContext, first: str, second: str, columns: tuple[list[str] | None, list[str] | None] = (None, None)
+) -> Iterator[tuple]:
+    """Blocks of READ_ROWS rows of two parquet files of the same counties in the same order, each with its
+    State-County (a column, or the pandas index stored as one), read side by side whatever their row groups, as
+    Arrow tables of `columns` (each file's; None: all of them) and State-County; AirflowFailException naming the
+    row where their keys differ or where one ends first."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    names = (first, second)
+    streams = [_table_blocks(run, uri, None if wanted is None else [KEY_NAME, *wanted]) for uri, wanted in
+               zip(names, columns, strict=True)]  # fmt: skip
+    held: list[list] = [[], []]
+    offset = 0
+    while True:
+        for side, stream in enumerate(streams):
+            while sum(len(t) for t in held[side]) < READ_ROWS and (table := next(stream, None)) is not None:
+                held[side].append(table)
+        counts = [sum(len(t) for t in side) for side in held]
+        if counts == [0, 0]:
+            return
+        if 0 in counts:
+            shorter = names[counts.index(0)]
+            raise AirflowFailException(f"{shorter} ends at row {offset}; {first} and {second} must have the same rows")
+        rows = min(READ_ROWS, *counts)
+        tables = []
+        for side in range(2):
+            joined = held[side][0] if len(held[side]) == 1 else pa.concat_tables(held[side])
+            tables.append(joined.slice(0, rows))
+            rest = joined.slice(rows)
+            held[side] = [rest] if len(rest) else []
+        same = pc.equal(tables[0].column(KEY_NAME), tables[1].column(KEY_NAME)).to_numpy(zero_copy_only=False)
+        differ = np.flatnonzero(~same)
+        if differ.size:
+            row = int(differ[0])
+            keys = [str(table.column(KEY_NAME)[row]) for table in tables]
+            raise AirflowFailException(
+                f"row {offset + row}: {second} has State-County {printable(keys[1])!r} where {first} has "
+                f"{printable(keys[0])!r}; both must be in the census's row order"
+            )
+        offset += rows
+        yield tuple(tables)
+
+
+def _table_blocks(run: RunContext, uri: str, columns: list[str] | None) -> Iterator:
+    """frame_blocks' blocks as Arrow tables of `columns` (None: all), with the file's schema metadata (pandas'
+    index), not converted to pandas."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    with run.store.open_read(uri) as file:
+        parquet = pq.ParquetFile(file)
+        schema = parquet.schema_arrow
+        if columns is not None:
+            schema = pa.schema([schema.field(name) for name in columns], metadata=schema.metadata)
+        for group in range(parquet.num_row_groups):
+            for batch in parquet.iter_batches(batch_size=READ_ROWS, row_groups=[group], columns=columns):
+                yield pa.Table.from_batches([batch], schema=schema)
+
+
+def _write_published_segments(run: RunContext, prepared: Prepared, matched: Matched, labels: dict) -> dict:
+    """segments.csv and segments.parquet streamed, a block of matched segments at a time joined with
+    counties.parquet (the same rows in the same order) and the labels: the CSV's header once, each block through
+    csv_bytes; the Parquet with parquet_tables' schema, metadata and row groups of ROW_GROUP_ROWS."""
+    from include.segmentation import parquet_tables
+
+    layout, run_id = run.layout, run.run_id
+    with (
+        run.store.open_write(layout.work(SEGMENTS)) as csv_file,
+        run.store.open_write(layout.work(parquet_name(SEGMENTS))) as parquet_file,
+        _GroupedParquet(parquet_file, parquet_tables.ROW_GROUP_ROWS) as groups,
+    ):
+        for i, (counties, segments) in enumerate(_side_by_side(run, prepared["counties"], matched["segments"])):
+            published = results.published_segments(segments.to_pandas(), counties.to_pandas(), labels)
+            data = results.csv_bytes(published)
+            csv_file.write(data if i == 0 else data[data.index(b"\n") + 1 :])
+            groups.write(parquet_tables.table(published, SEGMENTS, run_id))
+    return {SEGMENTS: csv_file.uri, parquet_name(SEGMENTS): parquet_file.uri}
+
+
+class _GroupedParquet:
+    """Arrow tables of one schema written as one zstd Parquet file into `sink` in row groups of `rows` (the last
+    one shorter), as pyarrow.parquet.write_table(row_group_size=rows) writes their concatenation."""
+
+    def __init__(self, sink, rows: int) -> None:
+        self.sink, self.rows, self.writer, self.pending = sink, rows, None, []
+
+    def write(self, table) -> None:
+        import pyarrow.parquet as pq
+
+        if self.writer is None:
+            self.writer = pq.ParquetWriter(self.sink, table.schema, compression="zstd")
+        self.pending.append(table)
+        while sum(len(t) for t in self.pending) >= self.rows:
+            self._flush(self.rows)
+
+    def _flush(self, rows: int) -> None:
+        import pyarrow as pa
+
+        held = pa.concat_tables(self.pending)
+        self.writer.write_table(held.slice(0, rows).combine_chunks(), row_group_size=rows)
+        rest = held.slice(rows)
+        self.pending = [rest] if len(rest) else []
+
+    def __enter__(self) -> _GroupedParquet:
+        return self
+
+    def __exit__(self, *failed) -> None:
+        if failed[0] is not None:
+            return
+        if self.pending:
+            self._flush(sum(len(t) for t in self.pending))
+        if self.writer is not None:
+            self.writer.close()
 
 
 def document_run(
@@ -1108,8 +1242,9 @@ def publish(
     bytes differ). latest.json is promote's: a run the churn gate holds is published but not promoted."""
     store, layout = run.store, run.layout
     written = [
-        chosen["explained_variance"], chosen_k["selection"], *attributes.values(), *documented.values(),
-        *reported.values(),
+        chosen["explained_variance"], chosen_k["selection"],
+        *(uri for name, uri in attributes.items() if name != results.SEGMENT_SUMMARY),  # the report's, not a result
+        *documented.values(), *reported.values(),
     ]  # fmt: skip
     written.extend(matched["changes"])
     files = {layout.published_name(uri): uri for uri in written}

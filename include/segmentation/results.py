@@ -30,6 +30,8 @@ _NON_ASCII_START = r"^[^\x00-\x7f]"  # the cells whose first character could nor
 # The attribute files extract_attributes publishes, in the order the report reads them.
 CENTROIDS, PROFILES, WEIGHTS = "centroids.csv", "segment_profiles.csv", "pca_components.csv"
 ATTRIBUTE_FILES = (CENTROIDS, PROFILES, WEIGHTS)
+# The work file beside them with the traits and each segment's median distance, for the report; not published.
+SEGMENT_SUMMARY = "segment_summary.json"
 
 
 def components_frame(keys: pd.Index, components: np.ndarray) -> pd.DataFrame:

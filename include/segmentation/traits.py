@@ -63,6 +63,33 @@ class SegmentTraits:
         scores = self.percentiles - 50.0
         return scores.mask(self.medians.eq(self.overall, axis=1), 0.0)
 
+    def to_document(self) -> dict:
+        """A JSON document of the traits, every float as its shortest round-trip text (NaN as null): from_document
+        gives back frames equal bit for bit."""
+
+        def floats(values) -> list:
+            return [None if np.isnan(value) else float(value) for value in np.asarray(values, dtype="float64")]
+
+        return {
+            "traits": list(self.medians.columns),
+            "segments": [int(segment) for segment in self.medians.index],
+            "medians": [floats(row) for row in self.medians.to_numpy()],
+            "percentiles": [floats(row) for row in self.percentiles.to_numpy()],
+            "overall": floats(self.overall.to_numpy()),
+        }
+
+    @classmethod
+    def from_document(cls, document: dict) -> SegmentTraits:
+        """to_document's document back as SegmentTraits."""
+        index = pd.Index(np.asarray(document["segments"], dtype="int64"), name="segment")
+
+        def frame(rows: list) -> pd.DataFrame:
+            values = np.array(rows, dtype="float64").reshape(len(index), len(document["traits"]))
+            return pd.DataFrame(values, index=index, columns=document["traits"])
+
+        overall = pd.Series(np.array(document["overall"], dtype="float64"), index=document["traits"])
+        return cls(frame(document["medians"]), frame(document["percentiles"]), overall)
+
 
 def of_segments(features: pd.DataFrame, segments: pd.DataFrame, ids: int | Iterable[int]) -> SegmentTraits:
     """segment_traits of segments.csv's rows (State-County, segment, …) for (counties, 34) features indexed by
