@@ -3,10 +3,9 @@ rows, for the report's memory test (tests/unit/test_report_memory.py) and bench/
 
 `write_run` puts the files the task reads into a directory, as the pipeline leaves them: cleaned.parquet,
 counties.parquet and the matched segments at `rows` rows (row groups of different sizes, as each task writes its
-own), the small tables and documents of a 3,220-row synthetic run. The child reads them through LocalStore (a
-RunStore on that directory: the files are not in its memory) and runs the task with its two whole-frame inputs
-(steps.report_segment_traits, steps.report_median_distances: O(rows) until extract_attributes' segment summary
-gives them) fed from the small run, so that the peak measured is the streamed part's.
+own), the small tables and documents of a 3,220-row synthetic run (its segment_summary.json too: the traits
+and median distances extract_attributes computes). The child reads them through LocalStore (a RunStore on
+that directory: the files are not in its memory) and runs the task.
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from __future__ import annotations
 import io
 import json
 import os
-import pickle
 import subprocess
 import sys
 from pathlib import Path
@@ -24,7 +22,6 @@ K = 6
 COMPONENTS = 4
 # Row groups of each file: unlike sizes, so that the counties and the segments are paired across their ends.
 ROW_GROUPS = {"cleaned.parquet": 65_536, "counties.parquet": 50_000, "segments-matched.parquet": 40_000}
-SMALL = "small.pickle"  # the small run's traits and median distances, for the child's whole-frame inputs
 
 # Runs the child and reports its peak RSS, forked from this small launcher (as devtools.preprocess_memory does:
 # a child's ru_maxrss starts from its parent's high-water mark).
@@ -97,14 +94,21 @@ def write_run(root: Path, rows: int) -> dict:
     store.write("explained_variance.json", json.dumps(small.variance).encode())
     store.write("k_selection.json", b"null")
     small_results = small.report_results()
-    store.write(SMALL, pickle.dumps((small_results.traits, small_results.median_distances)))
+    summary = {  # what extract_attributes writes (segment_statistics.SegmentStatistics.summary_document)
+        "segments": sorted(small_results.median_distances),
+        "distance_medians": [small_results.median_distances[s] for s in sorted(small_results.median_distances)],
+        "traits": small_results.traits.to_document(),
+    }
+    store.write(results.SEGMENT_SUMMARY, json.dumps(summary).encode())
     return {
         "rows": n,
         "prepared": {"cleaned": "cleaned.parquet", "counties": "counties.parquet"},
         "chosen": {"explained_variance": "explained_variance.json"},
         "chosen_k": {"selection": "k_selection.json"},
         "matched": {"segments": "segments-matched.parquet"},
-        "attributes": {name: name for name in (results.WEIGHTS, results.CENTROIDS, results.PROFILES)},
+        "attributes": {
+            name: name for name in (results.WEIGHTS, results.CENTROIDS, results.PROFILES, results.SEGMENT_SUMMARY)
+        },
         "documented": {"run.json": "run.json"},
     }
 
@@ -135,9 +139,6 @@ def _child(request: dict) -> None:
     logging.disable(logging.WARNING)  # the task's log lines would go to stdout, where the result goes
     root, handoffs = Path(request["root"]), request["handoffs"]
     store = LocalStore(root)
-    traits, medians = pickle.loads(store.read(SMALL))
-    steps.report_segment_traits = lambda *_: traits  # the whole-frame inputs, not measured here
-    steps.report_median_distances = lambda *_: medians
     run = SimpleNamespace(store=store, layout=SimpleNamespace(work=lambda name: f"out/{name}"))
     wall = time.perf_counter()
     written = steps.build_report(

@@ -1183,12 +1183,13 @@ def build_report(
 ) -> ResultFiles:
     """report.html (self-contained) and its plots as PNG files: file name -> URI. The rows are streamed
     (report.summarise: READ_ROWS at a time, twice over cleaned.parquet, once over counties.parquet and the
-    matched segments), so the task's memory does not depend on their number (≈ 480 MiB peak RSS at 100 k to
-    1 M rows, matplotlib and the atlas included; bound: 1 GB), but for the two whole-frame inputs below."""
+    matched segments), and the traits and median distances come from extract_attributes' segment_summary.json,
+    so the task's memory does not depend on their number (≈ 480 MiB peak RSS at 100 k to 1 M rows, matplotlib
+    and the atlas included; bound: 1 GB)."""
     from include.segmentation import report  # matplotlib: ~1 s of start-up that no other task needs
 
     store = run.store
-    profiles = store.read_frame(attributes[results.PROFILES])
+    summary = store.read_json(attributes[results.SEGMENT_SUMMARY])  # extract_attributes' streamed statistics
     rows = report.summarise(
         lambda: frame_blocks(run, prepared["cleaned"]),
         report.paired_blocks(frame_blocks(run, prepared["counties"]), frame_blocks(run, matched["segments"])),
@@ -1199,32 +1200,15 @@ def build_report(
             variance=store.read_json(chosen["explained_variance"]),
             weights=store.read_frame(attributes[results.WEIGHTS]),
             centroids=store.read_frame(attributes[results.CENTROIDS]),
-            profiles=profiles,
+            profiles=store.read_frame(attributes[results.PROFILES]),
             rows=rows,
-            traits=report_segment_traits(run, prepared, matched, profiles),
-            median_distances=report_median_distances(run, matched),
+            traits=traits.SegmentTraits.from_document(summary["traits"]),
+            median_distances=segment_statistics.distance_medians_of(summary),
             k_selection=store.read_json(chosen_k["selection"]),
         )
     )
     written = {name: store.write(run.layout.work(name), data) for name, data in plots.items()}
     return {REPORT: store.write(run.layout.work(REPORT), html.encode()), **written}
-
-
-def report_segment_traits(
-    run: RunContext, prepared: Prepared, matched: Matched, profiles: pd.DataFrame
-) -> traits.SegmentTraits:
-    """The report's segment traits, from the whole features and segments (O(rows) memory): to be read from
-    extract_attributes' segment summary instead, which computes them streaming."""
-    features, segments = run.store.read_frame(prepared["cleaned"]), run.store.read_frame(matched["segments"])
-    return traits.of_segments(features, segments, profiles["segment"])
-
-
-def report_median_distances(run: RunContext, matched: Matched) -> dict[int, float]:
-    """The report's median distance per segment, from the whole segments file (O(rows) memory): to be read from
-    extract_attributes' segment summary instead, which computes them streaming."""
-    from include.segmentation import report
-
-    return report.median_distances(run.store.read_frame(matched["segments"]))
 
 
 def publish(

@@ -55,6 +55,13 @@ class SegmentStatistics:
         }
 
 
+def distance_medians_of(summary: dict) -> dict[int, float]:
+    """summary_document's median K-Means distance by segment ID, for the segments with counties (an empty one
+    has none)."""
+    medians = zip(summary["segments"], summary["distance_medians"], strict=True)
+    return {int(segment): float(median) for segment, median in medians if median is not None}
+
+
 def _json_float(value: float) -> float | None:
     return None if np.isnan(value) else float(value)
 
