@@ -12,7 +12,7 @@ run file in row order; `Joined.previous_segments` merges those runs back into th
 time, for the matched segments and the moved counties.
 
 What it holds: one partition of each side (about PARTITION_ROWS rows: ~25 MiB of keys as Python strings and
-pandas' hash table over them), a block of each side as it is spread, and MERGE_ROWS entries per partition while
+pandas' hash table over them), a block of each side as it is spread, and about MERGE_ROWS entries of the runs while
 merging. Pure: numpy, pandas and pyarrow, no Airflow, no AWS.
 """
 
@@ -37,9 +37,10 @@ from include.segmentation.continuity import LISTED
 # keys of ~30 characters are ~15 MiB as Python strings, twice that with pandas' hash table). 10 M rows make 77
 # partitions, MAX_CENSUS_ROWS 153: files open at once (one side is spread at a time), far under any open-files limit.
 PARTITION_ROWS = 131_072
-# Entries (row, previous segment) read from a partition's run file at a time when merging the runs back into row
-# order: 1 MiB per partition.
+# Entries (row, previous segment) read from the partitions' run files at a time when merging the runs back into row
+# order, shared by the partitions (at least MERGE_MIN_ROWS each): ~1-2 MiB held in all, whatever their number.
 MERGE_ROWS = 65_536
+MERGE_MIN_ROWS = 1_024
 MISSING = np.iinfo(np.int64).min  # previous segment of a county the previous run did not have
 
 _CURRENT = pa.schema([("row", pa.int64()), ("key", pa.string()), ("cluster", pa.int64())])
@@ -90,6 +91,7 @@ class _InOrder:
     def __init__(self, paths: tuple[str, ...]) -> None:
         self._files = [open(path, "rb") for path in paths]  # noqa: SIM115 (closed by __exit__)
         self._held = [np.empty((0, 2), dtype=np.int64) for _ in paths]
+        self._read = max(MERGE_MIN_ROWS, MERGE_ROWS // max(1, len(paths)))  # entries read from a run at a time
         self._start = 0
 
     def __enter__(self) -> _InOrder:
@@ -106,7 +108,7 @@ class _InOrder:
         for number, file in enumerate(self._files):
             held = self._held[number]
             while not len(held) or held[-1, 0] < stop:  # the run's rows below `stop` may go on in the file
-                more = np.fromfile(file, dtype=np.int64, count=2 * MERGE_ROWS).reshape(-1, 2)
+                more = np.fromfile(file, dtype=np.int64, count=2 * self._read).reshape(-1, 2)
                 if not len(more):
                     break
                 held = np.concatenate([held, more])

@@ -95,33 +95,37 @@ def previous_segments(segments, k: int, seed: int = 11):
 
 def run_case(client, case: str) -> SimpleNamespace:
     """The bucket holding `case`'s inputs; the run, its handoffs and the tasks' arguments."""
-    from include.airflow_popseg.steps import _FrameWriter
-    from include.sagemaker_formats.artifacts import write_kmeans_model
-    from include.segmentation import results
-    from include.segmentation_aws.layout import SEGMENTS, RunLayout, results_prefix
-    from include.segmentation_aws.names import RunNames
-    from include.segmentation_aws.store import RunStore
     from tests.support.preprocess_runs import BUCKET
 
     rows, k, previous = GOLDEN_CASES[case]
-    run_id = "manual__match"
-    names = RunNames.for_run(run_id)
-    store = RunStore(client, BUCKET)
-    run = SimpleNamespace(
-        params={"bucket": BUCKET, "output_prefix": "seg", "k_rule": "silhouette"}, run_id=run_id,
-        layout=RunLayout(BUCKET, "seg", run_id, names.token), names=names, store=store,
-    )  # fmt: skip
+    return stage(client, BUCKET, rows, k, previous is not None)
+
+
+def stage(client, bucket: str, rows: int, k: int, previous: bool, run_id: str = "manual__match") -> SimpleNamespace:
+    """This run's segments.parquet (`rows` rows, k clusters), components and CANDIDATES' K-Means models in
+    `bucket`, and with `previous` a previous published run's segments.csv: the run, its handoffs and the tasks'
+    arguments (`handoffs`: the same as JSON, for a child process)."""
+    from include.airflow_popseg.steps import _FrameWriter
+    from include.sagemaker_formats.artifacts import write_kmeans_model
+    from include.segmentation import results
+    from include.segmentation_aws.layout import SEGMENTS, results_prefix
+
+    run = run_of(client, bucket, run_id)
+    store = run.store
     segments, components = assignments(rows, k)
     with store.open_write(run.layout.segments) as sink, _FrameWriter(sink, index=False) as frames:
         for start in range(0, rows, 50_000):  # row groups, as assign_segments writes them
             frames.write(segments.iloc[start : start + 50_000].reset_index(drop=True))
     comparison = {"previous_run": None, "previous_results": None, "previous_next_id": 0}
-    if previous is not None:
+    if previous:
         published, next_id = previous_segments(segments, k)
         prefix = results_prefix("seg", PREVIOUS_RUN)
         store.write(prefix + SEGMENTS, results.csv_bytes(published))
         store.write_json(run.layout.segment_ids, {"next_id": next_id + 1})
-        comparison = {"previous_run": PREVIOUS_RUN, "previous_results": store.uri(prefix), "previous_next_id": next_id}
+        comparison = {
+            "previous_run": PREVIOUS_RUN, "previous_results": store.uri(prefix), "previous_next_id": next_id,
+            "previous_rows": len(published),
+        }  # fmt: skip
     rng = np.random.default_rng(5)
     trainings = []
     for candidate in CANDIDATES:
@@ -131,10 +135,29 @@ def run_case(client, case: str) -> SimpleNamespace:
             {"job_name": f"kmeans-{candidate}", "model_artifact": uri, "hyperparameters": {"k": str(candidate)},
              "final_metrics": {"test:msd": 1.0 / candidate, "test:ssd": 100.0 / candidate}}
         )  # fmt: skip
-    transformed = {"components": store.write_frame(run.layout.components, components), "train_prefix": "unused"}
+    with store.open_write(run.layout.components) as sink, _FrameWriter(sink) as frames:
+        for start in range(0, rows, 50_000):  # row groups, as the transform writes them
+            frames.write(components.iloc[start : start + 50_000])
+    transformed = {"components": store.uri(run.layout.components), "train_prefix": "unused"}
+    handoffs = {
+        "run_id": run_id, "k": k, "comparison": comparison, "trainings": trainings, "transformed": transformed,
+        "assigned": {"segments": store.uri(run.layout.segments)},
+    }  # fmt: skip
     return SimpleNamespace(
-        run=run, k=k, comparison=comparison, trainings=trainings, transformed=transformed,
-        assigned={"segments": store.uri(run.layout.segments)},
+        run=run, handoffs=handoffs, **{key: value for key, value in handoffs.items() if key != "run_id"}
+    )
+
+
+def run_of(client, bucket: str, run_id: str) -> SimpleNamespace:
+    """A run of the tasks' shape (params, layout, store) on `bucket` through the S3 client `client`."""
+    from include.segmentation_aws.layout import RunLayout
+    from include.segmentation_aws.names import RunNames
+    from include.segmentation_aws.store import RunStore
+
+    names = RunNames.for_run(run_id)
+    return SimpleNamespace(
+        params={"bucket": bucket, "output_prefix": "seg", "k_rule": "silhouette"}, run_id=run_id,
+        layout=RunLayout(bucket, "seg", run_id, names.token), names=names, store=RunStore(client, bucket),
     )  # fmt: skip
 
 
@@ -171,3 +194,22 @@ def main() -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def duplicated_previous_digests() -> dict:
+    """match_segments on the 3,220-row case whose previous segments.csv has ODD_KEYS[0] twice (guarded, as
+    csv_bytes writes it)."""
+    import pandas as pd
+
+    from include.airflow_popseg import steps
+    from include.segmentation import results
+    from include.segmentation.census import KEY_NAME
+    from include.segmentation_aws.layout import SEGMENTS
+    from tests.support.preprocess_runs import s3_bucket
+
+    with s3_bucket() as client:
+        made = run_case(client, "3,220 rows, previous run")
+        store, uri = made.run.store, f"{made.comparison['previous_results']}{SEGMENTS}"
+        twice = pd.DataFrame({KEY_NAME: [ODD_KEYS[0], "A-County", ODD_KEYS[0]], "segment": [1, 2, 3]})
+        store.write(uri, results.csv_bytes(twice))
+        return steps.match_segments(made.run, made.assigned, made.comparison, {"k": made.k})
