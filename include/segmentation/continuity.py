@@ -287,32 +287,50 @@ def continuity_document(
     return document
 
 
-# Bytes of a previous segments.csv parsed at a time by pyarrow's streaming CSV reader (~16,000 rows of a published
-# segments.csv): what reading it holds, whatever its rows.
+# Bytes of a previous segments.csv parsed at a time, in whole lines (~16,000 rows of a published segments.csv):
+# what reading it holds, whatever its rows. Each block is parsed by pyarrow's read_csv with the header before it:
+# pyarrow's streaming reader (open_csv) reads and decodes ahead of its consumer, up to the whole file (+90 MB of
+# a 100 MB segments.csv held at its first batch, pyarrow 26).
 PREVIOUS_BLOCK_BYTES = 4 << 20
 
 
 def segment_blocks(segments_csv: BinaryIO) -> Iterator[tuple[np.ndarray, np.ndarray]]:
-    """A published segments.csv, read a block at a time -> blocks of ((m,) object State-County keys, (m,) int64
-    segment IDs), keys as results.segment_assignments gives them (csv_bytes' leading `'` before a formula-like
-    name taken off again)."""
+    """A published segments.csv, read PREVIOUS_BLOCK_BYTES at a time -> blocks of ((m,) object State-County keys,
+    (m,) int64 segment IDs), in file order, with the values results.segment_assignments reads (its columns and
+    types, keys with csv_bytes' leading `'` before a formula-like name taken off again). ValueError for a file
+    without a header line."""
+    import io
+
     import pyarrow
     import pyarrow.csv
 
     from include.segmentation.census import KEY_NAME
 
-    reader = pyarrow.csv.open_csv(
-        segments_csv,
-        read_options=pyarrow.csv.ReadOptions(block_size=PREVIOUS_BLOCK_BYTES),
-        convert_options=pyarrow.csv.ConvertOptions(
+    options = {
+        "read_options": pyarrow.csv.ReadOptions(use_threads=False),
+        "convert_options": pyarrow.csv.ConvertOptions(
             include_columns=[KEY_NAME, "segment"],
             column_types={KEY_NAME: pyarrow.string(), "segment": pyarrow.int64()},
             strings_can_be_null=False,
         ),
-    )
-    for batch in reader:
-        keys = _unquoted(pd.Series(batch.column(KEY_NAME).to_pandas(), dtype=object))
-        yield keys.to_numpy(dtype=object), batch.column("segment").to_numpy()
+    }
+    header, carry = None, b""
+    while True:
+        block = segments_csv.read(PREVIOUS_BLOCK_BYTES)
+        data = carry + block
+        end = len(data) if not block else data.rfind(b"\n") + 1  # whole lines; at the end, what is left
+        data, carry = data[:end], data[end:]
+        if header is None and data:
+            cut = data.find(b"\n") + 1 or len(data)
+            header, data = data[:cut], data[cut:]
+        if data.strip():
+            table = pyarrow.csv.read_csv(io.BytesIO(header + data), **options)
+            keys = _unquoted(pd.Series(table.column(KEY_NAME).to_pandas(), dtype=object))
+            yield keys.to_numpy(dtype=object), table.column("segment").to_numpy()
+        if not block:
+            break
+    if header is None:
+        raise ValueError("the previous run's segments.csv is empty: expected a header line and a row per county")
 
 
 def _unquoted(keys: pd.Series) -> pd.Series:

@@ -11,8 +11,8 @@ first LISTED in key order kept). Each current row's previous segment (or MISSING
 run file in row order; `Joined.previous_segments` merges those runs back into this run's row order, a block at a
 time, for the matched segments and the moved counties.
 
-What it holds: one partition of each side (about PARTITION_ROWS rows: ~25 MiB of keys as Python strings and
-pandas' hash table over them), a block of each side as it is spread, and about MERGE_ROWS entries of the runs while
+What it holds: one partition of each side (at most PARTITION_ROWS rows: ~25 MiB of keys as Python strings and
+pandas' hash tables over them), a block of each side as it is spread, and about MERGE_ROWS entries of the runs while
 merging. Pure: numpy, pandas and pyarrow, no Airflow, no AWS.
 """
 
@@ -33,10 +33,14 @@ import pyarrow.ipc
 
 from include.segmentation.continuity import LISTED
 
-# Rows of either side one partition is sized for: what the join holds at once whatever the census's rows (131,072
-# keys of ~30 characters are ~15 MiB as Python strings, twice that with pandas' hash table). 10 M rows make 77
-# partitions, MAX_CENSUS_ROWS 153: files open at once (one side is spread at a time), far under any open-files limit.
-PARTITION_ROWS = 131_072
+# Rows of either side one partition is sized for: what the join holds at once whatever the census's rows. Joining a
+# partition takes ~700 bytes a row (both sides' keys as Arrow and as Python strings, pandas' hash tables over them):
+# ~25 MiB at 32,768 rows, and a partition holds between half that and that (rows / partitions), so that the peak
+# moves by ~10 MiB from one row count to another. 10 M rows make 306 partitions.
+PARTITION_ROWS = 32_768
+# Partitions at most: their files are open at once while a side is spread (and the runs while merging), well under
+# the usual limit of 1,024 open files. MAX_CENSUS_ROWS (20 M) rows make 512 partitions of ~39,000 rows.
+MAX_PARTITIONS = 512
 # Entries (row, previous segment) read from the partitions' run files at a time when merging the runs back into row
 # order, shared by the partitions (at least MERGE_MIN_ROWS each): ~1-2 MiB held in all, whatever their number.
 MERGE_ROWS = 65_536
@@ -48,8 +52,8 @@ _PREVIOUS = pa.schema([("key", pa.string()), ("segment", pa.int64())])
 
 
 def partition_count(rows: int) -> int:
-    """Partitions for a join whose larger side has `rows` rows: each about PARTITION_ROWS."""
-    return max(1, math.ceil(rows / PARTITION_ROWS))
+    """Partitions for a join whose larger side has `rows` rows: each at most PARTITION_ROWS, up to MAX_PARTITIONS."""
+    return min(MAX_PARTITIONS, max(1, math.ceil(rows / PARTITION_ROWS)))
 
 
 class DuplicateKeyError(ValueError):
@@ -128,14 +132,15 @@ def _partition_of(keys: np.ndarray, partitions: int) -> np.ndarray:
 
 
 def _spread(writers: list, schema: pa.Schema, columns: list[np.ndarray], partition: np.ndarray) -> None:
-    """Append each row of `columns` to its partition's file, in the order the rows come."""
+    """Append each row of `columns` to its partition's file, in the order the rows come: the block converted to
+    Arrow once, ordered by partition (stable), and each partition's rows written as a slice of it."""
     order = np.argsort(partition, kind="stable")
     bounds = np.searchsorted(partition[order], np.arange(len(writers) + 1))
+    arrays = [pa.array(column, type=field.type) for column, field in zip(columns, schema, strict=True)]
+    ordered = pa.record_batch(arrays, schema=schema).take(pa.array(order))
     for number, writer in enumerate(writers):
         if bounds[number + 1] > bounds[number]:
-            taken = order[bounds[number] : bounds[number + 1]]
-            arrays = [pa.array(column[taken], type=field.type) for column, field in zip(columns, schema, strict=True)]
-            writer.write_batch(pa.record_batch(arrays, schema=schema))
+            writer.write_batch(ordered.slice(bounds[number], bounds[number + 1] - bounds[number]))
 
 
 def _smallest(first: tuple[str, ...], more: np.ndarray) -> tuple[str, ...]:
