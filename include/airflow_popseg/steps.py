@@ -949,7 +949,12 @@ def _joined_with(run: RunContext, assigned: Assigned, published: str, k: int, co
     with (
         run.store.open_read(published) as file,
         key_join.join(
-            current(), continuity.segment_blocks(file), k, key_join.partition_count(rows), printable(published)
+            current(),
+            continuity.segment_blocks(file),
+            k,
+            key_join.partition_count(rows),
+            continuity.LISTED,
+            printable(published),
         ) as joined,
     ):
         yield joined

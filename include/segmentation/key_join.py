@@ -5,9 +5,9 @@ Both sides come in blocks: this run's (key, raw cluster) in its row order, the p
 as its segments.csv has them. Each row goes to one of `partitions` files by a 64-bit hash of its key
 (pd.util.hash_array, as census.streaming spills its key hashes), so that a key's rows on both sides meet in one
 partition; each partition is then read back and joined alone. What the join keeps is a few numbers per segment
-and LISTED keys per list: the counties per (previous segment, raw cluster) over the shared keys (the contingency
+and the first keys of each list: the counties per (previous segment, raw cluster) over the shared keys (the contingency
 continuity.match_table needs), the previous run's segment sizes, and the added and removed keys (counted, the
-first LISTED in key order kept). Each current row's previous segment (or MISSING) is written to its partition's
+first few in key order kept). Each current row's previous segment (or MISSING) is written to its partition's
 run file in row order; `Joined.previous_segments` merges those runs back into this run's row order, a block at a
 time, for the matched segments and the moved counties.
 
@@ -30,8 +30,6 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 import pyarrow.ipc
-
-from include.segmentation.continuity import LISTED
 
 # Rows of either side one partition is sized for: what the join holds at once whatever the census's rows. Joining a
 # partition takes ~700 bytes a row (both sides' keys as Arrow and as Python strings, pandas' hash tables over them):
@@ -67,7 +65,7 @@ class Joined:
     table: (p, k) int64, shared counties per (previous segment previous_ids[i], raw cluster j); previous_ids (p,)
     int64 every segment ID the previous run has, sorted, and previous_sizes (p,) its counties per ID (all of them,
     shared or not); rows: this run's counties, cluster_sizes (k,) int64 of them per raw cluster; added / removed:
-    counties only this run / only the previous run has, and the first LISTED of each in key order."""
+    counties only this run / only the previous run has, and the first `listed` of each in key order."""
 
     table: np.ndarray
     previous_ids: np.ndarray
@@ -143,9 +141,9 @@ def _spread(writers: list, schema: pa.Schema, columns: list[np.ndarray], partiti
             writer.write_batch(ordered.slice(bounds[number], bounds[number + 1] - bounds[number]))
 
 
-def _smallest(first: tuple[str, ...], more: np.ndarray) -> tuple[str, ...]:
-    """The LISTED smallest keys of `first` (sorted) and `more`, sorted (Python's str order, as Index.difference)."""
-    return tuple(heapq.nsmallest(LISTED, [*first, *heapq.nsmallest(LISTED, more.tolist())]))
+def _smallest(first: tuple[str, ...], more: np.ndarray, listed: int) -> tuple[str, ...]:
+    """The `listed` smallest keys of `first` (sorted) and `more`, sorted (Python's str order, as Index.difference)."""
+    return tuple(heapq.nsmallest(listed, [*first, *heapq.nsmallest(listed, more.tolist())]))
 
 
 def _duplicates(keys: pd.Index, side: str) -> None:
@@ -160,11 +158,13 @@ def join(
     previous: Iterable[tuple[np.ndarray, np.ndarray]],
     k: int,
     partitions: int,
+    listed: int,
     previous_name: str = "the previous run's segments",
 ) -> Iterator[Joined]:
     """Join this run's blocks of ((m,) object keys, (m,) int raw clusters 0…k-1), in row order, with the previous
     run's blocks of ((m,) object keys, (m,) int64 segment IDs), over `partitions` partitions of temporary files
-    (removed when the block ends). DuplicateKeyError naming the key when either side has one twice (whole, as
+    (removed when the block ends), keeping the first `listed` added and removed keys (continuity.LISTED).
+    DuplicateKeyError naming the key when either side has one twice (whole, as
     pandas' reindex refused them). `previous_name` names the previous side in errors."""
     with tempfile.TemporaryDirectory(prefix="popseg-join-") as folder:
         current_paths = [os.path.join(folder, f"current-{n}.arrow") for n in range(partitions)]
@@ -219,11 +219,11 @@ def join(
             table += np.bincount(codes * k + clusters[shared], minlength=table.size).reshape(table.shape)
             np.column_stack([mine.column("row").to_numpy(), old]).astype(np.int64).tofile(run_paths[number])
             new_keys = my_keys.to_numpy()[~shared]
-            added, added_first = added + len(new_keys), _smallest(added_first, new_keys)
+            added, added_first = added + len(new_keys), _smallest(added_first, new_keys, listed)
             gone = np.ones(len(their_keys), dtype=bool)
             gone[position[shared]] = False
             gone_keys = their_keys.to_numpy()[gone]
-            removed, removed_first = removed + len(gone_keys), _smallest(removed_first, gone_keys)
+            removed, removed_first = removed + len(gone_keys), _smallest(removed_first, gone_keys, listed)
             del mine, theirs, my_keys, their_keys
         yield Joined(
             table=table,

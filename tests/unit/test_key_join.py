@@ -39,7 +39,7 @@ def _blocks(series: pd.Series, size: int):
 
 
 def _joined(previous: pd.Series, clusters: pd.Series, k: int, partitions: int):
-    return key_join.join(_blocks(clusters, 333), _blocks(previous, 500), k, partitions)
+    return key_join.join(_blocks(clusters, 333), _blocks(previous, 500), k, partitions, continuity.LISTED)
 
 
 @pytest.mark.parametrize(("seed", "partitions"), [(1, 1), (2, 7), (3, 64)])
