@@ -341,7 +341,12 @@ def selection_document(metrics: list[CandidateMetrics], selection: Selection) ->
     """k_selection.json: {"rule", "chosen_k", "reason", "by_rule", "silhouette_sample", "seed", "msd_source",
     "candidates":
     [{"k", "job_name", "test_msd", "test_ssd", "train_msd", "within_ss", "silhouette", "sizes", "chosen"}, …]}
-    in k order. JSON-safe: a NaN or infinite metric is null."""
+    in k order. JSON-safe: a NaN or infinite metric is null.
+
+    The silhouette's sample (`silhouette_rows`): "silhouette_sample" rows, the first of a permutation of the rows
+    seeded with "seed" (scikit-learn's own sample) up to SILHOUETTE_EXACT_ROWS rows; above, where the candidates'
+    sizes add up to more rows, "silhouette_sampling" says how they were drawn instead (a key only such runs have,
+    so that every document up to that size is as it was)."""
     ordered = _ordered(metrics)
     if selection.k not in {m.k for m in ordered}:
         raise ValueError(f"chosen k = {selection.k} is not among {_span(ordered)}")
@@ -353,6 +358,7 @@ def selection_document(metrics: list[CandidateMetrics], selection: Selection) ->
         "silhouette_sample": SILHOUETTE_SAMPLE,
         "seed": SEED,
         "msd_source": elbow_curve(ordered)[1],
+        **_sampling(sum(ordered[0].sizes)),
         "candidates": [
             {
                 "k": m.k,
@@ -367,6 +373,18 @@ def selection_document(metrics: list[CandidateMetrics], selection: Selection) ->
             }
             for m in ordered
         ],
+    }
+
+
+def _sampling(rows: int) -> dict[str, str]:
+    """k_selection.json's description of a sample not drawn as silhouette_score draws it (above
+    SILHOUETTE_EXACT_ROWS rows); none otherwise."""
+    if rows <= SILHOUETTE_EXACT_ROWS:
+        return {}
+    return {
+        "silhouette_sampling": f"{SILHOUETTE_SAMPLE} of the {rows:,} rows drawn without replacement by "
+        f"numpy.random.default_rng({SEED}).choice (above {SILHOUETTE_EXACT_ROWS:,} rows; up to that, the first "
+        f"{SILHOUETTE_SAMPLE} of numpy.random.RandomState({SEED}).permutation(rows), as silhouette_score samples)"
     }
 
 

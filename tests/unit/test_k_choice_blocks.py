@@ -47,3 +47,17 @@ def test_blocks_holding_fewer_rows_than_announced_are_refused_with_both_counts()
     x = _components(1_000)
     with pytest.raises(ValueError, match="expected 1200 rows of components, got 1000"):
         k_choice.measure_blocks([x[:500], x[500:]], 1_200, [x[:3]])
+
+
+@pytest.mark.parametrize(("rows", "described"), [(k_choice.SILHOUETTE_EXACT_ROWS, False), (10_000_000, True)])
+def test_k_selection_describes_the_sample_only_where_it_is_not_silhouette_scores(rows, described) -> None:
+    metrics = [
+        k_choice.CandidateMetrics(
+            k, f"job-{k}", None, None, None, 1.0 / k, 0.5 - k / 100, [rows - k + 1] + [1] * (k - 1)
+        )
+        for k in (2, 3)
+    ]
+    document = k_choice.selection_document(metrics, k_choice.choose(metrics, "silhouette"))
+    assert ("silhouette_sampling" in document) is described
+    if described:
+        assert document["silhouette_sampling"].startswith("5000 of the 10,000,000 rows drawn without replacement")

@@ -13,10 +13,13 @@ pyarrow's (devtools.preprocess_memory.SETTLED_ALLOCATORS), is taken out of the c
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+
 import boto3
 import pytest
 
 from devtools.preprocess_memory import SETTLED_ALLOCATORS
+from include.segmentation_aws.store import RunStore
 from tests.support.match_memory import measure
 from tests.support.match_runs import stage
 
@@ -27,14 +30,17 @@ BOUNDS = {"part_bytes": 5 << 20, "row_group_rows": 8_192}
 
 
 @pytest.fixture(scope="module")
-def staged(emulator) -> dict:
-    """Each row count's runs staged in the emulator's S3: rows -> handoffs."""
+def staged(emulator) -> Iterator[dict]:
+    """Each row count's runs staged in the emulator's S3: rows -> handoffs; the objects deleted after (~200 MB
+    the session's emulator would hold)."""
     s3 = boto3.client(
         "s3", endpoint_url=emulator.endpoint_url, region_name="us-east-1",
         aws_access_key_id="memory", aws_secret_access_key="memory",
     )  # fmt: skip
     s3.create_bucket(Bucket=BUCKET)
-    return {rows: stage(s3, BUCKET, rows, 7, previous=True, run_id=f"manual__memory{rows}").handoffs for rows in ROWS}
+    yield {rows: stage(s3, BUCKET, rows, 7, previous=True, run_id=f"manual__memory{rows}").handoffs for rows in ROWS}
+    for key in RunStore(s3, BUCKET).list_keys(""):
+        s3.delete_object(Bucket=BUCKET, Key=key)
 
 
 def _peaks(emulator, staged: dict, task: str) -> dict[int, float]:
