@@ -349,18 +349,21 @@ def _unquoted(keys: pd.Series) -> pd.Series:
 class MovedWriter:
     """segment_changes.csv and .parquet streamed from blocks of moved counties (moved_counties' frames, in row
     order), byte for byte what csv_bytes and parquet_bytes make of them all at once: the CSV's header once, the
-    Parquet file's row groups of parquet_tables.ROW_GROUP_ROWS rows each (rows held until one fills). Keeps the
-    first LISTED rows, for run.json."""
+    Parquet file's row groups of parquet_tables.ROW_GROUP_ROWS rows each (rows held as Arrow, ~40 bytes a row,
+    until one fills). Keeps the first LISTED rows, for run.json."""
 
     def __init__(self, csv_sink: BinaryIO, parquet_sink: BinaryIO, table_name: str, run_id: str) -> None:
         self.csv_sink, self.parquet_sink, self.table_name, self.run_id = csv_sink, parquet_sink, table_name, run_id
         self.header: bytes | None = None
-        self.held: list[pd.DataFrame] = []
+        self.held: list = []  # pyarrow Tables, parquet_tables.table's
         self.held_rows = 0
         self.writer = None
         self.first: pd.DataFrame | None = None
 
     def write(self, moved: pd.DataFrame) -> None:
+        import pyarrow
+
+        from include.segmentation.parquet_tables import ROW_GROUP_ROWS, table
         from include.segmentation.results import csv_bytes
 
         text = csv_bytes(moved)
@@ -373,35 +376,37 @@ class MovedWriter:
             if len(self.first) < LISTED and len(moved):
                 self.first = pd.concat([self.first, moved]).head(LISTED).reset_index(drop=True)
         if len(moved):
-            self.held.append(moved)
+            self.held.append(table(moved, self.table_name, self.run_id))
             self.held_rows += len(moved)
-        from include.segmentation.parquet_tables import ROW_GROUP_ROWS
-
         while self.held_rows >= ROW_GROUP_ROWS:
-            rows = pd.concat(self.held, ignore_index=True)
-            self._row_group(rows.iloc[:ROW_GROUP_ROWS].reset_index(drop=True))
-            self.held = [rows.iloc[ROW_GROUP_ROWS:].reset_index(drop=True)]
-            self.held_rows = len(self.held[0])
+            rows = pyarrow.concat_tables(self.held)
+            self._row_group(rows.slice(0, ROW_GROUP_ROWS))
+            self.held = [rows.slice(ROW_GROUP_ROWS).combine_chunks()]
+            self.held_rows = self.held[0].num_rows
 
-    def _row_group(self, rows: pd.DataFrame) -> None:
+    def _row_group(self, rows) -> None:
+        """Write `rows` (a pyarrow Table of at most ROW_GROUP_ROWS rows) as one row group, in one chunk as
+        parquet_bytes writes them."""
         import pyarrow.parquet
 
-        from include.segmentation.parquet_tables import ROW_GROUP_ROWS, table
+        from include.segmentation.parquet_tables import ROW_GROUP_ROWS
 
-        arrow = table(rows, self.table_name, self.run_id)
+        rows = rows.combine_chunks()
         if self.writer is None:
-            self.writer = pyarrow.parquet.ParquetWriter(self.parquet_sink, arrow.schema, compression="zstd")
-        self.writer.write_table(arrow, row_group_size=ROW_GROUP_ROWS)
+            self.writer = pyarrow.parquet.ParquetWriter(self.parquet_sink, rows.schema, compression="zstd")
+        self.writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
 
     def close(self, empty: pd.DataFrame) -> pd.DataFrame:
         """Write what is held; `empty` is the frame of no moved county (its columns), for files with no row.
         Returns the first LISTED moved counties."""
+        import pyarrow
+
         from include.segmentation.parquet_tables import parquet_bytes
 
         if self.header is None:
             self.write(empty)
         if self.held_rows:
-            self._row_group(pd.concat(self.held, ignore_index=True))
+            self._row_group(pyarrow.concat_tables(self.held))
         if self.writer is None:
             self.parquet_sink.write(parquet_bytes(empty, self.table_name, self.run_id))
         else:
