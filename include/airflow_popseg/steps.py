@@ -460,8 +460,9 @@ def choose_k(run: RunContext, trainings: list[TrainingResult], transformed: Tran
     artifact (within-cluster sum of squares of all counties, silhouette on a seeded sample), k chosen by the
     `k_rule` param; k_selection.json records them all. The components are read once, a row group at a time, for
     every candidate (k_choice.measure_blocks): the task holds a block, the candidates' centroids and the
-    silhouette's sample, whatever the rows (peak RSS 430, 449 and 452 MiB at 100 k, 400 k and 1 M rows, four
-    candidates, tests.support.match_memory; 373, 374 and 379 with the allocators' warm-up taken out: under 512
+    silhouette's sample, whatever the rows (peak RSS 430, 449, 452 and 437 MiB at 100 k, 400 k, 1 M and 10 M rows,
+    four candidates, tests.support.match_memory; 373, 374 and 379 at 100 k to 1 M with the allocators' warm-up
+    taken out: under 512
     MiB, most of it scikit-learn's import and the silhouette's 5,000² distances in SILHOUETTE_WORKING_MEMORY
     chunks)."""
     store = run.store
@@ -862,10 +863,10 @@ def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, 
     partitions of about key_join.PARTITION_ROWS rows of the larger side), then the matched segments and the moved
     counties are written a block at a time in this run's row order. The task holds a block of each, one
     partition of the join and an upload part per file, whatever the rows: its peak RSS, imports included, was
-    409, 445 and 454 MiB at 100 k, 400 k and 1 M rows with a previous run of as many (tests.support.match_memory;
-    322, 345 and 353 with the allocators' warm-up taken out, devtools.preprocess_memory.SETTLED_ALLOCATORS), under
-    a bound of 512 MiB that does not depend on the rows; the partition files take ~100 bytes a row of local
-    disk (~1 GB at 10 M rows, in the temporary directory)."""
+    410, 455, 440 and 459 MiB at 100 k, 400 k, 1 M and 10 M rows with a previous run of as many
+    (tests.support.match_memory; 321, 344 and 350 at 100 k to 1 M with the allocators' warm-up taken out,
+    devtools.preprocess_memory.SETTLED_ALLOCATORS), under a bound of 512 MiB that does not depend on the rows;
+    the partition files take ~100 bytes a row of local disk (~1 GB at 10 M rows, in the temporary directory)."""
     store, layout, k = run.store, run.layout, chosen_k["k"]
     change = first_moved = None
     changes: list[str] = []
