@@ -39,7 +39,17 @@ from include.airflow_popseg.handoffs import (
 )
 from include.sagemaker_formats.artifacts import read_kmeans_model, read_pca_model
 from include.sagemaker_formats.recordio import decode_labels, dense_shard_parts, dense_shards, shard_bounds
-from include.segmentation import analysis, census, continuity, gates, k_choice, results, segment_statistics, traits
+from include.segmentation import (
+    analysis,
+    census,
+    continuity,
+    gates,
+    k_choice,
+    key_join,
+    results,
+    segment_statistics,
+    traits,
+)
 from include.segmentation.census import KEY_NAME
 from include.segmentation.cost_text import cost_text
 from include.segmentation.fingerprint import CensusIdentity, Fingerprint, changed_params, settings_digest
@@ -473,15 +483,20 @@ def each(results: Sequence[TrainingResult]) -> list[TrainingResult]:
 def choose_k(run: RunContext, trainings: list[TrainingResult], transformed: Transformed) -> KChoice:
     """Each candidate's metrics, SageMaker's (test:msd, test:ssd, train:msd from its job) and ours from its
     artifact (within-cluster sum of squares of all counties, silhouette on a seeded sample), k chosen by the
-    `k_rule` param; k_selection.json records them all."""
+    `k_rule` param; k_selection.json records them all. The components are read once, a row group at a time, for
+    every candidate (k_choice.measure_blocks): the task holds a block, the candidates' centroids and the
+    silhouette's sample, whatever the rows (peak RSS 430, 449, 452 and 437 MiB at 100 k, 400 k, 1 M and 10 M rows,
+    four candidates, tests.support.match_memory; 373, 374 and 379 at 100 k to 1 M with the allocators' warm-up
+    taken out: under 512
+    MiB, most of it scikit-learn's import and the silhouette's 5,000² distances in SILHOUETTE_WORKING_MEMORY
+    chunks)."""
     store = run.store
-    components = store.read_frame(transformed["components"]).to_numpy("float64")
     by_k = {int(training["hyperparameters"]["k"]): training for training in trainings}
+    centroids = [read_kmeans_model(store.read(training["model_artifact"])) for _, training in sorted(by_k.items())]
+    blocks = (frame.to_numpy("float64") for frame in frame_blocks(run, transformed["components"]))
+    figures = k_choice.measure_blocks(blocks, _parquet_rows(run, transformed["components"]), centroids)
     measured = []
-    for k, training in sorted(by_k.items()):
-        within_ss, silhouette, sizes = k_choice.measure(
-            components, read_kmeans_model(store.read(training["model_artifact"]))
-        )
+    for (k, training), (within_ss, silhouette, sizes) in zip(sorted(by_k.items()), figures, strict=True):
         reported = training["final_metrics"]
         measured.append(
             k_choice.CandidateMetrics(
@@ -866,36 +881,59 @@ def delete_batch_model(run: RunContext, plan: BatchPlan) -> TransformUsage | Non
 def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, chosen_k: KChoice) -> Matched:
     """Each K-Means cluster matched to the last published run's segment with the most counties in common, so
     that segment numbers stay from run to run (new ones get numbers never used before); the churn against that
-    run. The cluster number stays beside the segment ID."""
+    run. The cluster number stays beside the segment ID.
+
+    Streamed: this run's segments are read a row group at a time and the previous run's segments.csv a block at
+    a time (continuity.segment_blocks), joined by State-County on local temporary files (key_join.join, in
+    partitions of about key_join.PARTITION_ROWS rows of the larger side), then the matched segments and the moved
+    counties are written a block at a time in this run's row order. The task holds a block of each, one
+    partition of the join and an upload part per file, whatever the rows: its peak RSS, imports included, was
+    410, 455, 440 and 459 MiB at 100 k, 400 k, 1 M and 10 M rows with a previous run of as many
+    (tests.support.match_memory; 321, 344 and 350 at 100 k to 1 M with the allocators' warm-up taken out,
+    devtools.preprocess_memory.SETTLED_ALLOCATORS), under a bound of 512 MiB that does not depend on the rows;
+    the partition files take ~100 bytes a row of local disk (~1 GB at 10 M rows, in the temporary directory)."""
     store, layout, k = run.store, run.layout, chosen_k["k"]
-    segments = store.read_frame(assigned["segments"])
-    clusters = segments["segment"].to_numpy(dtype=np.int64)
-    keys = pd.Index(segments[KEY_NAME])
-    change = moved = None
+    change = first_moved = None
     changes: list[str] = []
     published = None
     if comparison["previous_run"] is not None:
-        published = store.read_if_exists(f"{comparison['previous_results']}{SEGMENTS}")
+        published = _existing(run, f"{comparison['previous_results']}{SEGMENTS}")
         if published is None:  # its results were removed, or it predates them: nothing to keep numbers from
             log.warning("%s has no %s: segment numbers start afresh", printable(comparison["previous_run"]), SEGMENTS)
-    if published is None:
-        ids = continuity.first_ids(k)
-    else:
-        previous = results.segment_assignments(published)
-        next_id = max(
-            comparison["previous_next_id"],
-            (store.read_json_if_exists(layout.segment_ids) or {}).get("next_id", 0),  # held runs' IDs too
-        )
-        ids = continuity.match_ids(previous, pd.Series(clusters, index=keys), k, next_id)
-        current = pd.Series(ids.stable(clusters), index=keys)
-        change, moved = continuity.churn(previous, current), continuity.moved_counties(previous, current)
-        changes = [
-            store.write(layout.segment_changes, results.csv_bytes(moved)),
-            store.write(layout.work(parquet_name(SEGMENT_CHANGES)), parquet_bytes(moved, SEGMENT_CHANGES, run.run_id)),
-        ]
-    segments["segment"] = ids.stable(clusters)
-    segments[results.CLUSTER] = clusters
-    document = continuity.continuity_document(comparison["previous_run"], ids, change, moved)
+    with contextlib.ExitStack() as opened:
+        if published is None:
+            ids, previous = continuity.first_ids(k), None
+        else:
+            joined = opened.enter_context(_joined_with(run, assigned, published, k, comparison))
+            next_id = max(
+                comparison["previous_next_id"],
+                (store.read_json_if_exists(layout.segment_ids) or {}).get("next_id", 0),  # held runs' IDs too
+            )
+            ids = continuity.match_table(joined.table, joined.previous_ids, k, next_id)
+            change = continuity.joined_churn(joined, ids)
+            previous = opened.enter_context(joined.previous_segments())
+            csv_sink = opened.enter_context(store.open_write(layout.segment_changes))
+            parquet_sink = opened.enter_context(store.open_write(layout.work(parquet_name(SEGMENT_CHANGES))))
+            moved_writer = continuity.MovedWriter(csv_sink, parquet_sink, SEGMENT_CHANGES, run.run_id)
+        with store.open_write(layout.matched_segments) as sink, _FrameWriter(sink, index=False) as frames:
+            for segments in frame_blocks(run, assigned["segments"]):
+                clusters = segments["segment"].to_numpy(dtype=np.int64)
+                stable = ids.stable(clusters)
+                if previous is not None:
+                    old = previous.take(len(segments))
+                    moved = (old != key_join.MISSING) & (old != stable)
+                    moved_writer.write(
+                        _moved(segments[KEY_NAME].to_numpy(dtype=object)[moved], old[moved], stable[moved])
+                    )
+                segments["segment"] = stable
+                segments[results.CLUSTER] = clusters
+                frames.write(segments)
+        if previous is not None:
+            first_moved = moved_writer.close(
+                _moved(np.array([], dtype=object), np.array([], np.int64), np.array([], np.int64))
+            )
+            changes = [csv_sink.uri, parquet_sink.uri]
+    document = continuity.continuity_document(comparison["previous_run"], ids, change, first_moved)
     if change is not None:
         log.info(
             "Since %s: %d of %d shared counties changed segment (%.1f %%), adjusted Rand index %.3f; new IDs %s, "
@@ -904,12 +942,54 @@ def match_segments(run: RunContext, assigned: Assigned, comparison: Comparison, 
             change.adjusted_rand, list(ids.new), list(ids.retired),
         )  # fmt: skip
     return Matched(
-        segments=store.write_frame(layout.matched_segments, segments),
+        segments=store.uri(layout.matched_segments),
         continuity=store.write_json(layout.continuity, document),
         changes=changes,
         segment_ids=sorted(ids.by_cluster),
         by_cluster=list(ids.by_cluster),
     )
+
+
+def _moved(keys: np.ndarray, previous: np.ndarray, segment: np.ndarray) -> pd.DataFrame:
+    """continuity.moved_counties' frame: `State-County, previous_segment, segment`."""
+    return pd.DataFrame({KEY_NAME: pd.Index(keys, dtype=object), "previous_segment": previous, "segment": segment})
+
+
+def _existing(run: RunContext, uri: str) -> str | None:
+    """`uri` when the object is there, None when it is not (HeadObject's 404)."""
+    from botocore.exceptions import ClientError
+
+    try:
+        run.store.client.head_object(Bucket=run.store.bucket, Key=run.store.key(uri))
+    except ClientError as error:
+        if error.response.get("Error", {}).get("Code") in ("404", "NoSuchKey", "NotFound"):
+            return None
+        raise
+    return uri
+
+
+@contextlib.contextmanager
+def _joined_with(run: RunContext, assigned: Assigned, published: str, k: int, comparison: Comparison):
+    """key_join.join of this run's segments (key, raw cluster) with the previous run's segments.csv at `published`,
+    partitioned by the larger of this run's rows and the previous run's (its run.json's)."""
+    rows = max(_parquet_rows(run, assigned["segments"]), comparison.get("previous_rows") or 0)
+
+    def current() -> Iterator[tuple[np.ndarray, np.ndarray]]:
+        for block in frame_blocks(run, assigned["segments"]):
+            yield block[KEY_NAME].to_numpy(dtype=object), block["segment"].to_numpy(dtype=np.int64)
+
+    with (
+        run.store.open_read(published) as file,
+        key_join.join(
+            current(),
+            continuity.segment_blocks(file),
+            k,
+            key_join.partition_count(rows),
+            continuity.LISTED,
+            printable(published),
+        ) as joined,
+    ):
+        yield joined
 
 
 def extract_attributes(

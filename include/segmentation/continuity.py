@@ -12,10 +12,15 @@ The first run keeps K-Means' numbering. Pure numpy/pandas/scipy: no Airflow, no 
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 import pandas as pd
+
+if TYPE_CHECKING:
+    from include.segmentation.key_join import Joined
 
 
 @dataclass(frozen=True)
@@ -64,9 +69,26 @@ def match_ids(previous: pd.Series, clusters: pd.Series, k: int, next_id: int) ->
     previous: the previous published run's stable segment ID per county key; clusters: this run's raw cluster
     (0…k-1) per county key; next_id: the first ID the prefix has never used (at least max(previous) + 1).
     A cluster and a segment are paired only when they share at least one county."""
+    table, old_ids, new_ids = contingency(previous, clusters)
+    return _matched(table, old_ids, new_ids, np.unique(previous.to_numpy(dtype=np.int64)), k, next_id)
+
+
+def match_table(table: np.ndarray, previous_ids: np.ndarray, k: int, next_id: int) -> SegmentIds:
+    """match_ids from the contingency a streamed join counted (key_join.Joined): table (p, k) int64 shared
+    counties per (previous segment previous_ids[i], raw cluster j), previous_ids (p,) every ID the previous run
+    has, sorted. The same IDs as match_ids on the rows: the assignment is solved on the same table (the segments
+    and clusters with a shared county)."""
+    rows, columns = np.flatnonzero(table.sum(axis=1)), np.flatnonzero(table.sum(axis=0))
+    return _matched(table[np.ix_(rows, columns)], previous_ids[rows], columns, previous_ids, k, next_id)
+
+
+def _matched(
+    table: np.ndarray, old_ids: np.ndarray, new_ids: np.ndarray, previous_ids: np.ndarray, k: int, next_id: int
+) -> SegmentIds:
+    """table (p, c): shared counties per (segment old_ids[i], cluster new_ids[j]); previous_ids: every ID the
+    previous run has (unique)."""
     from scipy.optimize import linear_sum_assignment  # task-time import: the DAG's parse stays light
 
-    table, old_ids, new_ids = contingency(previous, clusters)
     by_cluster: dict[int, int] = {}
     matched: dict[int, int] = {}
     if table.size:
@@ -75,14 +97,14 @@ def match_ids(previous: pd.Series, clusters: pd.Series, k: int, next_id: int) ->
             if table[row, column] > 0:
                 by_cluster[int(new_ids[column])] = int(old_ids[row])
                 matched[int(old_ids[row])] = int(table[row, column])
-    next_id = max(next_id, int(previous.max()) + 1 if len(previous) else 0)
+    next_id = max(next_id, int(previous_ids.max()) + 1 if len(previous_ids) else 0)
     new: list[int] = []
     for cluster in range(k):
         if cluster not in by_cluster:
             by_cluster[cluster] = next_id
             new.append(next_id)
             next_id += 1
-    retired = sorted(set(previous.unique().tolist()) - set(matched))
+    retired = sorted(set(previous_ids.tolist()) - set(matched))
     return SegmentIds(
         by_cluster=tuple(by_cluster[c] for c in range(k)),
         matched=dict(sorted(matched.items())),
@@ -99,7 +121,8 @@ class Churn:
     `changed_share` is the share of shared counties whose segment changed (0…1); `adjusted_rand` the
     adjusted Rand index of the two partitions over the shared counties (1.0 = same partition, ~0 = unrelated);
     `transitions` counts shared counties per (previous segment, this run's segment); `sizes` counties per
-    segment in each run (all counties, not only shared ones); `added`/`removed` county keys."""
+    segment in each run (all counties, not only shared ones); `added`/`removed` county keys in key order (all of
+    them from `churn`, the first LISTED from `joined_churn`), `added_count`/`removed_count` how many there are."""
 
     shared: int
     changed: int
@@ -109,6 +132,8 @@ class Churn:
     sizes: pd.DataFrame
     added: tuple[str, ...]
     removed: tuple[str, ...]
+    added_count: int
+    removed_count: int
 
 
 def churn(previous: pd.Series, current: pd.Series) -> Churn:
@@ -122,24 +147,77 @@ def churn(previous: pd.Series, current: pd.Series) -> Churn:
     transitions = pd.crosstab(pd.Series(old, name="previous_segment"), pd.Series(new, name="segment")).rename_axis(
         index="previous_segment", columns="segment"
     )
-    sizes = (
-        pd.concat({"previous": previous.value_counts(), "current": current.value_counts()}, axis=1)
-        .fillna(0)
-        .astype(np.int64)
-    )
-    sizes.index = sizes.index.astype(np.int64)
-    sizes = sizes.sort_index().rename_axis("segment")
-    sizes["change"] = sizes["current"] - sizes["previous"]
+    added = tuple(current.index.difference(previous.index).astype(str))
+    removed = tuple(previous.index.difference(current.index).astype(str))
     return Churn(
         shared=len(shared),
         changed=changed,
         changed_share=changed / len(shared) if len(shared) else 0.0,
         adjusted_rand=float(adjusted_rand_score(old, new)) if len(shared) else 0.0,
         transitions=transitions,
-        sizes=sizes,
-        added=tuple(current.index.difference(previous.index).astype(str)),
-        removed=tuple(previous.index.difference(current.index).astype(str)),
+        sizes=_sizes(previous.value_counts(), current.value_counts()),
+        added=added,
+        removed=removed,
+        added_count=len(added),
+        removed_count=len(removed),
     )
+
+
+def _sizes(previous: pd.Series, current: pd.Series) -> pd.DataFrame:
+    """Counties per segment ID in each run (value counts) -> Churn.sizes."""
+    sizes = pd.concat({"previous": previous, "current": current}, axis=1).fillna(0).astype(np.int64)
+    sizes.index = sizes.index.astype(np.int64)
+    sizes = sizes.sort_index().rename_axis("segment")
+    sizes["change"] = sizes["current"] - sizes["previous"]
+    return sizes
+
+
+def joined_churn(joined: Joined, ids: SegmentIds) -> Churn:
+    """`churn` from what a streamed join counted (key_join.Joined) and this run's IDs: the same figures as `churn`
+    on the rows (the adjusted Rand index from the same pair counts as scikit-learn's, in integers), the added and
+    removed keys the first LISTED of them."""
+    stable = np.asarray(ids.by_cluster, dtype=np.int64)
+    rows, columns = np.flatnonzero(joined.table.sum(axis=1)), np.flatnonzero(joined.table.sum(axis=0))
+    order = columns[np.argsort(stable[columns], kind="stable")]  # this run's segments in ID order
+    table = joined.table[np.ix_(rows, order)]
+    transitions = pd.DataFrame(
+        table,
+        index=pd.Index(joined.previous_ids[rows], name="previous_segment"),
+        columns=pd.Index(stable[order], name="segment"),
+    )
+    shared = int(table.sum())
+    kept = int(table[joined.previous_ids[rows][:, None] == stable[order][None, :]].sum())
+    present = joined.cluster_sizes > 0
+    current = pd.Series(joined.cluster_sizes[present], index=stable[present])
+    return Churn(
+        shared=shared,
+        changed=shared - kept,
+        changed_share=(shared - kept) / shared if shared else 0.0,
+        adjusted_rand=adjusted_rand(table) if shared else 0.0,
+        transitions=transitions,
+        sizes=_sizes(pd.Series(joined.previous_sizes, index=joined.previous_ids), current),
+        added=joined.added_first,
+        removed=joined.removed_first,
+        added_count=joined.added,
+        removed_count=joined.removed,
+    )
+
+
+def adjusted_rand(table: np.ndarray) -> float:
+    """The adjusted Rand index of two partitions from their contingency table (p, c) int64, computed as
+    scikit-learn's adjusted_rand_score computes it from the labels (its pair_confusion_matrix in int64, the
+    formula in Python integers), so that the two agree bit for bit."""
+    n = np.int64(table.sum())
+    n_c, n_k = table.sum(axis=1), table.sum(axis=0)
+    sum_squares = (table[table > 0] ** 2).sum()
+    tp = sum_squares - n
+    fp = (table @ n_k).sum() - sum_squares
+    fn = (table.T @ n_c).sum() - sum_squares
+    tn = n**2 - fp - fn - sum_squares
+    tn, fp, fn, tp = int(tn), int(fp), int(fn), int(tp)
+    if fn == 0 and fp == 0:
+        return 1.0
+    return 2.0 * (tp * tn - fn * fp) / ((tp + fn) * (fn + tn) + (tp + fp) * (fp + tn))
 
 
 LISTED = 100
@@ -192,8 +270,8 @@ def continuity_document(
         "changed": change.changed,
         "changed_share": change.changed_share,
         "adjusted_rand": change.adjusted_rand,
-        "added": len(change.added),
-        "removed": len(change.removed),
+        "added": change.added_count,
+        "removed": change.removed_count,
         "added_counties": list(change.added[:LISTED]),
         "removed_counties": list(change.removed[:LISTED]),
         "sizes": [
@@ -207,3 +285,130 @@ def continuity_document(
         "moved_counties": moved.head(LISTED).to_dict("records"),
     }
     return document
+
+
+# Bytes of a previous segments.csv parsed at a time, in whole lines (~16,000 rows of a published segments.csv):
+# what reading it holds, whatever its rows. Each block is parsed by pyarrow's read_csv with the header before it:
+# pyarrow's streaming reader (open_csv) reads and decodes ahead of its consumer, up to the whole file (+90 MB of
+# a 100 MB segments.csv held at its first batch, pyarrow 26).
+PREVIOUS_BLOCK_BYTES = 4 << 20
+
+
+def segment_blocks(segments_csv: BinaryIO) -> Iterator[tuple[np.ndarray, np.ndarray]]:
+    """A published segments.csv, read PREVIOUS_BLOCK_BYTES at a time -> blocks of ((m,) object State-County keys,
+    (m,) int64 segment IDs), in file order, with the values results.segment_assignments reads (its columns and
+    types, keys with csv_bytes' leading `'` before a formula-like name taken off again). ValueError for a file
+    without a header line."""
+    import io
+
+    import pyarrow
+    import pyarrow.csv
+
+    from include.segmentation.census import KEY_NAME
+
+    options = {
+        "read_options": pyarrow.csv.ReadOptions(use_threads=False),
+        "convert_options": pyarrow.csv.ConvertOptions(
+            include_columns=[KEY_NAME, "segment"],
+            column_types={KEY_NAME: pyarrow.string(), "segment": pyarrow.int64()},
+            strings_can_be_null=False,
+        ),
+    }
+    header, carry = None, b""
+    while True:
+        block = segments_csv.read(PREVIOUS_BLOCK_BYTES)
+        data = carry + block
+        end = len(data) if not block else data.rfind(b"\n") + 1  # whole lines; at the end, what is left
+        data, carry = data[:end], data[end:]
+        if header is None and data:
+            cut = data.find(b"\n") + 1 or len(data)
+            header, data = data[:cut], data[cut:]
+        if data.strip():
+            table = pyarrow.csv.read_csv(io.BytesIO(header + data), **options)
+            keys = _unquoted(pd.Series(table.column(KEY_NAME).to_pandas(), dtype=object))
+            yield keys.to_numpy(dtype=object), table.column("segment").to_numpy()
+        if not block:
+            break
+    if header is None:
+        raise ValueError("the previous run's segments.csv is empty: expected a header line and a row per county")
+
+
+def _unquoted(keys: pd.Series) -> pd.Series:
+    """State-County keys as read from a segments.csv -> as the census had them: exactly what
+    results.segment_assignments does to them (a key csv_bytes guarded has its leading `'` taken off)."""
+    import re
+
+    from include.segmentation.results import FORMULA_START, _runs_as_formula
+
+    quoted = keys[keys.str.startswith("'")].str[1:]  # a few keys at most: checked one by one
+    guarded = quoted[quoted.map(lambda key: re.match(FORMULA_START, key) is not None or _runs_as_formula(key))]
+    keys[guarded.index] = guarded
+    return keys
+
+
+class MovedWriter:
+    """segment_changes.csv and .parquet streamed from blocks of moved counties (moved_counties' frames, in row
+    order), byte for byte what csv_bytes and parquet_bytes make of them all at once: the CSV's header once, the
+    Parquet file's row groups of parquet_tables.ROW_GROUP_ROWS rows each (rows held as Arrow, ~40 bytes a row,
+    until one fills). Keeps the first LISTED rows, for run.json."""
+
+    def __init__(self, csv_sink: BinaryIO, parquet_sink: BinaryIO, table_name: str, run_id: str) -> None:
+        self.csv_sink, self.parquet_sink, self.table_name, self.run_id = csv_sink, parquet_sink, table_name, run_id
+        self.header: bytes | None = None
+        self.held: list = []  # pyarrow Tables, parquet_tables.table's
+        self.held_rows = 0
+        self.writer = None
+        self.first: pd.DataFrame | None = None
+
+    def write(self, moved: pd.DataFrame) -> None:
+        import pyarrow
+
+        from include.segmentation.parquet_tables import ROW_GROUP_ROWS, table
+        from include.segmentation.results import csv_bytes
+
+        text = csv_bytes(moved)
+        if self.header is None:
+            self.header = text[: text.index(b"\n") + 1]
+            self.csv_sink.write(text)
+            self.first = moved.head(LISTED)
+        else:
+            self.csv_sink.write(text[len(self.header) :])
+            if len(self.first) < LISTED and len(moved):
+                self.first = pd.concat([self.first, moved]).head(LISTED).reset_index(drop=True)
+        if len(moved):
+            self.held.append(table(moved, self.table_name, self.run_id))
+            self.held_rows += len(moved)
+        while self.held_rows >= ROW_GROUP_ROWS:
+            rows = pyarrow.concat_tables(self.held)
+            self._row_group(rows.slice(0, ROW_GROUP_ROWS))
+            self.held = [rows.slice(ROW_GROUP_ROWS).combine_chunks()]
+            self.held_rows = self.held[0].num_rows
+
+    def _row_group(self, rows) -> None:
+        """Write `rows` (a pyarrow Table of at most ROW_GROUP_ROWS rows) as one row group, in one chunk as
+        parquet_bytes writes them."""
+        import pyarrow.parquet
+
+        from include.segmentation.parquet_tables import ROW_GROUP_ROWS
+
+        rows = rows.combine_chunks()
+        if self.writer is None:
+            self.writer = pyarrow.parquet.ParquetWriter(self.parquet_sink, rows.schema, compression="zstd")
+        self.writer.write_table(rows, row_group_size=ROW_GROUP_ROWS)
+
+    def close(self, empty: pd.DataFrame) -> pd.DataFrame:
+        """Write what is held; `empty` is the frame of no moved county (its columns), for files with no row.
+        Returns the first LISTED moved counties."""
+        import pyarrow
+
+        from include.segmentation.parquet_tables import parquet_bytes
+
+        if self.header is None:
+            self.write(empty)
+        if self.held_rows:
+            self._row_group(pyarrow.concat_tables(self.held))
+        if self.writer is None:
+            self.parquet_sink.write(parquet_bytes(empty, self.table_name, self.run_id))
+        else:
+            self.writer.close()
+        return self.first

@@ -21,6 +21,7 @@ scikit-learn, no Airflow, no AWS.
 from __future__ import annotations
 
 import math
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -31,6 +32,10 @@ MAX_CANDIDATES = 12
 # 5,000² pairwise distances take ≈ 0.3 s per candidate (all of them would be a million²).
 SILHOUETTE_SAMPLE = 5000
 SEED = 0  # the silhouette sample's: the same counties for every candidate and every run
+# Rows up to which the sample is silhouette_score's own (the first SILHOUETTE_SAMPLE of a seeded permutation of the
+# rows, 8 bytes a row: 16 MiB here), so that every run up to and past a million rows keeps its silhouette; above,
+# a seeded draw without replacement whose memory does not grow with the rows (silhouette_rows).
+SILHOUETTE_EXACT_ROWS = 1 << 21
 RULES = ("silhouette", "elbow")
 MIN_K = 2  # as the k param's minimum: one segment is no segmentation, and has no silhouette
 ELBOW_MIN_CANDIDATES = 3  # a knee needs a point between the two ends of the chord
@@ -98,40 +103,117 @@ def measure(components: np.ndarray, centroids: np.ndarray) -> tuple[float, float
     """components (n, d) float, centroids (k, d) float, both in the K-Means input's space (PCA components):
     (within_ss, silhouette on the seeded sample, sizes).
 
-    within_ss: Σ over all n rows of the squared Euclidean distance to the nearest centroid (float64).
+    within_ss: Σ over all n rows of the squared Euclidean distance to the nearest centroid (float64), summed a
+    block of rows at a time (the blocks' sums added in order).
     sizes: (k,) rows per centroid, the nearest one (ties: the lower index, as argmin), empty clusters 0.
-    silhouette: sklearn's silhouette_score(components, labels, sample_size=SILHOUETTE_SAMPLE, random_state=SEED),
-    the same rows it samples (the first SILHOUETTE_SAMPLE of a permutation seeded with SEED), in float64 (sklearn
-    on float32 rows agrees to ≈ 1e-8); None when the sample holds fewer than 2 clusters, or as many clusters as
-    rows (silhouette is undefined for both)."""
+    silhouette: sklearn's silhouette_score on the rows of `silhouette_rows(n)` in float64 (sklearn on float32 rows
+    agrees to ≈ 1e-8); None when the sample holds fewer than 2 clusters, or as many clusters as rows (silhouette
+    is undefined for both)."""
     x = np.asarray(components, dtype="float64")
     c = np.asarray(centroids, dtype="float64")
     if x.ndim != 2 or c.ndim != 2 or x.shape[1] != c.shape[1] or len(x) == 0 or len(c) == 0:
         raise ValueError(f"expected components (n, d) and centroids (k, d), got shapes {x.shape} and {c.shape}")
-    labels = np.empty(len(x), dtype=np.int64)
-    within_ss = 0.0
-    step = max(1, _BLOCK_ELEMENTS // (len(c) * c.shape[1]))  # rows per block
-    for start in range(0, len(x), step):
-        block = x[start : start + step]
-        squared = ((block[:, None, :] - c[None, :, :]) ** 2).sum(axis=2)  # (rows, k) exact, not |x|² − 2x·c + |c|²
+    return measure_blocks([x], len(x), [c])[0]
+
+
+def silhouette_rows(rows: int) -> np.ndarray:
+    """The row numbers of the silhouette's sample of `rows` rows, (min(rows, SILHOUETTE_SAMPLE),) int64, in sample
+    order. Up to SILHOUETTE_EXACT_ROWS rows, the first SILHOUETTE_SAMPLE of a permutation seeded with SEED (the
+    rows silhouette_score(…, sample_size=SILHOUETTE_SAMPLE, random_state=SEED) samples); above, SILHOUETTE_SAMPLE
+    rows drawn without replacement by numpy's Generator seeded with SEED, whose memory does not grow with the rows
+    (a permutation of 10 M rows is 80 MB)."""
+    if rows <= SILHOUETTE_EXACT_ROWS:
+        return np.random.RandomState(SEED).permutation(rows)[:SILHOUETTE_SAMPLE]
+    return np.random.default_rng(SEED).choice(rows, SILHOUETTE_SAMPLE, replace=False).astype(np.int64)
+
+
+class _Candidate:
+    """One candidate's within_ss and sizes, summed over blocks of `step` rows however the rows come."""
+
+    def __init__(self, centroids: np.ndarray, width: int) -> None:
+        c = np.asarray(centroids, dtype="float64")
+        if c.ndim != 2 or c.shape[1] != width or len(c) == 0:
+            raise ValueError(
+                f"expected components (n, d) and centroids (k, d), got d = {width} and centroids {c.shape}"
+            )
+        self.c = c
+        self.step = max(1, _BLOCK_ELEMENTS // (len(c) * c.shape[1]))  # rows per block
+        self.held: list[np.ndarray] = []
+        self.held_rows = 0
+        self.within_ss = 0.0
+        self.sizes = np.zeros(len(c), dtype=np.int64)
+
+    def add(self, rows: np.ndarray) -> None:
+        self.held.append(rows)
+        self.held_rows += len(rows)
+        if self.held_rows >= self.step:
+            joined = np.concatenate(self.held) if len(self.held) > 1 else self.held[0]
+            whole = len(joined) - len(joined) % self.step
+            for start in range(0, whole, self.step):
+                self._block(joined[start : start + self.step])
+            self.held = [joined[whole:]]
+            self.held_rows = len(joined) - whole
+
+    def finish(self) -> None:
+        if self.held_rows:
+            self._block(np.concatenate(self.held))
+        self.held, self.held_rows = [], 0
+
+    def _block(self, block: np.ndarray) -> None:
+        squared = ((block[:, None, :] - self.c[None, :, :]) ** 2).sum(axis=2)  # (rows, k) exact, not |x|² − 2x·c + |c|²
         nearest = squared.argmin(axis=1)
-        labels[start : start + len(block)] = nearest
-        within_ss += float(squared[np.arange(len(block)), nearest].sum())
-    sizes = np.bincount(labels, minlength=len(c)).tolist()
-    return within_ss, _silhouette(x, labels), sizes
+        self.sizes += np.bincount(nearest, minlength=len(self.c))
+        self.within_ss += float(squared[np.arange(len(block)), nearest].sum())
+
+    def labels(self, x: np.ndarray) -> np.ndarray:
+        return ((x[:, None, :] - self.c[None, :, :]) ** 2).sum(axis=2).argmin(axis=1)
 
 
-def _silhouette(x: np.ndarray, labels: np.ndarray) -> float | None:
-    """sklearn's sampled silhouette_score, computed on the sample it draws (so that an undefined one is None)."""
+def measure_blocks(
+    blocks: Iterable[np.ndarray], rows: int, centroids: Sequence[np.ndarray]
+) -> list[tuple[float, float | None, list[int]]]:
+    """`measure` for every candidate's centroids in one pass over the components, which come in blocks ((m, d)
+    float, in row order, `rows` in all): holds a block and, per candidate, fewer than a measuring block's rows,
+    and the silhouette's sample (SILHOUETTE_SAMPLE rows), whatever the rows. The same figures as `measure` on the
+    rows at once."""
+    if rows <= 0:
+        raise ValueError(f"expected components (n, d) and centroids (k, d), got no rows and {len(centroids)} centroids")
+    sample = silhouette_rows(rows)
+    order = np.argsort(sample)
+    wanted = sample[order]
+    candidates: list[_Candidate] | None = None
+    gathered: np.ndarray | None = None
+    start = 0
+    for block in blocks:
+        x = np.asarray(block, dtype="float64")
+        if candidates is None:
+            candidates = [_Candidate(c, x.shape[1]) for c in centroids]
+            gathered = np.empty((len(sample), x.shape[1]), dtype="float64")
+        low, high = np.searchsorted(wanted, [start, start + len(x)])
+        gathered[order[low:high]] = x[wanted[low:high] - start]
+        for candidate in candidates:
+            candidate.add(x)
+        start += len(x)
+    if start != rows or candidates is None or gathered is None:
+        raise ValueError(f"expected {rows} rows of components, got {start}")
+    measured = []
+    for candidate in candidates:
+        candidate.finish()
+        silhouette = _silhouette(gathered, candidate.labels(gathered))
+        measured.append((candidate.within_ss, silhouette, candidate.sizes.tolist()))
+    return measured
+
+
+def _silhouette(sample: np.ndarray, labels: np.ndarray) -> float | None:
+    """sklearn's silhouette_score on the sample's rows (so that an undefined one is None)."""
     import sklearn
     from sklearn.metrics import silhouette_score
 
-    sample = np.random.RandomState(SEED).permutation(len(x))[:SILHOUETTE_SAMPLE]  # as silhouette_score samples
-    clusters = len(np.unique(labels[sample]))
+    clusters = len(np.unique(labels))
     if not 2 <= clusters <= len(sample) - 1:
         return None
     with sklearn.config_context(working_memory=SILHOUETTE_WORKING_MEMORY):
-        return float(silhouette_score(x[sample], labels[sample]))
+        return float(silhouette_score(sample, labels))
 
 
 @dataclass(frozen=True)
@@ -259,7 +341,12 @@ def selection_document(metrics: list[CandidateMetrics], selection: Selection) ->
     """k_selection.json: {"rule", "chosen_k", "reason", "by_rule", "silhouette_sample", "seed", "msd_source",
     "candidates":
     [{"k", "job_name", "test_msd", "test_ssd", "train_msd", "within_ss", "silhouette", "sizes", "chosen"}, …]}
-    in k order. JSON-safe: a NaN or infinite metric is null."""
+    in k order. JSON-safe: a NaN or infinite metric is null.
+
+    The silhouette's sample (`silhouette_rows`): "silhouette_sample" rows, the first of a permutation of the rows
+    seeded with "seed" (scikit-learn's own sample) up to SILHOUETTE_EXACT_ROWS rows; above, where the candidates'
+    sizes add up to more rows, "silhouette_sampling" says how they were drawn instead (a key only such runs have,
+    so that every document up to that size is as it was)."""
     ordered = _ordered(metrics)
     if selection.k not in {m.k for m in ordered}:
         raise ValueError(f"chosen k = {selection.k} is not among {_span(ordered)}")
@@ -271,6 +358,7 @@ def selection_document(metrics: list[CandidateMetrics], selection: Selection) ->
         "silhouette_sample": SILHOUETTE_SAMPLE,
         "seed": SEED,
         "msd_source": elbow_curve(ordered)[1],
+        **_sampling(sum(ordered[0].sizes)),
         "candidates": [
             {
                 "k": m.k,
@@ -285,6 +373,18 @@ def selection_document(metrics: list[CandidateMetrics], selection: Selection) ->
             }
             for m in ordered
         ],
+    }
+
+
+def _sampling(rows: int) -> dict[str, str]:
+    """k_selection.json's description of a sample not drawn as silhouette_score draws it (above
+    SILHOUETTE_EXACT_ROWS rows); none otherwise."""
+    if rows <= SILHOUETTE_EXACT_ROWS:
+        return {}
+    return {
+        "silhouette_sampling": f"{SILHOUETTE_SAMPLE} of the {rows:,} rows drawn without replacement by "
+        f"numpy.random.default_rng({SEED}).choice (above {SILHOUETTE_EXACT_ROWS:,} rows; up to that, the first "
+        f"{SILHOUETTE_SAMPLE} of numpy.random.RandomState({SEED}).permutation(rows), as silhouette_score samples)"
     }
 
 
