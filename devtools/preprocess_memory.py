@@ -74,8 +74,14 @@ def measure(
             "max_batch_bytes": max_batch_bytes,
         }
     )
+    return measured_child("devtools.preprocess_memory", request, env=env)
+
+
+def measured_child(module: str, *args: str, env: dict[str, str] | None = None) -> dict:
+    """`python -m module *args` in a fresh child of a small launcher (_LAUNCHER): the JSON object its last line
+    of stdout prints, with "peak_mib", the child's peak RSS in MiB. `env` adds to the child's environment."""
     output = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "devtools.preprocess_memory", request],
+        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", module, *args],
         cwd=PROJECT_ROOT,
         stdout=subprocess.PIPE,
         env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},

@@ -12,26 +12,16 @@ from __future__ import annotations
 
 import io
 import json
-import os
-import subprocess
 import sys
 from pathlib import Path
+
+from devtools.preprocess_memory import measured_child
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
 K = 6
 COMPONENTS = 4
 # Row groups of each file: unlike sizes, so that the counties and the segments are paired across their ends.
 ROW_GROUPS = {"cleaned.parquet": 65_536, "counties.parquet": 50_000, "segments-matched.parquet": 40_000}
-
-# Runs the child and reports its peak RSS, forked from this small launcher (as devtools.preprocess_memory does:
-# a child's ru_maxrss starts from its parent's high-water mark).
-_LAUNCHER = """
-import json, resource, subprocess, sys
-child = subprocess.run(sys.argv[1:], stdout=subprocess.PIPE, check=True)
-result = json.loads(child.stdout.splitlines()[-1])
-result["peak_rss_kib"] = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
-print(json.dumps(result))
-"""
 
 
 class LocalStore:
@@ -117,16 +107,7 @@ def measure(root: Path, handoffs: dict, env: dict[str, str] | None = None) -> di
     """steps.build_report on the run write_run put under `root`, in a fresh child: {"rows", "seconds",
     "peak_mib", "report_bytes"}. `env` adds to the child's environment (SETTLED_ALLOCATORS, say)."""
     request = json.dumps({"root": str(root), "handoffs": handoffs})
-    output = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "devtools.report_memory", request],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
-        check=True,
-    ).stdout
-    result = json.loads(output)
-    result["peak_mib"] = result.pop("peak_rss_kib") / 1024
-    return result
+    return measured_child("devtools.report_memory", request, env=env)
 
 
 def _child(request: dict) -> None:

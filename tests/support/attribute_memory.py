@@ -11,14 +11,12 @@ process, not counted in the child's.
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 from types import SimpleNamespace
 
 import numpy as np
 
-from devtools.preprocess_memory import _LAUNCHER, PROJECT_ROOT, SETTLED_ALLOCATORS, measure
+from devtools.preprocess_memory import SETTLED_ALLOCATORS, measure, measured_child
 
 K, KEPT = 10, 4
 
@@ -95,16 +93,7 @@ def _in_row_groups(frame) -> bytes:
 def measure_attributes(endpoint_url: str, bucket: str, handoffs: dict) -> dict:
     """extract_attributes on `handoffs` (prepare's) in a fresh child: {"written", "seconds", "peak_mib"}."""
     request = json.dumps({"endpoint_url": endpoint_url, "bucket": bucket, "handoffs": handoffs})
-    output = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "tests.support.attribute_memory", "--child", request],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **SETTLED_ALLOCATORS},
-        check=True,
-    ).stdout
-    result = json.loads(output)
-    result["peak_mib"] = result.pop("peak_rss_kib") / 1024
-    return result
+    return measured_child("tests.support.attribute_memory", "--child", request, env=SETTLED_ALLOCATORS)
 
 
 def _child(request: dict) -> None:

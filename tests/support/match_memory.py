@@ -8,11 +8,9 @@ task's, not that of the process that made the rows."""
 from __future__ import annotations
 
 import json
-import os
-import subprocess
 import sys
 
-from devtools.preprocess_memory import _LAUNCHER, PROJECT_ROOT
+from devtools.preprocess_memory import measured_child
 
 TASKS = ("choose_k", "match_segments")
 
@@ -38,16 +36,7 @@ def measure(
             "part_bytes": part_bytes, "row_group_rows": row_group_rows,
         }
     )  # fmt: skip
-    output = subprocess.run(
-        [sys.executable, "-c", _LAUNCHER, sys.executable, "-m", "tests.support.match_memory", request],
-        cwd=PROJECT_ROOT,
-        stdout=subprocess.PIPE,
-        env={**os.environ, "PYTHONPATH": str(PROJECT_ROOT), **(env or {})},
-        check=True,
-    ).stdout
-    result = json.loads(output)
-    result["peak_mib"] = result.pop("peak_rss_kib") / 1024
-    return result
+    return measured_child("tests.support.match_memory", request, env=env)
 
 
 def _child(request: dict) -> None:
