@@ -30,7 +30,7 @@ from werkzeug.serving import make_server
 from werkzeug.wrappers import Request, Response
 from werkzeug.wsgi import LimitedStream
 
-from aws_emulator import s3_checksums
+from aws_emulator import s3_checksums, s3_ranges
 from aws_emulator.aws_clients import AwsClients
 from aws_emulator.connection import DEFAULT_REGION
 from aws_emulator.persistence import StateStore
@@ -90,6 +90,7 @@ class EmulatorApp:
         self.allowed_hosts = frozenset(_host_name(host) for host in allowed_hosts)
         self.max_request_bytes = max_request_bytes
         s3_checksums.install()  # S3's composite/full-object checksums where moto differs
+        s3_ranges.install()  # a ranged GET reads its range, not the whole object
         self.moto = DomainDispatcherApplication(create_backend_app)
 
     def __call__(self, environ: dict[str, Any], start_response: Any) -> Any:
