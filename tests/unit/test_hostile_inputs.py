@@ -9,9 +9,9 @@ from devtools import hostile_inputs
 from devtools.hostile_inputs import load, measure
 from include.sagemaker_formats.artifacts import ArtifactError
 from include.sagemaker_formats.recordio import RecordIOError
-from include.segmentation.census import CensusValidationError
+from include.segmentation.census import CensusTooLarge, CensusValidationError
 
-ERRORS = {e.__name__: e for e in (CensusValidationError, ArtifactError, RecordIOError)}
+ERRORS = {e.__name__: e for e in (CensusValidationError, CensusTooLarge, ArtifactError, RecordIOError)}
 
 PEAK_RSS_LIMIT_MIB = 200
 # Inputs that claim, or inflate to, far more memory than their size: measured in a child process.

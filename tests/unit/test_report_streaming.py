@@ -9,6 +9,7 @@ import pytest
 
 from include.segmentation import report, us_map
 from include.segmentation.census import KEY_NAME
+from include.segmentation.report import SAMPLE_HASH_KEY
 
 ROWS = 20_000
 BLOCKS = (97, 997, 4_096, ROWS)  # rows a block: blocks that do not divide the rows, and one block
@@ -88,7 +89,7 @@ def test_streamed_closest_and_farthest_counties_equal_the_whole_frames_with_ties
 
 def test_a_segments_sample_is_its_counties_with_the_smallest_seeded_hash_nearest_first() -> None:
     segments = _segments(np.random.default_rng(3))
-    hashes = pd.util.hash_array(segments[KEY_NAME].to_numpy(dtype=object), hash_key=report.SAMPLE_HASH_KEY)
+    hashes = pd.util.hash_array(segments[KEY_NAME].to_numpy(dtype=object), hash_key=SAMPLE_HASH_KEY)
     streamed = _tally(segments, 997)
     for value, members in segments.assign(hash=hashes).groupby("segment"):
         sample = streamed.segments[value]["sample"]
