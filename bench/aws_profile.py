@@ -52,7 +52,6 @@ import json
 import os
 import re
 import tempfile
-import time
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
@@ -66,7 +65,6 @@ from scripts import local_airflow, seed_emulator
 
 MODES = ("endpoint", "batch")
 AWS_POLL_SECONDS = 30  # [popseg] check_interval's default: how often a wait asks SageMaker on AWS
-RUNS = f"/api/v2/dags/{DAG_ID}/dagRuns"
 
 # The emulator's log (`%(asctime)s %(levelname)s %(name)s %(message)s`, local time) on each modelled wait.
 _EMULATOR_LINE = re.compile(r"(?P<stamp>\d{4}-\d\d-\d\d \d\d:\d\d:\d\d,\d{3}) \w+ \S+ (?P<message>.*)")
@@ -241,20 +239,6 @@ def _shown_cost(estimate: dict | None) -> str:
     return f"no price ({'; '.join(estimate['no_price'])})"
 
 
-def trigger_and_wait(base: str, token: str, mode: str, timeout: float) -> dict:
-    """Trigger one run in `mode` and wait for its end; the API's record of it."""
-    conf = {"transform": mode, "force": True}  # force: the second run trains too (same census, same settings)
-    run_id = local_airflow.api(base, "POST", RUNS, token, {"logical_date": None, "conf": conf})["dag_run_id"]
-    print(f"  {mode}: triggered {run_id} …", flush=True)
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        run = local_airflow.api(base, "GET", f"{RUNS}/{run_id}", token)
-        if run["state"] in ("success", "failed"):
-            return run
-        time.sleep(3)
-    raise SystemExit(f"run {run_id} did not finish within {timeout:.0f} s")
-
-
 def scheduler_errors(home: Path) -> list[str]:
     return [
         line for line in (home / "scheduler.log").read_text(errors="replace").splitlines()
@@ -337,7 +321,8 @@ def main() -> int:
         token = local_airflow.wait_until_up(base, local_airflow.admin_password(home), processes)
         print(f"Airflow is up (logs in {home}); {_load()}", flush=True)
         for mode in MODES:
-            run = trigger_and_wait(base, token, mode, args.timeout)
+            # force: the second run trains too (same census, same settings)
+            run = local_airflow.trigger_and_wait(base, token, {"transform": mode, "force": True}, args.timeout)
             waits = modelled_waits(home / "emulator.log", profile)
             results.append(measure_run(run, home, waits, url))
             results[-1]["aws_cost"] = aws_cost(results[-1]["cost"], waits, table)

@@ -18,7 +18,16 @@ AIRFLOW_HOME and output folder, and measures:
 - for each pair of consecutive sizes the issue's ratios: each task's peak at the larger size over the smaller
   (goal ≤ 1.10) and the DAG run's wall over the smaller's against the ratio of rows (goal: not above it).
 
-    .venv/bin/python bench/pipeline.py [--rows 3220,100000,1000000] [--keep DIR]
+`--airflow scheduler` runs the DAG as a deployment does instead: Airflow's api-server, scheduler, dag-processor
+and triggerer with a LocalExecutor (scripts/local_airflow.py, as `make airflow`) in a throw-away AIRFLOW_HOME,
+the census uploaded to the emulator, one triggered run. Each try of each task then runs in a process of its own
+(forked by the worker's supervisor; a deferred task resumes in a new one), as on any executor, and each such
+process reports its own peak RSS as it stops (bench/task_memory_plugin: an Airflow listener, loaded only by this
+bench; VmHWM, exact), with its RSS when the task started ("from"). The per-task figures are those processes'
+(the largest over a task's processes), nothing inherited from other tasks; the Airflow components' own peaks
+(scheduler, api-server, …) are printed apart, and the emulator's as before.
+
+    .venv/bin/python bench/pipeline.py [--rows 3220,100000,1000000] [--keep DIR] [--airflow scheduler]
     .venv/bin/python bench/pipeline.py --rows 10000000 --generate-only --keep DIR   # the census file alone
 """
 
@@ -28,6 +37,7 @@ import argparse
 import contextlib
 import itertools
 import json
+import os
 import resource
 import shutil
 import sqlite3
@@ -43,7 +53,9 @@ from pathlib import Path
 import numpy as np
 import psutil
 
+from bench.task_memory_plugin import task_memory
 from include.segmentation.synthetic import scaled_census
+from scripts import local_airflow, seed_emulator
 from scripts.local_airflow import EMULATOR_DATA
 
 PROJECT_ROOT = Path(__file__).resolve().parent.parent
@@ -57,6 +69,8 @@ SAMPLE_SECONDS = 0.1
 # size (10 M rows, 2.1 GB: 1.5 GB peak RSS, 18 min under load 6); a census of at most this many rows is
 # `scaled_census(rows)`, the file it always was.
 GENERATE_ROWS = 1_000_000
+# The folder of the listener that reports each task process's peak (`--airflow scheduler`).
+TASK_MEMORY_PLUGIN = Path(__file__).resolve().parent / "task_memory_plugin"
 GROWTH_GOAL = 1.10  # the issue's goal: a task's peak at 10 M rows within 10 % of its peak at 1 M
 
 
@@ -165,22 +179,102 @@ class RunMemory:
         return max((i.airflow_peak + i.emulator_peak for i in self.intervals), default=0)
 
 
-def run_once(rows: int, workdir: Path) -> dict:
-    """`make run` on a synthetic census of `rows` rows: its wall, the peaks, and each task's figures."""
+def run_once(rows: int, workdir: Path, airflow: str = "dags-test", timeout: float = 3600) -> dict:
+    """One run on a synthetic census of `rows` rows, by `make run` (`airflow` "dags-test") or under the real
+    scheduler ("scheduler"): its wall, the peaks, and per task (seconds, peak RSS of its process, that process's
+    RSS when the task started, the emulator's peak meanwhile)."""
     census = synthetic_census(rows, workdir)
-    wall, memory, home = make_run(census, workdir, str(rows))
+    own = None
+    if airflow == "scheduler":
+        wall, memory, home, own = scheduler_run(census, workdir, str(rows), timeout)
+    else:
+        wall, memory, home = make_run(census, workdir, str(rows))
     run, tasks = timings(home / "airflow.db")
+    figures = {}
+    for task, (seconds, start, end) in tasks.items():
+        peak, started_at, emulator = memory.task(start, end)
+        if own is not None:  # the task's own processes, not one shared with the tasks before it
+            peak, started_at = own.tasks.get(task, (0, 0))
+        figures[task] = (seconds, peak, started_at, emulator)
     return {
         "rows": rows,
+        "airflow": airflow,
         "csv_mb": census.stat().st_size / 1e6,
         "wall": wall,
         "dag_run": run,
         "stored_mb": stored_bytes(home / EMULATOR_DATA) / 1e6,
-        "airflow_peak": memory.airflow_peak(),
+        "airflow_peak": own.peak() if own else memory.airflow_peak(),
         "emulator_peak": memory.emulator_peak(),
+        "components": own.components if own else {},
+        "task_processes": own.processes if own else 0,
         "commands": sorted(memory.commands),
-        "tasks": {task: (seconds, *memory.task(start, end)) for task, (seconds, start, end) in tasks.items()},
+        "tasks": figures,
     }
+
+
+@dataclass
+class TaskProcesses:
+    """What the task processes of a scheduler run reported (bench/task_memory_plugin), and the components' peaks.
+
+    `tasks`: task id -> (the largest peak RSS of its processes, the RSS of that process when its task started),
+    bytes; `processes`: how many task processes reported; `components`: each Airflow component's peak RSS (the
+    process `airflow <component>` itself, not the processes it starts), bytes."""
+
+    tasks: dict[str, tuple[int, int]]
+    processes: int
+    components: dict[str, int]
+
+    @classmethod
+    def read(cls, path: Path, components: dict[str, int]) -> TaskProcesses:
+        tasks: dict[str, tuple[int, int]] = {}
+        lines = path.read_text().splitlines() if path.exists() else []
+        for line in lines:
+            record = json.loads(line)
+            if record["peak"] > tasks.get(record["task"], (0, 0))[0]:
+                tasks[record["task"]] = (record["peak"], record["start_rss"])
+        return cls(tasks, len(lines), components)
+
+    def peak(self) -> int:
+        return max((peak for peak, _ in self.tasks.values()), default=0)
+
+
+def scheduler_run(
+    census: Path, workdir: Path, name: str, timeout: float
+) -> tuple[float, RunMemory, Path, TaskProcesses]:
+    """One triggered run of the DAG on `census` under Airflow's real scheduler (LocalExecutor), in the fresh
+    AIRFLOW_HOME `workdir/scheduler-<name>` with a fresh emulator: its wall seconds (upload, start-up and run),
+    the emulator's memory sampled meanwhile, that home, and what the task processes reported. SystemExit when
+    the run fails or does not end within `timeout` seconds."""
+    home = workdir / f"scheduler-{name}"
+    shutil.rmtree(home, ignore_errors=True)  # a fresh database and emulator: the run trains
+    home.mkdir(parents=True)
+    reports = home / "task-memory.jsonl"
+    started = time.perf_counter()
+    with RunMemory(os.getpid()) as memory:
+        emulator, url = local_airflow.start_emulator(home / "emulator.log", data_dir=home / EMULATOR_DATA)
+        processes: list[subprocess.Popen] = []
+        try:
+            seed_emulator.upload_census(url, str(census))
+            port = local_airflow.free_port()
+            env = {
+                **local_airflow.served_env(url, home, port),
+                "AIRFLOW__CORE__DAGS_ARE_PAUSED_AT_CREATION": "False",
+                "AIRFLOW__SCHEDULER__USE_JOB_SCHEDULE": "False",  # only the triggered run
+                "AIRFLOW__CORE__PLUGINS_FOLDER": str(TASK_MEMORY_PLUGIN),
+                task_memory.OUTPUT: str(reports),
+            }
+            processes = local_airflow.start_airflow(env, port)
+            base = f"http://127.0.0.1:{port}"
+            token = local_airflow.wait_until_up(base, local_airflow.admin_password(home), processes)
+            run = local_airflow.trigger_and_wait(base, token, {}, timeout)
+            components = {process.name: _status(process.pid).get("VmHWM", 0) for process in processes}
+        finally:
+            local_airflow.stop_airflow(processes)
+            local_airflow.stop(emulator)
+    wall = time.perf_counter() - started
+    if run["state"] != "success":
+        raise SystemExit(f"the run on {census.name} ended {run['state']}; see the task logs in {home / 'logs'}")
+    return wall, memory, home, TaskProcesses.read(reports, components)
 
 
 def stored_bytes(folder: Path) -> int:
@@ -262,9 +356,11 @@ def _mib(value: int) -> str:
 
 
 def print_table(results: list[dict]) -> None:
-    print(
-        "\nEnd to end (`make run DATA=<file>`): walls, and the peak RSS of Airflow's task process and of the emulator"
-    )
+    how = {
+        "dags-test": "`make run DATA=<file>`, every task in the one `airflow dags test` process",
+        "scheduler": "the real scheduler, LocalExecutor: every task try in a process of its own",
+    }[results[-1].get("airflow", "dags-test")]
+    print(f"\nEnd to end ({how}): walls, and the peak RSS of Airflow's task processes and of the emulator")
     print("(S3 MB: what the emulator holds after the run, census, work files and results)")
     print(
         f"{'rows':>11} {'CSV MB':>7} {'S3 MB':>7} {'make run s':>10} {'DAG run s':>9} {'tasks MiB':>9}"
@@ -290,6 +386,12 @@ def print_table(results: list[dict]) -> None:
         print(f"{task:<26}" + "".join(f"{c:>40}" for c in cells))
     for small, large in itertools.pairwise(results):
         print_ratios(small, large)
+    if results[-1].get("components"):
+        print("\nAirflow's components, peak RSS (MiB; the tasks ran in processes of their own, above):")
+        for name in results[-1]["components"]:
+            print(f"  {name:<24}" + "".join(f"{_mib(r['components'].get(name, 0)):>12}" for r in results))
+        print("  task processes reported: " + ", ".join(f"{r['task_processes']}" for r in results))
+        return
     print("\nProcesses seen under make run (tasks run in the `airflow dags test` process):")
     for command in results[-1]["commands"]:
         print(f"  {command}")
@@ -339,6 +441,11 @@ def main() -> None:
     parser.add_argument("--keep", help="work in this folder and keep it (census files are reused)")
     parser.add_argument("--generate-only", action="store_true", help="write the census files, run nothing")
     parser.add_argument("--with", dest="earlier", default="", help="comma-separated bench-<rows>.json to print first")
+    parser.add_argument(
+        "--airflow", choices=("dags-test", "scheduler"), default="dags-test",
+        help="`make run`, all tasks in one process (default), or the real scheduler, each task in its own",
+    )  # fmt: skip
+    parser.add_argument("--timeout", type=float, default=3600, help="seconds a scheduler run may take")
     args = parser.parse_args()
     sizes = [int(n) for n in args.rows.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="popseg-bench-") as scratch:
@@ -349,10 +456,11 @@ def main() -> None:
             return
         results = load_results([path for path in args.earlier.split(",") if path])
         for rows in sizes:
-            print(f"make run on {rows:,} synthetic rows …", flush=True)
-            results.append(run_once(rows, workdir))
+            print(f"{args.airflow}: {rows:,} synthetic rows …", flush=True)
+            results.append(run_once(rows, workdir, args.airflow, args.timeout))
             print(f"  {results[-1]['wall']:.1f} s, DAG run {results[-1]['dag_run']:.1f} s", flush=True)
-            (workdir / f"bench-{rows}.json").write_text(json.dumps(results[-1], indent=1))
+            saved = f"bench-{rows}.json" if args.airflow == "dags-test" else f"bench-scheduler-{rows}.json"
+            (workdir / saved).write_text(json.dumps(results[-1], indent=1))
     print_table(results)
 
 

@@ -110,27 +110,26 @@ def measure(root: Path, handoffs: dict, env: dict[str, str] | None = None) -> di
     return measured_child("devtools.report_memory", request, env=env)
 
 
-def _child(request: dict) -> None:
-    import logging
-    import time
+def build(root: Path, handoffs: dict) -> dict:
+    """steps.build_report, in this process, on the run write_run put under `root`: its answer (file name -> path
+    under `root`)."""
     from types import SimpleNamespace
 
     from include.airflow_popseg import steps
 
+    run = SimpleNamespace(store=LocalStore(root), layout=SimpleNamespace(work=lambda name: f"out/{name}"))
+    names = ("prepared", "chosen", "chosen_k", "matched", "attributes", "documented")
+    return steps.build_report(run, *(handoffs[name] for name in names))
+
+
+def _child(request: dict) -> None:
+    import logging
+    import time
+
     logging.disable(logging.WARNING)  # the task's log lines would go to stdout, where the result goes
     root, handoffs = Path(request["root"]), request["handoffs"]
-    store = LocalStore(root)
-    run = SimpleNamespace(store=store, layout=SimpleNamespace(work=lambda name: f"out/{name}"))
     wall = time.perf_counter()
-    written = steps.build_report(
-        run,
-        handoffs["prepared"],
-        handoffs["chosen"],
-        handoffs["chosen_k"],
-        handoffs["matched"],
-        handoffs["attributes"],
-        handoffs["documented"],
-    )
+    written = build(root, handoffs)
     seconds = time.perf_counter() - wall
     report = (root / written["report.html"]).stat().st_size
     print(json.dumps({"rows": handoffs["rows"], "seconds": seconds, "report_bytes": report}))

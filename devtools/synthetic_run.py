@@ -9,7 +9,8 @@ import pandas as pd
 from sklearn.cluster import KMeans
 
 from include.sagemaker_formats.artifacts import PCAModel
-from include.segmentation import analysis, census, report, results, traits
+from include.segmentation import analysis, census, report, results, segment_statistics
+from include.segmentation.census import KEY_NAME
 from include.segmentation.scaling import MinMaxScaling
 from include.segmentation.synthetic import MAX_COUNTIES, synthetic_census
 
@@ -31,8 +32,15 @@ class RunFrames:
     k_selection: dict | None = None  # k_selection.json
 
     def report_results(self, block_rows: int = 65_536) -> report.RunResults:
-        """The report's inputs: the rows summarised a block of `block_rows` at a time, traits and median
-        distances from the whole frames."""
+        """The report's inputs: the rows summarised a block of `block_rows` at a time, the traits and median
+        distances as extract_attributes computes them (segment_statistics), from the frames in memory."""
+        segments = self.segments.set_index(KEY_NAME).reindex(self.features.index)  # in the features' order
+        statistics = segment_statistics.segment_statistics(
+            segment_statistics.in_blocks(
+                self.features, segments["segment"].to_numpy(dtype="int64"), segments["distance"].to_numpy()
+            ),
+            self.profiles["segment"],
+        )
         return report.RunResults(
             run=self.run,
             variance=self.variance,
@@ -40,8 +48,8 @@ class RunFrames:
             centroids=self.centroids,
             profiles=self.profiles,
             rows=report.summarise_frames(self.features, self.counties, self.segments, block_rows),
-            traits=traits.of_segments(self.features, self.segments, self.profiles["segment"]),
-            median_distances=report.median_distances(self.segments),
+            traits=statistics.traits,
+            median_distances=segment_statistics.distance_medians_of(statistics.summary_document()),
             k_selection=self.k_selection,
         )
 

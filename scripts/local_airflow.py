@@ -264,6 +264,21 @@ def api(base: str, method: str, path: str, token: str | None = None, body: dict 
         return json.loads(response.read() or b"{}")
 
 
+def trigger_and_wait(base: str, token: str, conf: dict, timeout: float) -> dict:
+    """Trigger a run of the DAG with `conf` and wait for its end (success or failed): the API's record of it.
+    SystemExit when it has not ended within `timeout` seconds."""
+    runs = f"/api/v2/dags/{DAG_ID}/dagRuns"
+    run_id = api(base, "POST", runs, token, {"logical_date": None, "conf": conf})["dag_run_id"]
+    print(f"  triggered {run_id} with {json.dumps(conf)} …", flush=True)
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = api(base, "GET", f"{runs}/{run_id}", token)
+        if run["state"] in ("success", "failed"):
+            return run
+        time.sleep(3)
+    raise SystemExit(f"run {run_id} did not finish within {timeout:.0f} s")
+
+
 def wait_until_up(base: str, password: str, processes: list[subprocess.Popen], timeout: float = 300) -> str:
     """A bearer token once the api-server answers and the dag-processor has stored the DAG."""
     deadline = time.monotonic() + timeout

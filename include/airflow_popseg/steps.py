@@ -1270,9 +1270,10 @@ def build_report(
 
     store = run.store
     summary = store.read_json(attributes[results.SEGMENT_SUMMARY])  # extract_attributes' streamed statistics
+    counties = _side_by_side(run, prepared["counties"], matched["segments"])  # checks that their keys agree
     rows = report.summarise(
         lambda: frame_blocks(run, prepared["cleaned"]),
-        report.paired_blocks(frame_blocks(run, prepared["counties"]), frame_blocks(run, matched["segments"])),
+        ((places.to_pandas(), segments.to_pandas()) for places, segments in counties),
     )
     html, plots = report.build_report(
         report.RunResults(

@@ -394,7 +394,7 @@ def summarise(
     """The RowSummary of a run's rows, streamed: `features()` gives (m, 34) blocks of cleaned.parquet in original
     units (read twice: the histograms' ranges, then their counts); `counties` gives pairs of equal-length blocks
     of counties.parquet (State-County index: CensusId, State, County) and the segments (State-County, segment,
-    distance, …), in the same row order (paired_blocks)."""
+    distance, …), in the same row order (steps._side_by_side reads the two files so)."""
     histograms = HistogramTally(feature_ranges(features()))
     for block in features():
         histograms.add(block)
@@ -421,30 +421,6 @@ def summarise_frames(
         return (frame.iloc[start : start + block_rows] for start in range(0, len(frame), block_rows))
 
     return summarise(lambda: blocks(features), zip(blocks(counties), blocks(segments), strict=True))
-
-
-def paired_blocks(left: Iterable[pd.DataFrame], right: Iterable[pd.DataFrame]) -> Iterator[tuple[pd.DataFrame, ...]]:
-    """Blocks of two frames of the same rows, cut wherever either's blocks end, as pairs of equal length: two
-    parquet files' row groups need not line up. Raises ValueError if one has rows the other has not."""
-    left, right = (block for block in left if len(block)), (block for block in right if len(block))
-    a, b = next(left, None), next(right, None)
-    while a is not None and b is not None:
-        n = min(len(a), len(b))
-        yield a.iloc[:n], b.iloc[:n]
-        a = a.iloc[n:] if len(a) > n else next(left, None)
-        b = b.iloc[n:] if len(b) > n else next(right, None)
-    if a is not None or b is not None:
-        raise ValueError("the counties and the segments have different numbers of rows")
-
-
-def median_distances(segments: pd.DataFrame) -> dict[int, float]:
-    """Per segment ID of segments.csv's rows (segment, distance) the median distance of its counties, from the
-    whole frame (np.median, as the county section always took it)."""
-    segment, distance = segments["segment"].to_numpy(dtype="int64"), segments["distance"].to_numpy(dtype="float64")
-    ordered = np.argsort(segment, kind="stable")
-    ids, starts = np.unique(segment[ordered], return_index=True)
-    parts = np.split(distance[ordered], starts[1:])
-    return {int(value): float(np.median(part)) for value, part in zip(ids.tolist(), parts, strict=True)}
 
 
 def search_words(*texts: str | None) -> str:

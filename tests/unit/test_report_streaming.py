@@ -143,20 +143,6 @@ def test_the_streamed_map_draws_what_the_whole_frames_draw_and_names_the_first_o
         assert getattr(streamed, kind) == getattr(whole, kind)[: us_map.LISTED]
 
 
-def test_paired_blocks_cut_two_files_row_groups_into_equal_pairs() -> None:
-    frame = pd.DataFrame({"row": np.arange(100)})
-    pairs = list(report.paired_blocks(_blocks(frame, 30), _blocks(frame, 45)))
-    assert [len(left) for left, _ in pairs] == [30, 15, 15, 30, 10]
-    assert all(left["row"].tolist() == right["row"].tolist() for left, right in pairs)
-    assert pd.concat(left for left, _ in pairs)["row"].tolist() == list(range(100))
-
-
-def test_paired_blocks_of_files_with_different_rows_are_refused() -> None:
-    frame = pd.DataFrame({"row": np.arange(100)})
-    with pytest.raises(ValueError, match="different numbers of rows"):
-        list(report.paired_blocks(_blocks(frame, 30), _blocks(frame.iloc[:99], 45)))
-
-
 def test_counties_and_segments_in_different_orders_are_refused_with_the_row() -> None:
     counties, segments = _map_rows(np.random.default_rng(7), 1_000)
     swapped = segments.iloc[[*range(700), 701, 700, *range(702, 1_000)]].reset_index(drop=True)
