@@ -1,7 +1,10 @@
 """bench/pipeline.py's own machinery: the synthetic census written in blocks (bounded memory at 10 M rows) is one
-valid census, and each task is given the peaks of the sampling intervals it overlaps."""
+valid census; each task is given the peaks of the sampling intervals it overlaps (`airflow dags test`), or, under
+the scheduler, the largest peak its own processes reported (bench/task_memory_plugin)."""
 
 from __future__ import annotations
+
+import json
 
 from bench import pipeline
 from include.segmentation import census
@@ -33,3 +36,43 @@ def test_a_task_gets_the_peaks_of_the_intervals_it_overlaps() -> None:
     assert memory.task(1.5, 2.5) == (300, 120, 50)  # a task across two intervals: the larger peak
     assert memory.airflow_peak() == 300
     assert memory.emulator_peak() == 50
+
+
+def test_a_task_process_reports_its_task_and_its_own_peak_as_it_stops(tmp_path, monkeypatch) -> None:
+    from types import SimpleNamespace
+
+    from bench.task_memory_plugin import task_memory
+
+    reports = tmp_path / "task-memory.jsonl"
+    monkeypatch.setenv(task_memory.OUTPUT, str(reports))
+    monkeypatch.setattr(task_memory, "_running", {})
+    ti = SimpleNamespace(task_id="preprocess", map_index=-1, try_number=2, run_id="manual__1")
+    task_memory.on_task_instance_running(previous_state=None, task_instance=ti)
+    held = bytearray(64 << 20)  # 64 MiB touched after the task started: the peak is above the start
+    task_memory.before_stopping(component=None)
+    del held
+    (record,) = [json.loads(line) for line in reports.read_text().splitlines()]
+    assert (record["task"], record["map_index"], record["try_number"]) == ("preprocess", -1, 2)
+    assert record["peak"] >= record["start_rss"] + (64 << 20) * 0.9
+
+
+def test_a_component_that_ran_no_task_reports_nothing(tmp_path, monkeypatch) -> None:
+    from bench.task_memory_plugin import task_memory
+
+    monkeypatch.setenv(task_memory.OUTPUT, str(tmp_path / "task-memory.jsonl"))
+    monkeypatch.setattr(task_memory, "_running", {})
+    task_memory.before_stopping(component=None)  # the scheduler's, the dag-processor's …
+    assert not (tmp_path / "task-memory.jsonl").exists()
+
+
+def test_each_task_gets_the_largest_peak_of_its_processes(tmp_path) -> None:
+    lines = [
+        {"task": "train_pca", "peak": 200, "start_rss": 150},  # deferred …
+        {"task": "train_pca", "peak": 180, "start_rss": 160},  # … and resumed in a new process
+        {"task": "preprocess", "peak": 500, "start_rss": 150},
+    ]
+    path = tmp_path / "task-memory.jsonl"
+    path.write_text("".join(json.dumps(line) + "\n" for line in lines))
+    processes = pipeline.TaskProcesses.read(path, {"scheduler": 100})
+    assert processes.tasks == {"train_pca": (200, 150), "preprocess": (500, 150)}
+    assert (processes.processes, processes.peak()) == (3, 500)
