@@ -106,8 +106,23 @@ def test_a_median_over_more_values_than_the_sample_keeps_only_those_between_two_
     medians = GroupMedians(1, 1)
     for step in (medians.sample, medians.count, medians.keep):
         step(group, values)
-    assert sum(len(part) for parts in medians._kept.values() for part in parts) < 5_000
+    assert sum(len(kept) for kept in medians._kept.values()) < 5_000
     assert _same(medians.medians()[0, 0], np.median(values))
+
+
+def test_a_third_pass_with_more_values_between_the_pivots_than_counted_is_refused() -> None:
+    """Pass 3 writes into arrays sized from pass 2's counts: rows that differ there are refused, not written past."""
+    rng = np.random.default_rng(9)
+    values, group = rng.standard_normal((200_000, 1)), np.zeros(200_000, dtype=np.int64)
+    medians = GroupMedians(1, 1)
+    medians.sample(group, values)
+    medians.count(group, values)
+    medians.keep(group[:0], values[:0])  # plans the intervals to keep
+    ((_, column, j),) = medians._kept
+    pivots = medians._pivots[column]
+    inside = np.full((len(group), 1), (pivots[j - 1] + pivots[j]) / 2)  # every row between those two pivots
+    with pytest.raises(ValueError, match=r"more values between pivots than pass 2 counted"):
+        medians.keep(group, inside)
 
 
 def test_passes_that_saw_different_rows_are_refused() -> None:
