@@ -179,14 +179,19 @@ class RunMemory:
         return max((i.airflow_peak + i.emulator_peak for i in self.intervals), default=0)
 
 
-def run_once(rows: int, workdir: Path, airflow: str = "dags-test", timeout: float = 3600) -> dict:
+def run_once(
+    rows: int, workdir: Path, airflow: str = "dags-test", timeout: float = 3600, allocators: str = "local"
+) -> dict:
     """One run on a synthetic census of `rows` rows, by `make run` (`airflow` "dags-test") or under the real
     scheduler ("scheduler"): its wall, the peaks, and per task (seconds, peak RSS of its process, that process's
-    RSS when the task started, the emulator's peak meanwhile)."""
+    RSS when the task started, the emulator's peak meanwhile). `allocators` (scheduler only): "local", the
+    allocator settings of our local runs (scripts/local_airflow.MEMORY_ENV), or "default", the tasks without
+    them, as a deployment's worker runs unless it sets them."""
     census = synthetic_census(rows, workdir)
     own = None
     if airflow == "scheduler":
-        wall, memory, home, own = scheduler_run(census, workdir, str(rows), timeout)
+        name = f"{rows}-default-allocators" if allocators == "default" else str(rows)
+        wall, memory, home, own = scheduler_run(census, workdir, name, timeout, allocators)
     else:
         wall, memory, home = make_run(census, workdir, str(rows))
     run, tasks = timings(home / "airflow.db")
@@ -199,6 +204,7 @@ def run_once(rows: int, workdir: Path, airflow: str = "dags-test", timeout: floa
     return {
         "rows": rows,
         "airflow": airflow,
+        "allocators": allocators if airflow == "scheduler" else "local",
         "csv_mb": census.stat().st_size / 1e6,
         "wall": wall,
         "dag_run": run,
@@ -239,7 +245,7 @@ class TaskProcesses:
 
 
 def scheduler_run(
-    census: Path, workdir: Path, name: str, timeout: float
+    census: Path, workdir: Path, name: str, timeout: float, allocators: str = "local"
 ) -> tuple[float, RunMemory, Path, TaskProcesses]:
     """One triggered run of the DAG on `census` under Airflow's real scheduler (LocalExecutor), in the fresh
     AIRFLOW_HOME `workdir/scheduler-<name>` with a fresh emulator: its wall seconds (upload, start-up and run),
@@ -263,6 +269,8 @@ def scheduler_run(
                 "AIRFLOW__CORE__PLUGINS_FOLDER": str(TASK_MEMORY_PLUGIN),
                 task_memory.OUTPUT: str(reports),
             }
+            if allocators == "default":  # Airflow's processes as a deployment runs them: glibc's and Arrow's defaults
+                env = {name: value for name, value in env.items() if name not in local_airflow.MEMORY_ENV}
             processes = local_airflow.start_airflow(env, port)
             base = f"http://127.0.0.1:{port}"
             token = local_airflow.wait_until_up(base, local_airflow.admin_password(home), processes)
@@ -360,6 +368,8 @@ def print_table(results: list[dict]) -> None:
         "dags-test": "`make run DATA=<file>`, every task in the one `airflow dags test` process",
         "scheduler": "the real scheduler, LocalExecutor: every task try in a process of its own",
     }[results[-1].get("airflow", "dags-test")]
+    if results[-1].get("allocators") == "default":
+        how += ", glibc's and Arrow's default allocators"
     print(f"\nEnd to end ({how}): walls, and the peak RSS of Airflow's task processes and of the emulator")
     print("(S3 MB: what the emulator holds after the run, census, work files and results)")
     print(
@@ -446,6 +456,10 @@ def main() -> None:
         help="`make run`, all tasks in one process (default), or the real scheduler, each task in its own",
     )  # fmt: skip
     parser.add_argument("--timeout", type=float, default=3600, help="seconds a scheduler run may take")
+    parser.add_argument(
+        "--allocators", choices=("local", "default"), default="local",
+        help="scheduler: the tasks with our local runs' allocator settings (default) or without them",
+    )  # fmt: skip
     args = parser.parse_args()
     sizes = [int(n) for n in args.rows.split(",") if n]
     with tempfile.TemporaryDirectory(prefix="popseg-bench-") as scratch:
@@ -457,9 +471,10 @@ def main() -> None:
         results = load_results([path for path in args.earlier.split(",") if path])
         for rows in sizes:
             print(f"{args.airflow}: {rows:,} synthetic rows …", flush=True)
-            results.append(run_once(rows, workdir, args.airflow, args.timeout))
+            results.append(run_once(rows, workdir, args.airflow, args.timeout, args.allocators))
             print(f"  {results[-1]['wall']:.1f} s, DAG run {results[-1]['dag_run']:.1f} s", flush=True)
             saved = f"bench-{rows}.json" if args.airflow == "dags-test" else f"bench-scheduler-{rows}.json"
+            saved = saved.replace("scheduler", "scheduler-default") if args.allocators == "default" else saved
             (workdir / saved).write_text(json.dumps(results[-1], indent=1))
     print_table(results)
 
