@@ -5,7 +5,7 @@ from __future__ import annotations
 import functools
 from dataclasses import dataclass
 
-from include.airflow_popseg import lineage, settings
+from include.airflow_popseg import allocators, lineage, settings
 from include.segmentation_aws.defaults import DEFAULT_REGION
 from include.segmentation_aws.layout import RunLayout
 from include.segmentation_aws.names import RunNames
@@ -22,8 +22,11 @@ class RunContext:
 
     @classmethod
     def current(cls) -> RunContext:
+        """The running task's run; its process's allocators are settled first (allocators.return_freed_memory:
+        every task builds its context before it reads a row)."""
         from airflow.sdk import get_current_context
 
+        allocators.return_freed_memory()
         context = get_current_context()
         return cls(params=dict(context["params"]), run_id=context["run_id"], conn_id=settings.conn_id())
 

@@ -1,0 +1,64 @@
+"""A task settles its process's allocators before it reads a row (include/airflow_popseg/allocators.py): memory a
+freed block held goes back to the system, where glibc's raised mmap threshold kept it, and Arrow allocates from
+the system pool; a setting the deployment gives in the environment is left as it is. Each case in a fresh child:
+the settings are process-wide."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+
+import pytest
+
+from tests.support.paths import PROJECT_ROOT
+
+# Frees an 8 MiB block (glibc then raises its mmap threshold past 8 MiB), then allocates and frees 8 MiB in 2 MiB
+# blocks under a small live one: prints the MiB of RSS the freed blocks still hold and Arrow's pool.
+PROBE = """
+import sys
+from pathlib import Path
+import numpy as np
+def rss():
+    status = Path("/proc/self/status").read_text().splitlines()
+    return int(next(line for line in status if line.startswith("VmRSS")).split()[1]) << 10
+if sys.argv[1] == "settled":
+    from include.airflow_popseg import allocators
+    allocators.return_freed_memory()
+big = np.ones(1 << 20); del big
+before = rss()
+blocks = [np.ones(1 << 18) for _ in range(4)]
+small = np.ones(16)
+del blocks
+import pyarrow
+print((rss() - before) >> 20, pyarrow.default_memory_pool().backend_name)
+"""
+ALLOCATOR_SETTINGS = ("MALLOC_MMAP_THRESHOLD_", "MALLOC_ARENA_MAX", "ARROW_DEFAULT_MEMORY_POOL")
+
+
+def _probe(mode: str, **env: str) -> tuple[int, str]:
+    environment = {k: v for k, v in os.environ.items() if k not in ALLOCATOR_SETTINGS}
+    environment.update(PYTHONPATH=str(PROJECT_ROOT), **env)
+    output = subprocess.run(
+        [sys.executable, "-c", PROBE, mode], env=environment, capture_output=True, text=True, check=True
+    ).stdout.split()
+    return int(output[0]), output[1]
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc are Linux's")
+def test_blocks_freed_after_a_large_one_stay_in_the_process_by_default() -> None:
+    held, pool = _probe("default")
+    assert held >= 6  # of the 8 MiB freed: the case the settings are for
+    assert pool != "system"
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's malloc and /proc are Linux's")
+def test_a_settled_process_gives_freed_blocks_back_and_allocates_arrow_from_the_system_pool() -> None:
+    held, pool = _probe("settled")
+    assert held <= 1
+    assert pool == "system"
+
+
+def test_the_deployments_own_settings_are_left_as_they_are() -> None:
+    _, pool = _probe("settled", ARROW_DEFAULT_MEMORY_POOL="mimalloc")
+    assert pool == "mimalloc"
