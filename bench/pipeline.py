@@ -25,9 +25,12 @@ the census uploaded to the emulator, one triggered run. Each try of each task th
 process reports its own peak RSS as it stops (bench/task_memory_plugin: an Airflow listener, loaded only by this
 bench; VmHWM, exact), with its RSS when the task started ("from"). The per-task figures are those processes'
 (the largest over a task's processes), nothing inherited from other tasks; the Airflow components' own peaks
-(scheduler, api-server, …) are printed apart, and the emulator's as before.
+(scheduler, api-server, …) are printed apart, and the emulator's as before. `--allocators default` runs
+Airflow's processes without the allocator settings of our local runs (scripts/local_airflow.MEMORY_ENV), as a
+deployment's worker starts them; each task still applies its own (include/airflow_popseg/allocators.py).
 
-    .venv/bin/python bench/pipeline.py [--rows 3220,100000,1000000] [--keep DIR] [--airflow scheduler]
+    .venv/bin/python bench/pipeline.py [--rows 3220,100000,1000000] [--keep DIR]
+        [--airflow scheduler [--allocators default]]
     .venv/bin/python bench/pipeline.py --rows 10000000 --generate-only --keep DIR   # the census file alone
 """
 
