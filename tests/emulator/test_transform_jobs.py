@@ -29,6 +29,7 @@ from tests.support.transform_jobs import (
     csv_rows,
     endpoint_clusters,
     endpoint_projection,
+    endpoint_projection_each,
     job_log_lines,
     jsonlines_projection,
     out_objects,
@@ -306,7 +307,7 @@ def test_single_record_with_assemble_line_writes_one_answer_a_line(
     assert len(lines) == 20
     projections = [json.loads(line)["projections"][0]["projection"] for line in lines]
     np.testing.assert_array_equal(
-        np.array(projections, dtype="float32"), endpoint_projection(runtime, pca_endpoint, rows[:20])
+        np.array(projections, dtype="float32"), endpoint_projection_each(runtime, pca_endpoint, rows[:20])
     )
 
 
@@ -347,7 +348,7 @@ def test_split_recordio_single_record_answers_each_record(
     )
     body = out_objects(s3, bucket, f"{prefix}/out/")[f"{prefix}/out/part-0.rec.out"]
     np.testing.assert_array_equal(
-        decode_labels(body)["projection"], endpoint_projection(runtime, pca_endpoint, rows[:15])
+        decode_labels(body)["projection"], endpoint_projection_each(runtime, pca_endpoint, rows[:15])
     )
 
 

@@ -39,6 +39,13 @@ def endpoint_projection(runtime, endpoint: str, rows: np.ndarray) -> np.ndarray:
     return jsonlines_projection(body)
 
 
+def endpoint_projection_each(runtime, endpoint: str, rows: np.ndarray) -> np.ndarray:
+    """(n, m) float32: the PCA endpoint's projection of each of `rows` asked alone, a request a row, as a
+    SingleRecord job asks. A row's float32 projection can differ in its last bit between a request of one row and
+    one of many (BLAS takes other kernels for a (1, d) product on some CPUs: OpenBLAS's Haswell kernels do)."""
+    return np.concatenate([endpoint_projection(runtime, endpoint, rows[i : i + 1]) for i in range(len(rows))])
+
+
 def endpoint_clusters(runtime, endpoint: str, rows: np.ndarray) -> np.ndarray:
     """(n,) int: the K-Means endpoint's closest cluster of each of `rows`."""
     body = runtime.invoke_endpoint(
