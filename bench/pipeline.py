@@ -216,6 +216,7 @@ def run_once(
         "emulator_peak": memory.emulator_peak(),
         "components": own.components if own else {},
         "task_processes": own.processes if own else 0,
+        "huge_pages": own.huge_pages if own else {},
         "commands": sorted(memory.commands),
         "tasks": figures,
     }
@@ -227,21 +228,25 @@ class TaskProcesses:
 
     `tasks`: task id -> (the largest peak RSS of its processes, the RSS of that process when its task started),
     bytes; `processes`: how many task processes reported; `components`: each Airflow component's peak RSS (the
-    process `airflow <component>` itself, not the processes it starts), bytes."""
+    process `airflow <component>` itself, not the processes it starts), bytes; `huge_pages`: task id -> the
+    transparent huge pages its processes held as they stopped, the most of any, bytes (0 when none)."""
 
     tasks: dict[str, tuple[int, int]]
     processes: int
     components: dict[str, int]
+    huge_pages: dict[str, int] = field(default_factory=dict)
 
     @classmethod
     def read(cls, path: Path, components: dict[str, int]) -> TaskProcesses:
         tasks: dict[str, tuple[int, int]] = {}
+        huge: dict[str, int] = {}
         lines = path.read_text().splitlines() if path.exists() else []
         for line in lines:
             record = json.loads(line)
             if record["peak"] > tasks.get(record["task"], (0, 0))[0]:
                 tasks[record["task"]] = (record["peak"], record["start_rss"])
-        return cls(tasks, len(lines), components)
+            huge[record["task"]] = max(huge.get(record["task"], 0), record.get("huge_pages", 0))
+        return cls(tasks, len(lines), components, huge)
 
     def peak(self) -> int:
         return max((peak for peak, _ in self.tasks.values()), default=0)
@@ -404,6 +409,10 @@ def print_table(results: list[dict]) -> None:
         for name in results[-1]["components"]:
             print(f"  {name:<24}" + "".join(f"{_mib(r['components'].get(name, 0)):>12}" for r in results))
         print("  task processes reported: " + ", ".join(f"{r['task_processes']}" for r in results))
+        huge = sorted({task for r in results for task, held in r.get("huge_pages", {}).items() if held})
+        print("Transparent huge pages the task processes held as they stopped (MiB; counted whole in their RSS):")
+        for task in huge or ["(none)"]:
+            print(f"  {task:<24}" + "".join(f"{_mib(r.get('huge_pages', {}).get(task, 0)):>12}" for r in results))
         return
     print("\nProcesses seen under make run (tasks run in the `airflow dags test` process):")
     for command in results[-1]["commands"]:

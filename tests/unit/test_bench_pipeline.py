@@ -5,6 +5,9 @@ the scheduler, the largest peak its own processes reported (bench/task_memory_pl
 from __future__ import annotations
 
 import json
+from pathlib import Path
+
+import pytest
 
 from bench import pipeline
 from include.segmentation import census
@@ -56,6 +59,28 @@ def test_a_task_process_reports_its_task_and_its_own_peak_as_it_stops(tmp_path, 
     assert record["peak"] >= record["start_rss"] + (64 << 20) * 0.9
 
 
+def test_a_task_process_reports_the_huge_pages_it_holds(tmp_path, monkeypatch) -> None:
+    import mmap
+    from types import SimpleNamespace
+
+    from bench.task_memory_plugin import task_memory
+
+    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    if not thp.exists() or "[never]" in thp.read_text():
+        pytest.skip("this kernel gives no process transparent huge pages")
+    reports = tmp_path / "task-memory.jsonl"
+    monkeypatch.setenv(task_memory.OUTPUT, str(reports))
+    monkeypatch.setattr(task_memory, "_running", {})
+    ti = SimpleNamespace(task_id="transform_with_pca", map_index=-1, try_number=1, run_id="manual__1")
+    task_memory.on_task_instance_running(previous_state=None, task_instance=ti)
+    with mmap.mmap(-1, 16 << 20) as region:  # holds at least three aligned 2 MiB pages
+        region.madvise(mmap.MADV_HUGEPAGE)  # as numpy asks for its arrays of 4 MiB and more
+        region.write(b"\1" * (16 << 20))
+        task_memory.before_stopping(component=None)
+    (record,) = [json.loads(line) for line in reports.read_text().splitlines()]
+    assert record["huge_pages"] >= 2 << 20
+
+
 def test_a_component_that_ran_no_task_reports_nothing(tmp_path, monkeypatch) -> None:
     from bench.task_memory_plugin import task_memory
 
@@ -69,10 +94,11 @@ def test_each_task_gets_the_largest_peak_of_its_processes(tmp_path) -> None:
     lines = [
         {"task": "train_pca", "peak": 200, "start_rss": 150},  # deferred …
         {"task": "train_pca", "peak": 180, "start_rss": 160},  # … and resumed in a new process
-        {"task": "preprocess", "peak": 500, "start_rss": 150},
+        {"task": "preprocess", "peak": 500, "start_rss": 150, "huge_pages": 4 << 20},
     ]
     path = tmp_path / "task-memory.jsonl"
     path.write_text("".join(json.dumps(line) + "\n" for line in lines))
     processes = pipeline.TaskProcesses.read(path, {"scheduler": 100})
     assert processes.tasks == {"train_pca": (200, 150), "preprocess": (500, 150)}
     assert (processes.processes, processes.peak()) == (3, 500)
+    assert processes.huge_pages == {"train_pca": 0, "preprocess": 4 << 20}
