@@ -14,75 +14,41 @@ at least 13.6 MB each), and the difference fell to +2.6 % (315 -> 323 MiB) besid
 
 from __future__ import annotations
 
-import uuid
-
-import boto3
-import numpy as np
 import pytest
 
-from devtools.preprocess_memory import SETTLED_ALLOCATORS, measure
-from include.sagemaker_formats.artifacts import PCAModel, write_pca_model
+from devtools.preprocess_memory import SETTLED_ALLOCATORS
 from include.segmentation import census
 from include.segmentation.synthetic import scaled_census
 from include.segmentation_aws.store import RunStore
-from tests.support.sagemaker_requests import PCA_IMAGE, deploy
+from tests.support.transform_memory import BUCKET, client, pca_endpoint, transform_peak
 
-BUCKET = "popseg-transform-memory"
 # "Within a few percent": what the rows may add to the peak (+2.6 % measured beside a parallel worker). Holding
 # the rows would add at least their 300,000 × 34 float64 features (82 MB, +25 %) at 400 k rows.
 GROWTH = 1.05
 # Every component kept, in one K-Means shard: each file the task streams is past an upload part at 100,000 rows
 # (see the module docstring).
 COMPONENTS = KEPT = len(census.FEATURES)
-INSTANCES = 1
 # A request's bytes in the child: 1 MB, ~7,000 rows, so that 100,000 rows are 15 requests and fill what the task
 # holds at most (4 in flight, endpoints.AHEAD · 4 sent), as 400,000 do; at the 5 MB of endpoints.MAX_BATCH_BYTES
 # 100,000 rows are 3 requests, and the peak grows to 400,000 rows (324 -> 360 MiB), then not (369 at 1.2 M).
 REQUEST_BYTES = 1_000_000
 
 
-def _client(emulator, service: str):
-    return boto3.client(
-        service, endpoint_url=emulator.endpoint_url, region_name="us-east-1",
-        aws_access_key_id="memory", aws_secret_access_key="memory",
-    )  # fmt: skip
-
-
 @pytest.mark.slow
 def test_transform_peak_memory_at_400k_rows_is_within_a_few_percent_of_100k(emulator) -> None:
-    s3, sagemaker = _client(emulator, "s3"), _client(emulator, "sagemaker")
+    s3, sagemaker = client(emulator.endpoint_url, "s3"), client(emulator.endpoint_url, "sagemaker")
     s3.create_bucket(Bucket=BUCKET)
-    store = RunStore(s3, BUCKET)
-    axes = np.linalg.qr(np.random.default_rng(5).standard_normal((len(census.FEATURES), COMPONENTS)))[0]
-    model = PCAModel.from_largest_first(np.arange(COMPONENTS, 0, -1), axes, np.full(len(census.FEATURES), 0.5))
-    model_uri = store.write("models/pca/model.tar.gz", write_pca_model(model))
-    endpoint = deploy(sagemaker, f"pca-memory-{uuid.uuid4().hex[:6]}", PCA_IMAGE, model_uri)
-    handoffs = {
-        "training": {"job_name": "pca-memory", "model_artifact": model_uri},
-        "chosen": {"kept_components": KEPT, "explained": 0.9, "explained_variance": "unused"},
-        "plan": {"Endpoint": {"EndpointName": endpoint}},
-    }
+    endpoint = pca_endpoint(emulator.endpoint_url, BUCKET, COMPONENTS, KEPT)
     peaks = {}
     try:
         for rows in (100_000, 400_000):
             key = f"census-{rows}.csv"
-            store.write(key, scaled_census(rows).to_csv(index=False).encode())  # in parts: 84 MB
-            params = {"k": 10, "instance_count": INSTANCES}
-            prepared = measure(emulator.endpoint_url, BUCKET, key, params)
-            run = {"run_id": prepared["run_id"], "prepared": prepared["prepared"], **handoffs}
-            result = measure(
-                emulator.endpoint_url,
-                BUCKET,
-                key,
-                params,
-                path="transform",
-                env=SETTLED_ALLOCATORS,
-                handoffs=run,
-                max_batch_bytes=REQUEST_BYTES,
+            RunStore(s3, BUCKET).write(key, scaled_census(rows).to_csv(index=False).encode())  # in parts: 84 MB
+            prepared, (peaks[rows],) = transform_peak(
+                emulator.endpoint_url, BUCKET, key, endpoint, [SETTLED_ALLOCATORS], max_batch_bytes=REQUEST_BYTES
             )
-            assert result["rows"] == rows - 2
-            peaks[rows] = result["peak_mib"]
+            assert prepared["rows"] == rows - 2
             s3.delete_object(Bucket=BUCKET, Key=key)
     finally:
-        sagemaker.delete_endpoint(EndpointName=endpoint)
+        sagemaker.delete_endpoint(EndpointName=endpoint["plan"]["Endpoint"]["EndpointName"])
     assert peaks[400_000] <= peaks[100_000] * GROWTH, f"peak RSS (MiB) by rows: {peaks}"
