@@ -52,14 +52,15 @@ def pca_endpoint(endpoint_url: str, bucket: str, components: int, kept: int) -> 
 
 
 def transform_peak(
-    endpoint_url: str, bucket: str, key: str, endpoint: dict, env: dict, max_batch_bytes: int | None = None
+    endpoint_url: str, bucket: str, key: str, endpoint: dict, envs: list[dict], max_batch_bytes: int | None = None
 ) -> tuple[dict, list[float]]:
-    """Preprocess s3://bucket/key in a child, then the transform on it in a fresh child for each of `env`'s
-    environments (a list of dicts): (the preprocess child's result, each transform child's peak RSS in MiB)."""
+    """Preprocess s3://bucket/key in a child, then the transform on it (`endpoint`: pca_endpoint's handoffs) in
+    a fresh child for each of `envs`, what each adds to its environment: (the preprocess child's result, each
+    transform child's peak RSS in MiB). `max_batch_bytes`: a request's bytes (endpoints.MAX_BATCH_BYTES)."""
     prepared = measure(endpoint_url, bucket, key, PARAMS)
     handoffs = {"run_id": prepared["run_id"], "prepared": prepared["prepared"], **endpoint}
     peaks = []
-    for settings in env:
+    for settings in envs:
         result = measure(
             endpoint_url, bucket, key, PARAMS, path="transform", env=settings, handoffs=handoffs,
             max_batch_bytes=max_batch_bytes,
