@@ -112,7 +112,16 @@ def _shard_digests(run, prefix: str) -> dict:
 def transform_digests(case: str, mode: str, short_by: int = 0) -> dict:
     """Preprocess `case`, then the transform and the assignment in `mode` ("endpoint" or "batch"): the digests of
     the components frame, K-Means' training shards and the segments frame (`frame_digest`). `short_by` rows are
-    left out of the PCA batch job's last output shard."""
+    left out of the PCA batch job's last output shard. BLAS runs on one thread, as in the emulator's own process
+    (aws_emulator/__main__.py): on more, some kernels (Haswell's) split a large product otherwise and round it
+    otherwise, so the digests would depend on the cores a test process is given."""
+    import threadpoolctl
+
+    with threadpoolctl.threadpool_limits(limits=1, user_api="blas"):
+        return _digests(case, mode, short_by)
+
+
+def _digests(case: str, mode: str, short_by: int) -> dict:
     from include.airflow_popseg import steps
 
     make, params = PREPROCESS_CASES[GOLDEN_CASES[case]]

@@ -1,8 +1,9 @@
 """The PCA transform and the K-Means assignment write what they wrote before they streamed, in endpoint and batch
 mode: the same components and segments frames, value for value, and K-Means' training shards byte for byte
 (tests/support/transform_golden.json, digests of commit 0079443's tasks, made by
-`python -m tests.support.transform_runs`, one set for each OpenBLAS kernel: the float32 products round their
-last bits differently on each). The published CSVs are made from these frames."""
+`python -m tests.support.transform_runs`, one set for each OpenBLAS kernel, on one BLAS thread: the float32
+products round their last bits differently on each kernel, and on Haswell's with the threads). The published
+CSVs are made from these frames."""
 
 from __future__ import annotations
 
