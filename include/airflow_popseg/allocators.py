@@ -10,8 +10,14 @@ task. Without them, on a worker with the defaults, `preprocess` peaked 14 % high
   (not 8 per core) keep the worker's threads from each holding a heap of their own.
 - pyarrow's default pool (mimalloc or jemalloc) keeps the pages freed buffers leave; its system pool is
   glibc's malloc, with the settings above.
+- numpy asks the kernel for transparent huge pages for every array of 4 MiB and more (madvise), and a huge page
+  is resident whole, 2 MiB, however little of it is used: with the defaults each large task's process held 12 to
+  38 MiB of them as it stopped, at 1 M rows (`bench/pipeline.py --airflow scheduler --allocators default`).
+  NUMPY_MADVISE_HUGEPAGE=0 turns numpy's advice off, but only as numpy is imported, so the process turns them
+  off for itself instead (prctl PR_SET_THP_DISABLE, Linux ≥ 3.15: no new huge pages for this process).
 A deployment's own choice wins: a setting given by the environment (MALLOC_MMAP_THRESHOLD_, MALLOC_ARENA_MAX,
-ARROW_DEFAULT_MEMORY_POOL) is left as it is. Elsewhere than glibc (musl, macOS) only Arrow's pool is set.
+ARROW_DEFAULT_MEMORY_POOL, NUMPY_MADVISE_HUGEPAGE) is left as it is. Elsewhere than glibc (musl, macOS) only
+Arrow's pool is set.
 """
 
 from __future__ import annotations
@@ -22,8 +28,10 @@ import platform
 
 MMAP_THRESHOLD_BYTES = 1 << 20  # blocks of 1 MiB and more are mapped, and unmapped when freed
 ARENAS = 2
-# mallopt's parameter numbers (glibc's malloc.h)
+# mallopt's parameter numbers (glibc's malloc.h), and prctl's option that turns transparent huge pages off for
+# the calling process (linux/prctl.h)
 _M_MMAP_THRESHOLD, _M_ARENA_MAX = -3, -8
+_PR_SET_THP_DISABLE = 41
 
 _settled = False
 
@@ -40,6 +48,8 @@ def return_freed_memory() -> None:
             libc.mallopt(_M_MMAP_THRESHOLD, MMAP_THRESHOLD_BYTES)
         if "MALLOC_ARENA_MAX" not in os.environ:
             libc.mallopt(_M_ARENA_MAX, ARENAS)
+        if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
+            libc.prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0)  # -1 (EINVAL) before Linux 3.15: nothing changes
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         import pyarrow
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -17,6 +18,7 @@ from tests.support.paths import PROJECT_ROOT
 # blocks under a small live one: prints the MiB of RSS the freed blocks still hold and Arrow's pool.
 PROBE = """
 import sys
+from pathlib import Path
 from pathlib import Path
 import numpy as np
 def rss():
@@ -62,3 +64,44 @@ def test_a_settled_process_gives_freed_blocks_back_and_allocates_arrow_from_the_
 def test_the_deployments_own_settings_are_left_as_they_are() -> None:
     _, pool = _probe("settled", ARROW_DEFAULT_MEMORY_POOL="mimalloc")
     assert pool == "mimalloc"
+
+
+# Touches a 64 MiB numpy array (numpy advises huge pages for it) and prints the MiB of it in huge pages.
+HUGE_PROBE = """
+import sys
+from pathlib import Path
+from pathlib import Path
+import numpy as np
+if sys.argv[1] == "settled":
+    from include.airflow_popseg import allocators
+    allocators.return_freed_memory()
+block = np.ones(8 << 20)
+rollup = Path("/proc/self/smaps_rollup").read_text().splitlines()
+print(int(next(line for line in rollup if line.startswith("AnonHugePages")).split()[1]) >> 10)
+"""
+
+
+def _huge_pages(mode: str, **env: str) -> int:
+    environment = {k: v for k, v in os.environ.items() if k not in (*ALLOCATOR_SETTINGS, "NUMPY_MADVISE_HUGEPAGE")}
+    environment.update(PYTHONPATH=str(PROJECT_ROOT), **env)
+    return int(
+        subprocess.run(
+            [sys.executable, "-c", HUGE_PROBE, mode], env=environment, capture_output=True, text=True, check=True
+        ).stdout
+    )
+
+
+def _kernel_gives_huge_pages() -> bool:
+    setting = Path("/sys/kernel/mm/transparent_hugepage/enabled")
+    return setting.exists() and "[never]" not in setting.read_text()
+
+
+@pytest.mark.skipif(not _kernel_gives_huge_pages(), reason="this kernel gives no process transparent huge pages")
+def test_a_settled_process_takes_no_huge_pages_for_numpys_arrays() -> None:
+    assert _huge_pages("default") >= 8  # of the 64 MiB: numpy's advice, taken
+    assert _huge_pages("settled") == 0
+
+
+@pytest.mark.skipif(not _kernel_gives_huge_pages(), reason="this kernel gives no process transparent huge pages")
+def test_a_deployment_that_sets_numpys_huge_page_advice_keeps_it() -> None:
+    assert _huge_pages("settled", NUMPY_MADVISE_HUGEPAGE="1") >= 8
