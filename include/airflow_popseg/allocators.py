@@ -49,7 +49,9 @@ def return_freed_memory() -> None:
         if "MALLOC_ARENA_MAX" not in os.environ:
             libc.mallopt(_M_ARENA_MAX, ARENAS)
         if "NUMPY_MADVISE_HUGEPAGE" not in os.environ:
-            libc.prctl(_PR_SET_THP_DISABLE, 1, 0, 0, 0)  # -1 (EINVAL) before Linux 3.15: nothing changes
+            # prctl is variadic: its arguments are unsigned longs, each passed whole (the kernel refuses a set
+            # upper half in the unused ones). -1 (EINVAL) before Linux 3.15: nothing changes.
+            libc.prctl(_PR_SET_THP_DISABLE, *(ctypes.c_ulong(value) for value in (1, 0, 0, 0)))
     if "ARROW_DEFAULT_MEMORY_POOL" not in os.environ:
         import pyarrow
 
