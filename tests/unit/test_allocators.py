@@ -19,7 +19,6 @@ from tests.support.paths import PROJECT_ROOT
 PROBE = """
 import sys
 from pathlib import Path
-from pathlib import Path
 import numpy as np
 def rss():
     status = Path("/proc/self/status").read_text().splitlines()
@@ -67,10 +66,12 @@ def test_the_deployments_own_settings_are_left_as_they_are() -> None:
 
 
 # Touches a 64 MiB numpy array (numpy advises huge pages for it) and prints the MiB of it in huge pages.
+# The probe first clears the "no huge pages" flag it may inherit (prctl PR_SET_THP_DISABLE is kept across fork
+# and exec: a test worker that ran a task in-process has it set), so that it starts as a worker's process does.
 HUGE_PROBE = """
-import sys
+import ctypes, sys
 from pathlib import Path
-from pathlib import Path
+ctypes.CDLL(None).prctl(41, *(ctypes.c_ulong(value) for value in (0, 0, 0, 0)))
 import numpy as np
 if sys.argv[1] == "settled":
     from include.airflow_popseg import allocators

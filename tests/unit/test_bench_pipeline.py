@@ -60,7 +60,7 @@ def test_a_task_process_reports_its_task_and_its_own_peak_as_it_stops(tmp_path, 
 
 
 def test_a_task_process_reports_the_huge_pages_it_holds(tmp_path, monkeypatch) -> None:
-    import mmap
+    import ctypes
     from types import SimpleNamespace
 
     from bench.task_memory_plugin import task_memory
@@ -73,10 +73,21 @@ def test_a_task_process_reports_the_huge_pages_it_holds(tmp_path, monkeypatch) -
     monkeypatch.setattr(task_memory, "_running", {})
     ti = SimpleNamespace(task_id="transform_with_pca", map_index=-1, try_number=1, run_id="manual__1")
     task_memory.on_task_instance_running(previous_state=None, task_instance=ti)
-    with mmap.mmap(-1, 16 << 20) as region:  # holds at least three aligned 2 MiB pages
-        region.madvise(mmap.MADV_HUGEPAGE)  # as numpy asks for its arrays of 4 MiB and more
-        region.write(b"\1" * (16 << 20))
+    libc = ctypes.CDLL(None)
+    disabled = libc.prctl(42, *(ctypes.c_ulong(0) for _ in range(4)))  # PR_GET_THP_DISABLE: an in-process task
+    libc.prctl(41, *(ctypes.c_ulong(value) for value in (0, 0, 0, 0)))  # may have set it in this test worker
+    try:
+        # 64 MiB of private anonymous memory advised for huge pages (as numpy advises its arrays of 4 MiB and
+        # more, unless NUMPY_MADVISE_HUGEPAGE=0 was set as it was imported), touched
+        size, libc.mmap.restype = 64 << 20, ctypes.c_void_p
+        libc.mmap.argtypes = [ctypes.c_void_p, ctypes.c_size_t, ctypes.c_int, ctypes.c_int, ctypes.c_int, ctypes.c_long]
+        region = libc.mmap(None, size, 3, 0x22, -1, 0)  # PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS
+        libc.madvise(ctypes.c_void_p(region), ctypes.c_size_t(size), 14)  # MADV_HUGEPAGE
+        ctypes.memset(region, 1, size)
         task_memory.before_stopping(component=None)
+        libc.munmap(ctypes.c_void_p(region), ctypes.c_size_t(size))
+    finally:
+        libc.prctl(41, *(ctypes.c_ulong(value) for value in (max(disabled, 0), 0, 0, 0)))
     (record,) = [json.loads(line) for line in reports.read_text().splitlines()]
     assert record["huge_pages"] >= 2 << 20
 
