@@ -8,10 +8,10 @@ from __future__ import annotations
 import os
 import subprocess
 import sys
-from pathlib import Path
 
 import pytest
 
+from tests.support.huge_pages import ALLOW_IN_CHILD, kernel_gives_huge_pages
 from tests.support.paths import PROJECT_ROOT
 
 # Frees an 8 MiB block (glibc then raises its mmap threshold past 8 MiB), then allocates and frees 8 MiB in 2 MiB
@@ -66,12 +66,13 @@ def test_the_deployments_own_settings_are_left_as_they_are() -> None:
 
 
 # Touches a 64 MiB numpy array (numpy advises huge pages for it) and prints the MiB of it in huge pages.
-# The probe first clears the "no huge pages" flag it may inherit (prctl PR_SET_THP_DISABLE is kept across fork
-# and exec: a test worker that ran a task in-process has it set), so that it starts as a worker's process does.
-HUGE_PROBE = """
-import ctypes, sys
+# It first clears the "no huge pages" flag it may inherit from this test worker (tests.support.huge_pages), so
+# that it starts as a worker's task process does.
+HUGE_PROBE = (
+    ALLOW_IN_CHILD
+    + """
+import sys
 from pathlib import Path
-ctypes.CDLL(None).prctl(41, *(ctypes.c_ulong(value) for value in (0, 0, 0, 0)))
 import numpy as np
 if sys.argv[1] == "settled":
     from include.airflow_popseg import allocators
@@ -80,6 +81,7 @@ block = np.ones(8 << 20)
 rollup = Path("/proc/self/smaps_rollup").read_text().splitlines()
 print(int(next(line for line in rollup if line.startswith("AnonHugePages")).split()[1]) >> 10)
 """
+)
 
 
 def _huge_pages(mode: str, **env: str) -> int:
@@ -92,17 +94,12 @@ def _huge_pages(mode: str, **env: str) -> int:
     )
 
 
-def _kernel_gives_huge_pages() -> bool:
-    setting = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    return setting.exists() and "[never]" not in setting.read_text()
-
-
-@pytest.mark.skipif(not _kernel_gives_huge_pages(), reason="this kernel gives no process transparent huge pages")
+@pytest.mark.skipif(not kernel_gives_huge_pages(), reason="this kernel gives no process transparent huge pages")
 def test_a_settled_process_takes_no_huge_pages_for_numpys_arrays() -> None:
     assert _huge_pages("default") >= 8  # of the 64 MiB: numpy's advice, taken
     assert _huge_pages("settled") == 0
 
 
-@pytest.mark.skipif(not _kernel_gives_huge_pages(), reason="this kernel gives no process transparent huge pages")
+@pytest.mark.skipif(not kernel_gives_huge_pages(), reason="this kernel gives no process transparent huge pages")
 def test_a_deployment_that_sets_numpys_huge_page_advice_keeps_it() -> None:
     assert _huge_pages("settled", NUMPY_MADVISE_HUGEPAGE="1") >= 8

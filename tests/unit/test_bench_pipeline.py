@@ -5,13 +5,13 @@ the scheduler, the largest peak its own processes reported (bench/task_memory_pl
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
 
 from bench import pipeline
 from include.segmentation import census
 from include.segmentation.synthetic import scaled_census
+from tests.support import huge_pages
 
 
 def test_a_census_written_in_blocks_is_one_census_of_unique_keys(tmp_path, monkeypatch) -> None:
@@ -65,8 +65,7 @@ def test_a_task_process_reports_the_huge_pages_it_holds(tmp_path, monkeypatch) -
 
     from bench.task_memory_plugin import task_memory
 
-    thp = Path("/sys/kernel/mm/transparent_hugepage/enabled")
-    if not thp.exists() or "[never]" in thp.read_text():
+    if not huge_pages.kernel_gives_huge_pages():
         pytest.skip("this kernel gives no process transparent huge pages")
     reports = tmp_path / "task-memory.jsonl"
     monkeypatch.setenv(task_memory.OUTPUT, str(reports))
@@ -74,9 +73,7 @@ def test_a_task_process_reports_the_huge_pages_it_holds(tmp_path, monkeypatch) -
     ti = SimpleNamespace(task_id="transform_with_pca", map_index=-1, try_number=1, run_id="manual__1")
     task_memory.on_task_instance_running(previous_state=None, task_instance=ti)
     libc = ctypes.CDLL(None)
-    disabled = libc.prctl(42, *(ctypes.c_ulong(0) for _ in range(4)))  # PR_GET_THP_DISABLE: an in-process task
-    libc.prctl(41, *(ctypes.c_ulong(value) for value in (0, 0, 0, 0)))  # may have set it in this test worker
-    try:
+    with huge_pages.allowed():  # an in-process task may have turned them off in this test worker
         # 64 MiB of private anonymous memory advised for huge pages (as numpy advises its arrays of 4 MiB and
         # more, unless NUMPY_MADVISE_HUGEPAGE=0 was set as it was imported), touched
         size, libc.mmap.restype = 64 << 20, ctypes.c_void_p
@@ -86,8 +83,6 @@ def test_a_task_process_reports_the_huge_pages_it_holds(tmp_path, monkeypatch) -
         ctypes.memset(region, 1, size)
         task_memory.before_stopping(component=None)
         libc.munmap(ctypes.c_void_p(region), ctypes.c_size_t(size))
-    finally:
-        libc.prctl(41, *(ctypes.c_ulong(value) for value in (max(disabled, 0), 0, 0, 0)))
     (record,) = [json.loads(line) for line in reports.read_text().splitlines()]
     assert record["huge_pages"] >= 2 << 20
 
